@@ -1,0 +1,66 @@
+/**
+ * The SQLite schema as ordered migrations. Migration i (0-based) has run when
+ * `PRAGMA user_version` > i. Never edit a migration that has shipped; append a new one.
+ *
+ * Revisions: `datasets.revision` is raised by one on every add, relabel and delete. A sample is
+ * live at revision R when `added_rev <= R AND (deleted_rev IS NULL OR deleted_rev > R)`; its label
+ * at R is the `sample_labels` row with the largest `from_rev <= R`. `samples.category_idx` caches
+ * the current label and `samples.label_rev` its `from_rev`, so only samples relabelled after R need
+ * the history.
+ */
+export const SQLITE_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE datasets (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    name                TEXT    NOT NULL UNIQUE,
+    width               INTEGER NOT NULL,
+    height              INTEGER NOT NULL,
+    channels            INTEGER NOT NULL,
+    test_percent        INTEGER NOT NULL,
+    revision            INTEGER NOT NULL DEFAULT 0,
+    next_pixel_slot     INTEGER NOT NULL DEFAULT 0,
+    next_category_index INTEGER NOT NULL DEFAULT 0,
+    live_count          INTEGER NOT NULL DEFAULT 0, -- live samples, kept with every add and delete
+    created_at          TEXT    NOT NULL
+  );
+
+  CREATE TABLE categories (
+    dataset_id  INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    idx         INTEGER NOT NULL,
+    name        TEXT    NOT NULL,
+    created_rev INTEGER NOT NULL,
+    PRIMARY KEY (dataset_id, idx),
+    UNIQUE (dataset_id, name)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE samples (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    dataset_id   INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    sha256       TEXT    NOT NULL,
+    media_type   TEXT    NOT NULL,
+    bytes        INTEGER NOT NULL,
+    pixel_slot   INTEGER NOT NULL,
+    split_bucket INTEGER NOT NULL,
+    category_idx INTEGER NOT NULL, -- the current label
+    label_rev    INTEGER NOT NULL, -- revision of the current label: at any R >= label_rev it is the label
+    added_rev    INTEGER NOT NULL,
+    deleted_rev  INTEGER,
+    created_at   TEXT    NOT NULL,
+    FOREIGN KEY (dataset_id, category_idx) REFERENCES categories(dataset_id, idx)
+  );
+
+  -- At most one live sample per SHA-256 in a dataset; also the duplicate lookup.
+  CREATE UNIQUE INDEX samples_live_sha ON samples(dataset_id, sha256) WHERE deleted_rev IS NULL;
+  -- Snapshot scans (eligibleSamples) and paging, in id order.
+  CREATE INDEX samples_dataset_id ON samples(dataset_id, id);
+  -- Category filter on live listings and live counts per category.
+  CREATE INDEX samples_live_category ON samples(dataset_id, category_idx, id) WHERE deleted_rev IS NULL;
+
+  CREATE TABLE sample_labels (
+    sample_id    INTEGER NOT NULL REFERENCES samples(id) ON DELETE CASCADE,
+    from_rev     INTEGER NOT NULL,
+    category_idx INTEGER NOT NULL,
+    PRIMARY KEY (sample_id, from_rev)
+  ) WITHOUT ROWID;
+  `,
+];

@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { CONFIG_VARIABLES, ConfigError, loadConfig, type Config } from '../config/config.js';
+import { ApiClient, ApiError, resolveKey } from './api-client.js';
+import { exportDataset } from './export.command.js';
+import { importTree } from './import.command.js';
+import { serve } from './serve.command.js';
+
+const USAGE = `usage:
+  sensory serve [--host H] [--port P] [--data-dir D] [--<setting> V …]
+  sensory import <dir> --dataset NAME --width W --height H [--channels 1|3] [--url URL] [--key KEY] [--concurrency N]
+  sensory export NAME <dir> [--url URL] [--key KEY]
+
+Every SENSORY_* setting has a flag: SENSORY_MAX_SAMPLE_BYTES is --max-sample-bytes.
+import and export talk to a running service (default http://SENSORY_HOST:SENSORY_PORT); the key
+comes from --key, SENSORY_API_KEY or <data dir>/api-key.`;
+
+/** SENSORY_MAX_SAMPLE_BYTES → max-sample-bytes */
+const flagOf = (variable: string) => variable.replace(/^SENSORY_/, '').toLowerCase().replaceAll('_', '-');
+
+const SETTING_FLAGS = Object.fromEntries(CONFIG_VARIABLES.map(({ variable }) => [flagOf(variable), { type: 'string' as const }]));
+
+function configFrom(values: Record<string, unknown>): Config {
+  const overrides: Record<string, string | undefined> = {};
+  for (const { variable } of CONFIG_VARIABLES) overrides[variable] = values[flagOf(variable)] as string | undefined;
+  return loadConfig(process.env, overrides);
+}
+
+function wholeNumber(name: string, raw: unknown, fallback?: number): number {
+  if (raw === undefined && fallback !== undefined) return fallback;
+  const value = Number(raw);
+  if (typeof raw !== 'string' || !/^\d+$/.test(raw) || value < 1) throw new UsageError(`--${name} must be a whole number above 0`);
+  return value;
+}
+
+class UsageError extends Error {}
+
+async function client(values: Record<string, unknown>, config: Config): Promise<ApiClient> {
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const url = (values.url as string | undefined) ?? `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
+  return new ApiClient({ url, key: await resolveKey(values.key as string | undefined, process.env, config.dataDir) });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: {
+      ...SETTING_FLAGS,
+      dataset: { type: 'string' },
+      width: { type: 'string' },
+      height: { type: 'string' },
+      channels: { type: 'string' },
+      url: { type: 'string' },
+      key: { type: 'string' },
+      concurrency: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help || command === undefined || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined ? 2 : 0;
+  }
+  const config = configFrom(values);
+  switch (command) {
+    case 'serve':
+      await serve(config);
+      return -1;
+    case 'import': {
+      if (positionals.length !== 1 || !values.dataset) throw new UsageError('import needs <dir> and --dataset NAME --width W --height H');
+      const channels = wholeNumber('channels', values.channels, 3);
+      if (channels !== 1 && channels !== 3) throw new UsageError('--channels must be 1 or 3');
+      const report = await importTree(await client(values, config), {
+        dir: positionals[0],
+        dataset: values.dataset as string,
+        width: wholeNumber('width', values.width),
+        height: wholeNumber('height', values.height),
+        channels,
+        concurrency: wholeNumber('concurrency', values.concurrency, 8),
+      });
+      for (const rejected of report.rejected) process.stderr.write(`rejected ${rejected.path}: ${rejected.message}\n`);
+      process.stdout.write(`${JSON.stringify({ stored: report.stored, duplicates: report.duplicates, rejected: report.rejected.length })}\n`);
+      return report.rejected.length === 0 ? 0 : 1;
+    }
+    case 'export': {
+      if (positionals.length !== 2) throw new UsageError('export needs NAME and <dir>');
+      const result = await exportDataset(await client(values, config), positionals[0], positionals[1]);
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command ${command}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`sensory: ${error.message}\n`);
+    } else if (error instanceof UsageError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      process.stderr.write(`sensory: ${(error as Error).message}\n${USAGE}\n`);
+    } else if (error instanceof ApiError) {
+      process.stderr.write(`sensory: the service answered ${error.status} ${error.code}: ${error.message}\n`);
+    } else {
+      process.stderr.write(`sensory: ${(error as Error).message ?? String(error)}\n`);
+    }
+    process.exitCode = 2;
+  },
+);

@@ -1,0 +1,126 @@
+import { resolve } from 'node:path';
+import { NAME_PATTERN } from '../domain/names.js';
+import { parseApiKeys, type ApiKeyEntry } from './api-keys-setting.js';
+import { Problem } from './problem.js';
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  /** undefined → SQLite in the data dir. */
+  readonly databaseUrl: string | undefined;
+  /** undefined → in-process queue. */
+  readonly amqpUrl: string | undefined;
+  readonly amqpExchange: string;
+  readonly amqpTaskQueue: string;
+  readonly amqpTaskRoutingKey: string;
+  readonly shardSize: number;
+  readonly orderTtlSeconds: number;
+  /** undefined → the admin key generated at first start, kept in `<dataDir>/api-key`. */
+  readonly apiKeys: readonly ApiKeyEntry[] | undefined;
+  readonly apiVersion: string;
+  readonly legacyDataset: string | undefined;
+  readonly maxSampleBytes: number;
+  readonly maxBatchSamples: number;
+  readonly logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Reader<T> = (raw: string) => T | Problem;
+
+interface Setting<K extends keyof Config> {
+  readonly key: K;
+  readonly variable: string;
+  readonly fallback: Config[K];
+  readonly read: Reader<Config[K]>;
+  /** Never echo the value in an error message. */
+  readonly secret?: boolean;
+}
+
+const MiB = 1024 * 1024;
+
+const integer = (min: number, max: number): Reader<number> => (raw) => {
+  const value = Number(raw.trim());
+  return /^\d+$/.test(raw.trim()) && value >= min && value <= max
+    ? value
+    : new Problem(`must be a whole number from ${min} to ${max}`);
+};
+const text: Reader<string> = (raw) => (raw.trim() === '' ? new Problem('must not be empty') : raw.trim());
+const amqpName: Reader<string> = (raw) =>
+  /^[A-Za-z0-9._:-]{1,255}$/.test(raw) ? raw : new Problem('must be 1–255 characters of letters, digits, . _ : -');
+const oneOf = (choices: readonly string[]): Reader<string> => (raw) =>
+  choices.includes(raw) ? raw : new Problem(`must be one of ${choices.join(', ')}`);
+const urlWithScheme = (schemes: readonly string[]): Reader<string | undefined> => (raw) => {
+  const problem = new Problem(`must be a URL starting with ${schemes.map((s) => `${s}//`).join(' or ')}`);
+  try {
+    return schemes.includes(new URL(raw).protocol) ? raw : problem;
+  } catch {
+    return problem;
+  }
+};
+
+/** Every setting, its variable, default and check: the configuration table of the README. */
+const SETTINGS = [
+  { key: 'host', variable: 'SENSORY_HOST', fallback: '127.0.0.1', read: text },
+  { key: 'port', variable: 'SENSORY_PORT', fallback: 8002, read: integer(0, 65535) },
+  { key: 'dataDir', variable: 'SENSORY_DATA_DIR', fallback: './data', read: text },
+  { key: 'databaseUrl', variable: 'SENSORY_DATABASE_URL', fallback: undefined, read: urlWithScheme(['postgres:', 'postgresql:', 'sqlite:']), secret: true },
+  { key: 'amqpUrl', variable: 'SENSORY_AMQP_URL', fallback: undefined, read: urlWithScheme(['amqp:', 'amqps:']), secret: true },
+  { key: 'amqpExchange', variable: 'SENSORY_AMQP_EXCHANGE', fallback: 'sensory.exchange', read: amqpName },
+  { key: 'amqpTaskQueue', variable: 'SENSORY_AMQP_TASK_QUEUE', fallback: 'sensory.batch.request.task.queue', read: amqpName },
+  { key: 'amqpTaskRoutingKey', variable: 'SENSORY_AMQP_TASK_ROUTING_KEY', fallback: 'task_queue', read: amqpName },
+  { key: 'shardSize', variable: 'SENSORY_SHARD_SIZE', fallback: 5000, read: integer(1, 1_000_000) },
+  { key: 'orderTtlSeconds', variable: 'SENSORY_ORDER_TTL_SECONDS', fallback: 1800, read: integer(1, 7 * 24 * 3600) },
+  { key: 'apiKeys', variable: 'SENSORY_API_KEYS', fallback: undefined, read: parseApiKeys, secret: true },
+  { key: 'apiVersion', variable: 'SENSORY_API_VERSION', fallback: '0.3.0', read: text },
+  {
+    key: 'legacyDataset',
+    variable: 'SENSORY_LEGACY_DATASET',
+    fallback: undefined,
+    read: (raw: string) => (NAME_PATTERN.test(raw) ? raw : new Problem('must be a dataset name (^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$)')),
+  },
+  { key: 'maxSampleBytes', variable: 'SENSORY_MAX_SAMPLE_BYTES', fallback: 10 * MiB, read: integer(1, 1024 * MiB) },
+  { key: 'maxBatchSamples', variable: 'SENSORY_MAX_BATCH_SAMPLES', fallback: 4096, read: integer(1, 1_000_000) },
+  {
+    key: 'logLevel',
+    variable: 'SENSORY_LOG_LEVEL',
+    fallback: 'info',
+    read: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  },
+] as const satisfies readonly Setting<keyof Config>[];
+
+export const CONFIG_VARIABLES: readonly { variable: string; key: keyof Config; fallback: unknown }[] = SETTINGS.map(
+  ({ variable, key, fallback }) => ({ variable, key, fallback }),
+);
+
+/**
+ * Reads the configuration once: environment first, then `overrides` (CLI flags, keyed by the
+ * variable name). All problems are reported together; secret values are never echoed.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, string | undefined> = {}): Config {
+  const problems: string[] = [];
+  const values: Record<string, unknown> = {};
+  for (const setting of SETTINGS as readonly Setting<keyof Config>[]) {
+    const raw = overrides[setting.variable] ?? env[setting.variable];
+    if (raw === undefined || raw === '') {
+      values[setting.key] = setting.fallback;
+      continue;
+    }
+    const parsed = setting.read(raw);
+    if (parsed instanceof Problem) {
+      problems.push(`${setting.variable} ${parsed.text}${setting.secret ? '' : ` (got ${JSON.stringify(raw.slice(0, 60))})`}`);
+      continue;
+    }
+    values[setting.key] = parsed;
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  values.dataDir = resolve(values.dataDir as string);
+  return Object.freeze(values as unknown as Config);
+}
+

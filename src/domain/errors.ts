@@ -1,0 +1,49 @@
+/**
+ * The one error registry. Services throw `SensoryError`s by code; the HTTP edge maps them to a
+ * status and the `{error: {code, message}}` shape in exactly one place. docs/errors.md and the
+ * OpenAPI description are checked against this table by a test.
+ */
+export const ERROR_REGISTRY = {
+  SENSORY_ERR_BAD_REQUEST: { status: 400, summary: 'The request is malformed or a field is invalid.' },
+  SENSORY_ERR_INVALID_NAME: { status: 400, summary: 'A dataset or category name does not match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$.' },
+  SENSORY_ERR_LEGACY_VERSION: { status: 400, summary: 'The legacy API-VERSION header is missing or differs from SENSORY_API_VERSION.' },
+  SENSORY_ERR_UNAUTHORIZED: { status: 401, summary: 'No API key, or an unknown one.' },
+  SENSORY_ERR_FORBIDDEN: { status: 403, summary: 'The API key lacks the role this call needs (legacy calls: no or unknown key).' },
+  SENSORY_ERR_NOT_FOUND: { status: 404, summary: 'No such route.' },
+  SENSORY_ERR_DATASET_NOT_FOUND: { status: 404, summary: 'No dataset of that name.' },
+  SENSORY_ERR_SAMPLE_NOT_FOUND: { status: 404, summary: 'No live sample with that id in the dataset.' },
+  SENSORY_ERR_LEGACY_DATASET_UNSET: { status: 404, summary: 'SENSORY_LEGACY_DATASET is unset or names a dataset that does not exist.' },
+  SENSORY_ERR_DATASET_SHAPE_CONFLICT: { status: 409, summary: 'The dataset exists with another shape or test share.' },
+  SENSORY_ERR_CATEGORY_CONFLICT: { status: 409, summary: 'The same bytes are already stored in this dataset under another category.' },
+  SENSORY_ERR_SAMPLE_TOO_LARGE: { status: 413, summary: 'A sample is larger than SENSORY_MAX_SAMPLE_BYTES.' },
+  SENSORY_ERR_BODY_TOO_LARGE: { status: 413, summary: 'The request body is larger than this endpoint accepts.' },
+  SENSORY_ERR_BATCH_TOO_LARGE: { status: 413, summary: 'A small batch asks for more than SENSORY_MAX_BATCH_SAMPLES; place a batch order instead.' },
+  SENSORY_ERR_NOT_AN_IMAGE: { status: 415, summary: 'The bytes are not a PNG, JPEG, WebP, GIF or TIFF image.' },
+  SENSORY_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request Content-Type is not accepted by this endpoint.' },
+  SENSORY_ERR_NOT_ENOUGH_SAMPLES: { status: 422, summary: 'The batch asks for more samples than are eligible.' },
+  SENSORY_ERR_UNBALANCEABLE: { status: 422, summary: 'A balanced batch cannot be drawn: the size does not divide evenly, or a category has too few samples.' },
+  SENSORY_ERR_UNKNOWN_REVISION: { status: 422, summary: 'The revision asked for is above the dataset\'s current revision.' },
+  SENSORY_ERR_UNKNOWN_CATEGORY: { status: 422, summary: 'A category asked for does not exist in the dataset.' },
+  SENSORY_ERR_INTERNAL: { status: 500, summary: 'An unexpected error; the response carries the request id to look up in the logs.' },
+  SENSORY_ERR_UNAVAILABLE: { status: 503, summary: 'A dependency (database, data dir, queue) is down.' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_REGISTRY;
+
+export class SensoryError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'SensoryError';
+    this.code = code;
+    this.status = ERROR_REGISTRY[code].status;
+    this.details = details;
+  }
+}
+
+export function isSensoryError(error: unknown): error is SensoryError {
+  return error instanceof SensoryError;
+}

@@ -1,0 +1,21 @@
+import { SensoryError } from './errors.js';
+
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const NAME_PATTERN_SOURCE = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
+
+/** Checks a dataset or category name; the only way a name reaches a path or a query. */
+export function assertValidName(field: string, value: unknown): string {
+  if (typeof value !== 'string' || !NAME_PATTERN.test(value)) {
+    throw new SensoryError(
+      'SENSORY_ERR_INVALID_NAME',
+      `${field} must match ${NAME_PATTERN_SOURCE}, got ${JSON.stringify(String(value)).slice(0, 80)}`,
+      { field },
+    );
+  }
+  return value;
+}
+
+/** The dataset the legacy store endpoint writes into: `<name>_<width>x<height>`. */
+export function legacyDatasetName(name: string, width: number, height: number): string {
+  return `${name}_${width}x${height}`;
+}

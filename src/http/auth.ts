@@ -1,0 +1,45 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Role } from '../config/api-keys-setting.js';
+import { SensoryError } from '../domain/errors.js';
+import { hasRole, type ApiKeyring, type Principal } from '../services/api-keyring.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The role a modern route needs (401 without a known key, 403 without the role). */
+    role?: Role;
+    /** The role a legacy route needs (403 without a known key or the role, 400 on a wrong API-VERSION). */
+    legacyRole?: Role;
+  }
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+function presentedKey(request: FastifyRequest): string | undefined {
+  const header = request.headers['api-access-key'];
+  if (typeof header === 'string') return header;
+  const authorization = request.headers.authorization;
+  if (authorization?.startsWith('Bearer ')) return authorization.slice('Bearer '.length).trim();
+  return undefined;
+}
+
+/** Checked in onRequest, before any body is read: an unauthenticated upload costs nothing. */
+export function installAuth(app: FastifyInstance, keyring: ApiKeyring, apiVersion: string): void {
+  app.addHook('onRequest', async (request) => {
+    const { role, legacyRole } = request.routeOptions.config;
+    if (role) {
+      const principal = keyring.authenticate(presentedKey(request));
+      if (!principal) throw new SensoryError('SENSORY_ERR_UNAUTHORIZED', 'send a known API key in API-ACCESS-KEY or Authorization: Bearer');
+      if (!hasRole(principal, role)) throw new SensoryError('SENSORY_ERR_FORBIDDEN', `this call needs the ${role} role`);
+      request.principal = principal;
+    } else if (legacyRole) {
+      const principal = keyring.authenticate(presentedKey(request));
+      if (!principal) throw new SensoryError('SENSORY_ERR_FORBIDDEN', 'send a known API key in API-ACCESS-KEY');
+      if (!hasRole(principal, legacyRole)) throw new SensoryError('SENSORY_ERR_FORBIDDEN', `this call needs the ${legacyRole} role`);
+      if (request.headers['api-version'] !== apiVersion) {
+        throw new SensoryError('SENSORY_ERR_LEGACY_VERSION', `API-VERSION must be ${apiVersion}`);
+      }
+      request.principal = principal;
+    }
+  });
+}

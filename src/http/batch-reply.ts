@@ -1,0 +1,24 @@
+import { Readable } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { encodeJson, encodeSafetensors, type EncodedBatch } from '../services/batch-encoders.js';
+import type { BatchPlan, BatchService } from '../services/batch.service.js';
+
+export const SAFETENSORS = 'application/x-safetensors';
+
+export function wantsSafetensors(request: FastifyRequest): boolean {
+  return (request.headers.accept ?? '').includes(SAFETENSORS);
+}
+
+export function sendEncoded(reply: FastifyReply, status: number, contentType: string, encoded: EncodedBatch) {
+  reply.code(status).type(contentType);
+  if (encoded.contentLength !== undefined) reply.header('content-length', encoded.contentLength);
+  return reply.send(Readable.from(encoded.chunks, { objectMode: false }));
+}
+
+/** A small batch as JSON or safetensors, by the Accept header; both are streamed. */
+export function sendBatch(request: FastifyRequest, reply: FastifyReply, plan: BatchPlan, batches: BatchService) {
+  const render = (start: number, count: number, target: Uint8Array) => batches.render(plan, start, count, target);
+  return wantsSafetensors(request)
+    ? sendEncoded(reply, 200, SAFETENSORS, encodeSafetensors(plan, render))
+    : sendEncoded(reply, 200, 'application/json', encodeJson(plan, render));
+}

@@ -1,0 +1,44 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ERROR_REGISTRY, SensoryError, isSensoryError, type ErrorCode } from '../domain/errors.js';
+
+export function errorBody(code: ErrorCode, message: string, requestId?: string) {
+  return { error: { code, message, ...(requestId ? { requestId } : {}) } };
+}
+
+export function sendError(reply: FastifyReply, error: SensoryError) {
+  return reply.code(error.status).type('application/json').send(errorBody(error.code, error.message));
+}
+
+/** Framework and plugin errors, by their code, to ours. */
+const FRAMEWORK_ERRORS: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'SENSORY_ERR_BODY_TOO_LARGE',
+  FST_REQ_FILE_TOO_LARGE: 'SENSORY_ERR_SAMPLE_TOO_LARGE',
+  FST_FILES_LIMIT: 'SENSORY_ERR_BODY_TOO_LARGE',
+  FST_PARTS_LIMIT: 'SENSORY_ERR_BODY_TOO_LARGE',
+  FST_FIELDS_LIMIT: 'SENSORY_ERR_BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'SENSORY_ERR_UNSUPPORTED_MEDIA_TYPE',
+  FST_INVALID_MULTIPART_CONTENT_TYPE: 'SENSORY_ERR_UNSUPPORTED_MEDIA_TYPE',
+};
+
+/** The one place where errors become HTTP responses. */
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (isSensoryError(error)) return sendError(reply, error);
+    if (error.validation) {
+      const where = error.validationContext ?? 'request';
+      return sendError(reply, new SensoryError('SENSORY_ERR_BAD_REQUEST', `${where}: ${error.message.replace(/^(body|querystring|params|headers)\/?/, '')}`));
+    }
+    const mapped = error.code ? FRAMEWORK_ERRORS[error.code] : undefined;
+    if (mapped) return sendError(reply, new SensoryError(mapped, error.message));
+    if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+      return sendError(reply, new SensoryError('SENSORY_ERR_BAD_REQUEST', error.message));
+    }
+    request.log.error({ err: error }, 'unexpected error');
+    return reply
+      .code(ERROR_REGISTRY.SENSORY_ERR_INTERNAL.status)
+      .send(errorBody('SENSORY_ERR_INTERNAL', `internal error; quote request id ${request.id} when reporting it`, request.id));
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, new SensoryError('SENSORY_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)),
+  );
+}

@@ -1,0 +1,93 @@
+import type { FastifyInstance } from 'fastify';
+import { SensoryError } from '../../domain/errors.js';
+import { assertValidName, legacyDatasetName } from '../../domain/names.js';
+import { categoryMap, jsonChunks } from '../../services/batch-encoders.js';
+import type { AppDeps } from '../app.js';
+import { sendEncoded } from '../batch-reply.js';
+import { LegacyHeaders, LegacyRequestBody, LegacyStoreBody, errorResponses } from '../schemas.js';
+import { decodeBase64 } from './samples.routes.js';
+
+/** The dicebox sensory service's API, kept so that its clients work unchanged. */
+export function legacyRoutes(app: FastifyInstance, deps: AppDeps): void {
+  const { config, datasets, ingest, batches } = deps;
+
+  async function legacyDataset() {
+    const name = config.legacyDataset;
+    if (!name) throw new SensoryError('SENSORY_ERR_LEGACY_DATASET_UNSET', 'SENSORY_LEGACY_DATASET is not set: the legacy batch endpoints serve that dataset');
+    try {
+      return await datasets.get(name);
+    } catch (error) {
+      if ((error as SensoryError).code !== 'SENSORY_ERR_DATASET_NOT_FOUND') throw error;
+      throw new SensoryError('SENSORY_ERR_LEGACY_DATASET_UNSET', `SENSORY_LEGACY_DATASET names dataset ${name}, which does not exist`);
+    }
+  }
+
+  app.post<{ Body: LegacyStoreBody }>(
+    '/api/sensory/store',
+    {
+      config: { legacyRole: 'write' },
+      schema: {
+        summary: 'Legacy: store one base64 PNG into dataset <name>_<width>x<height> (3 channels, created when missing)',
+        tags: ['legacy'],
+        headers: LegacyHeaders,
+        body: LegacyStoreBody,
+        response: errorResponses(400, 403, 409, 413, 415),
+      },
+    },
+    async (request) => {
+      const { name, width, height, category, data } = request.body;
+      assertValidName('name', name);
+      const dataset = legacyDatasetName(name, width, height);
+      assertValidName('name', dataset);
+      const bytes = decodeBase64('data', data);
+      ingest.assertSize(bytes.length);
+      assertValidName('category', category);
+      if (!(await datasets.find(dataset))) await datasets.put(dataset, { width, height, channels: 3 });
+      await ingest.add(dataset, { category, bytes });
+      return { sensory_store: true };
+    },
+  );
+
+  app.get(
+    '/api/sensory/category',
+    {
+      config: { legacyRole: 'read' },
+      schema: { summary: 'Legacy: the category map of SENSORY_LEGACY_DATASET', tags: ['legacy'], headers: LegacyHeaders, response: errorResponses(400, 403, 404) },
+    },
+    async () => {
+      const dataset = await legacyDataset();
+      return { category_map: categoryMap(dataset) };
+    },
+  );
+
+  app.post<{ Body: LegacyRequestBody }>(
+    '/api/sensory/request',
+    {
+      config: { legacyRole: 'read' },
+      schema: {
+        summary: 'Legacy: a batch of SENSORY_LEGACY_DATASET as {labels: [[i]…], data: N×H×W×C}',
+        tags: ['legacy'],
+        headers: LegacyHeaders,
+        body: LegacyRequestBody,
+        response: errorResponses(400, 403, 404, 413, 422),
+      },
+    },
+    async (request, reply) => {
+      const dataset = await legacyDataset();
+      const plan = await batches.plan(dataset.name, { size: request.body.batch_size, noise: request.body.noise ?? 0 });
+      const labels = JSON.stringify(plan.samples.map((sample) => [sample.categoryIndex]));
+      const render = (start: number, count: number, target: Uint8Array) => batches.render(plan, start, count, target);
+      return sendEncoded(reply, 201, 'application/json', { chunks: jsonChunks(plan, render, `{"labels":${labels},"data":[`, ']}') });
+    },
+  );
+
+  app.get(
+    '/api/version',
+    { schema: { summary: 'Legacy: the service and dicebox library versions', tags: ['legacy'] } },
+    async () => ({ version: deps.version, 'dicebox lib version': config.apiVersion }),
+  );
+
+  app.get('/health/plain', { schema: { summary: 'Legacy health check: true', tags: ['legacy', 'operations'] } }, async (_request, reply) =>
+    reply.type('application/json').send('true'),
+  );
+}

@@ -1,0 +1,18 @@
+import type { FastifyInstance } from 'fastify';
+import type { AppDeps } from '../app.js';
+
+export function operationsRoutes(app: FastifyInstance, { readiness, metrics }: AppDeps): void {
+  app.get('/health/live', { schema: { summary: 'The process is up', tags: ['operations'] } }, async () => ({ status: 'ok' }));
+
+  app.get('/health/ready', { schema: { summary: 'Database, data dir and queue answer; 503 naming what is down', tags: ['operations'] } }, async (_request, reply) => {
+    const checks = await readiness();
+    const down = Object.entries(checks).filter(([, state]) => state !== 'ok');
+    return reply.code(down.length === 0 ? 200 : 503).send({ status: down.length === 0 ? 'ok' : 'unavailable', checks, down: down.map(([name]) => name) });
+  });
+
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'] } }, async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+}

@@ -1,0 +1,158 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { MAX_SIDE, MAX_TEST_PERCENT } from '../domain/dataset-shape.js';
+import { ERROR_REGISTRY } from '../domain/errors.js';
+import { MAX_SEED } from '../domain/random.js';
+import { MAX_PAGE } from '../services/sample.service.js';
+
+/** The schemas routes validate with; the OpenAPI description is generated from the same objects. */
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.Union(Object.keys(ERROR_REGISTRY).map((code) => Type.Literal(code))),
+      message: Type.String(),
+      requestId: Type.Optional(Type.String()),
+    }),
+  },
+  { $id: 'ErrorBody', description: 'Every error: a SENSORY_ERR_* code and a message for people.' },
+);
+
+export const DatasetParams = Type.Object({ name: Type.String({ description: 'dataset name' }) });
+export const SampleParams = Type.Object({
+  name: Type.String({ description: 'dataset name' }),
+  id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'sample id' }),
+});
+
+export const DatasetBody = Type.Object(
+  {
+    width: Type.Integer({ minimum: 1, maximum: MAX_SIDE }),
+    height: Type.Integer({ minimum: 1, maximum: MAX_SIDE }),
+    channels: Type.Union([Type.Literal(1), Type.Literal(3)]),
+    testPercent: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_TEST_PERCENT, default: 0 })),
+  },
+  { additionalProperties: false },
+);
+export type DatasetBody = Static<typeof DatasetBody>;
+
+const CategoryView = Type.Object({ name: Type.String(), index: Type.Integer(), count: Type.Integer() });
+
+export const DatasetView = Type.Object({
+  name: Type.String(),
+  width: Type.Integer(),
+  height: Type.Integer(),
+  channels: Type.Integer(),
+  testPercent: Type.Integer(),
+  revision: Type.Integer(),
+  sampleCount: Type.Integer(),
+  createdAt: Type.String(),
+  categories: Type.Optional(Type.Array(CategoryView)),
+});
+
+export const DatasetList = Type.Object({ datasets: Type.Array(DatasetView) });
+
+export const CategoriesView = Type.Object({
+  categories: Type.Array(CategoryView),
+  map: Type.Record(Type.String(), Type.Integer()),
+});
+
+export const SampleView = Type.Object({
+  id: Type.Integer(),
+  dataset: Type.String(),
+  category: Type.String(),
+  categoryIndex: Type.Integer(),
+  sha256: Type.String(),
+  revision: Type.Integer({ description: 'the dataset revision at which the sample was added' }),
+  createdAt: Type.String(),
+  mediaType: Type.String(),
+  bytes: Type.Integer(),
+  split: Type.Union([Type.Literal('train'), Type.Literal('test')]),
+  duplicate: Type.Optional(Type.Boolean()),
+});
+
+export const UploadResults = Type.Object({
+  samples: Type.Array(
+    Type.Object({
+      filename: Type.String(),
+      status: Type.Integer({ description: 'the status this file alone would have had: 201, 200 (duplicate), 409, 413, 415, 400' }),
+      sample: Type.Optional(SampleView),
+      error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
+    }),
+  ),
+});
+
+export const SampleJsonBody = Type.Object(
+  {
+    category: Type.String(),
+    data: Type.String({ description: 'the image bytes, base64' }),
+  },
+  { additionalProperties: false },
+);
+export type SampleJsonBody = Static<typeof SampleJsonBody>;
+
+export const SampleUploadQuery = Type.Object({ category: Type.Optional(Type.String({ description: 'with a raw image/* body' })) });
+
+export const SampleListQuery = Type.Object(
+  {
+    category: Type.Optional(Type.String()),
+    split: Type.Optional(Type.Union([Type.Literal('train'), Type.Literal('test'), Type.Literal('all')])),
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 100 })),
+  },
+  { additionalProperties: false },
+);
+export type SampleListQuery = Static<typeof SampleListQuery>;
+
+export const SamplePage = Type.Object({
+  samples: Type.Array(SampleView),
+  nextCursor: Type.Optional(Type.String()),
+});
+
+export const RelabelBody = Type.Object({ category: Type.String() }, { additionalProperties: false });
+export type RelabelBody = Static<typeof RelabelBody>;
+
+export const ImportSummary = Type.Object({
+  imported: Type.Integer(),
+  duplicates: Type.Integer(),
+  rejected: Type.Array(Type.Object({ path: Type.String(), error: Type.Object({ code: Type.String(), message: Type.String() }) })),
+});
+
+export const BatchBody = Type.Object(
+  {
+    size: Type.Integer({ minimum: 1, description: 'samples in the batch; at most SENSORY_MAX_BATCH_SAMPLES (413 above)' }),
+    noise: Type.Optional(Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'probability of each augmentation' })),
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SEED, description: 'same seed, same revision → byte-identical batch' })),
+    split: Type.Optional(Type.Union([Type.Literal('train'), Type.Literal('test'), Type.Literal('all')], { default: 'all' })),
+    categories: Type.Optional(Type.Array(Type.String(), { minItems: 1, maxItems: 10_000 })),
+    revision: Type.Optional(Type.Integer({ minimum: 0 })),
+    dtype: Type.Optional(Type.Union([Type.Literal('uint8'), Type.Literal('float32')], { default: 'uint8' })),
+    labels: Type.Optional(Type.Union([Type.Literal('index'), Type.Literal('onehot')], { default: 'index' })),
+    balance: Type.Optional(Type.Boolean({ default: false })),
+  },
+  { additionalProperties: false },
+);
+export type BatchBody = Static<typeof BatchBody>;
+
+export const LegacyHeaders = Type.Object({
+  'api-access-key': Type.Optional(Type.String()),
+  'api-version': Type.Optional(Type.String()),
+});
+
+export const LegacyStoreBody = Type.Object({
+  name: Type.String(),
+  width: Type.Integer({ minimum: 1, maximum: MAX_SIDE }),
+  height: Type.Integer({ minimum: 1, maximum: MAX_SIDE }),
+  category: Type.String(),
+  data: Type.String({ description: 'base64 PNG' }),
+});
+export type LegacyStoreBody = Static<typeof LegacyStoreBody>;
+
+export const LegacyRequestBody = Type.Object({
+  batch_size: Type.Integer({ minimum: 1 }),
+  noise: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+});
+export type LegacyRequestBody = Static<typeof LegacyRequestBody>;
+
+/** Error responses a route documents, by status. */
+export function errorResponses(...statuses: number[]): Record<number, typeof ErrorBody> {
+  return Object.fromEntries(statuses.map((status) => [status, ErrorBody]));
+}

@@ -1,0 +1,13 @@
+import type { DatasetShape } from '../domain/dataset-shape.js';
+
+export interface DecodedImage {
+  /** image/png, image/jpeg, image/webp, image/gif or image/tiff. */
+  readonly mediaType: string;
+  /** H×W×C uint8 at the dataset's shape: stretched to width × height, converted to the channel count. */
+  readonly pixels: Uint8Array;
+}
+
+export interface Imaging {
+  /** Throws SENSORY_ERR_NOT_AN_IMAGE for anything but a decodable PNG, JPEG, WebP, GIF (first frame) or TIFF. */
+  toDatasetPixels(bytes: Buffer, shape: DatasetShape): Promise<DecodedImage>;
+}

@@ -1,0 +1,129 @@
+import type { Channels } from '../domain/dataset-shape.js';
+import type { Split } from '../domain/split.js';
+
+export interface DatasetSpec {
+  readonly name: string;
+  readonly width: number;
+  readonly height: number;
+  readonly channels: Channels;
+  readonly testPercent: number;
+}
+
+export interface DatasetRecord extends DatasetSpec {
+  readonly id: number;
+  /** Raised by one on every add, relabel and delete. 0 for a new dataset. */
+  readonly revision: number;
+  /** Live samples at the current revision. */
+  readonly sampleCount: number;
+  readonly createdAt: string;
+}
+
+export interface CategoryRecord {
+  readonly name: string;
+  /** Given at first appearance, never shifted, never reused. */
+  readonly index: number;
+  /** Live samples in this category at the current revision. */
+  readonly count: number;
+  /** Revision at which the category first appeared. */
+  readonly createdRevision: number;
+}
+
+export interface SampleRecord {
+  readonly id: number;
+  readonly datasetId: number;
+  readonly sha256: string;
+  readonly category: string;
+  readonly categoryIndex: number;
+  /** Revision at which the sample was added. */
+  readonly revision: number;
+  readonly createdAt: string;
+  readonly mediaType: string;
+  /** Size of the original bytes. */
+  readonly bytes: number;
+  /** Record index of its dataset-shaped pixels in the pixel store. */
+  readonly pixelSlot: number;
+  /** 0–99, from its SHA-256; in the test split when below the dataset's testPercent. */
+  readonly splitBucket: number;
+}
+
+export interface NewSample {
+  readonly sha256: string;
+  readonly category: string;
+  readonly mediaType: string;
+  readonly bytes: number;
+  readonly pixelSlot: number;
+  readonly splitBucket: number;
+}
+
+export type AddOutcome =
+  | { readonly kind: 'added'; readonly sample: SampleRecord }
+  | { readonly kind: 'duplicate'; readonly sample: SampleRecord }
+  | { readonly kind: 'conflict'; readonly existing: SampleRecord };
+
+export interface SampleQuery {
+  readonly category?: string;
+  readonly split?: Split;
+  /** Only samples with a larger id (the cursor of the previous page). */
+  readonly afterId?: number;
+  readonly limit: number;
+}
+
+export interface EligibleQuery {
+  readonly revision: number;
+  readonly split: Split;
+  /** Only these category indices (as labelled at `revision`); all when absent. */
+  readonly categoryIndexes?: readonly number[];
+}
+
+/** A sample as it was at a revision: what a batch draws from. */
+export interface EligibleSample {
+  readonly id: number;
+  readonly categoryIndex: number;
+  readonly pixelSlot: number;
+}
+
+/**
+ * Datasets, categories and sample metadata. Every method is atomic. Implementations keep their
+ * SQL dialect to themselves; the contract suite in test/metadata-store.contract.test.ts runs on
+ * each of them.
+ */
+export interface MetadataStore {
+  readonly kind: string;
+  /** Creates or upgrades the schema; safe to call on every start. */
+  migrate(): Promise<void>;
+  /** Throws when the database cannot answer. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Creates the dataset, or returns the existing one; SENSORY_ERR_DATASET_SHAPE_CONFLICT when its spec differs. */
+  putDataset(spec: DatasetSpec): Promise<{ dataset: DatasetRecord; created: boolean }>;
+  getDataset(name: string): Promise<DatasetRecord | undefined>;
+  /** By name. */
+  listDatasets(): Promise<DatasetRecord[]>;
+  /** Removes the dataset and all its metadata; returns what was removed. */
+  deleteDataset(name: string): Promise<DatasetRecord | undefined>;
+
+  /** Reserves `count` consecutive pixel slots of the dataset; returns the first. Never hands out a slot twice. */
+  reservePixelSlots(datasetId: number, count: number): Promise<number>;
+
+  /**
+   * Adds samples in one transaction, in order. Each added sample raises the revision by one and
+   * creates its category on first appearance. A live sample with the same SHA-256 makes the
+   * outcome `duplicate` (same category) or `conflict` (another category), and changes nothing.
+   */
+  addSamples(datasetId: number, samples: readonly NewSample[]): Promise<AddOutcome[]>;
+  findLiveSampleBySha(datasetId: number, sha256: string): Promise<SampleRecord | undefined>;
+  /** A live sample (not deleted) with its current category. */
+  getSample(datasetId: number, id: number): Promise<SampleRecord | undefined>;
+  /** Live samples by ascending id. */
+  listSamples(datasetId: number, query: SampleQuery): Promise<SampleRecord[]>;
+  /** Moves a live sample to `category` (created on first appearance), raising the revision; unchanged when it is already there. */
+  relabelSample(datasetId: number, id: number, category: string): Promise<SampleRecord | undefined>;
+  /** Tombstones a live sample, raising the revision; its data stays for older revisions. */
+  deleteSample(datasetId: number, id: number): Promise<SampleRecord | undefined>;
+
+  /** Every category the dataset has had, by index, with live counts. */
+  listCategories(datasetId: number): Promise<CategoryRecord[]>;
+  /** Samples live at `revision`, labelled as they were then, by ascending id. */
+  eligibleSamples(datasetId: number, query: EligibleQuery): Promise<EligibleSample[]>;
+}

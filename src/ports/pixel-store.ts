@@ -1,0 +1,14 @@
+import type { DatasetShape } from '../domain/dataset-shape.js';
+
+/**
+ * Each dataset's samples at the dataset's shape, as fixed-size uint8 records (H×W×C): record
+ * `slot` lives at `slot × recordBytes`, so a batch reads records, never images.
+ */
+export interface PixelStore {
+  /** Durable on return. `records[i]` goes to slot `slots[i]`. */
+  write(datasetId: number, shape: DatasetShape, slots: readonly number[], records: readonly Uint8Array[]): Promise<void>;
+  /** Copies record `slots[i]` into `target` at `targetOffset + i × recordBytes`. */
+  read(datasetId: number, shape: DatasetShape, slots: readonly number[], target: Uint8Array, targetOffset: number): Promise<void>;
+  drop(datasetId: number): Promise<void>;
+  close(): Promise<void>;
+}

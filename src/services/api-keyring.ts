@@ -1,0 +1,74 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ApiKeyEntry, Role } from '../config/api-keys-setting.js';
+
+export interface Principal {
+  /** "key 1", "key 2", … in configuration order: what logs may name instead of the key. */
+  readonly label: string;
+  readonly roles: ReadonlySet<Role>;
+}
+
+interface StoredKey extends Principal {
+  readonly digest: Buffer;
+}
+
+function digest(key: string): Buffer {
+  return createHash('sha256').update(key, 'utf8').digest();
+}
+
+/**
+ * Keys are compared as SHA-256 digests with timingSafeEqual, against every configured key with
+ * no early exit, so neither a key's length nor its position leaks through timing.
+ */
+export class ApiKeyring {
+  private readonly keys: readonly StoredKey[];
+
+  constructor(entries: readonly ApiKeyEntry[]) {
+    this.keys = entries.map((entry, position) => ({
+      label: `key ${position + 1}`,
+      roles: new Set(entry.roles),
+      digest: digest(entry.key),
+    }));
+  }
+
+  authenticate(presented: string | undefined): Principal | undefined {
+    if (presented === undefined || presented === '') return undefined;
+    const candidate = digest(presented);
+    let found: Principal | undefined;
+    for (const key of this.keys) {
+      if (timingSafeEqual(candidate, key.digest) && found === undefined) found = key;
+    }
+    return found;
+  }
+}
+
+/** `admin` may do everything; `read` and `write` only what they name. */
+export function hasRole(principal: Principal, role: Role): boolean {
+  return principal.roles.has('admin') || principal.roles.has(role);
+}
+
+export const API_KEY_FILE = 'api-key';
+
+export interface GeneratedKey {
+  readonly path: string;
+  /** Set only when the key was created by this call: printed once, never again. */
+  readonly newKey?: string;
+  readonly entries: ApiKeyEntry[];
+}
+
+/** With no keys configured: the admin key kept in `<dataDir>/api-key` (mode 0600), made at first start. */
+export async function loadOrCreateAdminKey(dataDir: string): Promise<GeneratedKey> {
+  const path = join(dataDir, API_KEY_FILE);
+  try {
+    const key = (await readFile(path, 'utf8')).trim();
+    if (key !== '') return { path, entries: [{ key, roles: ['admin'] }] };
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  await mkdir(dataDir, { recursive: true });
+  const key = randomBytes(32).toString('base64url');
+  await writeFile(path, `${key}\n`, { mode: 0o600, flag: 'wx' });
+  await chmod(path, 0o600);
+  return { path, newKey: key, entries: [{ key, roles: ['admin'] }] };
+}

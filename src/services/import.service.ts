@@ -1,0 +1,100 @@
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { extract as tarExtract } from 'tar-stream';
+import { SensoryError, isSensoryError } from '../domain/errors.js';
+import { ConcurrencyLimit } from '../lib/concurrency.js';
+import type { MetadataStore, NewSample } from '../ports/metadata-store.js';
+import { requireDataset } from './dataset.service.js';
+import { settle, type IngestService, type Prepared } from './ingest.service.js';
+
+export interface ImportSummary {
+  imported: number;
+  duplicates: number;
+  rejected: { path: string; error: { code: string; message: string } }[];
+}
+
+const PARALLEL_DECODES = 4;
+
+/**
+ * A tar stream laid out `<category>/<file>`, read entry by entry (never buffered whole). Bytes
+ * and pixels are written as entries arrive; the metadata of every new sample is committed in one
+ * transaction at the end, so a broken or aborted stream stores nothing.
+ */
+export class ImportService {
+  constructor(
+    private readonly store: MetadataStore,
+    private readonly ingest: IngestService,
+  ) {}
+
+  async importTar(datasetName: string, body: Readable, gzipped: boolean): Promise<ImportSummary> {
+    const dataset = await requireDataset(this.store, datasetName);
+    const summary: ImportSummary = { imported: 0, duplicates: 0, rejected: [] };
+    const ready: { path: string; sample: NewSample }[] = [];
+    const limit = new ConcurrencyLimit(PARALLEL_DECODES);
+    const inFlight = new Set<Promise<void>>();
+    const reject = (path: string, error: SensoryError) => summary.rejected.push({ path, error: { code: error.code, message: error.message } });
+
+    const extract = tarExtract();
+    const reading = gzipped ? pipeline(body, createGunzip(), extract) : pipeline(body, extract);
+    reading.catch(() => undefined);
+    try {
+      for await (const entry of extract) {
+        const path = entry.header.name.replace(/^\.\//, '');
+        if (entry.header.type !== 'file') {
+          entry.resume();
+          continue;
+        }
+        const parts = path.split('/').filter((part) => part !== '');
+        if (parts.length !== 2) {
+          entry.resume();
+          reject(path, new SensoryError('SENSORY_ERR_BAD_REQUEST', 'expected a <category>/<file> path'));
+          continue;
+        }
+        const sizeError = this.ingest.sizeError(entry.header.size ?? 0);
+        if (sizeError) {
+          entry.resume();
+          reject(path, sizeError);
+          continue;
+        }
+        const bytes = await collect(entry);
+        const task = limit
+          .run(() => this.ingest.prepare(dataset, { category: parts[0], bytes }))
+          .then((prepared: Prepared) => {
+            if (prepared.kind === 'ready') ready.push({ path, sample: prepared.sample });
+            else summary.duplicates++;
+          })
+          .catch((error: unknown) => {
+            if (!isSensoryError(error)) throw error;
+            reject(path, error);
+          });
+        inFlight.add(task);
+        void task.finally(() => inFlight.delete(task));
+        if (inFlight.size >= PARALLEL_DECODES * 2) await Promise.race(inFlight);
+      }
+      await reading;
+    } catch (error) {
+      await Promise.allSettled(inFlight);
+      if (isSensoryError(error)) throw error;
+      throw new SensoryError('SENSORY_ERR_BAD_REQUEST', `the tar stream could not be read: ${(error as Error).message}`);
+    }
+    await Promise.all(inFlight);
+
+    const outcomes = ready.length > 0 ? await this.store.addSamples(dataset.id, ready.map((entry) => entry.sample)) : [];
+    outcomes.forEach((outcome, i) => {
+      try {
+        if (settle(dataset, outcome).duplicate) summary.duplicates++;
+        else summary.imported++;
+      } catch (error) {
+        reject(ready[i].path, error as SensoryError);
+      }
+    });
+    return summary;
+  }
+}
+
+async function collect(stream: AsyncIterable<unknown>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,120 @@
+import { createHash } from 'node:crypto';
+import { recordBytes } from '../domain/dataset-shape.js';
+import { SensoryError } from '../domain/errors.js';
+import { assertValidName } from '../domain/names.js';
+import { splitBucket } from '../domain/split.js';
+import { WriteBatcher } from '../lib/write-batcher.js';
+import type { BlobStore } from '../ports/blob-store.js';
+import type { Imaging } from '../ports/imaging.js';
+import type { AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../ports/metadata-store.js';
+import type { PixelStore } from '../ports/pixel-store.js';
+import { requireDataset } from './dataset.service.js';
+import { PixelSlotAllocator } from './pixel-slots.js';
+
+export interface Upload {
+  readonly category: unknown;
+  readonly bytes: Buffer;
+}
+
+export interface Stored {
+  readonly dataset: DatasetRecord;
+  readonly sample: SampleRecord;
+  readonly duplicate: boolean;
+}
+
+/** A sample whose bytes and pixels are durable, waiting for its metadata commit. */
+export type Prepared = { readonly kind: 'ready'; readonly sample: NewSample } | { readonly kind: 'known'; readonly stored: Stored };
+
+/**
+ * Adding samples. The order of writes is what makes a 2xx durable and a crash harmless: original
+ * bytes (atomic file) → pixels at a fresh slot (fsynced) → one metadata commit that makes the
+ * sample visible. A crash before the commit leaves only unreferenced bytes.
+ */
+export class IngestService {
+  private readonly slots: PixelSlotAllocator;
+  private readonly committers = new Map<number, WriteBatcher<NewSample, AddOutcome>>();
+
+  constructor(
+    private readonly store: MetadataStore,
+    private readonly blobs: BlobStore,
+    private readonly pixels: PixelStore,
+    private readonly imaging: Imaging,
+    private readonly maxSampleBytes: number,
+  ) {
+    this.slots = new PixelSlotAllocator(store);
+  }
+
+  /** One sample; errors are thrown (400, 409, 413, 415). */
+  async add(datasetName: string, upload: Upload): Promise<Stored> {
+    const dataset = await requireDataset(this.store, datasetName);
+    const prepared = await this.prepare(dataset, upload);
+    if (prepared.kind === 'known') return prepared.stored;
+    return settle(dataset, await this.committer(dataset.id).submit(prepared.sample));
+  }
+
+  /**
+   * Validates, deduplicates and writes bytes and pixels; the metadata is left to the caller, so
+   * an import can commit all its samples at once.
+   */
+  async prepare(dataset: DatasetRecord, upload: Upload): Promise<Prepared> {
+    const category = assertValidName('category', upload.category);
+    this.assertSize(upload.bytes.length);
+    const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
+    const existing = await this.store.findLiveSampleBySha(dataset.id, sha256);
+    if (existing) return { kind: 'known', stored: knownOrConflict(dataset, existing, category) };
+    const decoded = await this.imaging.toDatasetPixels(upload.bytes, dataset);
+    if (decoded.pixels.length !== recordBytes(dataset)) throw new Error('imaging returned pixels of the wrong size');
+    await this.blobs.put(sha256, upload.bytes);
+    const pixelSlot = await this.slots.next(dataset.id);
+    await this.pixels.write(dataset.id, dataset, [pixelSlot], [decoded.pixels]);
+    return {
+      kind: 'ready',
+      sample: { sha256, category, mediaType: decoded.mediaType, bytes: upload.bytes.length, pixelSlot, splitBucket: splitBucket(sha256) },
+    };
+  }
+
+  assertSize(bytes: number): void {
+    const error = this.sizeError(bytes);
+    if (error) throw error;
+  }
+
+  sizeError(bytes: number): SensoryError | undefined {
+    if (bytes > this.maxSampleBytes) {
+      return new SensoryError('SENSORY_ERR_SAMPLE_TOO_LARGE', `a sample may have at most ${this.maxSampleBytes} bytes, got ${bytes}`);
+    }
+    if (bytes === 0) return new SensoryError('SENSORY_ERR_NOT_AN_IMAGE', 'the sample is empty');
+    return undefined;
+  }
+
+  forgetDataset(datasetId: number): void {
+    this.slots.forget(datasetId);
+    this.committers.delete(datasetId);
+  }
+
+  private committer(datasetId: number): WriteBatcher<NewSample, AddOutcome> {
+    let committer = this.committers.get(datasetId);
+    if (!committer) {
+      committer = new WriteBatcher((samples) => this.store.addSamples(datasetId, samples));
+      this.committers.set(datasetId, committer);
+    }
+    return committer;
+  }
+}
+
+function knownOrConflict(dataset: DatasetRecord, existing: SampleRecord, category: string): Stored {
+  if (existing.category !== category) throw conflict(existing, category);
+  return { dataset, sample: existing, duplicate: true };
+}
+
+export function settle(dataset: DatasetRecord, outcome: AddOutcome): Stored {
+  if (outcome.kind === 'conflict') throw conflict(outcome.existing, undefined);
+  return { dataset, sample: outcome.sample, duplicate: outcome.kind === 'duplicate' };
+}
+
+function conflict(existing: SampleRecord, category: string | undefined): SensoryError {
+  return new SensoryError(
+    'SENSORY_ERR_CATEGORY_CONFLICT',
+    `these bytes are already sample ${existing.id} in category ${existing.category}${category ? `, not ${category}` : ''}`,
+    { sampleId: existing.id, category: existing.category },
+  );
+}

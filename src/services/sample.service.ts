@@ -1,0 +1,93 @@
+import { SensoryError } from '../domain/errors.js';
+import { assertValidName } from '../domain/names.js';
+import type { Split } from '../domain/split.js';
+import type { BlobStore } from '../ports/blob-store.js';
+import type { DatasetRecord, MetadataStore, SampleRecord } from '../ports/metadata-store.js';
+import { requireDataset } from './dataset.service.js';
+
+export const MAX_PAGE = 1000;
+export const DEFAULT_PAGE = 100;
+
+export interface SamplePageRequest {
+  readonly category?: string;
+  readonly split?: Split;
+  readonly cursor?: string;
+  readonly limit?: number;
+}
+
+export interface SamplePage {
+  readonly dataset: DatasetRecord;
+  readonly samples: SampleRecord[];
+  /** Pass as `cursor` for the next page; absent on the last page. */
+  readonly nextCursor?: string;
+}
+
+/** A cursor is opaque to clients; inside, it is the last id of the page. */
+function decodeCursor(cursor: string | undefined): number | undefined {
+  if (cursor === undefined || cursor === '') return undefined;
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const match = /^s(\d{1,15})$/.exec(text);
+  if (!match) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'cursor is not one this service gave out', { field: 'cursor' });
+  return Number(match[1]);
+}
+
+function encodeCursor(lastId: number): string {
+  return Buffer.from(`s${lastId}`, 'utf8').toString('base64url');
+}
+
+export class SampleService {
+  constructor(
+    private readonly store: MetadataStore,
+    private readonly blobs: BlobStore,
+  ) {}
+
+  async list(datasetName: string, request: SamplePageRequest): Promise<SamplePage> {
+    const dataset = await requireDataset(this.store, datasetName);
+    if (request.category !== undefined) assertValidName('category', request.category);
+    const limit = request.limit ?? DEFAULT_PAGE;
+    const samples = await this.store.listSamples(dataset.id, {
+      category: request.category,
+      split: request.split,
+      afterId: decodeCursor(request.cursor),
+      limit: limit + 1,
+    });
+    const more = samples.length > limit;
+    if (more) samples.length = limit;
+    return { dataset, samples, nextCursor: more ? encodeCursor(samples[samples.length - 1].id) : undefined };
+  }
+
+  async get(datasetName: string, id: number): Promise<{ dataset: DatasetRecord; sample: SampleRecord }> {
+    const dataset = await requireDataset(this.store, datasetName);
+    return { dataset, sample: await this.requireSample(dataset, id) };
+  }
+
+  async content(datasetName: string, id: number): Promise<{ sample: SampleRecord; bytes: Buffer }> {
+    const { sample } = await this.get(datasetName, id);
+    return { sample, bytes: await this.blobs.get(sample.sha256) };
+  }
+
+  async relabel(datasetName: string, id: number, category: unknown): Promise<{ dataset: DatasetRecord; sample: SampleRecord }> {
+    const dataset = await requireDataset(this.store, datasetName);
+    const name = assertValidName('category', category);
+    const sample = await this.store.relabelSample(dataset.id, id, name);
+    if (!sample) throw notFound(dataset, id);
+    return { dataset, sample };
+  }
+
+  async delete(datasetName: string, id: number): Promise<{ dataset: DatasetRecord; sample: SampleRecord }> {
+    const dataset = await requireDataset(this.store, datasetName);
+    const sample = await this.store.deleteSample(dataset.id, id);
+    if (!sample) throw notFound(dataset, id);
+    return { dataset, sample };
+  }
+
+  private async requireSample(dataset: DatasetRecord, id: number): Promise<SampleRecord> {
+    const sample = await this.store.getSample(dataset.id, id);
+    if (!sample) throw notFound(dataset, id);
+    return sample;
+  }
+}
+
+function notFound(dataset: DatasetRecord, id: number): SensoryError {
+  return new SensoryError('SENSORY_ERR_SAMPLE_NOT_FOUND', `dataset ${dataset.name} has no sample ${id}`);
+}

@@ -1,0 +1,193 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { FileBlobStore } from '../src/adapters/files/file.blob-store.js';
+import { FilePixelStore } from '../src/adapters/files/file.pixel-store.js';
+import { GroupSync } from '../src/adapters/files/fsync.js';
+import type { DatasetShape } from '../src/domain/dataset-shape.js';
+
+let scratch: string;
+before(async () => {
+  scratch = await mkdtemp(join(tmpdir(), 'sensory-files-'));
+});
+after(async () => {
+  await rm(scratch, { recursive: true, force: true });
+});
+
+let dirs = 0;
+function freshDir(): string {
+  return join(scratch, `d${++dirs}`);
+}
+
+function blob(n: number): { sha: string; bytes: Buffer } {
+  const bytes = Buffer.from(`sample number ${n} `.repeat(n + 1));
+  return { sha: createHash('sha256').update(bytes).digest('hex'), bytes };
+}
+
+describe('GroupSync', () => {
+  it('coalesces 20 concurrent sync calls into at most 3 real syncs', async () => {
+    let calls = 0;
+    const group = new GroupSync(async () => {
+      calls++;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    });
+    await Promise.all(Array.from({ length: 20 }, () => group.sync()));
+    assert.ok(calls >= 1 && calls <= 3, `${calls} real syncs`);
+  });
+
+  it('settles a caller only with a flush that started after it called', async () => {
+    const started: number[] = [];
+    let calls = 0;
+    const group = new GroupSync(async () => {
+      started.push(++calls);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    });
+    const first = group.sync();
+    await new Promise((resolve) => setImmediate(resolve));
+    const callsWhenSecondArrived = calls;
+    await Promise.all([first, group.sync()]);
+    assert.equal(callsWhenSecondArrived, 1);
+    assert.equal(calls, 2);
+  });
+
+  it('rejects the callers of a failed flush, then recovers', async () => {
+    let fail = true;
+    const group = new GroupSync(async () => {
+      if (fail) throw new Error('disk on fire');
+    });
+    await assert.rejects(group.sync(), /disk on fire/);
+    fail = false;
+    await group.sync();
+    await group.idle();
+  });
+});
+
+describe('FileBlobStore', () => {
+  it('puts, gets, has and removes a blob at <root>/<2 hex>/<sha>', async () => {
+    const root = freshDir();
+    const store = new FileBlobStore(root);
+    const { sha, bytes } = blob(1);
+    assert.equal(await store.has(sha), false);
+    await store.put(sha, bytes);
+    assert.ok(existsSync(join(root, sha.slice(0, 2), sha)));
+    assert.equal(await store.has(sha), true);
+    assert.ok((await store.get(sha)).equals(bytes));
+    await store.put(sha, bytes);
+    assert.ok((await store.get(sha)).equals(bytes));
+    await store.remove(sha);
+    await store.remove(sha);
+    assert.equal(await store.has(sha), false);
+    await assert.rejects(store.get(sha), (error: NodeJS.ErrnoException) => error.code === 'ENOENT');
+    assert.deepEqual(await readdir(join(root, 'tmp')), []);
+  });
+
+  it('refuses a malformed SHA-256', async () => {
+    const store = new FileBlobStore(freshDir());
+    for (const bad of ['', 'ABCDEF'.padEnd(64, '0'), '../'.padEnd(64, 'a'), 'a'.repeat(63)]) {
+      await assert.rejects(store.put(bad, Buffer.from('x')));
+      await assert.rejects(store.get(bad));
+    }
+  });
+
+  it('removes temp files a crash left behind, at start', async () => {
+    const root = freshDir();
+    await mkdir(join(root, 'tmp'), { recursive: true });
+    const leftovers = ['half-written', `${process.pid}.0123456789abcdef`, '999999999.fedcba9876543210'];
+    for (const name of leftovers) {
+      await writeFile(join(root, 'tmp', name), 'partial');
+      await utimes(join(root, 'tmp', name), new Date(0), new Date(0));
+    }
+    const store = new FileBlobStore(root);
+    await store.init();
+    assert.deepEqual(await readdir(join(root, 'tmp')), []);
+    await store.ping();
+    // A temp file of a live writer (here: another instance in this process) is spared.
+    const live = `${process.pid}.fedcba9876543210`;
+    await writeFile(join(root, 'tmp', live), 'in flight');
+    await new FileBlobStore(root).init();
+    assert.deepEqual(await readdir(join(root, 'tmp')), [live]);
+  });
+
+  it('stores 50 concurrent puts (and duplicate puts) readable, with no temp file left', async () => {
+    const root = freshDir();
+    const store = new FileBlobStore(root);
+    const blobs = Array.from({ length: 50 }, (_, n) => blob(n));
+    await Promise.all([...blobs, ...blobs.slice(0, 10)].map(({ sha, bytes }) => store.put(sha, bytes)));
+    for (const { sha, bytes } of blobs) assert.ok((await store.get(sha)).equals(bytes));
+    assert.deepEqual(await readdir(join(root, 'tmp')), []);
+  });
+
+  it('ping fails when the directory is gone', async () => {
+    const root = freshDir();
+    const store = new FileBlobStore(root);
+    await store.ping();
+    await rm(root, { recursive: true });
+    await assert.rejects(store.ping());
+  });
+});
+
+describe('FilePixelStore', () => {
+  const shape: DatasetShape = { width: 4, height: 3, channels: 3 };
+  const size = 4 * 3 * 3;
+  const record = (slot: number) => Uint8Array.from({ length: size }, (_, i) => (slot * 31 + i + 1) & 255);
+
+  it('writes slots out of order with holes and reads them back', async () => {
+    const root = freshDir();
+    const store = new FilePixelStore(root);
+    const slots = [5, 0, 2, 3, 9];
+    await store.write(7, shape, slots, slots.map(record));
+    await store.write(7, shape, [1], [record(1)]);
+    const order = [3, 2, 1, 0, 5, 9, 2];
+    const target = new Uint8Array(10 + order.length * size);
+    await store.read(7, shape, order, target, 10);
+    order.forEach((slot, i) => assert.deepEqual(target.subarray(10 + i * size, 10 + (i + 1) * size), record(slot)));
+    const hole = new Uint8Array(size).fill(9);
+    await store.read(7, shape, [7], hole, 0);
+    assert.deepEqual(hole, new Uint8Array(size));
+    assert.equal((await stat(join(root, '7.u8'))).size, 10 * size);
+    await assert.rejects(store.read(7, shape, [10], new Uint8Array(size), 0), /beyond the end/);
+    await assert.rejects(store.read(8, shape, [0], new Uint8Array(size), 0));
+    await store.close();
+    await store.close();
+  });
+
+  it('keeps records across a new instance after concurrent and long writes', async () => {
+    const root = freshDir();
+    const first = new FilePixelStore(root);
+    await Promise.all(Array.from({ length: 40 }, (_, slot) => first.write(1, shape, [slot], [record(slot)])));
+    const many = Array.from({ length: 1500 }, (_, i) => 100 + i);
+    await first.write(1, shape, many, many.map(record));
+    await first.close();
+    const second = new FilePixelStore(root);
+    const slots = [39, ...many, 0, 17];
+    const target = new Uint8Array(slots.length * size);
+    await second.read(1, shape, slots, target, 0);
+    slots.forEach((slot, i) => assert.deepEqual(target.subarray(i * size, (i + 1) * size), record(slot)));
+    await second.close();
+  });
+
+  it('refuses records of the wrong size and mismatched lists', async () => {
+    const store = new FilePixelStore(freshDir());
+    await assert.rejects(store.write(1, shape, [0], [new Uint8Array(size - 1)]));
+    await assert.rejects(store.write(1, shape, [0, 1], [record(0)]));
+    await assert.rejects(store.write(1, shape, [-1], [record(0)]));
+    await assert.rejects(store.read(1, shape, [0, 1], new Uint8Array(size), 0));
+    await store.close();
+  });
+
+  it('drops a dataset file, and a later write starts afresh', async () => {
+    const root = freshDir();
+    const store = new FilePixelStore(root);
+    await store.write(3, shape, [4], [record(4)]);
+    await store.drop(3);
+    await store.drop(3);
+    assert.equal(existsSync(join(root, '3.u8')), false);
+    await store.write(3, shape, [0], [record(0)]);
+    assert.equal((await stat(join(root, '3.u8'))).size, size);
+    await store.close();
+  });
+});

@@ -1,0 +1,491 @@
+/**
+ * The MetadataStore contract: one suite, run against every backend in BACKENDS (narrowed by
+ * SENSORY_TEST_BACKENDS, e.g. "sqlite" or "sqlite,postgres"). It uses only the interface, gives
+ * every dataset a name unique to this run, and asserts no ordering the interface does not promise.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteMetadataStore } from '../src/adapters/sqlite/sqlite.metadata-store.js';
+import { isSensoryError } from '../src/domain/errors.js';
+import type { AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../src/ports/metadata-store.js';
+
+const TMP = mkdtempSync(join(tmpdir(), 'sensory-metadata-'));
+after(() => rmSync(TMP, { recursive: true, force: true }));
+
+interface Backend {
+  readonly name: string;
+  /** A store on the backend's one database: calling it again reopens the same data. */
+  readonly create: () => Promise<MetadataStore>;
+}
+
+const BACKENDS: Backend[] = [
+  { name: 'sqlite', create: async () => new SqliteMetadataStore(join(TMP, 'x.db')) },
+];
+
+const wanted = process.env.SENSORY_TEST_BACKENDS?.split(',').map((s) => s.trim()).filter(Boolean);
+const selected = wanted ? BACKENDS.filter((b) => wanted.includes(b.name)) : BACKENDS;
+for (const name of wanted ?? []) {
+  if (!BACKENDS.some((b) => b.name === name)) {
+    it(`SENSORY_TEST_BACKENDS names a known backend: ${name}`, () => assert.fail(`no backend '${name}' in BACKENDS`));
+  }
+}
+
+const RUN = randomBytes(4).toString('hex');
+let seq = 0;
+const uniqueName = (prefix: string) => `${prefix}-${RUN}-${++seq}`;
+const sha = (label: string | number) => createHash('sha256').update(`${RUN}:${label}`).digest('hex');
+
+function sample(label: string | number, category: string, extra: Partial<NewSample> = {}): NewSample {
+  return { sha256: sha(label), category, mediaType: 'image/png', bytes: 123, pixelSlot: 0, splitBucket: 50, ...extra };
+}
+
+function added(outcome: AddOutcome): SampleRecord {
+  assert.equal(outcome.kind, 'added');
+  return (outcome as Extract<AddOutcome, { kind: 'added' }>).sample;
+}
+
+function sortedIds(list: readonly { id: number }[]): number[] {
+  return list.map((s) => s.id).sort((a, b) => a - b);
+}
+
+for (const backend of selected) {
+  describe(`MetadataStore contract: ${backend.name}`, () => {
+    let store: MetadataStore;
+
+    before(async () => {
+      store = await backend.create();
+      await store.migrate();
+    });
+    after(async () => {
+      await store.close();
+    });
+
+    async function dataset(testPercent = 0, prefix = 'ds'): Promise<DatasetRecord> {
+      const { dataset } = await store.putDataset({ name: uniqueName(prefix), width: 8, height: 6, channels: 1, testPercent });
+      return dataset;
+    }
+    async function revisionOf(ds: DatasetRecord): Promise<number> {
+      return (await store.getDataset(ds.name))!.revision;
+    }
+
+    it('migrate is safe to call again and ping answers', async () => {
+      const ds = await dataset();
+      await store.migrate();
+      await store.migrate();
+      await store.ping();
+      assert.equal((await store.getDataset(ds.name))?.id, ds.id);
+      assert.equal(typeof store.kind, 'string');
+    });
+
+    it('putDataset creates, then returns the existing dataset for the same spec', async () => {
+      const spec = { name: uniqueName('put'), width: 28, height: 14, channels: 3 as const, testPercent: 10 };
+      const first = await store.putDataset(spec);
+      assert.equal(first.created, true);
+      assert.deepEqual(
+        { ...first.dataset, id: 0, createdAt: '' },
+        { ...spec, id: 0, createdAt: '', revision: 0, sampleCount: 0 },
+      );
+      assert.ok(Number.isInteger(first.dataset.id));
+      assert.ok(!Number.isNaN(Date.parse(first.dataset.createdAt)), 'createdAt is an ISO date');
+
+      const second = await store.putDataset({ ...spec });
+      assert.equal(second.created, false);
+      assert.deepEqual(second.dataset, first.dataset);
+      assert.deepEqual(await store.getDataset(spec.name), first.dataset);
+      assert.equal(await store.getDataset(uniqueName('missing')), undefined);
+    });
+
+    it('putDataset with another shape or test share is SENSORY_ERR_DATASET_SHAPE_CONFLICT naming the field', async () => {
+      const spec = { name: uniqueName('conflict'), width: 28, height: 14, channels: 1 as const, testPercent: 10 };
+      const { dataset: original } = await store.putDataset(spec);
+      const changes = [{ width: 29 }, { height: 15 }, { channels: 3 as const }, { testPercent: 20 }];
+      for (const change of changes) {
+        const field = Object.keys(change)[0];
+        await assert.rejects(store.putDataset({ ...spec, ...change }), (error: unknown) => {
+          assert.ok(isSensoryError(error));
+          assert.equal(error.code, 'SENSORY_ERR_DATASET_SHAPE_CONFLICT');
+          assert.match(error.message, new RegExp(field));
+          return true;
+        });
+      }
+      assert.deepEqual(await store.getDataset(spec.name), original);
+    });
+
+    it('listDatasets lists by name', async () => {
+      const names = [uniqueName('list-b'), uniqueName('list-a'), uniqueName('list-c')];
+      for (const name of names) await store.putDataset({ name, width: 1, height: 1, channels: 1, testPercent: 0 });
+      const listed = (await store.listDatasets()).map((d) => d.name);
+      const all = [...listed].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      assert.deepEqual(listed, all);
+      for (const name of names) assert.ok(listed.includes(name));
+    });
+
+    it('addSamples stores every field and counts revisions: +1 per added sample, +0 per duplicate', async () => {
+      const ds = await dataset();
+      const input = sample('fields', 'cat', { mediaType: 'image/jpeg', bytes: 4567, pixelSlot: 42, splitBucket: 17 });
+      const [outcome] = await store.addSamples(ds.id, [input]);
+      const s = added(outcome);
+      assert.deepEqual(
+        { ...s, id: 0, createdAt: '' },
+        { ...input, id: 0, createdAt: '', datasetId: ds.id, categoryIndex: 0, revision: 1 },
+      );
+      assert.ok(!Number.isNaN(Date.parse(s.createdAt)));
+      assert.deepEqual(await store.getSample(ds.id, s.id), s);
+      assert.deepEqual(await store.findLiveSampleBySha(ds.id, input.sha256), s);
+      assert.equal(await revisionOf(ds), 1);
+
+      const [dup] = await store.addSamples(ds.id, [{ ...input, pixelSlot: 99 }]);
+      assert.equal(dup.kind, 'duplicate');
+      assert.deepEqual((dup as { sample: SampleRecord }).sample, s);
+      assert.equal(await revisionOf(ds), 1);
+
+      const outcomes = await store.addSamples(ds.id, [sample('r2', 'cat'), sample('r3', 'other')]);
+      assert.deepEqual(outcomes.map((o) => o.kind), ['added', 'added']);
+      assert.deepEqual(outcomes.map((o) => added(o).revision), [2, 3]);
+      const after = (await store.getDataset(ds.name))!;
+      assert.equal(after.revision, 3);
+      assert.equal(after.sampleCount, 3);
+    });
+
+    it('same bytes: duplicate in the same category, conflict in another, also within one call', async () => {
+      const ds = await dataset();
+      const [first] = await store.addSamples(ds.id, [sample('x', 'cat')]);
+      const original = added(first);
+
+      const [conflict] = await store.addSamples(ds.id, [sample('x', 'brand-new-category')]);
+      assert.equal(conflict.kind, 'conflict');
+      assert.deepEqual((conflict as { existing: SampleRecord }).existing, original);
+      assert.equal(await revisionOf(ds), 1);
+      assert.deepEqual((await store.listCategories(ds.id)).map((c) => c.name), ['cat'], 'a conflict creates no category');
+
+      const outcomes = await store.addSamples(ds.id, [
+        sample('y', 'cat'),
+        sample('y', 'cat'),
+        sample('z', 'cat'),
+        sample('z', 'dog'),
+      ]);
+      assert.deepEqual(outcomes.map((o) => o.kind), ['added', 'duplicate', 'added', 'conflict']);
+      const y = added(outcomes[0]);
+      assert.equal((outcomes[1] as { sample: SampleRecord }).sample.id, y.id);
+      const z = added(outcomes[2]);
+      assert.equal((outcomes[3] as { existing: SampleRecord }).existing.id, z.id);
+      assert.equal(await revisionOf(ds), 3);
+      assert.equal((await store.getDataset(ds.name))!.sampleCount, 3);
+      assert.deepEqual((await store.listCategories(ds.id)).map((c) => c.name), ['cat']);
+    });
+
+    it('the same bytes in another dataset, or after a delete, are a new sample', async () => {
+      const a = await dataset();
+      const b = await dataset();
+      const sa = added((await store.addSamples(a.id, [sample('shared', 'cat')]))[0]);
+      const sb = added((await store.addSamples(b.id, [sample('shared', 'dog')]))[0]);
+      assert.notEqual(sa.id, sb.id);
+      assert.equal(await store.getSample(b.id, sa.id), undefined, 'a sample belongs to its dataset');
+
+      await store.deleteSample(a.id, sa.id);
+      const again = added((await store.addSamples(a.id, [sample('shared', 'other')]))[0]);
+      assert.notEqual(again.id, sa.id);
+      assert.equal(again.revision, 3);
+      assert.deepEqual(await store.findLiveSampleBySha(a.id, sha('shared')), again);
+    });
+
+    it('addSamples on a missing dataset fails and stores nothing', async () => {
+      await assert.rejects(store.addSamples(2_000_000_000, [sample('orphan', 'cat')]));
+    });
+
+    it('relabelSample: +1 and a new label; same category is unchanged with +0; only live samples', async () => {
+      const ds = await dataset();
+      const [o1, o2] = await store.addSamples(ds.id, [sample('r-a', 'cat'), sample('r-b', 'cat')]);
+      const s1 = added(o1);
+      const s2 = added(o2);
+
+      const same = await store.relabelSample(ds.id, s1.id, 'cat');
+      assert.deepEqual(same, s1);
+      assert.equal(await revisionOf(ds), 2);
+
+      const moved = await store.relabelSample(ds.id, s1.id, 'dog');
+      assert.deepEqual(moved, { ...s1, category: 'dog', categoryIndex: 1 });
+      assert.deepEqual(await store.getSample(ds.id, s1.id), moved);
+      assert.equal(await revisionOf(ds), 3);
+
+      const back = await store.relabelSample(ds.id, s1.id, 'cat');
+      assert.equal(back?.categoryIndex, 0);
+      assert.equal(await revisionOf(ds), 4);
+
+      await store.deleteSample(ds.id, s2.id);
+      assert.equal(await store.relabelSample(ds.id, s2.id, 'dog'), undefined, 'deleted');
+      assert.equal(await store.relabelSample(ds.id, 2_000_000_000, 'dog'), undefined, 'unknown id');
+      const other = await dataset();
+      assert.equal(await store.relabelSample(other.id, s1.id, 'dog'), undefined, 'other dataset');
+      assert.equal(await revisionOf(ds), 5);
+    });
+
+    it('deleteSample tombstones a live sample with +1 and hides it from live reads', async () => {
+      const ds = await dataset();
+      const [o1, o2] = await store.addSamples(ds.id, [sample('d-a', 'cat'), sample('d-b', 'cat')]);
+      const s1 = added(o1);
+      const s2 = added(o2);
+
+      assert.deepEqual(await store.deleteSample(ds.id, s1.id), s1);
+      const now = (await store.getDataset(ds.name))!;
+      assert.equal(now.revision, 3);
+      assert.equal(now.sampleCount, 1);
+      assert.equal(await store.getSample(ds.id, s1.id), undefined);
+      assert.equal(await store.findLiveSampleBySha(ds.id, s1.sha256), undefined);
+      assert.deepEqual(sortedIds(await store.listSamples(ds.id, { limit: 100 })), [s2.id]);
+
+      assert.equal(await store.deleteSample(ds.id, s1.id), undefined, 'already deleted');
+      assert.equal(await store.deleteSample(ds.id, 2_000_000_000), undefined);
+      assert.equal(await revisionOf(ds), 3);
+    });
+
+    it('category indices are given at first appearance, survive relabels and deletes, and are never reused', async () => {
+      const ds = await dataset();
+      const [a, b] = (await store.addSamples(ds.id, [sample('c-a', 'alpha'), sample('c-b', 'beta')])).map(added);
+      assert.deepEqual([a.categoryIndex, b.categoryIndex], [0, 1]);
+
+      await store.relabelSample(ds.id, a.id, 'gamma'); // rev 3: gamma created, alpha now empty
+      await store.deleteSample(ds.id, b.id); // rev 4: beta now empty
+      const [d] = (await store.addSamples(ds.id, [sample('c-d', 'delta')])).map(added); // rev 5
+      assert.equal(d.categoryIndex, 3);
+
+      assert.deepEqual(await store.listCategories(ds.id), [
+        { name: 'alpha', index: 0, count: 0, createdRevision: 1 },
+        { name: 'beta', index: 1, count: 0, createdRevision: 2 },
+        { name: 'gamma', index: 2, count: 1, createdRevision: 3 },
+        { name: 'delta', index: 3, count: 1, createdRevision: 5 },
+      ]);
+
+      const [again] = (await store.addSamples(ds.id, [sample('c-e', 'alpha')])).map(added);
+      assert.equal(again.categoryIndex, 0);
+      assert.equal((await store.listCategories(ds.id))[0].count, 1);
+      assert.deepEqual(await store.listCategories((await dataset()).id), []);
+    });
+
+    it('eligibleSamples sees each revision as it was: tombstones and old labels', async () => {
+      const ds = await dataset();
+      const [s1, s2, s3] = (
+        await store.addSamples(ds.id, [
+          sample('e-1', 'a', { pixelSlot: 10 }),
+          sample('e-2', 'a', { pixelSlot: 11 }),
+          sample('e-3', 'b', { pixelSlot: 12 }),
+        ])
+      ).map(added); // revisions 1..3
+      await store.relabelSample(ds.id, s1.id, 'b'); // rev 4
+      await store.deleteSample(ds.id, s2.id); // rev 5
+      const at = (revision: number, categoryIndexes?: number[]) =>
+        store.eligibleSamples(ds.id, { revision, split: 'all', categoryIndexes });
+
+      assert.deepEqual(await at(0), []);
+      assert.deepEqual(await at(1), [{ id: s1.id, categoryIndex: 0, pixelSlot: 10 }]);
+      assert.deepEqual(await at(3), [
+        { id: s1.id, categoryIndex: 0, pixelSlot: 10 },
+        { id: s2.id, categoryIndex: 0, pixelSlot: 11 },
+        { id: s3.id, categoryIndex: 1, pixelSlot: 12 },
+      ]);
+      assert.deepEqual(await at(4), [
+        { id: s1.id, categoryIndex: 1, pixelSlot: 10 },
+        { id: s2.id, categoryIndex: 0, pixelSlot: 11 },
+        { id: s3.id, categoryIndex: 1, pixelSlot: 12 },
+      ]);
+      assert.deepEqual(await at(5), [
+        { id: s1.id, categoryIndex: 1, pixelSlot: 10 },
+        { id: s3.id, categoryIndex: 1, pixelSlot: 12 },
+      ]);
+
+      // Category filter applies to the label at that revision.
+      assert.deepEqual((await at(3, [0])).map((s) => s.id), [s1.id, s2.id]);
+      assert.deepEqual((await at(5, [0])).map((s) => s.id), []);
+      assert.deepEqual((await at(5, [1])).map((s) => s.id), [s1.id, s3.id]);
+      assert.deepEqual((await at(5, [0, 1])).map((s) => s.id), [s1.id, s3.id]);
+      assert.deepEqual(await at(5, []), [], 'an empty list of categories selects none');
+    });
+
+    it('split filter: bucket below testPercent is test, the rest train, all/absent no filter', async () => {
+      const ds = await dataset(30);
+      const [b0, b29, b30, b99] = (
+        await store.addSamples(ds.id, [0, 29, 30, 99].map((bucket) => sample(`split-${bucket}`, 'cat', { splitBucket: bucket })))
+      ).map(added);
+      const list = async (split?: 'train' | 'test' | 'all') => sortedIds(await store.listSamples(ds.id, { split, limit: 100 }));
+      const eligible = async (split: 'train' | 'test' | 'all') =>
+        (await store.eligibleSamples(ds.id, { revision: 4, split })).map((s) => s.id);
+
+      assert.deepEqual(await list('test'), [b0.id, b29.id]);
+      assert.deepEqual(await list('train'), [b30.id, b99.id]);
+      assert.deepEqual(await list('all'), [b0.id, b29.id, b30.id, b99.id]);
+      assert.deepEqual(await list(), [b0.id, b29.id, b30.id, b99.id]);
+      assert.deepEqual(await eligible('test'), [b0.id, b29.id]);
+      assert.deepEqual(await eligible('train'), [b30.id, b99.id]);
+      assert.deepEqual(await eligible('all'), [b0.id, b29.id, b30.id, b99.id]);
+
+      const none = await dataset(0);
+      const [only] = (await store.addSamples(none.id, [sample('split-none', 'cat', { splitBucket: 0 })])).map(added);
+      assert.deepEqual(await store.listSamples(none.id, { split: 'test', limit: 10 }), []);
+      assert.deepEqual(sortedIds(await store.listSamples(none.id, { split: 'train', limit: 10 })), [only.id]);
+    });
+
+    it('listSamples: category filter, ascending ids, paging by afterId', async () => {
+      const ds = await dataset();
+      const samples = (
+        await store.addSamples(ds.id, Array.from({ length: 7 }, (_, i) => sample(`page-${i}`, i % 2 ? 'odd' : 'even')))
+      ).map(added);
+      const allIds = sortedIds(samples);
+
+      const full = await store.listSamples(ds.id, { limit: 100 });
+      assert.deepEqual(full.map((s) => s.id), allIds);
+      assert.deepEqual(full, [...samples].sort((a, b) => a.id - b.id));
+
+      const pages: number[][] = [];
+      let afterId: number | undefined;
+      for (;;) {
+        const page = await store.listSamples(ds.id, { limit: 3, afterId });
+        if (page.length === 0) break;
+        assert.ok(page.length <= 3);
+        pages.push(page.map((s) => s.id));
+        afterId = page[page.length - 1].id;
+      }
+      assert.deepEqual(pages.flat(), allIds);
+      assert.deepEqual(pages.map((p) => p.length), [3, 3, 1]);
+
+      const odd = await store.listSamples(ds.id, { category: 'odd', limit: 100 });
+      assert.deepEqual(odd.map((s) => s.id), samples.filter((s) => s.category === 'odd').map((s) => s.id).sort((a, b) => a - b));
+      assert.ok(odd.every((s) => s.category === 'odd' && s.categoryIndex === 1));
+      const oddPage = await store.listSamples(ds.id, { category: 'odd', limit: 2, afterId: odd[0].id });
+      assert.deepEqual(oddPage.map((s) => s.id), odd.slice(1, 3).map((s) => s.id));
+      assert.deepEqual(await store.listSamples(ds.id, { category: 'no-such-category', limit: 100 }), []);
+
+      await store.relabelSample(ds.id, odd[0].id, 'even');
+      const odd2 = await store.listSamples(ds.id, { category: 'odd', limit: 100 });
+      assert.deepEqual(odd2.map((s) => s.id), odd.slice(1).map((s) => s.id), 'filters by the current category');
+    });
+
+    it('reservePixelSlots never hands out a slot twice, also under concurrent calls and a second connection', async () => {
+      const ds = await dataset();
+      const ranges: [number, number][] = [];
+      const reserve = async (s: MetadataStore, count: number) => {
+        const first = await s.reservePixelSlots(ds.id, count);
+        assert.ok(Number.isInteger(first) && first >= 0);
+        ranges.push([first, first + count]);
+      };
+      await reserve(store, 1);
+      await reserve(store, 5);
+      await Promise.all(Array.from({ length: 40 }, (_, i) => reserve(store, 1 + (i % 7))));
+      const second = await backend.create();
+      try {
+        await second.migrate();
+        await Promise.all(Array.from({ length: 20 }, (_, i) => reserve(i % 2 ? store : second, 3)));
+      } finally {
+        await second.close();
+      }
+      ranges.sort((a, b) => a[0] - b[0]);
+      for (let i = 1; i < ranges.length; i++) {
+        assert.ok(ranges[i][0] >= ranges[i - 1][1], `ranges ${ranges[i - 1]} and ${ranges[i]} overlap`);
+      }
+      assert.equal(ranges.length, 62);
+      assert.equal(await revisionOf(ds), 0, 'reserving slots is not a change of the dataset');
+    });
+
+    it('deleteDataset removes the dataset and everything in it, returning it as it was', async () => {
+      const ds = await dataset(0, 'del');
+      const [s1] = (await store.addSamples(ds.id, [sample('del-1', 'cat'), sample('del-2', 'dog')])).map(added);
+      await store.relabelSample(ds.id, s1.id, 'dog');
+      await store.deleteSample(ds.id, s1.id);
+      const before = (await store.getDataset(ds.name))!;
+
+      assert.deepEqual(await store.deleteDataset(ds.name), before);
+      assert.equal(before.revision, 4);
+      assert.equal(before.sampleCount, 1);
+      assert.equal(await store.getDataset(ds.name), undefined);
+      assert.ok(!(await store.listDatasets()).some((d) => d.name === ds.name));
+      assert.equal(await store.getSample(ds.id, s1.id), undefined);
+      assert.equal(await store.findLiveSampleBySha(ds.id, sha('del-2')), undefined);
+      assert.equal(await store.deleteDataset(ds.name), undefined);
+
+      const { dataset: fresh, created } = await store.putDataset({ name: ds.name, width: 3, height: 3, channels: 3, testPercent: 5 });
+      assert.equal(created, true);
+      assert.equal(fresh.revision, 0);
+      assert.equal(fresh.sampleCount, 0);
+      assert.deepEqual(await store.listCategories(fresh.id), []);
+      const [again] = await store.addSamples(fresh.id, [sample('del-2', 'other')]);
+      assert.equal(added(again).categoryIndex, 0);
+    });
+
+    it('eligibleSamples on 100,000 samples is fast', { timeout: 120_000 }, async (t) => {
+      const ds = await dataset(20, 'big');
+      const N = 100_000;
+      const slot = await store.reservePixelSlots(ds.id, N);
+      const chunk = 10_000;
+      const ids: number[] = [];
+      for (let start = 0; start < N; start += chunk) {
+        const items = Array.from({ length: chunk }, (_, k) => {
+          const i = start + k;
+          return sample(`big-${i}`, `c${i % 10}`, { pixelSlot: slot + i, splitBucket: i % 100 });
+        });
+        for (const o of await store.addSamples(ds.id, items)) ids.push(added(o).id);
+      }
+      for (let i = 0; i < 1000; i++) await store.relabelSample(ds.id, ids[i * 50 + 3], 'c0'); // c3 -> c0
+      for (let i = 0; i < 1000; i++) await store.deleteSample(ds.id, ids[i * 50 + 1]); // c1
+      assert.equal(await revisionOf(ds), N + 2000);
+
+      const time = async (revision: number, split: 'all' | 'train', categoryIndexes?: number[]) => {
+        const start = performance.now();
+        const result = await store.eligibleSamples(ds.id, { revision, split, categoryIndexes });
+        return { result, ms: performance.now() - start };
+      };
+      await time(N, 'all'); // warm-up
+      const current = await time(N + 2000, 'all');
+      const old = await time(N, 'all');
+      const train = await time(N + 1000, 'train', [0, 1]);
+      const ms = (x: { ms: number }) => `${x.ms.toFixed(1)} ms`;
+      t.diagnostic(`eligibleSamples over ${N}: current ${ms(current)}, old revision ${ms(old)}, train+2 categories ${ms(train)}`);
+
+      assert.equal(current.result.length, N - 1000);
+      assert.equal(old.result.length, N);
+      assert.equal(old.result.filter((s) => s.categoryIndex === 0).length, N / 10);
+      assert.equal(current.result.filter((s) => s.categoryIndex === 0).length, N / 10 + 1000);
+      for (let i = 1; i < current.result.length; i++) assert.ok(current.result[i].id > current.result[i - 1].id);
+      assert.ok(train.result.every((s) => s.categoryIndex <= 1));
+      const limitMs = Number(process.env.SENSORY_TEST_ELIGIBLE_MS ?? 500);
+      assert.ok(Math.max(current.ms, old.ms, train.ms) < limitMs, `eligibleSamples took over ${limitMs} ms`);
+    });
+
+    it('close is safe twice, and a closed store no longer answers', async () => {
+      const extra = await backend.create();
+      await extra.migrate();
+      await extra.ping();
+      await extra.close();
+      await extra.close();
+      await assert.rejects(extra.ping());
+    });
+
+    it('reopening the same database keeps everything', async () => {
+      const ds = await dataset(10, 'reopen');
+      const [s1, s2] = (await store.addSamples(ds.id, [sample('ro-1', 'a', { splitBucket: 5 }), sample('ro-2', 'b')])).map(added);
+      await store.relabelSample(ds.id, s1.id, 'c');
+      await store.deleteSample(ds.id, s2.id);
+      const slot = await store.reservePixelSlots(ds.id, 4);
+      const before = {
+        dataset: await store.getDataset(ds.name),
+        categories: await store.listCategories(ds.id),
+        samples: await store.listSamples(ds.id, { limit: 10 }),
+        atTwo: await store.eligibleSamples(ds.id, { revision: 2, split: 'all' }),
+      };
+      await store.close();
+
+      store = await backend.create();
+      await store.migrate();
+      assert.deepEqual(await store.getDataset(ds.name), before.dataset);
+      assert.deepEqual(await store.listCategories(ds.id), before.categories);
+      assert.deepEqual(await store.listSamples(ds.id, { limit: 10 }), before.samples);
+      assert.deepEqual(await store.eligibleSamples(ds.id, { revision: 2, split: 'all' }), before.atTwo);
+      assert.deepEqual(before.atTwo.map((s) => s.categoryIndex), [0, 1]);
+      assert.ok((await store.reservePixelSlots(ds.id, 1)) >= slot + 4);
+      const [dup] = await store.addSamples(ds.id, [sample('ro-1', 'c')]);
+      assert.equal(dup.kind, 'duplicate');
+    });
+  });
+}
