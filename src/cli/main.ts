@@ -4,10 +4,11 @@ import { CONFIG_VARIABLES, ConfigError, loadConfig, type Config } from '../confi
 import { ApiClient, ApiError, resolveKey } from './api-client.js';
 import { exportDataset } from './export.command.js';
 import { importTree } from './import.command.js';
-import { serve } from './serve.command.js';
+import { serve, work } from './serve.command.js';
 
 const USAGE = `usage:
   sensory serve [--host H] [--port P] [--data-dir D] [--<setting> V …]
+  sensory worker [--concurrency N] [--<setting> V …]
   sensory import <dir> --dataset NAME --width W --height H [--channels 1|3] [--url URL] [--key KEY] [--concurrency N]
   sensory export NAME <dir> [--url URL] [--key KEY]
 
@@ -58,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help || command === undefined || command === 'help') {
+  if (values.help || command === undefined || command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(`${USAGE}\n`);
     return command === undefined ? 2 : 0;
   }
@@ -67,18 +68,23 @@ async function main(argv: string[]): Promise<number> {
     case 'serve':
       await serve(config);
       return -1;
+    case 'worker':
+      await work(config, wholeNumber('concurrency', values.concurrency, 2));
+      return -1;
     case 'import': {
       if (positionals.length !== 1 || !values.dataset) throw new UsageError('import needs <dir> and --dataset NAME --width W --height H');
       const channels = wholeNumber('channels', values.channels, 3);
       if (channels !== 1 && channels !== 3) throw new UsageError('--channels must be 1 or 3');
-      const report = await importTree(await client(values, config), {
+      // Every flag is checked before the key is looked up: a usage mistake is reported as one.
+      const options = {
         dir: positionals[0],
         dataset: values.dataset as string,
         width: wholeNumber('width', values.width),
         height: wholeNumber('height', values.height),
         channels,
         concurrency: wholeNumber('concurrency', values.concurrency, 8),
-      });
+      };
+      const report = await importTree(await client(values, config), options);
       for (const rejected of report.rejected) process.stderr.write(`rejected ${rejected.path}: ${rejected.message}\n`);
       process.stdout.write(`${JSON.stringify({ stored: report.stored, duplicates: report.duplicates, rejected: report.rejected.length })}\n`);
       return report.rejected.length === 0 ? 0 : 1;

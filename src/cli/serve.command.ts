@@ -1,21 +1,30 @@
 import type { AddressInfo } from 'node:net';
+import pino from 'pino';
 import type { Config } from '../config/config.js';
 import { buildApp } from '../http/app.js';
 import { openRuntime } from '../runtime/runtime.js';
 
 const REDACTED_HEADERS = ['req.headers.authorization', 'req.headers["api-access-key"]'];
+/** Shards the embedded shape's in-process worker fulfils at once. */
+const EMBEDDED_WORKER_CONCURRENCY = 2;
 
 /**
  * Runs the API until SIGTERM or SIGINT, then shuts down in order: stop accepting, let in-flight
- * requests finish, close the stores. A second signal exits at once.
+ * requests finish, finish in-flight shards, close the queue and the stores. A second signal
+ * exits at once. Without SENSORY_AMQP_URL it also runs the in-process shard worker.
  */
 export async function serve(config: Config): Promise<void> {
-  const runtime = await openRuntime(config);
-  const app = await buildApp(runtime.deps, { level: config.logLevel, redact: REDACTED_HEADERS });
+  const logger = pino({ level: config.logLevel, redact: REDACTED_HEADERS });
+  const runtime = await openRuntime(config, (message) => logger.warn(message));
+  const app = await buildApp(runtime.deps, logger);
+  if (runtime.queue.kind === 'memory') await runtime.startWorker(EMBEDDED_WORKER_CONCURRENCY);
   await app.listen({ host: config.host, port: config.port });
   const { port } = app.server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  const lines = [`Sensory ${runtime.deps.version} listening on http://${host}:${port} (API docs at /docs)`, `data dir: ${config.dataDir}`];
+  const lines = [
+    `Sensory ${runtime.deps.version} listening on http://${host}:${port} (API docs at /docs)`,
+    `data dir: ${config.dataDir}; queue: ${runtime.queue.kind === 'memory' ? 'in-process, with an in-process worker' : 'RabbitMQ (run sensory worker)'}`,
+  ];
   if (runtime.keyFile?.newKey) {
     lines.push(`admin API key (shown once, kept in ${runtime.keyFile.path}): ${runtime.keyFile.newKey}`);
   } else if (runtime.keyFile) {
@@ -25,15 +34,40 @@ export async function serve(config: Config): Promise<void> {
   }
   process.stderr.write(`${lines.join('\n')}\n`);
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) process.exit(1);
-    stopping = true;
-    app.log.info({ signal }, 'shutting down');
+  onShutdown(async () => {
+    app.log.info('shutting down');
     const results = await Promise.allSettled([app.close()]);
     await runtime.close();
-    process.exit(results.every((result) => result.status === 'fulfilled') ? 0 : 1);
+    return results.every((result) => result.status === 'fulfilled');
+  });
+}
+
+/** The shard worker of the production shape, on RabbitMQ. */
+export async function work(config: Config, concurrency: number): Promise<void> {
+  if (config.amqpUrl === undefined) {
+    throw new Error('sensory worker needs SENSORY_AMQP_URL: without RabbitMQ, sensory serve runs its own in-process worker');
+  }
+  const logger = pino({ level: config.logLevel });
+  const runtime = await openRuntime(config, (message) => logger.warn(message));
+  await runtime.startWorker(concurrency);
+  process.stderr.write(`Sensory worker: ${concurrency} shard(s) at a time from ${config.amqpTaskQueue}\n`);
+  onShutdown(async () => {
+    logger.info('worker shutting down');
+    await runtime.close();
+    return true;
+  });
+}
+
+function onShutdown(stop: () => Promise<boolean>): void {
+  let stopping = false;
+  const handle = () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    stop().then(
+      (clean) => process.exit(clean ? 0 : 1),
+      () => process.exit(1),
+    );
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', handle);
+  process.on('SIGINT', handle);
 }

@@ -12,6 +12,7 @@ export const ERROR_REGISTRY = {
   SENSORY_ERR_NOT_FOUND: { status: 404, summary: 'No such route.' },
   SENSORY_ERR_DATASET_NOT_FOUND: { status: 404, summary: 'No dataset of that name.' },
   SENSORY_ERR_SAMPLE_NOT_FOUND: { status: 404, summary: 'No live sample with that id in the dataset.' },
+  SENSORY_ERR_ORDER_NOT_FOUND: { status: 404, summary: 'No order with that id.' },
   SENSORY_ERR_LEGACY_DATASET_UNSET: { status: 404, summary: 'SENSORY_LEGACY_DATASET is unset or names a dataset that does not exist.' },
   SENSORY_ERR_DATASET_SHAPE_CONFLICT: { status: 409, summary: 'The dataset exists with another shape or test share.' },
   SENSORY_ERR_CATEGORY_CONFLICT: { status: 409, summary: 'The same bytes are already stored in this dataset under another category.' },

@@ -3,13 +3,14 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from '../config/config.js';
 import type { ApiKeyring } from '../services/api-keyring.js';
 import type { BatchService } from '../services/batch.service.js';
 import type { DatasetService } from '../services/dataset.service.js';
 import type { ImportService } from '../services/import.service.js';
 import type { IngestService } from '../services/ingest.service.js';
+import type { OrderService } from '../services/order.service.js';
 import type { SampleService } from '../services/sample.service.js';
 import { installAuth } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
@@ -18,6 +19,7 @@ import { batchRoutes } from './routes/batches.routes.js';
 import { datasetRoutes } from './routes/datasets.routes.js';
 import { legacyRoutes } from './routes/legacy.routes.js';
 import { operationsRoutes } from './routes/operations.routes.js';
+import { orderRoutes } from './routes/orders.routes.js';
 import { sampleRoutes } from './routes/samples.routes.js';
 import { ErrorBody } from './schemas.js';
 
@@ -30,6 +32,7 @@ export interface AppDeps {
   readonly ingest: IngestService;
   readonly imports: ImportService;
   readonly batches: BatchService;
+  readonly orders: OrderService;
   /** Each dependency's state: 'ok' or what is wrong with it. */
   readonly readiness: () => Promise<Record<string, string>>;
   readonly metrics: Metrics;
@@ -47,9 +50,9 @@ function validatorCompiler() {
 }
 
 /** Builds the app without listening, so that tests can use inject(). */
-export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logger'] = false): Promise<FastifyInstance> {
+export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promise<FastifyInstance> {
   const app = Fastify({
-    logger,
+    ...(logger ? { loggerInstance: logger } : { logger: false }),
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     forceCloseConnections: false,
@@ -67,7 +70,7 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
   app.addContentTypeParser(['application/x-tar', 'application/tar', 'application/gzip', 'application/x-gzip', 'application/x-gtar'], (_request, _payload, done) =>
     done(null),
   );
-  await app.register(multipart, { limits: { fileSize: deps.config.maxSampleBytes, files: 1000, fields: 20, fieldSize: 4096, parts: 1020 } });
+  await app.register(multipart, { throwFileSizeLimit: false, limits: { fileSize: deps.config.maxSampleBytes, files: 1000, fields: 20, fieldSize: 4096, parts: 1020 } });
 
   await app.register(swagger, {
     openapi: {
@@ -80,6 +83,8 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
       },
       security: [{ apiKey: [] }, { bearer: [] }],
     },
+    // Shared schemas keep their $id as their component name (ErrorBody), not def-0.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });
   app.addSchema(ErrorBody);
   await app.register(swaggerUi, { routePrefix: '/docs' });
@@ -87,6 +92,7 @@ export async function buildApp(deps: AppDeps, logger: FastifyServerOptions['logg
   datasetRoutes(app, deps);
   sampleRoutes(app, deps);
   batchRoutes(app, deps);
+  orderRoutes(app, deps);
   legacyRoutes(app, deps);
   operationsRoutes(app, deps);
   return app;

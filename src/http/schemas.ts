@@ -152,7 +152,62 @@ export const LegacyRequestBody = Type.Object({
 });
 export type LegacyRequestBody = Static<typeof LegacyRequestBody>;
 
-/** Error responses a route documents, by status. */
-export function errorResponses(...statuses: number[]): Record<number, typeof ErrorBody> {
-  return Object.fromEntries(statuses.map((status) => [status, ErrorBody]));
+/**
+ * Error responses a route documents, by status. Errors are always JSON, whatever the route
+ * produces on success (an image, safetensors), so the content type is stated.
+ */
+export function errorResponses(...statuses: number[]): Record<number, { description: string; content: { 'application/json': { schema: typeof ErrorBody } } }> {
+  return Object.fromEntries(
+    statuses.map((status) => [status, { description: ErrorBody.description ?? 'error', content: { 'application/json': { schema: ErrorBody } } }]),
+  );
 }
+
+export const OrderBody = Type.Object(
+  {
+    ...BatchBody.properties,
+    size: Type.Integer({ minimum: 1, maximum: 100_000_000, description: 'samples in the order; may exceed the dataset (successive epochs)' }),
+    shardSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'samples per shard task; default SENSORY_SHARD_SIZE' })),
+  },
+  { additionalProperties: false },
+);
+export type OrderBody = Static<typeof OrderBody>;
+
+export const OrderParams = Type.Object({ id: Type.String({ maxLength: 64, description: 'order id' }) });
+
+export const OrderCreated = Type.Object({
+  id: Type.String(),
+  status: Type.String(),
+  size: Type.Integer(),
+  shards: Type.Integer(),
+  revision: Type.Integer(),
+});
+
+export const OrderView = Type.Object({
+  id: Type.String(),
+  dataset: Type.String(),
+  status: Type.Union(['queued', 'running', 'complete', 'failed', 'cancelled', 'expired'].map((status) => Type.Literal(status))),
+  size: Type.Integer(),
+  shards: Type.Object({ total: Type.Integer(), done: Type.Integer() }),
+  samples: Type.Object({ produced: Type.Integer(), delivered: Type.Integer() }),
+  revision: Type.Integer(),
+  seed: Type.Integer(),
+  createdAt: Type.String(),
+  expiresAt: Type.String(),
+  error: Type.Optional(Type.String()),
+});
+
+export const OrderList = Type.Object({ orders: Type.Array(OrderView) });
+export const OrderListQuery = Type.Object({ active: Type.Optional(Type.Boolean({ default: false })) }, { additionalProperties: false });
+
+export const PollBody = Type.Object(
+  {
+    max: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, default: 4096 })),
+    waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 20_000, default: 0 })),
+  },
+  { additionalProperties: false },
+);
+export type PollBody = Static<typeof PollBody>;
+
+export const LegacyBatchBody = LegacyRequestBody;
+export const LegacyPollBody = Type.Object({ batch_id: Type.String({ maxLength: 64 }) });
+export type LegacyPollBody = Static<typeof LegacyPollBody>;

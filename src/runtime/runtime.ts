@@ -4,17 +4,24 @@ import { join } from 'node:path';
 import { FileBlobStore } from '../adapters/files/file.blob-store.js';
 import { FilePixelStore } from '../adapters/files/file.pixel-store.js';
 import { SharpImaging } from '../adapters/imaging/sharp.imaging.js';
+import { AmqpOrderQueue } from '../adapters/queue/amqp.order-queue.js';
+import { MemoryOrderQueue } from '../adapters/queue/memory.order-queue.js';
 import { SqliteMetadataStore } from '../adapters/sqlite/sqlite.metadata-store.js';
+import { SqliteOrderStore } from '../adapters/sqlite/sqlite.order-store.js';
 import type { Config } from '../config/config.js';
 import type { AppDeps } from '../http/app.js';
 import { Metrics } from '../http/metrics.js';
 import type { MetadataStore } from '../ports/metadata-store.js';
+import type { OrderQueue, TaskConsumer } from '../ports/order-queue.js';
+import type { OrderStore } from '../ports/order-store.js';
 import { ApiKeyring, loadOrCreateAdminKey } from '../services/api-keyring.js';
 import { BatchService } from '../services/batch.service.js';
 import { DatasetService } from '../services/dataset.service.js';
 import { ImportService } from '../services/import.service.js';
 import { IngestService } from '../services/ingest.service.js';
+import { OrderService } from '../services/order.service.js';
 import { SampleService } from '../services/sample.service.js';
+import { ShardWorker } from '../services/shard-worker.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -22,21 +29,36 @@ export interface Runtime {
   readonly deps: AppDeps;
   /** Where the generated admin key is kept, and the key itself when it was made by this start. */
   readonly keyFile?: { path: string; newKey?: string };
+  readonly queue: OrderQueue;
+  /** Starts consuming shard tasks; the consumer is closed (in-flight shards finished) by close(). */
+  startWorker(concurrency: number): Promise<TaskConsumer>;
   /** Closes every adapter, each even if another fails; safe to call twice. */
   close(): Promise<void>;
 }
 
-function openMetadataStore(config: Config): MetadataStore {
+function openStores(config: Config): { store: MetadataStore; orders: OrderStore } {
   const url = config.databaseUrl;
-  if (url === undefined) return new SqliteMetadataStore(join(config.dataDir, 'sensory.db'));
-  if (url.startsWith('sqlite:')) return new SqliteMetadataStore(decodeURIComponent(new URL(url).pathname));
-  throw new Error('SENSORY_DATABASE_URL: PostgreSQL is not supported by this version yet; leave it unset for SQLite in the data dir');
+  if (url !== undefined && !url.startsWith('sqlite:')) {
+    throw new Error('SENSORY_DATABASE_URL: PostgreSQL is not supported by this version yet; leave it unset for SQLite in the data dir');
+  }
+  const store = new SqliteMetadataStore(url === undefined ? join(config.dataDir, 'sensory.db') : decodeURIComponent(new URL(url).pathname));
+  return { store, orders: new SqliteOrderStore(store.db) };
+}
+
+async function openQueue(config: Config, log: (message: string) => void): Promise<OrderQueue> {
+  if (config.amqpUrl === undefined) return new MemoryOrderQueue();
+  const queue = new AmqpOrderQueue(
+    { url: config.amqpUrl, exchange: config.amqpExchange, taskQueue: config.amqpTaskQueue, taskRoutingKey: config.amqpTaskRoutingKey },
+    log,
+  );
+  await queue.start();
+  return queue;
 }
 
 /** The composition root: configuration in, adapters and services wired together. */
-export async function openRuntime(config: Config): Promise<Runtime> {
+export async function openRuntime(config: Config, log: (message: string) => void = () => undefined): Promise<Runtime> {
   await mkdir(config.dataDir, { recursive: true });
-  const store = openMetadataStore(config);
+  const { store, orders: orderStore } = openStores(config);
   await store.migrate();
   const blobs = new FileBlobStore(join(config.dataDir, 'blobs'));
   const pixels = new FilePixelStore(join(config.dataDir, 'pixels'));
@@ -46,6 +68,10 @@ export async function openRuntime(config: Config): Promise<Runtime> {
 
   const datasets = new DatasetService(store, pixels, blobs);
   const ingest = new IngestService(store, blobs, pixels, imaging, config.maxSampleBytes);
+  const batches = new BatchService(store, pixels, config.maxBatchSamples);
+  const queue = await openQueue(config, log);
+  const orders = new OrderService(orderStore, queue, batches, { shardSize: config.shardSize, ttlSeconds: config.orderTtlSeconds });
+  const consumers: TaskConsumer[] = [];
   const deps: AppDeps = {
     config,
     version: VERSION,
@@ -54,12 +80,13 @@ export async function openRuntime(config: Config): Promise<Runtime> {
     samples: new SampleService(store, blobs),
     ingest,
     imports: new ImportService(store, ingest),
-    batches: new BatchService(store, pixels, config.maxBatchSamples),
+    batches,
+    orders,
     metrics: new Metrics(),
     readiness: async () => ({
       database: await store.ping().then(() => 'ok', (error: Error) => `unavailable: ${error.message}`),
       dataDir: await blobs.ping().then(() => 'ok', (error: Error) => `unavailable: ${error.message}`),
-      queue: 'ok',
+      queue: await queue.ping().then(() => 'ok', (error: Error) => `unavailable: ${error.message}`),
     }),
   };
 
@@ -67,8 +94,19 @@ export async function openRuntime(config: Config): Promise<Runtime> {
   return {
     deps,
     keyFile: generated ? { path: generated.path, newKey: generated.newKey } : undefined,
+    queue,
+    startWorker: async (concurrency) => {
+      const worker = new ShardWorker(store, orderStore, orders, queue, batches);
+      const consumer = await queue.consumeTasks(concurrency, worker.handle);
+      consumers.push(consumer);
+      return consumer;
+    },
     close: () => {
-      closing ??= Promise.allSettled([pixels.close(), store.close()]).then(() => undefined);
+      // In-flight shards finish before the queue and the stores close under them.
+      closing ??= Promise.allSettled(consumers.map((consumer) => consumer.close()))
+        .then(() => Promise.allSettled([queue.close()]))
+        .then(() => Promise.allSettled([pixels.close(), store.close()]))
+        .then(() => undefined);
       return closing;
     },
   };

@@ -84,7 +84,7 @@ function labelBytes(plan: BatchPlan): Uint8Array {
 }
 
 /** The JSON batch of the modern API; `data` comes last so it can be streamed sample by sample. */
-export function encodeJson(plan: BatchPlan, render: Render): EncodedBatch {
+export function encodeJson(plan: BatchPlan, render: Render, extra: Record<string, unknown> = {}): EncodedBatch {
   const { width, height, channels } = plan.dataset;
   const k = plan.categories.length;
   const labels = labelIndexes(plan).map((index) => (plan.labels === 'index' ? index : Array.from({ length: k }, (_, i) => (i === index ? 1 : 0))));
@@ -97,6 +97,7 @@ export function encodeJson(plan: BatchPlan, render: Render): EncodedBatch {
     seed: plan.seed,
     categories: categoryMap(plan),
     augment: plan.augments,
+    ...extra,
   });
   return { chunks: jsonChunks(plan, render, `${head.slice(0, -1)},"data":[`, ']}') };
 }

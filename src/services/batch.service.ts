@@ -24,6 +24,16 @@ export interface BatchRequest {
   readonly balance?: boolean;
 }
 
+export interface Selection {
+  readonly dataset: DatasetRecord;
+  readonly revision: number;
+  readonly categories: readonly Pick<CategoryRecord, 'name' | 'index'>[];
+  readonly categoryIndexes: readonly number[] | undefined;
+  readonly split: Split;
+  /** By ascending id. */
+  readonly eligible: readonly EligibleSample[];
+}
+
 /** Everything a batch response needs, decided before a single pixel is read. */
 export interface BatchPlan {
   readonly dataset: DatasetRecord;
@@ -52,24 +62,7 @@ export class BatchService {
         { size: request.size, max: this.maxBatchSamples },
       );
     }
-    const dataset = await requireDataset(this.store, datasetName);
-    const revision = request.revision ?? dataset.revision;
-    if (revision > dataset.revision) {
-      throw new SensoryError('SENSORY_ERR_UNKNOWN_REVISION', `revision ${revision} is above dataset ${dataset.name}'s current revision ${dataset.revision}`, {
-        revision,
-        current: dataset.revision,
-      });
-    }
-    const categories = (await this.store.listCategories(dataset.id))
-      .filter((category) => category.createdRevision <= revision)
-      .map(({ name, index }) => ({ name, index }));
-    const categoryIndexes = request.categories?.map((name) => {
-      assertValidName('categories[]', name);
-      const found = categories.find((category) => category.name === name);
-      if (!found) throw new SensoryError('SENSORY_ERR_UNKNOWN_CATEGORY', `dataset ${dataset.name} has no category ${name} at revision ${revision}`);
-      return found.index;
-    });
-    const eligible = await this.store.eligibleSamples(dataset.id, { revision, split: request.split ?? 'all', categoryIndexes });
+    const { dataset, revision, categories, eligible } = await this.select(datasetName, request);
     const seed = request.seed ?? randomSeed();
     const samples = request.balance ? drawBalancedBatch(eligible, request.size, seed) : drawBatch(eligible, request.size, seed);
     const noise = request.noise ?? 0;
@@ -83,6 +76,35 @@ export class BatchService {
       dtype: request.dtype ?? 'uint8',
       labels: request.labels ?? 'index',
     };
+  }
+
+  /** The candidates a batch or an order draws from: the dataset at a revision, in a split and categories. */
+  async select(datasetName: string, request: Pick<BatchRequest, 'revision' | 'categories' | 'split'>): Promise<Selection> {
+    const dataset = await requireDataset(this.store, datasetName);
+    const revision = request.revision ?? dataset.revision;
+    if (revision > dataset.revision) {
+      throw new SensoryError('SENSORY_ERR_UNKNOWN_REVISION', `revision ${revision} is above dataset ${dataset.name}'s current revision ${dataset.revision}`, {
+        revision,
+        current: dataset.revision,
+      });
+    }
+    const categories = await this.categoriesAt(dataset, revision);
+    const categoryIndexes = request.categories?.map((name) => {
+      assertValidName('categories[]', name);
+      const found = categories.find((category) => category.name === name);
+      if (!found) throw new SensoryError('SENSORY_ERR_UNKNOWN_CATEGORY', `dataset ${dataset.name} has no category ${name} at revision ${revision}`);
+      return found.index;
+    });
+    const split = request.split ?? 'all';
+    const eligible = await this.store.eligibleSamples(dataset.id, { revision, split, categoryIndexes });
+    return { dataset, revision, categories, categoryIndexes, split, eligible };
+  }
+
+  /** The category map as it was at `revision`. */
+  async categoriesAt(dataset: DatasetRecord, revision: number): Promise<Pick<CategoryRecord, 'name' | 'index'>[]> {
+    return (await this.store.listCategories(dataset.id))
+      .filter((category) => category.createdRevision <= revision)
+      .map(({ name, index }) => ({ name, index }));
   }
 
   /** Writes the uint8 pixels of plan samples [start, start + count) into `target`, augmented. */

@@ -33,6 +33,7 @@ export class ImportService {
     const ready: { path: string; sample: NewSample }[] = [];
     const limit = new ConcurrencyLimit(PARALLEL_DECODES);
     const inFlight = new Set<Promise<void>>();
+    let internalError: unknown;
     const reject = (path: string, error: SensoryError) => summary.rejected.push({ path, error: { code: error.code, message: error.message } });
 
     const extract = tarExtract();
@@ -60,25 +61,30 @@ export class ImportService {
         const bytes = await collect(entry);
         const task = limit
           .run(() => this.ingest.prepare(dataset, { category: parts[0], bytes }))
-          .then((prepared: Prepared) => {
-            if (prepared.kind === 'ready') ready.push({ path, sample: prepared.sample });
-            else summary.duplicates++;
-          })
-          .catch((error: unknown) => {
-            if (!isSensoryError(error)) throw error;
-            reject(path, error);
-          });
+          .then(
+            (prepared: Prepared) => {
+              if (prepared.kind === 'ready') ready.push({ path, sample: prepared.sample });
+              else summary.duplicates++;
+            },
+            (error: unknown) => {
+              if (isSensoryError(error)) reject(path, error);
+              else internalError ??= error;
+            },
+          )
+          .finally(() => inFlight.delete(task));
         inFlight.add(task);
-        void task.finally(() => inFlight.delete(task));
         if (inFlight.size >= PARALLEL_DECODES * 2) await Promise.race(inFlight);
+        if (internalError) break;
       }
-      await reading;
+      if (!internalError) await reading;
     } catch (error) {
       await Promise.allSettled(inFlight);
       if (isSensoryError(error)) throw error;
       throw new SensoryError('SENSORY_ERR_BAD_REQUEST', `the tar stream could not be read: ${(error as Error).message}`);
     }
     await Promise.all(inFlight);
+    // Not the client's fault (a disk error, say): a 500, and nothing committed.
+    if (internalError) throw internalError;
 
     const outcomes = ready.length > 0 ? await this.store.addSamples(dataset.id, ready.map((entry) => entry.sample)) : [];
     outcomes.forEach((outcome, i) => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { recordBytes } from '../domain/dataset-shape.js';
+import { recordBytes, type DatasetShape } from '../domain/dataset-shape.js';
 import { SensoryError } from '../domain/errors.js';
 import { assertValidName } from '../domain/names.js';
 import { splitBucket } from '../domain/split.js';
@@ -71,6 +71,15 @@ export class IngestService {
       kind: 'ready',
       sample: { sha256, category, mediaType: decoded.mediaType, bytes: upload.bytes.length, pixelSlot, splitBucket: splitBucket(sha256) },
     };
+  }
+
+  /**
+   * Throws what `add` would throw for these bytes at this shape (413, 415) without storing
+   * anything: lets a caller check an upload before creating the dataset it goes into.
+   */
+  async assertImage(bytes: Buffer, shape: DatasetShape): Promise<void> {
+    this.assertSize(bytes.length);
+    await this.imaging.toDatasetPixels(bytes, shape);
   }
 
   assertSize(bytes: number): void {

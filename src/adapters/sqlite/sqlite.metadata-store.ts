@@ -100,7 +100,8 @@ type Statements = ReturnType<typeof prepareAll>;
 /** MetadataStore on one SQLite file through better-sqlite3 (synchronous, one connection). */
 export class SqliteMetadataStore implements MetadataStore {
   readonly kind = 'sqlite';
-  private readonly db: Database.Database;
+  /** Shared with the order store, which lives in the same database file. */
+  readonly db: Database.Database;
   private statements: Statements | undefined;
 
   constructor(filePath: string) {

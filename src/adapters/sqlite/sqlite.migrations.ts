@@ -63,4 +63,48 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     PRIMARY KEY (sample_id, from_rev)
   ) WITHOUT ROWID;
   `,
+  `
+  -- Batch orders. The spec is kept whole as JSON; counters and status are columns.
+  -- No foreign key to datasets: deleting a dataset fails its orders, it does not erase them.
+  CREATE TABLE orders (
+    id           TEXT    PRIMARY KEY,
+    dataset_id   INTEGER NOT NULL,
+    spec         TEXT    NOT NULL,
+    status       TEXT    NOT NULL,
+    shards_total INTEGER NOT NULL,
+    shards_done  INTEGER NOT NULL DEFAULT 0,
+    produced     INTEGER NOT NULL DEFAULT 0,
+    delivered    INTEGER NOT NULL DEFAULT 0,
+    size         INTEGER NOT NULL,
+    created_at   TEXT    NOT NULL,
+    expires_at   TEXT    NOT NULL,
+    error        TEXT
+  );
+  CREATE INDEX orders_created ON orders(created_at);
+
+  CREATE TABLE order_shards_done (
+    order_id TEXT    NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+    shard    INTEGER NOT NULL,
+    PRIMARY KEY (order_id, shard)
+  ) WITHOUT ROWID;
+
+  -- Slot bitmaps in blocks of 65,536 slots: kind 0 = produced, 1 = delivered.
+  CREATE TABLE order_slot_bits (
+    order_id TEXT    NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+    kind     INTEGER NOT NULL,
+    block    INTEGER NOT NULL,
+    bits     BLOB    NOT NULL,
+    PRIMARY KEY (order_id, kind, block)
+  ) WITHOUT ROWID;
+
+  -- Leases of polls on the slots they are sending.
+  CREATE TABLE order_claims (
+    order_id    TEXT    NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+    poll_id     TEXT    NOT NULL,
+    from_slot   INTEGER NOT NULL,
+    to_slot     INTEGER NOT NULL,
+    lease_until INTEGER NOT NULL
+  );
+  CREATE INDEX order_claims_slots ON order_claims(order_id, from_slot);
+  `,
 ];

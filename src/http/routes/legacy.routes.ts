@@ -1,15 +1,16 @@
 import type { FastifyInstance } from 'fastify';
 import { SensoryError } from '../../domain/errors.js';
 import { assertValidName, legacyDatasetName } from '../../domain/names.js';
-import { categoryMap, jsonChunks } from '../../services/batch-encoders.js';
+import { categoryMap, jsonChunks, uint8SampleJson } from '../../services/batch-encoders.js';
 import type { AppDeps } from '../app.js';
 import { sendEncoded } from '../batch-reply.js';
-import { LegacyHeaders, LegacyRequestBody, LegacyStoreBody, errorResponses } from '../schemas.js';
+import { LegacyBatchBody, LegacyHeaders, LegacyPollBody, LegacyRequestBody, LegacyStoreBody, errorResponses } from '../schemas.js';
+import { settleWhenSent } from './orders.routes.js';
 import { decodeBase64 } from './samples.routes.js';
 
 /** The dicebox sensory service's API, kept so that its clients work unchanged. */
 export function legacyRoutes(app: FastifyInstance, deps: AppDeps): void {
-  const { config, datasets, ingest, batches } = deps;
+  const { config, datasets, ingest, batches, orders } = deps;
 
   async function legacyDataset() {
     const name = config.legacyDataset;
@@ -42,7 +43,11 @@ export function legacyRoutes(app: FastifyInstance, deps: AppDeps): void {
       const bytes = decodeBase64('data', data);
       ingest.assertSize(bytes.length);
       assertValidName('category', category);
-      if (!(await datasets.find(dataset))) await datasets.put(dataset, { width, height, channels: 3 });
+      if (!(await datasets.find(dataset))) {
+        // A store that fails stores nothing: not even the dataset it would have created.
+        await ingest.assertImage(bytes, { width, height, channels: 3 });
+        await datasets.put(dataset, { width, height, channels: 3 });
+      }
       await ingest.add(dataset, { category, bytes });
       return { sensory_store: true };
     },
@@ -78,6 +83,47 @@ export function legacyRoutes(app: FastifyInstance, deps: AppDeps): void {
       const labels = JSON.stringify(plan.samples.map((sample) => [sample.categoryIndex]));
       const render = (start: number, count: number, target: Uint8Array) => batches.render(plan, start, count, target);
       return sendEncoded(reply, 201, 'application/json', { chunks: jsonChunks(plan, render, `{"labels":${labels},"data":[`, ']}') });
+    },
+  );
+
+  app.post<{ Body: LegacyRequestBody }>(
+    '/api/sensory/batch',
+    {
+      config: { legacyRole: 'read' },
+      schema: {
+        summary: 'Legacy: place a batch order on SENSORY_LEGACY_DATASET; poll it one sample at a time',
+        tags: ['legacy'],
+        headers: LegacyHeaders,
+        body: LegacyBatchBody,
+        response: errorResponses(400, 403, 404, 422, 503),
+      },
+    },
+    async (request, reply) => {
+      const dataset = await legacyDataset();
+      const order = await orders.create(dataset.name, { size: request.body.batch_size, noise: request.body.noise ?? 0 });
+      return reply.code(202).send({ batch_id: order.id });
+    },
+  );
+
+  app.post<{ Body: LegacyPollBody }>(
+    '/api/sensory/poll',
+    {
+      config: { legacyRole: 'read' },
+      schema: {
+        summary: 'Legacy: one sample of an order as {label: [i], data: H×W×C}, or {label: null, data: null} when none is ready',
+        tags: ['legacy'],
+        headers: LegacyHeaders,
+        body: LegacyPollBody,
+        response: errorResponses(400, 403, 404),
+      },
+    },
+    async (request, reply) => {
+      const result = await orders.poll(request.body.batch_id, 1, 0);
+      const chunk = result.chunks[0];
+      if (!chunk) return reply.type('application/json').send({ label: null, data: null });
+      settleWhenSent(request, reply, result);
+      const data = uint8SampleJson(chunk.pixels, result.order);
+      return reply.type('application/json').send(Buffer.concat([Buffer.from(`{"label":[${chunk.labels[0]}],"data":`), data, Buffer.from('}')]));
     },
   );
 

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { SensoryError, isSensoryError } from '../../domain/errors.js';
+import { assertValidName } from '../../domain/names.js';
 import type { Stored, Upload } from '../../services/ingest.service.js';
 import type { AppDeps } from '../app.js';
 import { sampleView } from '../presenters.js';
@@ -29,6 +30,14 @@ export function decodeBase64(field: string, text: string): Buffer {
 const TAR_TYPES = ['application/x-tar', 'application/tar'];
 const GZIP_TYPES = ['application/gzip', 'application/x-gzip', 'application/x-gtar'];
 
+/** The import body's kind from its Content-Type; anything else is a 415. */
+function importMediaType(request: FastifyRequest): 'tar' | 'gzip' {
+  const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (GZIP_TYPES.includes(type)) return 'gzip';
+  if (TAR_TYPES.includes(type)) return 'tar';
+  throw new SensoryError('SENSORY_ERR_UNSUPPORTED_MEDIA_TYPE', `send the tar as ${TAR_TYPES[0]} (or gzipped as ${GZIP_TYPES[0]})`);
+}
+
 interface FilePart {
   readonly filename: string;
   readonly bytes?: Buffer;
@@ -39,26 +48,34 @@ interface FilePart {
 async function readForm(request: FastifyRequest): Promise<{ category: unknown; files: FilePart[] }> {
   let category: unknown;
   const files: FilePart[] = [];
-  for await (const part of request.parts()) {
-    if (part.type === 'field') {
-      if (part.fieldname === 'category') category = part.value;
-      continue;
-    }
-    const filename = part.filename || `file ${files.length + 1}`;
-    try {
+  try {
+    // The plugin runs with throwFileSizeLimit: false, so an over-long file is one file's 413
+    // (its `truncated` flag), not the whole form's.
+    for await (const part of request.parts()) {
+      if (part.type === 'field') {
+        if (part.fieldname === 'category') category = part.value;
+        continue;
+      }
+      const filename = part.filename || `file ${files.length + 1}`;
       const bytes = await part.toBuffer();
-      if (part.fieldname === 'file') files.push({ filename, bytes });
-    } catch (error) {
-      if ((error as { code?: string }).code !== 'FST_REQ_FILE_TOO_LARGE') throw error;
-      files.push({ filename, error: new SensoryError('SENSORY_ERR_SAMPLE_TOO_LARGE', `${filename} is larger than the sample limit`) });
+      if (part.fieldname !== 'file') continue;
+      if (part.file.truncated) {
+        files.push({ filename, error: new SensoryError('SENSORY_ERR_SAMPLE_TOO_LARGE', `${filename} is larger than the sample limit`) });
+      } else {
+        files.push({ filename, bytes });
+      }
     }
+  } catch (error) {
+    // Framework errors (limits) carry their own status; anything else is a body that cannot be parsed.
+    if (isSensoryError(error) || (error as { statusCode?: number }).statusCode) throw error;
+    throw new SensoryError('SENSORY_ERR_BAD_REQUEST', `the multipart form could not be read: ${(error as Error).message}`);
   }
   if (files.length === 0) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'the form has no file part');
   return { category, files };
 }
 
 export function sampleRoutes(app: FastifyInstance, deps: AppDeps): void {
-  const { samples, ingest, imports, config, metrics } = deps;
+  const { datasets, samples, ingest, imports, config, metrics } = deps;
 
   app.post<{ Params: { name: string }; Querystring: { category?: string }; Body: unknown }>(
     '/v1/datasets/:name/samples',
@@ -82,6 +99,9 @@ export function sampleRoutes(app: FastifyInstance, deps: AppDeps): void {
           if (files[0].error) throw files[0].error;
           return sendStored(reply, await ingest.add(name, { category, bytes: files[0].bytes! }));
         }
+        // What fails the whole form fails it once, before any file: the dataset and the category.
+        await datasets.get(name);
+        assertValidName('category', category);
         const results = await Promise.all(files.map((file) => uploadOne(name, category, file)));
         return reply.code(results.some((result) => result.status === 201) ? 201 : 200).send({ samples: results });
       }
@@ -89,9 +109,12 @@ export function sampleRoutes(app: FastifyInstance, deps: AppDeps): void {
       if (Buffer.isBuffer(request.body)) {
         if (request.query.category === undefined) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'a raw image body needs ?category=');
         upload = { category: request.query.category, bytes: request.body };
-      } else {
+      } else if (typeof request.body === 'object' && request.body !== null) {
         const body = request.body as SampleJsonBody;
         upload = { category: body.category, bytes: decodeBase64('data', body.data) };
+      } else {
+        // e.g. text/plain, which Fastify parses to a string: not one of the accepted forms.
+        throw new SensoryError('SENSORY_ERR_UNSUPPORTED_MEDIA_TYPE', 'send JSON {category, data}, a multipart form, or a raw image/* body with ?category=');
       }
       return sendStored(reply, await ingest.add(name, upload));
     },
@@ -126,14 +149,13 @@ export function sampleRoutes(app: FastifyInstance, deps: AppDeps): void {
         consumes: [...TAR_TYPES, ...GZIP_TYPES],
         response: { 200: ImportSummary, ...errorResponses(400, 401, 403, 404, 415) },
       },
+      // Checked before any body parser runs (after auth), so that a JSON or text body is a 415, not a parse error.
+      onRequest: async (request) => {
+        importMediaType(request);
+      },
     },
     async (request) => {
-      const type = (request.headers['content-type'] ?? '').split(';')[0].trim();
-      const gzipped = GZIP_TYPES.includes(type);
-      if (!gzipped && !TAR_TYPES.includes(type)) {
-        throw new SensoryError('SENSORY_ERR_UNSUPPORTED_MEDIA_TYPE', `send the tar as ${TAR_TYPES[0]} (or gzipped as ${GZIP_TYPES[0]})`);
-      }
-      const summary = await imports.importTar(request.params.name, request.raw, gzipped);
+      const summary = await imports.importTar(request.params.name, request.raw, importMediaType(request) === 'gzip');
       metrics.samplesStored.inc(summary.imported);
       return summary;
     },
