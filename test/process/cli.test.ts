@@ -1,0 +1,330 @@
+/**
+ * The `sensory import` and `sensory export` commands as real processes against a real server:
+ * the original service's `<category>/<file>` layout, idempotent re-runs, round trips, and the
+ * exit codes and messages of wrong usage.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { makePng } from '../support/harness.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const MAIN = join(ROOT, 'dist', 'cli', 'main.js');
+
+// ---------------------------------------------------------------------------------------------
+// Process helpers (each process file carries its own: the runner loads files in isolation).
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** Compiles src/ to dist/ when dist is missing or older than any source file. */
+function ensureBuilt(): void {
+  if (existsSync(MAIN) && statSync(MAIN).mtimeMs >= newestMtime(join(ROOT, 'src'))) return;
+  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  if (result.status !== 0) throw new Error(`build failed:\n${result.stdout}${result.stderr}`);
+}
+
+/** The environment of the test run without any SENSORY_* setting, plus `extra`. */
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('SENSORY_')) env[name] = value;
+  return { ...env, ...extra };
+}
+
+interface Run {
+  readonly child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const children = new Set<ChildProcess>();
+
+function runCli(args: string[], env: Record<string, string>): Run {
+  const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('close', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal });
+    });
+  });
+  return { child, stdout: () => out, stderr: () => err, exit };
+}
+
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+interface Server extends Run {
+  readonly url: string;
+}
+
+/** Starts `sensory serve` on a free port and resolves once it prints its URL. */
+async function startServer(dataDir: string, env: Record<string, string> = {}): Promise<Server> {
+  const run = runCli(['serve'], { SENSORY_DATA_DIR: dataDir, SENSORY_HOST: '127.0.0.1', SENSORY_PORT: '0', ...env });
+  const deadline = Date.now() + 20_000;
+  let exited = false;
+  void run.exit.then(() => (exited = true));
+  for (;;) {
+    const match = /listening on (http:\/\/\S+)/.exec(run.stderr());
+    if (match && /admin API key|API keys:/.test(run.stderr())) return { ...run, url: match[1] };
+    if (exited) throw new Error(`serve exited before listening:\n${run.stderr()}`);
+    if (Date.now() > deadline) throw new Error(`serve did not print its URL in time:\n${run.stderr()}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function stop(server: Run, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  server.child.kill(signal);
+  return within(server.exit, 15_000, `exit after ${signal}`);
+}
+
+async function killAll(): Promise<void> {
+  await Promise.all(
+    [...children].map(async (child) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.once('close', resolve)));
+    }),
+  );
+}
+
+interface Reply {
+  readonly status: number;
+  readonly type: string;
+  readonly body: Buffer;
+  json(): any;
+}
+
+async function call(
+  url: string,
+  key: string | undefined,
+  method: string,
+  path: string,
+  options: { json?: unknown; bytes?: Buffer; type?: string; accept?: string; form?: FormData; bearer?: boolean } = {},
+): Promise<Reply> {
+  const headers: Record<string, string> = {};
+  if (key !== undefined) {
+    if (options.bearer) headers.authorization = `Bearer ${key}`;
+    else headers['api-access-key'] = key;
+  }
+  if (options.accept) headers.accept = options.accept;
+  let body: string | Blob | FormData | undefined;
+  if (options.json !== undefined) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(options.json);
+  } else if (options.bytes) {
+    headers['content-type'] = options.type ?? 'image/png';
+    body = new Blob([new Uint8Array(options.bytes)]);
+  } else if (options.form) {
+    body = options.form;
+  }
+  const response = await fetch(new URL(path, url), { method, headers, body, signal: AbortSignal.timeout(15_000) });
+  const bytes = Buffer.from(await response.arrayBuffer());
+  return {
+    status: response.status,
+    type: response.headers.get('content-type') ?? '',
+    body: bytes,
+    json: () => JSON.parse(bytes.toString('utf8')),
+  };
+}
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+
+
+const CATEGORIES = ['cats', 'dogs', 'birds'];
+
+/** Every file under `dir`, as paths relative to it. */
+function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (at: string) => {
+    for (const entry of readdirSync(at, { withFileTypes: true })) {
+      const path = join(at, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else out.push(relative(dir, path));
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+/** The last line of a command's stdout, parsed: the commands end with a JSON summary. */
+function summary(run: Run): any {
+  const lines = run.stdout().trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]);
+}
+
+describe('sensory import / export as real processes', () => {
+  let workDir: string;
+  let dataDir: string;
+  let server: Server;
+  let key: string;
+  const originals = new Map<string, { category: string; bytes: Buffer }>();
+
+  /** Runs a command to its end (bounded in time). */
+  async function cli(args: string[], env: Record<string, string> = {}): Promise<Run & { code: number | null }> {
+    const run = runCli(args, { SENSORY_DATA_DIR: join(workDir, 'cli-data'), ...env });
+    const { code } = await within(run.exit, 30_000, `sensory ${args.join(' ')}`);
+    return { ...run, code };
+  }
+
+  async function pairs(dataset: string): Promise<string[]> {
+    const reply = await call(server.url, key, 'GET', `/v1/datasets/${dataset}/samples?limit=1000`);
+    assert.equal(reply.status, 200);
+    return reply.json().samples.map((sample: { sha256: string; category: string }) => `${sample.sha256} ${sample.category}`).sort();
+  }
+
+  before(async () => {
+    ensureBuilt();
+    workDir = mkdtempSync(join(tmpdir(), 'sensory-cli-'));
+    dataDir = join(workDir, 'server-data');
+    // No SENSORY_API_KEYS: the CLI uses the key the server generated.
+    server = await startServer(dataDir);
+    key = readFileSync(join(dataDir, 'api-key'), 'utf8').trim();
+
+    const tree = join(workDir, 'tree');
+    for (const [c, category] of CATEGORIES.entries()) {
+      mkdirSync(join(tree, category), { recursive: true });
+      for (let i = 0; i < 4; i++) {
+        const bytes = await makePng(12 + i, 16, 3, c * 10 + i);
+        writeFileSync(join(tree, category, `img${i}.png`), bytes);
+        originals.set(sha256(bytes), { category, bytes });
+      }
+    }
+    // What the original service's trees carry besides images.
+    writeFileSync(join(tree, '.DS_Store'), Buffer.from([0, 0, 0, 1, 0x42, 0x75, 0x64, 0x31]));
+    writeFileSync(join(tree, 'cats', '.DS_Store'), Buffer.from([0, 0, 0, 1, 0x42, 0x75, 0x64, 0x31]));
+    mkdirSync(join(tree, '.hidden'));
+    writeFileSync(join(tree, '.hidden', 'skipped.png'), await makePng(16, 16, 3, 99));
+    writeFileSync(join(tree, 'dogs', 'notes.txt'), 'these are the dogs\n');
+  });
+
+  after(async () => {
+    if (server) await stop(server).catch(() => undefined);
+    await killAll();
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
+  });
+
+  test('import → import again → export → import the export elsewhere → export again', async () => {
+    const tree = join(workDir, 'tree');
+    const out = join(workDir, 'out');
+    const flags = ['--url', server.url, '--key', key];
+
+    // First import: 12 images stored, hidden entries skipped, notes.txt rejected (exit 1).
+    const first = await cli(['import', tree, '--dataset', 'd1', '--width', '16', '--height', '16', ...flags]);
+    assert.equal(first.code, 1, first.stderr());
+    assert.deepEqual(summary(first), { stored: 12, duplicates: 0, rejected: 1 });
+    assert.match(first.stderr(), /rejected .*notes\.txt: SENSORY_ERR_NOT_AN_IMAGE/);
+    assert.ok(!first.stderr().includes('.DS_Store') && !first.stderr().includes('.hidden'), 'hidden entries are skipped silently');
+    const d1 = (await call(server.url, key, 'GET', '/v1/datasets/d1')).json();
+    assert.equal(d1.sampleCount, 12);
+    assert.deepEqual(d1.categories.map((category: { name: string; count: number }) => [category.name, category.count]).sort(), [
+      ['birds', 4],
+      ['cats', 4],
+      ['dogs', 4],
+    ]);
+    assert.deepEqual(
+      await pairs('d1'),
+      [...originals].map(([sha, { category }]) => `${sha} ${category}`).sort(),
+    );
+
+    // Again: nothing stored twice, the dataset's revision unchanged.
+    const again = await cli(['import', tree, '--dataset', 'd1', '--width', '16', '--height', '16', ...flags]);
+    assert.equal(again.code, 1, again.stderr());
+    assert.deepEqual(summary(again), { stored: 0, duplicates: 12, rejected: 1 });
+    const d1Again = (await call(server.url, key, 'GET', '/v1/datasets/d1')).json();
+    assert.equal(d1Again.revision, d1.revision);
+    assert.equal(d1Again.sampleCount, 12);
+
+    // Export: <out>/<category>/<sha>.png with the original bytes, and nothing else.
+    const exported = await cli(['export', 'd1', out, ...flags]);
+    assert.equal(exported.code, 0, exported.stderr());
+    assert.deepEqual(summary(exported), { written: 12, unchanged: 0 });
+    const files = filesUnder(out);
+    assert.deepEqual(files, [...originals].map(([sha, { category }]) => join(category, `${sha}.png`)).sort());
+    for (const file of files) {
+      const bytes = readFileSync(join(out, file));
+      const original = originals.get(sha256(bytes));
+      assert.ok(original, `${file} holds original bytes`);
+      assert.ok(bytes.equals(original.bytes));
+      assert.equal(file, join(original.category, `${sha256(bytes)}.png`));
+    }
+
+    // Round trip: the export imported into d2 is the same set of (sha256, category).
+    const roundTrip = await cli(['import', out, '--dataset', 'd2', '--width', '16', '--height', '16', ...flags]);
+    assert.equal(roundTrip.code, 0, roundTrip.stderr());
+    assert.deepEqual(summary(roundTrip), { stored: 12, duplicates: 0, rejected: 0 });
+    assert.deepEqual(await pairs('d2'), await pairs('d1'));
+
+    // Export again, with the key from the server's data dir: nothing new is written.
+    const mtimes = files.map((file) => statSync(join(out, file)).mtimeMs);
+    const exportAgain = await cli(['export', 'd1', out, '--url', server.url], { SENSORY_DATA_DIR: dataDir });
+    assert.equal(exportAgain.code, 0, exportAgain.stderr());
+    assert.deepEqual(summary(exportAgain), { written: 0, unchanged: 12 });
+    assert.deepEqual(filesUnder(out), files);
+    assert.deepEqual(files.map((file) => statSync(join(out, file)).mtimeMs), mtimes);
+  });
+
+  test('wrong usage exits 2 with the usage text; a wrong key or a missing dataset names the server\'s error code', async () => {
+    const tree = join(workDir, 'tree');
+    const flags = ['--url', server.url, '--key', key];
+    const usages: string[][] = [
+      ['import', tree, '--width', '16', '--height', '16', ...flags],
+      ['import', tree, '--dataset', 'd3', '--width', 'abc', '--height', '16', ...flags],
+      // The usage is checked before anything else, a key included.
+      ['import', tree, '--dataset', 'd3', '--width', 'abc', '--height', '16'],
+      ['import', tree, '--dataset', 'd3', '--width', '16', '--height', '16', '--channels', '2', ...flags],
+      ['import', tree, '--dataset', 'd3', '--width', '16', '--height', '16', '--bogus', ...flags],
+      ['export', 'd1', ...flags],
+      ['frobnicate', ...flags],
+      [],
+    ];
+    for (const args of usages) {
+      const run = await cli(args);
+      assert.equal(run.code, 2, `sensory ${args.join(' ')} → ${run.code}\n${run.stderr()}`);
+      assert.match(run.stdout() + run.stderr(), /usage:\s+sensory serve/, `sensory ${args.join(' ')} prints the usage`);
+    }
+    assert.equal((await call(server.url, key, 'GET', '/v1/datasets/d3')).status, 404, 'no wrong usage created anything');
+
+    const wrongKey = ['--url', server.url, '--key', 'not-the-key-0123456789'];
+    const importWrongKey = await cli(['import', tree, '--dataset', 'd4', '--width', '16', '--height', '16', ...wrongKey]);
+    assert.notEqual(importWrongKey.code, 0);
+    assert.match(importWrongKey.stderr(), /SENSORY_ERR_UNAUTHORIZED/);
+    assert.ok(!importWrongKey.stderr().includes('not-the-key-0123456789'), 'the key is not echoed');
+    assert.equal((await call(server.url, key, 'GET', '/v1/datasets/d4')).status, 404);
+
+    const exportWrongKey = await cli(['export', 'd1', join(workDir, 'out-wrong'), ...wrongKey]);
+    assert.notEqual(exportWrongKey.code, 0);
+    assert.match(exportWrongKey.stderr(), /SENSORY_ERR_UNAUTHORIZED/);
+    assert.ok(!existsSync(join(workDir, 'out-wrong')), 'nothing written');
+
+    const exportMissing = await cli(['export', 'no-such-dataset', join(workDir, 'out-missing'), ...flags]);
+    assert.notEqual(exportMissing.code, 0);
+    assert.match(exportMissing.stderr(), /SENSORY_ERR_DATASET_NOT_FOUND/);
+  });
+});
