@@ -73,7 +73,7 @@ describe('FileBlobStore', () => {
     const { sha, bytes } = blob(1);
     assert.equal(await store.has(sha), false);
     await store.put(sha, bytes);
-    assert.ok(existsSync(join(root, sha.slice(0, 2), sha)));
+    assert.ok(existsSync(join(root, sha.slice(0, 1), sha)));
     assert.equal(await store.has(sha), true);
     assert.ok((await store.get(sha)).equals(bytes));
     await store.put(sha, bytes);

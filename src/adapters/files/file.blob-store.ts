@@ -24,7 +24,10 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Content-addressed files at `<root>/<first 2 hex>/<sha256>`, written to `<root>/tmp` then renamed in. */
+/**
+ * Content-addressed files at `<root>/<first hex digit>/<sha256>`, written to `<root>/tmp` then
+ * renamed in. Sixteen folders, not more, so that concurrent writers often share one folder fsync.
+ */
 export class FileBlobStore implements BlobStore {
   private readonly tmpDir: string;
   private ready: Promise<void> | undefined;
@@ -86,7 +89,7 @@ export class FileBlobStore implements BlobStore {
   }
 
   private pathOf(sha256: string): string {
-    return join(this.rootDir, sha256.slice(0, 2), sha256);
+    return join(this.rootDir, sha256.slice(0, 1), sha256);
   }
 
   // The pid lets a start-up sweep spare temp files of other live processes sharing the directory.

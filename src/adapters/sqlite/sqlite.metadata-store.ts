@@ -1,3 +1,4 @@
+import { open, type FileHandle } from 'node:fs/promises';
 import Database from 'better-sqlite3';
 import { SensoryError } from '../../domain/errors.js';
 import type { Split } from '../../domain/split.js';
@@ -13,6 +14,7 @@ import type {
   SampleQuery,
   SampleRecord,
 } from '../../ports/metadata-store.js';
+import { GroupSync } from '../files/fsync.js';
 import { SQLITE_MIGRATIONS } from './sqlite.migrations.js';
 
 // Columns are aliased to the record fields, so rows are the records themselves.
@@ -103,11 +105,34 @@ export class SqliteMetadataStore implements MetadataStore {
   /** Shared with the order store, which lives in the same database file. */
   readonly db: Database.Database;
   private statements: Statements | undefined;
+  private readonly walPath: string | undefined;
+  private wal: FileHandle | undefined;
+  private readonly walSync = new GroupSync(async () => {
+    if (!this.walPath) return;
+    this.wal ??= await open(this.walPath, 'r+');
+    await this.wal.datasync();
+  });
+
+  /**
+   * Resolves once everything committed so far is on disk: WAL frames are appended in order, so
+   * syncing the WAL file makes every earlier commit durable too.
+   */
+  async syncCommitted(): Promise<void> {
+    await this.walSync.sync();
+  }
+
+  private async durable<T>(result: T): Promise<T> {
+    await this.walSync.sync();
+    return result;
+  }
 
   constructor(filePath: string) {
     this.db = new Database(filePath);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    // Commits do not fsync on the event loop: a write is acknowledged after durable(), a shared
+    // fdatasync of the WAL on the thread pool, so concurrent requests share one sync.
+    this.db.pragma('synchronous = NORMAL');
+    this.walPath = filePath === ':memory:' ? undefined : `${filePath}-wal`;
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
   }
@@ -137,32 +162,37 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async close(): Promise<void> {
+    await this.walSync.idle();
+    await this.wal?.close().catch(() => undefined);
+    this.wal = undefined;
     if (this.db.open) this.db.close();
   }
 
   async putDataset(spec: DatasetSpec): Promise<{ dataset: DatasetRecord; created: boolean }> {
-    return this.db
-      .transaction(() => {
-        const dataset = this.q.datasetByName.get(spec.name) as DatasetRecord | undefined;
-        if (dataset) {
-          const fields = ['width', 'height', 'channels', 'testPercent'] as const;
-          const differs = fields.filter((f) => dataset[f] !== spec[f]);
-          if (differs.length > 0) {
-            const what = differs.map((f) => `${f} ${dataset[f]} (asked ${spec[f]})`).join(', ');
-            throw new SensoryError(
-              'SENSORY_ERR_DATASET_SHAPE_CONFLICT',
-              `Dataset '${spec.name}' exists with ${what}.`,
-              Object.fromEntries(differs.map((f) => [f, { existing: dataset[f], requested: spec[f] }])),
-            );
+    return this.durable(
+      this.db
+        .transaction(() => {
+          const dataset = this.q.datasetByName.get(spec.name) as DatasetRecord | undefined;
+          if (dataset) {
+            const fields = ['width', 'height', 'channels', 'testPercent'] as const;
+            const differs = fields.filter((f) => dataset[f] !== spec[f]);
+            if (differs.length > 0) {
+              const what = differs.map((f) => `${f} ${dataset[f]} (asked ${spec[f]})`).join(', ');
+              throw new SensoryError(
+                'SENSORY_ERR_DATASET_SHAPE_CONFLICT',
+                `Dataset '${spec.name}' exists with ${what}.`,
+                Object.fromEntries(differs.map((f) => [f, { existing: dataset[f], requested: spec[f] }])),
+              );
+            }
+            return { dataset, created: false };
           }
-          return { dataset, created: false };
-        }
-        const { name, width, height, channels, testPercent } = spec;
-        const createdAt = new Date().toISOString();
-        const info = this.q.insertDataset.run({ name, width, height, channels, testPercent, createdAt });
-        return { dataset: this.q.datasetById.get(info.lastInsertRowid) as DatasetRecord, created: true };
-      })
-      .immediate();
+          const { name, width, height, channels, testPercent } = spec;
+          const createdAt = new Date().toISOString();
+          const info = this.q.insertDataset.run({ name, width, height, channels, testPercent, createdAt });
+          return { dataset: this.q.datasetById.get(info.lastInsertRowid) as DatasetRecord, created: true };
+        })
+        .immediate(),
+    );
   }
 
   async getDataset(name: string): Promise<DatasetRecord | undefined> {
@@ -174,14 +204,16 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async deleteDataset(name: string): Promise<DatasetRecord | undefined> {
-    return this.db
-      .transaction(() => {
-        const row = this.q.datasetByName.get(name) as DatasetRecord | undefined;
-        if (!row) return undefined;
-        this.q.deleteDataset.run(row.id);
-        return row;
-      })
-      .immediate();
+    return this.durable(
+      this.db
+        .transaction(() => {
+          const row = this.q.datasetByName.get(name) as DatasetRecord | undefined;
+          if (!row) return undefined;
+          this.q.deleteDataset.run(row.id);
+          return row;
+        })
+        .immediate(),
+    );
   }
 
   async reservePixelSlots(datasetId: number, count: number): Promise<number> {
@@ -194,30 +226,32 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async addSamples(datasetId: number, samples: readonly NewSample[]): Promise<AddOutcome[]> {
-    return this.db
-      .transaction(() => {
-        if (this.q.testPercent.get(datasetId) === undefined) throw datasetNotFound(datasetId);
-        const outcomes: AddOutcome[] = [];
-        for (const item of samples) {
-          const live = this.q.liveSampleBySha.get(datasetId, item.sha256) as SampleRecord | undefined;
-          if (live) {
-            const same = live.category === item.category;
-            outcomes.push(same ? { kind: 'duplicate', sample: live } : { kind: 'conflict', existing: live });
-            continue;
+    return this.durable(
+      this.db
+        .transaction(() => {
+          if (this.q.testPercent.get(datasetId) === undefined) throw datasetNotFound(datasetId);
+          const outcomes: AddOutcome[] = [];
+          for (const item of samples) {
+            const live = this.q.liveSampleBySha.get(datasetId, item.sha256) as SampleRecord | undefined;
+            if (live) {
+              const same = live.category === item.category;
+              outcomes.push(same ? { kind: 'duplicate', sample: live } : { kind: 'conflict', existing: live });
+              continue;
+            }
+            const revision = this.bumpRevision(datasetId, +1);
+            const categoryIndex = this.ensureCategory(datasetId, item.category, revision);
+            const createdAt = new Date().toISOString();
+            const row = { ...item, datasetId, categoryIndex, revision, createdAt };
+            const id = Number(this.q.insertSample.run(row).lastInsertRowid);
+            this.q.insertLabel.run(id, revision, categoryIndex);
+            const { sha256, category, mediaType, bytes, pixelSlot, splitBucket } = item;
+            const sample = { id, datasetId, sha256, category, categoryIndex, revision, createdAt };
+            outcomes.push({ kind: 'added', sample: { ...sample, mediaType, bytes, pixelSlot, splitBucket } });
           }
-          const revision = this.bumpRevision(datasetId, +1);
-          const categoryIndex = this.ensureCategory(datasetId, item.category, revision);
-          const createdAt = new Date().toISOString();
-          const row = { ...item, datasetId, categoryIndex, revision, createdAt };
-          const id = Number(this.q.insertSample.run(row).lastInsertRowid);
-          this.q.insertLabel.run(id, revision, categoryIndex);
-          const { sha256, category, mediaType, bytes, pixelSlot, splitBucket } = item;
-          const sample = { id, datasetId, sha256, category, categoryIndex, revision, createdAt };
-          outcomes.push({ kind: 'added', sample: { ...sample, mediaType, bytes, pixelSlot, splitBucket } });
-        }
-        return outcomes;
-      })
-      .immediate();
+          return outcomes;
+        })
+        .immediate(),
+    );
   }
 
   async findLiveSampleBySha(datasetId: number, sha256: string): Promise<SampleRecord | undefined> {
@@ -242,30 +276,34 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async relabelSample(datasetId: number, id: number, category: string): Promise<SampleRecord | undefined> {
-    return this.db
-      .transaction(() => {
-        const row = this.q.liveSampleById.get(datasetId, id) as SampleRecord | undefined;
-        if (!row) return undefined;
-        if (row.category === category) return row;
-        const revision = this.bumpRevision(datasetId, 0);
-        const categoryIndex = this.ensureCategory(datasetId, category, revision);
-        this.q.insertLabel.run(id, revision, categoryIndex);
-        this.q.setLabel.run(categoryIndex, revision, id);
-        return { ...row, category, categoryIndex };
-      })
-      .immediate();
+    return this.durable(
+      this.db
+        .transaction(() => {
+          const row = this.q.liveSampleById.get(datasetId, id) as SampleRecord | undefined;
+          if (!row) return undefined;
+          if (row.category === category) return row;
+          const revision = this.bumpRevision(datasetId, 0);
+          const categoryIndex = this.ensureCategory(datasetId, category, revision);
+          this.q.insertLabel.run(id, revision, categoryIndex);
+          this.q.setLabel.run(categoryIndex, revision, id);
+          return { ...row, category, categoryIndex };
+        })
+        .immediate(),
+    );
   }
 
   async deleteSample(datasetId: number, id: number): Promise<SampleRecord | undefined> {
-    return this.db
-      .transaction(() => {
-        const row = this.q.liveSampleById.get(datasetId, id) as SampleRecord | undefined;
-        if (!row) return undefined;
-        const revision = this.bumpRevision(datasetId, -1);
-        this.q.tombstone.run(revision, id);
-        return row;
-      })
-      .immediate();
+    return this.durable(
+      this.db
+        .transaction(() => {
+          const row = this.q.liveSampleById.get(datasetId, id) as SampleRecord | undefined;
+          if (!row) return undefined;
+          const revision = this.bumpRevision(datasetId, -1);
+          this.q.tombstone.run(revision, id);
+          return row;
+        })
+        .immediate(),
+    );
   }
 
   async listCategories(datasetId: number): Promise<CategoryRecord[]> {

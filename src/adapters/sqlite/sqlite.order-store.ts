@@ -29,9 +29,16 @@ function toRecord(row: OrderRow): OrderRecord {
   };
 }
 
-/** Orders in the same SQLite database as the metadata (see SqliteMetadataStore.db). */
+/**
+ * Orders in the same SQLite database as the metadata (see SqliteMetadataStore.db). Writes that
+ * a client or another process relies on (a new order, a delivery, a final status) wait for
+ * `syncCommitted`; counters and leases may be lost in a crash without harm.
+ */
 export class SqliteOrderStore implements OrderStore {
-  constructor(private readonly db: Database.Database) {}
+  constructor(
+    private readonly db: Database.Database,
+    private readonly syncCommitted: () => Promise<void> = async () => undefined,
+  ) {}
 
   async createOrder(spec: OrderSpec, shardsTotal: number, expiresAt: string): Promise<OrderRecord> {
     this.db
@@ -40,6 +47,7 @@ export class SqliteOrderStore implements OrderStore {
          VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)`,
       )
       .run(spec.id, spec.datasetId, JSON.stringify(spec), shardsTotal, spec.size, spec.createdAt, expiresAt);
+    await this.syncCommitted();
     return (await this.getOrder(spec.id))!;
   }
 
@@ -115,6 +123,7 @@ export class SqliteOrderStore implements OrderStore {
         .run({ added, expiresAt, id });
       this.db.prepare('DELETE FROM order_claims WHERE order_id = ? AND poll_id = ?').run(id, pollId);
     }).immediate();
+    await this.syncCommitted();
   }
 
   async releaseClaims(id: string, pollId: string): Promise<void> {
@@ -125,6 +134,7 @@ export class SqliteOrderStore implements OrderStore {
     const changes = this.db
       .prepare(`UPDATE orders SET status = ?, error = ? WHERE id = ? AND status IN ('queued', 'running')`)
       .run(status, error ?? null, id).changes;
+    await this.syncCommitted();
     return changes > 0;
   }
 
