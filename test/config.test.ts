@@ -43,6 +43,7 @@ describe('loadConfig', () => {
       amqpTaskRoutingKey: 'task_queue',
       shardSize: 5000,
       orderTtlSeconds: 1800,
+      orderLeaseMs: 120_000,
       apiKeys: undefined,
       apiVersion: '0.3.0',
       legacyDataset: undefined,

@@ -16,6 +16,8 @@ export interface Config {
   readonly amqpTaskRoutingKey: string;
   readonly shardSize: number;
   readonly orderTtlSeconds: number;
+  /** How long a poll holds the samples it is sending before another poll may send them. */
+  readonly orderLeaseMs: number;
   /** undefined → the admin key generated at first start, kept in `<dataDir>/api-key`. */
   readonly apiKeys: readonly ApiKeyEntry[] | undefined;
   readonly apiVersion: string;
@@ -77,6 +79,7 @@ const SETTINGS = [
   { key: 'amqpTaskRoutingKey', variable: 'SENSORY_AMQP_TASK_ROUTING_KEY', fallback: 'task_queue', read: amqpName },
   { key: 'shardSize', variable: 'SENSORY_SHARD_SIZE', fallback: 5000, read: integer(1, 1_000_000) },
   { key: 'orderTtlSeconds', variable: 'SENSORY_ORDER_TTL_SECONDS', fallback: 1800, read: integer(1, 7 * 24 * 3600) },
+  { key: 'orderLeaseMs', variable: 'SENSORY_ORDER_LEASE_MS', fallback: 120_000, read: integer(1000, 24 * 3600 * 1000) },
   { key: 'apiKeys', variable: 'SENSORY_API_KEYS', fallback: undefined, read: parseApiKeys, secret: true },
   { key: 'apiVersion', variable: 'SENSORY_API_VERSION', fallback: '0.3.0', read: text },
   {

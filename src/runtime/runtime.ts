@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { FileBlobStore } from '../adapters/files/file.blob-store.js';
 import { FilePixelStore } from '../adapters/files/file.pixel-store.js';
 import { SharpImaging } from '../adapters/imaging/sharp.imaging.js';
+import { PostgresMetadataStore } from '../adapters/postgres/postgres.metadata-store.js';
+import { PostgresOrderStore } from '../adapters/postgres/postgres.order-store.js';
 import { AmqpOrderQueue } from '../adapters/queue/amqp.order-queue.js';
 import { MemoryOrderQueue } from '../adapters/queue/memory.order-queue.js';
 import { SqliteMetadataStore } from '../adapters/sqlite/sqlite.metadata-store.js';
@@ -38,11 +40,12 @@ export interface Runtime {
 
 function openStores(config: Config): { store: MetadataStore; orders: OrderStore } {
   const url = config.databaseUrl;
-  if (url !== undefined && !url.startsWith('sqlite:')) {
-    throw new Error('SENSORY_DATABASE_URL: PostgreSQL is not supported by this version yet; leave it unset for SQLite in the data dir');
+  if (url !== undefined && ['postgres:', 'postgresql:'].includes(new URL(url).protocol)) {
+    const store = new PostgresMetadataStore(url);
+    return { store, orders: new PostgresOrderStore(store.pool) };
   }
   const store = new SqliteMetadataStore(url === undefined ? join(config.dataDir, 'sensory.db') : decodeURIComponent(new URL(url).pathname));
-  return { store, orders: new SqliteOrderStore(store.db) };
+  return { store, orders: new SqliteOrderStore(store.db, () => store.syncCommitted()) };
 }
 
 async function openQueue(config: Config, log: (message: string) => void): Promise<OrderQueue> {
@@ -70,8 +73,9 @@ export async function openRuntime(config: Config, log: (message: string) => void
   const ingest = new IngestService(store, blobs, pixels, imaging, config.maxSampleBytes);
   const batches = new BatchService(store, pixels, config.maxBatchSamples);
   const queue = await openQueue(config, log);
-  const orders = new OrderService(orderStore, queue, batches, { shardSize: config.shardSize, ttlSeconds: config.orderTtlSeconds });
+  const orders = new OrderService(orderStore, queue, batches, { shardSize: config.shardSize, ttlSeconds: config.orderTtlSeconds, leaseMs: config.orderLeaseMs });
   const consumers: TaskConsumer[] = [];
+  const workers: ShardWorker[] = [];
   const deps: AppDeps = {
     config,
     version: VERSION,
@@ -97,12 +101,14 @@ export async function openRuntime(config: Config, log: (message: string) => void
     queue,
     startWorker: async (concurrency) => {
       const worker = new ShardWorker(store, orderStore, orders, queue, batches);
+      workers.push(worker);
       const consumer = await queue.consumeTasks(concurrency, worker.handle);
       consumers.push(consumer);
       return consumer;
     },
     close: () => {
       // In-flight shards finish before the queue and the stores close under them.
+      for (const worker of workers) worker.stop();
       closing ??= Promise.allSettled(consumers.map((consumer) => consumer.close()))
         .then(() => Promise.allSettled([queue.close()]))
         .then(() => Promise.allSettled([pixels.close(), store.close()]))

@@ -12,8 +12,8 @@ import type { BatchRequest, BatchService } from './batch.service.js';
 export const MAX_ORDER_SIZE = 100_000_000;
 export const MAX_POLL = 4096;
 export const MAX_WAIT_MS = 20_000;
-/** How long a poll holds the slots it is sending before another poll may send them. */
-const LEASE_MS = 120_000;
+/** How long a poll holds the slots it is sending before another poll may send them (default). */
+export const LEASE_MS = 120_000;
 const EMPTY_WAIT_MS = 15;
 
 export interface OrderRequest extends BatchRequest {
@@ -23,6 +23,8 @@ export interface OrderRequest extends BatchRequest {
 export interface OrderSettings {
   readonly shardSize: number;
   readonly ttlSeconds: number;
+  /** Lease of a poll on the slots it sends (plus its waitMs); LEASE_MS when absent. */
+  readonly leaseMs?: number;
 }
 
 /** What a poll hands out; `settle` must be called once the response was sent, or was not. */
@@ -138,6 +140,7 @@ export class OrderService {
     const pollId = randomUUID();
     const taken: { message: ReceivedResult; chunk: ResultChunk; keep: number[]; whole: boolean }[] = [];
     const busy: ReceivedResult[] = [];
+    const sending = new Set<number>();
     let count = 0;
     let checkedQueue = false;
     const deadline = this.now() + waitMs;
@@ -154,12 +157,20 @@ export class OrderService {
         continue;
       }
       const chunks = messages.map((message) => decodeChunk(message.body));
-      const claims = await this.orders.claim(id, pollId, chunks.map((chunk) => chunk.slots), this.now() + LEASE_MS + waitMs, this.now());
+      const claims = await this.orders.claim(id, pollId, chunks.map((chunk) => chunk.slots), this.now() + (this.settings.leaseMs ?? LEASE_MS) + waitMs, this.now());
       claims.forEach((claim, i) => {
         if (claim.kind === 'delivered') messages[i].ack();
         else if (claim.kind === 'busy') busy.push(messages[i]);
         else {
-          const keep = claim.slots.slice(0, max - count);
+          // A shard run again (its worker was killed) publishes copies of chunks: when two copies
+          // come in one poll, their slots are sent once; the spare copy goes back, to be dropped.
+          const fresh = claim.slots.filter((slot) => !sending.has(slot));
+          if (fresh.length === 0) {
+            busy.push(messages[i]);
+            return;
+          }
+          const keep = fresh.slice(0, max - count);
+          for (const slot of keep) sending.add(slot);
           count += keep.length;
           taken.push({ message: messages[i], chunk: chunks[i], keep, whole: keep.length === claim.slots.length });
         }

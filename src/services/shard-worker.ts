@@ -20,6 +20,7 @@ const CANDIDATE_CACHE = 8;
  */
 export class ShardWorker {
   private readonly candidates = new Map<string, Promise<readonly EligibleSample[]>>();
+  private stopping = false;
 
   constructor(
     private readonly store: MetadataStore,
@@ -37,7 +38,7 @@ export class ShardWorker {
     if (!ACTIVE_STATUSES.includes(order.status)) return 'ack';
     const dataset = await this.store.getDataset(order.datasetName);
     if (!dataset || dataset.id !== order.datasetId) {
-      await this.orderService.fail(orderId, `dataset ${order.datasetName} was deleted`);
+      await this.failDatasetGone(order);
       return 'ack';
     }
     const candidates = await this.candidatesOf(order);
@@ -63,28 +64,50 @@ export class ShardWorker {
         recordBytes: recordBytes(dataset),
         pixels,
       });
-      if (!(await this.publishWhenRoom(order, body))) return 'ack';
+      const published = await this.publishWhenRoom(order, body);
+      if (published === 'stopping') return 'requeue';
+      if (published === 'stopped') return 'ack';
       await this.orders.recordProduced(orderId, draws.map((draw) => draw.slot));
     }
     await this.orders.markShardDone(orderId, shard);
     return 'ack';
   };
 
-  /** Publishes, waiting while the result queue is full; false when the order stopped meanwhile. */
-  private async publishWhenRoom(order: OrderRecord, body: Buffer): Promise<boolean> {
+  /**
+   * Publishes, waiting while the result queue is full; false when the order stopped meanwhile,
+   * or its dataset was deleted (the order is failed then: nobody else would, while the workers
+   * wait here on a queue that nobody drains).
+   */
+  private async publishWhenRoom(order: OrderRecord, body: Buffer): Promise<'published' | 'stopped' | 'stopping'> {
     let wait = FULL_WAIT_MIN_MS;
     let waited = 0;
     while ((await this.queue.publishResult(order.id, body)) === 'full') {
+      // Shutting down: hand the shard back rather than wait for a trainer that may never poll.
+      if (this.stopping) return 'stopping';
       await sleep(wait);
       waited += wait;
       wait = Math.min(FULL_WAIT_MAX_MS, wait * 2);
       if (waited >= 1000) {
         waited = 0;
         const current = await this.orderService.get(order.id);
-        if (!ACTIVE_STATUSES.includes(current.status)) return false;
+        if (!ACTIVE_STATUSES.includes(current.status)) return 'stopped';
+        const dataset = await this.store.getDataset(order.datasetName);
+        if (!dataset || dataset.id !== order.datasetId) {
+          await this.failDatasetGone(order);
+          return 'stopped';
+        }
       }
     }
-    return true;
+    return 'published';
+  }
+
+  /** Shards waiting for room in a full result queue give up and go back to the task queue. */
+  stop(): void {
+    this.stopping = true;
+  }
+
+  private failDatasetGone(order: OrderRecord): Promise<void> {
+    return this.orderService.fail(order.id, `dataset ${order.datasetName} was deleted`);
   }
 
   private candidatesOf(order: OrderRecord): Promise<readonly EligibleSample[]> {

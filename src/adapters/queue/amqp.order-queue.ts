@@ -52,6 +52,7 @@ export class AmqpOrderQueue implements OrderQueue {
   private lastError = 'not connected yet';
   private closed = false;
   private retryMs = RECONNECT_MIN_MS;
+  private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly subscriptions = new Set<Subscription>();
 
   constructor(
@@ -80,10 +81,16 @@ export class AmqpOrderQueue implements OrderQueue {
   }
 
   private scheduleReconnect(): void {
-    if (this.closed) return;
+    if (this.closed || this.reconnectTimer) return;
     const delay = this.retryMs;
     this.retryMs = Math.min(RECONNECT_MAX_MS, this.retryMs * 2);
-    setTimeout(() => void this.connect(), delay).unref();
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      void this.connect();
+    }, delay);
+    // A worker (task subscriptions) has nothing else keeping its process alive while the broker
+    // is away: without this it would exit, silently, at the first broker restart.
+    if (this.subscriptions.size === 0) this.reconnectTimer.unref();
   }
 
   private async open(): Promise<void> {
@@ -137,6 +144,7 @@ export class AmqpOrderQueue implements OrderQueue {
   async consumeTasks(prefetch: number, handle: (task: ShardTask) => Promise<TaskOutcome>): Promise<TaskConsumer> {
     const subscription: Subscription = { prefetch, handle, inFlight: new Set(), open: true };
     this.subscriptions.add(subscription);
+    this.reconnectTimer?.ref();
     if (this.link) await this.subscribe(subscription);
     return {
       close: async () => {
@@ -262,6 +270,8 @@ export class AmqpOrderQueue implements OrderQueue {
       await Promise.allSettled([...subscription.inFlight]);
     }));
     this.closed = true;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
     const link = this.link;
     this.link = undefined;
     if (link) await link.connection.close().catch(() => undefined);

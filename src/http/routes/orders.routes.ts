@@ -133,9 +133,11 @@ export function orderRoutes(app: FastifyInstance, { orders }: AppDeps): void {
       settleWhenSent(request, reply, result);
       reply.header('sensory-remaining', String(result.remaining)).header('sensory-done', String(result.done));
       const slots = result.chunks.flatMap((chunk) => chunk.slots);
+      // This response delivers the last samples: the order is complete once it is sent.
+      const status = result.remaining === 0 && result.order.status === 'running' ? 'complete' : result.order.status;
       return wantsSafetensors(request)
-        ? sendEncoded(reply, 200, SAFETENSORS, encodeSafetensors(plan, render, { slots: JSON.stringify(slots), remaining: String(result.remaining), done: String(result.done), status: result.order.status }))
-        : sendEncoded(reply, 200, 'application/json', encodeJson(plan, render, { slots, remaining: result.remaining, done: result.done, status: result.order.status }));
+        ? sendEncoded(reply, 200, SAFETENSORS, encodeSafetensors(plan, render, { slots: JSON.stringify(slots), remaining: String(result.remaining), done: String(result.done), status }))
+        : sendEncoded(reply, 200, 'application/json', encodeJson(plan, render, { slots, remaining: result.remaining, done: result.done, status }));
     },
   );
 }

@@ -1,0 +1,399 @@
+import pg from 'pg';
+import { SensoryError } from '../../domain/errors.js';
+import type { Split } from '../../domain/split.js';
+import type {
+  AddOutcome,
+  CategoryRecord,
+  DatasetRecord,
+  DatasetSpec,
+  EligibleQuery,
+  EligibleSample,
+  MetadataStore,
+  NewSample,
+  SampleQuery,
+  SampleRecord,
+} from '../../ports/metadata-store.js';
+import { MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, POSTGRES_MIGRATIONS } from './postgres.migrations.js';
+
+const INT8_OID = 20;
+
+/** `bigint` values (ids, revisions, counters, count(*)) come back as numbers: they stay below 2^53. */
+const TYPES: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID && format !== 'binary' ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+/**
+ * Runs `work` in one transaction on one connection of the pool. A failed ROLLBACK discards the
+ * connection instead of handing it back.
+ */
+export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query(begin);
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch((rollbackError: Error) => {
+      broken = rollbackError;
+    });
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+// Columns are aliased to the record fields, so rows are the records themselves.
+const DATASET_COLUMNS = `id, name, width, height, channels, test_percent AS "testPercent", revision,
+  live_count AS "sampleCount", created_at AS "createdAt"`;
+const DATASET_SELECT = `SELECT ${DATASET_COLUMNS} FROM datasets`;
+
+const SAMPLE_SELECT = `
+  SELECT s.id, s.dataset_id AS "datasetId", s.sha256, c.name AS category, s.category_idx AS "categoryIndex",
+         s.added_rev AS revision, s.created_at AS "createdAt", s.media_type AS "mediaType", s.bytes,
+         s.pixel_slot AS "pixelSlot", s.split_bucket AS "splitBucket"
+  FROM samples s JOIN categories c ON c.dataset_id = s.dataset_id AND c.idx = s.category_idx`;
+
+/** Sample ids covered by one eligibleSamples query. */
+const ELIGIBLE_ID_SPAN = 1_000_000;
+
+// One text "id,categoryIndex,pixelSlot,id,…" per id range instead of 100,000 result rows: the
+// driver builds rows one by one, slower than the query. The label at R is the current one unless
+// it was set after R; then it is the newest label row <= R.
+const ELIGIBLE_SQL = `
+  SELECT string_agg(s.id || ',' ||
+           CASE WHEN s.label_rev <= $2 THEN s.category_idx
+             ELSE (SELECT l.category_idx FROM sample_labels l
+                   WHERE l.sample_id = s.id AND l.from_rev <= $2
+                   ORDER BY l.from_rev DESC LIMIT 1) END
+           || ',' || s.pixel_slot, ',' ORDER BY s.id) AS list
+  FROM samples s
+  WHERE s.dataset_id = $1 AND s.id > $3 AND s.id <= $4 AND s.added_rev <= $2
+    AND (s.deleted_rev IS NULL OR s.deleted_rev > $2)
+    AND s.split_bucket >= $5 AND s.split_bucket < $6`;
+
+/** Bounds on split_bucket selecting a split: lo <= bucket < hi (within PostgreSQL's integer range). */
+function splitBounds(split: Split | undefined, testPercent: number): { lo: number; hi: number } {
+  const MIN = -2_147_483_648;
+  const MAX = 2_147_483_647;
+  if (split === 'test') return { lo: MIN, hi: testPercent };
+  if (split === 'train') return { lo: testPercent, hi: MAX };
+  return { lo: MIN, hi: MAX };
+}
+
+/**
+ * MetadataStore on PostgreSQL through a pg.Pool, for several replicas on one database. Every write
+ * that raises a revision first locks the dataset row (SELECT … FOR UPDATE), so writes to one
+ * dataset run one after the other across replicas: revisions have no gaps or repeats, a category
+ * gets one index, and the same bytes become one sample (the unique index on live SHA-256s backs it).
+ */
+export class PostgresMetadataStore implements MetadataStore {
+  readonly kind = 'postgres';
+  /** Shared with the order store, which lives in the same database. */
+  readonly pool: pg.Pool;
+  private ending: Promise<void> | undefined;
+
+  constructor(url: string, options: { max?: number } = {}) {
+    this.pool = new pg.Pool({ connectionString: url, types: TYPES, ...options });
+    // An idle connection dropped by the server: the pool discards it and opens another on demand.
+    this.pool.on('error', () => undefined);
+  }
+
+  async migrate(): Promise<void> {
+    await inTransaction(this.pool, async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
+      await client.query(MIGRATIONS_TABLE_SQL);
+      const { rows } = await client.query<{ version: number }>('SELECT version FROM sensory_schema_migrations');
+      const applied = new Set(rows.map((row) => row.version));
+      for (let i = 0; i < POSTGRES_MIGRATIONS.length; i++) {
+        if (applied.has(i + 1)) continue;
+        await client.query(POSTGRES_MIGRATIONS[i]);
+        await client.query('INSERT INTO sensory_schema_migrations (version) VALUES ($1)', [i + 1]);
+      }
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  async close(): Promise<void> {
+    this.ending ??= this.pool.end();
+    await this.ending;
+  }
+
+  async putDataset(spec: DatasetSpec): Promise<{ dataset: DatasetRecord; created: boolean }> {
+    const { name, width, height, channels, testPercent } = spec;
+    for (;;) {
+      const inserted = await this.pool.query<DatasetRecord>(
+        `INSERT INTO datasets (name, width, height, channels, test_percent, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (name) DO NOTHING RETURNING ${DATASET_COLUMNS}`,
+        [name, width, height, channels, testPercent, new Date().toISOString()],
+      );
+      if (inserted.rows[0]) return { dataset: inserted.rows[0], created: true };
+      const dataset = await this.getDataset(name);
+      if (!dataset) continue; // deleted in between: try again
+      const fields = ['width', 'height', 'channels', 'testPercent'] as const;
+      const differs = fields.filter((f) => dataset[f] !== spec[f]);
+      if (differs.length > 0) {
+        const what = differs.map((f) => `${f} ${dataset[f]} (asked ${spec[f]})`).join(', ');
+        throw new SensoryError(
+          'SENSORY_ERR_DATASET_SHAPE_CONFLICT',
+          `Dataset '${spec.name}' exists with ${what}.`,
+          Object.fromEntries(differs.map((f) => [f, { existing: dataset[f], requested: spec[f] }])),
+        );
+      }
+      return { dataset, created: false };
+    }
+  }
+
+  async getDataset(name: string): Promise<DatasetRecord | undefined> {
+    return (await this.pool.query<DatasetRecord>(`${DATASET_SELECT} WHERE name = $1`, [name])).rows[0];
+  }
+
+  async listDatasets(): Promise<DatasetRecord[]> {
+    return (await this.pool.query<DatasetRecord>(`${DATASET_SELECT} ORDER BY name COLLATE "C"`)).rows;
+  }
+
+  async deleteDataset(name: string): Promise<DatasetRecord | undefined> {
+    return (await this.pool.query<DatasetRecord>(`DELETE FROM datasets WHERE name = $1 RETURNING ${DATASET_COLUMNS}`, [name])).rows[0];
+  }
+
+  async reservePixelSlots(datasetId: number, count: number): Promise<number> {
+    if (!Number.isSafeInteger(count) || count < 0) {
+      throw new SensoryError('SENSORY_ERR_BAD_REQUEST', `Cannot reserve ${count} pixel slots.`);
+    }
+    const { rows } = await this.pool.query<{ first: number }>(
+      `UPDATE datasets SET next_pixel_slot = next_pixel_slot + $2 WHERE id = $1 RETURNING next_pixel_slot - $2 AS first`,
+      [datasetId, count],
+    );
+    if (!rows[0]) throw datasetNotFound(datasetId);
+    return rows[0].first;
+  }
+
+  async addSamples(datasetId: number, samples: readonly NewSample[]): Promise<AddOutcome[]> {
+    return inTransaction(this.pool, async (client) => {
+      const locked = await client.query<{ revision: number; next_category_index: number }>(
+        'SELECT revision, next_category_index FROM datasets WHERE id = $1 FOR UPDATE',
+        [datasetId],
+      );
+      if (!locked.rows[0]) throw datasetNotFound(datasetId);
+      if (samples.length === 0) return [];
+      let { revision, next_category_index: nextIndex } = locked.rows[0];
+
+      // Everything the call needs, read at once under the lock; the decisions are made here.
+      const shas = [...new Set(samples.map((s) => s.sha256))];
+      const names = [...new Set(samples.map((s) => s.category))];
+      const live = await client.query<SampleRecord>(
+        `${SAMPLE_SELECT} WHERE s.dataset_id = $1 AND s.sha256 = ANY($2::text[]) AND s.deleted_rev IS NULL`,
+        [datasetId, shas],
+      );
+      const known = await client.query<{ idx: number; name: string }>(
+        'SELECT idx, name FROM categories WHERE dataset_id = $1 AND name = ANY($2::text[])',
+        [datasetId, names],
+      );
+      const categoryIndex = new Map(known.rows.map((row) => [row.name, row.idx]));
+      const newCategories: { idx: number; name: string; revision: number }[] = [];
+      const bySha = new Map<string, () => SampleRecord>(live.rows.map((row) => [row.sha256, () => row]));
+      const toInsert: SampleRecord[] = [];
+      const outcomes: (() => AddOutcome)[] = [];
+
+      for (const item of samples) {
+        const existing = bySha.get(item.sha256);
+        if (existing) {
+          const same = item.category;
+          outcomes.push(() => {
+            const sample = existing();
+            return sample.category === same ? { kind: 'duplicate', sample } : { kind: 'conflict', existing: sample };
+          });
+          continue;
+        }
+        revision += 1;
+        let index = categoryIndex.get(item.category);
+        if (index === undefined) {
+          index = nextIndex++;
+          categoryIndex.set(item.category, index);
+          newCategories.push({ idx: index, name: item.category, revision });
+        }
+        const { sha256, category, mediaType, bytes, pixelSlot, splitBucket } = item;
+        const record = { id: 0, datasetId, sha256, category, categoryIndex: index, revision, createdAt: new Date().toISOString(), mediaType, bytes, pixelSlot, splitBucket };
+        toInsert.push(record);
+        bySha.set(sha256, () => record);
+        outcomes.push(() => ({ kind: 'added', sample: record }));
+      }
+
+      if (toInsert.length > 0) {
+        if (newCategories.length > 0) {
+          await client.query(
+            `INSERT INTO categories (dataset_id, idx, name, created_rev)
+             SELECT $1, * FROM unnest($2::integer[], $3::text[], $4::bigint[])`,
+            [datasetId, newCategories.map((c) => c.idx), newCategories.map((c) => c.name), newCategories.map((c) => c.revision)],
+          );
+        }
+        const column = <K extends keyof SampleRecord>(key: K) => toInsert.map((r) => r[key]);
+        const ids = await client.query<{ id: number; sha256: string }>(
+          `INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, label_rev, added_rev, created_at)
+           SELECT $1, u.sha, u.media, u.bytes, u.slot, u.bucket, u.idx, u.rev, u.rev, u.created
+           FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::integer[], $7::integer[], $8::bigint[], $9::text[])
+             WITH ORDINALITY AS u(sha, media, bytes, slot, bucket, idx, rev, created, ord)
+           ORDER BY u.ord
+           RETURNING id, sha256`,
+          [datasetId, column('sha256'), column('mediaType'), column('bytes'), column('pixelSlot'), column('splitBucket'), column('categoryIndex'), column('revision'), column('createdAt')],
+        );
+        const idBySha = new Map(ids.rows.map((row) => [row.sha256, row.id]));
+        for (const record of toInsert) (record as { id: number }).id = idBySha.get(record.sha256)!;
+        await client.query(
+          `INSERT INTO sample_labels (sample_id, from_rev, category_idx) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::integer[])`,
+          [column('id'), column('revision'), column('categoryIndex')],
+        );
+        await client.query(
+          'UPDATE datasets SET revision = $2, live_count = live_count + $3, next_category_index = $4 WHERE id = $1',
+          [datasetId, revision, toInsert.length, nextIndex],
+        );
+      }
+      return outcomes.map((outcome) => outcome());
+    });
+  }
+
+  async findLiveSampleBySha(datasetId: number, sha256: string): Promise<SampleRecord | undefined> {
+    return (await this.pool.query<SampleRecord>(`${SAMPLE_SELECT} WHERE s.dataset_id = $1 AND s.sha256 = $2 AND s.deleted_rev IS NULL`, [datasetId, sha256])).rows[0];
+  }
+
+  async getSample(datasetId: number, id: number): Promise<SampleRecord | undefined> {
+    return liveSampleById(this.pool, datasetId, id);
+  }
+
+  async listSamples(datasetId: number, query: SampleQuery): Promise<SampleRecord[]> {
+    const testPercent = await this.testPercent(datasetId);
+    if (testPercent === undefined || query.limit <= 0) return [];
+    const { lo, hi } = splitBounds(query.split, testPercent);
+    const params: unknown[] = [datasetId, query.afterId ?? 0, lo, hi, query.limit];
+    let inCategory = '';
+    if (query.category !== undefined) {
+      const category = await this.pool.query<{ idx: number }>('SELECT idx FROM categories WHERE dataset_id = $1 AND name = $2', [datasetId, query.category]);
+      if (!category.rows[0]) return [];
+      params.push(category.rows[0].idx);
+      inCategory = 'AND s.category_idx = $6';
+    }
+    const { rows } = await this.pool.query<SampleRecord>(
+      `${SAMPLE_SELECT}
+       WHERE s.dataset_id = $1 AND s.deleted_rev IS NULL AND s.id > $2 AND s.split_bucket >= $3 AND s.split_bucket < $4 ${inCategory}
+       ORDER BY s.id LIMIT $5`,
+      params,
+    );
+    return rows;
+  }
+
+  async relabelSample(datasetId: number, id: number, category: string): Promise<SampleRecord | undefined> {
+    return inTransaction(this.pool, async (client) => {
+      if (!(await lockDataset(client, datasetId))) return undefined;
+      const row = await liveSampleById(client, datasetId, id);
+      if (!row) return undefined;
+      if (row.category === category) return row;
+      const revision = await bumpRevision(client, datasetId, 0);
+      const categoryIndex = await ensureCategory(client, datasetId, category, revision);
+      await client.query('INSERT INTO sample_labels (sample_id, from_rev, category_idx) VALUES ($1, $2, $3)', [id, revision, categoryIndex]);
+      await client.query('UPDATE samples SET category_idx = $1, label_rev = $2 WHERE id = $3', [categoryIndex, revision, id]);
+      return { ...row, category, categoryIndex };
+    });
+  }
+
+  async deleteSample(datasetId: number, id: number): Promise<SampleRecord | undefined> {
+    return inTransaction(this.pool, async (client) => {
+      if (!(await lockDataset(client, datasetId))) return undefined;
+      const row = await liveSampleById(client, datasetId, id);
+      if (!row) return undefined;
+      const revision = await bumpRevision(client, datasetId, -1);
+      await client.query('UPDATE samples SET deleted_rev = $1 WHERE id = $2', [revision, id]);
+      return row;
+    });
+  }
+
+  async listCategories(datasetId: number): Promise<CategoryRecord[]> {
+    const { rows } = await this.pool.query<CategoryRecord>(
+      `SELECT c.name, c.idx AS "index", c.created_rev AS "createdRevision",
+              (SELECT count(*) FROM samples s
+               WHERE s.dataset_id = c.dataset_id AND s.category_idx = c.idx AND s.deleted_rev IS NULL) AS count
+       FROM categories c WHERE c.dataset_id = $1 ORDER BY c.idx`,
+      [datasetId],
+    );
+    return rows.map(({ name, index, count, createdRevision }) => ({ name, index, count, createdRevision }));
+  }
+
+  async eligibleSamples(datasetId: number, query: EligibleQuery): Promise<EligibleSample[]> {
+    // One snapshot across the id ranges.
+    return inTransaction(
+      this.pool,
+      async (client) => {
+        const meta = await client.query<{ test_percent: number; lo: number | null; hi: number | null }>(
+          `SELECT test_percent, (SELECT min(id) FROM samples WHERE dataset_id = $1) AS lo, (SELECT max(id) FROM samples WHERE dataset_id = $1) AS hi
+           FROM datasets WHERE id = $1`,
+          [datasetId],
+        );
+        if (!meta.rows[0]) return [];
+        // The per-row label subquery makes the planner's cost estimate large enough to start JIT
+        // compilation once the table is analysed, which costs more than the whole scan.
+        await client.query('SET LOCAL jit = off');
+        const { test_percent: testPercent, lo, hi } = meta.rows[0];
+        const wanted = query.categoryIndexes && new Set(query.categoryIndexes);
+        const { lo: bucketLo, hi: bucketHi } = splitBounds(query.split, testPercent);
+        const out: EligibleSample[] = [];
+        // By id ranges, so one text stays far below string limits however large the dataset.
+        for (let fromId = (lo ?? 1) - 1; fromId < (hi ?? 0); fromId += ELIGIBLE_ID_SPAN) {
+          const params = [datasetId, query.revision, fromId, fromId + ELIGIBLE_ID_SPAN, bucketLo, bucketHi];
+          const { rows } = await client.query<{ list: string | null }>(ELIGIBLE_SQL, params);
+          const flat = JSON.parse(`[${rows[0]?.list ?? ''}]`) as number[];
+          for (let i = 0; i < flat.length; i += 3) {
+            const categoryIndex = flat[i + 1];
+            if (!wanted || wanted.has(categoryIndex)) out.push({ id: flat[i], categoryIndex, pixelSlot: flat[i + 2] });
+          }
+        }
+        return out;
+      },
+      'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
+    );
+  }
+
+  private async testPercent(datasetId: number): Promise<number | undefined> {
+    return (await this.pool.query<{ test_percent: number }>('SELECT test_percent FROM datasets WHERE id = $1', [datasetId])).rows[0]?.test_percent;
+  }
+}
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+async function liveSampleById(db: Queryable, datasetId: number, id: number): Promise<SampleRecord | undefined> {
+  return (await db.query<SampleRecord>(`${SAMPLE_SELECT} WHERE s.dataset_id = $1 AND s.id = $2 AND s.deleted_rev IS NULL`, [datasetId, id])).rows[0];
+}
+
+/** Locks the dataset row until the transaction ends; false when there is no such dataset. */
+async function lockDataset(client: pg.PoolClient, datasetId: number): Promise<boolean> {
+  return (await client.query('SELECT 1 FROM datasets WHERE id = $1 FOR UPDATE', [datasetId])).rows.length > 0;
+}
+
+/** Raises the dataset's revision by one, moves its live count by `liveDelta`; returns the new revision. */
+async function bumpRevision(client: pg.PoolClient, datasetId: number, liveDelta: number): Promise<number> {
+  const { rows } = await client.query<{ revision: number }>(
+    'UPDATE datasets SET revision = revision + 1, live_count = live_count + $2 WHERE id = $1 RETURNING revision',
+    [datasetId, liveDelta],
+  );
+  if (!rows[0]) throw datasetNotFound(datasetId);
+  return rows[0].revision;
+}
+
+/** The category's index, creating it at `revision` on first appearance. Call with the dataset locked. */
+async function ensureCategory(client: pg.PoolClient, datasetId: number, name: string, revision: number): Promise<number> {
+  const existing = await client.query<{ idx: number }>('SELECT idx FROM categories WHERE dataset_id = $1 AND name = $2', [datasetId, name]);
+  if (existing.rows[0]) return existing.rows[0].idx;
+  const { rows } = await client.query<{ idx: number }>(
+    'UPDATE datasets SET next_category_index = next_category_index + 1 WHERE id = $1 RETURNING next_category_index - 1 AS idx',
+    [datasetId],
+  );
+  await client.query('INSERT INTO categories (dataset_id, idx, name, created_rev) VALUES ($1, $2, $3, $4)', [datasetId, rows[0].idx, name, revision]);
+  return rows[0].idx;
+}
+
+function datasetNotFound(datasetId: number): SensoryError {
+  return new SensoryError('SENSORY_ERR_DATASET_NOT_FOUND', `No dataset with id ${datasetId}.`);
+}

@@ -1,0 +1,122 @@
+/**
+ * The PostgreSQL schema as ordered migrations: migration i (0-based) is version i + 1, recorded in
+ * `sensory_schema_migrations` when applied. Never edit a migration that has shipped; append a new one.
+ *
+ * The tables mirror the SQLite ones (see sqlite.migrations.ts for revisions, tombstones, labels
+ * and slot bitmaps): `bigint` ids and counters (read back as numbers, ids stay below 2^53),
+ * `bytea` bitmaps, and timestamps as ISO-8601 text written by the service, so records read back
+ * exactly as on SQLite.
+ */
+export const POSTGRES_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE datasets (
+    id                  bigserial PRIMARY KEY,
+    name                text      NOT NULL UNIQUE,
+    width               integer   NOT NULL,
+    height              integer   NOT NULL,
+    channels            integer   NOT NULL,
+    test_percent        integer   NOT NULL,
+    revision            bigint    NOT NULL DEFAULT 0,
+    next_pixel_slot     bigint    NOT NULL DEFAULT 0,
+    next_category_index integer   NOT NULL DEFAULT 0,
+    live_count          bigint    NOT NULL DEFAULT 0,
+    created_at          text      NOT NULL
+  );
+
+  CREATE TABLE categories (
+    dataset_id  bigint  NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    idx         integer NOT NULL,
+    name        text    NOT NULL,
+    created_rev bigint  NOT NULL,
+    PRIMARY KEY (dataset_id, idx),
+    UNIQUE (dataset_id, name)
+  );
+
+  CREATE TABLE samples (
+    id           bigserial PRIMARY KEY,
+    dataset_id   bigint    NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    sha256       text      NOT NULL,
+    media_type   text      NOT NULL,
+    bytes        bigint    NOT NULL,
+    pixel_slot   bigint    NOT NULL,
+    split_bucket integer   NOT NULL,
+    category_idx integer   NOT NULL, -- the current label
+    label_rev    bigint    NOT NULL, -- revision of the current label: at any R >= label_rev it is the label
+    added_rev    bigint    NOT NULL,
+    deleted_rev  bigint,
+    created_at   text      NOT NULL,
+    FOREIGN KEY (dataset_id, category_idx) REFERENCES categories(dataset_id, idx)
+  );
+
+  -- At most one live sample per SHA-256 in a dataset; also the duplicate lookup.
+  CREATE UNIQUE INDEX samples_live_sha ON samples(dataset_id, sha256) WHERE deleted_rev IS NULL;
+  -- Snapshot scans (eligibleSamples) and paging, in id order.
+  CREATE INDEX samples_dataset_id ON samples(dataset_id, id);
+  -- Category filter on live listings and live counts per category.
+  CREATE INDEX samples_live_category ON samples(dataset_id, category_idx, id) WHERE deleted_rev IS NULL;
+
+  CREATE TABLE sample_labels (
+    sample_id    bigint  NOT NULL REFERENCES samples(id) ON DELETE CASCADE,
+    from_rev     bigint  NOT NULL,
+    category_idx integer NOT NULL,
+    PRIMARY KEY (sample_id, from_rev)
+  );
+  `,
+  `
+  -- Batch orders. The spec is kept whole as JSON text; counters and status are columns.
+  -- No foreign key to datasets: deleting a dataset fails its orders, it does not erase them.
+  CREATE TABLE orders (
+    id           text    PRIMARY KEY,
+    dataset_id   bigint  NOT NULL,
+    spec         text    NOT NULL,
+    status       text    NOT NULL,
+    shards_total integer NOT NULL,
+    shards_done  integer NOT NULL DEFAULT 0,
+    produced     bigint  NOT NULL DEFAULT 0,
+    delivered    bigint  NOT NULL DEFAULT 0,
+    size         bigint  NOT NULL,
+    created_at   text    NOT NULL,
+    expires_at   text    NOT NULL,
+    error        text
+  );
+  CREATE INDEX orders_created ON orders(created_at COLLATE "C");
+
+  CREATE TABLE order_shards_done (
+    order_id text    NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+    shard    integer NOT NULL,
+    PRIMARY KEY (order_id, shard)
+  );
+
+  -- Slot bitmaps in blocks of 65,536 slots: kind 0 = produced, 1 = delivered.
+  CREATE TABLE order_slot_bits (
+    order_id text     NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+    kind     smallint NOT NULL,
+    block    integer  NOT NULL,
+    bits     bytea    NOT NULL,
+    PRIMARY KEY (order_id, kind, block)
+  );
+
+  -- Leases of polls on the slots they are sending (lease_until in epoch milliseconds).
+  CREATE TABLE order_claims (
+    order_id    text   NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+    poll_id     text   NOT NULL,
+    from_slot   bigint NOT NULL,
+    to_slot     bigint NOT NULL,
+    lease_until bigint NOT NULL
+  );
+  CREATE INDEX order_claims_slots ON order_claims(order_id, from_slot);
+  `,
+];
+
+/**
+ * Key of the transaction-level advisory lock held while migrating: replicas starting at once
+ * apply the migrations one after the other, each exactly once. ("sens" in ASCII.)
+ */
+export const MIGRATION_LOCK_KEY = 0x73656e73;
+
+/** Creates the version table if needed; runs inside the migration transaction, under the lock. */
+export const MIGRATIONS_TABLE_SQL = `
+  CREATE TABLE IF NOT EXISTS sensory_schema_migrations (
+    version    integer     PRIMARY KEY,
+    applied_at timestamptz NOT NULL DEFAULT now()
+  )`;

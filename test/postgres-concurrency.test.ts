@@ -1,0 +1,209 @@
+/**
+ * PostgreSQL under several replicas: separate stores (separate pools, as separate processes would
+ * have) on one schema, writing at the same moment. SENSORY_TEST_DATABASE_URL (default
+ * postgres://postgres@127.0.0.1:5432/test), a schema of its own per run, dropped after. Under CI
+ * (CI=true) it always runs, so a server that is down fails; elsewhere it is skipped with a message.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { PostgresMetadataStore } from '../src/adapters/postgres/postgres.metadata-store.js';
+import { POSTGRES_MIGRATIONS } from '../src/adapters/postgres/postgres.migrations.js';
+import { PostgresOrderStore } from '../src/adapters/postgres/postgres.order-store.js';
+import type { AddOutcome, NewSample } from '../src/ports/metadata-store.js';
+import type { OrderSpec } from '../src/ports/order-store.js';
+
+const PG_URL = process.env.SENSORY_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const PG_ADDRESS = (() => {
+  const url = new URL(PG_URL);
+  return `${url.hostname}:${url.port || '5432'}${url.pathname}`;
+})();
+const inCi = !['', 'false', '0'].includes((process.env.CI ?? '').trim().toLowerCase());
+const RUN = randomBytes(6).toString('hex');
+
+async function postgresReachable(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function postgresAdmin<T extends pg.QueryResultRow = pg.QueryResultRow>(sql: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+const PG_UP = await postgresReachable();
+if (inCi && !PG_UP) {
+  it(`PostgreSQL is reachable at ${PG_ADDRESS}`, () => assert.fail(`CI is set but PostgreSQL is unreachable at ${PG_ADDRESS}: the PostgreSQL tests must run under CI`));
+}
+const skip = PG_UP || inCi ? false : `PostgreSQL is unreachable at ${PG_ADDRESS} (SENSORY_TEST_DATABASE_URL); skipped outside CI — with CI=true it runs and fails`;
+
+const schemas: string[] = [];
+/** A fresh schema; returns the URL of a connection that works in it. */
+async function freshSchema(tag: string): Promise<string> {
+  const schema = `sensory_test_conc_${tag}_${RUN}`;
+  await postgresAdmin(`CREATE SCHEMA ${schema}`);
+  schemas.push(schema);
+  const url = new URL(PG_URL);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return url.toString();
+}
+after(async () => {
+  for (const schema of schemas) await postgresAdmin(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+});
+
+const sha = (label: string | number) => createHash('sha256').update(`${RUN}:${label}`).digest('hex');
+function sample(label: string | number, category: string): NewSample {
+  return { sha256: sha(label), category, mediaType: 'image/png', bytes: 10, pixelSlot: 0, splitBucket: 50 };
+}
+
+describe('PostgreSQL: several replicas at once', { skip }, () => {
+  let a: PostgresMetadataStore;
+  let b: PostgresMetadataStore;
+
+  before(async () => {
+    const url = await freshSchema('rep');
+    a = new PostgresMetadataStore(url);
+    b = new PostgresMetadataStore(url);
+    await Promise.all([a.migrate(), b.migrate()]);
+  });
+  after(async () => {
+    await Promise.allSettled([a?.close(), b?.close()]);
+  });
+
+  const replica = (i: number) => (i % 2 === 0 ? a : b);
+  async function dataset(name: string) {
+    return (await a.putDataset({ name: `${name}-${RUN}`, width: 4, height: 4, channels: 1, testPercent: 0 })).dataset;
+  }
+
+  it('migrations started by 3 instances at once run each exactly once', async () => {
+    const url = await freshSchema('mig');
+    const stores = [0, 1, 2].map(() => new PostgresMetadataStore(url));
+    try {
+      await Promise.all(stores.map((store) => store.migrate()));
+      await Promise.all(stores.map((store) => store.migrate()));
+      const schema = schemas[schemas.length - 1];
+      const rows = await postgresAdmin<{ version: number }>(`SELECT version FROM ${schema}.sensory_schema_migrations ORDER BY version`);
+      assert.deepEqual(rows.map((r) => r.version), POSTGRES_MIGRATIONS.map((_, i) => i + 1));
+      await stores[2].putDataset({ name: 'works', width: 1, height: 1, channels: 1, testPercent: 0 });
+      assert.equal((await stores[0].listDatasets()).length, 1);
+    } finally {
+      await Promise.all(stores.map((store) => store.close()));
+    }
+  });
+
+  it('20 adds through two replicas introducing the same new category at once give it one index', async () => {
+    const ds = await dataset('newcat');
+    const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => replica(i).addSamples(ds.id, [sample(`newcat-${i}`, 'fresh')])));
+    const added = outcomes.map(([o]) => (o as Extract<AddOutcome, { kind: 'added' }>).sample);
+    assert.ok(outcomes.every(([o]) => o.kind === 'added'));
+    assert.deepEqual([...new Set(added.map((s) => s.categoryIndex))], [0]);
+    assert.deepEqual(await b.listCategories(ds.id), [{ name: 'fresh', index: 0, count: 20, createdRevision: 1 }]);
+    assert.deepEqual(added.map((s) => s.revision).sort((x, y) => x - y), Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+
+  it('200 adds of distinct samples through two replicas get revisions 1..200, no gap, no repeat', async () => {
+    const ds = await dataset('revs');
+    const outcomes = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => replica(i).addSamples(ds.id, [sample(`rev-${i}`, `c${i % 3}`)])),
+    );
+    const revisions = outcomes.map(([o]) => (o as Extract<AddOutcome, { kind: 'added' }>).sample.revision).sort((x, y) => x - y);
+    assert.deepEqual(revisions, Array.from({ length: 200 }, (_, i) => i + 1));
+    const now = (await b.getDataset(ds.name))!;
+    assert.equal(now.revision, 200);
+    assert.equal(now.sampleCount, 200);
+    // Indices follow first appearance, which the race decides: names, counts, and indices 0..2.
+    const categories = await a.listCategories(ds.id);
+    assert.deepEqual(categories.map((c) => c.index), [0, 1, 2]);
+    assert.deepEqual(Object.fromEntries(categories.map((c) => [c.name, c.count])), { c0: 67, c1: 67, c2: 66 });
+    const eligible = await b.eligibleSamples(ds.id, { revision: 200, split: 'all' });
+    assert.equal(eligible.length, 200);
+  });
+
+  it('relabels, deletes and adds through two replicas at once: every change raises the revision once', async () => {
+    const ds = await dataset('mixed');
+    const seeded = (await a.addSamples(ds.id, Array.from({ length: 20 }, (_, i) => sample(`mixed-${i}`, 'x')))).map(
+      (o) => (o as Extract<AddOutcome, { kind: 'added' }>).sample,
+    );
+    await Promise.all([
+      ...seeded.slice(0, 10).map((s, i) => replica(i).relabelSample(ds.id, s.id, 'y')),
+      ...seeded.slice(10).map((s, i) => replica(i + 1).deleteSample(ds.id, s.id)),
+      ...Array.from({ length: 10 }, (_, i) => replica(i).addSamples(ds.id, [sample(`mixed-new-${i}`, 'z')])),
+    ]);
+    const now = (await a.getDataset(ds.name))!;
+    assert.equal(now.revision, 50);
+    assert.equal(now.sampleCount, 20);
+    const categories = await b.listCategories(ds.id);
+    // y and z appear in an order the race decides.
+    assert.deepEqual(Object.fromEntries(categories.map((c) => [c.name, c.count])), { x: 0, y: 10, z: 10 });
+    assert.deepEqual(categories.map((c) => c.index).sort(), [0, 1, 2]);
+    assert.equal(categories.find((c) => c.name === 'x')!.index, 0);
+  });
+
+  it('the same bytes through two replicas at once become one sample: one added, one duplicate', async () => {
+    const ds = await dataset('same');
+    for (let round = 0; round < 10; round++) {
+      const outcomes = await Promise.all([a.addSamples(ds.id, [sample(`same-${round}`, 'cat')]), b.addSamples(ds.id, [sample(`same-${round}`, 'cat')])]);
+      const kinds = outcomes.map(([o]) => o.kind).sort();
+      assert.deepEqual(kinds, ['added', 'duplicate'], `round ${round}`);
+      const ids = outcomes.map(([o]) => (o as { sample: { id: number } }).sample.id);
+      assert.equal(ids[0], ids[1], 'the duplicate names the added sample');
+    }
+    const conflict = await Promise.all([a.addSamples(ds.id, [sample('same-x', 'cat')]), b.addSamples(ds.id, [sample('same-x', 'dog')])]);
+    assert.deepEqual(conflict.map(([o]) => o.kind).sort(), ['added', 'conflict']);
+    const now = (await a.getDataset(ds.name))!;
+    assert.equal(now.revision, 11);
+    assert.equal(now.sampleCount, 11);
+  });
+
+  it('the same dataset created through two replicas at once is created once', async () => {
+    const spec = { name: `twice-${RUN}`, width: 2, height: 2, channels: 3 as const, testPercent: 5 };
+    const results = await Promise.all([a.putDataset(spec), b.putDataset(spec), a.putDataset(spec), b.putDataset(spec)]);
+    assert.equal(results.filter((r) => r.created).length, 1);
+    assert.equal(new Set(results.map((r) => r.dataset.id)).size, 1);
+  });
+
+  it('order ledger: the same message claimed through two replicas goes to one poll; commits count each slot once', async () => {
+    const ordersA = new PostgresOrderStore(a.pool);
+    const ordersB = new PostgresOrderStore(b.pool);
+    const size = 2000;
+    const spec: OrderSpec = {
+      id: `order-${RUN}`, datasetId: 1, datasetName: 'x', size, shardSize: 500, chunkSamples: 50, seed: 1, noise: 0,
+      split: 'all', categoryIndexes: null, revision: 1, dtype: 'uint8', labels: 'index', eligibleCount: 10,
+      width: 1, height: 1, channels: 1, categories: [], ttlSeconds: 60, createdAt: new Date().toISOString(),
+    };
+    await ordersA.createOrder(spec, 4, '2030-01-01T00:00:00.000Z');
+    const now = Date.now();
+    const claims = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => (i % 2 ? ordersB : ordersA).claim(spec.id, `poll-${i}`, [[0, 1, 2]], now + 60_000, now)),
+    );
+    assert.equal(claims.filter(([c]) => c.kind === 'claimed').length, 1);
+    assert.equal(claims.filter(([c]) => c.kind === 'busy').length, 9);
+
+    // Overlapping commits and produced records from both replicas: each slot counts once.
+    const slots = Array.from({ length: size }, (_, i) => i);
+    const pieces = Array.from({ length: 40 }, (_, i) => slots.slice(i * 50, i * 50 + 75)); // each overlaps the next by 25
+    await Promise.all([
+      ...pieces.map((piece, i) => (i % 2 ? ordersB : ordersA).commitDelivery(spec.id, `poll-${i}`, piece, '2030-01-01T00:00:00.000Z')),
+      ...pieces.map((piece, i) => (i % 2 ? ordersA : ordersB).recordProduced(spec.id, piece)),
+      ...[0, 1, 2, 3, 0, 1, 2, 3].map((shard, i) => (i % 2 ? ordersA : ordersB).markShardDone(spec.id, shard)),
+    ]);
+    const order = (await ordersB.getOrder(spec.id))!;
+    assert.equal(order.delivered, size);
+    assert.equal(order.produced, size);
+    assert.equal(order.shardsDone, 4);
+    assert.equal(order.status, 'complete');
+  });
+});
