@@ -21,7 +21,9 @@ import { legacyRoutes } from './routes/legacy.routes.js';
 import { operationsRoutes } from './routes/operations.routes.js';
 import { orderRoutes } from './routes/orders.routes.js';
 import { sampleRoutes } from './routes/samples.routes.js';
+import { statsRoutes } from './routes/stats.routes.js';
 import { ErrorBody } from './schemas.js';
+import { webRoutes } from './web.js';
 
 export interface AppDeps {
   readonly config: Config;
@@ -95,5 +97,7 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   orderRoutes(app, deps);
   legacyRoutes(app, deps);
   operationsRoutes(app, deps);
+  statsRoutes(app, deps);
+  webRoutes(app);
   return app;
 }

@@ -1,0 +1,146 @@
+// Sensory's web page: a hash router over three views (datasets, a dataset, orders) and the key form.
+import { apiJson, paths, session } from './api.js';
+import { datasetListView, datasetView } from './datasets.js';
+import { clear, h, newId, showError } from './dom.js';
+import { ordersView } from './orders.js';
+
+const main = document.getElementById('main');
+let cleanup = () => {};
+/** A message to show on the key form (why the key was asked for again). */
+let keyNotice = null;
+
+function route() {
+  const path = location.hash.replace(/^#/, '') || '/';
+  const dataset = /^\/datasets\/([^/]+)\/?$/.exec(path);
+  if (dataset) return { view: 'dataset', name: decodeURIComponent(dataset[1]) };
+  if (path === '/orders') return { view: 'orders' };
+  return { view: 'datasets' };
+}
+
+function render() {
+  cleanup();
+  cleanup = () => {};
+  clear(main);
+  const signedIn = Boolean(session.key);
+  document.getElementById('nav').hidden = !signedIn;
+  document.getElementById('session').hidden = !signedIn;
+  if (!signedIn) {
+    document.title = 'Sign in · Sensory';
+    keyView(main);
+    return;
+  }
+  const key = session.key;
+  document.getElementById('key-hint').textContent = `Key …${key.slice(-4)}`;
+  const current = route();
+  for (const link of document.querySelectorAll('[data-nav]')) {
+    const active = link.dataset.nav === (current.view === 'orders' ? 'orders' : 'datasets');
+    if (active) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  if (current.view === 'dataset') {
+    document.title = `${current.name} · Sensory`;
+    cleanup = datasetView(main, current.name);
+  } else if (current.view === 'orders') {
+    document.title = 'Orders · Sensory';
+    cleanup = ordersView(main);
+  } else {
+    document.title = 'Datasets · Sensory';
+    cleanup = datasetListView(main);
+  }
+}
+
+function keyView(root) {
+  const inputId = newId('key');
+  const helpId = newId('key-help');
+  const errors = h('div', { class: 'error-slot' });
+  const input = h('input', {
+    id: inputId,
+    name: 'key',
+    type: 'password',
+    autocomplete: 'off',
+    spellcheck: 'false',
+    required: true,
+    'aria-describedby': helpId,
+  });
+  const submit = h('button', { type: 'submit', class: 'button primary', text: 'Continue' });
+  const form = h(
+    'form',
+    { class: 'stack', novalidate: true },
+    h('div', { class: 'field' }, h('label', { for: inputId, text: 'API key' }), input),
+    h('p', { id: helpId, class: 'muted small', text: 'Kept in this tab for the browser session only, and sent with each request as API-ACCESS-KEY.' }),
+    errors,
+    h('div', { class: 'actions' }, submit),
+  );
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const candidate = input.value.trim();
+    if (!candidate) {
+      showError(errors, 'Enter an API key.');
+      input.focus();
+      return;
+    }
+    submit.disabled = true;
+    submit.textContent = 'Checking…';
+    try {
+      await apiJson(paths.datasets(), { key: candidate });
+      accept(candidate);
+    } catch (error) {
+      // 403: the key is known but cannot list datasets; keep it, each view shows what it cannot do.
+      if (error.status === 403) accept(candidate);
+      else {
+        showError(errors, error);
+        input.setAttribute('aria-invalid', 'true');
+        input.select();
+        input.focus();
+      }
+    } finally {
+      submit.disabled = false;
+      submit.textContent = 'Continue';
+    }
+  });
+  const notice = keyNotice;
+  keyNotice = null;
+  root.append(
+    h(
+      'section',
+      { class: 'card narrow', 'aria-labelledby': 'key-title' },
+      h('h1', { id: 'key-title', tabindex: '-1', text: 'Enter your API key' }),
+      h('p', { class: 'muted', text: 'Sensory stores labeled training images. This page uses the same API as every client, with your key.' }),
+      notice ? h('div', { class: 'alert warn', role: 'alert' }, notice) : null,
+      form,
+    ),
+  );
+  input.focus();
+}
+
+function accept(key) {
+  session.key = key;
+  render();
+  focusHeading();
+}
+
+function focusHeading() {
+  const heading = main.querySelector('h1');
+  if (heading) {
+    heading.setAttribute('tabindex', '-1');
+    heading.focus({ preventScroll: true });
+  }
+}
+
+document.getElementById('forget-key').addEventListener('click', () => {
+  session.forget();
+  render();
+});
+
+window.addEventListener('sensory:unauthorized', (event) => {
+  session.forget();
+  keyNotice = `The key was refused: ${event.detail.message}`;
+  render();
+});
+
+window.addEventListener('hashchange', () => {
+  render();
+  focusHeading();
+});
+
+render();
