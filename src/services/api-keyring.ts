@@ -68,7 +68,13 @@ export async function loadOrCreateAdminKey(dataDir: string): Promise<GeneratedKe
   }
   await mkdir(dataDir, { recursive: true });
   const key = randomBytes(32).toString('base64url');
-  await writeFile(path, `${key}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    await writeFile(path, `${key}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    // Another replica on the same data dir made it first: use that one.
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateAdminKey(dataDir);
+    throw error;
+  }
   await chmod(path, 0o600);
   return { path, newKey: key, entries: [{ key, roles: ['admin'] }] };
 }
