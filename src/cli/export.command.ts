@@ -1,6 +1,6 @@
 import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ApiClient } from './api-client.js';
+import type { SensoryClient } from '../sdk/index.js';
 import { ProgressBar } from './progress-bar.js';
 
 const EXTENSIONS: Record<string, string> = {
@@ -11,44 +11,29 @@ const EXTENSIONS: Record<string, string> = {
   'image/tiff': '.tiff',
 };
 
-interface SampleSummary {
-  id: number;
-  category: string;
-  sha256: string;
-  mediaType: string;
-  bytes: number;
-}
-
 /**
  * Writes `<dir>/<category>/<sha256>.<ext>` with each sample's original bytes, page by page.
  * Files are named by content, so exporting again rewrites nothing and import round-trips.
  */
-export async function exportDataset(client: ApiClient, dataset: string, dir: string, progress = true): Promise<{ written: number; unchanged: number }> {
-  const base = `/v1/datasets/${encodeURIComponent(dataset)}`;
-  const { value: info } = await client.json<{ sampleCount: number }>('GET', base);
+export async function exportDataset(client: SensoryClient, dataset: string, dir: string, progress = true): Promise<{ written: number; unchanged: number }> {
+  const info = await client.datasets.get(dataset);
   const bar = progress ? new ProgressBar(`export ${dataset}`, info.sampleCount) : undefined;
   const result = { written: 0, unchanged: 0 };
-  let cursor: string | undefined;
-  do {
-    const query = `?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
-    const { value: page } = await client.json<{ samples: SampleSummary[]; nextCursor?: string }>('GET', `${base}/samples${query}`);
-    for (const sample of page.samples) {
-      const folder = join(dir, sample.category);
-      const target = join(folder, `${sample.sha256}${EXTENSIONS[sample.mediaType] ?? '.bin'}`);
-      const existing = await stat(target).catch(() => undefined);
-      if (existing?.size === sample.bytes) {
-        result.unchanged++;
-      } else {
-        const { body } = await client.request('GET', `${base}/samples/${sample.id}/content`);
-        await mkdir(folder, { recursive: true });
-        await writeFile(`${target}.partial`, body);
-        await rename(`${target}.partial`, target);
-        result.written++;
-      }
-      bar?.tick();
+  for await (const sample of client.samples.list(dataset, { limit: 500 })) {
+    const folder = join(dir, sample.category);
+    const target = join(folder, `${sample.sha256}${EXTENSIONS[sample.mediaType] ?? '.bin'}`);
+    const existing = await stat(target).catch(() => undefined);
+    if (existing?.size === sample.bytes) {
+      result.unchanged++;
+    } else {
+      const { bytes } = await client.samples.content(dataset, sample.id);
+      await mkdir(folder, { recursive: true });
+      await writeFile(`${target}.partial`, bytes);
+      await rename(`${target}.partial`, target);
+      result.written++;
     }
-    cursor = page.nextCursor;
-  } while (cursor);
+    bar?.tick();
+  }
   bar?.finish();
   return result;
 }

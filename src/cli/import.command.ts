@@ -1,19 +1,9 @@
-import { opendir, readFile } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { opendir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { NAME_PATTERN } from '../domain/names.js';
 import { ConcurrencyLimit } from '../lib/concurrency.js';
-import { ApiError, type ApiClient } from './api-client.js';
+import { SensoryApiError, type SensoryClient } from '../sdk/index.js';
 import { ProgressBar } from './progress-bar.js';
-
-const MEDIA_TYPES: Record<string, string> = {
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.webp': 'image/webp',
-  '.gif': 'image/gif',
-  '.tif': 'image/tiff',
-  '.tiff': 'image/tiff',
-};
 
 export interface ImportOptions {
   readonly dir: string;
@@ -41,16 +31,17 @@ export async function* walkTree(dir: string): AsyncGenerator<{ category: string;
   }
 }
 
+/** What stops the whole import rather than one file: the service or the key is wrong, or the dataset went away. */
+function stopsImport(error: unknown): boolean {
+  return !(error instanceof SensoryApiError) || error.status >= 500 || error.status === 401 || error.status === 403 || error.status === 404;
+}
+
 /**
- * Uploads every file of the tree as a raw body. The service answers a file it already has as a
- * duplicate, so a second run stores nothing twice.
+ * Uploads every file of the tree as a raw body (the SDK retries what failed in transit). The
+ * service answers a file it already has as a duplicate, so a second run stores nothing twice.
  */
-export async function importTree(client: ApiClient, options: ImportOptions, progress = true): Promise<ImportReport> {
-  await client.json('PUT', `/v1/datasets/${encodeURIComponent(options.dataset)}`, {
-    width: options.width,
-    height: options.height,
-    channels: options.channels,
-  });
+export async function importTree(client: SensoryClient, options: ImportOptions, progress = true): Promise<ImportReport> {
+  await client.datasets.put(options.dataset, { width: options.width, height: options.height, channels: options.channels as 1 | 3 });
   let total = 0;
   for await (const _ of walkTree(options.dir)) total++;
   const bar = progress ? new ProgressBar(`import ${options.dataset}`, total) : undefined;
@@ -59,16 +50,18 @@ export async function importTree(client: ApiClient, options: ImportOptions, prog
   const running = new Set<Promise<void>>();
   for await (const file of walkTree(options.dir)) {
     const task = limit.run(async () => {
-      try {
-        if (!NAME_PATTERN.test(file.category)) throw new ApiError(400, 'SENSORY_ERR_INVALID_NAME', `category folder ${file.category} is not a valid category name`);
-        const bytes = await readFile(file.path);
-        const type = MEDIA_TYPES[extname(file.path).toLowerCase()] ?? 'image/unknown';
-        const response = await client.request('POST', `/v1/datasets/${encodeURIComponent(options.dataset)}/samples?category=${encodeURIComponent(file.category)}`, { bytes, type });
-        if (response.status === 201) report.stored++;
-        else report.duplicates++;
-      } catch (error) {
-        if (!(error instanceof ApiError) || error.status >= 500 || error.status === 401 || error.status === 403 || error.status === 404) throw error;
-        report.rejected.push({ path: file.path, message: `${error.code}: ${error.message}` });
+      if (!NAME_PATTERN.test(file.category)) {
+        report.rejected.push({ path: file.path, message: `SENSORY_ERR_INVALID_NAME: category folder ${file.category} is not a valid category name` });
+      } else {
+        try {
+          const sample = await client.samples.upload(options.dataset, file.path, { category: file.category });
+          if (sample.duplicate) report.duplicates++;
+          else report.stored++;
+        } catch (error) {
+          if (stopsImport(error)) throw error;
+          const { code, message } = error as SensoryApiError;
+          report.rejected.push({ path: file.path, message: `${code}: ${message}` });
+        }
       }
       bar?.tick();
     });

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { CONFIG_VARIABLES, ConfigError, loadConfig, type Config } from '../config/config.js';
-import { ApiClient, ApiError, resolveKey } from './api-client.js';
+import { SensoryApiError, SensoryClient, SensoryConnectionError } from '../sdk/index.js';
 import { exportDataset } from './export.command.js';
 import { importTree } from './import.command.js';
+import { resolveKey } from './key.js';
 import { serve, work } from './serve.command.js';
 
 const USAGE = `usage:
@@ -36,10 +37,20 @@ function wholeNumber(name: string, raw: unknown, fallback?: number): number {
 
 class UsageError extends Error {}
 
-async function client(values: Record<string, unknown>, config: Config): Promise<ApiClient> {
+async function client(values: Record<string, unknown>, config: Config): Promise<SensoryClient> {
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = (values.url as string | undefined) ?? `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
-  return new ApiClient({ url, key: await resolveKey(values.key as string | undefined, process.env, config.dataDir) });
+  return new SensoryClient({ url, key: await resolveKey(values.key as string | undefined, process.env, config.dataDir) });
+}
+
+/** Runs a command with a client, closing its connections afterwards. */
+async function withClient<T>(values: Record<string, unknown>, config: Config, run: (client: SensoryClient) => Promise<T>): Promise<T> {
+  const api = await client(values, config);
+  try {
+    return await run(api);
+  } finally {
+    api.close();
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -84,14 +95,14 @@ async function main(argv: string[]): Promise<number> {
         channels,
         concurrency: wholeNumber('concurrency', values.concurrency, 8),
       };
-      const report = await importTree(await client(values, config), options);
+      const report = await withClient(values, config, (api) => importTree(api, options));
       for (const rejected of report.rejected) process.stderr.write(`rejected ${rejected.path}: ${rejected.message}\n`);
       process.stdout.write(`${JSON.stringify({ stored: report.stored, duplicates: report.duplicates, rejected: report.rejected.length })}\n`);
       return report.rejected.length === 0 ? 0 : 1;
     }
     case 'export': {
       if (positionals.length !== 2) throw new UsageError('export needs NAME and <dir>');
-      const result = await exportDataset(await client(values, config), positionals[0], positionals[1]);
+      const result = await withClient(values, config, (api) => exportDataset(api, positionals[0], positionals[1]));
       process.stdout.write(`${JSON.stringify(result)}\n`);
       return 0;
     }
@@ -109,8 +120,10 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`sensory: ${error.message}\n`);
     } else if (error instanceof UsageError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       process.stderr.write(`sensory: ${(error as Error).message}\n${USAGE}\n`);
-    } else if (error instanceof ApiError) {
+    } else if (error instanceof SensoryApiError) {
       process.stderr.write(`sensory: the service answered ${error.status} ${error.code}: ${error.message}\n`);
+    } else if (error instanceof SensoryConnectionError) {
+      process.stderr.write(`sensory: could not talk to the service: ${error.message}\n`);
     } else {
       process.stderr.write(`sensory: ${(error as Error).message ?? String(error)}\n`);
     }

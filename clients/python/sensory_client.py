@@ -1,0 +1,450 @@
+"""Sensory client for Python: the standard library and numpy, nothing else.
+
+    from sensory_client import Client
+
+    client = Client("http://127.0.0.1:8002", key)
+    x, y = client.batch("digits", 256, seed=1)            # x: (N, H, W, C) uint8, y: (N,) int32
+    orders = client.order("digits", 100_000, max=1024)    # a batch order, polled chunk by chunk
+    print(orders.order_id)                                # keep it: a restarted trainer resumes with it
+    for x, y in orders:
+        ...
+
+Batches travel as safetensors and are parsed here (no safetensors package): the arrays are
+numpy views on the response bytes, so decoding costs next to nothing. Calls the service answers
+the same way when repeated (reads, uploads, polls) are retried on dropped connections and 5xx
+with exponential backoff; a poll whose answer was cut is simply asked again, because the
+service acknowledges samples only once a response was fully sent.
+
+Framework adapters (`SensorySequence` for Keras, `SensoryIterableDataset` for PyTorch) import
+their framework only when asked (`.keras()`, `.torch()`).
+"""
+
+import http.client
+import json
+import mimetypes
+import random
+import ssl
+import struct
+import time
+import urllib.parse
+
+import numpy as np
+
+__all__ = [
+    "Client",
+    "OrderIterator",
+    "Poll",
+    "SensoryError",
+    "SensoryConnectionError",
+    "SensoryOrderEnded",
+    "SensorySequence",
+    "SensoryIterableDataset",
+    "parse_safetensors",
+]
+
+SAFETENSORS = "application/x-safetensors"
+DTYPES = {"U8": np.dtype(np.uint8), "I32": np.dtype("<i4"), "F32": np.dtype("<f4")}
+_NETWORK_ERRORS = (OSError, http.client.HTTPException)  # ConnectionError, timeouts, IncompleteRead, RemoteDisconnected…
+
+
+class SensoryError(Exception):
+    """An error answer of the service: HTTP status, SENSORY_ERR_* code, message, request id."""
+
+    def __init__(self, status, code, message, request_id=None):
+        super().__init__("%s %s: %s" % (status, code, message))
+        self.status = status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+
+class SensoryConnectionError(SensoryError):
+    """The service could not be reached, or the connection broke mid-answer (after the retries)."""
+
+    def __init__(self, message, cause=None):
+        super().__init__(0, "SENSORY_CONNECTION_ERROR", message)
+        self.__cause__ = cause
+
+
+class SensoryOrderEnded(Exception):
+    """The order failed, was cancelled or expired before every sample was delivered."""
+
+    def __init__(self, order_id, status, remaining, reason=None):
+        super().__init__("order %s is %s with %d sample(s) undelivered%s" % (order_id, status, remaining, ": " + reason if reason else ""))
+        self.order_id = order_id
+        self.status = status
+        self.remaining = remaining
+
+
+def parse_safetensors(buf):
+    """(metadata, {name: ndarray}) from a safetensors file; the arrays are views on `buf`."""
+    view = memoryview(buf)
+    (length,) = struct.unpack_from("<Q", view, 0)
+    header = json.loads(bytes(view[8 : 8 + length]))
+    metadata = header.pop("__metadata__", {}) or {}
+    base = 8 + length
+    tensors = {}
+    for name, spec in header.items():
+        dtype = DTYPES[spec["dtype"]]
+        start, end = spec["data_offsets"]
+        count = (end - start) // dtype.itemsize
+        tensors[name] = np.frombuffer(buf, dtype=dtype, count=count, offset=base + start).reshape(spec["shape"])
+    return metadata, tensors
+
+
+class Poll:
+    """One poll of an order: `data`, `labels`, and which order `slots` they fill."""
+
+    __slots__ = ("data", "labels", "ids", "slots", "remaining", "done", "status", "categories")
+
+    def __init__(self, metadata, tensors):
+        self.data = tensors["data"]
+        self.labels = tensors["labels"]
+        self.ids = json.loads(metadata.get("ids", "[]"))
+        self.slots = json.loads(metadata.get("slots", "[]"))
+        self.remaining = int(metadata.get("remaining", "0"))
+        self.done = metadata.get("done") == "true"
+        self.status = metadata.get("status")
+        self.categories = json.loads(metadata.get("categories", "{}"))
+
+
+class Client:
+    """A keep-alive connection to one Sensory service. Not thread-safe: one Client per thread or process."""
+
+    def __init__(self, url, key, timeout=60.0, retries=5, retry_delay=0.25):
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme not in ("http", "https"):
+            raise ValueError("url must be http:// or https://")
+        self.url = url
+        self._scheme = parsed.scheme
+        self._host = parsed.hostname
+        self._port = parsed.port
+        self._prefix = parsed.path.rstrip("/")
+        self._key = key
+        self.timeout = timeout
+        self.retries = retries
+        self.retry_delay = retry_delay
+        self._conn = None
+        self._conn_used = False
+
+    # -- transport --------------------------------------------------------------------------
+
+    def close(self):
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _connection(self, timeout):
+        if self._conn is None:
+            if self._scheme == "https":
+                self._conn = http.client.HTTPSConnection(self._host, self._port, timeout=timeout, context=ssl.create_default_context())
+            else:
+                self._conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+            self._conn_used = False
+        self._conn.timeout = timeout
+        if self._conn.sock is not None:
+            self._conn.sock.settimeout(timeout)
+        return self._conn
+
+    def _attempt(self, method, path, body, headers, timeout):
+        conn = self._connection(timeout)
+        reused = self._conn_used
+        answered = False
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
+            answered = True
+            length = response.getheader("Content-Length")
+            if length is not None:
+                # Read straight into one buffer: numpy views on it need no further copy.
+                buf = bytearray(int(length))
+                view = memoryview(buf)
+                got = 0
+                while got < len(buf):
+                    n = response.readinto(view[got:])
+                    if not n:
+                        raise http.client.IncompleteRead(bytes(view[:got]), len(buf) - got)
+                    got += n
+            else:
+                buf = bytearray(response.read())
+            self._conn_used = True
+            if response.will_close:
+                self.close()
+            return response.status, response, buf
+        except _NETWORK_ERRORS as error:
+            self.close()
+            error.sensory_stale = reused and not answered and isinstance(error, (ConnectionError, http.client.RemoteDisconnected))
+            raise
+
+    def _call(self, method, path, query=None, json_body=None, body=None, content_type=None, accept="application/json", idempotent=True, extra_timeout=0.0):
+        """(status, response, bytes); retried on network errors and 5xx when `idempotent`."""
+        if query:
+            path = "%s?%s" % (path, urllib.parse.urlencode({k: v for k, v in query.items() if v is not None}))
+        headers = {"API-ACCESS-KEY": self._key, "Accept": accept}
+        if json_body is not None:
+            body = json.dumps(json_body).encode("utf-8")
+            content_type = "application/json"
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/octet-stream"
+        attempt = 0
+        while True:
+            try:
+                status, response, buf = self._attempt(method, self._prefix + path, body, headers, self.timeout + extra_timeout)
+                if status >= 400:
+                    raise _api_error(status, response, buf)
+                return status, response, buf
+            except SensoryError as error:
+                if not (idempotent and error.status >= 500) or attempt >= self.retries:
+                    raise
+            except _NETWORK_ERRORS as error:
+                retryable = idempotent or getattr(error, "sensory_stale", False)
+                if not retryable or attempt >= self.retries:
+                    raise SensoryConnectionError("%s %s: %r" % (method, path, error), error) from error
+            ceiling = min(5.0, self.retry_delay * (2**attempt))
+            time.sleep(ceiling / 2 + random.random() * ceiling / 2)
+            attempt += 1
+
+    def _json(self, method, path, **kwargs):
+        _, _, buf = self._call(method, path, **kwargs)
+        return json.loads(bytes(buf))
+
+    # -- datasets and samples ---------------------------------------------------------------
+
+    def put_dataset(self, name, width, height, channels=3, test_percent=None):
+        body = {"width": width, "height": height, "channels": channels}
+        if test_percent is not None:
+            body["testPercent"] = test_percent
+        return self._json("PUT", "/v1/datasets/%s" % _q(name), json_body=body)
+
+    def dataset(self, name):
+        return self._json("GET", "/v1/datasets/%s" % _q(name))
+
+    def datasets(self):
+        return self._json("GET", "/v1/datasets")["datasets"]
+
+    def categories(self, dataset):
+        """{name: index}; indices never change."""
+        return self._json("GET", "/v1/datasets/%s/categories" % _q(dataset))["map"]
+
+    def upload(self, dataset, path, category, content_type=None):
+        """Adds one image file. Retried safely: the same bytes again answer as a duplicate."""
+        with open(path, "rb") as f:
+            data = f.read()
+        return self.upload_bytes(dataset, data, category, content_type or mimetypes.guess_type(path)[0])
+
+    def upload_bytes(self, dataset, data, category, content_type=None):
+        if not content_type or not content_type.startswith("image/"):
+            content_type = "image/unknown"  # the service identifies images by their bytes
+        return self._json("POST", "/v1/datasets/%s/samples" % _q(dataset), query={"category": category}, body=bytes(data), content_type=content_type)
+
+    # -- batches ----------------------------------------------------------------------------
+
+    def batch_raw(self, dataset, size, seed=None, noise=0, split="all", categories=None, dtype="uint8", labels="index", **fields):
+        """The safetensors bytes of a small batch, undecoded."""
+        body = _batch_body(size, seed, noise, split, categories, dtype, labels, fields)
+        _, _, buf = self._call("POST", "/v1/datasets/%s/batches" % _q(dataset), json_body=body, accept=SAFETENSORS)
+        return buf
+
+    def batch(self, dataset, size, seed=None, noise=0, split="all", categories=None, dtype="uint8", labels="index", **fields):
+        """(data, labels): data (N, H, W, C) uint8 or float32 (value/255); labels (N,) int32 or (N, K) uint8 one-hot."""
+        _, tensors = parse_safetensors(self.batch_raw(dataset, size, seed, noise, split, categories, dtype, labels, **fields))
+        return tensors["data"], tensors["labels"]
+
+    # -- orders -----------------------------------------------------------------------------
+
+    def create_order(self, dataset, size, seed=None, noise=0, split="all", categories=None, dtype="uint8", labels="index", **fields):
+        """Places a batch order (not retried once sent: that could place two)."""
+        body = _batch_body(size, seed, noise, split, categories, dtype, labels, fields)
+        return self._json("POST", "/v1/datasets/%s/orders" % _q(dataset), json_body=body, idempotent=False)
+
+    def get_order(self, order_id):
+        return self._json("GET", "/v1/orders/%s" % _q(order_id))
+
+    def cancel_order(self, order_id):
+        return self._json("DELETE", "/v1/orders/%s" % _q(order_id))
+
+    def poll(self, order_id, max=1024, wait_ms=2000):
+        """One poll of an order as a Poll; retried when the connection drops (nothing is lost)."""
+        _, _, buf = self._call(
+            "POST", "/v1/orders/%s/poll" % _q(order_id), json_body={"max": max, "waitMs": wait_ms}, accept=SAFETENSORS, extra_timeout=wait_ms / 1000.0
+        )
+        return Poll(*parse_safetensors(buf))
+
+    def order(self, dataset, size, order_id=None, max=1024, wait_ms=2000, **fields):
+        """An iterator of (data, labels) chunks of a batch order, placed now unless `order_id` resumes one."""
+        return OrderIterator(self, dataset, size, order_id, max, wait_ms, fields)
+
+
+class OrderIterator:
+    """Chunks of an order until every sample was delivered. `order_id` resumes it after a restart;
+    `slots`, `ids` and `remaining` describe the last chunk."""
+
+    def __init__(self, client, dataset, size, order_id, max, wait_ms, fields):
+        self.client = client
+        self.max = max
+        self.wait_ms = wait_ms
+        if order_id is None:
+            order_id = client.create_order(dataset, size, **fields)["id"]
+        self.order_id = order_id
+        self.slots = []
+        self.ids = []
+        self.remaining = None
+        self.delivered = 0
+        self._finished = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        while not self._finished:
+            poll = self.client.poll(self.order_id, self.max, self.wait_ms)
+            self.remaining = poll.remaining
+            if poll.done:
+                self._finished = True
+                if poll.remaining > 0:
+                    order = self.client.get_order(self.order_id)
+                    raise SensoryOrderEnded(self.order_id, order.get("status", poll.status), poll.remaining, order.get("error"))
+            if poll.ids:
+                self.slots, self.ids = poll.slots, poll.ids
+                self.delivered += len(poll.ids)
+                return poll.data, poll.labels
+            if self.wait_ms < 50:
+                time.sleep(0.05)
+        raise StopIteration
+
+
+class SensorySequence:
+    """A keras.utils.Sequence-shaped view of small batches: `len()` steps of `batch_size` each.
+
+    With a `seed`, step i is always the same batch (seed + i) at the dataset revision pinned at
+    the first call, so epochs are reproducible. `.keras()` returns the same thing as a real
+    `keras.utils.PyDataset` / `Sequence` subclass (Keras is imported only then).
+    """
+
+    def __init__(self, client, dataset, batch_size, steps, seed=None, **fields):
+        self.client = client
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.steps = steps
+        self.seed = seed
+        self.fields = fields
+
+    def __len__(self):
+        return self.steps
+
+    def __getitem__(self, index):
+        if index < 0:
+            index += self.steps
+        if not 0 <= index < self.steps:
+            raise IndexError(index)
+        if self.seed is not None and "revision" not in self.fields:
+            self.fields["revision"] = self.client.dataset(self.dataset)["revision"]
+        seed = None if self.seed is None else self.seed + index
+        return self.client.batch(self.dataset, self.batch_size, seed=seed, **self.fields)
+
+    def on_epoch_end(self):
+        pass
+
+    def keras(self):
+        try:
+            import keras
+
+            base = getattr(keras.utils, "PyDataset", None) or keras.utils.Sequence
+        except ImportError:
+            import tensorflow as tf
+
+            base = tf.keras.utils.Sequence
+        inner = self
+
+        class _KerasSequence(base):
+            def __init__(self):
+                super().__init__()
+
+            def __len__(self):
+                return len(inner)
+
+            def __getitem__(self, index):
+                return inner[index]
+
+        return _KerasSequence()
+
+
+class SensoryIterableDataset:
+    """A torch IterableDataset-shaped stream of (data, labels) batches from one batch order.
+
+    Every sample of the order comes once, in batches of `batch_size` (the last may be shorter).
+    Several DataLoader workers may share one order: place it first and pass `order_id`, and the
+    service hands each sample to exactly one of them. `.torch()` returns it as a real
+    `torch.utils.data.IterableDataset` (PyTorch is imported only then); use it with
+    `DataLoader(ds, batch_size=None)`.
+    """
+
+    def __init__(self, client_factory, dataset, size, batch_size, order_id=None, max=1024, wait_ms=2000, **fields):
+        # A factory, not a Client: each DataLoader worker process opens its own connection.
+        self.client_factory = client_factory
+        self.dataset = dataset
+        self.size = size
+        self.batch_size = batch_size
+        self.order_id = order_id
+        self.max = max
+        self.wait_ms = wait_ms
+        self.fields = fields
+
+    def __iter__(self):
+        client = self.client_factory()
+        orders = client.order(self.dataset, self.size, order_id=self.order_id, max=self.max, wait_ms=self.wait_ms, **self.fields)
+        self.order_id = orders.order_id
+        pending_x, pending_y, count = [], [], 0
+        try:
+            for x, y in orders:
+                pending_x.append(x)
+                pending_y.append(y)
+                count += len(x)
+                while count >= self.batch_size:
+                    xs, ys = np.concatenate(pending_x), np.concatenate(pending_y)
+                    yield xs[: self.batch_size], ys[: self.batch_size]
+                    pending_x, pending_y, count = [xs[self.batch_size :]], [ys[self.batch_size :]], count - self.batch_size
+            if count:
+                yield np.concatenate(pending_x), np.concatenate(pending_y)
+        finally:
+            client.close()
+
+    def torch(self):
+        import torch.utils.data
+
+        inner = self
+
+        class _TorchIterable(torch.utils.data.IterableDataset):
+            def __iter__(self):
+                return iter(inner)
+
+        return _TorchIterable()
+
+
+def _q(name):
+    return urllib.parse.quote(str(name), safe="")
+
+
+def _batch_body(size, seed, noise, split, categories, dtype, labels, fields):
+    body = {"size": size, "noise": noise, "split": split, "dtype": dtype, "labels": labels}
+    if seed is not None:
+        body["seed"] = seed
+    if categories is not None:
+        body["categories"] = list(categories)
+    body.update({name: value for name, value in fields.items() if value is not None})
+    return body
+
+
+def _api_error(status, response, buf):
+    request_id = response.getheader("X-Request-Id")
+    try:
+        error = json.loads(bytes(buf))["error"]
+        return SensoryError(status, error["code"], error.get("message", ""), error.get("requestId", request_id))
+    except (ValueError, KeyError, TypeError):
+        return SensoryError(status, "SENSORY_ERR_UNKNOWN", bytes(buf[:300]).decode("utf-8", "replace") or "HTTP %d" % status, request_id)

@@ -1,0 +1,143 @@
+"""Drives sensory_client.py against a running service for test/python-client.test.ts.
+
+    check_client.py MODE URL KEY DATASET [options]
+
+Modes print one JSON line at the end (the test checks it against the service):
+  batch     the same batch as uint8/index and float32/one-hot: shapes, dtypes, labels, a digest
+  order     iterates an order, appending each chunk's slots to --slots as they arrive;
+            --order-id resumes one; --stop-after K pauses (prints "paused") after K chunks,
+            as a trainer busy training when it is killed
+  upload    uploads --file into --category twice (stored, then a duplicate)
+  errors    the exceptions of a missing dataset, a wrong key and a too-large batch
+  adapters  SensorySequence and SensoryIterableDataset, without importing keras or torch
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import numpy as np  # noqa: E402
+
+from sensory_client import Client, SensoryError, SensoryIterableDataset, SensorySequence  # noqa: E402
+
+
+def emit(value):
+    sys.stdout.write(json.dumps(value) + "\n")
+    sys.stdout.flush()
+
+
+def digest(array):
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def check_batch(client, args):
+    x, y = client.batch(args.dataset, args.size, seed=args.seed)
+    fx, fy = client.batch(args.dataset, args.size, seed=args.seed, dtype="float32", labels="onehot")
+    assert np.array_equal(fx, (x.astype(np.float32) / np.float32(255)).astype(np.float32)), "float32 is uint8/255"
+    assert np.array_equal(fy.argmax(axis=1), y), "one-hot rows match the index labels"
+    emit(
+        {
+            "uint8": {"shape": list(x.shape), "dtype": str(x.dtype), "labels": y.tolist(), "labelsDtype": str(y.dtype), "sha256": digest(x)},
+            "float32": {"shape": list(fx.shape), "dtype": str(fx.dtype), "labelsShape": list(fy.shape), "labelsDtype": str(fy.dtype)},
+        }
+    )
+
+
+def check_order(client, args):
+    orders = client.order(args.dataset, args.size, order_id=args.order_id, max=args.max, wait_ms=args.wait_ms, seed=args.seed, shardSize=args.shard_size)
+    sys.stdout.write("order %s\n" % orders.order_id)
+    sys.stdout.flush()
+    chunks = 0
+    samples = 0
+    with open(args.slots, "a") as slots_file:
+        for x, y in orders:
+            assert x.shape[0] == y.shape[0] == len(orders.slots), "a chunk's data, labels and slots agree"
+            assert x.dtype == np.uint8 and y.dtype == np.int32
+            slots_file.write("".join("%d\n" % slot for slot in orders.slots))
+            slots_file.flush()
+            os.fsync(slots_file.fileno())
+            chunks += 1
+            samples += x.shape[0]
+            sys.stdout.write("chunk %d %d\n" % (chunks, x.shape[0]))
+            sys.stdout.flush()
+            if args.stop_after and chunks >= args.stop_after:
+                sys.stdout.write("paused\n")
+                sys.stdout.flush()
+                while True:  # training on this chunk… until the test kills the process
+                    time.sleep(1)
+    emit({"orderId": orders.order_id, "chunks": chunks, "samples": samples, "remaining": orders.remaining})
+
+
+def check_upload(client, args):
+    first = client.upload(args.dataset, args.file, args.category)
+    second = client.upload(args.dataset, args.file, args.category)
+    emit({"first": first, "second": second})
+
+
+def caught(call):
+    try:
+        call()
+    except SensoryError as error:
+        return {"status": error.status, "code": error.code, "message": error.message, "requestId": error.request_id}
+    return None
+
+
+def check_errors(client, args):
+    stranger = Client(client.url, "not-a-known-key-0123")
+    emit(
+        {
+            "missingDataset": caught(lambda: client.batch("no-such-dataset", 1)),
+            "wrongKey": caught(lambda: stranger.batch(args.dataset, 1)),
+            "tooMany": caught(lambda: client.batch(args.dataset, 100000)),
+            "missingOrder": caught(lambda: client.get_order("no-such-order")),
+        }
+    )
+
+
+def check_adapters(client, args):
+    sequence = SensorySequence(client, args.dataset, 4, steps=3, seed=5)
+    first = sequence[0]
+    again = sequence[0]
+    shapes = [list(sequence[i][0].shape) for i in range(len(sequence))]
+    dataset = SensoryIterableDataset(lambda: Client(client.url, client._key), args.dataset, args.size, batch_size=8, max=5, seed=9)
+    batches = [(list(x.shape), list(y.shape)) for x, y in dataset]
+    emit(
+        {
+            "sequenceLength": len(sequence),
+            "sequenceShapes": shapes,
+            "sequenceRepeatable": bool(np.array_equal(first[0], again[0]) and np.array_equal(first[1], again[1])),
+            "iterableBatches": batches,
+            "iterableOrderId": dataset.order_id,
+            "frameworksImported": sorted(name for name in ("keras", "tensorflow", "torch") if name in sys.modules),
+        }
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["batch", "order", "upload", "errors", "adapters"])
+    parser.add_argument("url")
+    parser.add_argument("key")
+    parser.add_argument("dataset")
+    parser.add_argument("--size", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--max", type=int, default=64)
+    parser.add_argument("--wait-ms", type=int, default=2000)
+    parser.add_argument("--shard-size", type=int, default=None)
+    parser.add_argument("--order-id", default=None)
+    parser.add_argument("--slots", default=os.devnull)
+    parser.add_argument("--stop-after", type=int, default=0)
+    parser.add_argument("--file")
+    parser.add_argument("--category")
+    args = parser.parse_args()
+    with Client(args.url, args.key, retry_delay=0.05) as client:
+        {"batch": check_batch, "order": check_order, "upload": check_upload, "errors": check_errors, "adapters": check_adapters}[args.mode](client, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { decodeBatch, decodePoll, type Batch, type PolledBatch } from './batch-decoder.js';
+import { DatasetsResource, datasetPath, parseJson } from './datasets.resource.js';
+import { SensoryOrderEndedError } from './errors.js';
+import { HttpTransport, type TransportOptions } from './http-transport.js';
+import { SamplesResource } from './samples.resource.js';
+import type { BatchRequest, OrderCreated, OrderRequest, OrderView, PollRequest } from './types.js';
+
+export type SensoryClientOptions = TransportOptions;
+
+const SAFETENSORS = 'application/x-safetensors';
+/** A poll that came back empty without waiting is repeated after this pause. */
+const EMPTY_POLL_PAUSE_MS = 50;
+
+export interface OrderIterationOptions extends PollRequest {
+  /** Stops the iteration (the order itself stays; cancel it with cancelOrder). */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * A client of the Sensory API over node:http(s) with keep-alive connections. Calls that the
+ * service answers the same way when repeated (reads, dataset PUT, uploads, polls) are retried on
+ * connection errors and 5xx with exponential backoff; errors are SensoryApiError (status, the
+ * SENSORY_ERR_* code, message, request id) or SensoryConnectionError.
+ */
+export class SensoryClient {
+  readonly datasets: DatasetsResource;
+  readonly samples: SamplesResource;
+  private readonly http: HttpTransport;
+
+  constructor(options: SensoryClientOptions) {
+    this.http = new HttpTransport(options);
+    this.datasets = new DatasetsResource(this.http);
+    this.samples = new SamplesResource(this.http);
+  }
+
+  get url(): string {
+    return this.http.url;
+  }
+
+  /** A small batch, fetched as safetensors and decoded into typed arrays. */
+  async batch(dataset: string, request: BatchRequest): Promise<Batch> {
+    const reply = await this.http.call({ method: 'POST', path: `${datasetPath(dataset)}/batches`, json: request, accept: SAFETENSORS, retry: 'idempotent' });
+    return decodeBatch(reply.body);
+  }
+
+  /**
+   * Places a batch order. Not retried once the request may have reached the service (that could
+   * place two orders), only when a stale keep-alive connection failed before any answer.
+   */
+  async createOrder(dataset: string, request: OrderRequest): Promise<OrderCreated> {
+    return parseJson((await this.http.call({ method: 'POST', path: `${datasetPath(dataset)}/orders`, json: request, retry: 'stale-socket' })).body);
+  }
+
+  async getOrder(id: string): Promise<OrderView> {
+    return parseJson((await this.http.call({ method: 'GET', path: `/v1/orders/${encodeURIComponent(id)}`, retry: 'idempotent' })).body);
+  }
+
+  async listOrders(options: { active?: boolean } = {}): Promise<OrderView[]> {
+    const reply = await this.http.call({ method: 'GET', path: '/v1/orders', query: { active: options.active }, retry: 'idempotent' });
+    return parseJson<{ orders: OrderView[] }>(reply.body).orders;
+  }
+
+  /** Cancelling twice is harmless, so this is retried like a read. */
+  async cancelOrder(id: string): Promise<OrderView> {
+    return parseJson((await this.http.call({ method: 'DELETE', path: `/v1/orders/${encodeURIComponent(id)}`, retry: 'idempotent' })).body);
+  }
+
+  /**
+   * One poll: up to `max` samples (waiting up to `waitMs` for the first). Retried on connection
+   * errors and 5xx: the service acknowledges samples only once a response was fully sent, so
+   * what a broken response carried is handed out again.
+   */
+  async poll(id: string, options: PollRequest = {}): Promise<PolledBatch> {
+    const reply = await this.http.call({
+      method: 'POST',
+      path: `/v1/orders/${encodeURIComponent(id)}/poll`,
+      json: options,
+      accept: SAFETENSORS,
+      retry: 'idempotent',
+      extraTimeoutMs: options.waitMs ?? 0,
+    });
+    return decodePoll(reply.body);
+  }
+
+  /**
+   * The order's samples, poll after poll, until every one was delivered. Each yielded batch
+   * carries its `slots`; across the iteration every slot of the order comes exactly once, even
+   * when a connection breaks in the middle of a response. A trainer that restarts resumes by
+   * iterating the same order id again. Throws SensoryOrderEndedError when the order fails, is
+   * cancelled or expires first.
+   */
+  async *order(id: string, options: OrderIterationOptions = {}): AsyncGenerator<PolledBatch, void, undefined> {
+    const request: PollRequest = { max: options.max ?? 1024, waitMs: options.waitMs ?? 2000 };
+    for (;;) {
+      options.signal?.throwIfAborted();
+      const batch = await this.poll(id, request);
+      if (batch.ids.length > 0) yield batch;
+      if (batch.done) {
+        if (batch.remaining > 0) {
+          const order = await this.getOrder(id).catch(() => undefined);
+          throw new SensoryOrderEndedError(id, order?.status ?? batch.status, batch.remaining, order?.error);
+        }
+        return;
+      }
+      if (batch.ids.length === 0 && (request.waitMs ?? 0) < EMPTY_POLL_PAUSE_MS) await sleep(EMPTY_POLL_PAUSE_MS);
+    }
+  }
+
+  /** Closes idle keep-alive connections (they never keep the process alive on their own). */
+  close(): void {
+    this.http.close();
+  }
+}

@@ -1,0 +1,328 @@
+/**
+ * The Python client (clients/python/sensory_client.py, standard library + numpy) under a real
+ * python3 against a real `sensory serve`: decoded batches, uploads, errors, a full order, an
+ * order resumed after the trainer process is SIGKILLed, a poll answer cut by a TCP proxy, and
+ * the Keras/PyTorch-shaped adapters without either framework. The driver is
+ * clients/python/tests/check_client.py.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { SensoryClient } from '../src/index.js';
+import { makePng } from './support/harness.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const MAIN = join(ROOT, 'dist', 'cli', 'main.js');
+const DRIVER = join(ROOT, 'clients', 'python', 'tests', 'check_client.py');
+const ADMIN = 'py-admin-key-0123456789';
+const READER = 'py-read-key-0123456789';
+
+// ---------------------------------------------------------------------------------------------
+// A python3 with numpy.
+
+const hasNumpy = (python: string) => spawnSync(python, ['-c', 'import numpy'], { stdio: 'ignore', timeout: 30_000 }).status === 0;
+
+/**
+ * The python3 on PATH when it has numpy (a pyenv one often does), else /usr/bin/python3, after
+ * `apt-get install -y python3-numpy` when needed and possible. Undefined when none has numpy.
+ */
+function findPython(): string | undefined {
+  const candidates = ['python3', '/usr/bin/python3'];
+  const found = candidates.find(hasNumpy);
+  if (found) return found;
+  if (existsSync('/usr/bin/apt-get') && existsSync('/usr/bin/python3') && process.getuid?.() === 0) {
+    const apt = (...args: string[]) => spawnSync('apt-get', args, { stdio: 'ignore', timeout: 300_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    if (apt('install', '-y', 'python3-numpy').status !== 0) {
+      apt('update'); // a fresh container has no package lists yet
+      apt('install', '-y', 'python3-numpy');
+    }
+    if (hasNumpy('/usr/bin/python3')) return '/usr/bin/python3';
+  }
+  return undefined;
+}
+
+const PYTHON = findPython();
+if (!PYTHON && process.env.CI === 'true') throw new Error('no python3 with numpy (tried python3 on PATH and /usr/bin/python3, and apt-get install python3-numpy)');
+
+// ---------------------------------------------------------------------------------------------
+// A real service process and a TCP proxy (each process test file carries its own helpers).
+
+interface Service {
+  readonly url: string;
+  readonly child: ChildProcess;
+}
+
+async function startService(dataDir: string): Promise<Service> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('SENSORY_')) env[name] = value;
+  Object.assign(env, { SENSORY_DATA_DIR: dataDir, SENSORY_HOST: '127.0.0.1', SENSORY_PORT: '0', SENSORY_LOG_LEVEL: 'warn', SENSORY_API_KEYS: `${ADMIN}:admin;${READER}:read` });
+  const child = spawn(process.execPath, [MAIN, 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const match = /listening on (http:\/\/\S+)/.exec(err);
+    if (match) return { url: match[1], child };
+    if (child.exitCode !== null) throw new Error(`serve exited before listening:\n${err}`);
+    if (Date.now() > deadline) throw new Error(`serve did not print its URL in time:\n${err}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('close', resolve));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Cuts (both sides at once) the `nth` answer longer than `cutAfter` bytes, after `cutAfter` bytes. */
+class CuttingProxy {
+  private readonly server = net.createServer((client) => this.connect(client));
+  private readonly sockets = new Set<net.Socket>();
+  private longAnswers = 0;
+  cuts = 0;
+
+  constructor(
+    private readonly target: { host: string; port: number },
+    private readonly cutAfter: number,
+    private readonly nth: number,
+  ) {}
+
+  async listen(): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.server.address() as net.AddressInfo).port}`;
+  }
+
+  private connect(client: net.Socket): void {
+    const upstream = net.connect(this.target);
+    this.sockets.add(client).add(upstream);
+    let answerBytes = 0;
+    client.on('data', (chunk) => {
+      answerBytes = 0;
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => {
+      const before = answerBytes;
+      answerBytes += chunk.length;
+      if (before <= this.cutAfter && answerBytes > this.cutAfter && ++this.longAnswers === this.nth) {
+        this.cuts++;
+        upstream.destroy();
+        client.destroy();
+        return;
+      }
+      client.write(chunk);
+    });
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      this.sockets.delete(client);
+      this.sockets.delete(upstream);
+    };
+    client.on('close', close).on('error', close);
+    upstream.on('close', close).on('error', close);
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface PythonRun {
+  readonly child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  readonly exit: Promise<number | null>;
+}
+
+const running = new Set<ChildProcess>();
+
+function runDriver(args: string[]): PythonRun {
+  const child = spawn(PYTHON!, [DRIVER, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+  const exit = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
+  return { child, stdout: () => out, stderr: () => err, exit };
+}
+
+/** Runs the driver to its end and parses its last line. */
+async function drive(args: string[], timeoutMs = 120_000): Promise<any> {
+  const run = runDriver(args);
+  const timer = setTimeout(() => run.child.kill('SIGKILL'), timeoutMs);
+  const code = await run.exit;
+  clearTimeout(timer);
+  assert.equal(code, 0, `check_client.py ${args[0]} exited ${code}:\n${run.stderr()}`);
+  const lines = run.stdout().trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]);
+}
+
+async function waitFor(predicate: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function slotsIn(file: string): number[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map(Number);
+}
+
+function assertExact(slots: number[], size: number): void {
+  const sorted = [...slots].sort((a, b) => a - b);
+  assert.equal(sorted.length, size, `${sorted.length} slots for an order of ${size}`);
+  sorted.forEach((slot, i) => assert.equal(slot, i, `slot ${i} exactly once`));
+}
+
+describe('Python client against a real service', { skip: PYTHON ? false : 'no python3 with numpy (set CI=true to make this a failure)' }, () => {
+  let workDir: string;
+  let service: Service;
+  let sdk: SensoryClient;
+  const args = (mode: string, key = READER, dataset = 'pets') => [mode, service.url, key, dataset];
+
+  before(async () => {
+    workDir = mkdtempSync(join(tmpdir(), 'sensory-py-'));
+    service = await startService(join(workDir, 'data'));
+    sdk = new SensoryClient({ url: service.url, key: ADMIN });
+    await sdk.datasets.put('pets', { width: 16, height: 16, channels: 3 });
+    for (let i = 0; i < 9; i++) await sdk.samples.upload('pets', await makePng(20 + i, 18, 3, i), { category: ['cat', 'dog', 'bird'][i % 3] });
+  });
+
+  after(async () => {
+    await Promise.all([...running].map((child) => stopChild(child, 'SIGKILL')));
+    sdk?.close();
+    if (service) await stopChild(service.child);
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
+  });
+
+  test('batch: numpy arrays with the right shapes, dtypes and labels, the same pixels the SDK decodes', async () => {
+    const result = await drive([...args('batch'), '--size', '6', '--seed', '42']);
+    const reference = await sdk.batch('pets', { size: 6, seed: 42 });
+    assert.deepEqual(result.uint8.shape, [6, 16, 16, 3]);
+    assert.equal(result.uint8.dtype, 'uint8');
+    assert.equal(result.uint8.labelsDtype, 'int32');
+    assert.deepEqual(result.uint8.labels, Array.from(reference.labels));
+    const { createHash } = await import('node:crypto');
+    assert.equal(result.uint8.sha256, createHash('sha256').update(reference.data).digest('hex'));
+    assert.deepEqual(result.float32.shape, [6, 16, 16, 3]);
+    assert.equal(result.float32.dtype, 'float32');
+    assert.deepEqual(result.float32.labelsShape, [6, 3]);
+    assert.equal(result.float32.labelsDtype, 'uint8');
+  });
+
+  test('upload from a path: stored, then a duplicate of the same sample', async () => {
+    const file = join(workDir, 'fish.png');
+    writeFileSync(file, await makePng(30, 30, 3, 77));
+    await sdk.datasets.put('uploads', { width: 16, height: 16, channels: 3 });
+    const result = await drive(['upload', service.url, ADMIN, 'uploads', '--file', file, '--category', 'fish']);
+    assert.equal(result.first.category, 'fish');
+    assert.equal(result.first.duplicate, undefined);
+    assert.equal(result.second.duplicate, true);
+    assert.equal(result.second.id, result.first.id);
+    assert.equal((await sdk.datasets.get('uploads')).sampleCount, 1);
+  });
+
+  test('errors: an exception with the status and the SENSORY_ERR_* code', async () => {
+    const result = await drive(args('errors'));
+    assert.deepEqual([result.missingDataset.status, result.missingDataset.code], [404, 'SENSORY_ERR_DATASET_NOT_FOUND']);
+    assert.deepEqual([result.wrongKey.status, result.wrongKey.code], [401, 'SENSORY_ERR_UNAUTHORIZED']);
+    assert.deepEqual([result.tooMany.status, result.tooMany.code], [413, 'SENSORY_ERR_BATCH_TOO_LARGE']);
+    assert.deepEqual([result.missingOrder.status, result.missingOrder.code], [404, 'SENSORY_ERR_ORDER_NOT_FOUND']);
+    assert.ok(result.missingDataset.requestId, 'the request id comes along');
+  });
+
+  test('a full order iterated to the end: every slot exactly once', async () => {
+    const slots = join(workDir, 'full.slots');
+    const result = await drive([...args('order'), '--size', '100', '--max', '16', '--shard-size', '25', '--slots', slots]);
+    assert.equal(result.samples, 100);
+    assert.equal(result.remaining, 0);
+    assertExact(slotsIn(slots), 100);
+    const order = await sdk.getOrder(result.orderId);
+    assert.equal(order.status, 'complete');
+    assert.deepEqual(order.samples, { produced: 100, delivered: 100 });
+  });
+
+  test('the trainer is SIGKILLed mid-order and restarted with the order id: nothing lost, nothing doubled', async () => {
+    const slots = join(workDir, 'resume.slots');
+    const first = runDriver([...args('order'), '--size', '300', '--max', '20', '--shard-size', '70', '--slots', slots, '--stop-after', '3']);
+    await waitFor(() => first.stdout().includes('paused') || first.child.exitCode !== null, 60_000, 'the first run pauses after 3 chunks');
+    assert.ok(first.stdout().includes('paused'), first.stderr());
+    const orderId = /^order (\S+)$/m.exec(first.stdout())![1];
+    first.child.kill('SIGKILL');
+    await first.exit;
+    const before = slotsIn(slots);
+    assert.ok(before.length > 0 && before.length <= 60, `${before.length} slots before the kill`);
+    assert.equal((await sdk.getOrder(orderId)).status, 'running');
+
+    const second = await drive([...args('order'), '--order-id', orderId, '--max', '20', '--slots', slots]);
+    assert.equal(second.orderId, orderId);
+    assert.equal(second.samples, 300 - before.length);
+    assertExact(slotsIn(slots), 300);
+    assert.equal((await sdk.getOrder(orderId)).status, 'complete');
+  });
+
+  test('a poll answer cut in its middle by a proxy: the client polls again and the total is exact', async () => {
+    await sdk.datasets.put('big', { width: 128, height: 128, channels: 3 });
+    for (let i = 0; i < 6; i++) await sdk.samples.upload('big', await makePng(128, 128, 3, 60 + i), { category: `c${i % 2}` });
+    const size = 1536;
+    const { id } = await sdk.createOrder('big', { size, shardSize: 256, seed: 5 });
+    // Everything produced first, so that each poll answer is a full 512 × 48 KiB.
+    const deadline = Date.now() + 60_000;
+    while ((await sdk.getOrder(id)).samples.produced < size) {
+      assert.ok(Date.now() < deadline, 'the worker produces the order');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const target = new URL(service.url);
+    const proxy = new CuttingProxy({ host: target.hostname, port: Number(target.port) }, 1024 * 1024, 2);
+    const url = await proxy.listen();
+    try {
+      const slots = join(workDir, 'cut.slots');
+      const result = await drive(['order', url, READER, 'big', '--order-id', id, '--max', '512', '--slots', slots]);
+      assert.equal(proxy.cuts, 1, 'the second long answer was cut');
+      assert.equal(result.samples, size);
+      assertExact(slotsIn(slots), size);
+      assert.deepEqual((await sdk.getOrder(id)).samples, { produced: size, delivered: size });
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('adapters: a Sequence of repeatable batches and an IterableDataset over one order, importing neither framework', async () => {
+    const result = await drive([...args('adapters'), '--size', '20']);
+    assert.equal(result.sequenceLength, 3);
+    assert.deepEqual(result.sequenceShapes, [
+      [4, 16, 16, 3],
+      [4, 16, 16, 3],
+      [4, 16, 16, 3],
+    ]);
+    assert.equal(result.sequenceRepeatable, true);
+    assert.deepEqual(result.iterableBatches, [
+      [[8, 16, 16, 3], [8]],
+      [[8, 16, 16, 3], [8]],
+      [[4, 16, 16, 3], [4]],
+    ]);
+    assert.equal((await sdk.getOrder(result.iterableOrderId)).status, 'complete');
+    assert.deepEqual(result.frameworksImported, []);
+  });
+});
