@@ -11,7 +11,7 @@ import {
 } from '../src/domain/augmentation.js';
 import type { DatasetShape } from '../src/domain/dataset-shape.js';
 import { isSensoryError } from '../src/domain/errors.js';
-import { NAME_PATTERN, assertValidName, legacyDatasetName } from '../src/domain/names.js';
+import { NAME_PATTERN, assertValidName, legacyDatasetName, parseLegacyDatasetName } from '../src/domain/names.js';
 import { MAX_SEED, Stream, uniformInt, uniformStream } from '../src/domain/random.js';
 import { parseSafetensors, safetensorsLayout, tensorBytes, type TensorSpec } from '../src/domain/safetensors.js';
 import { drawBalancedBatch, drawBatch, drawWithoutReplacement, permutation, type Candidate } from '../src/domain/sampling.js';
@@ -95,6 +95,15 @@ describe('names', () => {
   it('names the legacy dataset <name>_<width>x<height>', () => {
     assert.equal(legacyDatasetName('mnist', 28, 28), 'mnist_28x28');
     assert.equal(legacyDatasetName('cam', 640, 480), 'cam_640x480');
+  });
+
+  it('reads a dicebox folder name back into name, width and height', () => {
+    assert.deepEqual(parseLegacyDatasetName('mnist_28x28'), { name: 'mnist', width: 28, height: 28 });
+    assert.deepEqual(parseLegacyDatasetName('my_cam_640x480'), { name: 'my_cam', width: 640, height: 480 });
+    assert.deepEqual(parseLegacyDatasetName(legacyDatasetName('a.b-c', 1, 9999)), { name: 'a.b-c', width: 1, height: 9999 });
+    for (const folder of ['mnist', 'mnist_28', 'mnist_28x', '_28x28', 'mnist_0x28', 'mnist_28x0', 'mnist_12345x1', 'mnist 28x28', 'bad name_28x28', 'mnist_28X28', 'x'.repeat(61) + '_1x1']) {
+      assert.equal(parseLegacyDatasetName(folder), undefined, folder);
+    }
   });
 });
 

@@ -1,6 +1,6 @@
-import { opendir } from 'node:fs/promises';
+import { opendir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { NAME_PATTERN } from '../domain/names.js';
+import { NAME_PATTERN, parseLegacyDatasetName } from '../domain/names.js';
 import { ConcurrencyLimit } from '../lib/concurrency.js';
 import { SensoryApiError, type SensoryClient } from '../sdk/index.js';
 import { ProgressBar } from './progress-bar.js';
@@ -29,6 +29,30 @@ export async function* walkTree(dir: string): AsyncGenerator<{ category: string;
       yield { category: categoryEntry.name, path: join(dir, categoryEntry.name, fileEntry.name) };
     }
   }
+}
+
+export interface DiceboxDataset {
+  readonly dataset: string;
+  readonly width: number;
+  readonly height: number;
+  /** The `<category>/<file>` tree of that dataset. */
+  readonly dir: string;
+}
+
+/**
+ * The datasets of an original dicebox data dir, `<base>/<name>_<W>x<H>/data/<category>/*.png`:
+ * each folder becomes the dataset of the same name, at its width and height.
+ */
+export async function findDiceboxDatasets(base: string): Promise<DiceboxDataset[]> {
+  const found: DiceboxDataset[] = [];
+  for await (const entry of await opendir(base)) {
+    const shape = entry.isDirectory() ? parseLegacyDatasetName(entry.name) : undefined;
+    if (!shape) continue;
+    const dir = join(base, entry.name, 'data');
+    const data = await stat(dir).catch(() => undefined);
+    if (data?.isDirectory()) found.push({ dataset: entry.name, width: shape.width, height: shape.height, dir });
+  }
+  return found.sort((a, b) => (a.dataset < b.dataset ? -1 : 1));
 }
 
 /** What stops the whole import rather than one file: the service or the key is wrong, or the dataset went away. */

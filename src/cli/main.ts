@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { CONFIG_VARIABLES, ConfigError, loadConfig, type Config } from '../config/config.js';
 import { SensoryApiError, SensoryClient, SensoryConnectionError } from '../sdk/index.js';
 import { exportDataset } from './export.command.js';
-import { importTree } from './import.command.js';
+import { findDiceboxDatasets, importTree, type ImportOptions } from './import.command.js';
 import { resolveKey } from './key.js';
 import { serve, work } from './serve.command.js';
 
@@ -11,6 +11,7 @@ const USAGE = `usage:
   sensory serve [--host H] [--port P] [--data-dir D] [--<setting> V …]
   sensory worker [--concurrency N] [--<setting> V …]
   sensory import <dir> --dataset NAME --width W --height H [--channels 1|3] [--url URL] [--key KEY] [--concurrency N]
+  sensory import <dicebox data dir> [--channels 1|3] [--url URL] [--key KEY]   (one dataset per <name>_<W>x<H>/data)
   sensory export NAME <dir> [--url URL] [--key KEY]
 
 Every SENSORY_* setting has a flag: SENSORY_MAX_SAMPLE_BYTES is --max-sample-bytes.
@@ -83,22 +84,32 @@ async function main(argv: string[]): Promise<number> {
       await work(config, wholeNumber('concurrency', values.concurrency, 2));
       return -1;
     case 'import': {
-      if (positionals.length !== 1 || !values.dataset) throw new UsageError('import needs <dir> and --dataset NAME --width W --height H');
+      if (positionals.length !== 1) throw new UsageError('import needs <dir>');
       const channels = wholeNumber('channels', values.channels, 3);
       if (channels !== 1 && channels !== 3) throw new UsageError('--channels must be 1 or 3');
+      const concurrency = wholeNumber('concurrency', values.concurrency, 8);
       // Every flag is checked before the key is looked up: a usage mistake is reported as one.
-      const options = {
-        dir: positionals[0],
-        dataset: values.dataset as string,
-        width: wholeNumber('width', values.width),
-        height: wholeNumber('height', values.height),
-        channels,
-        concurrency: wholeNumber('concurrency', values.concurrency, 8),
-      };
-      const report = await withClient(values, config, (api) => importTree(api, options));
-      for (const rejected of report.rejected) process.stderr.write(`rejected ${rejected.path}: ${rejected.message}\n`);
-      process.stdout.write(`${JSON.stringify({ stored: report.stored, duplicates: report.duplicates, rejected: report.rejected.length })}\n`);
-      return report.rejected.length === 0 ? 0 : 1;
+      let trees: ImportOptions[];
+      if (values.dataset !== undefined) {
+        trees = [{ dir: positionals[0], dataset: values.dataset as string, width: wholeNumber('width', values.width), height: wholeNumber('height', values.height), channels, concurrency }];
+      } else {
+        const found = await findDiceboxDatasets(positionals[0]).catch(() => []);
+        if (found.length === 0) {
+          throw new UsageError('import needs --dataset NAME --width W --height H, or a dicebox data dir holding <name>_<W>x<H>/data/<category>/<file>');
+        }
+        trees = found.map((tree) => ({ ...tree, channels, concurrency }));
+      }
+      let rejectedCount = 0;
+      await withClient(values, config, async (api) => {
+        for (const tree of trees) {
+          const report = await importTree(api, tree);
+          for (const rejected of report.rejected) process.stderr.write(`rejected ${rejected.path}: ${rejected.message}\n`);
+          rejectedCount += report.rejected.length;
+          const summary = { stored: report.stored, duplicates: report.duplicates, rejected: report.rejected.length };
+          process.stdout.write(`${JSON.stringify(trees.length > 1 || values.dataset === undefined ? { dataset: tree.dataset, ...summary } : summary)}\n`);
+        }
+      });
+      return rejectedCount === 0 ? 0 : 1;
     }
     case 'export': {
       if (positionals.length !== 2) throw new UsageError('export needs NAME and <dir>');

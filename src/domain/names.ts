@@ -19,3 +19,12 @@ export function assertValidName(field: string, value: unknown): string {
 export function legacyDatasetName(name: string, width: number, height: number): string {
   return `${name}_${width}x${height}`;
 }
+
+/** The inverse of legacyDatasetName: `mnist_28x28` → {name: 'mnist', width: 28, height: 28}. */
+export function parseLegacyDatasetName(folder: string): { name: string; width: number; height: number } | undefined {
+  const match = /^(.+)_(\d{1,4})x(\d{1,4})$/.exec(folder);
+  if (!match || !NAME_PATTERN.test(folder)) return undefined;
+  const width = Number(match[2]);
+  const height = Number(match[3]);
+  return width > 0 && height > 0 ? { name: match[1], width, height } : undefined;
+}
