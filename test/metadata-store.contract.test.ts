@@ -9,11 +9,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { PostgresMetadataStore } from '../src/adapters/postgres/postgres.metadata-store.js';
 import { SqliteMetadataStore } from '../src/adapters/sqlite/sqlite.metadata-store.js';
 import { isSensoryError } from '../src/domain/errors.js';
 import type { AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../src/ports/metadata-store.js';
+import { dropSchemas, postgresSkip, requirePostgresInCi, selectBackends, uniqueSchema, useSchema } from './support/postgres.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'sensory-metadata-'));
 after(() => rmSync(TMP, { recursive: true, force: true }));
@@ -26,71 +26,20 @@ interface Backend {
   readonly skip: false | string;
 }
 
-/**
- * PostgreSQL: SENSORY_TEST_DATABASE_URL, in a schema of its own for this run (dropped after).
- * Under CI (CI=true) it always runs, so a server that is down fails the suite; elsewhere it is
- * skipped with a message when unreachable.
- */
-const PG_URL = process.env.SENSORY_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const PG_ADDRESS = (() => {
-  const url = new URL(PG_URL);
-  return `${url.hostname}:${url.port || '5432'}${url.pathname}`;
-})();
-const PG_SCHEMA = `sensory_test_metadata_${randomBytes(6).toString('hex')}`;
-const inCi = !['', 'false', '0'].includes((process.env.CI ?? '').trim().toLowerCase());
-
-async function postgresReachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-/** Runs one statement on PG_URL outside any store. */
-async function postgresAdmin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-const PG_UP = await postgresReachable();
-let pgSchemaCreated: Promise<void> | undefined;
-after(async () => {
-  const created = await pgSchemaCreated?.then(() => true, () => false);
-  if (created) await postgresAdmin(`DROP SCHEMA IF EXISTS ${PG_SCHEMA} CASCADE`);
-});
+/** PostgreSQL: in a schema of its own for this run (dropped after); see support/postgres.ts for the CI rule. */
+const PG_SCHEMA = uniqueSchema('metadata');
+after(dropSchemas);
 
 const BACKENDS: Backend[] = [
   { name: 'sqlite', skip: false, create: async () => new SqliteMetadataStore(join(TMP, 'x.db')) },
   {
     name: 'postgres',
-    skip: PG_UP || inCi ? false : `PostgreSQL is unreachable at ${PG_ADDRESS} (SENSORY_TEST_DATABASE_URL); skipped outside CI — with CI=true it runs and fails`,
-    create: async () => {
-      pgSchemaCreated ??= postgresAdmin(`CREATE SCHEMA IF NOT EXISTS ${PG_SCHEMA}`);
-      await pgSchemaCreated;
-      const url = new URL(PG_URL);
-      url.searchParams.set('options', `-c search_path=${PG_SCHEMA}`);
-      return new PostgresMetadataStore(url.toString());
-    },
+    skip: await postgresSkip(),
+    create: async () => new PostgresMetadataStore(await useSchema(PG_SCHEMA)),
   },
 ];
 
-const wanted = process.env.SENSORY_TEST_BACKENDS?.split(',').map((s) => s.trim()).filter(Boolean);
-const selected = wanted ? BACKENDS.filter((b) => wanted.includes(b.name)) : BACKENDS;
-for (const name of wanted ?? []) {
-  if (!BACKENDS.some((b) => b.name === name)) {
-    it(`SENSORY_TEST_BACKENDS names a known backend: ${name}`, () => assert.fail(`no backend '${name}' in BACKENDS`));
-  }
-}
+const selected = selectBackends(BACKENDS);
 
 const RUN = randomBytes(4).toString('hex');
 let seq = 0;
@@ -110,9 +59,7 @@ function sortedIds(list: readonly { id: number }[]): number[] {
   return list.map((s) => s.id).sort((a, b) => a - b);
 }
 
-if (inCi && !PG_UP && selected.some((b) => b.name === 'postgres')) {
-  it(`PostgreSQL is reachable at ${PG_ADDRESS}`, () => assert.fail(`CI is set but PostgreSQL is unreachable at ${PG_ADDRESS}: its contract suite must run under CI`));
-}
+if (selected.some((b) => b.name === 'postgres')) await requirePostgresInCi();
 
 for (const backend of selected) {
   describe(`MetadataStore contract: ${backend.name}`, { skip: backend.skip }, () => {

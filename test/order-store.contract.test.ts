@@ -13,53 +13,19 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { PostgresMetadataStore } from '../src/adapters/postgres/postgres.metadata-store.js';
 import { PostgresOrderStore } from '../src/adapters/postgres/postgres.order-store.js';
 import { SqliteMetadataStore } from '../src/adapters/sqlite/sqlite.metadata-store.js';
 import { SqliteOrderStore } from '../src/adapters/sqlite/sqlite.order-store.js';
 import type { MetadataStore } from '../src/ports/metadata-store.js';
 import type { OrderRecord, OrderSpec, OrderStore } from '../src/ports/order-store.js';
+import { dropSchemas, postgresSkip, requirePostgresInCi, selectBackends, uniqueSchema, useSchema } from './support/postgres.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'sensory-orders-'));
 after(() => rmSync(TMP, { recursive: true, force: true }));
 
-const PG_URL = process.env.SENSORY_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const PG_ADDRESS = (() => {
-  const url = new URL(PG_URL);
-  return `${url.hostname}:${url.port || '5432'}${url.pathname}`;
-})();
-const PG_SCHEMA = `sensory_test_orders_${randomBytes(6).toString('hex')}`;
-const inCi = !['', 'false', '0'].includes((process.env.CI ?? '').trim().toLowerCase());
-
-async function postgresReachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-async function postgresAdmin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-const PG_UP = await postgresReachable();
-let pgSchemaCreated: Promise<void> | undefined;
-after(async () => {
-  const created = await pgSchemaCreated?.then(() => true, () => false);
-  if (created) await postgresAdmin(`DROP SCHEMA IF EXISTS ${PG_SCHEMA} CASCADE`);
-});
+const PG_SCHEMA = uniqueSchema('orders');
+after(dropSchemas);
 
 interface Opened {
   readonly orders: OrderStore;
@@ -86,29 +52,17 @@ const BACKENDS: Backend[] = [
   },
   {
     name: 'postgres',
-    skip: PG_UP || inCi ? false : `PostgreSQL is unreachable at ${PG_ADDRESS} (SENSORY_TEST_DATABASE_URL); skipped outside CI — with CI=true it runs and fails`,
+    skip: await postgresSkip(),
     open: async () => {
-      pgSchemaCreated ??= postgresAdmin(`CREATE SCHEMA IF NOT EXISTS ${PG_SCHEMA}`);
-      await pgSchemaCreated;
-      const url = new URL(PG_URL);
-      url.searchParams.set('options', `-c search_path=${PG_SCHEMA}`);
-      const owner = new PostgresMetadataStore(url.toString());
+      const owner = new PostgresMetadataStore(await useSchema(PG_SCHEMA));
       await owner.migrate();
       return { owner, orders: new PostgresOrderStore(owner.pool) };
     },
   },
 ];
 
-const wanted = process.env.SENSORY_TEST_BACKENDS?.split(',').map((s) => s.trim()).filter(Boolean);
-const selected = wanted ? BACKENDS.filter((b) => wanted.includes(b.name)) : BACKENDS;
-for (const name of wanted ?? []) {
-  if (!BACKENDS.some((b) => b.name === name)) {
-    it(`SENSORY_TEST_BACKENDS names a known backend: ${name}`, () => assert.fail(`no backend '${name}' in BACKENDS`));
-  }
-}
-if (inCi && !PG_UP && selected.some((b) => b.name === 'postgres')) {
-  it(`PostgreSQL is reachable at ${PG_ADDRESS}`, () => assert.fail(`CI is set but PostgreSQL is unreachable at ${PG_ADDRESS}: its contract suite must run under CI`));
-}
+const selected = selectBackends(BACKENDS);
+if (selected.some((b) => b.name === 'postgres')) await requirePostgresInCi();
 
 const RUN = randomBytes(4).toString('hex');
 let seq = 0;

@@ -7,62 +7,18 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { PostgresMetadataStore } from '../src/adapters/postgres/postgres.metadata-store.js';
 import { POSTGRES_MIGRATIONS } from '../src/adapters/postgres/postgres.migrations.js';
 import { PostgresOrderStore } from '../src/adapters/postgres/postgres.order-store.js';
 import type { AddOutcome, NewSample } from '../src/ports/metadata-store.js';
 import type { OrderSpec } from '../src/ports/order-store.js';
+import { dropSchemas, postgresQuery, postgresSkip, requirePostgresInCi, uniqueSchema, useSchema } from './support/postgres.js';
 
-const PG_URL = process.env.SENSORY_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const PG_ADDRESS = (() => {
-  const url = new URL(PG_URL);
-  return `${url.hostname}:${url.port || '5432'}${url.pathname}`;
-})();
-const inCi = !['', 'false', '0'].includes((process.env.CI ?? '').trim().toLowerCase());
 const RUN = randomBytes(6).toString('hex');
 
-async function postgresReachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-async function postgresAdmin<T extends pg.QueryResultRow = pg.QueryResultRow>(sql: string): Promise<T[]> {
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
-const PG_UP = await postgresReachable();
-if (inCi && !PG_UP) {
-  it(`PostgreSQL is reachable at ${PG_ADDRESS}`, () => assert.fail(`CI is set but PostgreSQL is unreachable at ${PG_ADDRESS}: the PostgreSQL tests must run under CI`));
-}
-const skip = PG_UP || inCi ? false : `PostgreSQL is unreachable at ${PG_ADDRESS} (SENSORY_TEST_DATABASE_URL); skipped outside CI — with CI=true it runs and fails`;
-
-const schemas: string[] = [];
-/** A fresh schema; returns the URL of a connection that works in it. */
-async function freshSchema(tag: string): Promise<string> {
-  const schema = `sensory_test_conc_${tag}_${RUN}`;
-  await postgresAdmin(`CREATE SCHEMA ${schema}`);
-  schemas.push(schema);
-  const url = new URL(PG_URL);
-  url.searchParams.set('options', `-c search_path=${schema}`);
-  return url.toString();
-}
-after(async () => {
-  for (const schema of schemas) await postgresAdmin(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-});
+await requirePostgresInCi();
+const skip = await postgresSkip();
+after(dropSchemas);
 
 const sha = (label: string | number) => createHash('sha256').update(`${RUN}:${label}`).digest('hex');
 function sample(label: string | number, category: string): NewSample {
@@ -74,7 +30,7 @@ describe('PostgreSQL: several replicas at once', { skip }, () => {
   let b: PostgresMetadataStore;
 
   before(async () => {
-    const url = await freshSchema('rep');
+    const url = await useSchema(uniqueSchema('conc_rep'));
     a = new PostgresMetadataStore(url);
     b = new PostgresMetadataStore(url);
     await Promise.all([a.migrate(), b.migrate()]);
@@ -89,13 +45,13 @@ describe('PostgreSQL: several replicas at once', { skip }, () => {
   }
 
   it('migrations started by 3 instances at once run each exactly once', async () => {
-    const url = await freshSchema('mig');
+    const schema = uniqueSchema('conc_mig');
+    const url = await useSchema(schema);
     const stores = [0, 1, 2].map(() => new PostgresMetadataStore(url));
     try {
       await Promise.all(stores.map((store) => store.migrate()));
       await Promise.all(stores.map((store) => store.migrate()));
-      const schema = schemas[schemas.length - 1];
-      const rows = await postgresAdmin<{ version: number }>(`SELECT version FROM ${schema}.sensory_schema_migrations ORDER BY version`);
+      const rows = await postgresQuery<{ version: number }>(`SELECT version FROM ${schema}.sensory_schema_migrations ORDER BY version`);
       assert.deepEqual(rows.map((r) => r.version), POSTGRES_MIGRATIONS.map((_, i) => i + 1));
       await stores[2].putDataset({ name: 'works', width: 1, height: 1, channels: 1, testPercent: 0 });
       assert.equal((await stores[0].listDatasets()).length, 1);

@@ -8,19 +8,15 @@
  * is missing; under CI=true it fails.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import sharp from 'sharp';
+import { ROOT, ensureBuilt, sha256, startServer, stop, type Server } from '../support/process.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = join(ROOT, 'dist', 'cli', 'main.js');
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 const ADMIN = 'web-admin-key-0123456789';
@@ -34,69 +30,13 @@ if (chromiumMissing && process.env.CI === 'true') {
 }
 const skip = chromiumMissing ? `${CHROMIUM} is missing: install it with apt-get install -y chromium to run the browser test` : false;
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/** Compiles src/ to dist/ when dist is missing or older than any source file. */
-function ensureBuilt(): void {
-  if (existsSync(MAIN) && statSync(MAIN).mtimeMs >= newestMtime(join(ROOT, 'src'))) return;
-  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
-  if (result.status !== 0) throw new Error(`build failed:\n${result.stdout}${result.stderr}`);
-}
-
-function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('SENSORY_')) env[name] = value;
-  return { ...env, ...extra };
-}
-
-/** Starts `sensory serve` on a free port; resolves with its URL from the `listening on` line. */
-async function startServer(dataDir: string): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [MAIN, 'serve'], {
-    cwd: ROOT,
-    env: cleanEnv({
-      SENSORY_PORT: '0',
-      SENSORY_HOST: '127.0.0.1',
-      SENSORY_DATA_DIR: dataDir,
-      SENSORY_API_KEYS: `${ADMIN}:admin;${READER}:read`,
-      SENSORY_LOG_LEVEL: 'warn',
-    }),
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "listening on" line within 20 s:\n${err}`)), 20_000);
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      err += chunk;
-      const match = /listening on (http:\/\/\S+)/.exec(err);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`sensory serve exited with ${code}:\n${err}`));
-    });
-  });
-  return { child, url, stderr: () => err };
-}
-
-const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 /** The split rule of SPEC §3: the first 32 bits of the SHA-256 modulo 100, under testPercent → test. */
 const splitOf = (bytes: Buffer) => (Number.parseInt(sha256(bytes).slice(0, 8), 16) % 100 < TEST_PERCENT ? 'test' : 'train');
 
 describe('web page', { skip }, () => {
   let dataDir: string;
   let fileDir: string;
-  let server: Awaited<ReturnType<typeof startServer>>;
+  let server: Server;
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
@@ -153,7 +93,7 @@ describe('web page', { skip }, () => {
       files.push({ path, name, bytes, width, height });
     }
     writeFileSync(join(fileDir, 'notes.txt'), 'not an image at all');
-    server = await startServer(dataDir);
+    server = await startServer(dataDir, { SENSORY_API_KEYS: `${ADMIN}:admin;${READER}:read`, SENSORY_LOG_LEVEL: 'warn' });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -170,10 +110,7 @@ describe('web page', { skip }, () => {
 
   after(async () => {
     await browser?.close().catch(() => undefined);
-    if (server?.child.exitCode === null) {
-      server.child.kill('SIGTERM');
-      await new Promise((resolve) => server.child.once('exit', resolve));
-    }
+    if (server) await stop(server);
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     if (fileDir) rmSync(fileDir, { recursive: true, force: true });
   });

@@ -2,18 +2,19 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { parseSafetensors, type ParsedSafetensors } from '../../src/domain/safetensors.js';
-import { makePng, patternPixels, removeDir, startTestApp, type TestApp } from '../support/harness.js';
+import {
+  addSample,
+  createDataset,
+  expectError,
+  makePng,
+  removeDir,
+  seedDataset,
+  startTestApp,
+  type SampleView,
+  type TestApp,
+} from '../support/harness.js';
 
 const SAFETENSORS = 'application/x-safetensors';
-
-interface SampleView {
-  id: number;
-  category: string;
-  categoryIndex: number;
-  sha256: string;
-  revision: number;
-  split: 'train' | 'test';
-}
 
 interface JsonBatch {
   ids: number[];
@@ -25,22 +26,6 @@ interface JsonBatch {
   categories: Record<string, number>;
   seed: number;
   augment: Array<{ rotation: number; scale: number }>;
-}
-
-async function createDataset(t: TestApp, name: string, body: Record<string, unknown>): Promise<void> {
-  const res = await t.app.inject({ method: 'PUT', url: `/v1/datasets/${name}`, headers: t.auth('admin'), payload: body });
-  assert.equal(res.statusCode, 201, res.body);
-}
-
-async function upload(t: TestApp, dataset: string, category: string, png: Buffer): Promise<SampleView> {
-  const res = await t.app.inject({
-    method: 'POST',
-    url: `/v1/datasets/${dataset}/samples`,
-    headers: t.auth('admin'),
-    payload: { category, data: png.toString('base64') },
-  });
-  assert.equal(res.statusCode, 201, res.body);
-  return res.json() as SampleView;
 }
 
 async function batchResponse(t: TestApp, dataset: string, body: unknown, accept?: string, kind: 'admin' | 'read' = 'read') {
@@ -69,41 +54,12 @@ async function jsonBatch(t: TestApp, dataset: string, body: Record<string, unkno
   return res.json() as JsonBatch;
 }
 
-async function expectError(res: { statusCode: number; json(): any; body: string }, status: number, code?: string): Promise<string> {
-  assert.equal(res.statusCode, status, res.body);
-  const body = res.json();
-  assert.equal(typeof body.error?.message, 'string', res.body);
-  if (code) assert.equal(body.error.code, code, res.body);
-  return body.error.message as string;
-}
-
 function sampleBytes(parsed: ParsedSafetensors, index: number, recordBytes: number): Buffer {
   return parsed.tensors.data.data.subarray(index * recordBytes, (index + 1) * recordBytes);
 }
 
 function flattenNested(value: unknown): number[] {
   return (value as unknown[]).flat(Infinity as 1) as number[];
-}
-
-/** A dataset with `count` samples of the given shape, categories cycling through `categories`. */
-async function seedDataset(
-  t: TestApp,
-  name: string,
-  shape: { width: number; height: number; channels: 1 | 3; testPercent?: number },
-  count: number,
-  categories: readonly string[],
-  firstSeed = 1,
-): Promise<{ samples: SampleView[]; pixels: Map<number, Buffer> }> {
-  await createDataset(t, name, shape);
-  const samples: SampleView[] = [];
-  const pixels = new Map<number, Buffer>();
-  for (let i = 0; i < count; i++) {
-    const seed = firstSeed + i;
-    const sample = await upload(t, name, categories[i % categories.length], await makePng(shape.width, shape.height, shape.channels, seed));
-    samples.push(sample);
-    pixels.set(sample.id, patternPixels(shape.width, shape.height, shape.channels, seed));
-  }
-  return { samples, pixels };
 }
 
 describe('POST /v1/datasets/{name}/batches', () => {
@@ -140,7 +96,7 @@ describe('POST /v1/datasets/{name}/batches', () => {
       const expected = new Map<number, Buffer>();
       for (let seed = 1; seed <= 4; seed++) {
         const png = await makePng(40, 30, 3, seed);
-        const sample = await upload(t, name, 'x', png);
+        const sample = await addSample(t, name, 'x', png);
         expected.set(sample.id, await sharp(png).resize(16, 12, { fit: 'fill' }).removeAlpha().raw().toBuffer());
       }
       const { parsed, ids } = await safetensorsBatch(t, name, { size: 4, seed: 1 });
@@ -154,7 +110,7 @@ describe('POST /v1/datasets/{name}/batches', () => {
         const expected = new Map<number, Buffer>();
         for (let seed = 1; seed <= 4; seed++) {
           const png = await makePng(40, 30, sourceChannels, seed);
-          const sample = await upload(t, name, 'x', png);
+          const sample = await addSample(t, name, 'x', png);
           const reference = await sharp(png)
             .resize(16, 12, { fit: 'fill' })
             .flatten({ background: { r: 0, g: 0, b: 0 } })
@@ -243,8 +199,8 @@ describe('POST /v1/datasets/{name}/batches', () => {
     it('one-hot labels have K = the number of categories at the revision asked for', async () => {
       const local = 'onehot-revision';
       await createDataset(t, local, { width: 4, height: 4, channels: 1 });
-      const first = await upload(t, local, 'a', await makePng(4, 4, 1, 1));
-      await upload(t, local, 'b', await makePng(4, 4, 1, 2));
+      const first = await addSample(t, local, 'a', await makePng(4, 4, 1, 1));
+      await addSample(t, local, 'b', await makePng(4, 4, 1, 2));
       const pinned = await safetensorsBatch(t, local, { size: 1, seed: 1, labels: 'onehot', revision: first.revision });
       assert.deepEqual(pinned.parsed.tensors.labels.shape, [1, 1]);
       assert.deepEqual([...pinned.parsed.tensors.labels.data], [1]);
@@ -333,10 +289,10 @@ describe('POST /v1/datasets/{name}/batches', () => {
     });
 
     it('a size above the eligible count is a 422 naming both numbers', async () => {
-      const message = await expectError(await batchResponse(t, name, { size: 11, seed: 3 }), 422, 'SENSORY_ERR_NOT_ENOUGH_SAMPLES');
+      const message = expectError(await batchResponse(t, name, { size: 11, seed: 3 }), 422, 'SENSORY_ERR_NOT_ENOUGH_SAMPLES');
       assert.match(message, /\b11\b/);
       assert.match(message, /\b10\b/);
-      const filtered = await expectError(await batchResponse(t, name, { size: 6, categories: ['a'] }), 422, 'SENSORY_ERR_NOT_ENOUGH_SAMPLES');
+      const filtered = expectError(await batchResponse(t, name, { size: 6, categories: ['a'] }), 422, 'SENSORY_ERR_NOT_ENOUGH_SAMPLES');
       assert.match(filtered, /\b6\b/);
       assert.match(filtered, /\b5\b/);
     });
@@ -356,11 +312,11 @@ describe('POST /v1/datasets/{name}/batches', () => {
       assert.deepEqual(testBatch, test);
       assert.equal(trainBatch.filter((id) => testBatch.includes(id)).length, 0);
       assert.equal(trainBatch.length + testBatch.length, samples.length);
-      await expectError(await batchResponse(t, name, { size: train.length + 1, split: 'train' }), 422, 'SENSORY_ERR_NOT_ENOUGH_SAMPLES');
-      await expectError(await batchResponse(t, name, { size: test.length + 1, split: 'test' }), 422, 'SENSORY_ERR_NOT_ENOUGH_SAMPLES');
+      expectError(await batchResponse(t, name, { size: train.length + 1, split: 'train' }), 422, 'SENSORY_ERR_NOT_ENOUGH_SAMPLES');
+      expectError(await batchResponse(t, name, { size: test.length + 1, split: 'test' }), 422, 'SENSORY_ERR_NOT_ENOUGH_SAMPLES');
 
       const more: SampleView[] = [];
-      for (let seed = 100; seed < 120; seed++) more.push(await upload(t, name, 'c', await makePng(6, 6, 3, seed)));
+      for (let seed = 100; seed < 120; seed++) more.push(await addSample(t, name, 'c', await makePng(6, 6, 3, seed)));
       const train2 = [...train, ...more.filter((s) => s.split === 'train').map((s) => s.id)].sort((a, b) => a - b);
       const test2 = [...test, ...more.filter((s) => s.split === 'test').map((s) => s.id)].sort((a, b) => a - b);
       const trainAfter = (await safetensorsBatch(t, name, { size: train2.length, split: 'train', seed: 2 })).ids.sort((a, b) => a - b);
@@ -394,12 +350,12 @@ describe('POST /v1/datasets/{name}/batches', () => {
     });
 
     it('an unknown category is a 422', async () => {
-      const message = await expectError(await batchResponse(t, name, { size: 1, categories: ['a', 'zebra'] }), 422, 'SENSORY_ERR_UNKNOWN_CATEGORY');
+      const message = expectError(await batchResponse(t, name, { size: 1, categories: ['a', 'zebra'] }), 422, 'SENSORY_ERR_UNKNOWN_CATEGORY');
       assert.match(message, /zebra/);
     });
 
     it('an invalid category name is a 400', async () => {
-      await expectError(await batchResponse(t, name, { size: 1, categories: ['../a'] }), 400, 'SENSORY_ERR_INVALID_NAME');
+      expectError(await batchResponse(t, name, { size: 1, categories: ['../a'] }), 400, 'SENSORY_ERR_INVALID_NAME');
     });
 
     it('balance: true draws the same number from every eligible category', async () => {
@@ -416,9 +372,9 @@ describe('POST /v1/datasets/{name}/batches', () => {
     });
 
     it('balance: true with a size that does not divide evenly, or a category too small, is a 422', async () => {
-      const message = await expectError(await batchResponse(t, name, { size: 10, balance: true }), 422, 'SENSORY_ERR_UNBALANCEABLE');
+      const message = expectError(await batchResponse(t, name, { size: 10, balance: true }), 422, 'SENSORY_ERR_UNBALANCEABLE');
       assert.match(message, /\b10\b/);
-      await expectError(await batchResponse(t, name, { size: 12, balance: true }), 422, 'SENSORY_ERR_UNBALANCEABLE');
+      expectError(await batchResponse(t, name, { size: 12, balance: true }), 422, 'SENSORY_ERR_UNBALANCEABLE');
     });
   });
 
@@ -444,7 +400,7 @@ describe('POST /v1/datasets/{name}/batches', () => {
       assert.equal(relabel.statusCode, 200, relabel.body);
       const del = await t.app.inject({ method: 'DELETE', url: `/v1/datasets/${name}/samples/${samples[1].id}`, headers: t.auth('admin') });
       assert.equal(del.statusCode, 200, del.body);
-      await upload(t, name, 'd', await makePng(5, 7, 3, 500));
+      await addSample(t, name, 'd', await makePng(5, 7, 3, 500));
 
       for (const [i, body] of bodies.entries()) {
         const pinned = await safetensorsBatch(t, name, { ...body, revision: r });
@@ -458,9 +414,9 @@ describe('POST /v1/datasets/{name}/batches', () => {
       assert.deepEqual([...pinnedA.ids].sort((x, y) => x - y), inA);
       const currentA = await jsonBatch(t, name, { size: inA.length - 1, seed: 1, categories: ['a'] });
       assert.ok(!currentA.ids.includes(samples[0].id), 'the relabelled sample is still drawn as a');
-      await expectError(await batchResponse(t, name, { size: inA.length, categories: ['a'] }), 422, 'SENSORY_ERR_NOT_ENOUGH_SAMPLES');
+      expectError(await batchResponse(t, name, { size: inA.length, categories: ['a'] }), 422, 'SENSORY_ERR_NOT_ENOUGH_SAMPLES');
       // A category that appeared after R does not exist at R.
-      await expectError(await batchResponse(t, name, { size: 1, categories: ['c'], revision: r }), 422, 'SENSORY_ERR_UNKNOWN_CATEGORY');
+      expectError(await batchResponse(t, name, { size: 1, categories: ['c'], revision: r }), 422, 'SENSORY_ERR_UNKNOWN_CATEGORY');
       assert.deepEqual((await jsonBatch(t, name, { size: 1, categories: ['c'] })).ids, [samples[0].id]);
 
       // The current revision sees the changes: 8 live samples, the relabelled one in c.
@@ -469,7 +425,7 @@ describe('POST /v1/datasets/{name}/batches', () => {
       assert.ok(!now.ids.includes(samples[1].id));
       assert.equal(now.labels[now.ids.indexOf(samples[0].id)], now.categories.c);
       assert.deepEqual(now.categories, { a: 0, b: 1, c: 2, d: 3 });
-      await expectError(await batchResponse(t, name, { size: 9 }), 422, 'SENSORY_ERR_NOT_ENOUGH_SAMPLES');
+      expectError(await batchResponse(t, name, { size: 9 }), 422, 'SENSORY_ERR_NOT_ENOUGH_SAMPLES');
     });
 
     it('a revision above the current one is a 422', async () => {
@@ -477,14 +433,14 @@ describe('POST /v1/datasets/{name}/batches', () => {
       const { samples } = await seedDataset(t, name, { width: 3, height: 3, channels: 1 }, 2, ['a']);
       const current = samples.at(-1)!.revision;
       await jsonBatch(t, name, { size: 1, revision: current });
-      const message = await expectError(await batchResponse(t, name, { size: 1, revision: current + 1 }), 422, 'SENSORY_ERR_UNKNOWN_REVISION');
+      const message = expectError(await batchResponse(t, name, { size: 1, revision: current + 1 }), 422, 'SENSORY_ERR_UNKNOWN_REVISION');
       assert.match(message, new RegExp(`\\b${current + 1}\\b`));
     });
 
     it('revision 0 of a dataset has no samples', async () => {
       const name = 'pinning-zero';
       await seedDataset(t, name, { width: 3, height: 3, channels: 1 }, 1, ['a']);
-      await expectError(await batchResponse(t, name, { size: 1, revision: 0 }), 422, 'SENSORY_ERR_NOT_ENOUGH_SAMPLES');
+      expectError(await batchResponse(t, name, { size: 1, revision: 0 }), 422, 'SENSORY_ERR_NOT_ENOUGH_SAMPLES');
     });
   });
 
@@ -514,7 +470,7 @@ describe('POST /v1/datasets/{name}/batches', () => {
     ];
     for (const [label, body] of badBodies) {
       it(`${label} is a 400`, async () => {
-        await expectError(await batchResponse(t, name, body), 400, 'SENSORY_ERR_BAD_REQUEST');
+        expectError(await batchResponse(t, name, body), 400, 'SENSORY_ERR_BAD_REQUEST');
       });
     }
 
@@ -525,7 +481,7 @@ describe('POST /v1/datasets/{name}/batches', () => {
 
     it('errors are JSON even when safetensors was asked for', async () => {
       const res = await batchResponse(t, name, { size: 4 }, SAFETENSORS);
-      await expectError(res, 422, 'SENSORY_ERR_NOT_ENOUGH_SAMPLES');
+      expectError(res, 422, 'SENSORY_ERR_NOT_ENOUGH_SAMPLES');
       assert.match(String(res.headers['content-type']), /application\/json/);
     });
 
@@ -536,21 +492,21 @@ describe('POST /v1/datasets/{name}/batches', () => {
         headers: { ...t.auth('read'), 'content-type': 'application/json' },
         payload: '{"size": ',
       });
-      await expectError(res, 400);
+      expectError(res, 400);
     });
 
     it('no key is a 401, an unknown key a 401, a write-only key a 403', async () => {
       const noKey = await t.app.inject({ method: 'POST', url: `/v1/datasets/${name}/batches`, payload: { size: 1 } });
-      await expectError(noKey, 401, 'SENSORY_ERR_UNAUTHORIZED');
+      expectError(noKey, 401, 'SENSORY_ERR_UNAUTHORIZED');
       const unknown = await t.app.inject({
         method: 'POST',
         url: `/v1/datasets/${name}/batches`,
         headers: { 'api-access-key': 'not-a-known-key-at-all' },
         payload: { size: 1 },
       });
-      await expectError(unknown, 401, 'SENSORY_ERR_UNAUTHORIZED');
+      expectError(unknown, 401, 'SENSORY_ERR_UNAUTHORIZED');
       const writeOnly = await t.app.inject({ method: 'POST', url: `/v1/datasets/${name}/batches`, headers: t.auth('write'), payload: { size: 1 } });
-      await expectError(writeOnly, 403, 'SENSORY_ERR_FORBIDDEN');
+      expectError(writeOnly, 403, 'SENSORY_ERR_FORBIDDEN');
       const bearer = await t.app.inject({
         method: 'POST',
         url: `/v1/datasets/${name}/batches`,
@@ -561,8 +517,8 @@ describe('POST /v1/datasets/{name}/batches', () => {
     });
 
     it('an unknown dataset is a 404, an invalid dataset name a 400', async () => {
-      await expectError(await batchResponse(t, 'no-such-dataset', { size: 1 }), 404, 'SENSORY_ERR_DATASET_NOT_FOUND');
-      await expectError(await batchResponse(t, '.hidden', { size: 1 }), 400, 'SENSORY_ERR_INVALID_NAME');
+      expectError(await batchResponse(t, 'no-such-dataset', { size: 1 }), 404, 'SENSORY_ERR_DATASET_NOT_FOUND');
+      expectError(await batchResponse(t, '.hidden', { size: 1 }), 400, 'SENSORY_ERR_INVALID_NAME');
     });
   });
 });
@@ -580,7 +536,7 @@ describe('small batches above SENSORY_MAX_BATCH_SAMPLES', () => {
 
   it('are a 413 pointing to batch orders', async () => {
     await jsonBatch(t, 'big', { size: 8, seed: 1 });
-    const message = await expectError(await batchResponse(t, 'big', { size: 9, seed: 1 }), 413, 'SENSORY_ERR_BATCH_TOO_LARGE');
+    const message = expectError(await batchResponse(t, 'big', { size: 9, seed: 1 }), 413, 'SENSORY_ERR_BATCH_TOO_LARGE');
     assert.match(message, /order/i);
     assert.match(message, /\b8\b/);
     assert.match(message, /SENSORY_MAX_BATCH_SAMPLES/);

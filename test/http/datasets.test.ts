@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { KEYS, makePng, removeDir, startTestApp, type TestApp } from '../support/harness.js';
+import { addSample, assertError, KEYS, makePng, removeDir, startTestApp, type TestApp } from '../support/harness.js';
 
 /** HTTP tests of the modern datasets endpoints (SPEC §3, §4). */
 
@@ -16,21 +16,6 @@ after(async () => {
   removeDir(t.dataDir);
 });
 
-interface ErrorReply {
-  error: { code: string; message: string };
-}
-
-function assertError(res: { statusCode: number; headers: Record<string, unknown>; body: string }, status: number, code: string): ErrorReply {
-  assert.equal(res.statusCode, status, `expected ${status} ${code}, got ${res.statusCode}: ${res.body}`);
-  assert.match(String(res.headers['content-type']), /^application\/json/);
-  const body = JSON.parse(res.body) as ErrorReply;
-  assert.equal(typeof body.error, 'object');
-  assert.equal(body.error.code, code, res.body);
-  assert.equal(typeof body.error.message, 'string');
-  assert.ok(body.error.message.length > 0);
-  return body;
-}
-
 function put(name: string, payload: unknown, kind: keyof typeof KEYS = 'admin') {
   return t.app.inject({ method: 'PUT', url: `/v1/datasets/${name}`, headers: t.auth(kind), payload: payload as object });
 }
@@ -40,15 +25,7 @@ function getDataset(name: string) {
 }
 
 async function addPng(dataset: string, category: string, seed: number) {
-  const png = await makePng(8, 8, 3, seed);
-  const res = await t.app.inject({
-    method: 'POST',
-    url: `/v1/datasets/${dataset}/samples`,
-    headers: t.auth('write'),
-    payload: { category, data: png.toString('base64') },
-  });
-  assert.equal(res.statusCode, 201, res.body);
-  return res.json();
+  return addSample(t, dataset, category, await makePng(8, 8, 3, seed), 'write');
 }
 
 describe('PUT /v1/datasets/{name}', () => {

@@ -4,11 +4,9 @@ import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { pack } from 'tar-stream';
-import { KEYS, makePng, removeDir, startTestApp, type TestApp } from '../support/harness.js';
+import { assertError, KEYS, makePng, removeDir, startTestApp, type InjectReply as Reply, type TestApp } from '../support/harness.js';
 
 /** HTTP tests of POST /v1/datasets/{name}/imports (SPEC §4): a tar laid out <category>/<file>. */
-
-type Reply = { statusCode: number; headers: Record<string, unknown>; body: string };
 
 interface Summary {
   imported: number;
@@ -37,16 +35,6 @@ async function tarOf(entries: readonly TarEntry[]): Promise<Buffer> {
 }
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-
-function assertError(res: Reply, status: number, code: string | readonly string[]) {
-  const codes = typeof code === 'string' ? [code] : code;
-  assert.equal(res.statusCode, status, `expected ${status} ${codes.join('|')}, got ${res.statusCode}: ${res.body}`);
-  assert.match(String(res.headers['content-type']), /^application\/json/);
-  const body = JSON.parse(res.body) as { error: { code: string; message: string } };
-  assert.ok(codes.includes(body.error.code), `expected ${codes.join('|')}, got ${res.body}`);
-  assert.ok(body.error.message.length > 0);
-  return body;
-}
 
 function client(t: TestApp) {
   const api = {

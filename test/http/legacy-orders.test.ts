@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
 import { resultQueueName } from '../../src/ports/order-queue.js';
 import { AMQP_ADDRESS, AMQP_URL, amqpAvailable, brokerSkip, inCi, uniqueAmqpNames } from '../support/broker.js';
-import { KEYS, makePng, patternPixels, removeDir, startTestApp, type TestApp } from '../support/harness.js';
+import { expectError, KEYS, removeDir, seedDataset, startTestApp, type TestApp } from '../support/harness.js';
 
 /**
  * The legacy dicebox batch endpoints: POST /api/sensory/batch places an order on
@@ -31,14 +31,6 @@ if (inCi() && !(await amqpAvailable())) {
 /** Legacy headers; `version` null leaves API-VERSION out, `key` null leaves the key out. */
 function legacyHeaders(key: string | null = KEYS.read, version: string | null = '0.3.0'): Record<string, string> {
   return { ...(key === null ? {} : { 'api-access-key': key }), ...(version === null ? {} : { 'api-version': version }) };
-}
-
-function expectError(res: { statusCode: number; body: string; json(): any }, status: number, code?: string): string {
-  assert.equal(res.statusCode, status, res.body);
-  const body = res.json();
-  assert.equal(typeof body.error?.message, 'string', res.body);
-  if (code) assert.equal(body.error.code, code, res.body);
-  return body.error.message as string;
 }
 
 /** The nested H×W×C arrays of `pixels`. */
@@ -105,18 +97,8 @@ for (const backend of ['memory', 'amqp'] as const satisfies readonly Backend[]) 
       });
       await t.runtime.queue.ping();
       await t.runtime.startWorker(2);
-      const created = await t.app.inject({ method: 'PUT', url: `/v1/datasets/${DATASET}`, headers: t.auth('admin'), payload: { width: W, height: H, channels: C } });
-      assert.equal(created.statusCode, 201, created.body);
-      for (let i = 0; i < SAMPLES; i++) {
-        const res = await t.app.inject({
-          method: 'POST',
-          url: `/v1/datasets/${DATASET}/samples`,
-          headers: t.auth('admin'),
-          payload: { category: CATEGORIES[i % CATEGORIES.length], data: (await makePng(W, H, C, i + 1)).toString('base64') },
-        });
-        assert.equal(res.statusCode, 201, res.body);
-        stored.push({ data: nested(patternPixels(W, H, C, i + 1)), label: res.json().categoryIndex });
-      }
+      const { samples, pixels } = await seedDataset(t, DATASET, { width: W, height: H, channels: C }, SAMPLES, CATEGORIES);
+      for (const sample of samples) stored.push({ data: nested(pixels.get(sample.id)!), label: sample.categoryIndex });
     });
 
     after(async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { KEYS, makePng, patternPixels, removeDir, startTestApp, type TestApp } from '../support/harness.js';
+import { expectError, KEYS, makePng, patternPixels, removeDir, startTestApp, type TestApp } from '../support/harness.js';
 
 const LEGACY_ENV = { SENSORY_LEGACY_DATASET: 'mnist_28x28', SENSORY_API_VERSION: '0.3.0' };
 
@@ -15,14 +15,6 @@ async function store(t: TestApp, body: Record<string, unknown>, headers = legacy
 
 function storeBody(category: string, png: Buffer, name = 'mnist', width = 28, height = 28) {
   return { name, width, height, category, data: png.toString('base64') };
-}
-
-function expectError(res: { statusCode: number; body: string; json(): any }, status: number, code?: string): string {
-  assert.equal(res.statusCode, status, res.body);
-  const body = res.json();
-  assert.equal(typeof body.error?.message, 'string', res.body);
-  if (code) assert.equal(body.error.code, code, res.body);
-  return body.error.message as string;
 }
 
 /** The nested H×W×C arrays of `pixels`. */

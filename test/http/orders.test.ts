@@ -7,7 +7,7 @@ import { drawAugment } from '../../src/domain/augmentation.js';
 import { parseSafetensors } from '../../src/domain/safetensors.js';
 import { resultQueueName } from '../../src/ports/order-queue.js';
 import { AMQP_ADDRESS, AMQP_URL, amqpAvailable, brokerSkip, inCi, uniqueAmqpNames } from '../support/broker.js';
-import { makePng, patternPixels, removeDir, startTestApp, type TestApp } from '../support/harness.js';
+import { removeDir, seedDataset, startTestApp, type TestApp } from '../support/harness.js';
 
 /**
  * Batch orders over HTTP, the same scenarios on both queue backends: the in-process queue and
@@ -112,22 +112,9 @@ function expectError(res: { statusCode: number; body: string; json(): any }, sta
 }
 
 /** Seeds a dataset of `SAMPLES` 4×4×3 PNGs; returns each sample id's source pixels and label. */
-async function seedDataset(t: TestApp, name: string): Promise<Map<number, { pixels: Buffer; label: number }>> {
-  const created = await t.app.inject({ method: 'PUT', url: `/v1/datasets/${name}`, headers: t.auth('admin'), payload: { width: W, height: H, channels: C } });
-  assert.equal(created.statusCode, 201, created.body);
-  const samples = new Map<number, { pixels: Buffer; label: number }>();
-  for (let i = 0; i < SAMPLES; i++) {
-    const res = await t.app.inject({
-      method: 'POST',
-      url: `/v1/datasets/${name}/samples`,
-      headers: t.auth('admin'),
-      payload: { category: CATEGORIES[i % CATEGORIES.length], data: (await makePng(W, H, C, i + 1)).toString('base64') },
-    });
-    assert.equal(res.statusCode, 201, res.body);
-    const sample = res.json();
-    samples.set(sample.id, { pixels: patternPixels(W, H, C, i + 1), label: sample.categoryIndex });
-  }
-  return samples;
+async function seedSmallDataset(t: TestApp, name: string): Promise<Map<number, { pixels: Buffer; label: number }>> {
+  const { samples, pixels } = await seedDataset(t, name, { width: W, height: H, channels: C }, SAMPLES, CATEGORIES);
+  return new Map(samples.map((sample) => [sample.id, { pixels: pixels.get(sample.id)!, label: sample.categoryIndex }]));
 }
 
 async function createOrder(t: TestApp, dataset: string, body: Record<string, unknown>): Promise<{ id: string; status: string; size: number; shards: number; revision: number }> {
@@ -226,7 +213,7 @@ for (const backend of ['memory', 'amqp'] as const) {
     before(async () => {
       app = await openApp(backend);
       t = app.t;
-      samples = await seedDataset(t, 'digits');
+      samples = await seedSmallDataset(t, 'digits');
       ids = [...samples.keys()];
       const empty = await t.app.inject({ method: 'PUT', url: '/v1/datasets/empty', headers: t.auth('admin'), payload: { width: W, height: H, channels: C } });
       assert.equal(empty.statusCode, 201, empty.body);
@@ -550,7 +537,7 @@ for (const backend of ['memory', 'amqp'] as const) {
 
     describe('a dataset deleted under an order', () => {
       it('fails a running order, with an error naming the dataset', async () => {
-        await seedDataset(t, 'doomed');
+        await seedSmallDataset(t, 'doomed');
         // Far more than the result queue holds: the workers wait on back-pressure.
         const created = await createOrder(t, 'doomed', { size: 100_000, shardSize: 1000, seed: 1 });
         await until(() => getOrder(t, created.id), (o) => o.status === 'running' && o.samples.produced > 0, 'the order to run');
@@ -573,7 +560,7 @@ for (const backend of ['memory', 'amqp'] as const) {
       const app = await openApp(backend, {}, false);
       try {
         const { t } = app;
-        await seedDataset(t, 'doomed');
+        await seedSmallDataset(t, 'doomed');
         const created = await createOrder(t, 'doomed', { size: 20, shardSize: 5, seed: 1 });
         assert.equal((await getOrder(t, created.id)).status, 'queued');
         const deleted = await t.app.inject({ method: 'DELETE', url: '/v1/datasets/doomed', headers: t.auth('admin') });
@@ -593,7 +580,7 @@ for (const backend of ['memory', 'amqp'] as const) {
       const app = await openApp(backend, { SENSORY_ORDER_TTL_SECONDS: '1' });
       try {
         const { t } = app;
-        await seedDataset(t, 'digits');
+        await seedSmallDataset(t, 'digits');
         const created = await createOrder(t, 'digits', { size: 20, seed: 1 });
         const fresh = await getOrder(t, created.id);
         assert.ok(['queued', 'running'].includes(fresh.status));

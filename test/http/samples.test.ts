@@ -4,11 +4,9 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
-import { KEYS, makePng, removeDir, startTestApp, type TestApp } from '../support/harness.js';
+import { assertError, KEYS, makePng, removeDir, startTestApp, type InjectReply as Reply, type TestApp } from '../support/harness.js';
 
 /** HTTP tests of the modern samples endpoints (SPEC §3, §4). */
-
-type Reply = { statusCode: number; headers: Record<string, unknown>; body: string };
 
 interface SampleJson {
   id: number;
@@ -22,17 +20,6 @@ interface SampleJson {
   bytes: number;
   split: 'train' | 'test';
   duplicate?: boolean;
-}
-
-function assertError(res: Reply, status: number, code: string | readonly string[]): { error: { code: string; message: string } } {
-  const codes = typeof code === 'string' ? [code] : code;
-  assert.equal(res.statusCode, status, `expected ${status} ${codes.join('|')}, got ${res.statusCode}: ${res.body}`);
-  assert.match(String(res.headers['content-type']), /^application\/json/);
-  const body = JSON.parse(res.body) as { error: { code: string; message: string } };
-  assert.ok(codes.includes(body.error.code), `expected ${codes.join('|')}, got ${res.body}`);
-  assert.equal(typeof body.error.message, 'string');
-  assert.ok(body.error.message.length > 0);
-  return body;
 }
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');

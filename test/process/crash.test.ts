@@ -4,161 +4,13 @@
  * sample may ever be visible; an unanswered upload may always be retried.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { parseSafetensors } from '../../src/domain/safetensors.js';
 import { patternPixels } from '../support/harness.js';
+import { call, ensureBuilt, killAll, removeTempDirs, sha256, startServer, stop, tempDir, within, type Reply } from '../support/process.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = join(ROOT, 'dist', 'cli', 'main.js');
 const ADMIN = 'crash-admin-key-0123456789';
-
-// ---------------------------------------------------------------------------------------------
-// Process helpers (each process file carries its own: the runner loads files in isolation).
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/** Compiles src/ to dist/ when dist is missing or older than any source file. */
-function ensureBuilt(): void {
-  if (existsSync(MAIN) && statSync(MAIN).mtimeMs >= newestMtime(join(ROOT, 'src'))) return;
-  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
-  if (result.status !== 0) throw new Error(`build failed:\n${result.stdout}${result.stderr}`);
-}
-
-/** The environment of the test run without any SENSORY_* setting, plus `extra`. */
-function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('SENSORY_')) env[name] = value;
-  return { ...env, ...extra };
-}
-
-interface Run {
-  readonly child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const children = new Set<ChildProcess>();
-
-function runCli(args: string[], env: Record<string, string>): Run {
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let out = '';
-  let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('close', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  return { child, stdout: () => out, stderr: () => err, exit };
-}
-
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-interface Server extends Run {
-  readonly url: string;
-}
-
-/** Starts `sensory serve` on a free port and resolves once it prints its URL. */
-async function startServer(dataDir: string, env: Record<string, string> = {}): Promise<Server> {
-  const run = runCli(['serve'], { SENSORY_DATA_DIR: dataDir, SENSORY_HOST: '127.0.0.1', SENSORY_PORT: '0', ...env });
-  const deadline = Date.now() + 20_000;
-  let exited = false;
-  void run.exit.then(() => (exited = true));
-  for (;;) {
-    const match = /listening on (http:\/\/\S+)/.exec(run.stderr());
-    if (match && /admin API key|API keys:/.test(run.stderr())) return { ...run, url: match[1] };
-    if (exited) throw new Error(`serve exited before listening:\n${run.stderr()}`);
-    if (Date.now() > deadline) throw new Error(`serve did not print its URL in time:\n${run.stderr()}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-async function stop(server: Run, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  server.child.kill(signal);
-  return within(server.exit, 15_000, `exit after ${signal}`);
-}
-
-async function killAll(): Promise<void> {
-  await Promise.all(
-    [...children].map(async (child) => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.once('close', resolve)));
-    }),
-  );
-}
-
-interface Reply {
-  readonly status: number;
-  readonly type: string;
-  readonly body: Buffer;
-  json(): any;
-}
-
-async function call(
-  url: string,
-  key: string | undefined,
-  method: string,
-  path: string,
-  options: { json?: unknown; bytes?: Buffer; type?: string; accept?: string; form?: FormData; bearer?: boolean } = {},
-): Promise<Reply> {
-  const headers: Record<string, string> = {};
-  if (key !== undefined) {
-    if (options.bearer) headers.authorization = `Bearer ${key}`;
-    else headers['api-access-key'] = key;
-  }
-  if (options.accept) headers.accept = options.accept;
-  let body: string | Blob | FormData | undefined;
-  if (options.json !== undefined) {
-    headers['content-type'] = 'application/json';
-    body = JSON.stringify(options.json);
-  } else if (options.bytes) {
-    headers['content-type'] = options.type ?? 'image/png';
-    body = new Blob([new Uint8Array(options.bytes)]);
-  } else if (options.form) {
-    body = options.form;
-  }
-  const response = await fetch(new URL(path, url), { method, headers, body, signal: AbortSignal.timeout(15_000) });
-  const bytes = Buffer.from(await response.arrayBuffer());
-  return {
-    status: response.status,
-    type: response.headers.get('content-type') ?? '',
-    body: bytes,
-    json: () => JSON.parse(bytes.toString('utf8')),
-  };
-}
-
-const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-
-
 
 const WIDTH = 16;
 const HEIGHT = 16;
@@ -201,18 +53,15 @@ async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) =>
   );
 }
 
-const dirs: string[] = [];
-
 describe('SIGKILL during concurrent uploads', () => {
   before(() => ensureBuilt());
   after(async () => {
     await killAll();
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    removeTempDirs();
   });
 
   test('every acknowledged upload survives a kill, intact, and nothing half-written is ever visible (two kill cycles)', async (t) => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'sensory-crash-'));
-    dirs.push(dataDir);
+    const dataDir = tempDir('sensory-crash-');
     const env = { SENSORY_API_KEYS: `${ADMIN}:admin`, SENSORY_MAX_BATCH_SAMPLES: '1000000', SENSORY_LOG_LEVEL: 'warn' };
     const attempts = new Map<string, Attempt>();
     const acknowledged = new Map<number, Acknowledged>();

@@ -9,27 +9,31 @@
  * Every test uses its own exchange and task queue, so no other consumer takes its tasks.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import amqp from 'amqplib';
-import { parseSafetensors } from '../../src/domain/safetensors.js';
 import { AMQP_URL, describeWithBroker, inCi, uniqueAmqpNames } from '../support/broker.js';
 import { makePng, patternPixels } from '../support/harness.js';
+import { Ledger, SAFETENSORS, cleanBroker, orderPolls, type Polled } from '../support/order-polls.js';
+import {
+  call as callWithKey,
+  ensureBuilt,
+  killAll,
+  removeTempDirs,
+  sleep,
+  startServer,
+  startWorker,
+  stop,
+  tempDir,
+  type CallOptions,
+  type Reply,
+} from '../support/process.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = join(ROOT, 'dist', 'cli', 'main.js');
 const KEY = 'orders-crash-admin-key-0123456789';
-const SAFETENSORS = 'application/x-safetensors';
 
 const WIDTH = 32;
 const HEIGHT = 32;
 const CHANNELS = 3;
-const RECORD = WIDTH * HEIGHT * CHANNELS;
 const SAMPLES = 20;
 const DATASET = 'crashorders';
 /** Samples per result message for 32×32×3 (order-plan chunkSamplesFor: at most 64). */
@@ -37,150 +41,22 @@ const CHUNK = 64;
 /** A result queue holds at most 128 messages (order.service resultQueueBound) = 8192 samples. */
 const QUEUE_SAMPLES = 128 * CHUNK;
 
-// ---------------------------------------------------------------------------------------------
-// Process helpers (each process file carries its own: the runner loads files in isolation).
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/** Compiles src/ to dist/ when dist is missing or older than any source file. */
-function ensureBuilt(): void {
-  if (existsSync(MAIN) && statSync(MAIN).mtimeMs >= newestMtime(join(ROOT, 'src'))) return;
-  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
-  if (result.status !== 0) throw new Error(`build failed:\n${result.stdout}${result.stderr}`);
-}
-
-/** The environment of the test run without any SENSORY_* setting, plus `extra`. */
-function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('SENSORY_')) env[name] = value;
-  return { ...env, ...extra };
-}
-
-interface Run {
-  readonly child: ChildProcess;
-  stderr(): string;
-  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-const children = new Set<ChildProcess>();
-
-function runCli(args: string[], env: Record<string, string>): Run {
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'ignore', 'pipe'] });
-  children.add(child);
-  let err = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.on('close', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  return { child, stderr: () => err, exit };
-}
-
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Starts `args` and resolves once its stderr matches `ready`. */
-async function startUntil(args: string[], env: Record<string, string>, ready: RegExp, what: string): Promise<Run> {
-  const run = runCli(args, env);
-  const deadline = Date.now() + 20_000;
-  let exited = false;
-  void run.exit.then(() => (exited = true));
-  for (;;) {
-    if (ready.test(run.stderr())) return run;
-    if (exited) throw new Error(`${what} exited before it was ready:\n${run.stderr()}`);
-    if (Date.now() > deadline) throw new Error(`${what} was not ready in time:\n${run.stderr()}`);
-    await sleep(20);
-  }
-}
-
-interface Server extends Run {
-  readonly url: string;
-}
-
-async function startServer(env: Record<string, string>): Promise<Server> {
-  const run = await startUntil(['serve'], { SENSORY_HOST: '127.0.0.1', SENSORY_PORT: '0', ...env }, /listening on http:\/\/\S+[\s\S]*API keys:/, 'sensory serve');
-  return { ...run, url: /listening on (http:\/\/\S+)/.exec(run.stderr())![1] };
-}
-
-function startWorker(env: Record<string, string>, concurrency: number): Promise<Run> {
-  return startUntil(['worker', '--concurrency', String(concurrency)], env, /Sensory worker:/, 'sensory worker');
-}
-
-async function kill(run: Run, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-  if (run.child.exitCode === null && run.child.signalCode === null) run.child.kill(signal);
-  await within(run.exit, 15_000, `exit after ${signal}`);
-}
-
-async function killAll(): Promise<void> {
-  await Promise.all(
-    [...children].map(async (child) => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(undefined) : child.once('close', resolve)));
-    }),
-  );
-}
-
-interface Reply {
-  readonly status: number;
-  readonly headers: Headers;
-  readonly body: Buffer;
-  json(): any;
-}
-
-async function call(
-  url: string,
-  method: string,
-  path: string,
-  options: { json?: unknown; bytes?: Buffer; accept?: string; timeoutMs?: number } = {},
-): Promise<Reply> {
-  const headers: Record<string, string> = { 'api-access-key': KEY };
-  if (options.accept) headers.accept = options.accept;
-  let body: string | Blob | undefined;
-  if (options.json !== undefined) {
-    headers['content-type'] = 'application/json';
-    body = JSON.stringify(options.json);
-  } else if (options.bytes) {
-    headers['content-type'] = 'image/png';
-    body = new Blob([new Uint8Array(options.bytes)]);
-  }
-  const response = await fetch(new URL(path, url), { method, headers, body, signal: AbortSignal.timeout(options.timeoutMs ?? 30_000) });
-  const bytes = Buffer.from(await response.arrayBuffer());
-  return { status: response.status, headers: response.headers, body: bytes, json: () => JSON.parse(bytes.toString('utf8')) };
+/** A request with the admin key; 30 s unless told. */
+function call(url: string, method: string, path: string, options: CallOptions = {}): Promise<Reply> {
+  return callWithKey(url, KEY, method, path, { timeoutMs: 30_000, ...options });
 }
 
 // ---------------------------------------------------------------------------------------------
 // A stack: a data dir, its own exchange and task queue, a dataset of 20 samples.
 
-const dirs: string[] = [];
 const amqpNames: ReturnType<typeof uniqueAmqpNames>[] = [];
 const orderIds: string[] = [];
 /** Sample id → its pixels (noise 0, same shape: a polled sample must carry exactly these). */
 const pixelsById = new Map<number, Buffer>();
+const { getOrder, waitForOrder, poll, pollAndHangUp } = orderPolls(KEY, { width: WIDTH, height: HEIGHT, channels: CHANNELS }, pixelsById);
 
 function stackEnv(prefix: string, extra: Record<string, string> = {}): Record<string, string> {
-  const dataDir = mkdtempSync(join(tmpdir(), `sensory-${prefix}-`));
-  dirs.push(dataDir);
+  const dataDir = tempDir(`sensory-${prefix}-`);
   const names = uniqueAmqpNames(prefix);
   amqpNames.push(names);
   return {
@@ -212,105 +88,12 @@ async function uploadDataset(url: string): Promise<number[]> {
   return ids;
 }
 
-interface OrderView {
-  status: string;
-  size: number;
-  shards: { total: number; done: number };
-  samples: { produced: number; delivered: number };
-  error?: string;
-}
-
 async function createOrder(url: string, size: number, shardSize: number): Promise<string> {
   const reply = await call(url, 'POST', `/v1/datasets/${DATASET}/orders`, { json: { size, shardSize, seed: 1234 } });
   assert.equal(reply.status, 202, reply.body.toString());
   const { id } = reply.json() as { id: string };
   orderIds.push(id);
   return id;
-}
-
-async function getOrder(url: string, id: string): Promise<OrderView> {
-  const reply = await call(url, 'GET', `/v1/orders/${id}`);
-  assert.equal(reply.status, 200, reply.body.toString());
-  return reply.json() as OrderView;
-}
-
-async function waitForOrder(url: string, id: string, ok: (order: OrderView) => boolean, what: string, ms = 20_000): Promise<OrderView> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const order = await getOrder(url, id);
-    if (ok(order)) return order;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}: ${JSON.stringify(order)}`);
-    await sleep(50);
-  }
-}
-
-class PollError extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: string,
-  ) {
-    super(`poll answered ${status}: ${body.slice(0, 300)}`);
-  }
-}
-
-interface Polled {
-  readonly slots: number[];
-  readonly ids: number[];
-  readonly done: boolean;
-  readonly remaining: number;
-}
-
-/** Every slot received, with the sample id it carried; a slot received twice is recorded. */
-class Ledger {
-  readonly bySlot = new Map<number, number>();
-  readonly doubled: number[] = [];
-  polls = 0;
-
-  add(polled: Polled): void {
-    this.polls++;
-    polled.slots.forEach((slot, i) => {
-      if (this.bySlot.has(slot)) this.doubled.push(slot);
-      else this.bySlot.set(slot, polled.ids[i]);
-    });
-  }
-
-  /** Exactly slots 0..size-1, each once; each full epoch holds every sample once. */
-  assertExact(size: number, ids: readonly number[]): void {
-    assert.deepEqual(this.doubled.slice(0, 20), [], `${this.doubled.length} slot(s) received twice`);
-    const missing: number[] = [];
-    for (let slot = 0; slot < size; slot++) if (!this.bySlot.has(slot)) missing.push(slot);
-    assert.deepEqual(missing.slice(0, 20), [], `${missing.length} slot(s) never received`);
-    assert.equal(this.bySlot.size, size, 'slots outside 0..size-1 were received');
-    const all = [...ids].sort((a, b) => a - b);
-    for (let epoch = 0; epoch < Math.floor(size / ids.length); epoch++) {
-      const seen = Array.from({ length: ids.length }, (_, i) => this.bySlot.get(epoch * ids.length + i)!).sort((a, b) => a - b);
-      assert.deepEqual(seen, all, `epoch ${epoch} is not a permutation of the dataset`);
-    }
-    const counts = new Map<number, number>();
-    for (const id of this.bySlot.values()) counts.set(id, (counts.get(id) ?? 0) + 1);
-    if (size % ids.length === 0) for (const id of ids) assert.equal(counts.get(id), size / ids.length, `sample ${id} count`);
-  }
-}
-
-/** One poll as safetensors; checks the tensors against the metadata and each sample's pixels. */
-async function poll(url: string, id: string, max: number, waitMs: number): Promise<Polled> {
-  const reply = await call(url, 'POST', `/v1/orders/${id}/poll`, { json: { max, waitMs }, accept: SAFETENSORS, timeoutMs: waitMs + 30_000 });
-  if (reply.status !== 200) throw new PollError(reply.status, reply.body.toString('utf8'));
-  const file = parseSafetensors(reply.body);
-  const slots = JSON.parse(file.metadata.slots) as number[];
-  const ids = JSON.parse(file.metadata.ids) as number[];
-  assert.equal(ids.length, slots.length);
-  assert.ok(slots.length <= max, `a poll of max ${max} carried ${slots.length}`);
-  assert.equal(reply.headers.get('sensory-done'), file.metadata.done);
-  assert.equal(reply.headers.get('sensory-remaining'), file.metadata.remaining);
-  const data = file.tensors.data;
-  assert.deepEqual(data.shape, [slots.length, HEIGHT, WIDTH, CHANNELS]);
-  for (let i = 0; i < ids.length; i++) {
-    const expected = pixelsById.get(ids[i]);
-    assert.ok(expected, `unknown sample id ${ids[i]}`);
-    assert.ok(data.data.subarray(i * RECORD, (i + 1) * RECORD).equals(expected), `slot ${slots[i]} (sample ${ids[i]}) carries other pixels`);
-  }
-  return { slots, ids, done: file.metadata.done === 'true', remaining: Number(file.metadata.remaining) };
 }
 
 /**
@@ -348,70 +131,6 @@ async function pollUntilDone(
   }
 }
 
-interface Aborted {
-  readonly status: number;
-  readonly received: number;
-  readonly complete: boolean;
-}
-
-/**
- * Opens a poll with node:http, reads the first `readBytes` of its body, then calls `hangUp` (by
- * default: destroys the socket). `complete` says the whole body arrived first (the hang-up came
- * too late to test anything).
- */
-function pollAndHangUp(
-  url: string,
-  id: string,
-  body: { max: number; waitMs: number },
-  accept: string,
-  readBytes: number,
-  hangUp?: () => Promise<void>,
-): Promise<Aborted> {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const finish = (result: Aborted | Error) => {
-      if (settled) return;
-      settled = true;
-      if (result instanceof Error) reject(result);
-      else resolve(result);
-    };
-    const payload = JSON.stringify(body);
-    const request = http.request(new URL(`/v1/orders/${id}/poll`, url), {
-      method: 'POST',
-      headers: { 'api-access-key': KEY, accept, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-    });
-    request.setTimeout(30_000, () => finish(new Error('the poll did not answer within 30 s')));
-    request.on('error', (error) => finish(error));
-    request.on('response', (response) => {
-      let received = 0;
-      let hungUp = false;
-      response.on('error', () => undefined);
-      response.on('data', (chunk: Buffer) => {
-        received += chunk.length;
-        if (hungUp || received < readBytes) return;
-        hungUp = true;
-        const status = response.statusCode ?? 0;
-        if (hangUp) {
-          response.pause();
-          hangUp().then(
-            () => {
-              request.destroy();
-              finish({ status, received, complete: false });
-            },
-            (error: Error) => finish(error),
-          );
-        } else {
-          request.destroy();
-          response.socket?.destroy();
-          finish({ status, received, complete: false });
-        }
-      });
-      response.on('end', () => finish({ status: response.statusCode ?? 0, received, complete: true }));
-    });
-    request.end(payload);
-  });
-}
-
 // ---------------------------------------------------------------------------------------------
 // RabbitMQ administration (broker restart case).
 
@@ -443,32 +162,6 @@ async function waitForBroker(ms: number): Promise<void> {
 
 let brokerStopped = false;
 
-/** Deletes what the tests declared on the broker (their exchanges, task and result queues). */
-async function cleanBroker(): Promise<void> {
-  let connection: amqp.ChannelModel | undefined;
-  try {
-    connection = await amqp.connect(AMQP_URL, { timeout: 2000 });
-    connection.on('error', () => undefined);
-    for (const name of [...amqpNames.map((names) => names.taskQueue), ...orderIds.map((id) => `sensory.order.${id}`)]) {
-      const channel = await connection.createChannel();
-      channel.on('error', () => undefined);
-      await channel.deleteQueue(name).catch((error: Error) => log(`could not delete ${name}: ${error.message}`));
-      await channel.close().catch(() => undefined);
-    }
-    for (const names of amqpNames) {
-      const channel = await connection.createChannel();
-      channel.on('error', () => undefined);
-      await channel.deleteExchange(names.exchange).catch(() => undefined);
-      await channel.close().catch(() => undefined);
-    }
-  } catch (error) {
-    // Best effort: the broker may be down outside CI.
-    log(`could not clean the broker: ${(error as Error).message}`);
-  } finally {
-    await connection?.close().catch(() => undefined);
-  }
-}
-
 const log = (line: string) => process.stderr.write(`# orders-crash: ${line}\n`);
 
 // ---------------------------------------------------------------------------------------------
@@ -485,16 +178,16 @@ await describeWithBroker('batch orders with real processes and RabbitMQ: crashes
         brokerStopped = false;
         await waitForBroker(30_000);
       }
-      await cleanBroker();
+      await cleanBroker({ exchanges: amqpNames.map((names) => names.exchange), taskQueues: amqpNames.map((names) => names.taskQueue), orderIds }, log);
     } finally {
-      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+      removeTempDirs();
     }
   });
 
   test('a worker SIGKILLed in the middle of a shard: another worker finishes it, each slot once', { timeout: 90_000 }, async () => {
     const started = Date.now();
     const env = stackEnv('wkill');
-    const server = await startServer(env);
+    const server = await startServer(env.SENSORY_DATA_DIR, env);
     const ids = await uploadDataset(server.url);
     const workerA = await startWorker(env, 1);
     // Larger than what the result queue holds (8192), so that worker A stalls inside a shard.
@@ -520,7 +213,7 @@ await describeWithBroker('batch orders with real processes and RabbitMQ: crashes
     assert.ok(inShard > 0 && inShard < shardSize && before.shards.done < before.shards.total, `worker A is not in the middle of a shard: ${JSON.stringify(before)}`);
     log(`worker A killed with ${before.shards.done}/${before.shards.total} shards done, ${inShard} samples into the next (produced ${before.samples.produced})`);
 
-    await kill(workerA, 'SIGKILL');
+    await stop(workerA, 'SIGKILL');
     await startWorker(env, 1);
     // Worker B runs the shard again and publishes copies of the chunks A had published, right
     // behind them: a first poll of 500 (not 1000, which happens to end exactly between the two
@@ -529,7 +222,8 @@ await describeWithBroker('batch orders with real processes and RabbitMQ: crashes
     await pollUntilDone(() => server.url, id, ledger);
 
     ledger.assertExact(size, ids);
-    const done = await getOrder(server.url, id);
+    // The last poll's delivery is committed once its response is sent: the status follows.
+    const done = await waitForOrder(server.url, id, (order) => order.status !== 'running', 'the order to settle', 5000);
     assert.equal(done.status, 'complete');
     assert.equal(done.samples.delivered, size);
     assert.equal(done.shards.done, done.shards.total);
@@ -539,7 +233,7 @@ await describeWithBroker('batch orders with real processes and RabbitMQ: crashes
   test('a poller that hangs up in the middle of a response: nothing lost, nothing doubled', { timeout: 90_000 }, async () => {
     const started = Date.now();
     const env = stackEnv('hangup');
-    const server = await startServer(env);
+    const server = await startServer(env.SENSORY_DATA_DIR, env);
     const ids = await uploadDataset(server.url);
     await startWorker(env, 2);
     const size = 8000;
@@ -563,7 +257,8 @@ await describeWithBroker('batch orders with real processes and RabbitMQ: crashes
 
     await pollUntilDone(() => server.url, id, ledger);
     ledger.assertExact(size, ids);
-    const done = await getOrder(server.url, id);
+    // The last poll's delivery is committed once its response is sent: the status follows.
+    const done = await waitForOrder(server.url, id, (order) => order.status !== 'running', 'the order to settle', 5000);
     assert.equal(done.status, 'complete');
     assert.equal(done.samples.delivered, size);
     log(`poller hang-up: ${size} samples in ${ledger.polls} polls, ${Date.now() - started} ms`);
@@ -574,7 +269,7 @@ await describeWithBroker('batch orders with real processes and RabbitMQ: crashes
     // The killed poll's slots stay leased for SENSORY_ORDER_LEASE_MS + its waitMs (default 120 s).
     const leaseMs = 3000;
     const env = stackEnv('apikill', { SENSORY_ORDER_LEASE_MS: String(leaseMs) });
-    let server = await startServer(env);
+    let server = await startServer(env.SENSORY_DATA_DIR, env);
     const ids = await uploadDataset(server.url);
     await startWorker(env, 2);
     const size = 6000;
@@ -584,18 +279,19 @@ await describeWithBroker('batch orders with real processes and RabbitMQ: crashes
     ledger.add(await poll(server.url, id, 500, 0));
 
     const killed = server;
-    const aborted = await pollAndHangUp(server.url, id, { max: 2000, waitMs: 0 }, 'application/json', 4096, () => kill(killed, 'SIGKILL'));
+    const aborted = await pollAndHangUp(server.url, id, { max: 2000, waitMs: 0 }, 'application/json', 4096, () => stop(killed, 'SIGKILL'));
     assert.equal(aborted.status, 200);
     const killedAt = Date.now();
     assert.equal((await killed.exit).signal, 'SIGKILL');
 
-    server = await startServer(env);
+    server = await startServer(env.SENSORY_DATA_DIR, env);
     const restarted = await getOrder(server.url, id);
     assert.equal(restarted.samples.delivered, 500, 'the response cut by the kill was counted as delivered');
     await pollUntilDone(() => server.url, id, ledger);
     const tookMs = Date.now() - killedAt;
     ledger.assertExact(size, ids);
-    const done = await getOrder(server.url, id);
+    // The last poll's delivery is committed once its response is sent: the status follows.
+    const done = await waitForOrder(server.url, id, (order) => order.status !== 'running', 'the order to settle', 5000);
     assert.equal(done.status, 'complete');
     assert.equal(done.samples.delivered, size);
     assert.ok(tookMs >= leaseMs - 500, `the killed poll's slots came back after ${tookMs} ms, before their ${leaseMs} ms lease ended`);
@@ -604,7 +300,7 @@ await describeWithBroker('batch orders with real processes and RabbitMQ: crashes
 
   test('RabbitMQ unreachable: ready is 503 naming the queue, orders 503, uploads and small batches work', { timeout: 60_000 }, async () => {
     const env = stackEnv('nobroker', { SENSORY_AMQP_URL: 'amqp://guest:guest@127.0.0.1:1' });
-    const server = await startServer(env);
+    const server = await startServer(env.SENSORY_DATA_DIR, env);
 
     const ready = await call(server.url, 'GET', '/health/ready');
     assert.equal(ready.status, 503);
@@ -636,7 +332,7 @@ await describeWithBroker('batch orders with real processes and RabbitMQ: crashes
     async () => {
       const started = Date.now();
       const env = stackEnv('restart');
-      const server = await startServer(env);
+      const server = await startServer(env.SENSORY_DATA_DIR, env);
       const ids = await uploadDataset(server.url);
       const worker = await startWorker(env, 2);
       // More than the result queue holds (8192): at half, the workers are stalled mid-shard
