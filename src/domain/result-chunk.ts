@@ -46,6 +46,8 @@ export function decodeChunk(message: Buffer): ResultChunk {
 
 /** The part of a chunk holding `keep` (a subset of its slots), in the chunk's order. */
 export function selectSlots(chunk: ResultChunk, keep: ReadonlySet<number>): ResultChunk {
+  // The common case, a message kept whole, shares its pixels instead of copying them.
+  if (keep.size === chunk.slots.length && chunk.slots.every((slot) => keep.has(slot))) return chunk;
   const positions = chunk.slots.flatMap((slot, i) => (keep.has(slot) ? [i] : []));
   const pixels = new Uint8Array(positions.length * chunk.recordBytes);
   positions.forEach((position, i) => pixels.set(chunk.pixels.subarray(position * chunk.recordBytes, (position + 1) * chunk.recordBytes), i * chunk.recordBytes));

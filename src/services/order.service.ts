@@ -145,7 +145,11 @@ export class OrderService {
     let checkedQueue = false;
     const deadline = this.now() + waitMs;
     while (ACTIVE_STATUSES.includes(order.status) && count < max) {
-      const messages = await this.queue.takeResults(id, Math.max(1, Math.ceil((max - count) / order.chunkSamples)));
+      // Whole messages only (one split message at most, when max is below a message): a message
+      // put back by a requeue does not count against the queue's bound, so fewer go back.
+      const whole = Math.floor((max - count) / order.chunkSamples);
+      if (whole === 0 && count > 0) break;
+      const messages = await this.queue.takeResults(id, Math.max(1, whole));
       if (messages.length === 0) {
         if (!checkedQueue) {
           checkedQueue = true;

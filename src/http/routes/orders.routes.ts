@@ -48,10 +48,23 @@ export function pollPlan(result: PollResult): { plan: BatchPlan; render: Render 
     dtype: order.dtype,
     labels: order.labels,
   };
-  const pixels = Buffer.concat(chunks.map((chunk) => chunk.pixels));
   const record = chunks[0]?.recordBytes ?? 0;
+  // Copies each requested record straight from its message: no joined copy of the whole poll.
   const render: Render = async (start, count, target) => {
-    target.set(pixels.subarray(start * record, (start + count) * record));
+    let skip = start;
+    let written = 0;
+    for (const chunk of chunks) {
+      const records = chunk.slots.length;
+      if (skip >= records) {
+        skip -= records;
+        continue;
+      }
+      const take = Math.min(records - skip, count - written);
+      target.set(chunk.pixels.subarray(skip * record, (skip + take) * record), written * record);
+      written += take;
+      skip = 0;
+      if (written === count) break;
+    }
   };
   return { plan, render };
 }
