@@ -1098,7 +1098,8 @@ describe('deploy/nginx/sensory.conf', () => {
       const call = (method: string, path: string, headers: Record<string, string> = {}, body?: Buffer) =>
         new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
           let answered = false;
-          const request = httpsRequest({ host: '127.0.0.1', port: listen.https, servername: 'localhost', ca, method, path, headers, timeout: 30_000 }, (response) => {
+          // agent: false, one connection per call: a connection whose upload was cut must not go back to a pool.
+          const request = httpsRequest({ host: '127.0.0.1', port: listen.https, servername: 'localhost', ca, method, path, headers, timeout: 30_000, agent: false }, (response) => {
             answered = true;
             let text = '';
             response.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
@@ -1107,6 +1108,8 @@ describe('deploy/nginx/sensory.conf', () => {
           request.on('timeout', () => request.destroy(new Error('timeout')));
           // An early answer (413) may cut the rest of an upload off: the answer is what counts.
           request.on('error', (error) => (answered ? undefined : reject(error)));
+          // The write of the cut-off rest fails (EPIPE) on the socket itself, possibly after the answer ended.
+          request.on('socket', (socket) => socket.on('error', () => undefined));
           request.end(body);
         });
 
