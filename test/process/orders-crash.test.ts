@@ -241,9 +241,10 @@ await describeWithBroker('batch orders with real processes and RabbitMQ: crashes
     // Everything fits in the result queue: wait until it is all there.
     await waitForOrder(server.url, id, (order) => order.samples.produced === size, 'every sample to be produced');
     const ledger = new Ledger();
-    ledger.add(await poll(server.url, id, 100, 0));
+    // Polls hand out whole result messages (64 samples here): 128 is two of them.
+    ledger.add(await poll(server.url, id, 2 * CHUNK, 0));
     const deliveredBefore = (await getOrder(server.url, id)).samples.delivered;
-    assert.equal(deliveredBefore, 100);
+    assert.equal(deliveredBefore, 2 * CHUNK);
 
     // JSON: 2000 samples of 32×32×3 are ~22 MB of text; safetensors: 4096 samples, ~12.6 MB.
     for (const [accept, max] of [['application/json', 2000], [SAFETENSORS, 4096]] as const) {
@@ -276,7 +277,7 @@ await describeWithBroker('batch orders with real processes and RabbitMQ: crashes
     const id = await createOrder(server.url, size, 500);
     await waitForOrder(server.url, id, (order) => order.samples.produced === size, 'every sample to be produced');
     const ledger = new Ledger();
-    ledger.add(await poll(server.url, id, 500, 0));
+    ledger.add(await poll(server.url, id, 8 * CHUNK, 0));
 
     const killed = server;
     const aborted = await pollAndHangUp(server.url, id, { max: 2000, waitMs: 0 }, 'application/json', 4096, () => stop(killed, 'SIGKILL'));
@@ -286,7 +287,7 @@ await describeWithBroker('batch orders with real processes and RabbitMQ: crashes
 
     server = await startServer(env.SENSORY_DATA_DIR, env);
     const restarted = await getOrder(server.url, id);
-    assert.equal(restarted.samples.delivered, 500, 'the response cut by the kill was counted as delivered');
+    assert.equal(restarted.samples.delivered, 8 * CHUNK, 'the response cut by the kill was counted as delivered');
     await pollUntilDone(() => server.url, id, ledger);
     const tookMs = Date.now() - killedAt;
     ledger.assertExact(size, ids);
