@@ -1,0 +1,731 @@
+/**
+ * Figures 4 and 5 of `npm run bench`: batch orders through RabbitMQ, the production shape.
+ *
+ *   4. an order of 20,000 samples (uint8) from create to its last sample, polled with safetensors
+ *      (max 4096, waitMs 2000) by a node:http client here, one `sensory worker --concurrency 2`
+ *      child fulfilling the shards — vs a bare amqplib client in this process publishing (confirm
+ *      channel) and consuming (prefetch 200, ack each) 20,000 messages of 30,000 bytes at the same
+ *      time through the same broker. Every slot is checked to arrive exactly once.
+ *   5. memory during an order of 200,000 samples: peak RSS of the serve and worker processes
+ *      (VmRSS every 200 ms, VmHWM at the end) and the longest result queue seen (checkQueue every
+ *      200 ms) against its x-max-length bound.
+ *
+ * The service is `node dist/cli/main.js serve` with SENSORY_AMQP_URL set (it then runs no
+ * worker) and unique exchange / task-queue names; the worker is `node dist/cli/main.js worker`.
+ * Figure 5 restarts both on the same data dir, so their high-water marks are its own.
+ * Everything this module declares on the broker is deleted at the end, also on error.
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import http from 'node:http';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import amqp, { type Channel, type ChannelModel } from 'amqplib';
+import { chunkSamplesFor } from '../src/domain/order-plan.js';
+import { resultQueueBound } from '../src/services/order.service.js';
+import { freePort, startChild, type Child } from './children.js';
+import type { BenchClient } from './http-client.js';
+import { CHANNELS, RECORD_BYTES, SIDE } from './images.js';
+import { ownCpuMs, processCpuMs, runPool, summarize, type Summary } from './pool.js';
+
+export const ORDER_TARGET = 0.5;
+const MIB = 1024 * 1024;
+const RSS_TARGET_BYTES = 512 * MIB;
+const SAMPLE_EVERY_MS = 200;
+const POLL_MAX = 4096;
+const POLL_WAIT_MS = 2000;
+const WORKER_CONCURRENCY = 2;
+const REF_PREFETCH = 200;
+/** Publishes awaiting their confirm at once, in the reference. */
+const REF_CONFIRM_WINDOW = 512;
+/** The reference publisher also waits while this many messages are published and not consumed (≈ 60 MB). */
+const REF_BACKLOG = 2000;
+
+export interface OrderSettings {
+  readonly orderSize: number;
+  readonly memoryOrderSize: number;
+  readonly rounds: number;
+  readonly amqpUrl: string;
+  readonly serverNodeArgs: readonly string[];
+  readonly workerNodeArgs: readonly string[];
+}
+
+export interface OrderContext {
+  readonly figures: ReadonlySet<string>;
+  readonly settings: OrderSettings;
+  readonly pngs: readonly Buffer[];
+  readonly categories: readonly string[];
+  readonly client: BenchClient;
+  readonly tmp: string;
+  readonly repo: string;
+  readonly mainJs: string;
+  readonly outDir: string;
+  /** Children started here are added, so that a signal in run.ts kills them too. */
+  readonly children: Child[];
+  /** Broker clean-up run by run.ts on a signal (the finally below covers errors). */
+  readonly cleanups: (() => Promise<void>)[];
+  readonly log: (line: string) => void;
+}
+
+export interface OrderFigure {
+  id: string;
+  title: string;
+  unit: string;
+  ours: Summary;
+  reference?: Summary;
+  ratio?: number;
+  target?: number;
+  verdict?: 'PASS' | 'BELOW' | 'info';
+  details: Record<string, unknown>;
+  /** Rows of the report table (figure 5 has several targets). */
+  rows: string[][];
+  runsLine: string;
+  cpuLine?: string;
+}
+
+// ---------------------------------------------------------------- polling with safetensors
+
+interface PollReply {
+  readonly status: number;
+  readonly ms: number;
+  /** Until the response headers arrived: the service taking messages off the queue and claiming them. */
+  readonly headersMs: number;
+  readonly bytes: number;
+  readonly slots: number[];
+  readonly done: boolean;
+  readonly remaining: number;
+  readonly orderStatus: string;
+}
+
+/**
+ * One poll, node:http on the bench's keep-alive agent. Only the safetensors header is kept (the
+ * slots are in its __metadata__); the pixels are counted, never copied, so the client costs little.
+ */
+function pollSafetensors(agent: http.Agent, port: number, path: string, headers: Record<string, string>, body: Buffer): Promise<PollReply> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const request = http.request(
+      { host: '127.0.0.1', port, method: 'POST', path, agent, headers: { ...headers, 'content-length': body.length } },
+      (response) => {
+        const headersMs = performance.now() - started;
+        const status = response.statusCode ?? 0;
+        const head: Buffer[] = [];
+        let headBytes = 0;
+        let bytes = 0;
+        let headerLength = -1;
+        response.on('data', (chunk: Buffer) => {
+          bytes += chunk.length;
+          if (status !== 200 || headerLength < 0 || headBytes < 8 + headerLength) {
+            head.push(chunk);
+            headBytes += chunk.length;
+            if (headerLength < 0 && headBytes >= 8) headerLength = Number(Buffer.concat(head).readBigUInt64LE(0));
+          }
+        });
+        response.on('error', reject);
+        response.on('end', () => {
+          const ms = performance.now() - started;
+          const buffer = Buffer.concat(head);
+          if (status !== 200) {
+            reject(new Error(`POST ${path} → ${status}: ${buffer.subarray(0, 400).toString('utf8')}`));
+            return;
+          }
+          try {
+            const header = JSON.parse(buffer.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, unknown>;
+            const meta = header.__metadata__ as Record<string, string>;
+            const data = header.data as { dtype: string; shape: number[]; data_offsets: number[] };
+            const labels = header.labels as { dtype: string; shape: number[]; data_offsets: number[] };
+            const slots = JSON.parse(meta.slots) as number[];
+            const n = slots.length;
+            if (data.dtype !== 'U8' || data.shape.join() !== [n, SIDE, SIDE, CHANNELS].join()) throw new Error(`data tensor ${JSON.stringify(data)} for ${n} slots`);
+            if (data.data_offsets[1] - data.data_offsets[0] !== n * RECORD_BYTES) throw new Error('data tensor has the wrong byte length');
+            if (labels.shape[0] !== n) throw new Error(`labels tensor ${JSON.stringify(labels)} for ${n} slots`);
+            const end = Math.max(data.data_offsets[1], labels.data_offsets[1]);
+            if (8 + headerLength + end !== bytes) throw new Error(`safetensors reply is ${bytes} bytes, its header says ${8 + headerLength + end}`);
+            if (meta.remaining !== response.headers['sensory-remaining'] || meta.done !== response.headers['sensory-done']) throw new Error('__metadata__ and headers disagree on remaining/done');
+            resolve({ status, ms, headersMs, bytes, slots, done: meta.done === 'true', remaining: Number(meta.remaining), orderStatus: meta.status });
+          } catch (error) {
+            reject(new Error(`poll ${path}: ${(error as Error).message}`));
+          }
+        });
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+interface OrderRun {
+  readonly id: string;
+  readonly size: number;
+  /** From sending the create request to receiving the last sample. */
+  readonly seconds: number;
+  readonly createMs: number;
+  /** From create to the end of the first poll that carried samples (a poll waits for up to max samples while they keep coming). */
+  readonly firstSampleMs: number;
+  readonly polls: number;
+  readonly emptyPolls: number;
+  /** Polls whose `remaining` did not yet count the previous poll's samples. */
+  readonly staleRemaining: number;
+  readonly pollMs: Summary;
+  /** Per poll that carried samples: until its headers, and from its headers to its last byte. */
+  readonly headersMs: Summary;
+  readonly bodyMs: Summary;
+  readonly samplesPerPoll: Summary;
+  readonly bytes: number;
+  readonly cpuMs: { service: number; worker: number; client: number };
+}
+
+// ---------------------------------------------------------------- the stack: serve + one worker
+
+interface Stack {
+  service: Child;
+  worker: Child;
+}
+
+class OrderBench {
+  readonly tag = `bench.${process.pid}.${randomBytes(4).toString('hex')}`;
+  readonly exchange = `${this.tag}.exchange`;
+  readonly taskQueue = `${this.tag}.tasks`;
+  readonly orderIds: string[] = [];
+  readonly referenceQueues: string[] = [];
+  readonly key = `bench-${randomBytes(12).toString('hex')}`;
+  readonly dataDir: string;
+  private stack: Stack | undefined;
+  private admin: ChannelModel | undefined;
+  private cleaned = false;
+
+  constructor(private readonly ctx: OrderContext) {
+    this.dataDir = join(ctx.tmp, 'orders-data');
+  }
+
+  get service(): Child {
+    return this.stack!.service;
+  }
+
+  get worker(): Child {
+    return this.stack!.worker;
+  }
+
+  async adminConnection(): Promise<ChannelModel> {
+    if (!this.admin) {
+      const connection = await amqp.connect(this.ctx.settings.amqpUrl, { noDelay: true });
+      connection.on('error', () => undefined);
+      connection.on('close', () => {
+        if (this.admin === connection) this.admin = undefined;
+      });
+      this.admin = connection;
+    }
+    return this.admin;
+  }
+
+  async start(label: string): Promise<Stack> {
+    const { ctx } = this;
+    await mkdir(this.dataDir, { recursive: true });
+    const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SENSORY_')));
+    Object.assign(env, {
+      SENSORY_HOST: '127.0.0.1',
+      SENSORY_PORT: String(await freePort()),
+      SENSORY_DATA_DIR: this.dataDir,
+      SENSORY_API_KEYS: `${this.key}:admin`,
+      SENSORY_AMQP_URL: ctx.settings.amqpUrl,
+      SENSORY_AMQP_EXCHANGE: this.exchange,
+      SENSORY_AMQP_TASK_QUEUE: this.taskQueue,
+      // Result queues left behind by a killed run expire on their own.
+      SENSORY_ORDER_TTL_SECONDS: '600',
+    });
+    if (ctx.settings.serverNodeArgs.length || ctx.settings.workerNodeArgs.length) await mkdir(ctx.outDir, { recursive: true });
+    const service = await startChild({
+      name: 'order service',
+      args: [...ctx.settings.serverNodeArgs, ctx.mainJs, 'serve'],
+      env,
+      cwd: ctx.repo,
+      stdoutFile: join(ctx.tmp, `order-service-${label}.log`),
+      ready: /listening on http:\/\/[^\s]*:(\d+)/,
+    });
+    ctx.children.push(service);
+    const worker = await startChild({
+      name: 'order worker',
+      args: [...ctx.settings.workerNodeArgs, ctx.mainJs, 'worker', '--concurrency', String(WORKER_CONCURRENCY)],
+      env,
+      cwd: ctx.repo,
+      stdoutFile: join(ctx.tmp, `order-worker-${label}.log`),
+      ready: /Sensory worker: (\d+) shard/,
+    }).catch(async (error) => {
+      await service.stop(3000);
+      throw error;
+    });
+    ctx.children.push(worker);
+    this.stack = { service, worker };
+    ctx.log(
+      `order stack (${label}): serve pid ${service.process.pid} port ${service.port}, worker pid ${worker.process.pid} (--concurrency ${WORKER_CONCURRENCY}); exchange ${this.exchange}, task queue ${this.taskQueue}`,
+    );
+    await ctx.client.expect(200, { ...this.api('GET', '/health/ready'), keepBody: true });
+    return this.stack;
+  }
+
+  async stop(): Promise<void> {
+    const stack = this.stack;
+    this.stack = undefined;
+    if (!stack) return;
+    // The worker first: shards waiting for room hand themselves back, then the service.
+    const [workerCode, serviceCode] = [await stack.worker.stop(10_000), await stack.service.stop(10_000)];
+    if (workerCode !== 0) this.ctx.log(`order worker exited with ${workerCode} on SIGTERM`);
+    if (serviceCode !== 0) this.ctx.log(`order service exited with ${serviceCode} on SIGTERM`);
+  }
+
+  api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+    return {
+      port: this.service.port,
+      method,
+      path,
+      headers: { 'api-access-key': this.key, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    };
+  }
+
+  /** The bench's ingest setup: raw image/png uploads, 8 concurrent, categories round-robin. */
+  async makeDataset(name: string): Promise<number> {
+    const { ctx } = this;
+    await ctx.client.expect(201, { ...this.api('PUT', `/v1/datasets/${name}`, { width: SIDE, height: SIDE, channels: CHANNELS }), keepBody: true });
+    const t = performance.now();
+    await runPool(ctx.pngs, 8, async (png, i) => {
+      await ctx.client.expect(201, {
+        port: this.service.port,
+        method: 'POST',
+        path: `/v1/datasets/${name}/samples?category=${ctx.categories[i % ctx.categories.length]}`,
+        headers: { 'api-access-key': this.key, 'content-type': 'image/png' },
+        body: png,
+      });
+    });
+    const seconds = (performance.now() - t) / 1000;
+    const reply = await ctx.client.expect(200, { ...this.api('GET', `/v1/datasets/${name}`), keepBody: true });
+    const count = (JSON.parse(reply.body!.toString()) as { sampleCount: number }).sampleCount;
+    if (count !== ctx.pngs.length) throw new Error(`dataset ${name} has ${count} samples, expected ${ctx.pngs.length}`);
+    ctx.log(`order dataset ${name}: ${count} raw image/png uploads, 8 concurrent: ${(count / seconds).toFixed(0)} samples/s (not a target)`);
+    return count;
+  }
+
+  /** Creates an order and polls it to the end; every slot must come exactly once. */
+  async runOrder(dataset: string, size: number, seed: number, onCreated?: (id: string) => void): Promise<OrderRun> {
+    const { ctx } = this;
+    const timeoutMs = 60_000 + size; // 1 ms per sample on top of a minute: far beyond any sane run
+    const cpu0 = { service: processCpuMs(this.service.process.pid!), worker: processCpuMs(this.worker.process.pid!), client: ownCpuMs() };
+    const t0 = performance.now();
+    const created = await ctx.client.expect(202, { ...this.api('POST', `/v1/datasets/${dataset}/orders`, { size, seed, dtype: 'uint8' }), keepBody: true });
+    const createMs = performance.now() - t0;
+    const { id, size: acceptedSize } = JSON.parse(created.body!.toString()) as { id: string; size: number };
+    if (acceptedSize !== size) throw new Error(`order ${id} has size ${acceptedSize}, asked ${size}`);
+    this.orderIds.push(id);
+    onCreated?.(id);
+    const seen = new Uint8Array(size);
+    let total = 0;
+    let bytes = 0;
+    let last = t0;
+    let first = 0;
+    let emptyPolls = 0;
+    let staleRemaining = 0;
+    const pollMs: number[] = [];
+    const headersMs: number[] = [];
+    const bodyMs: number[] = [];
+    const perPoll: number[] = [];
+    const path = `/v1/orders/${id}/poll`;
+    const headers = { 'api-access-key': this.key, 'content-type': 'application/json', accept: 'application/x-safetensors' };
+    const body = Buffer.from(JSON.stringify({ max: POLL_MAX, waitMs: POLL_WAIT_MS }));
+    for (;;) {
+      const reply = await pollSafetensors(ctx.client.agent, this.service.port, path, headers, body);
+      pollMs.push(reply.ms);
+      bytes += reply.bytes;
+      if (reply.slots.length === 0) emptyPolls++;
+      else {
+        perPoll.push(reply.slots.length);
+        headersMs.push(reply.headersMs);
+        bodyMs.push(reply.ms - reply.headersMs);
+        last = performance.now();
+        if (!first) first = last;
+      }
+      for (const slot of reply.slots) {
+        if (!Number.isInteger(slot) || slot < 0 || slot >= size) throw new Error(`order ${id}: slot ${slot} is outside 0..${size - 1}`);
+        if (seen[slot]) throw new Error(`order ${id}: slot ${slot} delivered twice`);
+        seen[slot] = 1;
+      }
+      total += reply.slots.length;
+      // The previous poll's delivery is committed after its response was sent: the next poll
+      // may read it a moment late. Counted, not an error (exactly-once is checked on the slots).
+      if (reply.remaining !== size - total) staleRemaining++;
+      if (reply.done) {
+        if (reply.orderStatus !== 'complete') throw new Error(`order ${id} ended ${reply.orderStatus} after ${total} of ${size} samples`);
+        break;
+      }
+      if (performance.now() - t0 > timeoutMs) throw new Error(`order ${id}: ${total} of ${size} samples after ${(timeoutMs / 1000).toFixed(0)} s`);
+    }
+    if (total !== size) throw new Error(`order ${id}: ${total} samples delivered, expected exactly ${size}`);
+    if (seen.indexOf(0) !== -1) throw new Error(`order ${id}: slot ${seen.indexOf(0)} never delivered`);
+    const status = JSON.parse((await ctx.client.expect(200, { ...this.api('GET', `/v1/orders/${id}`), keepBody: true })).body!.toString()) as {
+      status: string;
+      samples: { delivered: number };
+    };
+    if (status.status !== 'complete' || status.samples.delivered !== size) throw new Error(`order ${id} reports ${JSON.stringify(status)}`);
+    return {
+      id,
+      size,
+      seconds: (last - t0) / 1000,
+      createMs,
+      firstSampleMs: first - t0,
+      polls: pollMs.length,
+      emptyPolls,
+      staleRemaining,
+      pollMs: summarize(pollMs),
+      headersMs: summarize(headersMs.length ? headersMs : [0]),
+      bodyMs: summarize(bodyMs.length ? bodyMs : [0]),
+      samplesPerPoll: summarize(perPoll.length ? perPoll : [0]),
+      bytes,
+      cpuMs: {
+        service: processCpuMs(this.service.process.pid!) - cpu0.service,
+        worker: processCpuMs(this.worker.process.pid!) - cpu0.worker,
+        client: ownCpuMs() - cpu0.client,
+      },
+    };
+  }
+
+  /** Deletes what this module declared on the broker; safe to call twice. */
+  async cleanup(): Promise<void> {
+    if (this.cleaned) return;
+    this.cleaned = true;
+    await this.stop().catch(() => undefined);
+    // The broker is shared: it may be restarting just now. Retry each deletion for up to ~15 s.
+    const deadline = performance.now() + 15_000;
+    const each = async (what: string, run: (channel: Channel) => Promise<unknown>) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const channel = await (await this.adminConnection()).createChannel();
+          channel.on('error', () => undefined);
+          await run(channel);
+          await channel.close().catch(() => undefined);
+          return;
+        } catch (error) {
+          if (performance.now() > deadline) {
+            this.ctx.log(`clean-up of ${what} failed after ${attempt} attempts: ${(error as Error).message}`);
+            return;
+          }
+          await sleep(500);
+        }
+      }
+    };
+    for (const id of this.orderIds) await each(`sensory.order.${id}`, (c) => c.deleteQueue(`sensory.order.${id}`));
+    for (const queue of this.referenceQueues) await each(queue, (c) => c.deleteQueue(queue));
+    await each(this.taskQueue, (c) => c.deleteQueue(this.taskQueue));
+    await each(this.exchange, (c) => c.deleteExchange(this.exchange));
+    await this.admin?.close().catch(() => undefined);
+    this.admin = undefined;
+  }
+}
+
+// ---------------------------------------------------------------- the reference: bare amqplib
+
+interface ReferenceRun {
+  readonly seconds: number;
+  readonly messages: number;
+  readonly cpuMs: number;
+}
+
+/**
+ * Publish + consume at once of `count` messages of `bytes` bytes: a confirm channel (at most
+ * REF_CONFIRM_WINDOW unconfirmed) on one connection, a consumer with prefetch REF_PREFETCH acking
+ * each on another, both noDelay, to a fresh non-durable queue that is deleted after.
+ */
+async function amqpReference(bench: OrderBench, url: string, count: number, bytes: number): Promise<ReferenceRun> {
+  const queue = `${bench.tag}.reference.${bench.referenceQueues.length + 1}`;
+  bench.referenceQueues.push(queue);
+  const publisherConnection = await amqp.connect(url, { noDelay: true });
+  const consumerConnection = await amqp.connect(url, { noDelay: true }).catch(async (error) => {
+    await publisherConnection.close().catch(() => undefined);
+    throw error;
+  });
+  publisherConnection.on('error', () => undefined);
+  consumerConnection.on('error', () => undefined);
+  try {
+    const publisher = await publisherConnection.createConfirmChannel();
+    await publisher.assertQueue(queue, { durable: false });
+    const consumer = await consumerConnection.createChannel();
+    await consumer.prefetch(REF_PREFETCH);
+    const body = randomBytes(bytes);
+    let consumed = 0;
+    let confirmed = 0;
+    let published = 0;
+    let wake: (() => void) | undefined;
+    const nudge = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const cpu0 = ownCpuMs();
+    const t0 = performance.now();
+    const allConsumed = new Promise<void>((resolve, reject) => {
+      consumer
+        .consume(queue, (message) => {
+          if (!message) return reject(new Error('reference consumer cancelled'));
+          if (message.content.length !== bytes) return reject(new Error(`reference message of ${message.content.length} bytes`));
+          consumer.ack(message);
+          consumed++;
+          if (published - consumed < REF_BACKLOG) nudge();
+          if (consumed === count) resolve();
+        })
+        .catch(reject);
+    });
+    let publishError: Error | undefined;
+    while (published < count) {
+      if (publishError) throw publishError;
+      if (published - confirmed >= REF_CONFIRM_WINDOW || published - consumed >= REF_BACKLOG) {
+        await new Promise<void>((resolve) => (wake = resolve));
+        continue;
+      }
+      published++;
+      const ok = publisher.sendToQueue(queue, body, { persistent: false }, (error) => {
+        if (error) publishError = new Error('reference publish nacked');
+        confirmed++;
+        nudge();
+      });
+      if (!ok) await new Promise<void>((resolve) => publisher.once('drain', () => resolve()));
+    }
+    await publisher.waitForConfirms();
+    await allConsumed;
+    const seconds = (performance.now() - t0) / 1000;
+    const cpuMs = ownCpuMs() - cpu0;
+    await publisher.deleteQueue(queue);
+    return { seconds, messages: count, cpuMs };
+  } finally {
+    await publisherConnection.close().catch(() => undefined);
+    await consumerConnection.close().catch(() => undefined);
+  }
+}
+
+// ---------------------------------------------------------------- memory sampling
+
+interface MemoryTrace {
+  servicePeakRss: number;
+  workerPeakRss: number;
+  serviceStartRss: number;
+  workerStartRss: number;
+  serviceHwm: number;
+  workerHwm: number;
+  longestQueue: number;
+  queueSamples: number;
+  rssSamples: number;
+}
+
+function statusBytes(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  try {
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** VmRSS of both children and the result queue's ready-message count, every 200 ms. */
+class MemorySampler {
+  readonly trace: MemoryTrace = { servicePeakRss: 0, workerPeakRss: 0, serviceStartRss: 0, workerStartRss: 0, serviceHwm: 0, workerHwm: 0, longestQueue: 0, queueSamples: 0, rssSamples: 0 };
+  private timer: NodeJS.Timeout | undefined;
+  private queue: string | undefined;
+  private channel: Channel | undefined;
+  private checking = false;
+  private queueGone = false;
+
+  constructor(
+    private readonly connection: ChannelModel,
+    private readonly servicePid: number,
+    private readonly workerPid: number,
+  ) {}
+
+  start(): void {
+    this.tick();
+    this.timer = setInterval(() => this.tick(), SAMPLE_EVERY_MS);
+  }
+
+  watchQueue(name: string): void {
+    this.queue = name;
+  }
+
+  private tick(): void {
+    const s = statusBytes(this.servicePid, 'VmRSS');
+    const w = statusBytes(this.workerPid, 'VmRSS');
+    if (s > this.trace.servicePeakRss) this.trace.servicePeakRss = s;
+    if (w > this.trace.workerPeakRss) this.trace.workerPeakRss = w;
+    if (this.trace.rssSamples++ === 0) {
+      this.trace.serviceStartRss = s;
+      this.trace.workerStartRss = w;
+    }
+    if (this.queue && !this.checking && !this.queueGone) {
+      this.checking = true;
+      void this.checkQueue(this.queue).finally(() => (this.checking = false));
+    }
+  }
+
+  private async checkQueue(name: string): Promise<void> {
+    try {
+      if (!this.channel) {
+        this.channel = await this.connection.createChannel();
+        this.channel.on('error', () => undefined);
+        this.channel.on('close', () => (this.channel = undefined));
+      }
+      const { messageCount } = await this.channel.checkQueue(name);
+      this.trace.queueSamples++;
+      if (messageCount > this.trace.longestQueue) this.trace.longestQueue = messageCount;
+    } catch {
+      // 404: the service deleted the queue once the order was complete.
+      this.channel = undefined;
+      this.queueGone = true;
+    }
+  }
+
+  /** Stops sampling and reads the high-water marks (before the children stop). */
+  async finish(): Promise<MemoryTrace> {
+    clearInterval(this.timer);
+    this.tick();
+    this.trace.serviceHwm = statusBytes(this.servicePid, 'VmHWM');
+    this.trace.workerHwm = statusBytes(this.workerPid, 'VmHWM');
+    this.trace.servicePeakRss = Math.max(this.trace.servicePeakRss, this.trace.serviceHwm || 0);
+    this.trace.workerPeakRss = Math.max(this.trace.workerPeakRss, this.trace.workerHwm || 0);
+    await this.channel?.close().catch(() => undefined);
+    return this.trace;
+  }
+}
+
+/** The queue's x-max-length as the broker holds it (rabbitmqctl, once); undefined when unreadable. */
+function brokerMaxLength(queue: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    execFile('rabbitmqctl', ['-q', 'list_queues', 'name', 'arguments'], { timeout: 60_000 }, (error, stdout) => {
+      if (error) return resolve(undefined);
+      const line = stdout.split('\n').find((l) => l.startsWith(`${queue}\t`));
+      const match = line ? /"x-max-length",(\d+)/.exec(line) : null;
+      resolve(match ? Number(match[1]) : undefined);
+    });
+  });
+}
+
+// ---------------------------------------------------------------- the figures
+
+const mib = (bytes: number) => `${(bytes / MIB).toFixed(0)} MiB`;
+const rate = (n: number) => `${n.toFixed(0)} samples/s`;
+const grouped = (n: number) => n.toLocaleString('en-US');
+
+export async function orderFigures(ctx: OrderContext): Promise<OrderFigure[]> {
+  const figures: OrderFigure[] = [];
+  const bench = new OrderBench(ctx);
+  ctx.cleanups.push(() => bench.cleanup());
+  const dataset = 'orders';
+  const bound = resultQueueBound(chunkSamplesFor(RECORD_BYTES));
+  try {
+    await bench.start('figure 4');
+    await bench.makeDataset(dataset);
+
+    if (ctx.figures.has('4')) {
+      const size = ctx.settings.orderSize;
+      // Warm-up, not timed: JIT on both children, broker queues and connections in place.
+      const warm = await bench.runOrder(dataset, Math.min(size, 4096), 1);
+      ctx.log(`order warm-up: ${warm.size} samples in ${warm.seconds.toFixed(2)} s`);
+      await amqpReference(bench, ctx.settings.amqpUrl, 2000, RECORD_BYTES);
+      const ours: OrderRun[] = [];
+      const refs: ReferenceRun[] = [];
+      for (let round = 1; round <= ctx.settings.rounds; round++) {
+        const ref = await amqpReference(bench, ctx.settings.amqpUrl, size, RECORD_BYTES);
+        refs.push(ref);
+        const run = await bench.runOrder(dataset, size, 1000 + round);
+        ours.push(run);
+        ctx.log(
+          `order round ${round}: reference ${(ref.messages / ref.seconds).toFixed(0)} msg/s (${ref.seconds.toFixed(2)} s), ours ${(run.size / run.seconds).toFixed(0)} samples/s (${run.seconds.toFixed(2)} s, ${run.polls} polls, ${run.emptyPolls} empty, created in ${run.createMs.toFixed(0)} ms, first poll answered at ${run.firstSampleMs.toFixed(0)} ms)`,
+        );
+      }
+      const oursRate = summarize(ours.map((r) => r.size / r.seconds));
+      const refRate = summarize(refs.map((r) => r.messages / r.seconds));
+      const ratio = oursRate.median / refRate.median;
+      const medianOf = (pick: (r: OrderRun) => number) => summarize(ours.map(pick)).median;
+      const perSample = (ms: number) => (ms / size).toFixed(3);
+      const secondsMedian = medianOf((r) => r.seconds);
+      figures.push({
+        id: '4',
+        title: `order ${grouped(size)} U8, safetensors polls, 1 worker ×${WORKER_CONCURRENCY}`,
+        unit: 'samples/s',
+        ours: oursRate,
+        reference: refRate,
+        ratio,
+        target: ORDER_TARGET,
+        verdict: ratio >= ORDER_TARGET ? 'PASS' : 'BELOW',
+        details: {
+          size,
+          rounds: ours.map((r, i) => ({ ours: r, reference: refs[i] })),
+          reference: `bare amqplib, noDelay: confirm channel (≤ ${REF_CONFIRM_WINDOW} unconfirmed, ≤ ${REF_BACKLOG} unconsumed) + consumer (prefetch ${REF_PREFETCH}, ack each) at once, ${grouped(size)} × ${RECORD_BYTES} B, fresh queue`,
+          poll: { max: POLL_MAX, waitMs: POLL_WAIT_MS },
+        },
+        rows: [
+          [
+            '4',
+            `order end to end: ${grouped(size)} × ${SIDE}×${SIDE}×${CHANNELS} U8, safetensors polls (max ${POLL_MAX}), serve + 1 worker ×${WORKER_CONCURRENCY}, ×${ours.length}`,
+            `${rate(oursRate.median)} (${secondsMedian.toFixed(2)} s)`,
+            `${rate(refRate.median)} (raw AMQP 30 KB pub+consume)`,
+            ratio.toFixed(2),
+            `≥ ${ORDER_TARGET}`,
+            ratio >= ORDER_TARGET ? 'PASS' : 'BELOW',
+          ],
+        ],
+        runsLine: `  4: ours ${ours.map((r) => (r.size / r.seconds).toFixed(0)).join(' ')}; reference ${refs.map((r) => (r.messages / r.seconds).toFixed(0)).join(' ')} (samples/s, in run order); polls per order ${ours.map((r) => `${r.polls} (${r.emptyPolls} empty)`).join(', ')}; median poll ${medianOf((r) => r.pollMs.median).toFixed(0)} ms (headers after ${medianOf((r) => r.headersMs.median).toFixed(0)} ms + body ${medianOf((r) => r.bodyMs.median).toFixed(0)} ms), ${medianOf((r) => r.samplesPerPoll.median).toFixed(0)} samples/poll; first poll answered after ${medianOf((r) => r.firstSampleMs).toFixed(0)} ms`,
+        cpuLine: `  4: per sample: service ${perSample(medianOf((r) => r.cpuMs.service))} ms + worker ${perSample(medianOf((r) => r.cpuMs.worker))} ms + client ${perSample(medianOf((r) => r.cpuMs.client))} ms; reference client ${(summarize(refs.map((r) => r.cpuMs)).median / size).toFixed(3)} ms per message (medians, all threads)`,
+      });
+    }
+
+    if (ctx.figures.has('5')) {
+      // Fresh processes on the same data dir: their high-water marks are this order's alone.
+      if (ctx.figures.has('4')) {
+        await bench.stop();
+        await bench.start('figure 5');
+      }
+      const size = ctx.settings.memoryOrderSize;
+      const sampler = new MemorySampler(await bench.adminConnection(), bench.service.process.pid!, bench.worker.process.pid!);
+      sampler.start();
+      let brokerBound: Promise<number | undefined> = Promise.resolve(undefined);
+      let run: OrderRun;
+      try {
+        run = await bench.runOrder(dataset, size, 5, (id) => {
+          const queue = `sensory.order.${id}`;
+          sampler.watchQueue(queue);
+          brokerBound = brokerMaxLength(queue);
+        });
+      } finally {
+        await sampler.finish();
+      }
+      const trace = sampler.trace;
+      const maxLength = await brokerBound;
+      const effectiveBound = maxLength ?? bound;
+      if (maxLength !== undefined && maxLength !== bound) ctx.log(`result queue x-max-length ${maxLength} differs from resultQueueBound ${bound}`);
+      const serviceOk = trace.servicePeakRss < RSS_TARGET_BYTES;
+      const workerOk = trace.workerPeakRss < RSS_TARGET_BYTES;
+      const queueOk = trace.longestQueue <= effectiveBound;
+      const samplesPerSecond = run.size / run.seconds;
+      ctx.log(
+        `memory order: ${grouped(size)} in ${run.seconds.toFixed(2)} s (${samplesPerSecond.toFixed(0)} samples/s); serve peak ${mib(trace.servicePeakRss)} (HWM ${mib(trace.serviceHwm)}), worker peak ${mib(trace.workerPeakRss)} (HWM ${mib(trace.workerHwm)}); longest queue ${trace.longestQueue} of ${effectiveBound}`,
+      );
+      const boundText = `bound ${effectiveBound} msgs (${maxLength !== undefined ? 'x-max-length via rabbitmqctl' : 'resultQueueBound; rabbitmqctl unread'})`;
+      figures.push({
+        id: '5',
+        title: `memory during an order of ${grouped(size)}`,
+        unit: 'samples/s',
+        ours: summarize([samplesPerSecond]),
+        verdict: serviceOk && workerOk && queueOk ? 'PASS' : 'BELOW',
+        details: { size, run, trace, bound, brokerMaxLength: maxLength, rssTargetBytes: RSS_TARGET_BYTES, sampleEveryMs: SAMPLE_EVERY_MS },
+        rows: [
+          ['5', `peak RSS of serve during an order of ${grouped(size)} (VmRSS /200 ms, VmHWM)`, mib(trace.servicePeakRss), `HWM ${mib(trace.serviceHwm)}`, '–', '< 512 MiB', serviceOk ? 'PASS' : 'BELOW'],
+          ['5', `peak RSS of the worker (--concurrency ${WORKER_CONCURRENCY}), same order`, mib(trace.workerPeakRss), `HWM ${mib(trace.workerHwm)}`, '–', '< 512 MiB', workerOk ? 'PASS' : 'BELOW'],
+          ['5', `longest result queue seen (ready msgs, checkQueue /200 ms)`, `${trace.longestQueue} msgs`, boundText, (trace.longestQueue / effectiveBound).toFixed(2), '≤ bound', queueOk ? 'PASS' : 'BELOW'],
+          ['5', `same order, create to last sample`, `${rate(samplesPerSecond)} (${run.seconds.toFixed(1)} s)`, '–', '–', '–', 'info'],
+        ],
+        runsLine: `  5: ${rate(samplesPerSecond)}; ${run.polls} polls (${run.emptyPolls} empty), median poll ${run.pollMs.median.toFixed(0)} ms (headers after ${run.headersMs.median.toFixed(0)} ms + body ${run.bodyMs.median.toFixed(0)} ms), ${run.samplesPerPoll.median.toFixed(0)} samples/poll; RSS at start: serve ${mib(trace.serviceStartRss)}, worker ${mib(trace.workerStartRss)}; ${trace.rssSamples} RSS samples, ${trace.queueSamples} queue samples`,
+        cpuLine: `  5: per sample: service ${(run.cpuMs.service / size).toFixed(3)} ms + worker ${(run.cpuMs.worker / size).toFixed(3)} ms + client ${(run.cpuMs.client / size).toFixed(3)} ms`,
+      });
+    }
+  } finally {
+    await bench.cleanup();
+  }
+  return figures;
+}

@@ -1,0 +1,245 @@
+/**
+ * The production shape's figures (bench/run.ts figures 6 and 7):
+ *
+ *   6. PostgreSQL beside SQLite: ingest (100×100 PNGs as JSON base64, 8 clients) and small
+ *      batches (1,000 × 100×100×3 safetensors), one `sensory serve` on each metadata store,
+ *      alternating run by run; the ratio is PostgreSQL's figure over SQLite's.
+ *   7. Two replicas beside one: two `sensory serve` processes on one PostgreSQL schema and one
+ *      data dir, the 8 clients sending upload i to replica i mod 2 (round robin), against the
+ *      same clients on one replica, alternating.
+ *
+ * Every service runs the in-process queue (no AMQP URL): these figures are about the metadata
+ * store and the replicas, not orders. The schema is made for the run and dropped after it.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { freePort, startChild, type Child } from './children.js';
+import type { BenchClient } from './http-client.js';
+import { RECORD_BYTES } from './images.js';
+import { processCpuMs, summarize, type Summary } from './pool.js';
+import { createDataset, ingest, jsonBodies, safetensorsBatch, uploadRaw, type Service } from './service-load.js';
+
+/** Below this share of SQLite's figure, the difference is explained in the docs. */
+export const POSTGRES_TARGET = 0.7;
+
+export interface ProductionContext {
+  readonly figures: ReadonlySet<string>;
+  readonly databaseUrl: string;
+  readonly rounds: number;
+  readonly batchRepeats: number;
+  readonly batchSize: number;
+  readonly concurrency: number;
+  readonly ingestSeconds: number;
+  /** Distinct PNG sets, one per ingest run of a round (reused across backends: datasets differ). */
+  readonly ingestSets: readonly Buffer[][];
+  /** The PNGs of the small-batch dataset. */
+  readonly batchPngs: readonly Buffer[];
+  readonly categories: readonly string[];
+  readonly client: BenchClient;
+  readonly tmp: string;
+  readonly repo: string;
+  readonly mainJs: string;
+  readonly serverNodeArgs: readonly string[];
+  readonly children: Child[];
+  readonly cleanups: (() => Promise<void>)[];
+  readonly log: (line: string) => void;
+}
+
+export interface ProductionFigure {
+  id: string;
+  title: string;
+  unit: string;
+  ours: Summary;
+  reference: Summary;
+  ratio: number;
+  target?: number;
+  verdict: 'PASS' | 'BELOW' | 'info';
+  details: Record<string, unknown>;
+  rows: string[][];
+  runsLine: string;
+  cpuLine?: string;
+}
+
+/** true, or why PostgreSQL could not be reached. */
+export async function postgresReachable(url: string): Promise<true | string> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+    return true;
+  } catch (error) {
+    return (error as Error).message;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function postgresStatement(url: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+const rate = (n: number) => `${n.toFixed(0)} samples/s`;
+const gbps = (bytesPerSecond: number) => `${(bytesPerSecond / 1e9).toFixed(3)} GB/s`;
+const verdictOf = (ratio: number): 'PASS' | 'BELOW' => (ratio >= POSTGRES_TARGET ? 'PASS' : 'BELOW');
+
+export async function productionFigures(ctx: ProductionContext): Promise<ProductionFigure[]> {
+  const schema = `sensory_bench_${randomBytes(6).toString('hex')}`;
+  const schemaUrl = new URL(ctx.databaseUrl);
+  schemaUrl.searchParams.set('options', `-c search_path=${schema}`);
+  await postgresStatement(ctx.databaseUrl, `CREATE SCHEMA ${schema}`);
+  const dropSchema = () => postgresStatement(ctx.databaseUrl, `DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch((error: Error) => ctx.log(`could not drop schema ${schema}: ${error.message}`));
+  ctx.cleanups.push(dropSchema);
+  const started: Child[] = [];
+  const key = `bench-${randomBytes(12).toString('hex')}`;
+
+  const serve = async (name: string, dataDir: string, databaseUrl?: string): Promise<Service & { child: Child }> => {
+    await mkdir(dataDir, { recursive: true });
+    const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([variable]) => !variable.startsWith('SENSORY_')));
+    Object.assign(env, {
+      SENSORY_HOST: '127.0.0.1',
+      SENSORY_PORT: String(await freePort()),
+      SENSORY_DATA_DIR: dataDir,
+      SENSORY_API_KEYS: `${key}:admin`,
+      ...(databaseUrl ? { SENSORY_DATABASE_URL: databaseUrl } : {}),
+    });
+    const child = await startChild({
+      name,
+      args: [...ctx.serverNodeArgs, ctx.mainJs, 'serve'],
+      env,
+      cwd: ctx.repo,
+      stdoutFile: join(ctx.tmp, `${name}.log`),
+      ready: /listening on http:\/\/[^\s]*:(\d+)/,
+    });
+    ctx.children.push(child);
+    started.push(child);
+    ctx.log(`${name}: pid ${child.process.pid}, port ${child.port}, data ${dataDir}${databaseUrl ? `, PostgreSQL schema ${schema}` : ', SQLite'}`);
+    return { port: child.port, key, child };
+  };
+
+  const figures: ProductionFigure[] = [];
+  try {
+    const sqlite = await serve('serve-sqlite', join(ctx.tmp, 'production-sqlite'));
+    const postgres = await serve('serve-postgres-a', join(ctx.tmp, 'production-shared'), schemaUrl.toString());
+    const backends = [
+      { name: 'sqlite', service: sqlite },
+      { name: 'postgres', service: postgres },
+    ] as const;
+    const bodies = ctx.ingestSets.map((pngs) => jsonBodies(pngs, ctx.categories));
+
+    if (ctx.figures.has('6')) {
+      // Ingest: each round a fresh dataset on both, the order of the two alternating.
+      const rates = { sqlite: [] as number[], postgres: [] as number[] };
+      const cpuMsPerSample = { sqlite: [] as number[], postgres: [] as number[] };
+      for (let round = 0; round < ctx.rounds; round++) {
+        const order = round % 2 === 0 ? [...backends] : [...backends].reverse();
+        for (const { name, service } of order) {
+          const dataset = `ingest-${round + 1}`;
+          await createDataset(ctx.client, service, dataset);
+          const cpu0 = processCpuMs(service.child.process.pid!);
+          const run = await ingest(ctx.client, [service], dataset, bodies[round % bodies.length], ctx.concurrency, ctx.ingestSeconds);
+          cpuMsPerSample[name].push((processCpuMs(service.child.process.pid!) - cpu0) / run.done);
+          rates[name].push(run.done / run.seconds);
+          ctx.log(`ingest round ${round + 1} on ${name}: ${rate(run.done / run.seconds)} (${run.done} in ${run.seconds.toFixed(2)} s)`);
+        }
+      }
+      const ingestRatio = summarize(rates.postgres).median / summarize(rates.sqlite).median;
+
+      // Small batches: the same 1,000 PNGs on both, then alternating fetches.
+      for (const { service } of backends) {
+        await createDataset(ctx.client, service, 'small');
+        await uploadRaw(ctx.client, service, 'small', ctx.batchPngs, ctx.categories);
+        await safetensorsBatch(ctx.client, service, 'small', ctx.batchSize, 1);
+      }
+      const batchRates = { sqlite: [] as number[], postgres: [] as number[] };
+      const batchMs = { sqlite: [] as number[], postgres: [] as number[] };
+      for (let i = 0; i < ctx.batchRepeats; i++) {
+        for (const { name, service } of i % 2 === 0 ? backends : [...backends].reverse()) {
+          const reply = await safetensorsBatch(ctx.client, service, 'small', ctx.batchSize, 100 + i);
+          if (reply.bytes < ctx.batchSize * RECORD_BYTES) throw new Error(`a batch from ${name} had only ${reply.bytes} bytes`);
+          batchRates[name].push((reply.bytes / reply.ms) * 1000);
+          batchMs[name].push(reply.ms);
+        }
+      }
+      const batchRatio = summarize(batchRates.postgres).median / summarize(batchRates.sqlite).median;
+      const med = (values: number[]) => summarize(values).median;
+      figures.push({
+        id: '6',
+        title: 'PostgreSQL beside SQLite: ingest and small batches',
+        unit: 'samples/s',
+        ours: summarize(rates.postgres),
+        reference: summarize(rates.sqlite),
+        ratio: ingestRatio,
+        target: POSTGRES_TARGET,
+        verdict: ingestRatio >= POSTGRES_TARGET && batchRatio >= POSTGRES_TARGET ? 'PASS' : 'BELOW',
+        details: { ingest: rates, ingestCpuMsPerSample: cpuMsPerSample, batchBytesPerSecond: batchRates, batchMs, batchRatio, schema },
+        rows: [
+          ['6', `ingest on PostgreSQL, 8 clients JSON base64, ×${ctx.rounds}`, rate(med(rates.postgres)), `SQLite ${rate(med(rates.sqlite))}`, ingestRatio.toFixed(2), `≥ ${POSTGRES_TARGET}`, verdictOf(ingestRatio)],
+          [
+            '6',
+            `small batch ${ctx.batchSize} safetensors U8 on PostgreSQL, ×${ctx.batchRepeats}`,
+            `${gbps(med(batchRates.postgres))} (${med(batchMs.postgres).toFixed(1)} ms)`,
+            `SQLite ${gbps(med(batchRates.sqlite))} (${med(batchMs.sqlite).toFixed(1)} ms)`,
+            batchRatio.toFixed(2),
+            `≥ ${POSTGRES_TARGET}`,
+            verdictOf(batchRatio),
+          ],
+        ],
+        runsLine: `  6: ingest PostgreSQL ${rates.postgres.map((r) => r.toFixed(0)).join(' ')}; SQLite ${rates.sqlite.map((r) => r.toFixed(0)).join(' ')} (samples/s); batch ms PostgreSQL ${batchMs.postgres.map((ms) => ms.toFixed(0)).join(' ')}; SQLite ${batchMs.sqlite.map((ms) => ms.toFixed(0)).join(' ')}`,
+        cpuLine: `  6: ingest, service per sample: PostgreSQL ${med(cpuMsPerSample.postgres).toFixed(2)} ms, SQLite ${med(cpuMsPerSample.sqlite).toFixed(2)} ms (PostgreSQL's own server not counted)`,
+      });
+    }
+
+    if (ctx.figures.has('7')) {
+      const second = await serve('serve-postgres-b', join(ctx.tmp, 'production-shared'), schemaUrl.toString());
+      const setups = [
+        { name: 'one', services: [postgres] },
+        { name: 'two', services: [postgres, second] },
+      ] as const;
+      const rates = { one: [] as number[], two: [] as number[] };
+      for (let round = 0; round < ctx.rounds; round++) {
+        for (const { name, services } of round % 2 === 0 ? setups : [...setups].reverse()) {
+          const dataset = `replicas-${name}-${round + 1}`;
+          await createDataset(ctx.client, services[0], dataset);
+          const run = await ingest(ctx.client, services, dataset, bodies[round % bodies.length], ctx.concurrency, ctx.ingestSeconds);
+          rates[name].push(run.done / run.seconds);
+          ctx.log(`ingest round ${round + 1} on ${name} replica(s): ${rate(run.done / run.seconds)} (${run.done} in ${run.seconds.toFixed(2)} s)`);
+        }
+      }
+      const ratio = summarize(rates.two).median / summarize(rates.one).median;
+      figures.push({
+        id: '7',
+        title: 'two replicas beside one (PostgreSQL, one data dir)',
+        unit: 'samples/s',
+        ours: summarize(rates.two),
+        reference: summarize(rates.one),
+        ratio,
+        verdict: 'info',
+        details: { ingest: rates, balancing: 'client-side round robin: upload i to replica i mod 2', cores: os.availableParallelism() },
+        rows: [
+          [
+            '7',
+            `ingest through 2 replicas (round robin), 8 clients, ×${ctx.rounds}`,
+            rate(summarize(rates.two).median),
+            `1 replica ${rate(summarize(rates.one).median)}`,
+            ratio.toFixed(2),
+            '–',
+            'info',
+          ],
+        ],
+        runsLine: `  7: two replicas ${rates.two.map((r) => r.toFixed(0)).join(' ')}; one ${rates.one.map((r) => r.toFixed(0)).join(' ')} (samples/s, in run order)`,
+      });
+    }
+  } finally {
+    await Promise.allSettled(started.map((child) => child.stop(15_000)));
+    await dropSchema();
+  }
+  return figures;
+}

@@ -1,0 +1,604 @@
+/**
+ * `npm run bench`: Sensory's figures beside references measured in the same run, on this machine.
+ *
+ *   1. small batch of 1,000 × 100×100×3 as safetensors U8 (bytes/s) vs a bare node:http server
+ *      in another child process sending a preallocated Buffer of the same length;
+ *   2. the same batch as JSON (MB/s, ms per batch, ×N slower than safetensors);
+ *   3. ingest of 100×100 PNGs as JSON base64 by 8 concurrent clients (samples/s) vs the same
+ *      decodes + durable file writes in one process without HTTP or database;
+ *   4. a batch order of 20,000 samples through RabbitMQ (serve + one worker child), polled as
+ *      safetensors to the end (samples/s, every slot checked once) vs a bare amqplib client
+ *      publishing and consuming 20,000 messages of 30,000 bytes at once (bench/orders.ts);
+ *   5. memory during an order of 200,000: peak RSS of serve and of the worker, and the longest
+ *      result queue seen vs its x-max-length bound (bench/orders.ts);
+ *   6. PostgreSQL beside SQLite: ingest as in 3, and small batches as in 1, one serve on each,
+ *      alternating (bench/production.ts);
+ *   7. two serve replicas on one PostgreSQL schema and one data dir, uploads round robin,
+ *      beside one replica (bench/production.ts);
+ *   8. the Python client: the batch of 1 fetched and decoded into numpy vs its raw bytes fetched
+ *      by the same client (bench/python-decode.ts).
+ *
+ * The service is a real `node dist/cli/main.js serve` child on a temporary data dir and a free
+ * port; the client is node:http with a keep-alive agent in this process. References and our
+ * figures alternate (reference, ours, reference, ours, …) and medians are compared.
+ *
+ * Knobs (environment): BENCH_FIGURES=1,2,3,4,5,6,7,8 (any subset, e.g. BENCH_FIGURES=4) ·
+ * BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/out/prof" (every serve child) ·
+ * BENCH_WORKER_NODE_ARGS (the order worker child, likewise) · BENCH_BATCH_REPEATS (9) ·
+ * BENCH_JSON_REPEATS (3) · BENCH_INGEST_ROUNDS (3) · BENCH_INGEST_SAMPLES (2000) ·
+ * BENCH_INGEST_SECONDS (10) · BENCH_ORDER_SIZE (20000) · BENCH_ORDER_ROUNDS (3) ·
+ * BENCH_MEMORY_ORDER_SIZE (200000) · BENCH_AMQP_URL (amqp://guest:guest@127.0.0.1:5672) ·
+ * BENCH_KEEP_TMP=1 (keep the temp dir and the service logs) · BENCH_MAIN_JS (another build's
+ * cli/main.js, to try a change to the service; default dist/cli/main.js) ·
+ * BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/test; figures 6–7 work in a schema of
+ * their own, dropped after) · BENCH_PRODUCTION_ROUNDS (3) · BENCH_PY_REPEATS (31).
+ * With BENCH_FIGURES unset, figures 4–5 are skipped (with a note) when RabbitMQ cannot be
+ * reached, 6–7 when PostgreSQL cannot, and 8 when no python3 has numpy.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import amqp from 'amqplib';
+import sharp from 'sharp';
+import { freePort, startChild, type Child } from './children.js';
+import { BenchClient, type Reply } from './http-client.js';
+import { CHANNELS, RECORD_BYTES, SIDE, makePngs } from './images.js';
+import { referenceIngest } from './ingest-reference.js';
+import { orderFigures, type OrderFigure } from './orders.js';
+import { ownCpuMs, processCpuMs, summarize, type Summary } from './pool.js';
+import { postgresReachable, productionFigures } from './production.js';
+import { benchPythonDecode, pythonWithNumpy } from './python-decode.js';
+import { createDataset, ingest, jsonBodies, uploadRaw } from './service-load.js';
+
+const REPO = fileURLToPath(new URL('..', import.meta.url));
+const OUT_DIR = join(REPO, 'bench', 'out');
+const MAIN_JS = process.env.BENCH_MAIN_JS ? resolve(process.env.BENCH_MAIN_JS) : join(REPO, 'dist', 'cli', 'main.js');
+const REFERENCE_SERVER = join(REPO, 'bench', 'reference-server.js');
+
+const envInt = (name: string, fallback: number) => {
+  const raw = process.env[name];
+  const value = raw === undefined || raw === '' ? fallback : Number(raw);
+  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${name} must be a whole number above 0`);
+  return value;
+};
+
+const SETTINGS = {
+  figures: new Set((process.env.BENCH_FIGURES || '1,2,3,4,5,6,7,8').split(',').map((s) => s.trim())),
+  figuresExplicit: process.env.BENCH_FIGURES !== undefined && process.env.BENCH_FIGURES !== '',
+  concurrency: 8,
+  smallSamples: 1000,
+  batchSize: 1000,
+  batchRepeats: envInt('BENCH_BATCH_REPEATS', 9),
+  jsonRepeats: envInt('BENCH_JSON_REPEATS', 3),
+  ingestRounds: envInt('BENCH_INGEST_ROUNDS', 3),
+  ingestSamples: envInt('BENCH_INGEST_SAMPLES', 2000),
+  ingestSeconds: envInt('BENCH_INGEST_SECONDS', 10),
+  serverNodeArgs: (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+  workerNodeArgs: (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+  orderSize: envInt('BENCH_ORDER_SIZE', 20_000),
+  orderRounds: envInt('BENCH_ORDER_ROUNDS', 3),
+  memoryOrderSize: envInt('BENCH_MEMORY_ORDER_SIZE', 200_000),
+  amqpUrl: process.env.BENCH_AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672',
+  databaseUrl: process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test',
+  productionRounds: envInt('BENCH_PRODUCTION_ROUNDS', 3),
+  pythonRepeats: envInt('BENCH_PY_REPEATS', 31),
+  keepTmp: process.env.BENCH_KEEP_TMP === '1',
+};
+const TARGET = 0.5;
+/** Figure 8: decoding into numpy may add at most this share to the raw transfer. */
+const PYTHON_DECODE_LIMIT = 0.1;
+const CATEGORIES = Array.from({ length: 10 }, (_, i) => `class${i}`);
+
+const log = (line: string) => process.stderr.write(`  · ${line}\n`);
+
+// ---------------------------------------------------------------- machine facts
+
+function fsTypeOf(path: string): string {
+  try {
+    const mounts = readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .map((line) => line.split(' '))
+      .filter((f) => f.length > 2 && path.startsWith(f[1]))
+      .sort((a, b) => b[1].length - a[1].length);
+    return mounts[0] ? `${mounts[0][2]} (${mounts[0][0]} on ${mounts[0][1]})` : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function machineFacts(tmp: string) {
+  const cpus = os.cpus();
+  return {
+    node: process.version,
+    cores: cpus.length,
+    availableParallelism: os.availableParallelism(),
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100),
+    sharp: sharp.versions.sharp,
+    vips: sharp.versions.vips,
+    sharpConcurrency: sharp.concurrency(),
+    uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE ?? '4 (default)',
+    tmpDir: tmp,
+    tmpFilesystem: fsTypeOf(tmp),
+  };
+}
+
+function commandLine(): string {
+  const event = process.env.npm_lifecycle_event;
+  const script = process.env.npm_lifecycle_script;
+  const direct = [process.argv0, ...process.execArgv, ...process.argv.slice(1).map((a) => a.replace(REPO, ''))].join(' ');
+  return event ? `npm run ${event}  (= ${script})` : direct;
+}
+
+// ---------------------------------------------------------------- checks of what the service sends
+
+/** The safetensors header must describe data (1000,100,100,3) U8 and labels (1000) I32. */
+function checkSafetensors(body: Buffer, size: number): void {
+  const headerLength = Number(body.readBigUInt64LE(0));
+  const header = JSON.parse(body.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: number[] }>;
+  const data = header.data;
+  const want = [size, SIDE, SIDE, CHANNELS];
+  if (!data || data.dtype !== 'U8' || data.shape.join() !== want.join()) throw new Error(`safetensors data tensor is ${JSON.stringify(data)}`);
+  if (data.data_offsets[1] - data.data_offsets[0] !== size * RECORD_BYTES) throw new Error('safetensors data tensor has the wrong byte length');
+  const end = Math.max(...Object.entries(header).filter(([k]) => k !== '__metadata__').map(([, t]) => t.data_offsets[1]));
+  if (8 + headerLength + end !== body.length) throw new Error(`safetensors file is ${body.length} bytes, header says ${8 + headerLength + end}`);
+}
+
+/** A JSON batch is too big to parse cheaply (≈ 6 s for 115 MB): check its head and its end. */
+function checkJsonHead(head: Buffer, tail: Buffer, size: number): void {
+  const text = head.toString('utf8');
+  if (!text.startsWith('{') || !text.includes(`"shape":[${size},${SIDE},${SIDE},${CHANNELS}]`)) throw new Error(`JSON batch starts ${text.slice(0, 200)}`);
+  if (!tail.toString('utf8').endsWith(']]]]}')) throw new Error(`JSON batch ends ${tail.toString('utf8').slice(-40)}`);
+}
+
+// ---------------------------------------------------------------- formatting
+
+const gbps = (bytesPerSecond: number) => `${(bytesPerSecond / 1e9).toFixed(3)} GB/s`;
+const mbps = (bytesPerSecond: number) => `${(bytesPerSecond / 1e6).toFixed(1)} MB/s`;
+const fixed = (n: number, digits = 1) => n.toFixed(digits);
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => (row[c] ?? '').length)));
+  const line = (row: string[]) => `| ${row.map((cell, c) => (cell ?? '').padEnd(widths[c])).join(' | ')} |`;
+  const rule = `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`;
+  return [line(rows[0]), rule, ...rows.slice(1).map(line)].join('\n');
+}
+
+// ---------------------------------------------------------------- the run
+
+interface Figure {
+  id: string;
+  title: string;
+  unit: string;
+  ours: Summary;
+  reference?: Summary;
+  ratio?: number;
+  target?: number;
+  verdict?: 'PASS' | 'BELOW' | 'info';
+  details: Record<string, unknown>;
+  /** Figures 4 and 5 (bench/orders.ts) bring their own table rows and lines. */
+  rows?: string[][];
+  runsLine?: string;
+  cpuLine?: string;
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} is missing: run npm run build (npm run bench does)`);
+  const tmp = await mkdtemp(join(os.tmpdir(), 'sensory-bench-'));
+  const children: Child[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
+  const client = new BenchClient();
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    process.stderr.write(`\n${signal}: stopping children, deleting bench queues, removing ${tmp}\n`);
+    for (const child of children) child.process.kill('SIGKILL');
+    // Broker clean-up (queues and exchange of figures 4–5), at most 5 s, then exit.
+    const exit = () => {
+      if (!SETTINGS.keepTmp) rmSync(tmp, { recursive: true, force: true });
+      process.exit(130);
+    };
+    setTimeout(exit, 5000).unref();
+    void Promise.allSettled(cleanups.map((cleanup) => cleanup())).then(exit);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const startedAt = new Date();
+  const machine = machineFacts(tmp);
+  const command = commandLine();
+  process.stdout.write(
+    [
+      `Sensory benchmark — ${startedAt.toISOString()}`,
+      `command: ${command}`,
+      `machine: node ${machine.node}, ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, ${machine.platform}`,
+      `         load ${machine.loadAverage.join(' ')}, sharp ${machine.sharp} / vips ${machine.vips} (concurrency ${machine.sharpConcurrency}), tmp ${machine.tmpFilesystem}`,
+      '',
+    ].join('\n') + '\n',
+  );
+
+  const figures: Figure[] = [];
+  const benchStarted = performance.now();
+  try {
+    // --- inputs: distinct PNGs, generated before anything is timed
+    const t0 = performance.now();
+    const wants = (...ids: string[]) => ids.some((id) => SETTINGS.figures.has(id));
+    const wantsOrders = wants('4', '5');
+    const wantsProduction = wants('6', '7');
+    const wantsEmbedded = wants('1', '2', '3', '8');
+    const smallPngs = wants('1', '2', '4', '5', '6', '8') ? await makePngs(0, SETTINGS.smallSamples) : [];
+    const ingestSets: Buffer[][] = [];
+    const ingestRounds = Math.max(wants('3') ? SETTINGS.ingestRounds : 0, wantsProduction ? SETTINGS.productionRounds : 0);
+    for (let r = 1; r <= ingestRounds; r++) ingestSets.push(await makePngs(r, SETTINGS.ingestSamples));
+    const allPngs = [smallPngs, ...ingestSets].flat();
+    const meanPng = allPngs.reduce((n, png) => n + png.length, 0) / Math.max(1, allPngs.length);
+    log(`generated ${allPngs.length} distinct 100×100 PNGs (mean ${fixed(meanPng / 1024)} KiB) in ${fixed((performance.now() - t0) / 1000)} s`);
+
+    // --- the service under test
+    const key = `bench-${randomBytes(12).toString('hex')}`;
+    const dataDir = join(tmp, 'data');
+    await mkdir(dataDir);
+    const serviceEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SENSORY_')));
+    Object.assign(serviceEnv, {
+      SENSORY_HOST: '127.0.0.1',
+      SENSORY_PORT: String(await freePort()),
+      SENSORY_DATA_DIR: dataDir,
+      SENSORY_API_KEYS: `${key}:admin`,
+    });
+    if (SETTINGS.serverNodeArgs.length) await mkdir(OUT_DIR, { recursive: true });
+    if (wantsEmbedded) {
+      const service = await startChild({
+        name: 'service',
+        args: [...SETTINGS.serverNodeArgs, MAIN_JS, 'serve'],
+        env: serviceEnv,
+        cwd: REPO,
+        stdoutFile: join(tmp, 'service.log'),
+        ready: /listening on http:\/\/[^\s]*:(\d+)/,
+      });
+      children.push(service);
+      log(`service: node ${[...SETTINGS.serverNodeArgs, 'dist/cli/main.js serve'].join(' ')} (pid ${service.process.pid}, port ${service.port}, data ${dataDir})`);
+      const auth = { 'api-access-key': key };
+      const embedded = { port: service.port, key };
+      const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => ({
+        port: service.port,
+        method,
+        path,
+        headers: { ...auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      await client.expect(200, { ...api('GET', '/health/ready'), keepBody: true });
+
+      // --- figures 1, 2 and 8: a dataset of 1,000 samples, uploaded as raw image/png bodies
+      let safetensorsMsMedian: number | undefined;
+      if (wants('1', '2', '8')) {
+        await createDataset(client, embedded, 'small');
+        const t = performance.now();
+        await uploadRaw(client, embedded, 'small', smallPngs, CATEGORIES);
+        const seconds = (performance.now() - t) / 1000;
+        log(`setup: ${smallPngs.length} raw image/png uploads, 8 concurrent: ${fixed(smallPngs.length / seconds, 0)} samples/s (not a target)`);
+      }
+
+      if (SETTINGS.figures.has('1')) {
+        const batch = (seed: number) => ({ ...api('POST', '/v1/datasets/small/batches', { size: SETTINGS.batchSize, seed }, { accept: 'application/x-safetensors' }) });
+        const first = await client.expect(200, { ...batch(1), keepBody: true });
+        checkSafetensors(first.body!, SETTINGS.batchSize);
+        if (Number(first.headers['content-length']) !== first.bytes) throw new Error('content-length differs from the bytes received');
+        const bytes = first.bytes;
+        const reference = await startChild({
+          name: 'reference server',
+          args: [REFERENCE_SERVER],
+          env: { ...process.env, PORT: String(await freePort()), REF_BYTES: String(bytes) },
+          cwd: REPO,
+          stdoutFile: join(tmp, 'reference.log'),
+          ready: /listening on http:\/\/[^\s]*:(\d+)/,
+        });
+        children.push(reference);
+        const refRequest = () => ({ ...api('POST', '/batches', { size: SETTINGS.batchSize }, { accept: 'application/x-safetensors' }), port: reference.port });
+        const warm = await client.expect(200, refRequest());
+        if (warm.bytes !== bytes) throw new Error(`reference sent ${warm.bytes} bytes, expected ${bytes}`);
+        await client.expect(200, batch(2));
+        const ours: Reply[] = [];
+        const refs: Reply[] = [];
+        const cpu = { service: 0, reference: 0, clientOurs: 0, clientReference: 0 };
+        for (let i = 0; i < SETTINGS.batchRepeats; i++) {
+          let server = processCpuMs(reference.process.pid!);
+          let own = ownCpuMs();
+          refs.push(await client.expect(200, refRequest()));
+          cpu.reference += processCpuMs(reference.process.pid!) - server;
+          cpu.clientReference += ownCpuMs() - own;
+          server = processCpuMs(service.process.pid!);
+          own = ownCpuMs();
+          ours.push(await client.expect(200, batch(100 + i)));
+          cpu.service += processCpuMs(service.process.pid!) - server;
+          cpu.clientOurs += ownCpuMs() - own;
+        }
+        const perBatch = (ms: number) => Math.round((ms / SETTINGS.batchRepeats) * 10) / 10;
+        for (const reply of [...ours, ...refs]) if (reply.bytes !== bytes) throw new Error(`a reply had ${reply.bytes} bytes, expected ${bytes}`);
+        const oursRate = summarize(ours.map((r) => (r.bytes / r.ms) * 1000));
+        const refRate = summarize(refs.map((r) => (r.bytes / r.ms) * 1000));
+        const oursMs = summarize(ours.map((r) => r.ms));
+        safetensorsMsMedian = oursMs.median;
+        const ratio = oursRate.median / refRate.median;
+        figures.push({
+          id: '1',
+          title: `small batch ${SETTINGS.batchSize}×${SIDE}×${SIDE}×${CHANNELS} safetensors U8`,
+          unit: 'bytes/s',
+          ours: oursRate,
+          reference: refRate,
+          ratio,
+          target: TARGET,
+          verdict: ratio >= TARGET ? 'PASS' : 'BELOW',
+          details: {
+            bytes,
+            repeats: SETTINGS.batchRepeats,
+            oursMs: oursMs,
+            referenceMs: summarize(refs.map((r) => r.ms)),
+            cpuMsPerBatch: { service: perBatch(cpu.service), referenceServer: perBatch(cpu.reference), clientOurs: perBatch(cpu.clientOurs), clientReference: perBatch(cpu.clientReference) },
+            reference: 'bare node:http server, another child process, preallocated Buffer',
+          },
+        });
+        await reference.stop();
+      }
+
+      if (SETTINGS.figures.has('2')) {
+        const batch = (seed: number, keepBody = false) => ({ ...api('POST', '/v1/datasets/small/batches', { size: SETTINGS.batchSize, seed }, { accept: 'application/json' }), keepBody });
+        const first = await client.expect(200, batch(1, true));
+        checkJsonHead(first.body!.subarray(0, 200_000), first.body!.subarray(-64), SETTINGS.batchSize);
+        const runs: Reply[] = [];
+        for (let i = 0; i < SETTINGS.jsonRepeats; i++) runs.push(await client.expect(200, batch(200 + i)));
+        const ms = summarize(runs.map((r) => r.ms));
+        const rate = summarize(runs.map((r) => (r.bytes / r.ms) * 1000));
+        figures.push({
+          id: '2',
+          title: `same batch as JSON (${fixed(first.bytes / 1e6)} MB)`,
+          unit: 'bytes/s',
+          ours: rate,
+          verdict: 'info',
+          details: { bytes: first.bytes, ms, timesSlowerThanSafetensors: safetensorsMsMedian ? ms.median / safetensorsMsMedian : undefined, safetensorsMsMedian },
+        });
+      }
+
+      // --- figure 3: ingest, alternating reference and ours, a fresh dataset and fresh PNGs each round
+      if (SETTINGS.figures.has('3')) {
+        const oursRates: number[] = [];
+        const refRates: number[] = [];
+        const rounds: Record<string, unknown>[] = [];
+        for (let r = 0; r < SETTINGS.ingestRounds; r++) {
+          const pngs = ingestSets[r];
+          const refRoot = join(tmp, `reference-ingest-${r + 1}`);
+          const refCpu0 = ownCpuMs();
+          const ref = await referenceIngest(pngs, refRoot, SETTINGS.concurrency, performance.now() + SETTINGS.ingestSeconds * 1000);
+          const refCpu = ownCpuMs() - refCpu0;
+          await rm(refRoot, { recursive: true, force: true });
+          refRates.push(ref.done / ref.seconds);
+
+          const dataset = `ingest-${r + 1}`;
+          await createDataset(client, embedded, dataset);
+          const bodies = jsonBodies(pngs, CATEGORIES);
+          const serviceCpu0 = processCpuMs(service.process.pid!);
+          const clientCpu0 = ownCpuMs();
+          const { done, seconds } = await ingest(client, [embedded], dataset, bodies, SETTINGS.concurrency, SETTINGS.ingestSeconds);
+          const serviceCpu = processCpuMs(service.process.pid!) - serviceCpu0;
+          const clientCpu = ownCpuMs() - clientCpu0;
+          oursRates.push(done / seconds);
+          const perSample = (ms: number, n: number) => Math.round((ms / n) * 100) / 100;
+          rounds.push({
+            round: r + 1,
+            reference: { samples: ref.done, seconds: ref.seconds, cpuMsPerSample: perSample(refCpu, ref.done) },
+            ours: { samples: done, seconds, cpuMsPerSample: { service: perSample(serviceCpu, done), client: perSample(clientCpu, done) } },
+          });
+          log(`ingest round ${r + 1}: reference ${fixed(ref.done / ref.seconds, 0)}/s (${ref.done} in ${fixed(ref.seconds, 2)} s), ours ${fixed(done / seconds, 0)}/s (${done} in ${fixed(seconds, 2)} s)`);
+        }
+        const ours = summarize(oursRates);
+        const reference = summarize(refRates);
+        const ratio = ours.median / reference.median;
+        figures.push({
+          id: '3',
+          title: 'ingest 100×100 PNG as JSON base64, 8 clients',
+          unit: 'samples/s',
+          ours,
+          reference,
+          ratio,
+          target: TARGET,
+          verdict: ratio >= TARGET ? 'PASS' : 'BELOW',
+          details: {
+            rounds,
+            reference: 'same sharp decode + atomic original (temp, fsync, rename, fsync dir) + pwrite + fdatasync of the pixel record, 8 async loops, one process, no HTTP, no DB',
+          },
+        });
+      }
+
+      // --- figure 8: the Python client, on the dataset of figure 1
+      if (SETTINGS.figures.has('8')) {
+        const python = pythonWithNumpy();
+        if (!python && !SETTINGS.figuresExplicit) {
+          log('figure 8 skipped: no python3 with numpy (apt-get install -y python3-numpy)');
+        } else {
+          const py = await benchPythonDecode(`http://127.0.0.1:${service.port}`, key, 'small', { repeats: SETTINGS.pythonRepeats, python });
+          const added = py.ratio - 1;
+          figures.push({
+            id: '8',
+            title: `Python client: batch ${SETTINGS.batchSize} fetched + decoded into numpy`,
+            unit: 'ms',
+            ours: summarize([py.decodeMs]),
+            reference: summarize([py.rawMs]),
+            ratio: py.ratio,
+            verdict: added < PYTHON_DECODE_LIMIT ? 'PASS' : 'BELOW',
+            details: { ...py },
+            rows: [
+              [
+                '8',
+                `Python client: batch ${SETTINGS.batchSize} safetensors → numpy (${py.python}), ×${py.repeats} pairs`,
+                `${fixed(py.decodeMs)} ms`,
+                `raw bytes, same client ${fixed(py.rawMs)} ms`,
+                fixed(py.ratio, 3),
+                `< ${fixed(1 + PYTHON_DECODE_LIMIT, 2)}`,
+                added < PYTHON_DECODE_LIMIT ? 'PASS' : 'BELOW',
+              ],
+            ],
+            runsLine: `  8: decoding adds ${fixed(added * 100)} % (median of per-pair ratios); parsing alone ${fixed(py.parseMs, 2)} ms of ${fixed(py.decodeMs)} ms`,
+          });
+        }
+      }
+
+      const stopCode = await service.stop(15_000);
+      if (stopCode !== 0) log(`service exited with ${stopCode} on SIGTERM`);
+    }
+
+    // --- figures 4 and 5: batch orders through RabbitMQ (serve + worker children of their own)
+    if (wantsOrders) {
+      const reachable = await brokerReachable(SETTINGS.amqpUrl);
+      if (reachable !== true && !SETTINGS.figuresExplicit) {
+        log(`figures 4 and 5 skipped: RabbitMQ at ${SETTINGS.amqpUrl.replace(/\/\/[^@/]*@/, '//')} is not reachable (${reachable}); set BENCH_AMQP_URL`);
+      } else {
+        const orderFigs: OrderFigure[] = await orderFigures({
+          figures: SETTINGS.figures,
+          settings: {
+            orderSize: SETTINGS.orderSize,
+            memoryOrderSize: SETTINGS.memoryOrderSize,
+            rounds: SETTINGS.orderRounds,
+            amqpUrl: SETTINGS.amqpUrl,
+            serverNodeArgs: SETTINGS.serverNodeArgs,
+            workerNodeArgs: SETTINGS.workerNodeArgs,
+          },
+          pngs: smallPngs,
+          categories: CATEGORIES,
+          client,
+          tmp,
+          repo: REPO,
+          mainJs: MAIN_JS,
+          outDir: OUT_DIR,
+          children,
+          cleanups,
+          log,
+        });
+        figures.push(...orderFigs);
+      }
+    }
+
+    // --- figures 6 and 7: PostgreSQL beside SQLite, two replicas beside one
+    if (wantsProduction) {
+      const reachable = await postgresReachable(SETTINGS.databaseUrl);
+      if (reachable !== true && !SETTINGS.figuresExplicit) {
+        log(`figures 6 and 7 skipped: PostgreSQL at ${SETTINGS.databaseUrl.replace(/\/\/[^@/]*@/, '//')} is not reachable (${reachable}); set BENCH_DATABASE_URL`);
+      } else {
+        figures.push(
+          ...(await productionFigures({
+            figures: SETTINGS.figures,
+            databaseUrl: SETTINGS.databaseUrl,
+            rounds: SETTINGS.productionRounds,
+            batchRepeats: SETTINGS.batchRepeats,
+            batchSize: SETTINGS.batchSize,
+            concurrency: SETTINGS.concurrency,
+            ingestSeconds: SETTINGS.ingestSeconds,
+            ingestSets,
+            batchPngs: smallPngs,
+            categories: CATEGORIES,
+            client,
+            tmp,
+            repo: REPO,
+            mainJs: MAIN_JS,
+            serverNodeArgs: SETTINGS.serverNodeArgs,
+            children,
+            cleanups,
+            log,
+          })),
+        );
+      }
+    }
+  } finally {
+    client.close();
+    await Promise.allSettled(children.map((child) => child.stop(3000)));
+    if (SETTINGS.keepTmp) log(`kept ${tmp}`);
+    else await rm(tmp, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  const totalSeconds = (performance.now() - benchStarted) / 1000;
+
+  // --- report
+  const rows: string[][] = [['#', 'figure', 'ours (median)', 'reference (median)', 'ours/ref', 'target', 'verdict']];
+  for (const f of figures) {
+    if (f.rows) {
+      rows.push(...f.rows);
+    } else if (f.id === '1') {
+      const d = f.details as { bytes: number; oursMs: Summary; referenceMs: Summary };
+      rows.push([
+        f.id,
+        `${f.title} (${fixed(d.bytes / 1e6, 2)} MB), ×${f.ours.runs.length}`,
+        `${gbps(f.ours.median)} (${fixed(d.oursMs.median)} ms)`,
+        `${gbps(f.reference!.median)} (${fixed(d.referenceMs.median)} ms)`,
+        fixed(f.ratio!, 2),
+        `≥ ${TARGET}`,
+        f.verdict!,
+      ]);
+    } else if (f.id === '2') {
+      const d = f.details as { ms: Summary; timesSlowerThanSafetensors?: number; safetensorsMsMedian?: number };
+      rows.push([
+        f.id,
+        `${f.title}, ×${f.ours.runs.length}`,
+        `${mbps(f.ours.median)} (${fixed(d.ms.median, 0)} ms/batch)`,
+        d.safetensorsMsMedian ? `safetensors ${fixed(d.safetensorsMsMedian)} ms/batch` : '–',
+        d.timesSlowerThanSafetensors ? `×${fixed(d.timesSlowerThanSafetensors)} slower` : '–',
+        '–',
+        'info',
+      ]);
+    } else {
+      rows.push([f.id, `${f.title}, ×${f.ours.runs.length}`, `${fixed(f.ours.median, 0)} samples/s`, `${fixed(f.reference!.median, 0)} samples/s`, fixed(f.ratio!, 2), `≥ ${TARGET}`, f.verdict!]);
+    }
+  }
+  const runsLines = figures.map((f) => {
+    if (f.runsLine) return f.runsLine;
+    const show = (v: number) => (f.unit === 'bytes/s' ? fixed(v / 1e6, 0) : fixed(v, 0));
+    const unit = f.unit === 'bytes/s' ? 'MB/s' : f.unit;
+    const ref = f.reference ? `; reference ${f.reference.runs.map(show).join(' ')}` : '';
+    return `  ${f.id}: ours ${f.ours.runs.map(show).join(' ')}${ref} (${unit}, in run order)`;
+  });
+  const cpuLines: string[] = [];
+  for (const f of figures) {
+    if (f.cpuLine) cpuLines.push(f.cpuLine);
+    if (f.id === '1') {
+      const c = (f.details as { cpuMsPerBatch: Record<string, number> }).cpuMsPerBatch;
+      cpuLines.push(`  1: per batch: service ${c.service} ms, reference server ${c.referenceServer} ms; client ${c.clientOurs} / ${c.clientReference} ms`);
+    }
+    if (f.id === '3') {
+      const rounds = (f.details as { rounds: { reference: { cpuMsPerSample: number }; ours: { cpuMsPerSample: { service: number; client: number } } }[] }).rounds;
+      const med = (pick: (r: (typeof rounds)[number]) => number) => fixed(summarize(rounds.map(pick)).median, 2);
+      cpuLines.push(
+        `  3: per sample: service ${med((r) => r.ours.cpuMsPerSample.service)} ms + client ${med((r) => r.ours.cpuMsPerSample.client)} ms; reference ${med((r) => r.reference.cpuMsPerSample)} ms (all threads, medians)`,
+      );
+    }
+  }
+  process.stdout.write(`\n${table(rows)}\n\nruns:\n${runsLines.join('\n')}\ncpu time (user+sys):\n${cpuLines.join('\n')}\n`);
+  process.stdout.write(`total ${fixed(totalSeconds)} s (after build); load average now ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}\n`);
+
+  await mkdir(OUT_DIR, { recursive: true });
+  const resultsFile = join(OUT_DIR, 'results.json');
+  await writeFile(
+    resultsFile,
+    `${JSON.stringify({ startedAt: startedAt.toISOString(), command, machine, settings: { ...SETTINGS, figures: [...SETTINGS.figures] }, totalSeconds, figures }, null, 2)}\n`,
+  );
+  process.stdout.write(`results: ${resolve(resultsFile).replace(REPO, '')}\n`);
+}
+
+/** true, or why a connection to the broker failed. */
+async function brokerReachable(url: string): Promise<true | string> {
+  try {
+    const connection = await amqp.connect(url, { timeout: 5000 });
+    await connection.close();
+    return true;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+main().catch((error) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+});
