@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FileBlobStore } from '../src/adapters/files/file.blob-store.js';
@@ -93,10 +93,13 @@ describe('FileBlobStore', () => {
     }
   });
 
-  it('removes temp files a crash left behind, at start', async () => {
+  it('removes temp files a crash left behind, at start, and spares those of live writers here and elsewhere', async () => {
     const root = freshDir();
     await mkdir(join(root, 'tmp'), { recursive: true });
-    const leftovers = ['half-written', `${process.pid}.0123456789abcdef`, '999999999.fedcba9876543210'];
+    const here = createHash('sha256').update(hostname()).digest('hex').slice(0, 12);
+    const elsewhere = here === '0123456789ab' ? 'ba9876543210' : '0123456789ab';
+    // Old enough to be a crash's leftovers: a dead pid here, this pid before this process, another host's, an unknown name.
+    const leftovers = ['half-written', `${here}.${process.pid}.0123456789abcdef`, `${here}.999999999.fedcba9876543210`, `${elsewhere}.1.0123456789abcdef`];
     for (const name of leftovers) {
       await writeFile(join(root, 'tmp', name), 'partial');
       await utimes(join(root, 'tmp', name), new Date(0), new Date(0));
@@ -105,11 +108,28 @@ describe('FileBlobStore', () => {
     await store.init();
     assert.deepEqual(await readdir(join(root, 'tmp')), []);
     await store.ping();
-    // A temp file of a live writer (here: another instance in this process) is spared.
-    const live = `${process.pid}.fedcba9876543210`;
-    await writeFile(join(root, 'tmp', live), 'in flight');
+    // Being written: by another instance in this process, by a live process here (pid 1), by a
+    // replica on another host (whose pid means nothing here) — all recent.
+    const live = [`${here}.${process.pid}.fedcba9876543210`, `${here}.1.fedcba9876543210`, `${elsewhere}.999999999.fedcba9876543210`].sort();
+    for (const name of live) await writeFile(join(root, 'tmp', name), 'in flight');
     await new FileBlobStore(root).init();
-    assert.deepEqual(await readdir(join(root, 'tmp')), [live]);
+    assert.deepEqual((await readdir(join(root, 'tmp'))).sort(), live);
+  });
+
+  it('moves originals of the older <two hex digits>/<sha256> layout into place at start', async () => {
+    const root = freshDir();
+    const old = [blob(1), blob(2), blob(3)];
+    for (const { sha, bytes } of old) {
+      await mkdir(join(root, sha.slice(0, 2)), { recursive: true });
+      await writeFile(join(root, sha.slice(0, 2), sha), bytes);
+    }
+    const store = new FileBlobStore(root);
+    await store.init();
+    for (const { sha, bytes } of old) {
+      assert.ok((await store.get(sha)).equals(bytes));
+      assert.equal(await store.has(sha), true);
+    }
+    assert.deepEqual((await readdir(root)).filter((name) => name.length === 2), [], 'the two-digit folders are gone');
   });
 
   it('stores 50 concurrent puts (and duplicate puts) readable, with no temp file left', async () => {

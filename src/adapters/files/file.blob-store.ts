@@ -1,11 +1,21 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { BlobStore } from '../../ports/blob-store.js';
 import { GroupSync, fsyncDirectory } from './fsync.js';
 
 const SHA256 = /^[0-9a-f]{64}$/;
 const PROCESS_STARTED_MS = Date.now() - process.uptime() * 1000;
+/**
+ * Replicas in other containers or on other hosts share `tmp/` on a shared volume, and their pids
+ * mean nothing here: their temp files are told apart by a tag of the host name, and removed only
+ * once this old (a write takes seconds; older is what a crash left).
+ */
+const FOREIGN_TEMP_MAX_AGE_MS = 60 * 60 * 1000;
+const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 12);
+/** Before 16 folders, originals were at `<first two hex digits>/<sha256>`: moved at start. */
+const TWO_DIGIT_FOLDER = /^[0-9a-f]{2}$/;
 
 function checkSha(sha256: string): void {
   if (!SHA256.test(sha256)) throw new Error(`Not a lowercase hex SHA-256: ${JSON.stringify(sha256).slice(0, 80)}`);
@@ -92,28 +102,61 @@ export class FileBlobStore implements BlobStore {
     return join(this.rootDir, sha256.slice(0, 1), sha256);
   }
 
-  // The pid lets a start-up sweep spare temp files of other live processes sharing the directory.
+  // Host tag and pid let a start-up sweep spare temp files of other live processes sharing the directory.
   private tempName(): string {
-    return `${process.pid}.${randomBytes(8).toString('hex')}`;
+    return `${HOST_TAG}.${process.pid}.${randomBytes(8).toString('hex')}`;
   }
 
   private async start(): Promise<void> {
     const created = await mkdir(this.rootDir, { recursive: true });
     await mkdir(this.tmpDir, { recursive: true });
     if (created) await fsyncDirectory(dirname(this.rootDir));
-    for (const name of await readdir(this.tmpDir)) {
-      const path = join(this.tmpDir, name);
-      const pid = Number(name.split('.')[0]);
+    for (const name of await readdir(this.tmpDir)) await this.sweepTemp(name);
+    await this.moveTwoDigitFolders();
+  }
+
+  /** Removes a temp file a crash left behind, sparing those other live processes are writing. */
+  private async sweepTemp(name: string): Promise<void> {
+    const path = join(this.tmpDir, name);
+    const [host, pidText] = name.split('.');
+    const info = await stat(path).catch(() => undefined);
+    if (!info) return;
+    if (host === HOST_TAG) {
+      const pid = Number(pidText);
       const mine = pid === process.pid;
-      if (Number.isInteger(pid) && pid > 0 && !mine && isAlive(pid)) continue;
+      if (Number.isInteger(pid) && pid > 0 && !mine && isAlive(pid)) return;
       // Same pid: an earlier incarnation (containers reuse pids) only if older than this process.
-      if (mine) {
-        const info = await stat(path).catch(() => undefined);
-        if (!info || info.mtimeMs >= PROCESS_STARTED_MS) continue;
+      if (mine && info.mtimeMs >= PROCESS_STARTED_MS) return;
+    } else if (Date.now() - info.mtimeMs < FOREIGN_TEMP_MAX_AGE_MS) {
+      return;
+    }
+    await unlink(path).catch((error) => {
+      if (!isNotFound(error)) throw error;
+    });
+  }
+
+  /**
+   * Moves originals from the older `<aa>/<sha256>` layout into `<a>/<sha256>`. Each rename is
+   * atomic, so a crash (or another replica doing the same) leaves every file in one place or the
+   * other, and the next start finishes the move.
+   */
+  private async moveTwoDigitFolders(): Promise<void> {
+    for (const folder of await readdir(this.rootDir)) {
+      if (!TWO_DIGIT_FOLDER.test(folder)) continue;
+      const from = join(this.rootDir, folder);
+      const names = await readdir(from).catch((error) => (isNotFound(error) ? [] : Promise.reject(error)));
+      if (names.length > 0) {
+        const shard = join(this.rootDir, folder.slice(0, 1));
+        await this.ensureShard(shard);
+        for (const name of names) {
+          if (!SHA256.test(name)) continue;
+          await rename(join(from, name), join(shard, name)).catch((error) => {
+            if (!isNotFound(error)) throw error;
+          });
+        }
+        await this.dirSync(shard).sync();
       }
-      await unlink(path).catch((error) => {
-        if (!isNotFound(error)) throw error;
-      });
+      await rmdir(from).catch(() => undefined);
     }
   }
 
@@ -143,7 +186,7 @@ export class FileBlobStore implements BlobStore {
     let ready = this.shardDirs.get(shard);
     if (!ready) {
       // The root is synced on first use even when the shard existed: a crashed run may have
-      // created it without syncing, and this costs at most 256 shared syncs per process.
+      // created it without syncing, and this costs at most 16 shared syncs per process.
       ready = mkdir(shard, { recursive: true }).then(() => this.dirSync(this.rootDir).sync());
       ready.catch(() => this.shardDirs.delete(shard));
       this.shardDirs.set(shard, ready);
