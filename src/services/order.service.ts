@@ -110,15 +110,19 @@ export class OrderService {
     const order = await this.orders.getOrder(id);
     if (!order) throw new SensoryError('SENSORY_ERR_ORDER_NOT_FOUND', `there is no order ${id}`);
     if (ACTIVE_STATUSES.includes(order.status) && Date.parse(order.expiresAt) < this.now()) {
-      await this.orders.finish(id, 'expired', `not polled for ${order.ttlSeconds} s`);
+      await this.orders.finish(id, 'expired', `no sample was delivered for ${order.ttlSeconds} s`);
       await this.queue.deleteResultQueue(id).catch(() => undefined);
       return (await this.orders.getOrder(id))!;
     }
     return order;
   }
 
-  list(activeOnly: boolean, limit = 100): Promise<OrderRecord[]> {
-    return this.orders.listOrders({ activeOnly, limit });
+  /** The newest orders; those whose TTL passed are marked expired first, as get() does. */
+  async list(activeOnly: boolean, limit = 100): Promise<OrderRecord[]> {
+    const orders = await this.orders.listOrders({ activeOnly, limit });
+    const now = this.now();
+    const listed = await Promise.all(orders.map((order) => (ACTIVE_STATUSES.includes(order.status) && Date.parse(order.expiresAt) < now ? this.get(order.id) : order)));
+    return activeOnly ? listed.filter((order) => ACTIVE_STATUSES.includes(order.status)) : listed;
   }
 
   async cancel(id: string): Promise<OrderRecord> {

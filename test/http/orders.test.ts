@@ -576,7 +576,7 @@ for (const backend of ['memory', 'amqp'] as const) {
       }
     });
 
-    it('expires an order not polled for SENSORY_ORDER_TTL_SECONDS', async () => {
+    it('expires an order with no sample delivered for SENSORY_ORDER_TTL_SECONDS, in its status and in the list', async () => {
       const app = await openApp(backend, { SENSORY_ORDER_TTL_SECONDS: '1' });
       try {
         const { t } = app;
@@ -586,8 +586,12 @@ for (const backend of ['memory', 'amqp'] as const) {
         assert.ok(['queued', 'running'].includes(fresh.status));
         assert.ok(Date.parse(fresh.expiresAt) - Date.parse(fresh.createdAt) <= 1500, `${fresh.createdAt} → ${fresh.expiresAt}`);
         await sleep(2500);
+        // The list is the first to read it after its TTL: it shows it expired, as the order itself does.
+        const listed = await t.app.inject({ method: 'GET', url: '/v1/orders', headers: t.auth('read') });
+        assert.deepEqual(listed.json().orders.map((order: { id: string; status: string }) => [order.id, order.status]), [[created.id, 'expired']]);
         const expired = await getOrder(t, created.id);
         assert.equal(expired.status, 'expired');
+        assert.match(expired.error ?? '', /no sample was delivered for 1 s/);
         const res = await poll(t, created.id, { max: 10 });
         assert.equal(res.statusCode, 200, res.body);
         assert.deepEqual([res.json().ids, res.json().done, res.json().status], [[], true, 'expired']);
