@@ -22,6 +22,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly orderSamplesDelivered = new Counter({
+    name: 'sensory_order_samples_delivered_total',
+    help: 'Samples of batch orders delivered by polls (counted once their response was fully sent)',
+    labelNames: ['format'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -48,7 +48,8 @@ export function legacyRoutes(app: FastifyInstance, deps: AppDeps): void {
         await ingest.assertImage(bytes, { width, height, channels: 3 });
         await datasets.put(dataset, { width, height, channels: 3 });
       }
-      await ingest.add(dataset, { category, bytes });
+      const stored = await ingest.add(dataset, { category, bytes });
+      if (!stored.duplicate) deps.metrics.samplesStored.inc();
       return { sensory_store: true };
     },
   );
@@ -121,7 +122,7 @@ export function legacyRoutes(app: FastifyInstance, deps: AppDeps): void {
       const result = await orders.poll(request.body.batch_id, 1, 0);
       const chunk = result.chunks[0];
       if (!chunk) return reply.type('application/json').send({ label: null, data: null });
-      settleWhenSent(request, reply, result);
+      settleWhenSent(request, reply, result, { metrics: deps.metrics, format: 'legacy' });
       const data = uint8SampleJson(chunk.pixels, result.order);
       return reply.type('application/json').send(Buffer.concat([Buffer.from(`{"label":[${chunk.labels[0]}],"data":`), data, Buffer.from('}')]));
     },

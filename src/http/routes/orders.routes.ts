@@ -4,6 +4,7 @@ import { encodeJson, encodeSafetensors, type Render } from '../../services/batch
 import type { BatchPlan } from '../../services/batch.service.js';
 import type { PollResult } from '../../services/order.service.js';
 import type { AppDeps } from '../app.js';
+import type { Metrics } from '../metrics.js';
 import { SAFETENSORS, sendEncoded, wantsSafetensors } from '../batch-reply.js';
 import { DatasetParams, OrderBody, OrderCreated, OrderList, OrderListQuery, OrderParams, OrderView, PollBody, errorResponses } from '../schemas.js';
 
@@ -69,19 +70,23 @@ export function pollPlan(result: PollResult): { plan: BatchPlan; render: Render 
   return { plan, render };
 }
 
-/** Settles the poll once the response is fully written, or the client went away first. */
-export function settleWhenSent(request: FastifyRequest, reply: FastifyReply, result: PollResult): void {
+/**
+ * Settles the poll once the response is fully written, or the client went away first; a sent
+ * response counts its samples as delivered in `delivered` (format: json, safetensors, legacy).
+ */
+export function settleWhenSent(request: FastifyRequest, reply: FastifyReply, result: PollResult, delivered: { metrics: Metrics; format: string }): void {
   let settled = false;
   const settle = (sent: boolean) => {
     if (settled) return;
     settled = true;
+    if (sent && result.count > 0) delivered.metrics.orderSamplesDelivered.inc({ format: delivered.format }, result.count);
     result.settle(sent).catch((error: unknown) => request.log.error({ err: error }, 'settling a poll failed'));
   };
   reply.raw.once('finish', () => settle(true));
   reply.raw.once('close', () => settle(reply.raw.writableFinished));
 }
 
-export function orderRoutes(app: FastifyInstance, { orders }: AppDeps): void {
+export function orderRoutes(app: FastifyInstance, { orders, metrics }: AppDeps): void {
   app.post<{ Params: { name: string }; Body: OrderBody }>(
     '/v1/datasets/:name/orders',
     {
@@ -143,12 +148,13 @@ export function orderRoutes(app: FastifyInstance, { orders }: AppDeps): void {
     async (request, reply) => {
       const result = await orders.poll(request.params.id, request.body?.max ?? 4096, request.body?.waitMs ?? 0);
       const { plan, render } = pollPlan(result);
-      settleWhenSent(request, reply, result);
+      const safetensors = wantsSafetensors(request);
+      settleWhenSent(request, reply, result, { metrics, format: safetensors ? 'safetensors' : 'json' });
       reply.header('sensory-remaining', String(result.remaining)).header('sensory-done', String(result.done));
       const slots = result.chunks.flatMap((chunk) => chunk.slots);
       // This response delivers the last samples: the order is complete once it is sent.
       const status = result.remaining === 0 && result.order.status === 'running' ? 'complete' : result.order.status;
-      return wantsSafetensors(request)
+      return safetensors
         ? sendEncoded(reply, 200, SAFETENSORS, encodeSafetensors(plan, render, { slots: JSON.stringify(slots), remaining: String(result.remaining), done: String(result.done), status }))
         : sendEncoded(reply, 200, 'application/json', encodeJson(plan, render, { slots, remaining: result.remaining, done: result.done, status }));
     },
