@@ -169,7 +169,7 @@ export async function productionFigures(ctx: ProductionContext): Promise<Product
           const server0 = postgresServerCpuMs();
           const run = await ingest(ctx.client, [service], dataset, bodies[round % bodies.length], ctx.concurrency, ctx.ingestSeconds);
           cpuMsPerSample[name].push((processCpuMs(service.child.process.pid!) - cpu0) / run.done);
-          serverCpuMsPerSample[name].push((postgresServerCpuMs() - server0) / run.done);
+          serverCpuMsPerSample[name].push(Math.max(0, postgresServerCpuMs() - server0) / run.done);
           rates[name].push(run.done / run.seconds);
           ctx.log(`ingest round ${round + 1} on ${name}: ${rate(run.done / run.seconds)} (${run.done} in ${run.seconds.toFixed(2)} s)`);
         }

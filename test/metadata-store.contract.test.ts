@@ -146,6 +146,11 @@ for (const backend of selected) {
       assert.deepEqual(await store.getSample(ds.id, s.id), s);
       assert.deepEqual(await store.findLiveSampleBySha(ds.id, input.sha256), s);
       assert.equal(await revisionOf(ds), 1);
+      // The one-lookup form an upload uses: the same records, the dataset as of now.
+      const found = await store.findDatasetAndLiveSample(ds.name, input.sha256);
+      assert.deepEqual(found, { dataset: await store.getDataset(ds.name), existing: s });
+      assert.deepEqual(await store.findDatasetAndLiveSample(ds.name, sha('not stored')), { dataset: await store.getDataset(ds.name), existing: undefined });
+      assert.deepEqual(await store.findDatasetAndLiveSample('no-such-dataset', input.sha256), {});
 
       const [dup] = await store.addSamples(ds.id, [{ ...input, pixelSlot: 99 }]);
       assert.equal(dup.kind, 'duplicate');
@@ -245,6 +250,7 @@ for (const backend of selected) {
       assert.equal(now.sampleCount, 1);
       assert.equal(await store.getSample(ds.id, s1.id), undefined);
       assert.equal(await store.findLiveSampleBySha(ds.id, s1.sha256), undefined);
+      assert.equal((await store.findDatasetAndLiveSample(ds.name, s1.sha256)).existing, undefined, 'a deleted sample is not found');
       assert.deepEqual(sortedIds(await store.listSamples(ds.id, { limit: 100 })), [s2.id]);
 
       assert.equal(await store.deleteSample(ds.id, s1.id), undefined, 'already deleted');

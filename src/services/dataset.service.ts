@@ -19,8 +19,12 @@ export interface DatasetDetail extends DatasetRecord {
 export async function requireDataset(store: MetadataStore, name: string): Promise<DatasetRecord> {
   assertValidName('dataset', name);
   const dataset = await store.getDataset(name);
-  if (!dataset) throw new SensoryError('SENSORY_ERR_DATASET_NOT_FOUND', `dataset ${name} does not exist`);
+  if (!dataset) throw datasetNotFound(name);
   return dataset;
+}
+
+export function datasetNotFound(name: string): SensoryError {
+  return new SensoryError('SENSORY_ERR_DATASET_NOT_FOUND', `dataset ${name} does not exist`);
 }
 
 function assertInteger(field: string, value: number, min: number, max: number): void {

@@ -8,7 +8,7 @@ import type { BlobStore } from '../ports/blob-store.js';
 import type { Imaging } from '../ports/imaging.js';
 import type { AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../ports/metadata-store.js';
 import type { PixelStore } from '../ports/pixel-store.js';
-import { requireDataset } from './dataset.service.js';
+import { datasetNotFound } from './dataset.service.js';
 import { PixelSlotAllocator } from './pixel-slots.js';
 
 export interface Upload {
@@ -46,8 +46,11 @@ export class IngestService {
 
   /** One sample; errors are thrown (400, 409, 413, 415). */
   async add(datasetName: string, upload: Upload): Promise<Stored> {
-    const dataset = await requireDataset(this.store, datasetName);
-    const prepared = await this.prepare(dataset, upload);
+    assertValidName('dataset', datasetName);
+    const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
+    const { dataset, existing } = await this.store.findDatasetAndLiveSample(datasetName, sha256);
+    if (!dataset) throw datasetNotFound(datasetName);
+    const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing);
     if (prepared.kind === 'known') return prepared.stored;
     return settle(dataset, await this.committer(dataset.id).submit(prepared.sample));
   }
@@ -57,10 +60,14 @@ export class IngestService {
    * an import can commit all its samples at once.
    */
   async prepare(dataset: DatasetRecord, upload: Upload): Promise<Prepared> {
+    const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
+    return this.prepareLookedUp(dataset, upload, sha256, await this.store.findLiveSampleBySha(dataset.id, sha256));
+  }
+
+  /** prepare() once the live sample with these bytes (if any) is known. */
+  private async prepareLookedUp(dataset: DatasetRecord, upload: Upload, sha256: string, existing: SampleRecord | undefined): Promise<Prepared> {
     const category = assertValidName('category', upload.category);
     this.assertSize(upload.bytes.length);
-    const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
-    const existing = await this.store.findLiveSampleBySha(dataset.id, sha256);
     if (existing) return { kind: 'known', stored: knownOrConflict(dataset, existing, category) };
     const decoded = await this.imaging.toDatasetPixels(upload.bytes, dataset);
     if (decoded.pixels.length !== recordBytes(dataset)) throw new Error('imaging returned pixels of the wrong size');

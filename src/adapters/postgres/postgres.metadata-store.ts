@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { SensoryError } from '../../domain/errors.js';
 import type { Split } from '../../domain/split.js';
@@ -22,6 +23,29 @@ const TYPES: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
     oid === INT8_OID && format !== 'binary' ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
+
+/**
+ * A client that sends every query with parameters as a named prepared statement (the name is a
+ * digest of its text): each connection parses and plans a statement once instead of on every
+ * call, which is most of the server's work for the small queries of an upload.
+ */
+class PreparingClient extends pg.Client {
+  private static readonly names = new Map<string, string>();
+
+  // pg's query() has many overloads; only (text, values[, callback]) is rewritten.
+  override query(...args: unknown[]): any {
+    const [text, values] = args;
+    if (typeof text === 'string' && Array.isArray(values)) {
+      let name = PreparingClient.names.get(text);
+      if (!name) {
+        name = `sensory_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+        PreparingClient.names.set(text, name);
+      }
+      return (super.query as (...rest: unknown[]) => unknown)({ name, text, values }, ...args.slice(2));
+    }
+    return (super.query as (...rest: unknown[]) => unknown)(...args);
+  }
+}
 
 /**
  * Runs `work` in one transaction on one connection of the pool. A failed ROLLBACK discards the
@@ -96,7 +120,7 @@ export class PostgresMetadataStore implements MetadataStore {
   private ending: Promise<void> | undefined;
 
   constructor(url: string, options: { max?: number } = {}) {
-    this.pool = new pg.Pool({ connectionString: url, types: TYPES, ...options });
+    this.pool = new pg.Pool({ connectionString: url, types: TYPES, Client: PreparingClient, ...options });
     // An idle connection dropped by the server: the pool discards it and opens another on demand.
     this.pool.on('error', () => undefined);
   }
@@ -233,25 +257,39 @@ export class PostgresMetadataStore implements MetadataStore {
           );
         }
         const column = <K extends keyof SampleRecord>(key: K) => toInsert.map((r) => r[key]);
+        // One statement for the samples, their first labels and the dataset's counters: one
+        // round trip (the labels' foreign keys are checked at its end, when the samples exist).
         const ids = await client.query<{ id: number; sha256: string }>(
-          `INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, label_rev, added_rev, created_at)
-           SELECT $1, u.sha, u.media, u.bytes, u.slot, u.bucket, u.idx, u.rev, u.rev, u.created
-           FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::integer[], $7::integer[], $8::bigint[], $9::text[])
-             WITH ORDINALITY AS u(sha, media, bytes, slot, bucket, idx, rev, created, ord)
-           ORDER BY u.ord
-           RETURNING id, sha256`,
-          [datasetId, column('sha256'), column('mediaType'), column('bytes'), column('pixelSlot'), column('splitBucket'), column('categoryIndex'), column('revision'), column('createdAt')],
+          `WITH added AS (
+             INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, label_rev, added_rev, created_at)
+             SELECT $1, u.sha, u.media, u.bytes, u.slot, u.bucket, u.idx, u.rev, u.rev, u.created
+             FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::integer[], $7::integer[], $8::bigint[], $9::text[])
+               WITH ORDINALITY AS u(sha, media, bytes, slot, bucket, idx, rev, created, ord)
+             ORDER BY u.ord
+             RETURNING id, sha256, added_rev, category_idx
+           ), labelled AS (
+             INSERT INTO sample_labels (sample_id, from_rev, category_idx) SELECT id, added_rev, category_idx FROM added
+           ), counted AS (
+             UPDATE datasets SET revision = $10, live_count = live_count + $11, next_category_index = $12 WHERE id = $1
+           )
+           SELECT id, sha256 FROM added`,
+          [
+            datasetId,
+            column('sha256'),
+            column('mediaType'),
+            column('bytes'),
+            column('pixelSlot'),
+            column('splitBucket'),
+            column('categoryIndex'),
+            column('revision'),
+            column('createdAt'),
+            revision,
+            toInsert.length,
+            nextIndex,
+          ],
         );
         const idBySha = new Map(ids.rows.map((row) => [row.sha256, row.id]));
         for (const record of toInsert) (record as { id: number }).id = idBySha.get(record.sha256)!;
-        await client.query(
-          `INSERT INTO sample_labels (sample_id, from_rev, category_idx) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::integer[])`,
-          [column('id'), column('revision'), column('categoryIndex')],
-        );
-        await client.query(
-          'UPDATE datasets SET revision = $2, live_count = live_count + $3, next_category_index = $4 WHERE id = $1',
-          [datasetId, revision, toInsert.length, nextIndex],
-        );
       }
       return outcomes.map((outcome) => outcome());
     });
@@ -259,6 +297,18 @@ export class PostgresMetadataStore implements MetadataStore {
 
   async findLiveSampleBySha(datasetId: number, sha256: string): Promise<SampleRecord | undefined> {
     return (await this.pool.query<SampleRecord>(`${SAMPLE_SELECT} WHERE s.dataset_id = $1 AND s.sha256 = $2 AND s.deleted_rev IS NULL`, [datasetId, sha256])).rows[0];
+  }
+
+  async findDatasetAndLiveSample(name: string, sha256: string): Promise<{ dataset?: DatasetRecord; existing?: SampleRecord }> {
+    const { rows } = await this.pool.query<DatasetRecord & { existing: SampleRecord | null }>(
+      `SELECT ${DATASET_COLUMNS},
+         (SELECT row_to_json(live) FROM (${SAMPLE_SELECT} WHERE s.dataset_id = datasets.id AND s.sha256 = $2 AND s.deleted_rev IS NULL) live) AS existing
+       FROM datasets WHERE name = $1`,
+      [name, sha256],
+    );
+    if (!rows[0]) return {};
+    const { existing, ...dataset } = rows[0];
+    return { dataset, existing: existing ?? undefined };
   }
 
   async getSample(datasetId: number, id: number): Promise<SampleRecord | undefined> {

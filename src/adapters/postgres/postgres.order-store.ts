@@ -17,6 +17,9 @@ interface OrderRow {
   error: string | null;
 }
 
+/** The columns OrderRow reads, named (not *): a prepared statement keeps its result columns. */
+const ORDER_COLUMNS = 'spec, status, shards_total, shards_done, produced, delivered, expires_at, error';
+
 function toRecord(row: OrderRow): OrderRecord {
   return {
     ...(JSON.parse(row.spec) as OrderSpec),
@@ -53,14 +56,14 @@ export class PostgresOrderStore implements OrderStore {
   }
 
   async getOrder(id: string): Promise<OrderRecord | undefined> {
-    const row = (await this.pool.query<OrderRow>('SELECT * FROM orders WHERE id = $1', [id])).rows[0];
+    const row = (await this.pool.query<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM orders WHERE id = $1`, [id])).rows[0];
     return row ? toRecord(row) : undefined;
   }
 
   async listOrders({ activeOnly, limit }: { activeOnly: boolean; limit: number }): Promise<OrderRecord[]> {
     const where = activeOnly ? `WHERE status IN ('queued', 'running')` : '';
     const { rows } = await this.pool.query<OrderRow>(
-      `SELECT * FROM orders ${where} ORDER BY created_at COLLATE "C" DESC, id COLLATE "C" LIMIT $1`,
+      `SELECT ${ORDER_COLUMNS} FROM orders ${where} ORDER BY created_at COLLATE "C" DESC, id COLLATE "C" LIMIT $1`,
       [limit],
     );
     return rows.map(toRecord);

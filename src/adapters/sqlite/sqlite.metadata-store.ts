@@ -258,6 +258,12 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.q.liveSampleBySha.get(datasetId, sha256) as SampleRecord | undefined;
   }
 
+  async findDatasetAndLiveSample(name: string, sha256: string): Promise<{ dataset?: DatasetRecord; existing?: SampleRecord }> {
+    const dataset = this.q.datasetByName.get(name) as DatasetRecord | undefined;
+    if (!dataset) return {};
+    return { dataset, existing: this.q.liveSampleBySha.get(dataset.id, sha256) as SampleRecord | undefined };
+  }
+
   async getSample(datasetId: number, id: number): Promise<SampleRecord | undefined> {
     return this.q.liveSampleById.get(datasetId, id) as SampleRecord | undefined;
   }
