@@ -5,7 +5,7 @@ import { CategoriesView, DatasetBody, DatasetList, DatasetParams, DatasetView, e
 
 type Named = { Params: { name: string } };
 
-export function datasetRoutes(app: FastifyInstance, { datasets }: AppDeps): void {
+export function datasetRoutes(app: FastifyInstance, { datasets, ingest }: AppDeps): void {
   app.put<Named & { Body: DatasetBody }>(
     '/v1/datasets/:name',
     {
@@ -61,7 +61,12 @@ export function datasetRoutes(app: FastifyInstance, { datasets }: AppDeps): void
         response: { 200: DatasetView, ...errorResponses(400, 401, 403, 404) },
       },
     },
-    async (request) => datasetView(await datasets.delete(request.params.name)),
+    async (request) => {
+      const deleted = await datasets.delete(request.params.name);
+      // Its id is never used again: the upload path's per-dataset state can go.
+      ingest.forgetDataset(deleted.id);
+      return datasetView(deleted);
+    },
   );
 
   app.get<Named>(
