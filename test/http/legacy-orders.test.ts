@@ -2,9 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import amqp from 'amqplib';
-import { resultQueueName } from '../../src/ports/order-queue.js';
-import { AMQP_ADDRESS, AMQP_URL, amqpAvailable, brokerSkip, inCi, uniqueAmqpNames } from '../support/broker.js';
+import { AMQP_ADDRESS, AMQP_URL, amqpAvailable, brokerSkip, cleanBroker, inCi, uniqueAmqpNames } from '../support/broker.js';
 import { expectError, KEYS, removeDir, seedDataset, startTestApp, type TestApp } from '../support/harness.js';
 
 /**
@@ -108,24 +106,7 @@ for (const backend of ['memory', 'amqp'] as const satisfies readonly Backend[]) 
       for (const id of ids) await t.app.inject({ method: 'DELETE', url: `/v1/orders/${id}`, headers: t.auth('read') });
       await t.close();
       removeDir(t.dataDir);
-      if (backend === 'amqp') {
-        // Best effort: the broker may be away.
-        const connection = await amqp.connect(AMQP_URL).catch(() => undefined);
-        if (connection) {
-          connection.on('error', () => undefined);
-          try {
-            const channel = await connection.createChannel();
-            channel.on('error', () => undefined);
-            for (const id of ids) await channel.deleteQueue(resultQueueName(id));
-            await channel.deleteQueue(names.taskQueue);
-            await channel.deleteExchange(names.exchange);
-          } catch {
-            // Left for the broker's expiry.
-          } finally {
-            await connection.close().catch(() => undefined);
-          }
-        }
-      }
+      if (backend === 'amqp') await cleanBroker({ exchanges: [names.exchange], taskQueues: [names.taskQueue], orderIds: ids });
     });
 
     it('POST /api/sensory/batch answers 202 {"batch_id"} and nothing else', async () => {

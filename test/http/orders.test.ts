@@ -2,12 +2,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import amqp from 'amqplib';
 import { drawAugment } from '../../src/domain/augmentation.js';
 import { parseSafetensors } from '../../src/domain/safetensors.js';
-import { resultQueueName } from '../../src/ports/order-queue.js';
-import { AMQP_ADDRESS, AMQP_URL, amqpAvailable, brokerSkip, inCi, uniqueAmqpNames } from '../support/broker.js';
+import { AMQP_ADDRESS, AMQP_URL, amqpAvailable, brokerSkip, cleanBroker, inCi, uniqueAmqpNames } from '../support/broker.js';
 import { removeDir, seedDataset, startTestApp, type TestApp } from '../support/harness.js';
+import type { OrderView } from '../support/order-polls.js';
 
 /**
  * Batch orders over HTTP, the same scenarios on both queue backends: the in-process queue and
@@ -27,20 +26,6 @@ type Backend = 'memory' | 'amqp';
 interface Augment {
   rotation: number;
   scale: number;
-}
-
-interface OrderView {
-  id: string;
-  dataset: string;
-  status: string;
-  size: number;
-  shards: { total: number; done: number };
-  samples: { produced: number; delivered: number };
-  revision: number;
-  seed: number;
-  createdAt: string;
-  expiresAt: string;
-  error?: string;
 }
 
 /** What the polls of one order handed out, by slot. */
@@ -79,26 +64,9 @@ async function openApp(backend: Backend, env: Record<string, string> = {}, worke
       for (const id of ids) await t.app.inject({ method: 'DELETE', url: `/v1/orders/${id}`, headers: t.auth('read') });
       await t.close();
       removeDir(t.dataDir);
-      if (backend === 'amqp') await deleteFromBroker([...ids.map(resultQueueName), names.taskQueue], names.exchange);
+      if (backend === 'amqp') await cleanBroker({ exchanges: [names.exchange], taskQueues: [names.taskQueue], orderIds: ids });
     },
   };
-}
-
-/** Best-effort cleanup of what a test declared on the broker (the broker may be away: ignore it). */
-async function deleteFromBroker(queues: readonly string[], exchange: string): Promise<void> {
-  const connection = await amqp.connect(AMQP_URL).catch(() => undefined);
-  if (!connection) return;
-  connection.on('error', () => undefined);
-  try {
-    const channel = await connection.createChannel();
-    channel.on('error', () => undefined);
-    for (const queue of queues) await channel.deleteQueue(queue);
-    await channel.deleteExchange(exchange);
-  } catch {
-    // Left for the broker's own expiry, or a later run.
-  } finally {
-    await connection.close().catch(() => undefined);
-  }
 }
 
 function expectError(res: { statusCode: number; body: string; json(): any }, status: number, code?: string): string {

@@ -12,9 +12,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import amqp from 'amqplib';
-import { AMQP_URL, describeWithBroker, inCi, uniqueAmqpNames } from '../support/broker.js';
+import { AMQP_URL, cleanBroker, describeWithBroker, inCi, uniqueAmqpNames } from '../support/broker.js';
 import { makePng, patternPixels } from '../support/harness.js';
-import { Ledger, SAFETENSORS, cleanBroker, orderPolls, type Polled } from '../support/order-polls.js';
+import { Ledger, SAFETENSORS, orderPolls } from '../support/order-polls.js';
 import {
   call as callWithKey,
   ensureBuilt,
@@ -53,7 +53,7 @@ const amqpNames: ReturnType<typeof uniqueAmqpNames>[] = [];
 const orderIds: string[] = [];
 /** Sample id → its pixels (noise 0, same shape: a polled sample must carry exactly these). */
 const pixelsById = new Map<number, Buffer>();
-const { getOrder, waitForOrder, poll, pollAndHangUp } = orderPolls(KEY, { width: WIDTH, height: HEIGHT, channels: CHANNELS }, pixelsById);
+const { getOrder, waitForOrder, poll, pollUntilDone, assertCompleted, pollAndHangUp } = orderPolls(KEY, { width: WIDTH, height: HEIGHT, channels: CHANNELS }, pixelsById);
 
 function stackEnv(prefix: string, extra: Record<string, string> = {}): Record<string, string> {
   const dataDir = tempDir(`sensory-${prefix}-`);
@@ -94,41 +94,6 @@ async function createOrder(url: string, size: number, shardSize: number): Promis
   const { id } = reply.json() as { id: string };
   orderIds.push(id);
   return id;
-}
-
-/**
- * Polls (max 1000, waitMs 2000) until the order says done. `tolerateMs`: how long errors (a
- * 503, a refused connection) are retried before the loop gives up; 0 → the first one throws.
- */
-async function pollUntilDone(
-  url: () => string,
-  id: string,
-  ledger: Ledger,
-  { deadlineMs = 60_000, tolerateMs = 0, context = () => '' }: { deadlineMs?: number; tolerateMs?: number; context?: () => string } = {},
-): Promise<{ errors: string[] }> {
-  const deadline = Date.now() + deadlineMs;
-  const errors: string[] = [];
-  let failingSince: number | undefined;
-  for (;;) {
-    assert.ok(
-      Date.now() < deadline,
-      `the order was not done after ${deadlineMs} ms (${ledger.bySlot.size} slots received; last errors: ${errors.slice(-2).join(' | ')})${context()}`,
-    );
-    let polled: Polled;
-    try {
-      polled = await poll(url(), id, 1000, 2000);
-    } catch (error) {
-      if (error instanceof assert.AssertionError) throw error;
-      failingSince ??= Date.now();
-      errors.push((error as Error).message);
-      if (Date.now() - failingSince > tolerateMs) throw error;
-      await sleep(250);
-      continue;
-    }
-    failingSince = undefined;
-    ledger.add(polled);
-    if (polled.done) return { errors };
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -222,10 +187,7 @@ await describeWithBroker('batch orders with real processes and RabbitMQ: crashes
     await pollUntilDone(() => server.url, id, ledger);
 
     ledger.assertExact(size, ids);
-    // The last poll's delivery is committed once its response is sent: the status follows.
-    const done = await waitForOrder(server.url, id, (order) => order.status !== 'running', 'the order to settle', 5000);
-    assert.equal(done.status, 'complete');
-    assert.equal(done.samples.delivered, size);
+    const done = await assertCompleted(server.url, id, size);
     assert.equal(done.shards.done, done.shards.total);
     log(`worker kill: ${size} samples in ${ledger.polls} polls, ${Date.now() - started} ms`);
   });
@@ -258,10 +220,7 @@ await describeWithBroker('batch orders with real processes and RabbitMQ: crashes
 
     await pollUntilDone(() => server.url, id, ledger);
     ledger.assertExact(size, ids);
-    // The last poll's delivery is committed once its response is sent: the status follows.
-    const done = await waitForOrder(server.url, id, (order) => order.status !== 'running', 'the order to settle', 5000);
-    assert.equal(done.status, 'complete');
-    assert.equal(done.samples.delivered, size);
+    await assertCompleted(server.url, id, size);
     log(`poller hang-up: ${size} samples in ${ledger.polls} polls, ${Date.now() - started} ms`);
   });
 
@@ -291,10 +250,7 @@ await describeWithBroker('batch orders with real processes and RabbitMQ: crashes
     await pollUntilDone(() => server.url, id, ledger);
     const tookMs = Date.now() - killedAt;
     ledger.assertExact(size, ids);
-    // The last poll's delivery is committed once its response is sent: the status follows.
-    const done = await waitForOrder(server.url, id, (order) => order.status !== 'running', 'the order to settle', 5000);
-    assert.equal(done.status, 'complete');
-    assert.equal(done.samples.delivered, size);
+    await assertCompleted(server.url, id, size);
     assert.ok(tookMs >= leaseMs - 500, `the killed poll's slots came back after ${tookMs} ms, before their ${leaseMs} ms lease ended`);
     log(`API replica kill: rest delivered ${tookMs} ms after the kill (lease ${leaseMs} ms), total ${Date.now() - started} ms`);
   });

@@ -11,9 +11,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, test } from 'node:test';
 import { parseSafetensors } from '../../src/domain/safetensors.js';
-import { AMQP_ADDRESS, AMQP_URL, amqpAvailable, brokerSkip, inCi, uniqueAmqpNames } from '../support/broker.js';
+import { AMQP_ADDRESS, AMQP_URL, amqpAvailable, brokerSkip, cleanBroker, inCi, uniqueAmqpNames } from '../support/broker.js';
 import { makePng, patternPixels } from '../support/harness.js';
-import { Ledger, SAFETENSORS, cleanBroker, orderPolls, type OrderView } from '../support/order-polls.js';
+import { Ledger, SAFETENSORS, orderPolls, type OrderView } from '../support/order-polls.js';
 import { dropSchemas, postgresSkip, requirePostgresInCi, uniqueSchema, useSchema } from '../support/postgres.js';
 import {
   call as callWithKey,
@@ -21,7 +21,6 @@ import {
   killAll,
   removeTempDirs,
   sha256,
-  sleep,
   startServer,
   startWorker,
   stop,
@@ -54,7 +53,7 @@ async function json(url: string, path: string): Promise<any> {
 
 /** Sample id → its pixels (every PNG is 16×16×3, the dataset's shape: served unchanged at noise 0). */
 const pixelsById = new Map<number, Buffer>();
-const { getOrder, waitForOrder, poll, pollAndHangUp } = orderPolls(KEY, { width: WIDTH, height: HEIGHT, channels: CHANNELS }, pixelsById);
+const { getOrder, waitForOrder, poll, pollUntilDone, assertCompleted, pollAndHangUp } = orderPolls(KEY, { width: WIDTH, height: HEIGHT, channels: CHANNELS }, pixelsById);
 
 async function upload(url: string, category: string, png: Buffer, asJson: boolean): Promise<Reply> {
   return asJson
@@ -288,18 +287,10 @@ describe('two API replicas and two workers sharing PostgreSQL, RabbitMQ and one 
 
     const afterKill = await getOrder(A.url, id);
     assert.equal(afterKill.samples.delivered, 512, 'the response cut by the kill was counted as delivered');
-    const deadline = Date.now() + 40_000;
-    for (;;) {
-      assert.ok(Date.now() < deadline, `the order was not done in time on A (${ledger.bySlot.size} slots received)`);
-      const polled = await poll(A.url, id, 1000, 2000);
-      ledger.add(polled);
-      if (polled.done) break;
-    }
+    await pollUntilDone(() => A.url, id, ledger, { deadlineMs: 40_000 });
     const tookMs = Date.now() - killedAt;
     ledger.assertExact(size, sampleIds);
-    const done = await waitForOrder(A.url, id, (order) => order.status !== 'running', 'the order to settle', 5000);
-    assert.equal(done.status, 'complete');
-    assert.equal(done.samples.delivered, size);
+    await assertCompleted(A.url, id, size);
     assert.ok(tookMs >= LEASE_MS - 500, `the killed poll's samples came back after ${tookMs} ms, before their ${LEASE_MS} ms lease ended`);
     log(`B killed after ${aborted.received} bytes of the poll; A delivered the rest ${tookMs} ms later in ${ledger.polls - 1} polls; test ${Date.now() - t0} ms`);
   });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import amqp from 'amqplib';
+import { resultQueueName } from '../../src/ports/order-queue.js';
 
 /**
  * The RabbitMQ rule for tests: under CI (CI=true) the broker tests always run, so a broker that
@@ -72,4 +73,27 @@ export async function describeWithBroker(name: string, fn: () => void): Promise<
 export function uniqueAmqpNames(prefix: string): { exchange: string; taskQueue: string; taskRoutingKey: string } {
   const tag = `${prefix}.${process.pid}.${Date.now().toString(36)}.${Math.random().toString(36).slice(2, 8)}`;
   return { exchange: `test.${tag}.exchange`, taskQueue: `test.${tag}.tasks`, taskRoutingKey: `test.${tag}.key` };
+}
+
+/** Best effort: deletes what tests declared on the broker (task queues, result queues, exchanges). */
+export async function cleanBroker(declared: { exchanges: readonly string[]; taskQueues: readonly string[]; orderIds: readonly string[] }, log: (line: string) => void = () => undefined): Promise<void> {
+  let connection: amqp.ChannelModel | undefined;
+  // One channel per deletion: a failed one closes its channel.
+  const attempt = async (what: string, run: (channel: amqp.Channel) => Promise<unknown>) => {
+    const channel = await connection!.createChannel();
+    channel.on('error', () => undefined);
+    await run(channel).catch((error: Error) => log(`could not delete ${what}: ${error.message}`));
+    await channel.close().catch(() => undefined);
+  };
+  try {
+    connection = await amqp.connect(AMQP_URL, { timeout: 2000 });
+    connection.on('error', () => undefined);
+    for (const name of [...declared.taskQueues, ...declared.orderIds.map(resultQueueName)]) await attempt(name, (channel) => channel.deleteQueue(name));
+    for (const name of declared.exchanges) await attempt(name, (channel) => channel.deleteExchange(name));
+  } catch (error) {
+    // Best effort: the broker may be down outside CI.
+    log(`could not clean the broker: ${(error as Error).message}`);
+  } finally {
+    await connection?.close().catch(() => undefined);
+  }
 }

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import amqp from 'amqplib';
 import { parseSafetensors } from '../../src/domain/safetensors.js';
-import { AMQP_URL } from './broker.js';
 import { call, sleep, type Reply } from './process.js';
 
 /**
@@ -19,6 +17,10 @@ export interface OrderView {
   size: number;
   shards: { total: number; done: number };
   samples: { produced: number; delivered: number };
+  revision: number;
+  seed: number;
+  createdAt: string;
+  expiresAt: string;
   error?: string;
 }
 
@@ -179,28 +181,50 @@ export function orderPolls(key: string, shape: PixelShape, pixelsById: ReadonlyM
     });
   }
 
-  return { getOrder, waitForOrder, poll, pollAndHangUp };
-}
 
-/** Deletes what process tests declared on the broker: task queues, result queues, exchanges. */
-export async function cleanBroker(declared: { exchanges: string[]; taskQueues: string[]; orderIds: string[] }, log: (line: string) => void): Promise<void> {
-  let connection: amqp.ChannelModel | undefined;
-  // One channel per deletion: a failed one closes its channel.
-  const attempt = async (what: string, run: (channel: amqp.Channel) => Promise<unknown>) => {
-    const channel = await connection!.createChannel();
-    channel.on('error', () => undefined);
-    await run(channel).catch((error: Error) => log(`could not delete ${what}: ${error.message}`));
-    await channel.close().catch(() => undefined);
-  };
-  try {
-    connection = await amqp.connect(AMQP_URL, { timeout: 2000 });
-    connection.on('error', () => undefined);
-    for (const name of [...declared.taskQueues, ...declared.orderIds.map((id) => `sensory.order.${id}`)]) await attempt(name, (channel) => channel.deleteQueue(name));
-    for (const name of declared.exchanges) await attempt(name, (channel) => channel.deleteExchange(name));
-  } catch (error) {
-    // Best effort: the broker may be down outside CI.
-    log(`could not clean the broker: ${(error as Error).message}`);
-  } finally {
-    await connection?.close().catch(() => undefined);
+  /**
+   * Polls (max 1000, waitMs 2000) until the order says done. `tolerateMs`: how long errors (a
+   * 503, a refused connection) are retried before the loop gives up; 0 → the first one throws.
+   */
+  async function pollUntilDone(
+    url: () => string,
+    id: string,
+    ledger: Ledger,
+    { deadlineMs = 60_000, tolerateMs = 0, context = () => '' }: { deadlineMs?: number; tolerateMs?: number; context?: () => string } = {},
+  ): Promise<{ errors: string[] }> {
+    const deadline = Date.now() + deadlineMs;
+    const errors: string[] = [];
+    let failingSince: number | undefined;
+    for (;;) {
+      assert.ok(
+        Date.now() < deadline,
+        `the order was not done after ${deadlineMs} ms (${ledger.bySlot.size} slots received; last errors: ${errors.slice(-2).join(' | ')})${context()}`,
+      );
+      let polled: Polled;
+      try {
+        polled = await poll(url(), id, 1000, 2000);
+      } catch (error) {
+        if (error instanceof assert.AssertionError) throw error;
+        failingSince ??= Date.now();
+        errors.push((error as Error).message);
+        if (Date.now() - failingSince > tolerateMs) throw error;
+        await sleep(250);
+        continue;
+      }
+      failingSince = undefined;
+      ledger.add(polled);
+      if (polled.done) return { errors };
+    }
   }
+
+  /** Waits (up to 5 s) for the order to leave `running`, asserts it is complete with every sample delivered, returns it. */
+  async function assertCompleted(url: string, id: string, size: number): Promise<OrderView> {
+    // The last poll's delivery is committed once its response is sent: the status follows.
+    const done = await waitForOrder(url, id, (order) => order.status !== 'running', 'the order to settle', 5000);
+    assert.equal(done.status, 'complete');
+    assert.equal(done.samples.delivered, size);
+    return done;
+  }
+
+  return { getOrder, waitForOrder, poll, pollUntilDone, assertCompleted, pollAndHangUp };
 }
