@@ -95,3 +95,24 @@ export async function startChild(options: StartOptions): Promise<Child> {
   });
   return { name: options.name, process: child, port, stderrTail, stop };
 }
+
+/**
+ * The environment of a bench service: this process's without any SENSORY_* setting, on
+ * 127.0.0.1 and a free port, with `dataDir`, `key` as its admin key, and `extra`.
+ */
+export async function serviceEnv(dataDir: string, key: string, extra: Record<string, string> = {}): Promise<NodeJS.ProcessEnv> {
+  const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SENSORY_')));
+  return Object.assign(env, {
+    SENSORY_HOST: '127.0.0.1',
+    SENSORY_PORT: String(await freePort()),
+    SENSORY_DATA_DIR: dataDir,
+    SENSORY_API_KEYS: `${key}:admin`,
+    ...extra,
+  });
+}
+
+/** Starts `node [nodeArgs] <mainJs> serve` with `env`; resolves once it listens. */
+export function startServe(options: { name: string; mainJs: string; nodeArgs: readonly string[]; env: NodeJS.ProcessEnv; cwd: string; stdoutFile: string }): Promise<Child> {
+  const { name, mainJs, nodeArgs, env, cwd, stdoutFile } = options;
+  return startChild({ name, args: [...nodeArgs, mainJs, 'serve'], env, cwd, stdoutFile, ready: /listening on http:\/\/[^\s]*:(\d+)/ });
+}

@@ -25,10 +25,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import { chunkSamplesFor } from '../src/domain/order-plan.js';
 import { resultQueueBound } from '../src/services/order.service.js';
-import { freePort, startChild, type Child } from './children.js';
+import { serviceEnv, startChild, startServe, type Child } from './children.js';
+import type { Figure } from './figure.js';
+import { apiRequest, createDataset, uploadRaw, type Service } from './service-load.js';
 import type { BenchClient } from './http-client.js';
 import { CHANNELS, RECORD_BYTES, SIDE } from './images.js';
-import { ownCpuMs, processCpuMs, runPool, summarize, type Summary } from './pool.js';
+import { ownCpuMs, processCpuMs, summarize, type Summary } from './pool.js';
 
 export const ORDER_TARGET = 0.5;
 const MIB = 1024 * 1024;
@@ -67,22 +69,6 @@ export interface OrderContext {
   /** Broker clean-up run by run.ts on a signal (the finally below covers errors). */
   readonly cleanups: (() => Promise<void>)[];
   readonly log: (line: string) => void;
-}
-
-export interface OrderFigure {
-  id: string;
-  title: string;
-  unit: string;
-  ours: Summary;
-  reference?: Summary;
-  ratio?: number;
-  target?: number;
-  verdict?: 'PASS' | 'BELOW' | 'info';
-  details: Record<string, unknown>;
-  /** Rows of the report table (figure 5 has several targets). */
-  rows: string[][];
-  runsLine: string;
-  cpuLine?: string;
 }
 
 // ---------------------------------------------------------------- polling with safetensors
@@ -223,12 +209,7 @@ class OrderBench {
   async start(label: string): Promise<Stack> {
     const { ctx } = this;
     await mkdir(this.dataDir, { recursive: true });
-    const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SENSORY_')));
-    Object.assign(env, {
-      SENSORY_HOST: '127.0.0.1',
-      SENSORY_PORT: String(await freePort()),
-      SENSORY_DATA_DIR: this.dataDir,
-      SENSORY_API_KEYS: `${this.key}:admin`,
+    const env = await serviceEnv(this.dataDir, this.key, {
       SENSORY_AMQP_URL: ctx.settings.amqpUrl,
       SENSORY_AMQP_EXCHANGE: this.exchange,
       SENSORY_AMQP_TASK_QUEUE: this.taskQueue,
@@ -236,13 +217,13 @@ class OrderBench {
       SENSORY_ORDER_TTL_SECONDS: '600',
     });
     if (ctx.settings.serverNodeArgs.length || ctx.settings.workerNodeArgs.length) await mkdir(ctx.outDir, { recursive: true });
-    const service = await startChild({
+    const service = await startServe({
       name: 'order service',
-      args: [...ctx.settings.serverNodeArgs, ctx.mainJs, 'serve'],
+      mainJs: ctx.mainJs,
+      nodeArgs: ctx.settings.serverNodeArgs,
       env,
       cwd: ctx.repo,
       stdoutFile: join(ctx.tmp, `order-service-${label}.log`),
-      ready: /listening on http:\/\/[^\s]*:(\d+)/,
     });
     ctx.children.push(service);
     const worker = await startChild({
@@ -275,36 +256,24 @@ class OrderBench {
     if (serviceCode !== 0) this.ctx.log(`order service exited with ${serviceCode} on SIGTERM`);
   }
 
+  /** The running service, as the shared load helpers address it. */
+  private get endpoint(): Service {
+    return { port: this.service.port, key: this.key };
+  }
+
   api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-    return {
-      port: this.service.port,
-      method,
-      path,
-      headers: { 'api-access-key': this.key, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    };
+    return apiRequest(this.endpoint, method, path, body, headers);
   }
 
   /** The bench's ingest setup: raw image/png uploads, 8 concurrent, categories round-robin. */
   async makeDataset(name: string): Promise<number> {
     const { ctx } = this;
-    await ctx.client.expect(201, { ...this.api('PUT', `/v1/datasets/${name}`, { width: SIDE, height: SIDE, channels: CHANNELS }), keepBody: true });
+    await createDataset(ctx.client, this.endpoint, name);
     const t = performance.now();
-    await runPool(ctx.pngs, 8, async (png, i) => {
-      await ctx.client.expect(201, {
-        port: this.service.port,
-        method: 'POST',
-        path: `/v1/datasets/${name}/samples?category=${ctx.categories[i % ctx.categories.length]}`,
-        headers: { 'api-access-key': this.key, 'content-type': 'image/png' },
-        body: png,
-      });
-    });
+    await uploadRaw(ctx.client, this.endpoint, name, ctx.pngs, ctx.categories);
     const seconds = (performance.now() - t) / 1000;
-    const reply = await ctx.client.expect(200, { ...this.api('GET', `/v1/datasets/${name}`), keepBody: true });
-    const count = (JSON.parse(reply.body!.toString()) as { sampleCount: number }).sampleCount;
-    if (count !== ctx.pngs.length) throw new Error(`dataset ${name} has ${count} samples, expected ${ctx.pngs.length}`);
-    ctx.log(`order dataset ${name}: ${count} raw image/png uploads, 8 concurrent: ${(count / seconds).toFixed(0)} samples/s (not a target)`);
-    return count;
+    ctx.log(`order dataset ${name}: ${ctx.pngs.length} raw image/png uploads, 8 concurrent: ${(ctx.pngs.length / seconds).toFixed(0)} samples/s (not a target)`);
+    return ctx.pngs.length;
   }
 
   /** Creates an order and polls it to the end; every slot must come exactly once. */
@@ -611,8 +580,8 @@ const mib = (bytes: number) => `${(bytes / MIB).toFixed(0)} MiB`;
 const rate = (n: number) => `${n.toFixed(0)} samples/s`;
 const grouped = (n: number) => n.toLocaleString('en-US');
 
-export async function orderFigures(ctx: OrderContext): Promise<OrderFigure[]> {
-  const figures: OrderFigure[] = [];
+export async function orderFigures(ctx: OrderContext): Promise<Figure[]> {
+  const figures: Figure[] = [];
   const bench = new OrderBench(ctx);
   ctx.cleanups.push(() => bench.cleanup());
   const dataset = 'orders';

@@ -17,10 +17,11 @@ import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { freePort, startChild, type Child } from './children.js';
+import { serviceEnv, startServe, type Child } from './children.js';
+import type { Figure } from './figure.js';
 import type { BenchClient } from './http-client.js';
 import { RECORD_BYTES } from './images.js';
-import { processCpuMs, summarize, type Summary } from './pool.js';
+import { processCpuMs, summarize } from './pool.js';
 import { createDataset, ingest, jsonBodies, safetensorsBatch, uploadRaw, type Service } from './service-load.js';
 
 /** Below this share of SQLite's figure, the difference is explained in the docs. */
@@ -47,21 +48,6 @@ export interface ProductionContext {
   readonly children: Child[];
   readonly cleanups: (() => Promise<void>)[];
   readonly log: (line: string) => void;
-}
-
-export interface ProductionFigure {
-  id: string;
-  title: string;
-  unit: string;
-  ours: Summary;
-  reference: Summary;
-  ratio: number;
-  target?: number;
-  verdict: 'PASS' | 'BELOW' | 'info';
-  details: Record<string, unknown>;
-  rows: string[][];
-  runsLine: string;
-  cpuLine?: string;
 }
 
 /** true, or why PostgreSQL could not be reached. */
@@ -110,7 +96,7 @@ const rate = (n: number) => `${n.toFixed(0)} samples/s`;
 const gbps = (bytesPerSecond: number) => `${(bytesPerSecond / 1e9).toFixed(3)} GB/s`;
 const verdictOf = (ratio: number): 'PASS' | 'BELOW' => (ratio >= POSTGRES_TARGET ? 'PASS' : 'BELOW');
 
-export async function productionFigures(ctx: ProductionContext): Promise<ProductionFigure[]> {
+export async function productionFigures(ctx: ProductionContext): Promise<Figure[]> {
   const schema = `sensory_bench_${randomBytes(6).toString('hex')}`;
   const schemaUrl = new URL(ctx.databaseUrl);
   schemaUrl.searchParams.set('options', `-c search_path=${schema}`);
@@ -122,21 +108,13 @@ export async function productionFigures(ctx: ProductionContext): Promise<Product
 
   const serve = async (name: string, dataDir: string, databaseUrl?: string): Promise<Service & { child: Child }> => {
     await mkdir(dataDir, { recursive: true });
-    const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([variable]) => !variable.startsWith('SENSORY_')));
-    Object.assign(env, {
-      SENSORY_HOST: '127.0.0.1',
-      SENSORY_PORT: String(await freePort()),
-      SENSORY_DATA_DIR: dataDir,
-      SENSORY_API_KEYS: `${key}:admin`,
-      ...(databaseUrl ? { SENSORY_DATABASE_URL: databaseUrl } : {}),
-    });
-    const child = await startChild({
+    const child = await startServe({
       name,
-      args: [...ctx.serverNodeArgs, ctx.mainJs, 'serve'],
-      env,
+      mainJs: ctx.mainJs,
+      nodeArgs: ctx.serverNodeArgs,
+      env: await serviceEnv(dataDir, key, databaseUrl ? { SENSORY_DATABASE_URL: databaseUrl } : {}),
       cwd: ctx.repo,
       stdoutFile: join(ctx.tmp, `${name}.log`),
-      ready: /listening on http:\/\/[^\s]*:(\d+)/,
     });
     ctx.children.push(child);
     started.push(child);
@@ -144,7 +122,7 @@ export async function productionFigures(ctx: ProductionContext): Promise<Product
     return { port: child.port, key, child };
   };
 
-  const figures: ProductionFigure[] = [];
+  const figures: Figure[] = [];
   try {
     const sqlite = await serve('serve-sqlite', join(ctx.tmp, 'production-sqlite'));
     const postgres = await serve('serve-postgres-a', join(ctx.tmp, 'production-shared'), schemaUrl.toString());

@@ -43,15 +43,16 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import sharp from 'sharp';
-import { freePort, startChild, type Child } from './children.js';
+import { freePort, serviceEnv, startChild, startServe, type Child } from './children.js';
 import { BenchClient, type Reply } from './http-client.js';
 import { CHANNELS, RECORD_BYTES, SIDE, makePngs } from './images.js';
 import { referenceIngest } from './ingest-reference.js';
-import { orderFigures, type OrderFigure } from './orders.js';
+import type { Figure } from './figure.js';
+import { orderFigures } from './orders.js';
 import { ownCpuMs, processCpuMs, summarize, type Summary } from './pool.js';
 import { postgresReachable, productionFigures } from './production.js';
 import { benchPythonDecode, pythonWithNumpy } from './python-decode.js';
-import { createDataset, ingest, jsonBodies, uploadRaw } from './service-load.js';
+import { apiRequest, createDataset, ingest, jsonBodies, uploadRaw } from './service-load.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const OUT_DIR = join(REPO, 'bench', 'out');
@@ -171,22 +172,6 @@ function table(rows: string[][]): string {
 
 // ---------------------------------------------------------------- the run
 
-interface Figure {
-  id: string;
-  title: string;
-  unit: string;
-  ours: Summary;
-  reference?: Summary;
-  ratio?: number;
-  target?: number;
-  verdict?: 'PASS' | 'BELOW' | 'info';
-  details: Record<string, unknown>;
-  /** Figures 4 and 5 (bench/orders.ts) bring their own table rows and lines. */
-  rows?: string[][];
-  runsLine?: string;
-  cpuLine?: string;
-}
-
 async function main(): Promise<void> {
   if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} is missing: run npm run build (npm run bench does)`);
   const tmp = await mkdtemp(join(os.tmpdir(), 'sensory-bench-'));
@@ -244,34 +229,20 @@ async function main(): Promise<void> {
     const key = `bench-${randomBytes(12).toString('hex')}`;
     const dataDir = join(tmp, 'data');
     await mkdir(dataDir);
-    const serviceEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SENSORY_')));
-    Object.assign(serviceEnv, {
-      SENSORY_HOST: '127.0.0.1',
-      SENSORY_PORT: String(await freePort()),
-      SENSORY_DATA_DIR: dataDir,
-      SENSORY_API_KEYS: `${key}:admin`,
-    });
     if (SETTINGS.serverNodeArgs.length) await mkdir(OUT_DIR, { recursive: true });
     if (wantsEmbedded) {
-      const service = await startChild({
+      const service = await startServe({
         name: 'service',
-        args: [...SETTINGS.serverNodeArgs, MAIN_JS, 'serve'],
-        env: serviceEnv,
+        mainJs: MAIN_JS,
+        nodeArgs: SETTINGS.serverNodeArgs,
+        env: await serviceEnv(dataDir, key),
         cwd: REPO,
         stdoutFile: join(tmp, 'service.log'),
-        ready: /listening on http:\/\/[^\s]*:(\d+)/,
       });
       children.push(service);
       log(`service: node ${[...SETTINGS.serverNodeArgs, 'dist/cli/main.js serve'].join(' ')} (pid ${service.process.pid}, port ${service.port}, data ${dataDir})`);
-      const auth = { 'api-access-key': key };
       const embedded = { port: service.port, key };
-      const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => ({
-        port: service.port,
-        method,
-        path,
-        headers: { ...auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
+      const api = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => apiRequest(embedded, method, path, body, headers);
       await client.expect(200, { ...api('GET', '/health/ready'), keepBody: true });
 
       // --- figures 1, 2 and 8: a dataset of 1,000 samples, uploaded as raw image/png bodies
@@ -460,7 +431,7 @@ async function main(): Promise<void> {
       if (reachable !== true && !SETTINGS.figuresExplicit) {
         log(`figures 4 and 5 skipped: RabbitMQ at ${SETTINGS.amqpUrl.replace(/\/\/[^@/]*@/, '//')} is not reachable (${reachable}); set BENCH_AMQP_URL`);
       } else {
-        const orderFigs: OrderFigure[] = await orderFigures({
+        const orderFigs: Figure[] = await orderFigures({
           figures: SETTINGS.figures,
           settings: {
             orderSize: SETTINGS.orderSize,

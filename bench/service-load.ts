@@ -1,4 +1,4 @@
-import type { BenchClient, Reply } from './http-client.js';
+import type { BenchClient, Reply, RequestOptions } from './http-client.js';
 import { CHANNELS, SIDE } from './images.js';
 import { runPool } from './pool.js';
 
@@ -11,12 +11,20 @@ export interface Service {
   readonly key: string;
 }
 
-const json = (service: Service, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => ({
-  port: service.port,
-  method,
-  path,
-  headers: { 'api-access-key': service.key, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-  body: body === undefined ? undefined : JSON.stringify(body),
+/** A request to `service` with its key, and `body` (when given) as JSON. */
+export function apiRequest(service: Service, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): RequestOptions {
+  return {
+    port: service.port,
+    method,
+    path,
+    headers: { 'api-access-key': service.key, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  };
+}
+
+/** apiRequest, with the answer's body kept (small answers only). */
+const json = (service: Service, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): RequestOptions => ({
+  ...apiRequest(service, method, path, body, headers),
   keepBody: true,
 });
 
