@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SensoryClient } from '../src/index.js';
+import { serviceEnv, startServe } from './children.js';
 import { makePngs } from './images.js';
 import { runPool } from './pool.js';
 
@@ -106,19 +107,16 @@ export async function benchPythonDecode(url: string, key: string, dataset: strin
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'sensory-pybench-'));
   const key = 'bench-admin-key-0123456789';
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('SENSORY_')) env[name] = value;
-  Object.assign(env, { SENSORY_DATA_DIR: join(dir, 'data'), SENSORY_PORT: '0', SENSORY_HOST: '127.0.0.1', SENSORY_LOG_LEVEL: 'warn', SENSORY_API_KEYS: `${key}:admin` });
-  const server = spawn(process.execPath, [join(REPO, 'dist', 'cli', 'main.js'), 'serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  server.stderr.setEncoding('utf8').on('data', (chunk: string) => (log += chunk));
+  const server = await startServe({
+    name: 'service',
+    mainJs: join(REPO, 'dist', 'cli', 'main.js'),
+    nodeArgs: [],
+    env: await serviceEnv(join(dir, 'data'), key, { SENSORY_LOG_LEVEL: 'warn' }),
+    cwd: REPO,
+    stdoutFile: '/dev/null',
+  });
   try {
-    const deadline = Date.now() + 20_000;
-    let url: string | undefined;
-    while (!(url = /listening on (http:\/\/\S+)/.exec(log)?.[1])) {
-      if (server.exitCode !== null || Date.now() > deadline) throw new Error(`the service did not start:\n${log}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    const url = `http://127.0.0.1:${server.port}`;
     const client = new SensoryClient({ url, key });
     await client.datasets.put('small', { width: 100, height: 100, channels: 3 });
     const pngs = await makePngs(1, BATCH_SIZE);
@@ -131,8 +129,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`);
     process.stdout.write(`decoding adds ${((figures.parseMs / figures.rawMs) * 100).toFixed(2)} % to the transfer (target < 10 %); end to end ${figures.decodeMs.toFixed(1)} ms against ${figures.rawMs.toFixed(1)} ms raw\n`);
   } finally {
-    server.kill('SIGTERM');
-    await new Promise((resolve) => (server.exitCode !== null ? resolve(undefined) : server.once('close', resolve)));
+    await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
