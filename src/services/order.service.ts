@@ -105,23 +105,16 @@ export class OrderService {
     return order;
   }
 
-  /** The order, marked expired first when its TTL passed unused. */
+  /** The order (expired first when its TTL passed); SENSORY_ERR_ORDER_NOT_FOUND when there is none. */
   async get(id: string): Promise<OrderRecord> {
     const order = await this.orders.getOrder(id);
     if (!order) throw new SensoryError('SENSORY_ERR_ORDER_NOT_FOUND', `there is no order ${id}`);
-    if (ACTIVE_STATUSES.includes(order.status) && Date.parse(order.expiresAt) < this.now()) {
-      await this.orders.finish(id, 'expired', `no sample was delivered for ${order.ttlSeconds} s`);
-      await this.queue.deleteResultQueue(id).catch(() => undefined);
-      return (await this.orders.getOrder(id))!;
-    }
-    return order;
+    return this.expireIfDue(order);
   }
 
-  /** The newest orders; those whose TTL passed are marked expired first, as get() does. */
+  /** The newest orders, each marked expired first when its TTL passed, as get() does. */
   async list(activeOnly: boolean, limit = 100): Promise<OrderRecord[]> {
-    const orders = await this.orders.listOrders({ activeOnly, limit });
-    const now = this.now();
-    const listed = await Promise.all(orders.map((order) => (ACTIVE_STATUSES.includes(order.status) && Date.parse(order.expiresAt) < now ? this.get(order.id) : order)));
+    const listed = await Promise.all((await this.orders.listOrders({ activeOnly, limit })).map((order) => this.expireIfDue(order)));
     return activeOnly ? listed.filter((order) => ACTIVE_STATUSES.includes(order.status)) : listed;
   }
 
@@ -222,6 +215,14 @@ export class OrderService {
       if (open.length > 0) tasks.push(shardTask(order.id, shard));
     }
     await this.queue.publishTasks(tasks);
+  }
+
+  /** The order, marked expired first when its TTL passed with no sample delivered. */
+  private async expireIfDue(order: OrderRecord): Promise<OrderRecord> {
+    if (!ACTIVE_STATUSES.includes(order.status) || Date.parse(order.expiresAt) >= this.now()) return order;
+    await this.orders.finish(order.id, 'expired', `no sample was delivered for ${order.ttlSeconds} s`);
+    await this.queue.deleteResultQueue(order.id).catch(() => undefined);
+    return (await this.orders.getOrder(order.id))!;
   }
 
   private expiry(): string {
