@@ -163,3 +163,37 @@ describe('PostgreSQL: several replicas at once', { skip }, () => {
     assert.equal(order.status, 'complete');
   });
 });
+
+describe('PostgreSQL: planner statistics follow a growing dataset', { skip }, () => {
+  it('ANALYZE runs when a revision passes 1024, 2048, 4096, … and not in between, so no plan outlives a bulk load', async () => {
+    const schema = uniqueSchema('stats');
+    const store = new PostgresMetadataStore(await useSchema(schema));
+    try {
+      await store.migrate();
+      const ds = (await store.putDataset({ name: 'growing', width: 1, height: 1, channels: 1, testPercent: 0 })).dataset;
+      // analyze_count counts explicit ANALYZE runs only; the autovacuum daemon's are counted apart.
+      const analyzed = async () => {
+        const [row] = await postgresQuery<{ n: number }>(
+          `SELECT analyze_count::int AS n FROM pg_stat_all_tables WHERE schemaname = '${schema}' AND relname = 'samples'`,
+        );
+        return row.n;
+      };
+      let next = 0;
+      const addUpTo = async (revision: number) => {
+        const items = Array.from({ length: revision - next }, (_, i) => sample(`stats-${next + i}`, 'c'));
+        next = revision;
+        await store.addSamples(ds.id, items);
+      };
+      await addUpTo(1000);
+      assert.equal(await analyzed(), 0);
+      await addUpTo(1030);
+      assert.equal(await analyzed(), 1);
+      await addUpTo(2000);
+      assert.equal(await analyzed(), 1);
+      await addUpTo(5000); // past 2048 and 4096 in one call: one run
+      assert.equal(await analyzed(), 2);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -198,14 +198,35 @@ export class PostgresMetadataStore implements MetadataStore {
   }
 
   async addSamples(datasetId: number, samples: readonly NewSample[]): Promise<AddOutcome[]> {
+    const { outcomes, revisions } = await this.insertSamples(datasetId, samples);
+    if (crossesDoubling(revisions.before, revisions.after)) await this.refreshSampleStatistics();
+    return outcomes;
+  }
+
+  /**
+   * Plans chosen on statistics taken before a bulk load are wrong by orders of magnitude (an
+   * upload's SHA-256 lookup scans the whole dataset), and prepared statements keep such plans. The
+   * autovacuum daemon catches up only within minutes, so the store refreshes the statistics itself
+   * each time a dataset's revision doubles past STATISTICS_MIN_REVISION: a few dozen ANALYZE runs
+   * over a dataset's life, each followed by fresh plans.
+   */
+  private async refreshSampleStatistics(): Promise<void> {
+    await this.pool.query('ANALYZE samples, sample_labels');
+  }
+
+  private async insertSamples(
+    datasetId: number,
+    samples: readonly NewSample[],
+  ): Promise<{ outcomes: AddOutcome[]; revisions: { before: number; after: number } }> {
     return inTransaction(this.pool, async (client) => {
       const locked = await client.query<{ revision: number; next_category_index: number }>(
         'SELECT revision, next_category_index FROM datasets WHERE id = $1 FOR UPDATE',
         [datasetId],
       );
       if (!locked.rows[0]) throw datasetNotFound(datasetId);
-      if (samples.length === 0) return [];
       let { revision, next_category_index: nextIndex } = locked.rows[0];
+      const before = revision;
+      if (samples.length === 0) return { outcomes: [], revisions: { before, after: before } };
 
       // Everything the call needs, read at once under the lock; the decisions are made here.
       const shas = [...new Set(samples.map((s) => s.sha256))];
@@ -291,7 +312,7 @@ export class PostgresMetadataStore implements MetadataStore {
         const idBySha = new Map(ids.rows.map((row) => [row.sha256, row.id]));
         for (const record of toInsert) (record as { id: number }).id = idBySha.get(record.sha256)!;
       }
-      return outcomes.map((outcome) => outcome());
+      return { outcomes: outcomes.map((outcome) => outcome()), revisions: { before, after: revision } };
     });
   }
 
@@ -442,6 +463,15 @@ async function ensureCategory(client: pg.PoolClient, datasetId: number, name: st
   );
   await client.query('INSERT INTO categories (dataset_id, idx, name, created_rev) VALUES ($1, $2, $3, $4)', [datasetId, rows[0].idx, name, revision]);
   return rows[0].idx;
+}
+
+/** Below this revision a dataset is small enough for any plan. */
+const STATISTICS_MIN_REVISION = 1024;
+
+/** True when going from revision `before` to `after` passes 1024, 2048, 4096, … */
+function crossesDoubling(before: number, after: number): boolean {
+  if (after < STATISTICS_MIN_REVISION) return false;
+  return before < STATISTICS_MIN_REVISION || Math.floor(Math.log2(before)) !== Math.floor(Math.log2(after));
 }
 
 function datasetNotFound(datasetId: number): SensoryError {
