@@ -1,6 +1,7 @@
 /**
  * PostgreSQL under several replicas: separate stores (separate pools, as separate processes would
- * have) on one schema, writing at the same moment. SENSORY_TEST_DATABASE_URL (default
+ * have) on one schema, writing at the same moment; and the store's own refresh of the planner's
+ * statistics as a dataset grows. SENSORY_TEST_DATABASE_URL (default
  * postgres://postgres@127.0.0.1:5432/test), a schema of its own per run, dropped after. Under CI
  * (CI=true) it always runs, so a server that is down fails; elsewhere it is skipped with a message.
  */
