@@ -1,7 +1,10 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { encodeJson, encodeSafetensors, type EncodedBatch } from '../services/batch-encoders.js';
-import type { BatchPlan, BatchService } from '../services/batch.service.js';
+import type { BatchPlan } from '../domain/batch-plan.js';
+import { encodeJson } from '../formats/batch-json.encoder.js';
+import { encodeSafetensors } from '../formats/batch-safetensors.encoder.js';
+import type { EncodedBatch } from '../formats/encoded-batch.js';
+import type { BatchService } from '../services/batch.service.js';
 
 export const SAFETENSORS = 'application/x-safetensors';
 

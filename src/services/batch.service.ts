@@ -1,4 +1,5 @@
-import { drawAugment, warpInto, isIdentity, type Augment } from '../domain/augmentation.js';
+import { drawAugment, warpInto, isIdentity } from '../domain/augmentation.js';
+import type { BatchPlan, Dtype, LabelForm } from '../domain/batch-plan.js';
 import { recordBytes } from '../domain/dataset-shape.js';
 import { SensoryError } from '../domain/errors.js';
 import { assertValidName } from '../domain/names.js';
@@ -8,9 +9,6 @@ import type { Split } from '../domain/split.js';
 import type { CategoryRecord, DatasetRecord, EligibleSample, MetadataStore } from '../ports/metadata-store.js';
 import type { PixelStore } from '../ports/pixel-store.js';
 import { requireDataset } from './dataset.service.js';
-
-export type Dtype = 'uint8' | 'float32';
-export type LabelForm = 'index' | 'onehot';
 
 export interface BatchRequest {
   readonly size: number;
@@ -32,19 +30,6 @@ export interface Selection {
   readonly split: Split;
   /** By ascending id. */
   readonly eligible: readonly EligibleSample[];
-}
-
-/** Everything a batch response needs, decided before a single pixel is read. */
-export interface BatchPlan {
-  readonly dataset: DatasetRecord;
-  readonly revision: number;
-  readonly seed: number;
-  readonly samples: readonly EligibleSample[];
-  readonly augments: readonly Augment[];
-  /** The category map at the batch's revision, by index. */
-  readonly categories: readonly Pick<CategoryRecord, 'name' | 'index'>[];
-  readonly dtype: Dtype;
-  readonly labels: LabelForm;
 }
 
 export class BatchService {

@@ -1,8 +1,6 @@
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
-import { extract as tarExtract } from 'tar-stream';
 import { SensoryError, isSensoryError } from '../domain/errors.js';
+import { tarEntries } from '../formats/tar.reader.js';
 import { ConcurrencyLimit } from '../lib/concurrency.js';
 import type { MetadataStore, NewSample } from '../ports/metadata-store.js';
 import { requireDataset } from './dataset.service.js';
@@ -36,29 +34,26 @@ export class ImportService {
     let internalError: unknown;
     const reject = (path: string, error: SensoryError) => summary.rejected.push({ path, error: { code: error.code, message: error.message } });
 
-    const extract = tarExtract();
-    const reading = gzipped ? pipeline(body, createGunzip(), extract) : pipeline(body, extract);
-    reading.catch(() => undefined);
     try {
-      for await (const entry of extract) {
-        const path = entry.header.name.replace(/^\.\//, '');
-        if (entry.header.type !== 'file') {
-          entry.resume();
+      for await (const entry of tarEntries(body, gzipped)) {
+        const path = entry.path;
+        if (!entry.isFile) {
+          entry.skip();
           continue;
         }
         const parts = path.split('/').filter((part) => part !== '');
         if (parts.length !== 2) {
-          entry.resume();
+          entry.skip();
           reject(path, new SensoryError('SENSORY_ERR_BAD_REQUEST', 'expected a <category>/<file> path'));
           continue;
         }
-        const sizeError = this.ingest.sizeError(entry.header.size ?? 0);
+        const sizeError = this.ingest.sizeError(entry.size);
         if (sizeError) {
-          entry.resume();
+          entry.skip();
           reject(path, sizeError);
           continue;
         }
-        const bytes = await collect(entry);
+        const bytes = await entry.readAll();
         const task = limit
           .run(() => this.ingest.prepare(dataset, { category: parts[0], bytes }))
           .then(
@@ -76,7 +71,6 @@ export class ImportService {
         if (inFlight.size >= PARALLEL_DECODES * 2) await Promise.race(inFlight);
         if (internalError) break;
       }
-      if (!internalError) await reading;
     } catch (error) {
       await Promise.allSettled(inFlight);
       if (isSensoryError(error)) throw error;
@@ -97,10 +91,4 @@ export class ImportService {
     });
     return summary;
   }
-}
-
-async function collect(stream: AsyncIterable<unknown>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }

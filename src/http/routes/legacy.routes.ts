@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { SensoryError } from '../../domain/errors.js';
 import { assertValidName, legacyDatasetName } from '../../domain/names.js';
-import { categoryMap, jsonChunks, uint8SampleJson } from '../../services/batch-encoders.js';
+import { categoryMap } from '../../domain/batch-plan.js';
+import { LEGACY_NO_SAMPLE, encodeLegacyBatch, encodeLegacySample } from '../../formats/legacy-json.encoder.js';
 import type { AppDeps } from '../app.js';
 import { sendEncoded } from '../batch-reply.js';
 import { LegacyBatchBody, LegacyHeaders, LegacyPollBody, LegacyRequestBody, LegacyStoreBody, errorResponses } from '../schemas.js';
@@ -81,9 +82,8 @@ export function legacyRoutes(app: FastifyInstance, deps: AppDeps): void {
     async (request, reply) => {
       const dataset = await legacyDataset();
       const plan = await batches.plan(dataset.name, { size: request.body.batch_size, noise: request.body.noise ?? 0 });
-      const labels = JSON.stringify(plan.samples.map((sample) => [sample.categoryIndex]));
       const render = (start: number, count: number, target: Uint8Array) => batches.render(plan, start, count, target);
-      return sendEncoded(reply, 201, 'application/json', { chunks: jsonChunks(plan, render, `{"labels":${labels},"data":[`, ']}') });
+      return sendEncoded(reply, 201, 'application/json', encodeLegacyBatch(plan, render));
     },
   );
 
@@ -121,10 +121,9 @@ export function legacyRoutes(app: FastifyInstance, deps: AppDeps): void {
     async (request, reply) => {
       const result = await orders.poll(request.body.batch_id, 1, 0);
       const chunk = result.chunks[0];
-      if (!chunk) return reply.type('application/json').send({ label: null, data: null });
+      if (!chunk) return reply.type('application/json').send(LEGACY_NO_SAMPLE);
       settleWhenSent(request, reply, result, { metrics: deps.metrics, format: 'legacy' });
-      const data = uint8SampleJson(chunk.pixels, result.order);
-      return reply.type('application/json').send(Buffer.concat([Buffer.from(`{"label":[${chunk.labels[0]}],"data":`), data, Buffer.from('}')]));
+      return reply.type('application/json').send(encodeLegacySample(chunk.labels[0], chunk.pixels, result.order));
     },
   );
 

@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OrderRecord } from '../../ports/order-store.js';
-import { encodeJson, encodeSafetensors, type Render } from '../../services/batch-encoders.js';
-import type { BatchPlan } from '../../services/batch.service.js';
+import type { BatchPlan } from '../../domain/batch-plan.js';
+import { encodeJson } from '../../formats/batch-json.encoder.js';
+import { encodeSafetensors } from '../../formats/batch-safetensors.encoder.js';
+import type { Render } from '../../formats/encoded-batch.js';
 import type { PollResult } from '../../services/order.service.js';
 import type { AppDeps } from '../app.js';
 import type { Metrics } from '../metrics.js';
@@ -27,17 +29,7 @@ export function orderView(order: OrderRecord) {
 /** The polled samples as a batch plan whose pixels are already rendered (by the worker). */
 export function pollPlan(result: PollResult): { plan: BatchPlan; render: Render } {
   const { order, chunks } = result;
-  const dataset = {
-    id: order.datasetId,
-    name: order.datasetName,
-    width: order.width,
-    height: order.height,
-    channels: order.channels,
-    testPercent: 0,
-    revision: order.revision,
-    sampleCount: order.eligibleCount,
-    createdAt: order.createdAt,
-  };
+  const dataset = { id: order.datasetId, name: order.datasetName, width: order.width, height: order.height, channels: order.channels };
   const samples = chunks.flatMap((chunk) => chunk.ids.map((id, i) => ({ id, categoryIndex: chunk.labels[i], pixelSlot: -1 })));
   const plan: BatchPlan = {
     dataset,

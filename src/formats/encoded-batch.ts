@@ -1,0 +1,8 @@
+/** Fills `target` with the uint8 pixels of plan samples [start, start + count). */
+export type Render = (start: number, count: number, target: Uint8Array) => Promise<void>;
+
+/** A response body produced chunk by chunk; the length is known up front for safetensors. */
+export interface EncodedBatch {
+  readonly contentLength?: number;
+  readonly chunks: AsyncIterable<Uint8Array>;
+}
