@@ -26,7 +26,9 @@ export const ERROR_REGISTRY = {
   SENSORY_ERR_UNKNOWN_REVISION: { status: 422, summary: 'The revision asked for is above the dataset\'s current revision.' },
   SENSORY_ERR_UNKNOWN_CATEGORY: { status: 422, summary: 'A category asked for does not exist in the dataset.' },
   SENSORY_ERR_INTERNAL: { status: 500, summary: 'An unexpected error; the response carries the request id to look up in the logs.' },
-  SENSORY_ERR_UNAVAILABLE: { status: 503, summary: 'A dependency (database, data dir, queue) is down.' },
+  SENSORY_ERR_UNAVAILABLE: { status: 503, summary: 'A dependency (data dir, queue) is down; retry shortly.' },
+  SENSORY_ERR_DATABASE_UNAVAILABLE: { status: 503, summary: 'The database cannot be reached (restarting, or the connection was lost); nothing of the request was acknowledged. Retry shortly.' },
+  SENSORY_ERR_DISK_FULL: { status: 507, summary: 'The disk of the data dir (or of the database) is full or over quota; nothing of the request was kept. Retry once space is freed.' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_REGISTRY;

@@ -1,11 +1,16 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { dependencyFault } from '../adapters/dependency-faults.js';
 import { ERROR_REGISTRY, SensoryError, isSensoryError, type ErrorCode } from '../domain/errors.js';
 
 export function errorBody(code: ErrorCode, message: string, requestId?: string) {
   return { error: { code, message, ...(requestId ? { requestId } : {}) } };
 }
 
+/** Seconds a client should wait before retrying a 503: a database restart takes about that. */
+const RETRY_AFTER_SECONDS = 2;
+
 export function sendError(reply: FastifyReply, error: SensoryError) {
+  if (error.status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
   return reply.code(error.status).type('application/json').send(errorBody(error.code, error.message));
 }
 
@@ -32,6 +37,11 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (mapped) return sendError(reply, new SensoryError(mapped, error.message));
     if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
       return sendError(reply, new SensoryError('SENSORY_ERR_BAD_REQUEST', error.message));
+    }
+    const fault = dependencyFault(error);
+    if (fault) {
+      request.log.warn({ err: error, code: fault.code }, 'dependency fault');
+      return sendError(reply, fault);
     }
     request.log.error({ err: error }, 'unexpected error');
     return reply

@@ -110,6 +110,9 @@ describe('operations: health, metrics, OpenAPI', () => {
       assert.equal(res.json().status, 'unavailable');
       assert.equal(res.json().down.length, 1, res.body);
       assert.match(res.json().down[0], /data|blob|files|dir/i);
+      // Unauthenticated: only "down", never the path or the system's message.
+      assert.equal(res.json().checks[res.json().down[0]], 'down', res.body);
+      assert.ok(!res.body.includes(t.dataDir) && !/ENOENT|EACCES/.test(res.body), res.body);
     } finally {
       // The store makes tmp/ again only at start: give it back for the tests after this one.
       mkdirSync(tmp, { recursive: true });

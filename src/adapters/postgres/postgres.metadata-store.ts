@@ -17,6 +17,7 @@ import type {
 import { MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, POSTGRES_MIGRATIONS } from './postgres.migrations.js';
 
 const INT8_OID = 20;
+const CONNECT_TIMEOUT_MS = 10_000;
 
 /** `bigint` values (ids, revisions, counters, count(*)) come back as numbers: they stay below 2^53. */
 const TYPES: pg.CustomTypesConfig = {
@@ -31,6 +32,14 @@ const TYPES: pg.CustomTypesConfig = {
  */
 class PreparingClient extends pg.Client {
   private static readonly names = new Map<string, string>();
+
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    // A connection lost while checked out (server restart, pg_terminate_backend) emits 'error' on
+    // the client, and the pool listens only to idle ones: without this the process would exit.
+    // The query in flight fails by itself; release() then discards the dead client.
+    this.on('error', () => undefined);
+  }
 
   // pg's query() has many overloads; only (text, values[, callback]) is rewritten.
   override query(...args: unknown[]): any {
@@ -120,7 +129,8 @@ export class PostgresMetadataStore implements MetadataStore {
   private ending: Promise<void> | undefined;
 
   constructor(url: string, options: { max?: number } = {}) {
-    this.pool = new pg.Pool({ connectionString: url, types: TYPES, Client: PreparingClient, ...options });
+    // A server that accepts TCP but never answers must not hold requests forever.
+    this.pool = new pg.Pool({ connectionString: url, types: TYPES, Client: PreparingClient, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, ...options });
     // An idle connection dropped by the server: the pool discards it and opens another on demand.
     this.pool.on('error', () => undefined);
   }
