@@ -49,6 +49,15 @@ describe('loadConfig', () => {
       legacyDataset: undefined,
       maxSampleBytes: 10 * MiB,
       maxBatchSamples: 4096,
+      maxBatchBytes: 256 * MiB,
+      maxRecordBytes: 16 * MiB,
+      maxDatasetPixelBytes: 64 * 1024 * MiB,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 120_000,
+      idleTimeoutMs: 60_000,
+      keepAliveTimeoutMs: 5000,
+      responseTimeoutMs: 120_000,
+      maxConnectionsPerIp: 256,
     };
     for (const [key, value] of Object.entries(expected)) assert.deepEqual(config[key as keyof Config], value, key);
   });

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import type { Config } from '../config/config.js';
 import { buildApp } from '../http/app.js';
+import { requestSerializer } from '../http/log-redaction.js';
 import { openRuntime } from '../runtime/runtime.js';
 
 const REDACTED_HEADERS = ['req.headers.authorization', 'req.headers["api-access-key"]'];
@@ -14,7 +15,8 @@ const EMBEDDED_WORKER_CONCURRENCY = 2;
  * exits at once. Without SENSORY_AMQP_URL it also runs the in-process shard worker.
  */
 export async function serve(config: Config): Promise<void> {
-  const logger = pino({ level: config.logLevel, redact: REDACTED_HEADERS });
+  // Keys never reach the log: not in headers (redacted), nor in a URL's query (redacted, and refused).
+  const logger = pino({ level: config.logLevel, redact: REDACTED_HEADERS, serializers: { req: requestSerializer } });
   const runtime = await openRuntime(config, (message) => logger.warn(message));
   const app = await buildApp(runtime.deps, logger);
   if (runtime.queue.kind === 'memory') await runtime.startWorker(EMBEDDED_WORKER_CONCURRENCY);

@@ -24,6 +24,22 @@ export interface Config {
   readonly legacyDataset: string | undefined;
   readonly maxSampleBytes: number;
   readonly maxBatchSamples: number;
+  /** Bound on a small batch's encoded response, estimated before any sample is read. */
+  readonly maxBatchBytes: number;
+  /** Bound on width × height × channels of a dataset. */
+  readonly maxRecordBytes: number;
+  /** Bound on a dataset's pixel file: pixel slots handed out × record bytes. */
+  readonly maxDatasetPixelBytes: number;
+  readonly headersTimeoutMs: number;
+  /** The whole request (headers and body) must have arrived by then. */
+  readonly requestTimeoutMs: number;
+  /** A socket with no traffic either way for this long is closed. */
+  readonly idleTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  /** A response must have been written (read by the client) within this time from its start. */
+  readonly responseTimeoutMs: number;
+  /** 0 → no cap. */
+  readonly maxConnectionsPerIp: number;
   readonly logLevel: string;
 }
 
@@ -46,6 +62,8 @@ interface Setting<K extends keyof Config> {
 }
 
 const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const HOUR_MS = 3600 * 1000;
 
 const integer = (min: number, max: number): Reader<number> => (raw) => {
   const value = Number(raw.trim());
@@ -90,6 +108,15 @@ const SETTINGS = [
   },
   { key: 'maxSampleBytes', variable: 'SENSORY_MAX_SAMPLE_BYTES', fallback: 10 * MiB, read: integer(1, 1024 * MiB) },
   { key: 'maxBatchSamples', variable: 'SENSORY_MAX_BATCH_SAMPLES', fallback: 4096, read: integer(1, 1_000_000) },
+  { key: 'maxBatchBytes', variable: 'SENSORY_MAX_BATCH_BYTES', fallback: 256 * MiB, read: integer(64 * 1024, 16 * GiB) },
+  { key: 'maxRecordBytes', variable: 'SENSORY_MAX_RECORD_BYTES', fallback: 16 * MiB, read: integer(1, 4 * GiB) },
+  { key: 'maxDatasetPixelBytes', variable: 'SENSORY_MAX_DATASET_PIXEL_BYTES', fallback: 64 * GiB, read: integer(MiB, 2 ** 50) },
+  { key: 'headersTimeoutMs', variable: 'SENSORY_HEADERS_TIMEOUT_MS', fallback: 10_000, read: integer(1000, 10 * 60_000) },
+  { key: 'requestTimeoutMs', variable: 'SENSORY_REQUEST_TIMEOUT_MS', fallback: 120_000, read: integer(1000, 24 * HOUR_MS) },
+  { key: 'idleTimeoutMs', variable: 'SENSORY_IDLE_TIMEOUT_MS', fallback: 60_000, read: integer(1000, 24 * HOUR_MS) },
+  { key: 'keepAliveTimeoutMs', variable: 'SENSORY_KEEP_ALIVE_TIMEOUT_MS', fallback: 5000, read: integer(100, 10 * 60_000) },
+  { key: 'responseTimeoutMs', variable: 'SENSORY_RESPONSE_TIMEOUT_MS', fallback: 120_000, read: integer(1000, 24 * HOUR_MS) },
+  { key: 'maxConnectionsPerIp', variable: 'SENSORY_MAX_CONNECTIONS_PER_IP', fallback: 256, read: integer(0, 1_000_000) },
   {
     key: 'logLevel',
     variable: 'SENSORY_LOG_LEVEL',

@@ -13,16 +13,19 @@ import type { IngestService } from '../services/ingest.service.js';
 import type { OrderService } from '../services/order.service.js';
 import type { SampleService } from '../services/sample.service.js';
 import { installAuth } from './auth.js';
+import { installConnectionLimits, serverTimeouts } from './connection-limits.js';
 import { installErrorHandling } from './error-handler.js';
 import { Metrics } from './metrics.js';
 import { batchRoutes } from './routes/batches.routes.js';
 import { datasetRoutes } from './routes/datasets.routes.js';
 import { legacyRoutes } from './routes/legacy.routes.js';
+import { clientErrorHandler, frameworkErrors } from './router-errors.js';
 import { operationsRoutes } from './routes/operations.routes.js';
 import { orderRoutes } from './routes/orders.routes.js';
 import { sampleRoutes } from './routes/samples.routes.js';
 import { statsRoutes } from './routes/stats.routes.js';
 import { ErrorBody } from './schemas.js';
+import { installSecurityHeaders } from './security-headers.js';
 import { webRoutes } from './web.js';
 
 export interface AppDeps {
@@ -58,9 +61,14 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     forceCloseConnections: false,
+    ...serverTimeouts(deps.config),
+    frameworkErrors,
+    clientErrorHandler,
   });
   app.setValidatorCompiler(validatorCompiler());
   installErrorHandling(app);
+  installConnectionLimits(app, deps.config);
+  installSecurityHeaders(app);
   installAuth(app, deps.keyring, deps.config.apiVersion);
   deps.metrics.install(app);
   app.addHook('onSend', async (request, reply) => {
