@@ -28,7 +28,11 @@ const FRAMEWORK_ERRORS: Record<string, ErrorCode> = {
 /** The one place where errors become HTTP responses. */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    if (isSensoryError(error)) return sendError(reply, error);
+    if (isSensoryError(error)) {
+      // Details stay on the server (a decoder's message, conflicting fields): the answer has the sentence.
+      if (error.details) request.log.info({ code: error.code, details: error.details }, error.message);
+      return sendError(reply, error);
+    }
     if (error.validation) {
       const where = error.validationContext ?? 'request';
       return sendError(reply, new SensoryError('SENSORY_ERR_BAD_REQUEST', `${where}: ${error.message.replace(/^(body|querystring|params|headers)\/?/, '')}`));

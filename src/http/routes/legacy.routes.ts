@@ -28,6 +28,8 @@ export function legacyRoutes(app: FastifyInstance, deps: AppDeps): void {
     '/api/sensory/store',
     {
       config: { legacyRole: 'write' },
+      // A sample of SENSORY_MAX_SAMPLE_BYTES as base64 (4/3) plus the JSON around it.
+      bodyLimit: Math.ceil((config.maxSampleBytes * 4) / 3) + 64 * 1024,
       schema: {
         summary: 'Legacy: store one base64 PNG into dataset <name>_<width>x<height> (3 channels, created when missing)',
         tags: ['legacy'],
