@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import sharp, { type Sharp } from 'sharp';
 import { SharpImaging } from '../src/adapters/imaging/sharp.imaging.js';
 import type { Channels, DatasetShape } from '../src/domain/dataset-shape.js';
-import { isSensoryError } from '../src/domain/errors.js';
+import { isSensoryError, type SensoryError } from '../src/domain/errors.js';
 
 const imaging = new SharpImaging();
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { SensoryError } from '../../domain/errors.js';
+import { caseConflict } from '../../domain/names.js';
 import type { Split } from '../../domain/split.js';
 import type {
   AddOutcome,
@@ -163,12 +164,17 @@ export class PostgresMetadataStore implements MetadataStore {
     for (;;) {
       const inserted = await this.pool.query<DatasetRecord>(
         `INSERT INTO datasets (name, width, height, channels, test_percent, created_at) VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (name) DO NOTHING RETURNING ${DATASET_COLUMNS}`,
+         ON CONFLICT DO NOTHING RETURNING ${DATASET_COLUMNS}`,
         [name, width, height, channels, testPercent, new Date().toISOString()],
       );
       if (inserted.rows[0]) return { dataset: inserted.rows[0], created: true };
       const dataset = await this.getDataset(name);
-      if (!dataset) continue; // deleted in between: try again
+      if (!dataset) {
+        // The unique index on lower(name) refused it: a name differing only in case exists.
+        const variant = (await this.pool.query<{ name: string }>('SELECT name FROM datasets WHERE lower(name) = lower($1)', [name])).rows[0];
+        if (variant) throw caseConflict(name, variant.name);
+        continue; // deleted in between: try again
+      }
       const fields = ['width', 'height', 'channels', 'testPercent'] as const;
       const differs = fields.filter((f) => dataset[f] !== spec[f]);
       if (differs.length > 0) {
