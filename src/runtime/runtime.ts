@@ -22,6 +22,7 @@ import { DatasetService } from '../services/dataset.service.js';
 import { ImportService } from '../services/import.service.js';
 import { IngestService } from '../services/ingest.service.js';
 import { OrderService } from '../services/order.service.js';
+import { PixelQuota } from '../services/pixel-quota.js';
 import { SampleService } from '../services/sample.service.js';
 import { ShardWorker } from '../services/shard-worker.js';
 
@@ -64,14 +65,14 @@ export async function openRuntime(config: Config, log: (message: string) => void
   const { store, orders: orderStore } = openStores(config);
   await store.migrate();
   const blobs = new FileBlobStore(join(config.dataDir, 'blobs'));
-  const pixels = new FilePixelStore(join(config.dataDir, 'pixels'));
+  const pixels = new PixelQuota(new FilePixelStore(join(config.dataDir, 'pixels')), config.maxDatasetPixelBytes);
   const imaging = new SharpImaging();
   const generated = config.apiKeys ? undefined : await loadOrCreateAdminKey(config.dataDir);
   const keyring = new ApiKeyring(config.apiKeys ?? generated!.entries);
 
-  const datasets = new DatasetService(store, pixels, blobs);
+  const datasets = new DatasetService(store, pixels, blobs, config.maxRecordBytes);
   const ingest = new IngestService(store, blobs, pixels, imaging, config.maxSampleBytes);
-  const batches = new BatchService(store, pixels, config.maxBatchSamples);
+  const batches = new BatchService(store, pixels, config.maxBatchSamples, config.maxBatchBytes);
   const queue = await openQueue(config, log);
   const orders = new OrderService(orderStore, queue, batches, { shardSize: config.shardSize, ttlSeconds: config.orderTtlSeconds, leaseMs: config.orderLeaseMs });
   const consumers: TaskConsumer[] = [];

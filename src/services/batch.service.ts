@@ -10,6 +10,17 @@ import type { CategoryRecord, DatasetRecord, EligibleSample, MetadataStore } fro
 import type { PixelStore } from '../ports/pixel-store.js';
 import { requireDataset } from './dataset.service.js';
 
+export type BatchFormat = 'json' | 'safetensors';
+
+/**
+ * Upper bounds of the encoded size of one pixel value: safetensors stores it as it is; JSON
+ * writes "[255]," for a one-channel pixel at most, or a float of up to 19 digits.
+ */
+const BYTES_PER_VALUE: Record<BatchFormat, Record<Dtype, number>> = {
+  safetensors: { uint8: 1, float32: 4 },
+  json: { uint8: 6, float32: 22 },
+};
+
 export interface BatchRequest {
   readonly size: number;
   readonly noise?: number;
@@ -37,9 +48,11 @@ export class BatchService {
     private readonly store: MetadataStore,
     private readonly pixels: PixelStore,
     private readonly maxBatchSamples: number,
+    /** Bound on the encoded answer (SENSORY_MAX_BATCH_BYTES), estimated before any pixel is read. */
+    private readonly maxBatchBytes = Number.MAX_SAFE_INTEGER,
   ) {}
 
-  async plan(datasetName: string, request: BatchRequest): Promise<BatchPlan> {
+  async plan(datasetName: string, request: BatchRequest, format: BatchFormat = 'json'): Promise<BatchPlan> {
     if (request.size > this.maxBatchSamples) {
       throw new SensoryError(
         'SENSORY_ERR_BATCH_TOO_LARGE',
@@ -48,6 +61,14 @@ export class BatchService {
       );
     }
     const { dataset, revision, categories, eligible } = await this.select(datasetName, request);
+    const estimate = request.size * recordBytes(dataset) * BYTES_PER_VALUE[format][request.dtype ?? 'uint8'];
+    if (estimate > this.maxBatchBytes) {
+      throw new SensoryError(
+        'SENSORY_ERR_BATCH_TOO_LARGE',
+        `a batch of ${request.size} samples of ${recordBytes(dataset)} values as ${format} would be about ${estimate} bytes, above SENSORY_MAX_BATCH_BYTES (${this.maxBatchBytes}); ask for fewer samples, use safetensors, or place a batch order`,
+        { estimatedBytes: estimate, max: this.maxBatchBytes },
+      );
+    }
     const seed = request.seed ?? randomSeed();
     const samples = request.balance ? drawBalancedBatch(eligible, request.size, seed) : drawBatch(eligible, request.size, seed);
     const noise = request.noise ?? 0;

@@ -38,6 +38,8 @@ export class DatasetService {
     private readonly store: MetadataStore,
     private readonly pixels: PixelStore,
     private readonly blobs: BlobStore,
+    /** Bound on width × height × channels (SENSORY_MAX_RECORD_BYTES). */
+    private readonly maxRecordBytes = Number.MAX_SAFE_INTEGER,
   ) {}
 
   /** Creates the dataset, or confirms it exists with the same shape. */
@@ -50,6 +52,14 @@ export class DatasetService {
     }
     const testPercent = request.testPercent ?? 0;
     assertInteger('testPercent', testPercent, 0, MAX_TEST_PERCENT);
+    const record = request.width * request.height * request.channels;
+    if (record > this.maxRecordBytes) {
+      throw new SensoryError(
+        'SENSORY_ERR_RECORD_TOO_LARGE',
+        `width × height × channels is ${record} bytes per sample, above SENSORY_MAX_RECORD_BYTES (${this.maxRecordBytes})`,
+        { recordBytes: record, max: this.maxRecordBytes },
+      );
+    }
     return this.store.putDataset({
       name,
       width: request.width,

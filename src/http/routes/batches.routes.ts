@@ -18,7 +18,7 @@ export function batchRoutes(app: FastifyInstance, { batches, metrics }: AppDeps)
       },
     },
     async (request, reply) => {
-      const plan = await batches.plan(request.params.name, request.body);
+      const plan = await batches.plan(request.params.name, request.body, wantsSafetensors(request) ? 'safetensors' : 'json');
       metrics.batchSamplesServed.inc({ format: wantsSafetensors(request) ? 'safetensors' : 'json' }, plan.samples.length);
       return sendBatch(request, reply, plan, batches);
     },

@@ -15,7 +15,7 @@ export function datasetRoutes(app: FastifyInstance, { datasets, ingest }: AppDep
         tags: ['datasets'],
         params: DatasetParams,
         body: DatasetBody,
-        response: { 200: DatasetView, 201: DatasetView, ...errorResponses(400, 401, 403, 409) },
+        response: { 200: DatasetView, 201: DatasetView, ...errorResponses(400, 401, 403, 409, 413) },
       },
     },
     async (request, reply) => {
