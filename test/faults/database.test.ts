@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { inCi } from '../support/broker.js';
 import { makePng } from '../support/harness.js';
 import { privateServersSkip, startPrivatePostgres, type PrivatePostgres } from '../support/private-servers.js';
-import { call as callWithKey, ensureBuilt, killAll, removeTempDirs, sleep, startServer, tempDir, type Reply, type Server } from '../support/process.js';
+import { call as callWithKey, ensureBuilt, killAll, removeTempDirs, sleep, startServer, stop, tempDir, type Reply, type Server } from '../support/process.js';
 import { UploadLedger } from '../support/upload-ledger.js';
 
 const KEY = 'faults-db-admin-key-0123456789';
@@ -29,15 +29,18 @@ describe('PostgreSQL restarted, its connections killed and stopped under upload 
   let replicas: Server[];
   const started = Date.now();
 
+  let env: Record<string, string>;
+  let dataDir: string;
+
   before(async () => {
     ensureBuilt();
     db = await startPrivatePostgres();
-    const env = {
+    env = {
       SENSORY_DATABASE_URL: db.url,
       SENSORY_API_KEYS: `${KEY}:admin`,
       SENSORY_LOG_LEVEL: 'warn',
     };
-    const dataDir = tempDir('sensory-faults-db-');
+    dataDir = tempDir('sensory-faults-db-');
     replicas = await Promise.all([startServer(dataDir, env), startServer(dataDir, env)]);
     const put = await call(replicas[0].url, 'PUT', `/v1/datasets/${DATASET}`, { json: { width: 8, height: 8, channels: 1 } });
     assert.equal(put.status, 201, put.body.toString());
@@ -108,5 +111,23 @@ describe('PostgreSQL restarted, its connections killed and stopped under upload 
     await ledger.assertAllKept(replicas[0].url);
     const ready = await call(replicas[1].url, 'GET', '/health/ready');
     assert.equal(ready.status, 200, ready.body.toString());
+  });
+
+  test('a replica SIGKILLed during uploads: the other keeps answering, nothing acknowledged lost, a new replica starts on the same data', { timeout: 90_000 }, async () => {
+    const ledger = new UploadLedger(KEY, DATASET, 4);
+    const traffic = ledger.run([replicas[1].url], 4);
+    const doomed = ledger.run([replicas[0].url], 2);
+    await sleep(600);
+    await stop(replicas[0], 'SIGKILL');
+    await sleep(600);
+    await ledger.stop(traffic);
+    await ledger.stop(doomed);
+    log(`SIGKILL: ${ledger.summary()}`);
+    // Requests in flight on the killed replica fail on the network; none may be a 5xx elsewhere.
+    assert.deepEqual([...ledger.statuses.keys()].filter((status) => status !== 201 && status !== 0), [], ledger.errors.slice(0, 5).join('\n'));
+    assert.ok(replicas[1].child.exitCode === null, 'the surviving replica runs');
+    replicas[0] = await startServer(dataDir, env);
+    await ledger.assertRecovers(replicas.map((r) => r.url));
+    await ledger.assertAllKept(replicas[0].url);
   });
 });
