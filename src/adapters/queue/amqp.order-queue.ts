@@ -36,9 +36,13 @@ interface Link {
 const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 5000;
 
-/** The client-facing error: never the broker's address or the driver's text (those are logged). */
-function unavailable(): SensoryError {
-  return new SensoryError('SENSORY_ERR_UNAVAILABLE', 'the queue (RabbitMQ) is unavailable; retry shortly');
+/** Addresses (IPv4, IPv6, host:port) in a driver's message: logged, never sent to a client. */
+const ADDRESS = /\[?[0-9a-f]*:[0-9a-f:]+\]?(:\d+)?|\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b|\b[a-z0-9.-]+:\d{2,5}\b/gi;
+
+/** The client-facing error: why (e.g. "connect ECONNREFUSED"), but never the broker's address. */
+function unavailable(reason?: string): SensoryError {
+  const why = reason ? ` (${reason.replace(/(ENOTFOUND|EAI_AGAIN)\s+\S+/g, '$1').replace(ADDRESS, '').replace(/\s+/g, ' ').trim()})` : '';
+  return new SensoryError('SENSORY_ERR_UNAVAILABLE', `RabbitMQ is unavailable${why}; retry shortly`);
 }
 
 /** A failed broker call as the client sees it: a SensoryError passes, anything else is "unavailable". */
@@ -158,7 +162,8 @@ export class AmqpOrderQueue implements OrderQueue {
   }
 
   private current(): Link {
-    if (this.closed || !this.link) throw unavailable();
+    if (this.closed) throw unavailable('the queue is closed');
+    if (!this.link) throw unavailable(this.lastError);
     return this.link;
   }
 
