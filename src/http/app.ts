@@ -4,41 +4,18 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Config } from '../config/config.js';
-import type { ApiKeyring } from '../services/api-keyring.js';
-import type { BatchService } from '../services/batch.service.js';
-import type { DatasetService } from '../services/dataset.service.js';
-import type { ImportService } from '../services/import.service.js';
-import type { IngestService } from '../services/ingest.service.js';
-import type { OrderService } from '../services/order.service.js';
-import type { SampleService } from '../services/sample.service.js';
+import type { AppDeps } from './app-deps.js';
 import { installAuth } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
-import { Metrics } from './metrics.js';
+import { installRequestMetrics } from './metrics.js';
 import { batchRoutes } from './routes/batches.routes.js';
 import { datasetRoutes } from './routes/datasets.routes.js';
-import { legacyRoutes } from './routes/legacy.routes.js';
+import { legacyOrderRoutes, legacyRoutes } from './routes/legacy.routes.js';
 import { operationsRoutes } from './routes/operations.routes.js';
 import { orderRoutes } from './routes/orders.routes.js';
-import { sampleRoutes } from './routes/samples.routes.js';
-import { statsRoutes } from './routes/stats.routes.js';
+import { sampleRoutes, sampleUploadRoutes } from './routes/samples.routes.js';
 import { ErrorBody } from './schemas.js';
 import { webRoutes } from './web.js';
-
-export interface AppDeps {
-  readonly config: Config;
-  readonly version: string;
-  readonly keyring: ApiKeyring;
-  readonly datasets: DatasetService;
-  readonly samples: SampleService;
-  readonly ingest: IngestService;
-  readonly imports: ImportService;
-  readonly batches: BatchService;
-  readonly orders: OrderService;
-  /** Each dependency's state: 'ok' or what is wrong with it. */
-  readonly readiness: () => Promise<Record<string, string>>;
-  readonly metrics: Metrics;
-}
 
 /**
  * Bodies are validated strictly (no coercion, no silently dropped fields); query strings and
@@ -62,7 +39,7 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   app.setValidatorCompiler(validatorCompiler());
   installErrorHandling(app);
   installAuth(app, deps.keyring, deps.config.apiVersion);
-  deps.metrics.install(app);
+  installRequestMetrics(app, deps.metrics);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
@@ -92,12 +69,13 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   datasetRoutes(app, deps);
+  sampleUploadRoutes(app, deps);
   sampleRoutes(app, deps);
   batchRoutes(app, deps);
   orderRoutes(app, deps);
   legacyRoutes(app, deps);
+  legacyOrderRoutes(app, deps);
   operationsRoutes(app, deps);
-  statsRoutes(app, deps);
   webRoutes(app);
   return app;
 }
