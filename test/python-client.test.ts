@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { SensoryClient } from '../src/index.js';
+import { SensoryClient } from '@sensory/client';
 import { makePng } from './support/harness.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { SensoryApiError, SensoryClient, type PolledBatch } from '../src/index.js';
+import { SensoryApiError, SensoryClient, type PolledBatch } from '@sensory/client';
 import { makePng } from './support/harness.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -163,8 +163,8 @@ describe('SensoryClient against a real service', () => {
     if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 
-  test("the package's entry point: import { SensoryClient } from 'sensory' (dist/index.js)", async () => {
-    const specifier = 'sensory'; // resolved through package.json "exports", as a user's import would be
+  test("the package's entry point: import { SensoryClient } from '@sensory/client' (its dist/index.js)", async () => {
+    const specifier = '@sensory/client'; // resolved through its package.json "exports", as a user's import would be
     const entry = (await import(specifier)) as Record<string, unknown>;
     for (const name of ['SensoryClient', 'SensoryApiError', 'SensoryConnectionError', 'SensoryOrderEndedError']) assert.equal(typeof entry[name], 'function', name);
   });
