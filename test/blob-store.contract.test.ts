@@ -5,30 +5,20 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { chmodSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { BLOB_STORES } from './support/blob-stores.js';
+import { ROOT, removeTempDirs, sha256, tempDir } from './support/process.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const WRITER = fileURLToPath(new URL('./support/blob-writer.child.ts', import.meta.url));
 const IS_ROOT = process.getuid?.() === 0;
 
-let scratch: string;
-before(async () => {
-  scratch = await mkdtemp(join(tmpdir(), 'sensory-blobs-'));
-});
-after(async () => {
-  await rm(scratch, { recursive: true, force: true });
-});
-
-let dirs = 0;
-const freshDir = () => join(scratch, `d${++dirs}`);
-const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+after(removeTempDirs);
+/** A directory for one store, not made yet: the store makes it. */
+const freshDir = () => join(tempDir('sensory-blobs-'), 'store');
 
 /** Sets the mode of `directory` and of every directory below it. */
 function chmodTree(directory: string, mode: number): void {

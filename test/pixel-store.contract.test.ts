@@ -3,23 +3,15 @@
  * (test/support/pixel-stores.ts). It uses only the interface.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import type { DatasetShape } from '../src/domain/dataset-shape.js';
 import { PIXEL_STORES } from './support/pixel-stores.js';
+import { removeTempDirs, tempDir } from './support/process.js';
 
-let scratch: string;
-before(async () => {
-  scratch = await mkdtemp(join(tmpdir(), 'sensory-pixels-'));
-});
-after(async () => {
-  await rm(scratch, { recursive: true, force: true });
-});
-
-let dirs = 0;
-const freshDir = () => join(scratch, `d${++dirs}`);
+after(removeTempDirs);
+/** A directory for one store, not made yet: the store makes it. */
+const freshDir = () => join(tempDir('sensory-pixels-'), 'store');
 
 const shape: DatasetShape = { width: 4, height: 3, channels: 3 };
 const size = 4 * 3 * 3;
