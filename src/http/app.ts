@@ -15,6 +15,7 @@ import { operationsRoutes } from './routes/operations.routes.js';
 import { orderRoutes } from './routes/orders.routes.js';
 import { sampleRoutes, sampleUploadRoutes } from './routes/samples.routes.js';
 import { ErrorBody } from './schemas.js';
+import { GZIP_TYPES, TAR_TYPES } from './upload-body.js';
 import { webRoutes } from './web.js';
 
 /**
@@ -26,6 +27,26 @@ function validatorCompiler() {
   const coercing = new Ajv({ allErrors: false, coerceTypes: 'array', useDefaults: true, removeAdditional: false, strict: false });
   return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
     (httpPart === 'body' ? strict : coercing).compile(schema);
+}
+
+/** /openapi.json and the /docs page, from the routes' schemas. */
+async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Sensory', version, description: 'Labeled training samples stored durably, served as training batches.' },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'apiKey', in: 'header', name: 'API-ACCESS-KEY' },
+          bearer: { type: 'http', scheme: 'bearer' },
+        },
+      },
+      security: [{ apiKey: [] }, { bearer: [] }],
+    },
+    // Shared schemas keep their $id as their component name (ErrorBody), not def-0.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  app.addSchema(ErrorBody);
+  await app.register(swaggerUi, { routePrefix: '/docs' });
 }
 
 /** Builds the app without listening, so that tests can use inject(). */
@@ -46,27 +67,10 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
 
   app.addContentTypeParser(/^image\/.+/, { parseAs: 'buffer', bodyLimit: deps.config.maxSampleBytes }, (_request, body, done) => done(null, body));
   // Tar imports are streamed: the parser hands the untouched request stream to the route.
-  app.addContentTypeParser(['application/x-tar', 'application/tar', 'application/gzip', 'application/x-gzip', 'application/x-gtar'], (_request, _payload, done) =>
-    done(null),
-  );
+  app.addContentTypeParser([...TAR_TYPES, ...GZIP_TYPES], (_request, _payload, done) => done(null));
   await app.register(multipart, { throwFileSizeLimit: false, limits: { fileSize: deps.config.maxSampleBytes, files: 1000, fields: 20, fieldSize: 4096, parts: 1020 } });
 
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'Sensory', version: deps.version, description: 'Labeled training samples stored durably, served as training batches.' },
-      components: {
-        securitySchemes: {
-          apiKey: { type: 'apiKey', in: 'header', name: 'API-ACCESS-KEY' },
-          bearer: { type: 'http', scheme: 'bearer' },
-        },
-      },
-      security: [{ apiKey: [] }, { bearer: [] }],
-    },
-    // Shared schemas keep their $id as their component name (ErrorBody), not def-0.
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
-  });
-  app.addSchema(ErrorBody);
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await registerOpenApi(app, deps.version);
 
   datasetRoutes(app, deps);
   sampleUploadRoutes(app, deps);
