@@ -4,44 +4,22 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Config } from '../config/config.js';
-import type { ApiKeyring } from '../services/api-keyring.js';
-import type { BatchService } from '../services/batch.service.js';
-import type { DatasetService } from '../services/dataset.service.js';
-import type { ImportService } from '../services/import.service.js';
-import type { IngestService } from '../services/ingest.service.js';
-import type { OrderService } from '../services/order.service.js';
-import type { SampleService } from '../services/sample.service.js';
+import type { AppDeps } from './app-deps.js';
 import { installAuth } from './auth.js';
 import { installConnectionLimits, serverTimeouts } from './connection-limits.js';
 import { installErrorHandling } from './error-handler.js';
-import { Metrics } from './metrics.js';
+import { installRequestMetrics } from './metrics.js';
 import { batchRoutes } from './routes/batches.routes.js';
 import { datasetRoutes } from './routes/datasets.routes.js';
-import { legacyRoutes } from './routes/legacy.routes.js';
 import { clientErrorHandler, frameworkErrors } from './router-errors.js';
+import { legacyOrderRoutes, legacyRoutes } from './routes/legacy.routes.js';
 import { operationsRoutes } from './routes/operations.routes.js';
 import { orderRoutes } from './routes/orders.routes.js';
-import { sampleRoutes } from './routes/samples.routes.js';
-import { statsRoutes } from './routes/stats.routes.js';
+import { sampleRoutes, sampleUploadRoutes } from './routes/samples.routes.js';
 import { ErrorBody } from './schemas.js';
 import { installSecurityHeaders } from './security-headers.js';
+import { GZIP_TYPES, TAR_TYPES } from './upload-body.js';
 import { webRoutes } from './web.js';
-
-export interface AppDeps {
-  readonly config: Config;
-  readonly version: string;
-  readonly keyring: ApiKeyring;
-  readonly datasets: DatasetService;
-  readonly samples: SampleService;
-  readonly ingest: IngestService;
-  readonly imports: ImportService;
-  readonly batches: BatchService;
-  readonly orders: OrderService;
-  /** Each dependency's state: 'ok' or what is wrong with it. */
-  readonly readiness: () => Promise<Record<string, string>>;
-  readonly metrics: Metrics;
-}
 
 /**
  * Bodies are validated strictly (no coercion, no silently dropped fields); query strings and
@@ -52,6 +30,26 @@ function validatorCompiler() {
   const coercing = new Ajv({ allErrors: false, coerceTypes: 'array', useDefaults: true, removeAdditional: false, strict: false });
   return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
     (httpPart === 'body' ? strict : coercing).compile(schema);
+}
+
+/** /openapi.json and the /docs page, from the routes' schemas. */
+async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Sensory', version, description: 'Labeled training samples stored durably, served as training batches.' },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'apiKey', in: 'header', name: 'API-ACCESS-KEY' },
+          bearer: { type: 'http', scheme: 'bearer' },
+        },
+      },
+      security: [{ apiKey: [] }, { bearer: [] }],
+    },
+    // Shared schemas keep their $id as their component name (ErrorBody), not def-0.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  app.addSchema(ErrorBody);
+  await app.register(swaggerUi, { routePrefix: '/docs' });
 }
 
 /** Builds the app without listening, so that tests can use inject(). */
@@ -70,42 +68,26 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   installConnectionLimits(app, deps.config);
   installSecurityHeaders(app);
   installAuth(app, deps.keyring, deps.config.apiVersion);
-  deps.metrics.install(app);
+  installRequestMetrics(app, deps.metrics);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
 
   app.addContentTypeParser(/^image\/.+/, { parseAs: 'buffer', bodyLimit: deps.config.maxSampleBytes }, (_request, body, done) => done(null, body));
   // Tar imports are streamed: the parser hands the untouched request stream to the route.
-  app.addContentTypeParser(['application/x-tar', 'application/tar', 'application/gzip', 'application/x-gzip', 'application/x-gtar'], (_request, _payload, done) =>
-    done(null),
-  );
+  app.addContentTypeParser([...TAR_TYPES, ...GZIP_TYPES], (_request, _payload, done) => done(null));
   await app.register(multipart, { throwFileSizeLimit: false, limits: { fileSize: deps.config.maxSampleBytes, files: 1000, fields: 20, fieldSize: 4096, parts: 1020 } });
 
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'Sensory', version: deps.version, description: 'Labeled training samples stored durably, served as training batches.' },
-      components: {
-        securitySchemes: {
-          apiKey: { type: 'apiKey', in: 'header', name: 'API-ACCESS-KEY' },
-          bearer: { type: 'http', scheme: 'bearer' },
-        },
-      },
-      security: [{ apiKey: [] }, { bearer: [] }],
-    },
-    // Shared schemas keep their $id as their component name (ErrorBody), not def-0.
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
-  });
-  app.addSchema(ErrorBody);
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await registerOpenApi(app, deps.version);
 
   datasetRoutes(app, deps);
+  sampleUploadRoutes(app, deps);
   sampleRoutes(app, deps);
   batchRoutes(app, deps);
   orderRoutes(app, deps);
   legacyRoutes(app, deps);
+  legacyOrderRoutes(app, deps);
   operationsRoutes(app, deps);
-  statsRoutes(app, deps);
   webRoutes(app);
   return app;
 }

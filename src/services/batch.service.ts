@@ -6,11 +6,14 @@ import { assertValidName } from '../domain/names.js';
 import { randomSeed } from '../domain/random.js';
 import { drawBalancedBatch, drawBatch } from '../domain/sampling.js';
 import type { Split } from '../domain/split.js';
+import { encodeJson } from '../formats/batch-json.encoder.js';
+import { encodeSafetensors } from '../formats/batch-safetensors.encoder.js';
+import type { EncodedBatch, Render } from '../formats/encoded-batch.js';
+import { encodeLegacyBatch } from '../formats/legacy-json.encoder.js';
 import type { CategoryRecord, DatasetRecord, EligibleSample, MetadataStore } from '../ports/metadata-store.js';
 import type { PixelStore } from '../ports/pixel-store.js';
+import type { BatchFormat, Telemetry } from '../ports/telemetry.js';
 import { requireDataset } from './dataset.service.js';
-
-export type BatchFormat = 'json' | 'safetensors';
 
 /**
  * Upper bounds of the encoded size of one pixel value: safetensors stores it as it is; JSON
@@ -19,6 +22,7 @@ export type BatchFormat = 'json' | 'safetensors';
 const BYTES_PER_VALUE: Record<BatchFormat, Record<Dtype, number>> = {
   safetensors: { uint8: 1, float32: 4 },
   json: { uint8: 6, float32: 22 },
+  legacy: { uint8: 6, float32: 22 },
 };
 
 export interface BatchRequest {
@@ -43,14 +47,28 @@ export interface Selection {
   readonly eligible: readonly EligibleSample[];
 }
 
+const ENCODERS: Record<BatchFormat, (plan: BatchPlan, render: Render) => EncodedBatch> = {
+  json: encodeJson,
+  safetensors: encodeSafetensors,
+  legacy: encodeLegacyBatch,
+};
+
 export class BatchService {
   constructor(
     private readonly store: MetadataStore,
     private readonly pixels: PixelStore,
     private readonly maxBatchSamples: number,
+    private readonly telemetry: Telemetry,
     /** Bound on the encoded answer (SENSORY_MAX_BATCH_BYTES), estimated before any pixel is read. */
     private readonly maxBatchBytes = Number.MAX_SAFE_INTEGER,
   ) {}
+
+  /** A small batch, planned and encoded in `format`; its pixels are rendered as the body is read. */
+  async serve(datasetName: string, request: BatchRequest, format: BatchFormat): Promise<EncodedBatch> {
+    const plan = await this.plan(datasetName, request, format);
+    this.telemetry.countBatchSamplesServed(format, plan.samples.length);
+    return ENCODERS[format](plan, (start, count, target) => this.render(plan, start, count, target));
+  }
 
   async plan(datasetName: string, request: BatchRequest, format: BatchFormat = 'json'): Promise<BatchPlan> {
     if (request.size > this.maxBatchSamples) {

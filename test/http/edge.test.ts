@@ -10,7 +10,7 @@ import pino from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { buildApp } from '../../src/http/app.js';
 import { redactUrl, requestSerializer } from '../../src/http/log-redaction.js';
-import { openRuntime, type Runtime } from '../../src/runtime/runtime.js';
+import { openServeRuntime, type ServeRuntime } from '../../src/runtime/serve.runtime.js';
 import { KEYS, removeDir } from '../support/harness.js';
 import { tempDir } from '../support/process.js';
 import type { FastifyInstance } from 'fastify';
@@ -32,7 +32,7 @@ const bodyOf = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\
 
 describe('the HTTP edge', () => {
   let app: FastifyInstance;
-  let runtime: Runtime;
+  let runtime: ServeRuntime;
   let dataDir: string;
   let port: number;
   const logged: string[] = [];
@@ -40,7 +40,7 @@ describe('the HTTP edge', () => {
   before(async () => {
     dataDir = tempDir('sensory-edge-');
     const config = loadConfig({ SENSORY_DATA_DIR: dataDir, SENSORY_API_KEYS: `${KEYS.admin}:admin` });
-    runtime = await openRuntime(config);
+    runtime = await openServeRuntime(config);
     const sink = new Writable({ write: (chunk, _encoding, done) => (logged.push(chunk.toString()), done()) });
     app = await buildApp(runtime.deps, pino({ level: 'info', serializers: { req: requestSerializer } }, sink));
     await app.listen({ host: '127.0.0.1', port: 0 });
