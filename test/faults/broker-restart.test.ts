@@ -96,7 +96,7 @@ describe('RabbitMQ restarted during order traffic', { skip }, () => {
     const refused = await call(server.url, 'POST', `/v1/datasets/${DATASET}/orders`, { json: { size: 10, seed: 1 } });
     assert.equal(refused.status, 503, refused.body.toString());
     assert.equal(refused.json().error.code, 'SENSORY_ERR_UNAVAILABLE');
-    assert.doesNotMatch(refused.body.toString(), /127\.0\.0\.1|ECONN/);
+    assert.doesNotMatch(refused.body.toString(), /127\.0\.0\.1|localhost|:\d{4,5}\b/, 'no broker address in the answer');
     assert.equal((await upload(server.url, 1000)).status, 201, 'uploads do not need the broker');
     await sleep(1000);
     await broker.start();
