@@ -1,10 +1,10 @@
-import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BatchPlan } from '../domain/batch-plan.js';
 import { encodeJson } from '../formats/batch-json.encoder.js';
 import { encodeSafetensors } from '../formats/batch-safetensors.encoder.js';
 import type { EncodedBatch } from '../formats/encoded-batch.js';
 import type { BatchService } from '../services/batch.service.js';
+import { EncodedBodyStream } from './encoded-body-stream.js';
 
 export const SAFETENSORS = 'application/x-safetensors';
 
@@ -15,7 +15,7 @@ export function wantsSafetensors(request: FastifyRequest): boolean {
 export function sendEncoded(reply: FastifyReply, status: number, contentType: string, encoded: EncodedBatch) {
   reply.code(status).type(contentType);
   if (encoded.contentLength !== undefined) reply.header('content-length', encoded.contentLength);
-  return reply.send(Readable.from(encoded.chunks, { objectMode: false }));
+  return reply.send(new EncodedBodyStream(encoded.chunks, reply.raw));
 }
 
 /** A small batch as JSON or safetensors, by the Accept header; both are streamed. */

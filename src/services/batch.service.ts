@@ -1,10 +1,11 @@
 import { drawAugment, warpInto, isIdentity } from '../domain/augmentation.js';
-import type { BatchPlan, Dtype, LabelForm } from '../domain/batch-plan.js';
+import type { BatchPlan, Dtype, LabelDtype, LabelForm, Layout } from '../domain/batch-plan.js';
 import { recordBytes } from '../domain/dataset-shape.js';
 import { SensoryError } from '../domain/errors.js';
 import { assertValidName } from '../domain/names.js';
 import { randomSeed } from '../domain/random.js';
 import { drawBalancedBatch, drawBatch } from '../domain/sampling.js';
+import { releaseChunk, takeChunk } from '../lib/chunk-pool.js';
 import type { Split } from '../domain/split.js';
 import type { CategoryRecord, DatasetRecord, EligibleSample, MetadataStore } from '../ports/metadata-store.js';
 import type { PixelStore } from '../ports/pixel-store.js';
@@ -19,6 +20,8 @@ export interface BatchRequest {
   readonly revision?: number;
   readonly dtype?: Dtype;
   readonly labels?: LabelForm;
+  readonly labelDtype?: LabelDtype;
+  readonly layout?: Layout;
   readonly balance?: boolean;
 }
 
@@ -47,6 +50,9 @@ export class BatchService {
         { size: request.size, max: this.maxBatchSamples },
       );
     }
+    if (request.labelDtype !== undefined && request.labels === 'onehot') {
+      throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'labelDtype applies to index labels; one-hot labels are always uint8 rows', { field: 'labelDtype' });
+    }
     const { dataset, revision, categories, eligible } = await this.select(datasetName, request);
     const seed = request.seed ?? randomSeed();
     const samples = request.balance ? drawBalancedBatch(eligible, request.size, seed) : drawBatch(eligible, request.size, seed);
@@ -60,6 +66,8 @@ export class BatchService {
       categories,
       dtype: request.dtype ?? 'uint8',
       labels: request.labels ?? 'index',
+      labelDtype: request.labelDtype ?? 'int32',
+      layout: request.layout ?? 'nhwc',
     };
   }
 
@@ -96,14 +104,22 @@ export class BatchService {
   async render(plan: BatchPlan, start: number, count: number, target: Uint8Array): Promise<void> {
     const { dataset } = plan;
     const size = recordBytes(dataset);
-    const slots = plan.samples.slice(start, start + count).map((sample) => sample.pixelSlot);
-    const augments = plan.augments.slice(start, start + count);
-    if (augments.every(isIdentity)) {
+    const slots = new Array<number>(count);
+    let identity = true;
+    for (let i = 0; i < count; i++) {
+      slots[i] = plan.samples[start + i].pixelSlot;
+      if (!isIdentity(plan.augments[start + i])) identity = false;
+    }
+    if (identity) {
       await this.pixels.read(dataset.id, dataset, slots, target, 0);
       return;
     }
-    const source = new Uint8Array(slots.length * size);
-    await this.pixels.read(dataset.id, dataset, slots, source, 0);
-    augments.forEach((augment, i) => warpInto(source.subarray(i * size, (i + 1) * size), dataset, augment, target, i * size));
+    const source = takeChunk(count * size);
+    try {
+      await this.pixels.read(dataset.id, dataset, slots, source, 0);
+      for (let i = 0; i < count; i++) warpInto(source.subarray(i * size, (i + 1) * size), dataset, plan.augments[start + i], target, i * size);
+    } finally {
+      releaseChunk(source);
+    }
   }
 }
