@@ -5,10 +5,11 @@ import type { Render } from './encoded-batch.js';
 import { FLOAT_OF_BYTE, writeTensorValues } from './pixel-tensor.js';
 
 /**
- * About 1 MiB of text per chunk, from the chunk pool (see batch-safetensors.encoder.ts), holding
- * as many whole samples as fit.
+ * About 4 MiB of text per chunk, from the chunk pool (see batch-safetensors.encoder.ts), holding
+ * as many whole samples as fit: reused, larger chunks mean fewer writes (1 MiB measured about
+ * 5 % more CPU per batch).
  */
-const JSON_CHUNK_BYTES = 1024 * 1024;
+const JSON_CHUNK_BYTES = 4 * 1024 * 1024;
 
 /**
  * The text of each byte value as JSON prints it (an integer for uint8, v / 255 in single
