@@ -138,4 +138,15 @@ describe('labelDtype and layout', () => {
     const orders = await t.app.inject({ method: 'GET', url: '/v1/orders', headers: t.auth('admin') });
     assert.deepEqual(orders.json().orders, []);
   });
+
+  it('the OpenAPI description documents both fields for batches (with their values), and neither for orders', async () => {
+    const spec = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json() as any;
+    const schemaOf = (path: string) => spec.paths[path].post.requestBody.content['application/json'].schema;
+    const batch = schemaOf('/v1/datasets/{name}/batches').properties;
+    assert.deepEqual(batch.labelDtype.anyOf.map((option: { enum?: string[]; const?: string }) => option.enum?.[0] ?? option.const), ['int32', 'int64']);
+    assert.deepEqual(batch.layout.anyOf.map((option: { enum?: string[]; const?: string }) => option.enum?.[0] ?? option.const), ['nhwc', 'nchw']);
+    const order = schemaOf('/v1/datasets/{name}/orders').properties;
+    assert.equal(order.labelDtype, undefined);
+    assert.equal(order.layout, undefined);
+  });
 });
