@@ -139,7 +139,7 @@ describe('Python client against a real service', { skip: PYTHON ? false : 'no py
     if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 
-  test('batch: numpy arrays with the right shapes, dtypes and labels, the same pixels the SDK decodes', async () => {
+  test('batch: numpy arrays with the right shapes, dtypes and labels, the same pixels the SDK decodes; torch-ready and reused buffers', async () => {
     const result = await drive([...args('batch'), '--size', '6', '--seed', '42']);
     const reference = await sdk.batch('pets', { size: 6, seed: 42 });
     assert.deepEqual(result.uint8.shape, [6, 16, 16, 3]);
@@ -152,6 +152,8 @@ describe('Python client against a real service', { skip: PYTHON ? false : 'no py
     assert.equal(result.float32.dtype, 'float32');
     assert.deepEqual(result.float32.labelsShape, [6, 3]);
     assert.equal(result.float32.labelsDtype, 'uint8');
+    assert.deepEqual(result.torch.shape, [6, 3, 16, 16]);
+    assert.equal(result.torch.labelsDtype, 'int64');
   });
 
   test('upload from a path: stored, then a duplicate of the same sample', async () => {

@@ -182,6 +182,19 @@ describe('SensoryClient against a real service', () => {
       assert.deepEqual(onehot, [0, 1, 2].map((k): number => (k === label ? 1 : 0)));
     }
 
+    // Torch-ready: channels first and int64 labels, the same samples and pixels.
+    const torch = await client.batch('pets', { size: 5, seed: 7, layout: 'nchw', labelDtype: 'int64' });
+    assert.equal(torch.layout, 'nchw');
+    assert.equal(bytes.layout, 'nhwc');
+    assert.deepEqual(torch.shape, [5, 3, 16, 16]);
+    assert.ok(torch.labels instanceof BigInt64Array);
+    assert.deepEqual(Array.from(torch.labels, Number), Array.from(bytes.labels));
+    for (let n = 0; n < 5; n++) {
+      for (let c = 0; c < 3; c++) {
+        for (let p = 0; p < 16 * 16; p++) assert.equal(torch.data[n * 768 + c * 256 + p], bytes.data[n * 768 + p * 3 + c]);
+      }
+    }
+
     await rejects(client.batch('pets', { size: 50 }), 422, 'SENSORY_ERR_NOT_ENOUGH_SAMPLES');
     await rejects(client.batch('pets', { size: 2, categories: ['horse'] }), 422, 'SENSORY_ERR_UNKNOWN_CATEGORY');
   });

@@ -4,7 +4,7 @@
  * built first from sizes alone, so the body can be streamed behind it. The reader is the
  * client's (`parseSafetensors` in @sensory/client).
  */
-export type SafetensorsDtype = 'U8' | 'I32' | 'F32';
+export type SafetensorsDtype = 'U8' | 'I32' | 'I64' | 'F32';
 
 export interface TensorSpec {
   readonly name: string;
@@ -12,7 +12,7 @@ export interface TensorSpec {
   readonly shape: readonly number[];
 }
 
-const BYTES_PER_ELEMENT: Record<SafetensorsDtype, number> = { U8: 1, I32: 4, F32: 4 };
+const BYTES_PER_ELEMENT: Record<SafetensorsDtype, number> = { U8: 1, I32: 4, I64: 8, F32: 4 };
 
 export function tensorBytes(spec: TensorSpec): number {
   return spec.shape.reduce((product, side) => product * side, BYTES_PER_ELEMENT[spec.dtype]);

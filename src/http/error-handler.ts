@@ -35,7 +35,10 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     if (error.validation) {
       const where = error.validationContext ?? 'request';
-      return sendError(reply, new SensoryError('SENSORY_ERR_BAD_REQUEST', `${where}: ${error.message.replace(/^(body|querystring|params|headers)\/?/, '')}`));
+      // Ajv's message for a field it does not know omits the field's name.
+      const unknown = error.validation.find((issue) => issue.keyword === 'additionalProperties')?.params?.additionalProperty;
+      const message = `${where}: ${error.message.replace(/^(body|querystring|params|headers)\/?/, '')}${unknown ? `: ${unknown}` : ''}`;
+      return sendError(reply, new SensoryError('SENSORY_ERR_BAD_REQUEST', message));
     }
     const mapped = error.code ? FRAMEWORK_ERRORS[error.code] : undefined;
     if (mapped) return sendError(reply, new SensoryError(mapped, error.message));

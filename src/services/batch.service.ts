@@ -1,10 +1,11 @@
 import { drawAugment, warpInto, isIdentity } from '../domain/augmentation.js';
-import type { BatchPlan, Dtype, LabelForm } from '../domain/batch-plan.js';
+import type { BatchPlan, Dtype, LabelDtype, LabelForm, Layout } from '../domain/batch-plan.js';
 import { recordBytes } from '../domain/dataset-shape.js';
 import { SensoryError } from '../domain/errors.js';
 import { assertValidName } from '../domain/names.js';
 import { randomSeed } from '../domain/random.js';
 import { drawBalancedBatch, drawBatch } from '../domain/sampling.js';
+import { releaseChunk, takeChunk } from '../lib/chunk-pool.js';
 import type { Split } from '../domain/split.js';
 import { encodeJson } from '../formats/batch-json.encoder.js';
 import { encodeSafetensors } from '../formats/batch-safetensors.encoder.js';
@@ -34,6 +35,8 @@ export interface BatchRequest {
   readonly revision?: number;
   readonly dtype?: Dtype;
   readonly labels?: LabelForm;
+  readonly labelDtype?: LabelDtype;
+  readonly layout?: Layout;
   readonly balance?: boolean;
 }
 
@@ -78,6 +81,9 @@ export class BatchService {
         { size: request.size, max: this.maxBatchSamples },
       );
     }
+    if (request.labelDtype !== undefined && request.labels === 'onehot') {
+      throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'labelDtype applies to index labels; one-hot labels are always uint8 rows', { field: 'labelDtype' });
+    }
     const { dataset, revision, categories, eligible } = await this.select(datasetName, request);
     const estimate = request.size * recordBytes(dataset) * BYTES_PER_VALUE[format][request.dtype ?? 'uint8'];
     if (estimate > this.maxBatchBytes) {
@@ -99,6 +105,8 @@ export class BatchService {
       categories,
       dtype: request.dtype ?? 'uint8',
       labels: request.labels ?? 'index',
+      labelDtype: request.labelDtype ?? 'int32',
+      layout: request.layout ?? 'nhwc',
     };
   }
 
@@ -135,14 +143,22 @@ export class BatchService {
   async render(plan: BatchPlan, start: number, count: number, target: Uint8Array): Promise<void> {
     const { dataset } = plan;
     const size = recordBytes(dataset);
-    const slots = plan.samples.slice(start, start + count).map((sample) => sample.pixelSlot);
-    const augments = plan.augments.slice(start, start + count);
-    if (augments.every(isIdentity)) {
+    const slots = new Array<number>(count);
+    let identity = true;
+    for (let i = 0; i < count; i++) {
+      slots[i] = plan.samples[start + i].pixelSlot;
+      if (!isIdentity(plan.augments[start + i])) identity = false;
+    }
+    if (identity) {
       await this.pixels.read(dataset.id, dataset, slots, target, 0);
       return;
     }
-    const source = new Uint8Array(slots.length * size);
-    await this.pixels.read(dataset.id, dataset, slots, source, 0);
-    augments.forEach((augment, i) => warpInto(source.subarray(i * size, (i + 1) * size), dataset, augment, target, i * size));
+    const source = takeChunk(count * size);
+    try {
+      await this.pixels.read(dataset.id, dataset, slots, source, 0);
+      for (let i = 0; i < count; i++) warpInto(source.subarray(i * size, (i + 1) * size), dataset, plan.augments[start + i], target, i * size);
+    } finally {
+      releaseChunk(source);
+    }
   }
 }
