@@ -286,7 +286,10 @@ describe('Python client against a real service', { skip: PYTHON ? false : 'no py
     await sdk.datasets.put('big', { width: 128, height: 128, channels: 3 });
     for (let i = 0; i < 6; i++) await sdk.samples.upload('big', await makePng(128, 128, 3, 60 + i), { category: `c${i % 2}` });
     const size = 1536;
-    const { id } = await sdk.createOrder('big', { size, shardSize: 256, seed: 5 });
+    // Placed with the key that polls it: an order belongs to the key that placed it.
+    const owner = new SensoryClient({ url: service.url, key: READER });
+    const { id } = await owner.createOrder('big', { size, shardSize: 256, seed: 5 });
+    owner.close();
     // Everything produced first, so that each poll answer is a full 512 × 48 KiB.
     const deadline = Date.now() + 60_000;
     while ((await sdk.getOrder(id)).samples.produced < size) {

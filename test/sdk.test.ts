@@ -328,7 +328,10 @@ describe('SensoryClient against a real service', () => {
     await client.datasets.put('big', { width: 128, height: 128, channels: 3 });
     for (let i = 0; i < 6; i++) await client.samples.upload('big', await makePng(128, 128, 3, 40 + i), { category: `c${i % 2}` });
     const size = 1536;
-    const created = await client.createOrder('big', { size, shardSize: 256, seed: 11 });
+    // Placed with the key that polls it: an order belongs to the key that placed it.
+    const owner = new SensoryClient({ url: service.url, key: READER });
+    const created = await owner.createOrder('big', { size, shardSize: 256, seed: 11 });
+    owner.close();
     // Wait until the worker produced everything, so that every poll carries a full 512.
     const deadline = Date.now() + 60_000;
     while ((await client.getOrder(created.id)).samples.produced < size) {

@@ -134,3 +134,50 @@ export function cursorPoll(before: StreamState, request: CursorPoll): { state: S
   if (request.ack !== undefined && request.ack > acked) acked = request.ack;
   return { state: { ...state, acked }, position, newlyAcked: Math.max(0, acked - state.acked) };
 }
+
+export type MessageOutcome =
+  | ClaimOutcome
+  /** Its undelivered positions are already in this poll (a copy taken with the original): hand it back. */
+  | { readonly kind: 'copy' }
+  /** The poll was full before this message: hand it back untouched. */
+  | { readonly kind: 'skipped' };
+
+/**
+ * A poll's claims on the messages it took, in order, up to `max` positions in all. Copies of
+ * positions already claimed by this poll are sent once.
+ */
+export function claimMessages(
+  before: StreamState,
+  poll: string,
+  messages: readonly PositionRange[],
+  max: number,
+  until: number,
+  now: number,
+): { state: StreamState; outcomes: MessageOutcome[]; count: number } {
+  let state = before;
+  let count = 0;
+  let sending: PositionRange[] = [];
+  const outcomes: MessageOutcome[] = [];
+  for (const message of messages) {
+    if (count >= max) {
+      outcomes.push({ kind: 'skipped' });
+      continue;
+    }
+    const result = claim(state, poll, message, max - count, until, now);
+    state = result.state;
+    if (result.outcome.kind !== 'claimed') {
+      outcomes.push(result.outcome);
+      continue;
+    }
+    const fresh = subtractRanges(result.outcome.ranges, sending);
+    if (fresh.length === 0) {
+      outcomes.push({ kind: 'copy' });
+      continue;
+    }
+    const whole = result.outcome.whole && rangeSize(fresh) === rangeSize(result.outcome.ranges);
+    outcomes.push({ kind: 'claimed', ranges: fresh, whole });
+    count += rangeSize(fresh);
+    sending = normalizeRanges([...sending, ...fresh]);
+  }
+  return { state, outcomes, count };
+}

@@ -8,6 +8,8 @@ import { PostgresMetadataStore } from '../adapters/postgres/postgres.metadata-st
 import { PostgresOrderStore } from '../adapters/postgres/postgres.order-store.js';
 import { AmqpOrderQueue } from '../adapters/queue/amqp.order-queue.js';
 import { MemoryOrderQueue } from '../adapters/queue/memory.order-queue.js';
+import { systemClock } from '../adapters/clock/system.clock.js';
+import { SqliteDatabase } from '../adapters/sqlite/sqlite.database.js';
 import { SqliteMetadataStore } from '../adapters/sqlite/sqlite.metadata-store.js';
 import { SqliteOrderStore } from '../adapters/sqlite/sqlite.order-store.js';
 import type { Config } from '../config/config.js';
@@ -21,9 +23,9 @@ import { BatchService } from '../services/batch.service.js';
 import { DatasetService } from '../services/dataset.service.js';
 import { ImportService } from '../services/import.service.js';
 import { IngestService } from '../services/ingest.service.js';
-import { OrderService } from '../services/order.service.js';
+import { OrderService, type OrderSettings } from '../services/order.service.js';
 import { SampleService } from '../services/sample.service.js';
-import { ShardWorker } from '../services/shard-worker.js';
+import { OrderWorker } from '../services/order-worker.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -44,8 +46,8 @@ function openStores(config: Config): { store: MetadataStore; orders: OrderStore 
     const store = new PostgresMetadataStore(url);
     return { store, orders: new PostgresOrderStore(store.pool) };
   }
-  const store = new SqliteMetadataStore(url === undefined ? join(config.dataDir, 'sensory.db') : decodeURIComponent(new URL(url).pathname));
-  return { store, orders: new SqliteOrderStore(store.db, () => store.syncCommitted()) };
+  const database = new SqliteDatabase(url === undefined ? join(config.dataDir, 'sensory.db') : decodeURIComponent(new URL(url).pathname));
+  return { store: new SqliteMetadataStore(database), orders: new SqliteOrderStore(database) };
 }
 
 async function openQueue(config: Config, log: (message: string) => void): Promise<OrderQueue> {
@@ -56,6 +58,18 @@ async function openQueue(config: Config, log: (message: string) => void): Promis
   );
   await queue.start();
   return queue;
+}
+
+function orderSettings(config: Config): OrderSettings {
+  return {
+    shardSize: config.shardSize,
+    ttlSeconds: config.orderTtlSeconds,
+    leaseMs: config.orderLeaseMs,
+    maxSamples: config.maxOrderSamples,
+    maxShards: config.maxOrderShards,
+    maxRanks: config.maxOrderRanks,
+    maxTtlSeconds: config.orderMaxTtlSeconds,
+  };
 }
 
 /** The composition root: configuration in, adapters and services wired together. */
@@ -73,9 +87,9 @@ export async function openRuntime(config: Config, log: (message: string) => void
   const ingest = new IngestService(store, blobs, pixels, imaging, config.maxSampleBytes);
   const batches = new BatchService(store, pixels, config.maxBatchSamples);
   const queue = await openQueue(config, log);
-  const orders = new OrderService(orderStore, queue, batches, { shardSize: config.shardSize, ttlSeconds: config.orderTtlSeconds, leaseMs: config.orderLeaseMs });
+  const orders = new OrderService(orderStore, queue, batches, store, orderSettings(config), systemClock);
   const consumers: TaskConsumer[] = [];
-  const workers: ShardWorker[] = [];
+  const workers: OrderWorker[] = [];
   const deps: AppDeps = {
     config,
     version: VERSION,
@@ -100,7 +114,7 @@ export async function openRuntime(config: Config, log: (message: string) => void
     keyFile: generated ? { path: generated.path, newKey: generated.newKey } : undefined,
     queue,
     startWorker: async (concurrency) => {
-      const worker = new ShardWorker(store, orderStore, orders, queue, batches);
+      const worker = new OrderWorker(store, orderStore, orders, queue, batches, systemClock, log);
       workers.push(worker);
       const consumer = await queue.consumeTasks(concurrency, worker.handle);
       consumers.push(consumer);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SensoryError } from '../../src/domain/errors.js';
+import { drawSlots } from '../../src/domain/order-plan.js';
 import {
   currentGeneration,
   entrySlot,
@@ -16,6 +17,8 @@ import {
   type Rounding,
 } from '../../src/domain/order-streams.js';
 import { normalizeRanges, type PositionRange } from '../../src/domain/position-ranges.js';
+import { permutation } from '../../src/domain/sampling.js';
+import { drawAugment } from '../../src/domain/augmentation.js';
 
 /** A small seeded generator for the property tests. */
 function prng(seed: number): (n: number) => number {
@@ -173,6 +176,26 @@ describe('order streams: epochs and draws', () => {
     assert.equal(epochOf(plan, 7, 7), 1);
     assert.equal(epochOf(plan, 22, 7), 3);
     assert.equal(epochOf(plan, 23, 7), 0);
+  });
+
+  it('draws candidates from each epoch\'s permutation and augmentations from (seed, underlying slot)', () => {
+    const plan = planOrder(10, 3, 'repeat'); // 12 slots; 10 and 11 repeat 0 and 1
+    const draws = drawSlots(plan, [0, 4, 5, 9, 10, 11], { eligibleCount: 5, seed: 42, noise: 1 });
+    const first = permutation(5, 42, 0);
+    const second = permutation(5, 42, 1);
+    assert.deepEqual(
+      draws.map((d) => [d.slot, d.epoch, d.candidate]),
+      [
+        [0, 0, first[0]],
+        [4, 0, first[4]],
+        [5, 1, second[0]],
+        [9, 1, second[4]],
+        [10, 0, first[0]],
+        [11, 0, first[1]],
+      ],
+    );
+    assert.deepEqual(draws[4].augment, drawAugment(42, 0, 1), 'a repetition carries its original\'s augmentation');
+    assert.deepEqual(draws[1].augment, drawAugment(42, 4, 1));
   });
 
   it('streams cross an epoch boundary within one position of each other', () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SensoryError } from '../../src/domain/errors.js';
 import { firstPositions, intersectRanges, normalizeRanges, rangeSize, subtractRanges } from '../../src/domain/position-ranges.js';
-import { claim, commit, cursorPoll, expireLeases, release, type ClaimOutcome } from '../../src/domain/stream-ledger.js';
+import { claim, claimMessages, commit, cursorPoll, expireLeases, release, type ClaimOutcome } from '../../src/domain/stream-ledger.js';
 import {
   deliveredCount,
   enterMode,
@@ -246,5 +246,31 @@ describe('stream ledger: cursor mode', () => {
     expectError(() => cursorPoll(state, { cursor: 3, ack: 4 }), 'SENSORY_ERR_BAD_CURSOR', /ack .*past the cursor/);
     expectError(() => cursorPoll(state, { cursor: 11 }), 'SENSORY_ERR_BAD_CURSOR');
     expectError(() => cursorPoll(state, { cursor: -1 }), 'SENSORY_ERR_BAD_CURSOR');
+  });
+});
+
+describe('stream ledger: the messages of one poll', () => {
+  it('claims in order up to max, sends copies once, leaves the rest untouched', () => {
+    let state = withDelivered(40, [0, 1]);
+    // The second message is a copy of the first (a re-run production), the fourth comes after max.
+    const { state: after, outcomes, count } = claimMessages(state, 'p', [r(0, 8), r(0, 8), r(8, 16), r(16, 24)], 12, LEASE, NOW);
+    assert.deepEqual(outcomes, [
+      { kind: 'claimed', ranges: [r(2, 8)], whole: true },
+      { kind: 'copy' },
+      { kind: 'claimed', ranges: [r(8, 14)], whole: false },
+      { kind: 'skipped' },
+    ]);
+    assert.equal(count, 12);
+    state = commit(after, 'p', [r(2, 14)]).state;
+    assert.equal(deliveredCount(state), 14);
+    assert.deepEqual(undeliveredRanges(state), [r(14, 40)]);
+  });
+
+  it('passes on busy and delivered outcomes', () => {
+    let state = newStream(0, 0, 20);
+    ({ state } = claimAll(state, 'other', [[4, 8]]));
+    const { outcomes, count } = claimMessages(state, 'p', [r(0, 4), r(4, 8), r(8, 12)], 100, LEASE, NOW);
+    assert.deepEqual(outcomes.map((o) => o.kind), ['claimed', 'busy', 'claimed']);
+    assert.equal(count, 8);
   });
 });

@@ -2,11 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import { SensoryError } from '../../domain/errors.js';
 import { assertValidName, legacyDatasetName } from '../../domain/names.js';
 import { categoryMap } from '../../domain/batch-plan.js';
+import { recordBytes } from '../../domain/dataset-shape.js';
 import { LEGACY_NO_SAMPLE, encodeLegacyBatch, encodeLegacySample } from '../../formats/legacy-json.encoder.js';
 import type { AppDeps } from '../app.js';
 import { sendEncoded } from '../batch-reply.js';
 import { LegacyBatchBody, LegacyHeaders, LegacyPollBody, LegacyRequestBody, LegacyStoreBody, errorResponses } from '../schemas.js';
-import { settleWhenSent } from './orders.routes.js';
+import { callerOf, settleWhenSent } from '../order-reply.js';
 import { decodeBase64 } from './samples.routes.js';
 
 /** The dicebox sensory service's API, kept so that its clients work unchanged. */
@@ -101,8 +102,8 @@ export function legacyRoutes(app: FastifyInstance, deps: AppDeps): void {
     },
     async (request, reply) => {
       const dataset = await legacyDataset();
-      const order = await orders.create(dataset.name, { size: request.body.batch_size, noise: request.body.noise ?? 0 });
-      return reply.code(202).send({ batch_id: order.id });
+      const { order } = await orders.place(dataset.name, { size: request.body.batch_size, noise: request.body.noise ?? 0 }, callerOf(request));
+      return reply.code(202).send({ batch_id: order.spec.id });
     },
   );
 
@@ -119,11 +120,12 @@ export function legacyRoutes(app: FastifyInstance, deps: AppDeps): void {
       },
     },
     async (request, reply) => {
-      const result = await orders.poll(request.body.batch_id, 1, 0);
-      const chunk = result.chunks[0];
-      if (!chunk) return reply.type('application/json').send(LEGACY_NO_SAMPLE);
+      const result = await orders.poll(request.body.batch_id, callerOf(request), { max: 1, waitMs: 0 });
+      if (result.count === 0) return reply.type('application/json').send(LEGACY_NO_SAMPLE);
+      const pixels = new Uint8Array(recordBytes(result.plan.dataset));
+      await result.render(0, 1, pixels);
       settleWhenSent(request, reply, result, { metrics: deps.metrics, format: 'legacy' });
-      return reply.type('application/json').send(encodeLegacySample(chunk.labels[0], chunk.pixels, result.order));
+      return reply.type('application/json').send(encodeLegacySample(result.plan.samples[0].categoryIndex, pixels, result.plan.dataset));
     },
   );
 
