@@ -16,5 +16,6 @@ export type OrderCreated = Static<typeof Schemas.OrderCreated>;
 export type OrderView = Static<typeof Schemas.OrderView>;
 export type OrderList = Static<typeof Schemas.OrderList>;
 export type PollRequest = Static<typeof Schemas.PollBody>;
+export type ReshapeRequest = Static<typeof Schemas.ReshapeBody>;
 export type ErrorBody = Static<typeof Schemas.ErrorBody>;
 export type OrderStatus = OrderView['status'];

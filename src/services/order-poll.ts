@@ -150,10 +150,13 @@ export class OrderPoller {
   async shared(start: StoredOrder, ref: StreamRef, max: number, waitMs: number): Promise<PollResult> {
     const { orders, queue, streams, clock, leaseMs, host } = this.deps;
     let stored = start;
-    let state = await orders.updateStream(ref, (current) => {
-      const next = enterMode(current, 'shared');
-      return { state: next === current ? undefined : next, result: next };
-    });
+    // A finished order answers done, whatever its streams were polled like.
+    let state = !isActive(describeOrder(stored, clock.now()).status)
+      ? await orders.stream(ref)
+      : await orders.updateStream(ref, (current) => {
+          const next = enterMode(current, 'shared');
+          return { state: next === current ? undefined : next, result: next };
+        });
     if (!state) throw new Error(`order ${ref.orderId} has no stream ${ref.generation}/${ref.stream}`);
     const pollId = randomUUID();
     const chunkSamples = stored.order.spec.chunkSamples;
@@ -230,6 +233,21 @@ export class OrderPoller {
     });
   }
 
+  /** The answer of a poll of a finished order: nothing more will come. */
+  private async finished(stored: StoredOrder, ref: StreamRef, cursor: number | 'start'): Promise<PollResult> {
+    const state = (await this.deps.orders.stream(ref))!;
+    const position = cursor === 'start' ? (state.mode === 'cursor' ? state.acked : state.length) : cursor;
+    const status = describeOrder(stored, this.deps.clock.now()).status;
+    return this.result(stored, ref, {
+      parts: [],
+      remaining: status === 'complete' ? 0 : Math.max(0, state.length - deliveredCount(state)),
+      done: true,
+      status,
+      cursor: encodeCursor({ orderId: ref.orderId, generation: ref.generation, stream: ref.stream, position: Math.min(position, state.length) }),
+      settle: async () => undefined,
+    });
+  }
+
   /** A poll with a cursor: one consumer per rank, retried polls give the same samples, acks deliver. */
   async cursor(start: StoredOrder, ref: StreamRef, request: PollRequest, max: number, waitMs: number): Promise<PollResult> {
     const { orders, queue, streams, clock, host } = this.deps;
@@ -237,6 +255,7 @@ export class OrderPoller {
     const expected = { orderId: ref.orderId, generation: ref.generation, stream: ref.stream };
     const cursor = request.cursor === 'start' ? 'start' : decodeCursor('cursor', request.cursor!, expected);
     const ack = request.ack === undefined ? undefined : decodeCursor('ack', request.ack, expected);
+    if (!isActive(describeOrder(stored, clock.now()).status)) return this.finished(stored, ref, cursor);
     const applied = (await orders.updateStream(
       ref,
       (current) => {
