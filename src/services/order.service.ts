@@ -1,20 +1,19 @@
-import { randomUUID } from 'node:crypto';
-import { recordBytes } from '../domain/dataset-shape.js';
 import { SensoryError } from '../domain/errors.js';
 import { allDelivered, dueFinalStatus, extendedExpiry, isActive, type FinalStatus, type OrderStatus } from '../domain/order-lifecycle.js';
-import { chunkSamplesFor } from '../domain/order-plan.js';
-import { currentGeneration, planOrder, reshapePlan, streamLength, type Rounding } from '../domain/order-streams.js';
-import { randomSeed } from '../domain/random.js';
+import { currentGeneration, reshapePlan, streamLength, type Rounding } from '../domain/order-streams.js';
 import { expireLeases } from '../domain/stream-ledger.js';
 import { isDelivered, liveLeases, newStream, undeliveredRanges, type StreamState } from '../domain/stream-state.js';
 import type { Clock } from '../ports/clock.js';
 import type { MetadataStore } from '../ports/metadata-store.js';
 import type { OrderQueue } from '../ports/order-queue.js';
 import type { OrderRow, OrderStore, StoredOrder } from '../ports/order-store.js';
-import type { BatchRequest, BatchService } from './batch.service.js';
-import { OrderPoller, type PollRequest, type PollResult } from './order-poll.js';
+import type { BatchService } from './batch.service.js';
+import { pollCursor } from './cursor-poll.js';
+import type { PollRequest, PollResult, PollerDeps } from './order-poll.js';
+import { pollShared } from './shared-poll.js';
 import { MAX_POLL, describeOrder, orderFacts, type OrderReport } from './order-report.js';
 import { StreamQueues } from './stream-queues.js';
+import { canonicalRequest, checkOrder, orderSpec, type Caller, type OrderRequest, type OrderSettings } from './order-placement.js';
 
 export { MAX_POLL };
 export type { PollRequest, PollResult };
@@ -22,47 +21,7 @@ export const MAX_WAIT_MS = 20_000;
 /** How long a poll holds the samples it is sending before another poll may send them (default). */
 export const LEASE_MS = 120_000;
 
-export interface OrderRequest extends BatchRequest {
-  readonly shardSize?: number;
-  readonly ranks?: number;
-  readonly rounding?: Rounding;
-  /** The same key from the same API key with the same request returns the same order. */
-  readonly key?: string;
-}
-
-export interface OrderSettings {
-  readonly shardSize: number;
-  readonly ttlSeconds: number;
-  /** Lease of a poll on the samples it sends (plus its waitMs); LEASE_MS when absent. */
-  readonly leaseMs?: number;
-  readonly maxSamples: number;
-  readonly maxShards: number;
-  readonly maxRanks: number;
-  readonly maxTtlSeconds: number;
-}
-
-/** Who asks: an order belongs to the key that placed it; admin keys act on every order. */
-export interface Caller {
-  readonly owner: string;
-  readonly admin: boolean;
-}
-
-/** The request as it decides the order, with its defaults: a key must come back with the same. */
-function canonicalRequest(dataset: string, request: OrderRequest, shardSize: number): string {
-  const { key: _key, ...rest } = request;
-  const full: Record<string, unknown> = {
-    dataset,
-    noise: 0,
-    split: 'all',
-    dtype: 'uint8',
-    labels: 'index',
-    ranks: 1,
-    rounding: 'exact',
-    ...rest,
-    shardSize,
-  };
-  return JSON.stringify(Object.fromEntries(Object.entries(full).sort(([a], [b]) => a.localeCompare(b))));
-}
+export type { Caller, OrderRequest, OrderSettings };
 
 /**
  * Batch orders: placement (limits, idempotent keys, owners), status, cancel, TTL, reshape, and
@@ -71,7 +30,7 @@ function canonicalRequest(dataset: string, request: OrderRequest, shardSize: num
  */
 export class OrderService {
   private readonly streams: StreamQueues;
-  private readonly poller: OrderPoller;
+  private readonly pollers: PollerDeps;
 
   constructor(
     private readonly orders: OrderStore,
@@ -82,35 +41,19 @@ export class OrderService {
     private readonly clock: Clock,
   ) {
     this.streams = new StreamQueues(orders, queue, clock);
-    this.poller = new OrderPoller({
+    this.pollers = {
       orders,
       queue,
       streams: this.streams,
       clock,
       leaseMs: settings.leaseMs ?? LEASE_MS,
       host: { reload: (id) => this.load(id), afterDelivery: (stored, state) => this.afterDelivery(stored, state) },
-    });
+    };
   }
 
   /** Places an order; `created` is false when its key named an existing one. Nothing is stored when it cannot be served. */
   async place(datasetName: string, request: OrderRequest, caller: Caller): Promise<{ order: OrderReport; created: boolean }> {
-    if (request.balance) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'balance is available for small batches only, not for orders');
-    const { maxSamples, maxShards, maxRanks } = this.settings;
-    if (request.size > maxSamples) {
-      throw new SensoryError('SENSORY_ERR_ORDER_TOO_LARGE', `an order may have at most ${maxSamples} samples (SENSORY_MAX_ORDER_SAMPLES); this one asks ${request.size}`, { size: request.size, max: maxSamples });
-    }
-    const ranks = request.ranks ?? 1;
-    if (ranks > maxRanks) throw new SensoryError('SENSORY_ERR_TOO_MANY_RANKS', `an order may have at most ${maxRanks} ranks (SENSORY_MAX_ORDER_RANKS); this one asks ${ranks}`, { ranks, max: maxRanks });
-    const plan = planOrder(request.size, ranks, request.rounding ?? 'exact');
-    const shardSize = request.shardSize ?? this.settings.shardSize;
-    const shards = ranks * Math.ceil(streamLength(plan, 0) / shardSize);
-    if (shards > maxShards) {
-      throw new SensoryError(
-        'SENSORY_ERR_ORDER_TOO_LARGE',
-        `an order may have at most ${maxShards} shards (SENSORY_MAX_ORDER_SHARDS); this one has ${shards}: ask a shardSize of at least ${Math.ceil(streamLength(plan, 0) / Math.floor(maxShards / ranks))}`,
-        { shards, max: maxShards },
-      );
-    }
+    const { plan, shardSize } = checkOrder(request, this.settings);
     const canonical = canonicalRequest(datasetName, request, shardSize);
     if (request.key !== undefined) {
       const existing = await this.orders.findByKey(caller.owner, request.key);
@@ -121,29 +64,8 @@ export class OrderService {
       throw new SensoryError('SENSORY_ERR_NOT_ENOUGH_SAMPLES', `size ${request.size} is above the 0 eligible samples`, { size: request.size, eligible: 0 });
     }
     await this.queue.ping();
-    const { dataset } = selection;
     const order: OrderRow = {
-      spec: {
-        id: randomUUID(),
-        datasetId: dataset.id,
-        datasetName: dataset.name,
-        size: request.size,
-        shardSize,
-        chunkSamples: Math.min(chunkSamplesFor(recordBytes(dataset)), shardSize),
-        seed: request.seed ?? randomSeed(),
-        noise: request.noise ?? 0,
-        split: selection.split,
-        categoryIndexes: selection.categoryIndexes ?? null,
-        revision: selection.revision,
-        dtype: request.dtype ?? 'uint8',
-        labels: request.labels ?? 'index',
-        eligibleCount: selection.eligible.length,
-        width: dataset.width,
-        height: dataset.height,
-        channels: dataset.channels,
-        categories: selection.categories,
-        createdAt: new Date(this.clock.now()).toISOString(),
-      },
+      spec: orderSpec(selection, request, shardSize, this.clock.now()),
       owner: caller.owner,
       key: request.key ?? null,
       request: canonical,
@@ -152,7 +74,7 @@ export class OrderService {
       ttlSeconds: this.settings.ttlSeconds,
       expiresAt: this.expiry(this.settings.ttlSeconds),
     };
-    const streams = Array.from({ length: ranks }, (_, stream) => newStream(0, stream, streamLength(plan, 0)));
+    const streams = Array.from({ length: plan.generations[0].ranks }, (_, stream) => newStream(0, stream, streamLength(plan, 0)));
     if ((await this.orders.insert(order, streams, { durable: true })) === 'key-taken') {
       return { order: this.sameRequest((await this.orders.findByKey(caller.owner, request.key!))!, canonical), created: false };
     }
@@ -245,10 +167,10 @@ export class OrderService {
     const max = request.max ?? MAX_POLL;
     const waitMs = request.waitMs ?? 0;
     const ref = { orderId: id, generation: g, stream: rank };
-    if (request.cursor !== undefined) return this.poller.cursor(stored, ref, request, max, waitMs);
+    if (request.cursor !== undefined) return pollCursor(this.pollers, stored, ref, request, max, waitMs);
     if (request.ack !== undefined || request.resume !== undefined) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'ack and resume go with a cursor: send cursor too');
     if (max === 0) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'max 0 is for a final acknowledgement: send cursor and ack with it');
-    return this.poller.shared(stored, ref, max, waitMs);
+    return pollShared(this.pollers, stored, ref, max, waitMs);
   }
 
   /** The order, with the transitions its facts call for written first; 404 when there is none. */
