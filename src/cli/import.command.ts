@@ -2,7 +2,7 @@ import { opendir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NAME_PATTERN, parseLegacyDatasetName } from '../domain/names.js';
 import { ConcurrencyLimit } from '../lib/concurrency.js';
-import { SensoryApiError, type SensoryClient } from '../sdk/index.js';
+import { SensoryApiError, type SensoryClient } from '@sensory/client';
 import { ProgressBar } from './progress-bar.js';
 
 export interface ImportOptions {

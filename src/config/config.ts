@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { BLOB_STORES, DATABASES } from '../adapters/backends.js';
 import { NAME_PATTERN } from '../domain/names.js';
 import { parseApiKeys, type ApiKeyEntry } from './api-keys-setting.js';
 import { Problem } from './problem.js';
@@ -9,6 +10,8 @@ export interface Config {
   readonly dataDir: string;
   /** undefined → SQLite in the data dir. */
   readonly databaseUrl: string | undefined;
+  /** undefined → files under `<dataDir>/blobs`. */
+  readonly blobUrl: string | undefined;
   /** undefined → in-process queue. */
   readonly amqpUrl: string | undefined;
   readonly amqpExchange: string;
@@ -78,7 +81,8 @@ const SETTINGS = [
   { key: 'host', variable: 'SENSORY_HOST', fallback: '127.0.0.1', read: text },
   { key: 'port', variable: 'SENSORY_PORT', fallback: 8002, read: integer(0, 65535) },
   { key: 'dataDir', variable: 'SENSORY_DATA_DIR', fallback: './data', read: text },
-  { key: 'databaseUrl', variable: 'SENSORY_DATABASE_URL', fallback: undefined, read: urlWithScheme(['postgres:', 'postgresql:', 'sqlite:']), secret: true },
+  { key: 'databaseUrl', variable: 'SENSORY_DATABASE_URL', fallback: undefined, read: urlWithScheme(Object.keys(DATABASES)), secret: true },
+  { key: 'blobUrl', variable: 'SENSORY_BLOB_URL', fallback: undefined, read: urlWithScheme(Object.keys(BLOB_STORES)) },
   { key: 'amqpUrl', variable: 'SENSORY_AMQP_URL', fallback: undefined, read: urlWithScheme(['amqp:', 'amqps:']), secret: true },
   { key: 'amqpExchange', variable: 'SENSORY_AMQP_EXCHANGE', fallback: 'sensory.exchange', read: amqpName },
   { key: 'amqpTaskQueue', variable: 'SENSORY_AMQP_TASK_QUEUE', fallback: 'sensory.batch.request.task.queue', read: amqpName },

@@ -48,7 +48,7 @@ export function settleWhenSent(request: FastifyRequest, reply: FastifyReply, res
   const settle = (sent: boolean) => {
     if (settled) return;
     settled = true;
-    if (sent && result.count > 0) delivered.metrics.orderSamplesDelivered.inc({ format: delivered.format }, result.count);
+    if (sent) delivered.metrics.countOrderSamplesDelivered(delivered.format, result.count);
     result.settle(sent).catch((error: unknown) => request.log.error({ err: error }, 'settling a poll failed'));
   };
   reply.raw.once('finish', () => settle(true));

@@ -50,6 +50,18 @@ export const DatasetView = Type.Object({
 
 export const DatasetList = Type.Object({ datasets: Type.Array(DatasetView) });
 
+export const DatasetStats = Type.Object({
+  dataset: Type.String(),
+  revision: Type.Integer({ description: 'the revision the counts are taken at' }),
+  testPercent: Type.Integer(),
+  train: Type.Integer(),
+  test: Type.Integer(),
+  categories: Type.Array(
+    Type.Object({ name: Type.String(), index: Type.Integer(), train: Type.Integer(), test: Type.Integer() }),
+    { description: 'every category the dataset has had, by index, with its live samples in each split' },
+  ),
+});
+
 export const CategoriesView = Type.Object({
   categories: Type.Array(CategoryView),
   map: Type.Record(Type.String(), Type.Integer()),

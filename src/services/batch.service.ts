@@ -6,8 +6,13 @@ import { assertValidName } from '../domain/names.js';
 import { randomSeed } from '../domain/random.js';
 import { drawBalancedBatch, drawBatch } from '../domain/sampling.js';
 import type { Split } from '../domain/split.js';
+import { encodeJson } from '../formats/batch-json.encoder.js';
+import { encodeSafetensors } from '../formats/batch-safetensors.encoder.js';
+import type { EncodedBatch, Render } from '../formats/encoded-batch.js';
+import { encodeLegacyBatch } from '../formats/legacy-json.encoder.js';
 import type { CategoryRecord, DatasetRecord, EligibleSample, MetadataStore } from '../ports/metadata-store.js';
 import type { PixelStore } from '../ports/pixel-store.js';
+import type { BatchFormat, Telemetry } from '../ports/telemetry.js';
 import { requireDataset } from './dataset.service.js';
 
 export interface BatchRequest {
@@ -32,12 +37,26 @@ export interface Selection {
   readonly eligible: readonly EligibleSample[];
 }
 
+const ENCODERS: Record<BatchFormat, (plan: BatchPlan, render: Render) => EncodedBatch> = {
+  json: encodeJson,
+  safetensors: encodeSafetensors,
+  legacy: encodeLegacyBatch,
+};
+
 export class BatchService {
   constructor(
     private readonly store: MetadataStore,
     private readonly pixels: PixelStore,
     private readonly maxBatchSamples: number,
+    private readonly telemetry: Telemetry,
   ) {}
+
+  /** A small batch, planned and encoded in `format`; its pixels are rendered as the body is read. */
+  async serve(datasetName: string, request: BatchRequest, format: BatchFormat): Promise<EncodedBatch> {
+    const plan = await this.plan(datasetName, request);
+    this.telemetry.countBatchSamplesServed(format, plan.samples.length);
+    return ENCODERS[format](plan, (start, count, target) => this.render(plan, start, count, target));
+  }
 
   async plan(datasetName: string, request: BatchRequest): Promise<BatchPlan> {
     if (request.size > this.maxBatchSamples) {

@@ -33,11 +33,18 @@ function assertInteger(field: string, value: number, min: number, max: number): 
   }
 }
 
+/** A service that keeps state per dataset in memory (the upload path: slots, group commits). */
+export interface DatasetStateHolder {
+  /** The dataset is gone and its id is never used again. */
+  forgetDataset(datasetId: number): void;
+}
+
 export class DatasetService {
   constructor(
     private readonly store: MetadataStore,
     private readonly pixels: PixelStore,
     private readonly blobs: BlobStore,
+    private readonly stateHolders: readonly DatasetStateHolder[] = [],
   ) {}
 
   /** Creates the dataset, or confirms it exists with the same shape. */
@@ -80,13 +87,15 @@ export class DatasetService {
   }
 
   /**
-   * Removes the dataset's metadata and pixels. Original files are content-addressed and may be
-   * shared with other datasets, so they are left for a purge to collect.
+   * Removes the dataset's metadata and pixels, and what the services hold in memory for it.
+   * Original files are content-addressed and may be shared with other datasets, so they are left
+   * for a purge to collect.
    */
   async delete(name: string): Promise<DatasetRecord> {
     const dataset = await requireDataset(this.store, name);
     await this.store.deleteDataset(name);
     await this.pixels.drop(dataset.id);
+    for (const holder of this.stateHolders) holder.forgetDataset(dataset.id);
     return dataset;
   }
 

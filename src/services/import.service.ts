@@ -3,6 +3,7 @@ import { SensoryError, isSensoryError } from '../domain/errors.js';
 import { tarEntries } from '../formats/tar.reader.js';
 import { ConcurrencyLimit } from '../lib/concurrency.js';
 import type { MetadataStore, NewSample } from '../ports/metadata-store.js';
+import type { Telemetry } from '../ports/telemetry.js';
 import { requireDataset } from './dataset.service.js';
 import { settle, type IngestService, type Prepared } from './ingest.service.js';
 
@@ -23,6 +24,7 @@ export class ImportService {
   constructor(
     private readonly store: MetadataStore,
     private readonly ingest: IngestService,
+    private readonly telemetry: Telemetry,
   ) {}
 
   async importTar(datasetName: string, body: Readable, gzipped: boolean): Promise<ImportSummary> {
@@ -89,6 +91,7 @@ export class ImportService {
         reject(ready[i].path, error as SensoryError);
       }
     });
+    this.telemetry.countSamplesStored(summary.imported);
     return summary;
   }
 }

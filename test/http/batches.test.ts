@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { parseSafetensors, type ParsedSafetensors } from '../../src/formats/safetensors.js';
+import { parseSafetensors, type ParsedSafetensors } from '@sensory/client';
 import {
   addSample,
   createDataset,

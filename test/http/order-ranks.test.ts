@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeCursor } from '../../src/domain/order-cursor.js';
-import { parseSafetensors } from '../../src/formats/safetensors.js';
+import { parseSafetensors } from '@sensory/client';
 import type { StreamRef } from '../../src/ports/order-queue.js';
 import { AMQP_ADDRESS, AMQP_URL, amqpAvailable, brokerSkip, cleanBroker, inCi, uniqueAmqpNames } from '../support/broker.js';
 import { expectError, removeDir, seedDataset, startTestApp, type TestApp } from '../support/harness.js';

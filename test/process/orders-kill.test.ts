@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { SensoryClient } from '../../src/sdk/index.js';
+import { SensoryClient } from '@sensory/client';
 import { AMQP_URL, amqpAvailable, brokerSkip, cleanBroker, inCi, uniqueAmqpNames } from '../support/broker.js';
 import { makePng } from '../support/harness.js';
 import { dropSchemas, postgresSkip, requirePostgresInCi, uniqueSchema, useSchema } from '../support/postgres.js';

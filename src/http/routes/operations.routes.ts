@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../app-deps.js';
 
 export function operationsRoutes(app: FastifyInstance, { readiness, metrics }: AppDeps): void {
   app.get('/health/live', { schema: { summary: 'The process is up', tags: ['operations'] } }, async () => ({ status: 'ok' }));
@@ -10,9 +10,10 @@ export function operationsRoutes(app: FastifyInstance, { readiness, metrics }: A
     return reply.code(down.length === 0 ? 200 : 503).send({ status: down.length === 0 ? 'ok' : 'unavailable', checks, down: down.map(([name]) => name) });
   });
 
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'] } }, async (_request, reply) =>
-    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
-  );
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'] } }, async (_request, reply) => {
+    const { contentType, text } = await metrics.exposition();
+    return reply.type(contentType).send(text);
+  });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }

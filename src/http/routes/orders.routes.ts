@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../app-deps.js';
 import { SAFETENSORS } from '../batch-reply.js';
 import { callerOf, orderView, sendPoll } from '../order-reply.js';
 import {

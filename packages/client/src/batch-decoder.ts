@@ -1,5 +1,5 @@
 import { endianness } from 'node:os';
-import { parseSafetensors } from '../formats/safetensors.js';
+import { parseSafetensors } from './safetensors.reader.js';
 import type { OrderStatus } from './types.js';
 
 interface BatchCommon {

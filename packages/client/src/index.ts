@@ -5,3 +5,4 @@ export type { UploadOptions } from './samples.resource.js';
 export type { UploadSource } from './upload-source.js';
 export type { TransportOptions } from './http-transport.js';
 export type * from './types.js';
+export { parseSafetensors, type ParsedSafetensors, type SafetensorsDtype } from './safetensors.reader.js';

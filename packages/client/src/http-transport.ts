@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ErrorCode } from '../domain/errors.js';
+import type { ErrorCode } from './types.js';
 import { SensoryApiError, SensoryConnectionError, isTransient } from './errors.js';
 
 export interface TransportOptions {

@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { BLOB_STORES, openByScheme } from '../adapters/backends.js';
+import { SharpImaging } from '../adapters/imaging/sharp.imaging.js';
+import { PrometheusTelemetry } from '../adapters/telemetry/prometheus.telemetry.js';
+import type { Config } from '../config/config.js';
+import type { AppDeps } from '../http/app-deps.js';
+import { ApiKeyring, loadOrCreateAdminKey } from '../services/api-keyring.js';
+import { DatasetStatsService } from '../services/dataset-stats.service.js';
+import { DatasetService } from '../services/dataset.service.js';
+import { ImportService } from '../services/import.service.js';
+import { IngestService } from '../services/ingest.service.js';
+import { LegacyService } from '../services/legacy.service.js';
+import { SampleService } from '../services/sample.service.js';
+import { openCoreRuntime, type CoreRuntime } from './core.runtime.js';
+
+export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+
+/** The API process: the core, plus the blobs, imaging, keys, metrics and services only the HTTP layer uses. */
+export interface ServeRuntime extends CoreRuntime {
+  readonly deps: AppDeps;
+  /** Where the generated admin key is kept, and the key itself when it was made by this start. */
+  readonly keyFile?: { path: string; newKey?: string };
+}
+
+/** SENSORY_BLOB_URL, or files under the data dir when it is unset. */
+export function blobUrl(config: Config): string {
+  return config.blobUrl ?? pathToFileURL(join(config.dataDir, 'blobs')).href;
+}
+
+const state = (check: Promise<void>) => check.then(() => 'ok', (error: Error) => `unavailable: ${error.message}`);
+
+/** The composition root of `sensory serve`. */
+export async function openServeRuntime(config: Config, log: (message: string) => void = () => undefined): Promise<ServeRuntime> {
+  const metrics = new PrometheusTelemetry();
+  const core = await openCoreRuntime(config, { log, telemetry: metrics });
+  const { store, pixels, queue, batches, orders } = core;
+  const blobs = openByScheme(BLOB_STORES, blobUrl(config));
+  const generated = config.apiKeys ? undefined : await loadOrCreateAdminKey(config.dataDir);
+  const ingest = new IngestService(store, blobs, pixels, new SharpImaging(), config.maxSampleBytes, metrics);
+  const datasets = new DatasetService(store, pixels, blobs, [ingest]);
+  const deps: AppDeps = {
+    config,
+    version: VERSION,
+    keyring: new ApiKeyring(config.apiKeys ?? generated!.entries),
+    datasets,
+    stats: new DatasetStatsService(batches),
+    samples: new SampleService(store, blobs),
+    ingest,
+    imports: new ImportService(store, ingest, metrics),
+    batches,
+    orders,
+    legacy: new LegacyService(config.legacyDataset, datasets, ingest, batches),
+    metrics,
+    readiness: async () => ({ database: await state(store.ping()), dataDir: await state(blobs.ping()), queue: await state(queue.ping()) }),
+  };
+  return { ...core, deps, keyFile: generated ? { path: generated.path, newKey: generated.newKey } : undefined };
+}
