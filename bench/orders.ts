@@ -24,7 +24,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import { chunkSamplesFor } from '../src/domain/order-plan.js';
-import { resultQueueBound } from '../src/services/order.service.js';
+import { resultQueueName } from '../src/ports/order-queue.js';
+import { resultQueueBound } from '../src/services/order-report.js';
 import { serviceEnv, startChild, startServe, type Child } from './children.js';
 import type { Figure } from './figure.js';
 import { apiRequest, createDataset, uploadRaw, type Service } from './service-load.js';
@@ -382,7 +383,7 @@ class OrderBench {
         }
       }
     };
-    for (const id of this.orderIds) await each(`sensory.order.${id}`, (c) => c.deleteQueue(`sensory.order.${id}`));
+    for (const id of this.orderIds) await each(resultQueueName({ orderId: id, generation: 0, stream: 0 }), (c) => c.deleteQueue(resultQueueName({ orderId: id, generation: 0, stream: 0 })));
     for (const queue of this.referenceQueues) await each(queue, (c) => c.deleteQueue(queue));
     await each(this.taskQueue, (c) => c.deleteQueue(this.taskQueue));
     await each(this.exchange, (c) => c.deleteExchange(this.exchange));
@@ -585,7 +586,7 @@ export async function orderFigures(ctx: OrderContext): Promise<Figure[]> {
   const bench = new OrderBench(ctx);
   ctx.cleanups.push(() => bench.cleanup());
   const dataset = 'orders';
-  const bound = resultQueueBound(chunkSamplesFor(RECORD_BYTES));
+  const bound = resultQueueBound({ chunkSamples: chunkSamplesFor(RECORD_BYTES), width: SIDE, height: SIDE, channels: CHANNELS }).maxMessages;
   try {
     await bench.start('figure 4');
     await bench.makeDataset(dataset);
@@ -657,7 +658,7 @@ export async function orderFigures(ctx: OrderContext): Promise<Figure[]> {
       let run: OrderRun;
       try {
         run = await bench.runOrder(dataset, size, 5, (id) => {
-          const queue = `sensory.order.${id}`;
+          const queue = resultQueueName({ orderId: id, generation: 0, stream: 0 });
           sampler.watchQueue(queue);
           brokerBound = brokerMaxLength(queue);
         });

@@ -29,6 +29,7 @@ const TYPES: readonly { name: string; schema: TSchema; omit?: readonly string[] 
   { name: 'OrderView', schema: Schemas.OrderView },
   { name: 'OrderList', schema: Schemas.OrderList },
   { name: 'PollRequest', schema: Schemas.PollBody },
+  { name: 'ReshapeRequest', schema: Schemas.ReshapeBody },
   { name: 'ErrorBody', schema: Schemas.ErrorBody },
 ];
 

@@ -3,7 +3,7 @@ import { after, before, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import { AmqpOrderQueue } from '../src/adapters/queue/amqp.order-queue.js';
-import { resultQueueName, type ShardTask, type TaskConsumer } from '../src/ports/order-queue.js';
+import { resultQueueName, type OrderTask, type ProduceTask, type TaskConsumer } from '../src/ports/order-queue.js';
 import { AMQP_URL, describeWithBroker, uniqueAmqpNames } from './support/broker.js';
 
 /**
@@ -14,9 +14,15 @@ import { AMQP_URL, describeWithBroker, uniqueAmqpNames } from './support/broker.
 
 const TTL_SECONDS = 30;
 const BOUND = 7;
+const BOUND_BYTES = 4096;
 
-function shardTask(orderId: string, shard: number): ShardTask {
-  return { kind: 'shard', version: 1, data: { orderId, shard } };
+/** A produce task; its stream number marks it in these tests. */
+function produceTask(orderId: string, stream: number): ProduceTask {
+  return { kind: 'produce', version: 2, data: { orderId, generation: 0, stream, taskId: `topology-${stream}` } };
+}
+
+function streamOf(task: OrderTask): number {
+  return task.kind === 'produce' ? task.data.stream : -1;
 }
 
 async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
@@ -30,6 +36,7 @@ async function until(check: () => boolean | Promise<boolean>, what: string, time
 await describeWithBroker('RabbitMQ topology of AmqpOrderQueue', () => {
   const names = uniqueAmqpNames('topology');
   const orderId = `topology-${process.pid}-${Date.now().toString(36)}`;
+  const ref = { orderId, generation: 0, stream: 0 };
   let queue: AmqpOrderQueue;
   let bare: ChannelModel;
   const consumers: TaskConsumer[] = [];
@@ -108,7 +115,7 @@ await describeWithBroker('RabbitMQ topology of AmqpOrderQueue', () => {
     await queue?.close();
     if (bare) {
       const ch = await channel();
-      await ch.deleteQueue(resultQueueName(orderId)).catch(() => undefined);
+      await ch.deleteQueue(resultQueueName(ref)).catch(() => undefined);
       await ch.deleteQueue(names.taskQueue).catch(() => undefined);
       await ch.deleteExchange(names.exchange).catch(() => undefined);
       await ch.close().catch(() => undefined);
@@ -121,11 +128,11 @@ await describeWithBroker('RabbitMQ topology of AmqpOrderQueue', () => {
   });
 
   it('publishes task messages persistent (deliveryMode 2) as JSON', async () => {
-    const tasks = [shardTask(orderId, 0), shardTask(orderId, 1)];
+    const tasks = [produceTask(orderId, 0), produceTask(orderId, 1)];
     await queue.publishTasks(tasks);
     const ch = await channel();
     try {
-      const got: ShardTask[] = [];
+      const got: OrderTask[] = [];
       await until(async () => {
         const message = await ch.get(names.taskQueue, { noAck: true });
         if (message) {
@@ -133,7 +140,7 @@ await describeWithBroker('RabbitMQ topology of AmqpOrderQueue', () => {
           assert.equal(message.properties.contentType, 'application/json');
           assert.equal(message.fields.exchange, names.exchange);
           assert.equal(message.fields.routingKey, names.taskRoutingKey);
-          got.push(JSON.parse(message.content.toString('utf8')) as ShardTask);
+          got.push(JSON.parse(message.content.toString('utf8')) as OrderTask);
         }
         return got.length === tasks.length;
       }, 'the two task messages');
@@ -143,10 +150,11 @@ await describeWithBroker('RabbitMQ topology of AmqpOrderQueue', () => {
     }
   });
 
-  it('declares result queues with x-expires = TTL, x-max-length = the bound, x-overflow reject-publish', async () => {
-    assert.equal(await queue.ensureResultQueue(orderId, BOUND, TTL_SECONDS), true);
-    const name = resultQueueName(orderId);
-    const args = { 'x-expires': TTL_SECONDS * 1000, 'x-max-length': BOUND, 'x-overflow': 'reject-publish' };
+  it('declares result queues sensory.order.<id>.<generation>.<stream> with x-expires = TTL, x-max-length and x-max-length-bytes = the bound, x-overflow reject-publish', async () => {
+    assert.equal(await queue.ensureResultQueue(ref, { maxMessages: BOUND, maxBytes: BOUND_BYTES }, TTL_SECONDS), true);
+    const name = resultQueueName(ref);
+    assert.equal(name, `sensory.order.${orderId}.0.0`);
+    const args = { 'x-expires': TTL_SECONDS * 1000, 'x-max-length': BOUND, 'x-max-length-bytes': BOUND_BYTES, 'x-overflow': 'reject-publish' };
     // Redeclaring with the very same arguments is accepted ...
     const ch = await channel();
     await ch.assertQueue(name, { durable: false, arguments: args });
@@ -154,11 +162,14 @@ await describeWithBroker('RabbitMQ topology of AmqpOrderQueue', () => {
     // ... and with any one of them different it is refused: that proves each argument.
     await expect406('another x-expires', (c) => c.assertQueue(name, { durable: false, arguments: { ...args, 'x-expires': TTL_SECONDS * 1000 + 1 } }));
     await expect406('another x-max-length', (c) => c.assertQueue(name, { durable: false, arguments: { ...args, 'x-max-length': BOUND + 1 } }));
+    await expect406('another x-max-length-bytes', (c) => c.assertQueue(name, { durable: false, arguments: { ...args, 'x-max-length-bytes': BOUND_BYTES + 1 } }));
     await expect406('another x-overflow', (c) => c.assertQueue(name, { durable: false, arguments: { ...args, 'x-overflow': 'drop-head' } }));
     await expect406('durable', (c) => c.assertQueue(name, { durable: true, arguments: args }));
     // The bound really refuses publishes.
-    for (let i = 0; i < BOUND; i++) assert.equal(await queue.publishResult(orderId, Buffer.from(`m${i}`)), 'published');
-    assert.equal(await queue.publishResult(orderId, Buffer.from('one too many')), 'full');
+    for (let i = 0; i < BOUND; i++) assert.equal(await queue.publishResult(ref, Buffer.from(`m${i}`)), 'published');
+    assert.equal(await queue.publishResult(ref, Buffer.from('one too many')), 'full');
+    // Declared again (a poll that finds it empty): the queue is found, its arguments left as they are.
+    assert.equal(await queue.ensureResultQueue(ref, { maxMessages: BOUND * 2, maxBytes: BOUND_BYTES * 2 }, TTL_SECONDS + 1), false);
     const check = await channel();
     assert.equal((await check.checkQueue(name)).messageCount, BOUND);
     await check.close();
@@ -168,11 +179,11 @@ await describeWithBroker('RabbitMQ topology of AmqpOrderQueue', () => {
     const seen: number[] = [];
     consumers.push(
       await queue.consumeTasks(2, async (task) => {
-        if (task.data.orderId === orderId) seen.push(task.data.shard);
+        if (task.data.orderId === orderId) seen.push(streamOf(task));
         return 'ack';
       }),
     );
-    await queue.publishTasks([shardTask(orderId, 10)]);
+    await queue.publishTasks([produceTask(orderId, 10)]);
     await until(() => seen.includes(10), 'a task before the reconnect');
 
     // Remove the topology behind its back, then drop its connection.
@@ -189,7 +200,7 @@ await describeWithBroker('RabbitMQ topology of AmqpOrderQueue', () => {
     await until(async () => queue.ping().then(() => true, () => false), 'ping() to work again');
 
     // The subscription comes back with the connection: a new task reaches the same consumer.
-    await queue.publishTasks([shardTask(orderId, 11)]);
+    await queue.publishTasks([produceTask(orderId, 11)]);
     await until(() => seen.includes(11), 'a task after the reconnect');
     // The consumer holds the task queue now; close it so the binding check can read the queue.
     for (const consumer of consumers.splice(0)) await consumer.close();

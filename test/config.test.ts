@@ -45,6 +45,10 @@ describe('loadConfig', () => {
       shardSize: 5000,
       orderTtlSeconds: 1800,
       orderLeaseMs: 120_000,
+      orderMaxTtlSeconds: 7 * 24 * 3600,
+      maxOrderSamples: 100_000_000,
+      maxOrderShards: 100_000,
+      maxOrderRanks: 64,
       apiKeys: undefined,
       apiVersion: '0.3.0',
       legacyDataset: undefined,
@@ -101,6 +105,10 @@ describe('loadConfig', () => {
       SENSORY_LEGACY_DATASET: 'mnist_28x28',
       SENSORY_MAX_SAMPLE_BYTES: '2048',
       SENSORY_MAX_BATCH_SAMPLES: '16',
+      SENSORY_ORDER_MAX_TTL_SECONDS: '86400',
+      SENSORY_MAX_ORDER_SAMPLES: '5000000',
+      SENSORY_MAX_ORDER_SHARDS: '300',
+      SENSORY_MAX_ORDER_RANKS: '8',
     });
     assert.equal(config.host, '0.0.0.0');
     assert.equal(config.port, 9000);
@@ -121,6 +129,7 @@ describe('loadConfig', () => {
     assert.equal(config.legacyDataset, 'mnist_28x28');
     assert.equal(config.maxSampleBytes, 2048);
     assert.equal(config.maxBatchSamples, 16);
+    assert.deepEqual([config.orderMaxTtlSeconds, config.maxOrderSamples, config.maxOrderShards, config.maxOrderRanks], [86400, 5_000_000, 300, 8]);
   });
 
   it('takes each backend URL scheme its table has: sqlite:, postgres:, postgresql: for the database, file: for blobs', () => {
@@ -166,6 +175,13 @@ describe('loadConfig', () => {
     ['SENSORY_MAX_BATCH_SAMPLES', '0'],
     ['SENSORY_AMQP_EXCHANGE', 'has space'],
     ['SENSORY_LOG_LEVEL', 'loud'],
+    ['SENSORY_ORDER_MAX_TTL_SECONDS', '0'],
+    ['SENSORY_ORDER_MAX_TTL_SECONDS', '2592001'],
+    ['SENSORY_MAX_ORDER_SAMPLES', '0'],
+    ['SENSORY_MAX_ORDER_SAMPLES', '100000001'],
+    ['SENSORY_MAX_ORDER_SHARDS', '0'],
+    ['SENSORY_MAX_ORDER_RANKS', '0'],
+    ['SENSORY_MAX_ORDER_RANKS', '4097'],
   ];
   for (const [variable, value] of invalid) {
     it(`refuses ${variable}=${JSON.stringify(value)}, naming the variable`, () => {
@@ -177,6 +193,13 @@ describe('loadConfig', () => {
       assert.ok(!error.message.includes('\n'), error.message);
     });
   }
+
+  it('refuses an order TTL above the longest TTL an order may be given, naming both', () => {
+    const error = configError({ SENSORY_ORDER_TTL_SECONDS: '7200', SENSORY_ORDER_MAX_TTL_SECONDS: '3600' });
+    assert.equal(error.problems.length, 1);
+    assert.match(error.message, /SENSORY_ORDER_TTL_SECONDS \(7200\) must not be above SENSORY_ORDER_MAX_TTL_SECONDS \(3600\)/);
+    assert.equal(loadConfig({ SENSORY_ORDER_TTL_SECONDS: '3600', SENSORY_ORDER_MAX_TTL_SECONDS: '3600' }).orderTtlSeconds, 3600);
+  });
 
   it('lists every invalid variable in one error', () => {
     const error = configError({

@@ -28,7 +28,7 @@ import { parse as parseYaml } from 'yaml';
 import { AmqpOrderQueue } from '../src/adapters/queue/amqp.order-queue.js';
 import { CONFIG_VARIABLES } from '../src/config/config.js';
 import { PollBody } from '../src/http/schemas.js';
-import { resultQueueName, type ShardTask, type TaskOutcome } from '../src/ports/order-queue.js';
+import { resultQueueName, type OrderTask, type TaskOutcome } from '../src/ports/order-queue.js';
 import { inCi } from './support/broker.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -356,7 +356,7 @@ describe('compose.yaml', () => {
 
 describe('deploy/rabbitmq/definitions.json', () => {
   const definitions = loadDefinitions();
-  const someResultQueue = resultQueueName(randomUUID());
+  const someResultQueue = resultQueueName({ orderId: randomUUID(), generation: 3, stream: 7 });
 
   it('declares the vhost, the topic exchange, the durable task queue and their binding with the config defaults', () => {
     assert.ok(definitions.vhosts.some((vhost) => vhost.name === VHOST), `no vhost ${VHOST}`);
@@ -427,12 +427,13 @@ describe(
     const { user } = serviceAccount(loadDefinitions());
     const url = (vhost: string) => `amqp://${encodeURIComponent(user.name)}:${encodeURIComponent(PASSWORD)}@${BROKER_HOST}:${BROKER_PORT}/${encodeURIComponent(vhost)}`;
     const orderId = randomUUID();
+    const ref = { orderId, generation: 0, stream: 1 };
     let imported = false;
 
     after(async () => {
       if (!imported) return;
       // The result queue expires by itself (x-expires); delete it now in case a check stopped early.
-      await run('rabbitmqctl', ['delete_queue', '-p', VHOST, resultQueueName(orderId)], { timeoutMs: 30_000 });
+      await run('rabbitmqctl', ['delete_queue', '-p', VHOST, resultQueueName(ref)], { timeoutMs: 30_000 });
     });
 
     it('imports with rabbitmqctl import_definitions', async () => {
@@ -476,22 +477,22 @@ describe(
         await queue.start();
         await queue.ping();
 
-        assert.equal(await queue.ensureResultQueue(orderId, 10, 120), true, 'the result queue should be new');
-        assert.equal(await queue.ensureResultQueue(orderId, 10, 120), false, 'declaring it again finds it');
+        assert.equal(await queue.ensureResultQueue(ref, { maxMessages: 10, maxBytes: 1 << 20 }, 120), true, 'the result queue should be new');
+        assert.equal(await queue.ensureResultQueue(ref, { maxMessages: 10, maxBytes: 1 << 20 }, 120), false, 'declaring it again finds it');
 
         // A worker's half: the task published on the exchange reaches the task queue's consumer.
-        const MARKER_SHARD = 900_001;
-        let resolveTask!: (task: ShardTask) => void;
-        const received = new Promise<ShardTask>((resolve) => (resolveTask = resolve));
+        const MARKER_STREAM = 900_001;
+        let resolveTask!: (task: OrderTask) => void;
+        const received = new Promise<OrderTask>((resolve) => (resolveTask = resolve));
         const consumer = await queue.consumeTasks(20, async (task): Promise<TaskOutcome> => {
           if (task.data.orderId === orderId) {
             resolveTask(task);
             return 'ack';
           }
           // Left over by an earlier run of this test that stopped early; anything else goes back.
-          return task.data.shard === MARKER_SHARD ? 'drop' : 'requeue';
+          return task.kind === 'produce' && task.data.stream === MARKER_STREAM ? 'drop' : 'requeue';
         });
-        const task: ShardTask = { kind: 'shard', version: 1, data: { orderId, shard: MARKER_SHARD } };
+        const task: OrderTask = { kind: 'produce', version: 2, data: { orderId, generation: 0, stream: MARKER_STREAM, taskId: orderId } };
         await queue.publishTasks([task]);
         const arrived = await Promise.race([received, sleep(10_000, 'timed out' as const, { ref: false })]);
         assert.notEqual(arrived, 'timed out', 'the published task did not reach the consumer within 10 s');
@@ -500,19 +501,19 @@ describe(
 
         // The API's half: results published to the order's queue and taken back.
         const body = Buffer.from(`deployment check ${orderId}`);
-        assert.equal(await queue.publishResult(orderId, body), 'published');
-        let taken = await queue.takeResults(orderId, 10);
+        assert.equal(await queue.publishResult(ref, body), 'published');
+        let taken = await queue.takeResults(ref, 10);
         for (let attempt = 0; taken.length === 0 && attempt < 20; attempt++) {
           await sleep(50);
-          taken = await queue.takeResults(orderId, 10);
+          taken = await queue.takeResults(ref, 10);
         }
         assert.equal(taken.length, 1, 'takeResults should return the published result');
         assert.deepEqual(taken[0].body, body);
         taken[0].ack();
-        assert.deepEqual(await queue.takeResults(orderId, 10), [], 'nothing else in the queue');
+        assert.deepEqual(await queue.takeResults(ref, 10), [], 'nothing else in the queue');
 
-        await queue.deleteResultQueue(orderId);
-        assert.deepEqual(await queue.takeResults(orderId, 10), [], 'the deleted queue yields nothing');
+        await queue.deleteResultQueue(ref);
+        assert.deepEqual(await queue.takeResults(ref, 10), [], 'the deleted queue yields nothing');
       } finally {
         await queue.close();
       }

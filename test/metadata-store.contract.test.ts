@@ -543,11 +543,11 @@ for (const backend of selected) {
 
 /** Runs SQL on the store's own database, outside the port (to build a state from before a migration). */
 async function rawSql(store: MetadataStore, sql: string): Promise<void> {
-  if (store instanceof SqliteMetadataStore) store.db.exec(sql);
+  if (store instanceof SqliteMetadataStore) store.database.connection.exec(sql);
   else await (store as PostgresMetadataStore).pool.query(sql);
 }
 
 async function forgetLastMigration(store: MetadataStore): Promise<void> {
-  if (store instanceof SqliteMetadataStore) store.db.pragma(`user_version = ${SQLITE_MIGRATIONS.length - 1}`);
+  if (store instanceof SqliteMetadataStore) store.database.connection.pragma(`user_version = ${SQLITE_MIGRATIONS.length - 1}`);
   else await (store as PostgresMetadataStore).pool.query(`DELETE FROM sensory_schema_migrations WHERE version = ${POSTGRES_MIGRATIONS.length}`);
 }

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
 import { AmqpOrderQueue } from '../src/adapters/queue/amqp.order-queue.js';
 import { MemoryOrderQueue } from '../src/adapters/queue/memory.order-queue.js';
-import type { OrderQueue, ShardTask, TaskConsumer, TaskOutcome } from '../src/ports/order-queue.js';
+import type { OrderQueue, OrderTask, ProduceTask, ResultQueueBound, StreamRef, TaskConsumer, TaskOutcome } from '../src/ports/order-queue.js';
 import { AMQP_ADDRESS, AMQP_URL, amqpAvailable, brokerSkip, inCi, uniqueAmqpNames } from './support/broker.js';
 
 /**
@@ -19,8 +19,20 @@ interface Backend {
   cleanup(): Promise<void>;
 }
 
-function task(orderId: string, shard: number): ShardTask {
-  return { kind: 'shard', version: 1, data: { orderId, shard } };
+/** A produce task; its stream number stands for the task's identity in these tests. */
+function task(orderId: string, stream: number): ProduceTask {
+  return { kind: 'produce', version: 2, data: { orderId, generation: 0, stream, taskId: `${orderId}/${stream}` } };
+}
+
+/** The stream number of a produce task (what the tests below count). */
+function numberOf(t: OrderTask): number {
+  assert.equal(t.kind, 'produce');
+  return t.kind === 'produce' ? t.data.stream : -1;
+}
+
+/** A bound of `maxMessages` messages and plenty of bytes. */
+function messages(maxMessages: number): ResultQueueBound {
+  return { maxMessages, maxBytes: 1024 * 1024 };
 }
 
 const memory: Backend = {
@@ -95,6 +107,8 @@ for (const backend of [memory, amqpBackend]) {
     let orderCounter = 0;
     /** An order id unique to this run, so result queues never collide on the broker. */
     const newOrderId = () => `contract-${process.pid}-${Date.now().toString(36)}-${++orderCounter}`;
+    /** A stream of a new order: its own result queue. */
+    const newStream = (): StreamRef => ({ orderId: newOrderId(), generation: 0, stream: 0 });
 
     async function openQueue(): Promise<OrderQueue> {
       const queue = await backend.open();
@@ -102,7 +116,7 @@ for (const backend of [memory, amqpBackend]) {
       return queue;
     }
 
-    async function consume(queue: OrderQueue, prefetch: number, handle: (task: ShardTask) => Promise<TaskOutcome>): Promise<TaskConsumer> {
+    async function consume(queue: OrderQueue, prefetch: number, handle: (task: OrderTask) => Promise<TaskOutcome>): Promise<TaskConsumer> {
       const consumer = await queue.consumeTasks(prefetch, handle);
       consumers.push(consumer);
       return consumer;
@@ -135,11 +149,12 @@ for (const backend of [memory, amqpBackend]) {
         await consume(queue, 3, async (t) => {
           inFlight++;
           maxInFlight = Math.max(maxInFlight, inFlight);
-          assert.equal(t.kind, 'shard');
-          assert.equal(t.version, 1);
+          assert.equal(t.kind, 'produce');
+          assert.equal(t.version, 2);
           assert.equal(t.data.orderId, orderId);
+          assert.deepEqual(t, task(orderId, numberOf(t)), 'the task arrives whole');
           await sleep(15);
-          seen.push(t.data.shard);
+          seen.push(numberOf(t));
           inFlight--;
           return 'ack';
         });
@@ -157,7 +172,7 @@ for (const backend of [memory, amqpBackend]) {
         const seen: number[] = [];
         await queue.publishTasks([task(orderId, 0)]);
         await consume(queue, 1, async (t) => {
-          seen.push(t.data.shard);
+          seen.push(numberOf(t));
           return 'ack';
         });
         await queue.publishTasks([task(orderId, 1), task(orderId, 2)]);
@@ -171,10 +186,10 @@ for (const backend of [memory, amqpBackend]) {
         const counts = new Map<number, number>();
         await queue.publishTasks([task(orderId, 0), task(orderId, 1), task(orderId, 2)]);
         await consume(queue, 2, async (t) => {
-          const n = (counts.get(t.data.shard) ?? 0) + 1;
-          counts.set(t.data.shard, n);
-          if (t.data.shard === 0) return n < 3 ? 'requeue' : 'ack';
-          if (t.data.shard === 1) return 'drop';
+          const n = (counts.get(numberOf(t)) ?? 0) + 1;
+          counts.set(numberOf(t), n);
+          if (numberOf(t) === 0) return n < 3 ? 'requeue' : 'ack';
+          if (numberOf(t) === 1) return 'drop';
           return 'ack';
         });
         await until(() => counts.get(0) === 3 && counts.get(1) === 1 && counts.get(2) === 1, 'the three outcomes');
@@ -184,11 +199,31 @@ for (const backend of [memory, amqpBackend]) {
         await consumers.pop()!.close();
         const later: number[] = [];
         await consume(queue, 5, async (t) => {
-          later.push(t.data.shard);
+          later.push(numberOf(t));
           return 'ack';
         });
         await sleep(300);
         assert.deepEqual(later, []);
+      });
+
+      it('hands over a task of an earlier release (a v1 shard task); drops tasks it does not know', async () => {
+        const queue = await openQueue();
+        const orderId = newOrderId();
+        const seen: OrderTask[] = [];
+        await consume(queue, 2, async (t) => {
+          seen.push(t);
+          return 'ack';
+        });
+        const unknown = [
+          { kind: 'shard', version: 3, data: { orderId, shard: 1 } },
+          { kind: 'export', version: 1, data: { orderId } },
+          { kind: 'produce', version: 2, data: { orderId, generation: -1, stream: 0, taskId: 'x' } },
+          { kind: 'produce', version: 2, data: { orderId, generation: 0, stream: 0 } },
+        ] as unknown as OrderTask[];
+        await queue.publishTasks([...unknown, { kind: 'shard', version: 1, data: { orderId, shard: 4 } }, task(orderId, 5)]);
+        await until(() => seen.length >= 2, 'the two known tasks');
+        await sleep(200);
+        assert.deepEqual(seen, [{ kind: 'shard', version: 1, data: { orderId, shard: 4 } }, task(orderId, 5)]);
       });
 
       it('requeues a task whose handler throws', async () => {
@@ -198,7 +233,7 @@ for (const backend of [memory, amqpBackend]) {
         await queue.publishTasks([task(orderId, 7)]);
         await consume(queue, 1, async (t) => {
           calls++;
-          assert.equal(t.data.shard, 7);
+          assert.equal(numberOf(t), 7);
           if (calls === 1) throw new Error('the worker failed');
           return 'ack';
         });
@@ -216,10 +251,10 @@ for (const backend of [memory, amqpBackend]) {
         const startedA: number[] = [];
         const finishedA: number[] = [];
         const consumerA = await queue.consumeTasks(2, async (t) => {
-          startedA.push(t.data.shard);
+          startedA.push(numberOf(t));
           await hold.promise;
           await sleep(20);
-          finishedA.push(t.data.shard);
+          finishedA.push(numberOf(t));
           return 'ack';
         });
         await until(() => startedA.length === 2, 'two tasks in flight');
@@ -238,7 +273,7 @@ for (const backend of [memory, amqpBackend]) {
         // The tasks it never started are still there, for another consumer.
         const seenB: number[] = [];
         await consume(queue, 10, async (t) => {
-          seenB.push(t.data.shard);
+          seenB.push(numberOf(t));
           return 'ack';
         });
         await until(() => seenB.length >= total - 2, 'the remaining tasks');
@@ -251,148 +286,215 @@ for (const backend of [memory, amqpBackend]) {
     describe('result queues', () => {
       it('ensureResultQueue is true the first time and false after', async () => {
         const queue = await openQueue();
-        const orderId = newOrderId();
-        assert.equal(await queue.ensureResultQueue(orderId, 8, 60), true);
-        assert.equal(await queue.ensureResultQueue(orderId, 8, 60), false);
-        assert.equal(await queue.ensureResultQueue(orderId, 8, 60), false);
-        await queue.deleteResultQueue(orderId);
+        const ref = newStream();
+        assert.equal(await queue.ensureResultQueue(ref, messages(8), 60), true);
+        assert.equal(await queue.ensureResultQueue(ref, messages(8), 60), false);
+        assert.equal(await queue.ensureResultQueue(ref, messages(8), 60), false);
+        await queue.deleteResultQueue(ref);
       });
 
       it('takeResults returns the published bodies in order, and ack removes them', async () => {
         const queue = await openQueue();
-        const orderId = newOrderId();
-        await queue.ensureResultQueue(orderId, 16, 60);
+        const ref = newStream();
+        await queue.ensureResultQueue(ref, messages(16), 60);
         const bodies = Array.from({ length: 5 }, (_, i) => Buffer.from(`message ${i} ${'x'.repeat(i * 100)}`));
-        for (const body of bodies) assert.equal(await queue.publishResult(orderId, body), 'published');
-        const first = await queue.takeResults(orderId, 2);
+        for (const body of bodies) assert.equal(await queue.publishResult(ref, body), 'published');
+        const first = await queue.takeResults(ref, 2);
         assert.deepEqual(first.map((m) => m.body.toString()), bodies.slice(0, 2).map(String));
-        const rest = await queue.takeResults(orderId, 10);
+        const rest = await queue.takeResults(ref, 10);
         assert.deepEqual(rest.map((m) => m.body.toString()), bodies.slice(2).map(String));
         for (const message of [...first, ...rest]) message.ack();
-        assert.deepEqual(await queue.takeResults(orderId, 10), []);
+        assert.deepEqual(await queue.takeResults(ref, 10), []);
         await sleep(100);
-        assert.deepEqual(await queue.takeResults(orderId, 10), [], 'acknowledged messages never come back');
-        await queue.deleteResultQueue(orderId);
+        assert.deepEqual(await queue.takeResults(ref, 10), [], 'acknowledged messages never come back');
+        await queue.deleteResultQueue(ref);
       });
 
       it('takeResults does not wait: an empty queue answers [] at once', async () => {
         const queue = await openQueue();
-        const orderId = newOrderId();
-        await queue.ensureResultQueue(orderId, 8, 60);
+        const ref = newStream();
+        await queue.ensureResultQueue(ref, messages(8), 60);
         const started = Date.now();
-        assert.deepEqual(await queue.takeResults(orderId, 5), []);
+        assert.deepEqual(await queue.takeResults(ref, 5), []);
         assert.ok(Date.now() - started < 1000);
-        await queue.deleteResultQueue(orderId);
+        await queue.deleteResultQueue(ref);
       });
 
       it('requeue puts a message back, to be taken again', async () => {
         const queue = await openQueue();
-        const orderId = newOrderId();
-        await queue.ensureResultQueue(orderId, 16, 60);
-        for (const body of ['a', 'b', 'c']) await queue.publishResult(orderId, Buffer.from(body));
-        const taken = await queue.takeResults(orderId, 3);
+        const ref = newStream();
+        await queue.ensureResultQueue(ref, messages(16), 60);
+        for (const body of ['a', 'b', 'c']) await queue.publishResult(ref, Buffer.from(body));
+        const taken = await queue.takeResults(ref, 3);
         assert.deepEqual(taken.map((m) => m.body.toString()), ['a', 'b', 'c']);
         taken[0].ack();
         taken[1].requeue();
         taken[2].ack();
         taken[1].ack(); // settling twice is a no-op: the message stays requeued
-        const again = await queue.takeResults(orderId, 10);
+        const again = await queue.takeResults(ref, 10);
         assert.deepEqual(again.map((m) => m.body.toString()), ['b']);
         again[0].ack();
-        assert.deepEqual(await queue.takeResults(orderId, 10), []);
-        await queue.deleteResultQueue(orderId);
+        assert.deepEqual(await queue.takeResults(ref, 10), []);
+        await queue.deleteResultQueue(ref);
       });
 
       it("is bounded: a publish beyond maxMessages is 'full' until one is taken and acknowledged", async () => {
         const queue = await openQueue();
-        const orderId = newOrderId();
-        await queue.ensureResultQueue(orderId, 3, 60);
-        for (let i = 0; i < 3; i++) assert.equal(await queue.publishResult(orderId, Buffer.from(`m${i}`)), 'published');
-        assert.equal(await queue.publishResult(orderId, Buffer.from('m3')), 'full');
-        assert.equal(await queue.publishResult(orderId, Buffer.from('m3')), 'full');
-        const [one] = await queue.takeResults(orderId, 1);
+        const ref = newStream();
+        await queue.ensureResultQueue(ref, messages(3), 60);
+        for (let i = 0; i < 3; i++) assert.equal(await queue.publishResult(ref, Buffer.from(`m${i}`)), 'published');
+        assert.equal(await queue.publishResult(ref, Buffer.from('m3')), 'full');
+        assert.equal(await queue.publishResult(ref, Buffer.from('m3')), 'full');
+        const [one] = await queue.takeResults(ref, 1);
         assert.equal(one.body.toString(), 'm0');
         one.ack();
-        assert.equal(await queue.publishResult(orderId, Buffer.from('m3')), 'published');
-        assert.equal(await queue.publishResult(orderId, Buffer.from('m4')), 'full');
-        const rest = await queue.takeResults(orderId, 10);
+        assert.equal(await queue.publishResult(ref, Buffer.from('m3')), 'published');
+        assert.equal(await queue.publishResult(ref, Buffer.from('m4')), 'full');
+        const rest = await queue.takeResults(ref, 10);
         assert.deepEqual(rest.map((m) => m.body.toString()), ['m1', 'm2', 'm3'], 'the refused publishes were not stored');
         for (const message of rest) message.ack();
-        await queue.deleteResultQueue(orderId);
+        await queue.deleteResultQueue(ref);
+      });
+
+      it("is bounded in bytes too: a publish that would pass maxBytes is 'full', whatever the message count", async () => {
+        const queue = await openQueue();
+        const ref = newStream();
+        await queue.ensureResultQueue(ref, { maxMessages: 100, maxBytes: 1000 }, 60);
+        const body = (tag: string) => Buffer.alloc(300, tag);
+        for (const tag of ['a', 'b', 'c']) assert.equal(await queue.publishResult(ref, body(tag)), 'published');
+        assert.equal(await queue.publishResult(ref, body('d')), 'full', '1200 bytes would pass 1000');
+        assert.equal(await queue.publishResult(ref, Buffer.alloc(100, 'e')), 'published', '1000 bytes exactly fit');
+        assert.equal(await queue.publishResult(ref, Buffer.alloc(1, 'f')), 'full');
+        const [first] = await queue.takeResults(ref, 1);
+        first.ack();
+        assert.equal(await queue.publishResult(ref, body('g')), 'published', 'taking one made room');
+        const rest = await queue.takeResults(ref, 10);
+        assert.deepEqual(rest.map((m) => m.body.subarray(0, 1).toString()), ['b', 'c', 'e', 'g']);
+        for (const message of rest) message.ack();
+        await queue.deleteResultQueue(ref);
+      });
+
+      it('messages handed back return to their places: the queue stays in publish order', async () => {
+        const queue = await openQueue();
+        const ref = newStream();
+        await queue.ensureResultQueue(ref, messages(16), 60);
+        for (const body of ['m0', 'm1', 'm2', 'm3', 'm4']) await queue.publishResult(ref, Buffer.from(body));
+        const taken = await queue.takeResults(ref, 3);
+        taken[0].requeue();
+        taken[2].requeue();
+        taken[1].requeue();
+        const again = await queue.takeResults(ref, 10);
+        assert.deepEqual(again.map((m) => m.body.toString()), ['m0', 'm1', 'm2', 'm3', 'm4']);
+        for (const message of again) message.ack();
+        await queue.deleteResultQueue(ref);
+      });
+
+      it('purgeResults removes the waiting messages, keeps the queue, and leaves taken ones to be settled', async () => {
+        const queue = await openQueue();
+        const ref = newStream();
+        await queue.ensureResultQueue(ref, messages(16), 60);
+        for (const body of ['x', 'y', 'z']) await queue.publishResult(ref, Buffer.from(body));
+        const [held] = await queue.takeResults(ref, 1);
+        await queue.purgeResults(ref);
+        assert.deepEqual(await queue.takeResults(ref, 10), []);
+        assert.equal(await queue.ensureResultQueue(ref, messages(16), 60), false, 'the queue is still there');
+        await queue.publishResult(ref, Buffer.from('after'));
+        held.ack();
+        const after = await queue.takeResults(ref, 10);
+        assert.deepEqual(after.map((m) => m.body.toString()), ['after']);
+        after[0].ack();
+        await queue.purgeResults(newStream()); // purging a missing queue is fine
+        await queue.deleteResultQueue(ref);
+      });
+
+      it('each stream of an order has its own queue, with its own bound', async () => {
+        const queue = await openQueue();
+        const orderId = newOrderId();
+        const streams = [0, 1, 2].map((stream) => ({ orderId, generation: 0, stream }));
+        const later = { orderId, generation: 1, stream: 0 };
+        for (const ref of [...streams, later]) assert.equal(await queue.ensureResultQueue(ref, messages(1), 60), true);
+        for (const ref of [...streams, later]) assert.equal(await queue.publishResult(ref, Buffer.from(`${ref.generation}.${ref.stream}`)), 'published');
+        assert.equal(await queue.publishResult(streams[1], Buffer.from('more')), 'full');
+        for (const ref of [...streams, later]) {
+          const taken = await queue.takeResults(ref, 10);
+          assert.deepEqual(taken.map((m) => m.body.toString()), [`${ref.generation}.${ref.stream}`]);
+          taken[0].ack();
+          await queue.deleteResultQueue(ref);
+        }
       });
 
       it('takeResults on a missing queue is [], and the queue object keeps working afterwards', async () => {
         const queue = await openQueue();
-        assert.deepEqual(await queue.takeResults(newOrderId(), 5), []);
-        assert.deepEqual(await queue.takeResults(newOrderId(), 1), []);
-        const orderId = newOrderId();
-        assert.equal(await queue.ensureResultQueue(orderId, 8, 60), true);
-        assert.equal(await queue.publishResult(orderId, Buffer.from('after')), 'published');
-        const taken = await queue.takeResults(orderId, 5);
+        assert.deepEqual(await queue.takeResults(newStream(), 5), []);
+        assert.deepEqual(await queue.takeResults(newStream(), 1), []);
+        const ref = newStream();
+        assert.equal(await queue.ensureResultQueue(ref, messages(8), 60), true);
+        assert.equal(await queue.publishResult(ref, Buffer.from('after')), 'published');
+        const taken = await queue.takeResults(ref, 5);
         assert.deepEqual(taken.map((m) => m.body.toString()), ['after']);
         taken[0].ack();
         await queue.ping();
         // Tasks still flow too.
         const seen: number[] = [];
         await consume(queue, 1, async (t) => {
-          seen.push(t.data.shard);
+          seen.push(numberOf(t));
           return 'ack';
         });
-        await queue.publishTasks([task(orderId, 3)]);
+        await queue.publishTasks([task(ref.orderId, 3)]);
         await until(() => seen.length === 1, 'a task after the failed take');
-        await queue.deleteResultQueue(orderId);
+        await queue.deleteResultQueue(ref);
       });
 
       it('a message taken before a failing take on another queue can still be settled', async () => {
         const queue = await openQueue();
-        const orderId = newOrderId();
-        await queue.ensureResultQueue(orderId, 8, 60);
-        await queue.publishResult(orderId, Buffer.from('kept'));
-        const [taken] = await queue.takeResults(orderId, 1);
-        assert.deepEqual(await queue.takeResults(newOrderId(), 1), []);
+        const ref = newStream();
+        await queue.ensureResultQueue(ref, messages(8), 60);
+        await queue.publishResult(ref, Buffer.from('kept'));
+        const [taken] = await queue.takeResults(ref, 1);
+        assert.deepEqual(await queue.takeResults(newStream(), 1), []);
         taken.requeue(); // must not throw, even when the channel it came on is gone
         await until(async () => {
-          const again = await queue.takeResults(orderId, 1);
+          const again = await queue.takeResults(ref, 1);
           for (const message of again) message.ack();
           return again.length === 1;
         }, 'the requeued message');
-        await queue.deleteResultQueue(orderId);
+        await queue.deleteResultQueue(ref);
       });
 
       it('deleteResultQueue removes the queue and its messages', async () => {
         const queue = await openQueue();
-        const orderId = newOrderId();
-        await queue.ensureResultQueue(orderId, 8, 60);
-        await queue.publishResult(orderId, Buffer.from('gone'));
-        await queue.deleteResultQueue(orderId);
-        assert.deepEqual(await queue.takeResults(orderId, 5), []);
-        assert.equal(await queue.ensureResultQueue(orderId, 8, 60), true, 'the queue was gone');
-        assert.deepEqual(await queue.takeResults(orderId, 5), [], 'a new queue starts empty');
-        await queue.deleteResultQueue(orderId);
-        await queue.deleteResultQueue(orderId); // deleting a missing queue is fine
+        const ref = newStream();
+        await queue.ensureResultQueue(ref, messages(8), 60);
+        await queue.publishResult(ref, Buffer.from('gone'));
+        await queue.deleteResultQueue(ref);
+        assert.deepEqual(await queue.takeResults(ref, 5), []);
+        assert.equal(await queue.ensureResultQueue(ref, messages(8), 60), true, 'the queue was gone');
+        assert.deepEqual(await queue.takeResults(ref, 5), [], 'a new queue starts empty');
+        await queue.deleteResultQueue(ref);
+        await queue.deleteResultQueue(ref); // deleting a missing queue is fine
       });
 
       it('a result queue unused for its TTL expires', async () => {
         const queue = await openQueue();
-        const orderId = newOrderId();
-        assert.equal(await queue.ensureResultQueue(orderId, 8, 1), true);
-        await queue.publishResult(orderId, Buffer.from('stale'));
+        const ref = newStream();
+        assert.equal(await queue.ensureResultQueue(ref, messages(8), 1), true);
+        await queue.publishResult(ref, Buffer.from('stale'));
         await sleep(1600);
-        assert.deepEqual(await queue.takeResults(orderId, 5), [], 'its messages went with it');
-        assert.equal(await queue.ensureResultQueue(orderId, 8, 1), true, 'the queue expired');
-        await queue.deleteResultQueue(orderId);
+        assert.deepEqual(await queue.takeResults(ref, 5), [], 'its messages went with it');
+        assert.equal(await queue.ensureResultQueue(ref, messages(8), 1), true, 'the queue expired');
+        await queue.deleteResultQueue(ref);
       });
 
       it('taking keeps a queue alive past its TTL', async () => {
         const queue = await openQueue();
-        const orderId = newOrderId();
-        await queue.ensureResultQueue(orderId, 8, 1);
+        const ref = newStream();
+        await queue.ensureResultQueue(ref, messages(8), 1);
         for (let i = 0; i < 4; i++) {
           await sleep(500);
-          assert.deepEqual(await queue.takeResults(orderId, 1), []);
+          assert.deepEqual(await queue.takeResults(ref, 1), []);
         }
-        assert.equal(await queue.ensureResultQueue(orderId, 8, 1), false, 'used within its TTL, the queue is still there');
-        await queue.deleteResultQueue(orderId);
+        assert.equal(await queue.ensureResultQueue(ref, messages(8), 1), false, 'used within its TTL, the queue is still there');
+        await queue.deleteResultQueue(ref);
       });
     });
 

@@ -2,6 +2,7 @@
  * The OrderStore contract: one suite, run against every backend in BACKENDS (narrowed by
  * SENSORY_TEST_BACKENDS, e.g. "sqlite" or "sqlite,postgres"). It uses only the interface, gives
  * every order an id unique to this run, and asserts no ordering the interface does not promise.
+ * The store reads and writes rows; what a change does is the domain's (tested in test/domain).
  *
  * PostgreSQL: SENSORY_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test), in a
  * schema of its own for this run, dropped after. Under CI (CI=true) it always runs, so a server
@@ -13,12 +14,20 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
+import Database from 'better-sqlite3';
 import { PostgresMetadataStore } from '../src/adapters/postgres/postgres.metadata-store.js';
+import { POSTGRES_MIGRATIONS } from '../src/adapters/postgres/postgres.migrations.js';
 import { PostgresOrderStore } from '../src/adapters/postgres/postgres.order-store.js';
+import { SqliteDatabase } from '../src/adapters/sqlite/sqlite.database.js';
 import { SqliteMetadataStore } from '../src/adapters/sqlite/sqlite.metadata-store.js';
+import { SQLITE_MIGRATIONS } from '../src/adapters/sqlite/sqlite.migrations.js';
 import { SqliteOrderStore } from '../src/adapters/sqlite/sqlite.order-store.js';
+import { SensoryError } from '../src/domain/errors.js';
+import { planOrder, reshapePlan } from '../src/domain/order-streams.js';
+import { deliveredCount, newStream, type StreamState } from '../src/domain/stream-state.js';
 import type { MetadataStore } from '../src/ports/metadata-store.js';
-import type { OrderRecord, OrderSpec, OrderStore } from '../src/ports/order-store.js';
+import type { OrderRow, OrderSpec, OrderStore, StoredOrder } from '../src/ports/order-store.js';
 import { dropSchemas, postgresSkip, requirePostgresInCi, selectBackends, uniqueSchema, useSchema } from './support/postgres.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'sensory-orders-'));
@@ -29,7 +38,7 @@ after(dropSchemas);
 
 interface Opened {
   readonly orders: OrderStore;
-  /** The metadata store owning the connection (closing it closes the order store). */
+  /** The metadata store on the same database (closing it closes the order store's database too). */
   readonly owner: MetadataStore;
 }
 
@@ -38,6 +47,8 @@ interface Backend {
   readonly skip: false | string;
   /** An order store on the backend's one database (migrated). */
   readonly open: () => Promise<Opened>;
+  /** A database at the schema before orders had streams, with `setup` run on it, then migrated. */
+  readonly openOld: (setup: (sql: (text: string) => Promise<void>) => Promise<void>) => Promise<Opened>;
 }
 
 const BACKENDS: Backend[] = [
@@ -45,9 +56,22 @@ const BACKENDS: Backend[] = [
     name: 'sqlite',
     skip: false,
     open: async () => {
-      const owner = new SqliteMetadataStore(join(TMP, 'orders.db'));
+      const database = new SqliteDatabase(join(TMP, 'orders.db'));
+      const owner = new SqliteMetadataStore(database);
       await owner.migrate();
-      return { owner, orders: new SqliteOrderStore(owner.db) };
+      return { owner, orders: new SqliteOrderStore(database) };
+    },
+    openOld: async (setup) => {
+      const file = join(TMP, `old-${randomBytes(4).toString('hex')}.db`);
+      const old = new Database(file);
+      for (const migration of SQLITE_MIGRATIONS.slice(0, 2)) old.exec(migration);
+      old.pragma('user_version = 2');
+      await setup(async (text) => void old.exec(text));
+      old.close();
+      const database = new SqliteDatabase(file);
+      const owner = new SqliteMetadataStore(database);
+      await owner.migrate();
+      return { owner, orders: new SqliteOrderStore(database) };
     },
   },
   {
@@ -55,6 +79,24 @@ const BACKENDS: Backend[] = [
     skip: await postgresSkip(),
     open: async () => {
       const owner = new PostgresMetadataStore(await useSchema(PG_SCHEMA));
+      await owner.migrate();
+      return { owner, orders: new PostgresOrderStore(owner.pool) };
+    },
+    openOld: async (setup) => {
+      const url = await useSchema(uniqueSchema('oldorders'));
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        await client.query('CREATE TABLE sensory_schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+        for (const [i, migration] of POSTGRES_MIGRATIONS.slice(0, 2).entries()) {
+          await client.query(migration);
+          await client.query('INSERT INTO sensory_schema_migrations (version) VALUES ($1)', [i + 1]);
+        }
+        await setup(async (text) => void (await client.query(text)));
+      } finally {
+        await client.end();
+      }
+      const owner = new PostgresMetadataStore(url);
       await owner.migrate();
       return { owner, orders: new PostgresOrderStore(owner.pool) };
     },
@@ -67,7 +109,6 @@ if (selected.some((b) => b.name === 'postgres')) await requirePostgresInCi();
 const RUN = randomBytes(4).toString('hex');
 let seq = 0;
 const uniqueId = (prefix = 'order') => `${prefix}-${RUN}-${++seq}`;
-const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
 const EXPIRES = '2030-01-01T00:00:00.000Z';
 
 function spec(overrides: Partial<OrderSpec> = {}): OrderSpec {
@@ -75,7 +116,7 @@ function spec(overrides: Partial<OrderSpec> = {}): OrderSpec {
     id: uniqueId(),
     datasetId: 7,
     datasetName: 'digits',
-    size: 10,
+    size: 12,
     shardSize: 5,
     chunkSamples: 2,
     seed: 42,
@@ -94,10 +135,17 @@ function spec(overrides: Partial<OrderSpec> = {}): OrderSpec {
       { name: 'one', index: 1 },
       { name: 'two', index: 2 },
     ],
-    ttlSeconds: 1800,
     createdAt: new Date().toISOString(),
     ...overrides,
   };
+}
+
+/** An order row of `ranks` streams and those streams, as a placement makes them. */
+function placed(overrides: Partial<OrderSpec> = {}, row: Partial<OrderRow> = {}, ranks = 2): { order: OrderRow; streams: StreamState[] } {
+  const s = spec(overrides);
+  const plan = planOrder(s.size, ranks, 'exact');
+  const order: OrderRow = { spec: s, owner: 'owner-a', key: null, request: null, plan, status: 'queued', ttlSeconds: 1800, expiresAt: EXPIRES, ...row };
+  return { order, streams: Array.from({ length: ranks }, (_, q) => newStream(0, q, s.size / ranks)) };
 }
 
 for (const backend of selected) {
@@ -112,280 +160,174 @@ for (const backend of selected) {
       await owner.close();
     });
 
-    async function order(overrides: Partial<OrderSpec> = {}, shards = 2): Promise<OrderRecord> {
-      return store.createOrder(spec(overrides), shards, EXPIRES);
+    async function insert(overrides: Partial<OrderSpec> = {}, row: Partial<OrderRow> = {}, ranks = 2): Promise<StoredOrder> {
+      const { order, streams } = placed(overrides, row, ranks);
+      assert.equal(await store.insert(order, streams, { durable: true }), 'inserted');
+      return { order, streams };
     }
-    async function get(id: string): Promise<OrderRecord> {
-      const record = await store.getOrder(id);
-      assert.ok(record, `order ${id} exists`);
-      return record;
+    async function get(id: string): Promise<StoredOrder> {
+      const stored = await store.get(id);
+      assert.ok(stored, `order ${id} exists`);
+      return stored;
     }
 
-    it('createOrder keeps the whole spec and starts queued with zero counters; getOrder reads it back', async () => {
-      const input = spec({ categoryIndexes: null, dtype: 'uint8', labels: 'index', channels: 1, size: 123_456, shardSize: 5000 });
-      const created = await store.createOrder(input, 25, EXPIRES);
-      assert.deepEqual(created, {
-        ...input,
-        status: 'queued',
-        shardsTotal: 25,
-        shardsDone: 0,
-        produced: 0,
-        delivered: 0,
-        expiresAt: EXPIRES,
-      });
-      assert.ok(!('error' in created), 'no error field on a healthy order');
-      assert.deepEqual(await store.getOrder(input.id), created);
-      assert.equal(await store.getOrder(uniqueId('missing')), undefined);
-      await assert.rejects(store.createOrder(input, 25, EXPIRES), 'an id is unique');
+    it('insert keeps the whole row and its streams; get reads them back; an id is unique', async () => {
+      const { order, streams } = placed({ categoryIndexes: null, dtype: 'uint8', labels: 'index', channels: 1, size: 123_456, shardSize: 5000 }, { key: 'run-1', request: '{"size":123456}' }, 4);
+      assert.equal(await store.insert(order, streams), 'inserted');
+      const read = await get(order.spec.id);
+      assert.deepEqual(read, { order, streams });
+      assert.ok(!('error' in read.order), 'no error field on a healthy order');
+      assert.equal(await store.get(uniqueId('missing')), undefined);
+      await assert.rejects(store.insert({ ...order, key: null }, streams), 'an id is unique');
     });
 
-    it('listOrders: newest first, activeOnly leaves out finished orders, limit', async () => {
+    it('a key is unique per owner: the same key again is key-taken and stores nothing; another owner may use it', async () => {
+      const key = `key-${RUN}-${seq}`;
+      const first = await insert({}, { key, owner: 'owner-k' });
+      const again = placed({}, { key, owner: 'owner-k' });
+      assert.equal(await store.insert(again.order, again.streams), 'key-taken');
+      assert.equal(await store.get(again.order.spec.id), undefined, 'nothing of it was stored');
+      assert.deepEqual(await store.findByKey('owner-k', key), first);
+      assert.equal(await store.findByKey('owner-other', key), undefined);
+      await insert({}, { key, owner: 'owner-other' });
+      // Two placements with one key at the same moment: one is stored.
+      const racing = [placed({}, { key: `${key}-race`, owner: 'owner-k' }), placed({}, { key: `${key}-race`, owner: 'owner-k' })];
+      const outcomes = await Promise.all(racing.map(({ order, streams }) => store.insert(order, streams)));
+      assert.deepEqual([...outcomes].sort(), ['inserted', 'key-taken']);
+    });
+
+    it('list: newest first, by owner or all, activeOnly leaves out finished orders, limit; listed orders are whole', async () => {
       // Far in the future, so that these are the newest orders of the database.
       const at = (minute: number) => `2999-01-01T00:${String(minute).padStart(2, '0')}:00.000Z`;
       const base = 10 + (seq % 40);
-      const oldest = await order({ createdAt: at(base) });
-      const middle = await order({ createdAt: at(base + 2) });
-      const newest = await order({ createdAt: at(base + 3) });
-      const finished = await order({ createdAt: at(base + 1) });
-      assert.equal(await store.finish(finished.id, 'cancelled'), true);
+      const oldest = await insert({ createdAt: at(base) });
+      const middle = await insert({ createdAt: at(base + 2) }, {}, 3);
+      const newest = await insert({ createdAt: at(base + 3) }, { owner: 'owner-b' });
+      const finished = await insert({ createdAt: at(base + 1) }, { status: 'cancelled' });
 
-      const all = (await store.listOrders({ activeOnly: false, limit: 4 })).map((o) => o.id);
-      assert.deepEqual(all, [newest.id, middle.id, finished.id, oldest.id]);
-      const active = (await store.listOrders({ activeOnly: true, limit: 3 })).map((o) => o.id);
-      assert.deepEqual(active, [newest.id, middle.id, oldest.id]);
-      assert.deepEqual((await store.listOrders({ activeOnly: false, limit: 2 })).map((o) => o.id), [newest.id, middle.id]);
-      const long = await store.listOrders({ activeOnly: true, limit: 1000 });
-      assert.ok(long.every((o) => o.status === 'queued' || o.status === 'running'));
-      assert.ok(!long.some((o) => o.id === finished.id));
-      assert.deepEqual(long.find((o) => o.id === middle.id), await get(middle.id), 'listed records are whole');
+      const all = (await store.list({ activeOnly: false, limit: 4 })).map((o) => o.order.spec.id);
+      assert.deepEqual(all, [newest, middle, finished, oldest].map((o) => o.order.spec.id));
+      const active = (await store.list({ activeOnly: true, limit: 3 })).map((o) => o.order.spec.id);
+      assert.deepEqual(active, [newest, middle, oldest].map((o) => o.order.spec.id));
+      assert.deepEqual((await store.list({ activeOnly: false, limit: 2 })).map((o) => o.order.spec.id), [newest.order.spec.id, middle.order.spec.id]);
+      const mine = (await store.list({ owner: 'owner-a', activeOnly: false, limit: 3 })).map((o) => o.order.spec.id);
+      assert.deepEqual(mine, [middle, finished, oldest].map((o) => o.order.spec.id));
+      assert.deepEqual((await store.list({ owner: 'owner-b', activeOnly: true, limit: 1000 })).map((o) => o.order.spec.id).slice(0, 1), [newest.order.spec.id]);
+      const long = await store.list({ activeOnly: true, limit: 1000 });
+      assert.ok(long.every((o) => o.order.status === 'queued' || o.order.status === 'running'));
+      assert.ok(!long.some((o) => o.order.spec.id === finished.order.spec.id));
+      assert.deepEqual(long.find((o) => o.order.spec.id === middle.order.spec.id), await get(middle.order.spec.id), 'listed orders are whole, streams included');
     });
 
-    it('recordProduced moves queued to running and counts only slots not produced before', async () => {
-      const o = await order();
-      await store.recordProduced(o.id, [0, 1, 2]);
-      let now = await get(o.id);
-      assert.equal(now.status, 'running');
-      assert.equal(now.produced, 3);
+    it('updateStream runs the change on the stream and writes what it returns; nothing when it returns no state or throws', async () => {
+      const { order } = await insert();
+      const key = { orderId: order.spec.id, generation: 0, stream: 1 };
+      const result = await store.updateStream(key, (state) => ({ state: { ...state, produced: 4, mode: 'cursor', acked: 2 }, result: state.produced }), { durable: true });
+      assert.equal(result, 0);
+      assert.deepEqual(await store.stream(key), { ...newStream(0, 1, 6), produced: 4, mode: 'cursor', acked: 2 });
+      assert.equal((await get(order.spec.id)).streams[0].produced, 0, 'the other stream is untouched');
 
-      await store.recordProduced(o.id, [2, 3, 3, 1, 4]); // 2 and 1 again; 3 twice in one call
-      now = await get(o.id);
-      assert.equal(now.produced, 5);
-      assert.equal(now.status, 'running');
-
-      await store.recordProduced(o.id, [0, 1, 2, 3, 4]);
-      assert.equal((await get(o.id)).produced, 5, 'a repeated shard counts nothing');
-      assert.equal((await get(o.id)).delivered, 0);
+      assert.equal(await store.updateStream(key, () => ({ result: 'nothing' })), 'nothing');
+      assert.equal((await store.stream(key))!.produced, 4);
+      await assert.rejects(
+        store.updateStream(key, (state) => {
+          void state;
+          throw new SensoryError('SENSORY_ERR_POLL_MODE_CONFLICT', 'refused');
+        }),
+        (error: SensoryError) => error.code === 'SENSORY_ERR_POLL_MODE_CONFLICT',
+      );
+      assert.equal((await store.stream(key))!.produced, 4, 'a change that throws writes nothing');
+      assert.equal(await store.updateStream({ ...key, stream: 2 }, () => ({ result: 1 })), undefined, 'no such stream');
+      assert.equal(await store.stream({ ...key, generation: 1 }), undefined);
     });
 
-    it('recordProduced leaves a final status as it is', async () => {
-      const o = await order();
-      await store.finish(o.id, 'cancelled');
-      await store.recordProduced(o.id, [0, 1]);
-      const now = await get(o.id);
-      assert.equal(now.status, 'cancelled');
-      assert.equal(now.produced, 2);
-    });
-
-    it('markShardDone counts each shard once; pendingShards lists those not done', async () => {
-      const o = await order({}, 4);
-      assert.deepEqual(await store.pendingShards(o.id), [0, 1, 2, 3]);
-      await store.markShardDone(o.id, 2);
-      await store.markShardDone(o.id, 2);
-      await store.markShardDone(o.id, 0);
-      assert.equal((await get(o.id)).shardsDone, 2);
-      assert.deepEqual(await store.pendingShards(o.id), [1, 3]);
-      await Promise.all([store.markShardDone(o.id, 1), store.markShardDone(o.id, 1), store.markShardDone(o.id, 3)]);
-      assert.equal((await get(o.id)).shardsDone, 4);
-      assert.deepEqual(await store.pendingShards(o.id), []);
-      assert.deepEqual(await store.pendingShards(uniqueId('missing')), []);
-    });
-
-    it('undelivered keeps the slots not yet committed, in the order given', async () => {
-      const o = await order();
-      assert.deepEqual(await store.undelivered(o.id, [5, 1, 3]), [5, 1, 3]);
-      await store.commitDelivery(o.id, 'poll-a', [1, 4], EXPIRES);
-      assert.deepEqual(await store.undelivered(o.id, [5, 1, 3, 4, 0]), [5, 3, 0]);
-      assert.deepEqual(await store.undelivered(o.id, []), []);
-    });
-
-    it('claim: claimed with the open slots, delivered when all are delivered', async () => {
-      const o = await order();
-      const now = 1_000_000;
-      await store.commitDelivery(o.id, 'earlier', [0, 1, 3], EXPIRES);
-      const outcomes = await store.claim(o.id, 'poll-a', [[0, 1], [2, 3, 4], [3], [5, 6]], now + 5000, now);
-      assert.deepEqual(outcomes, [
-        { kind: 'delivered' },
-        { kind: 'claimed', slots: [2, 4] },
-        { kind: 'delivered' },
-        { kind: 'claimed', slots: [5, 6] },
-      ]);
-    });
-
-    it('claim: busy while another poll holds a live lease on an overlapping range; the holder itself is not blocked', async () => {
-      const o = await order({ size: 20 });
-      const now = 2_000_000;
-      assert.deepEqual(await store.claim(o.id, 'poll-a', [[4, 5, 6]], now + 5000, now), [{ kind: 'claimed', slots: [4, 5, 6] }]);
-
-      const b = await store.claim(o.id, 'poll-b', [[6, 7], [2, 3], [0, 9], [5], [7, 8]], now + 5000, now + 1);
-      // [0, 9] spans 0..9, which covers a's range 4..6 even though 4, 5 and 6 are not among its slots.
-      assert.deepEqual(b, [{ kind: 'busy' }, { kind: 'claimed', slots: [2, 3] }, { kind: 'busy' }, { kind: 'busy' }, { kind: 'claimed', slots: [7, 8] }]);
-
-      // b now holds 2..3 and 7..8: a is blocked there, but not on its own range.
-      const a = await store.claim(o.id, 'poll-a', [[4, 5, 6], [3], [8, 9]], now + 5000, now + 2);
-      assert.deepEqual(a, [{ kind: 'claimed', slots: [4, 5, 6] }, { kind: 'busy' }, { kind: 'busy' }]);
-      // Adjacent ranges do not overlap.
-      assert.deepEqual(await store.claim(o.id, 'poll-c', [[1], [9]], now + 5000, now + 3), [
-        { kind: 'claimed', slots: [1] },
-        { kind: 'claimed', slots: [9] },
-      ]);
-    });
-
-    it('claim: an expired lease no longer blocks', async () => {
-      const o = await order();
-      const now = 3_000_000;
-      await store.claim(o.id, 'poll-a', [[0, 1, 2]], now + 1000, now);
-      assert.deepEqual(await store.claim(o.id, 'poll-b', [[1]], now + 5000, now + 999), [{ kind: 'busy' }]);
-      assert.deepEqual(await store.claim(o.id, 'poll-b', [[1]], now + 5000, now + 1000), [{ kind: 'claimed', slots: [1] }]);
-      // b's lease is live now, and a's expired one is gone: a is the one blocked.
-      assert.deepEqual(await store.claim(o.id, 'poll-a', [[0, 1, 2]], now + 9000, now + 1001), [{ kind: 'busy' }]);
-      assert.deepEqual(await store.claim(o.id, 'poll-a', [[0]], now + 9000, now + 1001), [{ kind: 'claimed', slots: [0] }]);
-    });
-
-    it('commitDelivery counts only new slots, drops the poll’s claims, completes exactly at size and extends expiresAt', async () => {
-      const o = await order({ size: 6 });
-      const now = 4_000_000;
-      await store.recordProduced(o.id, range(0, 6));
-      await store.claim(o.id, 'poll-a', [[0, 1, 2], [3, 4]], now + 60_000, now);
-      assert.deepEqual(await store.claim(o.id, 'poll-b', [[4]], now + 60_000, now), [{ kind: 'busy' }]);
-
-      await store.commitDelivery(o.id, 'poll-a', [0, 1, 2, 2, 3], '2031-01-01T00:00:00.000Z');
-      let record = await get(o.id);
-      assert.equal(record.delivered, 4);
-      assert.equal(record.status, 'running');
-      assert.equal(record.expiresAt, '2031-01-01T00:00:00.000Z');
-      // a's claim on 3..4 went with the commit, though 4 was not delivered.
-      assert.deepEqual(await store.claim(o.id, 'poll-b', [[3, 4]], now + 60_000, now), [{ kind: 'claimed', slots: [4] }]);
-
-      await store.commitDelivery(o.id, 'poll-b', [1, 2, 3], '2031-01-02T00:00:00.000Z');
-      record = await get(o.id);
-      assert.equal(record.delivered, 4, 'delivered slots count once');
-      assert.equal(record.status, 'running');
-      assert.equal(record.expiresAt, '2031-01-02T00:00:00.000Z');
-
-      await store.commitDelivery(o.id, 'poll-b', [4], EXPIRES);
-      record = await get(o.id);
-      assert.equal(record.delivered, 5);
-      assert.equal(record.status, 'running', 'one short of size is not complete');
-
-      await store.commitDelivery(o.id, 'poll-c', [5, 4], '2031-02-01T00:00:00.000Z');
-      record = await get(o.id);
-      assert.equal(record.delivered, 6);
-      assert.equal(record.status, 'complete');
-      assert.equal(record.expiresAt, '2031-02-01T00:00:00.000Z');
-      assert.deepEqual(await store.claim(o.id, 'poll-d', [[0, 5], [3]], now + 60_000, now), [{ kind: 'delivered' }, { kind: 'delivered' }]);
-
-      await store.commitDelivery(o.id, 'poll-c', [5], EXPIRES);
-      assert.equal((await get(o.id)).delivered, 6);
-      assert.equal((await get(o.id)).status, 'complete');
-    });
-
-    it('commitDelivery completes a queued order too, and never revives a finished one', async () => {
-      const queued = await order({ size: 2 });
-      await store.commitDelivery(queued.id, 'poll-a', [0, 1], EXPIRES);
-      assert.equal((await get(queued.id)).status, 'complete');
-
-      const cancelled = await order({ size: 2 });
-      await store.finish(cancelled.id, 'cancelled');
-      await store.commitDelivery(cancelled.id, 'poll-a', [0, 1], EXPIRES);
-      const record = await get(cancelled.id);
-      assert.equal(record.status, 'cancelled');
-      assert.equal(record.delivered, 2);
-    });
-
-    it('releaseClaims drops only that poll’s leases', async () => {
-      const o = await order();
-      const now = 5_000_000;
-      await store.claim(o.id, 'poll-a', [[0, 1]], now + 60_000, now);
-      await store.claim(o.id, 'poll-c', [[5, 6]], now + 60_000, now);
-      assert.deepEqual(await store.claim(o.id, 'poll-b', [[1], [6]], now + 60_000, now), [{ kind: 'busy' }, { kind: 'busy' }]);
-      await store.releaseClaims(o.id, 'poll-a');
-      assert.deepEqual(await store.claim(o.id, 'poll-b', [[1], [6]], now + 60_000, now), [{ kind: 'claimed', slots: [1] }, { kind: 'busy' }]);
-      assert.equal((await get(o.id)).delivered, 0, 'releasing delivers nothing');
-      await store.releaseClaims(o.id, 'poll-nobody');
-    });
-
-    it('finish moves only an active order to a final status; complete is never overwritten', async () => {
-      const queued = await order();
-      assert.equal(await store.finish(queued.id, 'failed', 'a shard could not be built'), true);
-      let record = await get(queued.id);
-      assert.equal(record.status, 'failed');
-      assert.equal(record.error, 'a shard could not be built');
-      assert.equal(await store.finish(queued.id, 'cancelled'), false);
-      assert.equal((await get(queued.id)).status, 'failed');
-
-      const running = await order();
-      await store.recordProduced(running.id, [0]);
-      assert.equal(await store.finish(running.id, 'expired', 'not polled for 1800 s'), true);
-      assert.equal((await get(running.id)).status, 'expired');
-
-      const cancelled = await order();
-      assert.equal(await store.finish(cancelled.id, 'cancelled'), true);
-      record = await get(cancelled.id);
-      assert.equal(record.status, 'cancelled');
-      assert.ok(!('error' in record), 'no error given, no error field');
-
-      const complete = await order({ size: 1 });
-      await store.commitDelivery(complete.id, 'poll-a', [0], EXPIRES);
-      for (const status of ['cancelled', 'failed', 'expired'] as const) {
-        assert.equal(await store.finish(complete.id, status, 'too late'), false);
-      }
-      record = await get(complete.id);
-      assert.equal(record.status, 'complete');
-      assert.ok(!('error' in record));
-
-      assert.equal(await store.finish(uniqueId('missing'), 'cancelled'), false);
-    });
-
-    it('slots beyond 65,536 (later bitmap blocks) are produced, claimed and delivered like the first ones', async () => {
-      const size = 300_000;
-      const o = await order({ size, shardSize: 100_000 }, 3);
-      const edges = [0, 65_535, 65_536, 65_537, 131_071, 131_072, 299_999];
-      await store.recordProduced(o.id, edges);
-      await store.recordProduced(o.id, [65_536, 299_999, 200_000]);
-      assert.equal((await get(o.id)).produced, edges.length + 1);
-
-      const now = 6_000_000;
-      const claims = await store.claim(o.id, 'poll-a', [[65_535, 65_536], [131_072, 299_999]], now + 60_000, now);
-      assert.deepEqual(claims, [{ kind: 'claimed', slots: [65_535, 65_536] }, { kind: 'claimed', slots: [131_072, 299_999] }]);
-      assert.deepEqual(await store.claim(o.id, 'poll-b', [[200_000]], now + 60_000, now), [{ kind: 'busy' }], 'inside 131,072..299,999');
-      await store.commitDelivery(o.id, 'poll-a', [65_535, 65_536, 131_072, 299_999], EXPIRES);
-      assert.equal((await get(o.id)).delivered, 4);
-      assert.deepEqual(await store.undelivered(o.id, edges), [0, 65_537, 131_071]);
-      assert.deepEqual(await store.claim(o.id, 'poll-b', [[65_536], [200_000, 299_999]], now + 60_000, now), [
-        { kind: 'delivered' },
-        { kind: 'claimed', slots: [200_000] },
-      ]);
-
-      // Deliver everything, one big block-spanning commit.
-      await store.commitDelivery(o.id, 'poll-b', range(0, size), EXPIRES);
-      const done = await get(o.id);
-      assert.equal(done.delivered, size);
-      assert.equal(done.status, 'complete');
-      assert.deepEqual(await store.undelivered(o.id, [0, 65_536, 299_999]), []);
-    });
-
-    it('a second store on the same database sees the same orders and ledger', async () => {
-      const o = await order();
-      await store.commitDelivery(o.id, 'poll-a', [3], EXPIRES);
+    it('changes of one stream from two stores at once run one after the other: no update is lost', async () => {
+      const { order } = await insert({ size: 1000 });
       const second = await backend.open();
       try {
-        assert.deepEqual(await second.orders.getOrder(o.id), await get(o.id));
-        assert.deepEqual(await second.orders.undelivered(o.id, [2, 3, 4]), [2, 4]);
-        const now = 7_000_000;
-        await store.claim(o.id, 'poll-a', [[4, 5]], now + 60_000, now);
-        assert.deepEqual(await second.orders.claim(o.id, 'poll-b', [[5]], now + 60_000, now), [{ kind: 'busy' }]);
+        const key = { orderId: order.spec.id, generation: 0, stream: 0 };
+        const bump = (s: OrderStore) => s.updateStream(key, (state) => ({ state: { ...state, produced: state.produced + 1 }, result: state.produced }));
+        const seen = await Promise.all(Array.from({ length: 40 }, (_, i) => bump(i % 2 ? second.orders : store)));
+        assert.deepEqual([...seen].sort((a, b) => a! - b!), Array.from({ length: 40 }, (_, i) => i), 'each change saw the one before');
+        assert.equal((await store.stream(key))!.produced, 40);
       } finally {
         await second.owner.close();
+      }
+    });
+
+    it('updateOrder locks the order with its current streams and writes both: a reshape moves the order to its new generation', async () => {
+      const { order, streams } = await insert({ size: 12 });
+      const delivered = [{ ...streams[0], mode: 'cursor' as const, acked: 6 }, { ...streams[1], mode: 'cursor' as const, acked: 2 }];
+      await store.updateOrder(order.spec.id, (stored) => ({ streams: delivered, result: stored.streams.length }));
+      const result = await store.updateOrder(order.spec.id, (stored) => {
+        assert.deepEqual(stored.streams, delivered);
+        const plan = reshapePlan(stored.order.plan, [[], [{ from: 2, to: 6 }]], 4, 'exact');
+        const next = [0, 1, 2, 3].map((q) => newStream(1, q, 1));
+        return {
+          order: { ...stored.order, plan, status: 'running', expiresAt: '2031-01-01T00:00:00.000Z', ttlSeconds: 60 },
+          streams: [...stored.streams.map((s) => ({ ...s, closed: true })), ...next],
+          result: 'reshaped',
+        };
+      }, { durable: true });
+      assert.equal(result, 'reshaped');
+      const now = await get(order.spec.id);
+      assert.equal(now.order.plan.generations.length, 2);
+      assert.deepEqual([now.order.status, now.order.expiresAt, now.order.ttlSeconds], ['running', '2031-01-01T00:00:00.000Z', 60]);
+      assert.deepEqual(now.streams, [0, 1, 2, 3].map((q) => newStream(1, q, 1)), 'the current generation\'s streams');
+      assert.equal((await store.stream({ orderId: order.spec.id, generation: 0, stream: 0 }))!.closed, true, 'the old ones are kept, closed');
+      assert.equal(deliveredCount((await store.stream({ orderId: order.spec.id, generation: 0, stream: 1 }))!), 2);
+
+      await assert.rejects(store.updateOrder(order.spec.id, () => {
+        throw new Error('refused');
+      }));
+      await store.updateOrder(order.spec.id, (stored) => ({ order: { ...stored.order, status: 'failed', error: 'a shard could not be built' }, result: undefined }));
+      assert.deepEqual([(await get(order.spec.id)).order.status, (await get(order.spec.id)).order.error], ['failed', 'a shard could not be built']);
+      assert.equal(await store.updateOrder(uniqueId('missing'), () => ({ result: 1 })), undefined);
+    });
+
+    it('a second store on the same database sees the same orders and streams', async () => {
+      const { order } = await insert();
+      const key = { orderId: order.spec.id, generation: 0, stream: 0 };
+      await store.updateStream(key, (state) => ({ state: { ...state, mode: 'shared', frontier: 3 }, result: undefined }), { durable: true });
+      const second = await backend.open();
+      try {
+        assert.deepEqual(await second.orders.get(order.spec.id), await get(order.spec.id));
+        assert.equal((await second.orders.stream(key))!.frontier, 3);
+      } finally {
+        await second.owner.close();
+      }
+    });
+
+    it('a database with orders of the earlier schema opens: active orders are failed with a clear error, finished ones keep their counts', async () => {
+      const oldSpec = (id: string) => JSON.stringify({ ...spec({ id, size: 100 }), ttlSeconds: 900 });
+      const q = (text: string) => text.replace(/'/g, "''");
+      const active = uniqueId('old-active');
+      const complete = uniqueId('old-complete');
+      const opened = await backend.openOld(async (sql) => {
+        await sql(`INSERT INTO orders (id, dataset_id, spec, status, shards_total, shards_done, produced, delivered, size, created_at, expires_at)
+          VALUES ('${active}', 7, '${q(oldSpec(active))}', 'running', 4, 1, 40, 30, 100, '2024-01-01T00:00:00.000Z', '${EXPIRES}'),
+                 ('${complete}', 7, '${q(oldSpec(complete))}', 'complete', 4, 4, 100, 100, 100, '2024-01-02T00:00:00.000Z', '${EXPIRES}')`);
+        await sql(`INSERT INTO order_shards_done (order_id, shard) VALUES ('${active}', 0)`);
+        await sql(`INSERT INTO order_claims (order_id, poll_id, from_slot, to_slot, lease_until) VALUES ('${active}', 'p', 30, 40, 1)`);
+      });
+      try {
+        const failed = (await opened.orders.get(active))!;
+        assert.equal(failed.order.status, 'failed');
+        assert.match(failed.order.error ?? '', /placed before an upgrade .* place it again/);
+        assert.equal(failed.order.ttlSeconds, 900);
+        assert.equal(failed.order.owner, null);
+        assert.deepEqual(failed.order.plan, planOrder(100, 1, 'exact'));
+        const done = (await opened.orders.get(complete))!;
+        assert.equal(done.order.status, 'complete');
+        assert.equal(done.streams.length, 1);
+        assert.deepEqual([done.streams[0].produced, deliveredCount(done.streams[0]), done.streams[0].length], [100, 100, 100]);
+        assert.equal(deliveredCount(failed.streams[0]), 30);
+        assert.deepEqual(failed.streams[0], { ...newStream(0, 0, 100), mode: 'shared', frontier: 30, produced: 40 });
+        // The migrated database takes new orders.
+        const { order, streams } = placed();
+        assert.equal(await opened.orders.insert(order, streams), 'inserted');
+      } finally {
+        await opened.owner.close();
       }
     });
   });

@@ -12,7 +12,10 @@ import { PostgresMetadataStore } from '../src/adapters/postgres/postgres.metadat
 import { POSTGRES_MIGRATIONS } from '../src/adapters/postgres/postgres.migrations.js';
 import { PostgresOrderStore } from '../src/adapters/postgres/postgres.order-store.js';
 import type { AddOutcome, NewSample } from '../src/ports/metadata-store.js';
-import type { OrderSpec } from '../src/ports/order-store.js';
+import { planOrder } from '../src/domain/order-streams.js';
+import { claim, commit } from '../src/domain/stream-ledger.js';
+import { deliveredCount, newStream } from '../src/domain/stream-state.js';
+import type { OrderRow, OrderSpec } from '../src/ports/order-store.js';
 import { dropSchemas, postgresQuery, postgresSkip, requirePostgresInCi, uniqueSchema, useSchema } from './support/postgres.js';
 
 const RUN = randomBytes(6).toString('hex');
@@ -132,36 +135,54 @@ describe('PostgreSQL: several replicas at once', { skip }, () => {
     assert.equal(new Set(results.map((r) => r.dataset.id)).size, 1);
   });
 
-  it('order ledger: the same message claimed through two replicas goes to one poll; commits count each slot once', async () => {
+  it('order ledger: the same message claimed through two replicas goes to one poll; commits count each position once', async () => {
     const ordersA = new PostgresOrderStore(a.pool);
     const ordersB = new PostgresOrderStore(b.pool);
     const size = 2000;
     const spec: OrderSpec = {
       id: `order-${RUN}`, datasetId: 1, datasetName: 'x', size, shardSize: 500, chunkSamples: 50, seed: 1, noise: 0,
       split: 'all', categoryIndexes: null, revision: 1, dtype: 'uint8', labels: 'index', eligibleCount: 10,
-      width: 1, height: 1, channels: 1, categories: [], ttlSeconds: 60, createdAt: new Date().toISOString(),
+      width: 1, height: 1, channels: 1, categories: [], createdAt: new Date().toISOString(),
     };
-    await ordersA.createOrder(spec, 4, '2030-01-01T00:00:00.000Z');
+    const order: OrderRow = { spec, owner: 'o', key: null, request: null, plan: planOrder(size, 1, 'exact'), status: 'queued', ttlSeconds: 60, expiresAt: '2030-01-01T00:00:00.000Z' };
+    assert.equal(await ordersA.insert(order, [newStream(0, 0, size)]), 'inserted');
+    const key = { orderId: spec.id, generation: 0, stream: 0 };
     const now = Date.now();
     const claims = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => (i % 2 ? ordersB : ordersA).claim(spec.id, `poll-${i}`, [[0, 1, 2]], now + 60_000, now)),
+      Array.from({ length: 10 }, (_, i) =>
+        (i % 2 ? ordersB : ordersA).updateStream(key, (state) => {
+          const { state: next, outcome } = claim(state, `poll-${i}`, { from: 0, to: 3 }, 100, now + 60_000, now);
+          return { state: next, result: outcome };
+        }),
+      ),
     );
-    assert.equal(claims.filter(([c]) => c.kind === 'claimed').length, 1);
-    assert.equal(claims.filter(([c]) => c.kind === 'busy').length, 9);
+    assert.equal(claims.filter((c) => c!.kind === 'claimed').length, 1);
+    assert.equal(claims.filter((c) => c!.kind === 'busy').length, 9);
+    const winner = `poll-${claims.findIndex((c) => c!.kind === 'claimed')}`;
+    const added = await ordersB.updateStream(key, (state) => {
+      const committed = commit(state, winner, [{ from: 0, to: 3 }]);
+      return { state: committed.state, result: committed.added };
+    });
+    assert.equal(added, 3);
 
-    // Overlapping commits and produced records from both replicas: each slot counts once.
-    const slots = Array.from({ length: size }, (_, i) => i);
-    const pieces = Array.from({ length: 40 }, (_, i) => slots.slice(i * 50, i * 50 + 75)); // each overlaps the next by 25
+    // Overlapping polls (claim and commit in one change) and producers from both replicas: each position counts once.
+    const pieces = Array.from({ length: 40 }, (_, i) => ({ from: i * 50, to: Math.min(size, i * 50 + 75) })); // each overlaps the next by 25
     await Promise.all([
-      ...pieces.map((piece, i) => (i % 2 ? ordersB : ordersA).commitDelivery(spec.id, `poll-${i}`, piece, '2030-01-01T00:00:00.000Z')),
-      ...pieces.map((piece, i) => (i % 2 ? ordersA : ordersB).recordProduced(spec.id, piece)),
-      ...[0, 1, 2, 3, 0, 1, 2, 3].map((shard, i) => (i % 2 ? ordersA : ordersB).markShardDone(spec.id, shard)),
+      ...pieces.map((piece, i) =>
+        (i % 2 ? ordersB : ordersA).updateStream(key, (state) => {
+          const claimed = claim(state, `piece-${i}`, piece, 1000, now + 60_000, now);
+          const committed = commit(claimed.state, `piece-${i}`, claimed.outcome.kind === 'claimed' ? claimed.outcome.ranges : []);
+          return { state: committed.state, result: committed.added };
+        }),
+      ),
+      ...pieces.map((piece, i) =>
+        (i % 2 ? ordersA : ordersB).updateStream(key, (state) => ({ state: { ...state, produced: Math.max(state.produced, piece.to) }, result: undefined })),
+      ),
     ]);
-    const order = (await ordersB.getOrder(spec.id))!;
-    assert.equal(order.delivered, size);
-    assert.equal(order.produced, size);
-    assert.equal(order.shardsDone, 4);
-    assert.equal(order.status, 'complete');
+    const stream = (await ordersB.stream(key))!;
+    assert.equal(deliveredCount(stream), size);
+    assert.deepEqual([stream.leases, stream.returned], [[], []]);
+    assert.equal(stream.produced, size);
   });
 });
 

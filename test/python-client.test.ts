@@ -188,9 +188,10 @@ describe('Python client against a real service', { skip: PYTHON ? false : 'no py
     assert.deepEqual(order.samples, { produced: 100, delivered: 100 });
   });
 
-  test('the trainer is SIGKILLed mid-order and restarted with the order id: nothing lost, nothing doubled', async () => {
+  test('the trainer is SIGKILLed mid-order and restarted from its checkpoint: nothing lost, nothing doubled', async () => {
     const slots = join(workDir, 'resume.slots');
-    const first = runDriver([...args('order'), '--size', '300', '--max', '20', '--shard-size', '70', '--slots', slots, '--stop-after', '3']);
+    const checkpoint = join(workDir, 'resume.checkpoint');
+    const first = runDriver([...args('order'), '--size', '300', '--max', '20', '--shard-size', '70', '--slots', slots, '--checkpoint', checkpoint, '--stop-after', '3']);
     await waitFor(() => first.stdout().includes('paused') || first.child.exitCode !== null, 60_000, 'the first run pauses after 3 chunks');
     assert.ok(first.stdout().includes('paused'), first.stderr());
     const orderId = /^order (\S+)$/m.exec(first.stdout())![1];
@@ -198,12 +199,32 @@ describe('Python client against a real service', { skip: PYTHON ? false : 'no py
     await first.exit;
     const before = slotsIn(slots);
     assert.ok(before.length > 0 && before.length <= 60, `${before.length} slots before the kill`);
-    assert.equal((await sdk.getOrder(orderId)).status, 'running');
+    const killed = await sdk.getOrder(orderId);
+    assert.equal(killed.status, 'running');
+    assert.equal(killed.samples.delivered, before.length - 20, 'the chunk being trained on was not acknowledged');
 
-    const second = await drive([...args('order'), '--order-id', orderId, '--max', '20', '--slots', slots]);
+    const second = await drive([...args('order'), '--order-id', orderId, '--max', '20', '--slots', slots, '--checkpoint', checkpoint]);
     assert.equal(second.orderId, orderId);
     assert.equal(second.samples, 300 - before.length);
     assertExact(slotsIn(slots), 300);
+    const order = await sdk.getOrder(orderId);
+    assert.deepEqual([order.status, order.samples.delivered], ['complete', 300]);
+  });
+
+  test('restarted with the order id alone, the trainer gets back the chunk it had not acknowledged', async () => {
+    const slots = join(workDir, 'again.slots');
+    const first = runDriver([...args('order'), '--size', '100', '--max', '10', '--slots', slots, '--stop-after', '2']);
+    await waitFor(() => first.stdout().includes('paused') || first.child.exitCode !== null, 60_000, 'the first run pauses after 2 chunks');
+    const orderId = /^order (\S+)$/m.exec(first.stdout())![1];
+    first.child.kill('SIGKILL');
+    await first.exit;
+    const before = slotsIn(slots);
+    assert.equal(before.length, 20);
+    const second = await drive([...args('order'), '--order-id', orderId, '--max', '10', '--slots', slots]);
+    assert.equal(second.samples, 90, 'everything after the acknowledged first chunk');
+    const all = slotsIn(slots);
+    assert.deepEqual(all.slice(20, 30), before.slice(10, 20), 'the unacknowledged chunk, again');
+    assertExact([...before.slice(0, 10), ...all.slice(20)], 100);
     assert.equal((await sdk.getOrder(orderId)).status, 'complete');
   });
 
@@ -211,7 +232,10 @@ describe('Python client against a real service', { skip: PYTHON ? false : 'no py
     await sdk.datasets.put('big', { width: 128, height: 128, channels: 3 });
     for (let i = 0; i < 6; i++) await sdk.samples.upload('big', await makePng(128, 128, 3, 60 + i), { category: `c${i % 2}` });
     const size = 1536;
-    const { id } = await sdk.createOrder('big', { size, shardSize: 256, seed: 5 });
+    // Placed with the key that polls it: an order belongs to the key that placed it.
+    const owner = new SensoryClient({ url: service.url, key: READER });
+    const { id } = await owner.createOrder('big', { size, shardSize: 256, seed: 5 });
+    owner.close();
     // Everything produced first, so that each poll answer is a full 512 × 48 KiB.
     const deadline = Date.now() + 60_000;
     while ((await sdk.getOrder(id)).samples.produced < size) {

@@ -230,13 +230,76 @@ describe('SensoryClient against a real service', () => {
     await rejects(client.getOrder('no-such-order'), 404, 'SENSORY_ERR_ORDER_NOT_FOUND');
   });
 
+  test('the iterator acknowledges a batch when the next one is asked for, and the last one at the end; a checkpoint\'s cursor resumes exactly after it', async () => {
+    const size = 40;
+    const eligible = (await client.datasets.get('pets')).sampleCount;
+    const { id } = await client.createOrder('pets', { size, seed: 21 });
+    const trained: number[] = [];
+    let checkpoint: string | undefined;
+    for await (const batch of client.order(id, { max: 6, waitMs: 1000 })) {
+      assert.ok(batch.cursor, 'a cursor with every batch');
+      assert.deepEqual(batch.epochs, batch.slots.map((slot) => Math.floor(slot / eligible)));
+      assert.deepEqual([batch.rank, batch.generation], [0, 0]);
+      const acknowledged = (await client.getOrder(id)).streams[0].acknowledged ?? 0;
+      assert.equal(acknowledged, trained.length, 'the batches before this one are acknowledged, this one not yet');
+      trained.push(...batch.slots);
+      checkpoint = batch.cursor;
+      if (trained.length >= 18) break; // the trainer stops (a preemption): its checkpoint is after 18
+    }
+    assert.equal((await client.getOrder(id)).samples.delivered, 12, 'the last batch was never acknowledged');
+    // Restarted from the checkpoint: everything after it, once.
+    const resumed: PolledBatch[] = [];
+    for await (const batch of client.order(id, { max: 6, waitMs: 1000, cursor: checkpoint })) resumed.push(batch);
+    assert.equal(resumed[0].slots[0], 18, 'exactly after the checkpoint');
+    assertExactSlots([{ slots: trained } as PolledBatch, ...resumed], size);
+    const order = await client.getOrder(id);
+    assert.deepEqual([order.status, order.samples.delivered, order.streams[0].acknowledged], ['complete', size, size]);
+  });
+
+  test('ranks, reshape and the TTL through the SDK: each rank its equal part, then all of the rest over other ranks', async () => {
+    const { id } = await client.createOrder('pets', { size: 24, ranks: 2, seed: 22 });
+    const acknowledged: PolledBatch[] = [];
+    await Promise.all(
+      [0, 1].map(async (rank) => {
+        const got: PolledBatch[] = [];
+        for await (const batch of client.order(id, { rank, max: 4, waitMs: 1000 })) {
+          assert.equal(batch.rank, rank);
+          got.push(batch);
+          if (got.length === 2) break; // asking for the second acknowledged the first
+        }
+        acknowledged.push(got[0]);
+      }),
+    );
+    assert.equal((await client.getOrder(id)).samples.delivered, 8);
+    const reshaped = await client.reshape(id, { ranks: 4 });
+    assert.deepEqual([reshaped.generation, reshaped.ranks, reshaped.streams.map((s) => s.length)], [1, 4, [4, 4, 4, 4]]);
+    const rest = await Promise.all(
+      [0, 1, 2, 3].map(async (rank) => {
+        const got: PolledBatch[] = [];
+        for await (const batch of client.order(id, { rank, max: 3, waitMs: 1000 })) got.push(batch);
+        return got;
+      }),
+    );
+    assert.deepEqual(rest.map((batches) => batches.flatMap((b) => b.slots).length), [4, 4, 4, 4], 'equal counts');
+    assertExactSlots([...acknowledged, ...rest.flat()], 24);
+    assert.equal((await client.getOrder(id)).status, 'complete');
+    await rejects(client.reshape(id, { ranks: 1 }), 409, 'SENSORY_ERR_ORDER_FINISHED');
+    const other = await client.createOrder('pets', { size: 4 });
+    const extended = await client.extendOrder(other.id, 3600);
+    assert.equal(extended.ttlSeconds, 3600);
+    await client.cancelOrder(other.id);
+  });
+
   test('a connection cut in the middle of a poll response: the iterator polls again and the total is exact', async () => {
     // Large samples, so that a poll response (512 × 48 KiB = 24 MiB) is far bigger than what the
     // kernel buffers: when the proxy cuts, the service is still writing and has acknowledged nothing.
     await client.datasets.put('big', { width: 128, height: 128, channels: 3 });
     for (let i = 0; i < 6; i++) await client.samples.upload('big', await makePng(128, 128, 3, 40 + i), { category: `c${i % 2}` });
     const size = 1536;
-    const created = await client.createOrder('big', { size, shardSize: 256, seed: 11 });
+    // Placed with the key that polls it: an order belongs to the key that placed it.
+    const owner = new SensoryClient({ url: service.url, key: READER });
+    const created = await owner.createOrder('big', { size, shardSize: 256, seed: 11 });
+    owner.close();
     // Wait until the worker produced everything, so that every poll carries a full 512.
     const deadline = Date.now() + 60_000;
     while ((await client.getOrder(created.id)).samples.produced < size) {

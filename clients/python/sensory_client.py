@@ -96,15 +96,20 @@ def parse_safetensors(buf):
 
 
 class Poll:
-    """One poll of an order: `data`, `labels`, and which order `slots` they fill."""
+    """One poll of an order: `data`, `labels`, which order `slots` they fill and their `epochs`;
+    in cursor mode the `cursor` to send next (and to keep in a checkpoint)."""
 
-    __slots__ = ("data", "labels", "ids", "slots", "remaining", "done", "status", "categories")
+    __slots__ = ("data", "labels", "ids", "slots", "epochs", "rank", "generation", "cursor", "remaining", "done", "status", "categories")
 
     def __init__(self, metadata, tensors):
         self.data = tensors["data"]
         self.labels = tensors["labels"]
         self.ids = json.loads(metadata.get("ids", "[]"))
         self.slots = json.loads(metadata.get("slots", "[]"))
+        self.epochs = json.loads(metadata.get("epochs", "[]"))
+        self.rank = int(metadata.get("rank", "0"))
+        self.generation = int(metadata.get("generation", "0"))
+        self.cursor = metadata.get("cursor")
         self.remaining = int(metadata.get("remaining", "0"))
         self.done = metadata.get("done") == "true"
         self.status = metadata.get("status")
@@ -293,54 +298,92 @@ class Client:
     def cancel_order(self, order_id):
         return self._json("DELETE", "/v1/orders/%s" % _q(order_id))
 
-    def poll(self, order_id, max=1024, wait_ms=2000):
-        """One poll of an order as a Poll; retried when the connection drops (nothing is lost)."""
-        _, _, buf = self._call(
-            "POST", "/v1/orders/%s/poll" % _q(order_id), json_body={"max": max, "waitMs": wait_ms}, accept=SAFETENSORS, extra_timeout=wait_ms / 1000.0
-        )
+    def poll(self, order_id, max=1024, wait_ms=2000, rank=None, cursor=None, ack=None, resume=None):
+        """One poll of a rank of an order as a Poll; retried when the connection drops (nothing is
+        lost: with a cursor the same poll gives the same samples)."""
+        body = {"max": max, "waitMs": wait_ms}
+        for name, value in (("rank", rank), ("cursor", cursor), ("ack", ack), ("resume", resume)):
+            if value is not None:
+                body[name] = value
+        _, _, buf = self._call("POST", "/v1/orders/%s/poll" % _q(order_id), json_body=body, accept=SAFETENSORS, extra_timeout=wait_ms / 1000.0)
         return Poll(*parse_safetensors(buf))
 
-    def order(self, dataset, size, order_id=None, max=1024, wait_ms=2000, **fields):
-        """An iterator of (data, labels) chunks of a batch order, placed now unless `order_id` resumes one."""
-        return OrderIterator(self, dataset, size, order_id, max, wait_ms, fields)
+    def order(self, dataset, size, order_id=None, max=1024, wait_ms=2000, rank=None, cursor=None, **fields):
+        """An iterator of (data, labels) chunks of one rank of a batch order, placed now unless
+        `order_id` names one. `cursor` (an iterator's `cursor` kept in a checkpoint) resumes exactly
+        after the chunk it follows."""
+        return OrderIterator(self, dataset, size, order_id, max, wait_ms, fields, rank=rank, cursor=cursor)
 
 
 class OrderIterator:
-    """Chunks of an order until every sample was delivered. `order_id` resumes it after a restart;
-    `slots`, `ids` and `remaining` describe the last chunk."""
+    """Chunks of one rank of an order, with cursors, until every sample was delivered. A chunk is
+    acknowledged when the next one is asked for, and the last one with a final acknowledgement at
+    the end: only acknowledged samples count as delivered, so a trainer killed while it trained on
+    a chunk gets that chunk again. `cursor` is the cursor after the last chunk: keep it in a
+    checkpoint and pass it back (`cursor=`) to resume exactly after that chunk. Without it,
+    `order_id` continues after what the rank acknowledged. `slots`, `ids`, `epochs` and
+    `remaining` describe the last chunk."""
 
-    def __init__(self, client, dataset, size, order_id, max, wait_ms, fields):
+    def __init__(self, client, dataset, size, order_id, max, wait_ms, fields, rank=None, cursor=None):
         self.client = client
         self.max = max
         self.wait_ms = wait_ms
+        self.rank = rank
         if order_id is None:
             order_id = client.create_order(dataset, size, **fields)["id"]
         self.order_id = order_id
         self.slots = []
         self.ids = []
+        self.epochs = []
         self.remaining = None
         self.delivered = 0
+        self.cursor = cursor
+        self._next = cursor or "start"
+        # A checkpoint's cursor was trained on: acknowledged, and what came after it taken back.
+        self._ack = cursor
+        self._resume = cursor is not None
+        self._status = None
+        self._final = False
         self._finished = False
 
     def __iter__(self):
         return self
 
     def __next__(self):
+        if self._final:
+            self._final = False
+            self._finish()
         while not self._finished:
-            poll = self.client.poll(self.order_id, self.max, self.wait_ms)
+            poll = self.client.poll(self.order_id, self.max, self.wait_ms, rank=self.rank, cursor=self._next, ack=self._ack, resume=True if self._resume else None)
+            self._resume = False
+            self._next = poll.cursor or self._next
+            # The next poll acknowledges this one's chunk: it is asked for once this one was trained on.
+            self._ack = self._next
+            self._status = poll.status
             self.remaining = poll.remaining
             if poll.done:
-                self._finished = True
                 if poll.remaining > 0:
+                    self._finished = True
                     order = self.client.get_order(self.order_id)
                     raise SensoryOrderEnded(self.order_id, order.get("status", poll.status), poll.remaining, order.get("error"))
+                if poll.ids:
+                    self._final = True
+                else:
+                    self._finish()
             if poll.ids:
-                self.slots, self.ids = poll.slots, poll.ids
+                self.slots, self.ids, self.epochs = poll.slots, poll.ids, poll.epochs
+                self.cursor = poll.cursor
                 self.delivered += len(poll.ids)
                 return poll.data, poll.labels
-            if self.wait_ms < 50:
+            if self.wait_ms < 50 and not self._finished:
                 time.sleep(0.05)
         raise StopIteration
+
+    def _finish(self):
+        """The last chunk was trained on: the final acknowledgement delivers the rank."""
+        self._finished = True
+        if self._status != "complete":
+            self.client.poll(self.order_id, 0, 0, rank=self.rank, cursor=self._next, ack=self._next)
 
 
 class SensorySequence:

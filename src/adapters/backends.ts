@@ -5,6 +5,7 @@ import type { OrderStore } from '../ports/order-store.js';
 import { FileBlobStore } from './files/file.blob-store.js';
 import { PostgresMetadataStore } from './postgres/postgres.metadata-store.js';
 import { PostgresOrderStore } from './postgres/postgres.order-store.js';
+import { SqliteDatabase } from './sqlite/sqlite.database.js';
 import { SqliteMetadataStore } from './sqlite/sqlite.metadata-store.js';
 import { SqliteOrderStore } from './sqlite/sqlite.order-store.js';
 
@@ -15,8 +16,8 @@ export interface Database {
 }
 
 function openSqlite(url: string): Database {
-  const metadata = new SqliteMetadataStore(decodeURIComponent(new URL(url).pathname));
-  return { metadata, orders: new SqliteOrderStore(metadata.db, () => metadata.syncCommitted()) };
+  const database = new SqliteDatabase(decodeURIComponent(new URL(url).pathname));
+  return { metadata: new SqliteMetadataStore(database), orders: new SqliteOrderStore(database) };
 }
 
 function openPostgres(url: string): Database {

@@ -21,6 +21,12 @@ export interface Config {
   readonly orderTtlSeconds: number;
   /** How long a poll holds the samples it is sending before another poll may send them. */
   readonly orderLeaseMs: number;
+  /** The longest TTL PATCH /v1/orders/{id} may set. */
+  readonly orderMaxTtlSeconds: number;
+  readonly maxOrderSamples: number;
+  /** Shards of an order: ranks × ⌈samples per rank / shardSize⌉. */
+  readonly maxOrderShards: number;
+  readonly maxOrderRanks: number;
   /** undefined → the admin key generated at first start, kept in `<dataDir>/api-key`. */
   readonly apiKeys: readonly ApiKeyEntry[] | undefined;
   readonly apiVersion: string;
@@ -102,6 +108,10 @@ const SETTINGS = [
   { key: 'shardSize', variable: 'SENSORY_SHARD_SIZE', fallback: 5000, read: integer(1, 1_000_000) },
   { key: 'orderTtlSeconds', variable: 'SENSORY_ORDER_TTL_SECONDS', fallback: 1800, read: integer(1, 7 * 24 * 3600) },
   { key: 'orderLeaseMs', variable: 'SENSORY_ORDER_LEASE_MS', fallback: 120_000, read: integer(1000, 24 * 3600 * 1000) },
+  { key: 'orderMaxTtlSeconds', variable: 'SENSORY_ORDER_MAX_TTL_SECONDS', fallback: 7 * 24 * 3600, read: integer(1, 30 * 24 * 3600) },
+  { key: 'maxOrderSamples', variable: 'SENSORY_MAX_ORDER_SAMPLES', fallback: 100_000_000, read: integer(1, 100_000_000) },
+  { key: 'maxOrderShards', variable: 'SENSORY_MAX_ORDER_SHARDS', fallback: 100_000, read: integer(1, 10_000_000) },
+  { key: 'maxOrderRanks', variable: 'SENSORY_MAX_ORDER_RANKS', fallback: 64, read: integer(1, 4096) },
   { key: 'apiKeys', variable: 'SENSORY_API_KEYS', fallback: undefined, read: parseApiKeys, secret: true },
   { key: 'apiVersion', variable: 'SENSORY_API_VERSION', fallback: '0.3.0', read: text },
   {
@@ -152,6 +162,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, str
       continue;
     }
     values[setting.key] = parsed;
+  }
+  if (problems.length === 0 && (values.orderTtlSeconds as number) > (values.orderMaxTtlSeconds as number)) {
+    problems.push(`SENSORY_ORDER_TTL_SECONDS (${values.orderTtlSeconds}) must not be above SENSORY_ORDER_MAX_TTL_SECONDS (${values.orderMaxTtlSeconds})`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   values.dataDir = resolve(values.dataDir as string);

@@ -181,12 +181,24 @@ export function errorResponses(...statuses: number[]): Record<number, { descript
   );
 }
 
+export const ORDER_KEY_PATTERN = '^[A-Za-z0-9._:-]{1,128}$';
+const rounding = (options: { default?: 'exact' } = {}) =>
+  Type.Union([Type.Literal('exact'), Type.Literal('drop'), Type.Literal('repeat')], {
+    description: 'how samples that do not divide evenly over the ranks are dealt: exact (refused), drop (the last ones are left out), repeat (the first ones are repeated)',
+    ...options,
+  });
+/** The ranks an order may have; SENSORY_MAX_ORDER_RANKS (at most this) is checked by the service. */
+const MAX_RANKS = 4096;
+
 export const OrderBody = Type.Object(
   {
     // Orders keep labels int32 and data channels last for now.
     ...Type.Omit(BatchBody, ['labelDtype', 'layout']).properties,
-    size: Type.Integer({ minimum: 1, maximum: 100_000_000, description: 'samples in the order; may exceed the dataset (successive epochs)' }),
-    shardSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'samples per shard task; default SENSORY_SHARD_SIZE' })),
+    size: Type.Integer({ minimum: 1, maximum: 100_000_000, description: 'samples in the order; may exceed the dataset (successive epochs); at most SENSORY_MAX_ORDER_SAMPLES (413 above)' }),
+    shardSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'positions a worker produces per task; default SENSORY_SHARD_SIZE; ranks × ⌈samples per rank / shardSize⌉ is at most SENSORY_MAX_ORDER_SHARDS (413 above)' })),
+    ranks: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_RANKS, default: 1, description: 'ranks (data-parallel consumers) sharing the order, each polling its own equal part; at most SENSORY_MAX_ORDER_RANKS and size' })),
+    rounding: Type.Optional(rounding({ default: 'exact' })),
+    key: Type.Optional(Type.String({ pattern: ORDER_KEY_PATTERN, description: 'idempotency key: the same key with the same request from the same API key returns the same order (200); with another request 409' })),
   },
   { additionalProperties: false },
 );
@@ -202,15 +214,36 @@ export const OrderCreated = Type.Object({
   revision: Type.Integer(),
 });
 
+const PollModeView = Type.Union([Type.Literal('none'), Type.Literal('shared'), Type.Literal('cursor')], {
+  description: 'how the rank is polled: not yet, without cursors (shared), or with cursors',
+});
+
 export const OrderView = Type.Object({
   id: Type.String(),
   dataset: Type.String(),
   status: Type.Union(['queued', 'running', 'complete', 'failed', 'cancelled', 'expired'].map((status) => Type.Literal(status))),
-  size: Type.Integer(),
+  size: Type.Integer({ description: 'the size asked for' }),
+  slots: Type.Integer({ description: 'samples the order delivers in all: size rounded for its ranks, reshapes included' }),
+  ranks: Type.Integer({ description: 'ranks of the current generation' }),
+  generation: Type.Integer({ description: '0, raised by every reshape' }),
+  rounding: rounding(),
   shards: Type.Object({ total: Type.Integer(), done: Type.Integer() }),
   samples: Type.Object({ produced: Type.Integer(), delivered: Type.Integer() }),
+  streams: Type.Array(
+    Type.Object({
+      rank: Type.Integer(),
+      mode: PollModeView,
+      length: Type.Integer({ description: 'samples of this rank in the current generation' }),
+      produced: Type.Integer(),
+      delivered: Type.Integer({ description: 'sent whole (shared mode) or acknowledged (cursor mode)' }),
+      acknowledged: Type.Optional(Type.Integer({ description: 'cursor mode: every sample before this position was acknowledged' })),
+    }),
+    { description: 'each rank of the current generation' },
+  ),
   revision: Type.Integer(),
   seed: Type.Integer(),
+  key: Type.Optional(Type.String()),
+  ttlSeconds: Type.Integer({ description: 'the order expires when nothing was delivered for this long' }),
   createdAt: Type.String(),
   expiresAt: Type.String(),
   error: Type.Optional(Type.String()),
@@ -219,14 +252,56 @@ export const OrderView = Type.Object({
 export const OrderList = Type.Object({ orders: Type.Array(OrderView) });
 export const OrderListQuery = Type.Object({ active: Type.Optional(Type.Boolean({ default: false })) }, { additionalProperties: false });
 
+const CURSOR = { maxLength: 200, description: 'a cursor of an earlier answer of this rank, unchanged' };
+
 export const PollBody = Type.Object(
   {
-    max: Type.Optional(Type.Integer({ minimum: 1, maximum: 4096, default: 4096 })),
+    max: Type.Optional(Type.Integer({ minimum: 0, maximum: 4096, default: 4096, description: 'samples at most; 0 only with a cursor (a final acknowledgement)' })),
     waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 20_000, default: 0 })),
+    rank: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_RANKS - 1, default: 0, description: 'the rank polled (0 … ranks − 1 of the current generation)' })),
+    cursor: Type.Optional(Type.String({ ...CURSOR, description: 'cursor mode: "start" (from what the rank acknowledged), or the cursor of the last answer received' })),
+    ack: Type.Optional(Type.String({ ...CURSOR, description: 'cursor mode: acknowledges every sample before this cursor (at most the poll\'s cursor): only acknowledged samples count as delivered' })),
+    resume: Type.Optional(Type.Boolean({ description: 'cursor mode: a cursor behind what the rank acknowledged takes back everything after it (restoring a checkpoint)' })),
   },
   { additionalProperties: false },
 );
 export type PollBody = Static<typeof PollBody>;
+
+/** The JSON answer of a poll (safetensors carries the same fields as __metadata__ strings). */
+export const PollAnswer = Type.Object({
+  ids: Type.Array(Type.Integer()),
+  labels: Type.Array(Type.Union([Type.Integer(), Type.Array(Type.Integer())])),
+  shape: Type.Array(Type.Integer()),
+  dtype: Type.String(),
+  revision: Type.Integer(),
+  seed: Type.Integer(),
+  categories: Type.Record(Type.String(), Type.Integer()),
+  augment: Type.Array(Type.Object({ rotation: Type.Number(), scale: Type.Number() })),
+  slots: Type.Array(Type.Integer(), { description: 'the order\'s slots these samples fill, each delivered once' }),
+  epochs: Type.Array(Type.Integer(), { description: 'the epoch of each sample' }),
+  rank: Type.Integer(),
+  generation: Type.Integer(),
+  cursor: Type.Optional(Type.String({ description: 'cursor mode: send it as cursor (and ack) in the next poll' })),
+  remaining: Type.Integer({ description: 'samples of this rank still to come after these' }),
+  done: Type.Boolean({ description: 'no more samples will come for this rank' }),
+  status: Type.String({ description: 'the order\'s status once this answer is sent' }),
+  data: Type.Array(Type.Unknown(), { description: 'N×H×W×C pixel values' }),
+});
+
+export const ReshapeBody = Type.Object(
+  {
+    ranks: Type.Integer({ minimum: 1, maximum: MAX_RANKS, description: 'ranks to deal the undelivered samples over' }),
+    rounding: Type.Optional(rounding({ default: 'exact' })),
+  },
+  { additionalProperties: false },
+);
+export type ReshapeBody = Static<typeof ReshapeBody>;
+
+export const OrderPatchBody = Type.Object(
+  { ttlSeconds: Type.Integer({ minimum: 1, maximum: 30 * 24 * 3600, description: 'the order\'s idle TTL, at most SENSORY_ORDER_MAX_TTL_SECONDS; its expiry moves to this long from now' }) },
+  { additionalProperties: false },
+);
+export type OrderPatchBody = Static<typeof OrderPatchBody>;
 
 export const LegacyBatchBody = LegacyRequestBody;
 export const LegacyPollBody = Type.Object({ batch_id: Type.String({ maxLength: 64 }) });

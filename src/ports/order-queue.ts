@@ -1,9 +1,28 @@
-/** A shard task: small, it names its slice of the order, never its samples' bytes. */
+/**
+ * The task catalogue: small messages that name work, never samples' bytes. A worker produces one
+ * stream of an order for a while (one shard's worth of positions), then publishes a continuation
+ * task, so tasks of every order and stream take turns on the queue.
+ */
+export interface ProduceTask {
+  readonly kind: 'produce';
+  readonly version: 2;
+  readonly data: {
+    readonly orderId: string;
+    readonly generation: number;
+    readonly stream: number;
+    /** Unique per task: the same task delivered again (its worker died) takes over its lease at once. */
+    readonly taskId: string;
+  };
+}
+
+/** A task of an earlier release (one per shard of a single-stream order); handled as a produce task of stream 0. */
 export interface ShardTask {
   readonly kind: 'shard';
   readonly version: 1;
   readonly data: { readonly orderId: string; readonly shard: number };
 }
+
+export type OrderTask = ProduceTask | ShardTask;
 
 /** What a task handler decides: done, try again later (another worker may take it), or discard. */
 export type TaskOutcome = 'ack' | 'requeue' | 'drop';
@@ -13,7 +32,20 @@ export interface TaskConsumer {
   close(): Promise<void>;
 }
 
-/** A result message taken from an order's queue; settle it exactly once. */
+/** One stream of one generation of an order: it has its own result queue. */
+export interface StreamRef {
+  readonly orderId: string;
+  readonly generation: number;
+  readonly stream: number;
+}
+
+/** How much a result queue holds before it refuses publishes: messages and bytes of their bodies. */
+export interface ResultQueueBound {
+  readonly maxMessages: number;
+  readonly maxBytes: number;
+}
+
+/** A result message taken from a stream's queue; settle it exactly once. */
 export interface ReceivedResult {
   readonly body: Buffer;
   ack(): void;
@@ -24,26 +56,40 @@ export interface ReceivedResult {
 export type PublishOutcome = 'published' | 'full';
 
 /**
- * Shard tasks and per-order result queues. Two implementations: in-process (embedded shape) and
+ * Tasks and per-stream result queues. Two implementations: in-process (embedded shape) and
  * RabbitMQ (production); test/order-queue.contract.test.ts runs on both.
  */
 export interface OrderQueue {
   readonly kind: 'memory' | 'amqp';
   /** Durable once the promise resolves (publisher confirms on RabbitMQ). */
-  publishTasks(tasks: readonly ShardTask[]): Promise<void>;
-  consumeTasks(prefetch: number, handle: (task: ShardTask) => Promise<TaskOutcome>): Promise<TaskConsumer>;
-  /** Creates the order's result queue (bounded, expiring after ttlSeconds unused); true when it did not exist. */
-  ensureResultQueue(orderId: string, maxMessages: number, ttlSeconds: number): Promise<boolean>;
-  /** Confirmed publish; 'full' when the bounded queue refused it (back-pressure: wait and retry). */
-  publishResult(orderId: string, body: Buffer): Promise<PublishOutcome>;
-  /** Takes up to `max` messages now (no waiting); an empty list when none are ready or the queue is missing. */
-  takeResults(orderId: string, max: number): Promise<ReceivedResult[]>;
-  deleteResultQueue(orderId: string): Promise<void>;
+  publishTasks(tasks: readonly OrderTask[]): Promise<void>;
+  /** Tasks of unknown kinds or versions are dropped without reaching `handle`. */
+  consumeTasks(prefetch: number, handle: (task: OrderTask) => Promise<TaskOutcome>): Promise<TaskConsumer>;
+  /** Creates the stream's result queue (bounded, expiring after ttlSeconds unused); true when it did not exist. */
+  ensureResultQueue(ref: StreamRef, bound: ResultQueueBound, ttlSeconds: number): Promise<boolean>;
+  /** Confirmed publish; 'full' when the bounded queue refused it (back-pressure). */
+  publishResult(ref: StreamRef, body: Buffer): Promise<PublishOutcome>;
+  /** Takes up to `max` messages now (no waiting), in queue order; [] when none are ready or the queue is missing. */
+  takeResults(ref: StreamRef, max: number): Promise<ReceivedResult[]>;
+  /** Removes the messages waiting in the queue (not those taken and unsettled). */
+  purgeResults(ref: StreamRef): Promise<void>;
+  deleteResultQueue(ref: StreamRef): Promise<void>;
   /** Throws when the queue backend cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
 
-export function resultQueueName(orderId: string): string {
-  return `sensory.order.${orderId}`;
+export function resultQueueName(ref: StreamRef): string {
+  return `sensory.order.${ref.orderId}.${ref.generation}.${ref.stream}`;
+}
+
+/** A task read from the queue, or undefined when it is not one this release knows. */
+export function parseTask(value: unknown): OrderTask | undefined {
+  const task = value as { kind?: unknown; version?: unknown; data?: Record<string, unknown> } | null;
+  const data = task?.data;
+  if (!data || typeof data.orderId !== 'string') return undefined;
+  const whole = (n: unknown) => typeof n === 'number' && Number.isInteger(n) && n >= 0;
+  if (task.kind === 'produce' && task.version === 2 && whole(data.generation) && whole(data.stream) && typeof data.taskId === 'string') return task as ProduceTask;
+  if (task.kind === 'shard' && task.version === 1 && whole(data.shard)) return task as ShardTask;
+  return undefined;
 }

@@ -1,13 +1,17 @@
+import type { Dtype, LabelForm, PlanCategory } from '../domain/batch-plan.js';
+import { ACTIVE_STATUSES, ORDER_STATUSES, type OrderStatus } from '../domain/order-lifecycle.js';
+import type { OrderPlan } from '../domain/order-streams.js';
 import type { Split } from '../domain/split.js';
+import type { StreamState } from '../domain/stream-state.js';
 
-export const ORDER_STATUSES = ['queued', 'running', 'complete', 'failed', 'cancelled', 'expired'] as const;
-export type OrderStatus = (typeof ORDER_STATUSES)[number];
-export const ACTIVE_STATUSES: readonly OrderStatus[] = ['queued', 'running'];
+export { ACTIVE_STATUSES, ORDER_STATUSES, type OrderStatus };
 
+/** What an order draws from and how it is served: fixed when it is placed. */
 export interface OrderSpec {
   readonly id: string;
   readonly datasetId: number;
   readonly datasetName: string;
+  /** The size asked for (the slots delivered follow from the plan). */
   readonly size: number;
   readonly shardSize: number;
   readonly chunkSamples: number;
@@ -17,8 +21,8 @@ export interface OrderSpec {
   /** Category indices the order draws from; null for all. */
   readonly categoryIndexes: readonly number[] | null;
   readonly revision: number;
-  readonly dtype: 'uint8' | 'float32';
-  readonly labels: 'index' | 'onehot';
+  readonly dtype: Dtype;
+  readonly labels: LabelForm;
   /** Candidates at the order's revision (the epoch length). */
   readonly eligibleCount: number;
   /** The dataset's shape, so that polls never need the dataset itself. */
@@ -26,50 +30,81 @@ export interface OrderSpec {
   readonly height: number;
   readonly channels: 1 | 3;
   /** The category map at the order's revision (its length is the one-hot width). */
-  readonly categories: readonly { readonly name: string; readonly index: number }[];
-  readonly ttlSeconds: number;
+  readonly categories: readonly PlanCategory[];
   readonly createdAt: string;
 }
 
-export interface OrderRecord extends OrderSpec {
+/** An order's row: its spec and what changes (status, plan generations, TTL, expiry). */
+export interface OrderRow {
+  readonly spec: OrderSpec;
+  /** Who placed it (derived from the API key, never the key); null for orders from before owners. */
+  readonly owner: string | null;
+  /** The placement key, unique per owner. */
+  readonly key: string | null;
+  /** The request as placed (canonical JSON): a key must come back with the same request. */
+  readonly request: string | null;
+  readonly plan: OrderPlan;
+  /** Active (queued or running) until a final status is written; the facts decide between the two. */
   readonly status: OrderStatus;
-  readonly shardsTotal: number;
-  readonly shardsDone: number;
-  readonly produced: number;
-  readonly delivered: number;
+  readonly ttlSeconds: number;
   readonly expiresAt: string;
   readonly error?: string;
 }
 
-/** What a poll may do with one result message. */
-export type ClaimOutcome =
-  | { readonly kind: 'claimed'; readonly slots: number[] }
-  /** Every slot of it was delivered already: a copy to drop. */
-  | { readonly kind: 'delivered' }
-  /** Another poll holds a lease on some of its slots: hand it back. */
-  | { readonly kind: 'busy' };
+/** An order with the streams of its current generation, by stream number. */
+export interface StoredOrder {
+  readonly order: OrderRow;
+  readonly streams: readonly StreamState[];
+}
+
+export interface StreamKey {
+  readonly orderId: string;
+  readonly generation: number;
+  readonly stream: number;
+}
+
+export interface OrderQuery {
+  /** Only this owner's orders; all when absent. */
+  readonly owner?: string;
+  /** Only orders whose row is active (queued or running). */
+  readonly activeOnly: boolean;
+  readonly limit: number;
+}
+
+/** What a change decided: the rows to write (none: nothing changes) and a result for the caller. */
+export interface StreamChange<T> {
+  readonly state?: StreamState;
+  readonly result: T;
+}
+
+export interface OrderChange<T> {
+  readonly order?: OrderRow;
+  /** Stream rows to write, inserted or replaced (a reshape writes the old generation's and the new one's). */
+  readonly streams?: readonly StreamState[];
+  readonly result: T;
+}
+
+export interface WriteOptions {
+  /** Resolve only once the change is on disk (a delivery, an acknowledgement, a final status). */
+  readonly durable?: boolean;
+}
 
 /**
- * Orders and their delivery ledger. Delivery is exactly-once per slot: a poll claims the
- * undelivered slots of the messages it took (a lease, exclusive over overlapping slots), sends
- * them, then commits them as delivered; a copy of a delivered slot is dropped at claim time.
+ * Orders and their streams, as rows. The rules live in the domain: the service passes a pure
+ * change, and the store runs it between reading the row with a lock (SELECT … FOR UPDATE, or
+ * BEGIN IMMEDIATE) and writing what it returns. A change that throws writes nothing. Changes of
+ * different streams of one order do not wait for each other.
  */
 export interface OrderStore {
-  createOrder(spec: OrderSpec, shardsTotal: number, expiresAt: string): Promise<OrderRecord>;
-  getOrder(id: string): Promise<OrderRecord | undefined>;
+  /** 'key-taken' when the owner already has an order with this key (nothing is stored then). */
+  insert(order: OrderRow, streams: readonly StreamState[], options?: WriteOptions): Promise<'inserted' | 'key-taken'>;
+  get(id: string): Promise<StoredOrder | undefined>;
+  findByKey(owner: string, key: string): Promise<StoredOrder | undefined>;
   /** Newest first. */
-  listOrders(options: { activeOnly: boolean; limit: number }): Promise<OrderRecord[]>;
-  /** Marks slots produced (published and confirmed); moves a queued order to running. */
-  recordProduced(id: string, slots: readonly number[]): Promise<void>;
-  markShardDone(id: string, shard: number): Promise<void>;
-  /** Shards not yet marked done. */
-  pendingShards(id: string): Promise<number[]>;
-  /** The slots among `slots` not yet delivered. */
-  undelivered(id: string, slots: readonly number[]): Promise<number[]>;
-  claim(id: string, pollId: string, messages: readonly (readonly number[])[], leaseUntil: number, now: number): Promise<ClaimOutcome[]>;
-  /** Marks slots delivered and drops the poll's leases; completes the order when all are delivered. */
-  commitDelivery(id: string, pollId: string, slots: readonly number[], expiresAt: string): Promise<void>;
-  releaseClaims(id: string, pollId: string): Promise<void>;
-  /** Moves an active order to a final status; returns false when it was no longer active. */
-  finish(id: string, status: Exclude<OrderStatus, 'queued' | 'running' | 'complete'>, error?: string): Promise<boolean>;
+  list(query: OrderQuery): Promise<StoredOrder[]>;
+  stream(key: StreamKey): Promise<StreamState | undefined>;
+  /** undefined when there is no such stream. */
+  updateStream<T>(key: StreamKey, change: (state: StreamState) => StreamChange<T>, options?: WriteOptions): Promise<T | undefined>;
+  /** Locks the order and its current streams; undefined when there is no such order. */
+  updateOrder<T>(id: string, change: (stored: StoredOrder) => OrderChange<T>, options?: WriteOptions): Promise<T | undefined>;
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DATABASES, openByScheme } from '../adapters/backends.js';
 import { FilePixelStore } from '../adapters/files/file.pixel-store.js';
+import { systemClock } from '../adapters/clock/system.clock.js';
 import { AmqpOrderQueue } from '../adapters/queue/amqp.order-queue.js';
 import { MemoryOrderQueue } from '../adapters/queue/memory.order-queue.js';
 import type { Config } from '../config/config.js';
@@ -11,9 +12,9 @@ import type { OrderQueue, TaskConsumer } from '../ports/order-queue.js';
 import type { PixelStore } from '../ports/pixel-store.js';
 import { SILENT_TELEMETRY, type Telemetry } from '../ports/telemetry.js';
 import { BatchService } from '../services/batch.service.js';
-import { OrderService } from '../services/order.service.js';
+import { OrderService, type OrderSettings } from '../services/order.service.js';
+import { OrderWorker } from '../services/order-worker.js';
 import { PixelQuota } from '../services/pixel-quota.js';
-import { ShardWorker } from '../services/shard-worker.js';
 
 /**
  * What both processes need, the API (`serve`) and the shard worker (`worker`): the metadata and
@@ -27,7 +28,7 @@ export interface CoreRuntime {
   readonly batches: BatchService;
   readonly orders: OrderService;
   readonly telemetry: Telemetry;
-  /** Starts consuming shard tasks; the consumer is closed (in-flight shards finished) by close(). */
+  /** Starts consuming produce tasks; the consumer is closed (tasks in flight handed back after their chunk) by close(). */
   startWorker(concurrency: number): Promise<TaskConsumer>;
   /** Closes every adapter, each even if another fails; safe to call twice. */
   close(): Promise<void>;
@@ -55,6 +56,18 @@ async function openQueue(config: Config, log: (message: string) => void): Promis
   return queue;
 }
 
+function orderSettings(config: Config): OrderSettings {
+  return {
+    shardSize: config.shardSize,
+    ttlSeconds: config.orderTtlSeconds,
+    leaseMs: config.orderLeaseMs,
+    maxSamples: config.maxOrderSamples,
+    maxShards: config.maxOrderShards,
+    maxRanks: config.maxOrderRanks,
+    maxTtlSeconds: config.orderMaxTtlSeconds,
+  };
+}
+
 /** The composition root's core: configuration in, stores, queue and the order services wired together. */
 export async function openCoreRuntime(config: Config, { log = () => undefined, telemetry = SILENT_TELEMETRY }: CoreOptions = {}): Promise<CoreRuntime> {
   await mkdir(config.dataDir, { recursive: true });
@@ -63,9 +76,9 @@ export async function openCoreRuntime(config: Config, { log = () => undefined, t
   const pixels = new PixelQuota(new FilePixelStore(join(config.dataDir, 'pixels')), config.maxDatasetPixelBytes);
   const batches = new BatchService(store, pixels, config.maxBatchSamples, telemetry, config.maxBatchBytes);
   const queue = await openQueue(config, log);
-  const orders = new OrderService(orderStore, queue, batches, { shardSize: config.shardSize, ttlSeconds: config.orderTtlSeconds, leaseMs: config.orderLeaseMs });
+  const orders = new OrderService(orderStore, queue, batches, store, orderSettings(config), systemClock);
   const consumers: TaskConsumer[] = [];
-  const workers: ShardWorker[] = [];
+  const workers: OrderWorker[] = [];
 
   let closing: Promise<void> | undefined;
   return {
@@ -77,14 +90,14 @@ export async function openCoreRuntime(config: Config, { log = () => undefined, t
     orders,
     telemetry,
     startWorker: async (concurrency) => {
-      const worker = new ShardWorker(store, orderStore, orders, queue, batches);
+      const worker = new OrderWorker(store, orderStore, orders, queue, batches, systemClock, log);
       workers.push(worker);
       const consumer = await queue.consumeTasks(concurrency, worker.handle);
       consumers.push(consumer);
       return consumer;
     },
     close: () => {
-      // In-flight shards finish before the queue and the stores close under them.
+      // Tasks in flight let go of their streams before the queue and the stores close under them.
       for (const worker of workers) worker.stop();
       closing ??= Promise.allSettled(consumers.map((consumer) => consumer.close()))
         .then(() => Promise.allSettled([queue.close()]))

@@ -7,6 +7,8 @@ export interface Principal {
   /** "key 1", "key 2", … in configuration order: what logs may name instead of the key. */
   readonly label: string;
   readonly roles: ReadonlySet<Role>;
+  /** A stable id of the key (from its digest, never the key itself): who placed an order. */
+  readonly owner: string;
 }
 
 interface StoredKey extends Principal {
@@ -25,11 +27,10 @@ export class ApiKeyring {
   private readonly keys: readonly StoredKey[];
 
   constructor(entries: readonly ApiKeyEntry[]) {
-    this.keys = entries.map((entry, position) => ({
-      label: `key ${position + 1}`,
-      roles: new Set(entry.roles),
-      digest: digest(entry.key),
-    }));
+    this.keys = entries.map((entry, position) => {
+      const keyDigest = digest(entry.key);
+      return { label: `key ${position + 1}`, roles: new Set(entry.roles), digest: keyDigest, owner: ownerOf(keyDigest) };
+    });
   }
 
   authenticate(presented: string | undefined): Principal | undefined {
@@ -41,6 +42,11 @@ export class ApiKeyring {
     }
     return found;
   }
+}
+
+/** The owner id of a key's digest: a digest of the digest under its own label, so it says nothing of the key. */
+function ownerOf(keyDigest: Buffer): string {
+  return createHash('sha256').update('sensory order owner\0').update(keyDigest).digest('hex').slice(0, 32);
 }
 
 /** `admin` may do everything; `read` and `write` only what they name. */

@@ -1,235 +1,243 @@
-import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { recordBytes } from '../domain/dataset-shape.js';
 import { SensoryError } from '../domain/errors.js';
-import { chunkSamplesFor, shardCount, shardRange, slotsOf } from '../domain/order-plan.js';
-import { randomSeed } from '../domain/random.js';
-import { decodeChunk, selectSlots, type ResultChunk } from '../domain/result-chunk.js';
-import type { OrderQueue, ReceivedResult, ShardTask } from '../ports/order-queue.js';
-import { ACTIVE_STATUSES, type OrderRecord, type OrderStore } from '../ports/order-store.js';
-import type { BatchRequest, BatchService } from './batch.service.js';
+import { allDelivered, dueFinalStatus, extendedExpiry, isActive, type FinalStatus, type OrderStatus } from '../domain/order-lifecycle.js';
+import { currentGeneration, reshapePlan, streamLength, type Rounding } from '../domain/order-streams.js';
+import { expireLeases } from '../domain/stream-ledger.js';
+import { isDelivered, liveLeases, newStream, undeliveredRanges, type StreamState } from '../domain/stream-state.js';
+import type { Clock } from '../ports/clock.js';
+import type { MetadataStore } from '../ports/metadata-store.js';
+import type { OrderQueue } from '../ports/order-queue.js';
+import type { OrderRow, OrderStore, StoredOrder } from '../ports/order-store.js';
+import type { BatchService } from './batch.service.js';
+import { pollCursor } from './cursor-poll.js';
+import type { PollRequest, PollResult, PollerDeps } from './order-poll.js';
+import { pollShared } from './shared-poll.js';
+import { MAX_POLL, describeOrder, orderFacts, type OrderReport } from './order-report.js';
+import { StreamQueues } from './stream-queues.js';
+import { canonicalRequest, checkOrder, orderSpec, type Caller, type OrderRequest, type OrderSettings } from './order-placement.js';
 
-export const MAX_ORDER_SIZE = 100_000_000;
-export const MAX_POLL = 4096;
+export { MAX_POLL };
+export type { PollRequest, PollResult };
 export const MAX_WAIT_MS = 20_000;
-/** How long a poll holds the slots it is sending before another poll may send them (default). */
+/** How long a poll holds the samples it is sending before another poll may send them (default). */
 export const LEASE_MS = 120_000;
-const EMPTY_WAIT_MS = 15;
 
-export interface OrderRequest extends BatchRequest {
-  readonly shardSize?: number;
-}
-
-export interface OrderSettings {
-  readonly shardSize: number;
-  readonly ttlSeconds: number;
-  /** Lease of a poll on the slots it sends (plus its waitMs); LEASE_MS when absent. */
-  readonly leaseMs?: number;
-}
-
-/** What a poll hands out; `settle` must be called once the response was sent, or was not. */
-export interface PollResult {
-  readonly order: OrderRecord;
-  readonly chunks: readonly ResultChunk[];
-  readonly count: number;
-  /** Samples still to be delivered after these. */
-  readonly remaining: number;
-  /** No more samples will come (complete, or a final status). */
-  readonly done: boolean;
-  settle(sent: boolean): Promise<void>;
-}
-
-/** Result messages a queue may hold per order: enough for two full polls. */
-export function resultQueueBound(chunkSamples: number): number {
-  return Math.max(8, 2 * Math.ceil(MAX_POLL / chunkSamples));
-}
+export type { Caller, OrderRequest, OrderSettings };
 
 /**
- * Batch orders: planning (one small task per shard), status, cancel, expiry, and polling with
- * exactly-once delivery per slot (see OrderStore).
+ * Batch orders: placement (limits, idempotent keys, owners), status, cancel, TTL, reshape, and
+ * polls in both modes. The rules are the domain's (order-streams, stream-ledger,
+ * stream-production, order-lifecycle); this reads and writes rows and queues around them.
  */
 export class OrderService {
+  private readonly streams: StreamQueues;
+  private readonly pollers: PollerDeps;
+
   constructor(
     private readonly orders: OrderStore,
     private readonly queue: OrderQueue,
     private readonly batches: BatchService,
+    private readonly metadata: MetadataStore,
     private readonly settings: OrderSettings,
-    private readonly now: () => number = Date.now,
-  ) {}
+    private readonly clock: Clock,
+  ) {
+    this.streams = new StreamQueues(orders, queue, clock);
+    this.pollers = {
+      orders,
+      queue,
+      streams: this.streams,
+      clock,
+      leaseMs: settings.leaseMs ?? LEASE_MS,
+      host: { reload: (id) => this.load(id), afterDelivery: (stored, state) => this.afterDelivery(stored, state) },
+    };
+  }
 
-  async create(datasetName: string, request: OrderRequest): Promise<OrderRecord> {
-    if (request.balance) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'balance is available for small batches only, not for orders');
-    if (request.size > MAX_ORDER_SIZE) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', `an order may have at most ${MAX_ORDER_SIZE} samples`);
+  /** Places an order; `created` is false when its key named an existing one. Nothing is stored when it cannot be served. */
+  async place(datasetName: string, request: OrderRequest, caller: Caller): Promise<{ order: OrderReport; created: boolean }> {
+    const { plan, shardSize } = checkOrder(request, this.settings);
+    const canonical = canonicalRequest(datasetName, request, shardSize);
+    if (request.key !== undefined) {
+      const existing = await this.orders.findByKey(caller.owner, request.key);
+      if (existing) return { order: this.sameRequest(existing, canonical), created: false };
+    }
     const selection = await this.batches.select(datasetName, request);
     if (selection.eligible.length === 0) {
       throw new SensoryError('SENSORY_ERR_NOT_ENOUGH_SAMPLES', `size ${request.size} is above the 0 eligible samples`, { size: request.size, eligible: 0 });
     }
     await this.queue.ping();
-    const { dataset } = selection;
-    const shardSize = request.shardSize ?? this.settings.shardSize;
-    const chunkSamples = Math.min(chunkSamplesFor(recordBytes(dataset)), shardSize);
-    const createdAt = new Date(this.now()).toISOString();
-    const order = await this.orders.createOrder(
-      {
-        id: randomUUID(),
-        datasetId: dataset.id,
-        datasetName: dataset.name,
-        size: request.size,
-        shardSize,
-        chunkSamples,
-        seed: request.seed ?? randomSeed(),
-        noise: request.noise ?? 0,
-        split: selection.split,
-        categoryIndexes: selection.categoryIndexes ?? null,
-        revision: selection.revision,
-        dtype: request.dtype ?? 'uint8',
-        labels: request.labels ?? 'index',
-        eligibleCount: selection.eligible.length,
-        width: dataset.width,
-        height: dataset.height,
-        channels: dataset.channels,
-        categories: selection.categories,
-        ttlSeconds: this.settings.ttlSeconds,
-        createdAt,
-      },
-      shardCount(request.size, shardSize),
-      this.expiry(),
-    );
+    const order: OrderRow = {
+      spec: orderSpec(selection, request, shardSize, this.clock.now()),
+      owner: caller.owner,
+      key: request.key ?? null,
+      request: canonical,
+      plan,
+      status: 'queued',
+      ttlSeconds: this.settings.ttlSeconds,
+      expiresAt: this.expiry(this.settings.ttlSeconds),
+    };
+    const streams = Array.from({ length: plan.generations[0].ranks }, (_, stream) => newStream(0, stream, streamLength(plan, 0)));
+    if ((await this.orders.insert(order, streams, { durable: true })) === 'key-taken') {
+      return { order: this.sameRequest((await this.orders.findByKey(caller.owner, request.key!))!, canonical), created: false };
+    }
     try {
-      await this.queue.ensureResultQueue(order.id, resultQueueBound(chunkSamples), order.ttlSeconds);
-      await this.queue.publishTasks(Array.from({ length: order.shardsTotal }, (_, shard) => shardTask(order.id, shard)));
+      await this.streams.start(order);
     } catch (error) {
-      await this.orders.finish(order.id, 'failed', `its shards could not be queued: ${(error as Error).message}`);
+      await this.finish(order.spec.id, 'failed', `its tasks could not be queued: ${(error as Error).message}`);
       throw error instanceof SensoryError ? error : new SensoryError('SENSORY_ERR_UNAVAILABLE', `the queue refused the order: ${(error as Error).message}`);
     }
-    return order;
+    return { order: describeOrder({ order, streams }, this.clock.now()), created: true };
   }
 
-  /** The order (expired first when its TTL passed); SENSORY_ERR_ORDER_NOT_FOUND when there is none. */
-  async get(id: string): Promise<OrderRecord> {
-    const order = await this.orders.getOrder(id);
-    if (!order) throw new SensoryError('SENSORY_ERR_ORDER_NOT_FOUND', `there is no order ${id}`);
-    return this.expireIfDue(order);
-  }
-
-  /** The newest orders, each marked expired first when its TTL passed, as get() does. */
-  async list(activeOnly: boolean, limit = 100): Promise<OrderRecord[]> {
-    const listed = await Promise.all((await this.orders.listOrders({ activeOnly, limit })).map((order) => this.expireIfDue(order)));
-    return activeOnly ? listed.filter((order) => ACTIVE_STATUSES.includes(order.status)) : listed;
-  }
-
-  async cancel(id: string): Promise<OrderRecord> {
-    const order = await this.get(id);
-    if (ACTIVE_STATUSES.includes(order.status)) {
-      await this.orders.finish(id, 'cancelled');
-      await this.queue.deleteResultQueue(id).catch(() => undefined);
+  private sameRequest(existing: StoredOrder, canonical: string): OrderReport {
+    if (existing.order.request !== canonical) {
+      throw new SensoryError('SENSORY_ERR_ORDER_KEY_CONFLICT', `key ${existing.order.key} names order ${existing.order.spec.id}, placed with another request`, { id: existing.order.spec.id });
     }
-    return (await this.orders.getOrder(id))!;
+    return describeOrder(existing, this.clock.now());
+  }
+
+  /** The order as it stands (expired, completed or failed first when its facts say so). */
+  async get(id: string): Promise<OrderReport> {
+    return describeOrder(await this.load(id, { checkDataset: true }), this.clock.now());
+  }
+
+  /** The caller's newest orders (every order for an admin key), each brought up to date as get() does. */
+  async list(caller: Caller, activeOnly: boolean, limit = 100): Promise<OrderReport[]> {
+    const stored = await this.orders.list({ owner: caller.admin ? undefined : caller.owner, activeOnly, limit });
+    const reports = await Promise.all(stored.map(async (one) => describeOrder(await this.refresh(one, { checkDataset: true }), this.clock.now())));
+    return activeOnly ? reports.filter((report) => isActive(report.status)) : reports;
+  }
+
+  async cancel(id: string, caller: Caller): Promise<OrderReport> {
+    await this.owned(id, caller);
+    await this.finish(id, 'cancelled');
+    return this.get(id);
   }
 
   /** Fails an active order (its dataset is gone, say) and removes its results. */
   async fail(id: string, reason: string): Promise<void> {
-    if (await this.orders.finish(id, 'failed', reason)) await this.queue.deleteResultQueue(id).catch(() => undefined);
+    await this.finish(id, 'failed', reason);
   }
 
-  async poll(id: string, max: number, waitMs: number): Promise<PollResult> {
-    let order = await this.get(id);
-    const pollId = randomUUID();
-    const taken: { message: ReceivedResult; chunk: ResultChunk; keep: number[]; whole: boolean }[] = [];
-    const busy: ReceivedResult[] = [];
-    const sending = new Set<number>();
-    let count = 0;
-    let checkedQueue = false;
-    const deadline = this.now() + waitMs;
-    while (ACTIVE_STATUSES.includes(order.status) && count < max) {
-      // Whole messages only (one split message at most, when max is below a message): a message
-      // put back by a requeue does not count against the queue's bound, so fewer go back.
-      const whole = Math.floor((max - count) / order.chunkSamples);
-      if (whole === 0 && count > 0) break;
-      const messages = await this.queue.takeResults(id, Math.max(1, whole));
-      if (messages.length === 0) {
-        if (!checkedQueue) {
-          checkedQueue = true;
-          await this.recoverIfLost(order);
-        }
-        if (count > 0 || this.now() >= deadline) break;
-        await sleep(EMPTY_WAIT_MS);
-        order = await this.get(id);
-        continue;
-      }
-      const chunks = messages.map((message) => decodeChunk(message.body));
-      const claims = await this.orders.claim(id, pollId, chunks.map((chunk) => chunk.slots), this.now() + (this.settings.leaseMs ?? LEASE_MS) + waitMs, this.now());
-      claims.forEach((claim, i) => {
-        if (claim.kind === 'delivered') messages[i].ack();
-        else if (claim.kind === 'busy') busy.push(messages[i]);
-        else {
-          // A shard run again (its worker was killed) publishes copies of chunks: when two copies
-          // come in one poll, their slots are sent once; the spare copy goes back, to be dropped.
-          const fresh = claim.slots.filter((slot) => !sending.has(slot));
-          if (fresh.length === 0) {
-            busy.push(messages[i]);
-            return;
-          }
-          const keep = fresh.slice(0, max - count);
-          for (const slot of keep) sending.add(slot);
-          count += keep.length;
-          taken.push({ message: messages[i], chunk: chunks[i], keep, whole: keep.length === claim.slots.length });
-        }
-      });
-      if (busy.length > 0 && taken.length === 0 && this.now() >= deadline) break;
+  /** Sets the order's idle TTL and moves its expiry to that long from now. */
+  async extend(id: string, caller: Caller, ttlSeconds: number): Promise<OrderReport> {
+    const max = this.settings.maxTtlSeconds;
+    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > max) {
+      throw new SensoryError('SENSORY_ERR_BAD_REQUEST', `ttlSeconds must be a whole number from 1 to ${max} (SENSORY_ORDER_MAX_TTL_SECONDS); got ${ttlSeconds}`);
     }
-    for (const message of busy) message.requeue();
-    const remaining = Math.max(0, order.size - order.delivered - count);
-    return {
-      order,
-      chunks: taken.map(({ chunk, keep }) => selectSlots(chunk, new Set(keep))),
-      count,
-      remaining,
-      done: remaining === 0 || !ACTIVE_STATUSES.includes(order.status),
-      settle: async (sent) => {
-        if (taken.length === 0) return;
-        if (!sent) {
-          await this.orders.releaseClaims(id, pollId);
-          for (const { message } of taken) message.requeue();
-          return;
-        }
-        await this.orders.commitDelivery(id, pollId, taken.flatMap(({ keep }) => keep), this.expiry());
-        // A message partly delivered goes back whole: its delivered slots are dropped next time.
-        for (const { message, whole } of taken) whole ? message.ack() : message.requeue();
-        if (remaining === 0) await this.queue.deleteResultQueue(id).catch(() => undefined);
-      },
-    };
+    await this.owned(id, caller, { active: true });
+    await this.orders.updateOrder(id, ({ order }) => {
+      if (!isActive(order.status)) throw finished(order);
+      return { order: { ...order, ttlSeconds, expiresAt: this.expiry(ttlSeconds) }, result: undefined };
+    }, { durable: true });
+    return this.get(id);
+  }
+
+  /** Deals the undelivered samples again over `ranks` ranks (a new generation). */
+  async reshape(id: string, caller: Caller, request: { ranks: number; rounding?: Rounding }): Promise<OrderReport> {
+    if (request.ranks > this.settings.maxRanks) {
+      throw new SensoryError('SENSORY_ERR_TOO_MANY_RANKS', `an order may have at most ${this.settings.maxRanks} ranks (SENSORY_MAX_ORDER_RANKS); asked ${request.ranks}`);
+    }
+    await this.owned(id, caller, { active: true });
+    await this.queue.ping();
+    const now = this.clock.now();
+    const reshaped = (await this.orders.updateOrder(id, ({ order, streams }) => {
+      if (!isActive(order.status)) throw finished(order);
+      const busy = streams.find((state) => liveLeases(state, now).length > 0);
+      if (busy) {
+        throw new SensoryError('SENSORY_ERR_ORDER_BUSY', `polls without a cursor are sending samples of rank ${busy.stream}: reshape once they finish (at most SENSORY_ORDER_LEASE_MS)`);
+      }
+      const plan = reshapePlan(order.plan, streams.map((state) => undeliveredRanges(expireLeases(state, now))), request.ranks, request.rounding ?? 'exact');
+      const g = currentGeneration(plan);
+      const next = Array.from({ length: request.ranks }, (_, stream) => newStream(g, stream, streamLength(plan, g)));
+      const closed = streams.map((state): StreamState => ({ ...state, closed: true, producer: null, parked: false }));
+      return { order: { ...order, plan }, streams: [...closed, ...next], result: { before: order, after: { ...order, plan } } };
+    }, { durable: true }))!;
+    await this.streams.remove(reshaped.before);
+    await this.streams.start(reshaped.after).catch(() => undefined); // a poll recovers what this could not start
+    return this.get(id);
+  }
+
+  async poll(id: string, caller: Caller, request: PollRequest): Promise<PollResult> {
+    const stored = await this.owned(id, caller);
+    const g = currentGeneration(stored.order.plan);
+    const ranks = stored.order.plan.generations[g].ranks;
+    const rank = request.rank ?? 0;
+    if (rank >= ranks) {
+      throw new SensoryError('SENSORY_ERR_RANK_OUT_OF_RANGE', `rank ${rank} does not exist: order ${id} has ${ranks} rank(s) (0 … ${ranks - 1}) in its generation ${g}`, { ranks, generation: g });
+    }
+    const max = request.max ?? MAX_POLL;
+    const waitMs = request.waitMs ?? 0;
+    const ref = { orderId: id, generation: g, stream: rank };
+    if (request.cursor !== undefined) return pollCursor(this.pollers, stored, ref, request, max, waitMs);
+    if (request.ack !== undefined || request.resume !== undefined) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'ack and resume go with a cursor: send cursor too');
+    if (max === 0) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'max 0 is for a final acknowledgement: send cursor and ack with it');
+    return pollShared(this.pollers, stored, ref, max, waitMs);
+  }
+
+  /** The order, with the transitions its facts call for written first; 404 when there is none. */
+  private async load(id: string, options: { checkDataset?: boolean } = {}): Promise<StoredOrder> {
+    const stored = await this.orders.get(id);
+    if (!stored) throw new SensoryError('SENSORY_ERR_ORDER_NOT_FOUND', `there is no order ${id}`);
+    return this.refresh(stored, options);
+  }
+
+  /** The order after the caller's ownership is checked (and, with `active`, that it is still active). */
+  private async owned(id: string, caller: Caller, options: { active?: boolean } = {}): Promise<StoredOrder> {
+    const stored = await this.load(id);
+    if (!caller.admin && stored.order.owner !== caller.owner) {
+      throw new SensoryError('SENSORY_ERR_NOT_ORDER_OWNER', `order ${id} was placed with another API key: only that key or an admin key may act on it`);
+    }
+    if (options.active && !isActive(stored.order.status)) throw finished(stored.order);
+    return stored;
+  }
+
+  private async refresh(stored: StoredOrder, options: { checkDataset?: boolean } = {}): Promise<StoredOrder> {
+    const id = stored.order.spec.id;
+    const due = dueFinalStatus(orderFacts(stored, this.clock.now()));
+    if (due === 'complete') await this.finish(id, 'complete');
+    else if (due === 'expired') await this.finish(id, 'expired', `no sample was delivered for ${stored.order.ttlSeconds} s`);
+    else if (options.checkDataset && isActive(stored.order.status)) {
+      const dataset = await this.metadata.getDataset(stored.order.spec.datasetName);
+      if (!dataset || dataset.id !== stored.order.spec.datasetId) await this.fail(id, `dataset ${stored.order.spec.datasetName} was deleted`);
+      else return stored;
+    } else return stored;
+    return (await this.orders.get(id))!;
   }
 
   /**
-   * The result queue is gone (a broker restart, or an in-process queue after a restart): make it
-   * again and re-queue every shard with undelivered slots. Copies of delivered slots are
-   * dropped at delivery, so re-running a shard is always safe.
+   * Moves an active order to a final status (re-checked on the locked rows: 'complete' only when
+   * every stream is delivered) and removes its result queues.
    */
-  private async recoverIfLost(order: OrderRecord): Promise<void> {
-    const created = await this.queue.ensureResultQueue(order.id, resultQueueBound(order.chunkSamples), order.ttlSeconds);
-    if (!created) return;
-    const tasks: ShardTask[] = [];
-    for (let shard = 0; shard < order.shardsTotal; shard++) {
-      const open = await this.orders.undelivered(order.id, [...slotsOf(shardRange(shard, order.size, order.shardSize))]);
-      if (open.length > 0) tasks.push(shardTask(order.id, shard));
+  private async finish(id: string, status: FinalStatus, error?: string): Promise<boolean> {
+    const finishedOrder = await this.orders.updateOrder(id, (stored) => {
+      const { order } = stored;
+      if (!isActive(order.status)) return { result: undefined };
+      if (status === 'complete' && !allDelivered(orderFacts(stored, this.clock.now()).streams)) return { result: undefined };
+      const next: OrderRow = { ...order, status, ...(error ? { error } : {}) };
+      return { order: next, result: next };
+    }, { durable: true });
+    if (finishedOrder) await this.streams.remove(finishedOrder);
+    return finishedOrder !== undefined;
+  }
+
+  private async afterDelivery(stored: StoredOrder, state: StreamState): Promise<OrderStatus> {
+    const { order } = stored;
+    const completed = isDelivered(state) && (await this.finish(order.spec.id, 'complete'));
+    const now = this.clock.now();
+    const extended = extendedExpiry(Date.parse(order.expiresAt), now, order.ttlSeconds);
+    if (!completed && extended !== undefined) {
+      await this.orders.updateOrder(order.spec.id, ({ order: current }) =>
+        isActive(current.status) ? { order: { ...current, expiresAt: new Date(extended).toISOString() }, result: undefined } : { result: undefined },
+      );
     }
-    await this.queue.publishTasks(tasks);
+    if (completed) return 'complete';
+    return isActive(order.status) ? 'running' : order.status;
   }
 
-  /** The order, marked expired first when its TTL passed with no sample delivered. */
-  private async expireIfDue(order: OrderRecord): Promise<OrderRecord> {
-    if (!ACTIVE_STATUSES.includes(order.status) || Date.parse(order.expiresAt) >= this.now()) return order;
-    await this.orders.finish(order.id, 'expired', `no sample was delivered for ${order.ttlSeconds} s`);
-    await this.queue.deleteResultQueue(order.id).catch(() => undefined);
-    return (await this.orders.getOrder(order.id))!;
-  }
-
-  private expiry(): string {
-    return new Date(this.now() + this.settings.ttlSeconds * 1000).toISOString();
+  private expiry(ttlSeconds: number): string {
+    return new Date(this.clock.now() + ttlSeconds * 1000).toISOString();
   }
 }
 
-export function shardTask(orderId: string, shard: number): ShardTask {
-  return { kind: 'shard', version: 1, data: { orderId, shard } };
+function finished(order: OrderRow): SensoryError {
+  return new SensoryError('SENSORY_ERR_ORDER_FINISHED', `order ${order.spec.id} is ${order.status}: only an active order can change`, { status: order.status });
 }

@@ -8,13 +8,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { AmqpOrderQueue } from '../../src/adapters/queue/amqp.order-queue.js';
 import { isSensoryError } from '../../src/domain/errors.js';
-import type { ShardTask } from '../../src/ports/order-queue.js';
+import type { ProduceTask, StreamRef } from '../../src/ports/order-queue.js';
 import { inCi, uniqueAmqpNames } from '../support/broker.js';
 import { privateServersSkip, startPrivateRabbit, type PrivateRabbit } from '../support/private-servers.js';
 import { sleep } from '../support/process.js';
 
 const log = (line: string) => process.stderr.write(`# faults/broker-channels: ${line}\n`);
-const task = (orderId: string, shard: number): ShardTask => ({ kind: 'shard', version: 1, data: { orderId, shard } });
+const task = (orderId: string, stream: number): ProduceTask => ({ kind: 'produce', version: 2, data: { orderId, generation: 0, stream, taskId: `${orderId}-${stream}` } });
+const ref = (orderId: string): StreamRef => ({ orderId, generation: 0, stream: 0 });
+const bound = (maxMessages: number) => ({ maxMessages, maxBytes: 1 << 20 });
 const skip = inCi() ? false : (privateServersSkip() ?? false);
 
 /** Retries `work` until it succeeds or `ms` pass; every failure on the way must be a SensoryError. */
@@ -49,7 +51,7 @@ describe('RabbitMQ channels and connections closed by the broker', { skip }, () 
     queue = new AmqpOrderQueue({ url: broker.url, ...uniqueAmqpNames('faults') }, log);
     await queue.start();
     await queue.consumeTasks(2, async (t) => {
-      handled.push(t.data.shard);
+      handled.push(t.kind === 'produce' ? t.data.stream : t.data.shard);
       return 'ack';
     });
   });
@@ -62,12 +64,13 @@ describe('RabbitMQ channels and connections closed by the broker', { skip }, () 
   });
 
   test('the publishing channel closed by the broker (a precondition failure): publishing works again', { timeout: 30_000 }, async () => {
-    await queue.ensureResultQueue('order-a', 10, 60);
-    // The same queue with other arguments: the broker closes the channel that declared it.
-    await assert.rejects(queue.ensureResultQueue('order-a', 20, 60), (error) => isSensoryError(error));
+    await queue.ensureResultQueue(ref('order-a'), bound(10), 60);
+    // A check of a queue that does not exist: the broker closes the publishing channel (404).
+    const publisher = (queue as unknown as { link: { publisher: { checkQueue(name: string): Promise<unknown> } } }).link.publisher;
+    await assert.rejects(publisher.checkQueue('sensory.faults.no-such-queue'));
     await eventually(() => queue.publishTasks([task('order-a', 1)]), 5000, 'publish after the channel was closed');
-    assert.equal(await eventually(() => queue.publishResult('order-a', Buffer.from('r1')), 5000, 'publish a result'), 'published');
-    const taken = await eventually(() => queue.takeResults('order-a', 5), 5000, 'take results');
+    assert.equal(await eventually(() => queue.publishResult(ref('order-a'), Buffer.from('r1')), 5000, 'publish a result'), 'published');
+    const taken = await eventually(() => queue.takeResults(ref('order-a'), 5), 5000, 'take results');
     assert.equal(taken.length, 1);
     taken[0].ack();
     const deadline = Date.now() + 5000;

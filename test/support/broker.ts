@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import amqp from 'amqplib';
-import { resultQueueName } from '../../src/ports/order-queue.js';
+import { resultQueueName, type StreamRef } from '../../src/ports/order-queue.js';
 
 /**
  * The RabbitMQ rule for tests: under CI (CI=true) the broker tests always run, so a broker that
@@ -75,8 +75,14 @@ export function uniqueAmqpNames(prefix: string): { exchange: string; taskQueue: 
   return { exchange: `test.${tag}.exchange`, taskQueue: `test.${tag}.tasks`, taskRoutingKey: `test.${tag}.key` };
 }
 
-/** Best effort: deletes what tests declared on the broker (task queues, result queues, exchanges). */
-export async function cleanBroker(declared: { exchanges: readonly string[]; taskQueues: readonly string[]; orderIds: readonly string[] }, log: (line: string) => void = () => undefined): Promise<void> {
+/**
+ * Best effort: deletes what tests declared on the broker (task queues, result queues, exchanges).
+ * An order id stands for its first stream's result queue; name other streams by their ref.
+ */
+export async function cleanBroker(
+  declared: { exchanges: readonly string[]; taskQueues: readonly string[]; orderIds: readonly (string | StreamRef)[] },
+  log: (line: string) => void = () => undefined,
+): Promise<void> {
   let connection: amqp.ChannelModel | undefined;
   // One channel per deletion: a failed one closes its channel.
   const attempt = async (what: string, run: (channel: amqp.Channel) => Promise<unknown>) => {
@@ -88,7 +94,8 @@ export async function cleanBroker(declared: { exchanges: readonly string[]; task
   try {
     connection = await amqp.connect(AMQP_URL, { timeout: 2000 });
     connection.on('error', () => undefined);
-    for (const name of [...declared.taskQueues, ...declared.orderIds.map(resultQueueName)]) await attempt(name, (channel) => channel.deleteQueue(name));
+    const results = declared.orderIds.map((order) => resultQueueName(typeof order === 'string' ? { orderId: order, generation: 0, stream: 0 } : order));
+    for (const name of [...declared.taskQueues, ...results]) await attempt(name, (channel) => channel.deleteQueue(name));
     for (const name of declared.exchanges) await attempt(name, (channel) => channel.deleteExchange(name));
   } catch (error) {
     // Best effort: the broker may be down outside CI.

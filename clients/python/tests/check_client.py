@@ -5,7 +5,8 @@
 Modes print one JSON line at the end (the test checks it against the service):
   batch     the same batch as uint8/index, float32/one-hot and nchw/int64 (read into the
             client's reused buffer): shapes, dtypes, labels, a digest
-  order     iterates an order, appending each chunk's slots to --slots as they arrive;
+  order     iterates an order, appending each chunk's slots to --slots as they arrive and
+            keeping the cursor after it in --checkpoint (read back at start to resume);
             --order-id resumes one; --stop-after K pauses (prints "paused") after K chunks,
             as a trainer busy training when it is killed
   upload    uploads --file into --category twice (stored, then a duplicate)
@@ -58,7 +59,12 @@ def check_batch(client, args):
 
 
 def check_order(client, args):
-    orders = client.order(args.dataset, args.size, order_id=args.order_id, max=args.max, wait_ms=args.wait_ms, seed=args.seed, shardSize=args.shard_size)
+    # A trainer's checkpoint: the cursor after the last chunk it trained on, kept with its slots.
+    cursor = None
+    if args.checkpoint and os.path.exists(args.checkpoint):
+        with open(args.checkpoint) as checkpoint:
+            cursor = checkpoint.read().strip() or None
+    orders = client.order(args.dataset, args.size, order_id=args.order_id, max=args.max, wait_ms=args.wait_ms, cursor=cursor, seed=args.seed, shardSize=args.shard_size)
     sys.stdout.write("order %s\n" % orders.order_id)
     sys.stdout.flush()
     chunks = 0
@@ -70,6 +76,13 @@ def check_order(client, args):
             slots_file.write("".join("%d\n" % slot for slot in orders.slots))
             slots_file.flush()
             os.fsync(slots_file.fileno())
+            if args.checkpoint:
+                with open(args.checkpoint + ".tmp", "w") as checkpoint:
+                    checkpoint.write(orders.cursor)
+                    checkpoint.flush()
+                    os.fsync(checkpoint.fileno())
+                os.replace(args.checkpoint + ".tmp", args.checkpoint)
+            assert orders.epochs and len(orders.epochs) == len(orders.slots), "each sample's epoch"
             chunks += 1
             samples += x.shape[0]
             sys.stdout.write("chunk %d %d\n" % (chunks, x.shape[0]))
@@ -141,6 +154,7 @@ def main():
     parser.add_argument("--order-id", default=None)
     parser.add_argument("--slots", default=os.devnull)
     parser.add_argument("--stop-after", type=int, default=0)
+    parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--file")
     parser.add_argument("--category")
     args = parser.parse_args()

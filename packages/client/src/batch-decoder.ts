@@ -32,11 +32,18 @@ export type Batch<Labels extends LabelArray = Int32Array | Uint8Array> = BatchCo
 
 /** One poll of an order: a batch plus which order slots it holds and what is left. */
 export type PolledBatch = Batch & {
-  /** The order's sample slots these samples fill (0 … size-1), each delivered once. */
+  /** The order's sample slots these samples fill, each delivered once. */
   readonly slots: number[];
-  /** Samples of the order not yet delivered after these. */
+  /** The epoch of each sample. */
+  readonly epochs: number[];
+  /** The rank these samples are for, in the order's current generation. */
+  readonly rank: number;
+  readonly generation: number;
+  /** Cursor mode: the cursor after these samples (send it as cursor and ack; keep it in a checkpoint). */
+  readonly cursor?: string;
+  /** Samples of the rank not yet delivered after these. */
   readonly remaining: number;
-  /** No more samples will come. */
+  /** No more samples will come for the rank. */
   readonly done: boolean;
   readonly status: OrderStatus;
 };
@@ -94,6 +101,10 @@ export function decodePoll(file: Buffer): PolledBatch {
   return {
     ...(batch as Batch),
     slots: JSON.parse(metadata.slots ?? '[]') as number[],
+    epochs: JSON.parse(metadata.epochs ?? '[]') as number[],
+    rank: Number(metadata.rank ?? 0),
+    generation: Number(metadata.generation ?? 0),
+    ...(metadata.cursor !== undefined ? { cursor: metadata.cursor } : {}),
     remaining: Number(metadata.remaining),
     done: metadata.done === 'true',
     status: metadata.status as OrderStatus,

@@ -4,7 +4,7 @@ import { DatasetsResource, datasetPath, parseJson } from './datasets.resource.js
 import { SensoryOrderEndedError } from './errors.js';
 import { HttpTransport, type TransportOptions } from './http-transport.js';
 import { SamplesResource } from './samples.resource.js';
-import type { BatchRequest, OrderCreated, OrderRequest, OrderView, PollRequest } from './types.js';
+import type { BatchRequest, OrderCreated, OrderRequest, OrderView, PollRequest, ReshapeRequest } from './types.js';
 
 export type SensoryClientOptions = TransportOptions;
 
@@ -12,7 +12,13 @@ const SAFETENSORS = 'application/x-safetensors';
 /** A poll that came back empty without waiting is repeated after this pause. */
 const EMPTY_POLL_PAUSE_MS = 50;
 
-export interface OrderIterationOptions extends PollRequest {
+export interface OrderIterationOptions extends Pick<PollRequest, 'max' | 'waitMs' | 'rank'> {
+  /**
+   * Resume from a checkpoint: the `cursor` of the last batch the trainer had finished. Everything
+   * after it comes again (what was sent but not acknowledged included); without it the iteration
+   * continues after what the rank acknowledged.
+   */
+  readonly cursor?: string;
   /** Stops the iteration (the order itself stays; cancel it with cancelOrder). */
   readonly signal?: AbortSignal;
 }
@@ -72,9 +78,10 @@ export class SensoryClient {
   }
 
   /**
-   * One poll: up to `max` samples (waiting up to `waitMs` for the first). Retried on connection
-   * errors and 5xx: the service acknowledges samples only once a response was fully sent, so
-   * what a broken response carried is handed out again.
+   * One poll of a rank: up to `max` samples (waiting up to `waitMs` for the first). Retried on
+   * connection errors and 5xx: with a cursor the same poll gives the same samples; without one
+   * the service counts samples only once a response was fully sent, so what a broken response
+   * carried is handed out again.
    */
   async poll(id: string, options: PollRequest = {}): Promise<PolledBatch> {
     const reply = await this.http.call({
@@ -90,27 +97,50 @@ export class SensoryClient {
   }
 
   /**
-   * The order's samples, poll after poll, until every one was delivered. Each yielded batch
-   * carries its `slots`; across the iteration every slot of the order comes exactly once, even
-   * when a connection breaks in the middle of a response. A trainer that restarts resumes by
-   * iterating the same order id again. Throws SensoryOrderEndedError when the order fails, is
-   * cancelled or expires first.
+   * The samples of one rank of an order (rank 0 unless told), poll after poll with cursors, until
+   * every one was delivered. A batch is acknowledged when the next one is asked for, and the last
+   * one with a final acknowledgement at the end: only acknowledged samples count as delivered, so
+   * a trainer killed while it trained on a batch gets that batch again. Each batch carries its
+   * `slots` and `cursor`; keep the cursor of the last batch trained on in a checkpoint and pass it
+   * back as `cursor` to resume exactly after it. A poll retried after a broken connection gives
+   * the same samples, so none is lost or doubled. Throws SensoryOrderEndedError when the order
+   * fails, is cancelled or expires first.
    */
   async *order(id: string, options: OrderIterationOptions = {}): AsyncGenerator<PolledBatch, void, undefined> {
-    const request: PollRequest = { max: options.max ?? 1024, waitMs: options.waitMs ?? 2000 };
+    const base: PollRequest = { max: options.max ?? 1024, waitMs: options.waitMs ?? 2000, ...(options.rank !== undefined ? { rank: options.rank } : {}) };
+    let cursor = options.cursor ?? 'start';
+    // A checkpoint's cursor was trained on: acknowledge it, and take back what came after it.
+    let ack = options.cursor;
+    let resume = options.cursor !== undefined;
     for (;;) {
       options.signal?.throwIfAborted();
-      const batch = await this.poll(id, request);
+      const batch = await this.poll(id, { ...base, cursor, ...(ack !== undefined ? { ack } : {}), ...(resume ? { resume } : {}) });
+      resume = false;
       if (batch.ids.length > 0) yield batch;
+      // Asked for the next batch: the one before is trained on.
+      cursor = batch.cursor ?? cursor;
+      ack = cursor;
       if (batch.done) {
         if (batch.remaining > 0) {
           const order = await this.getOrder(id).catch(() => undefined);
           throw new SensoryOrderEndedError(id, order?.status ?? batch.status, batch.remaining, order?.error);
         }
+        // The final acknowledgement: the last batch was trained on, and the rank is delivered.
+        if (batch.status !== 'complete') await this.poll(id, { ...base, cursor, ack, max: 0, waitMs: 0 });
         return;
       }
-      if (batch.ids.length === 0 && (request.waitMs ?? 0) < EMPTY_POLL_PAUSE_MS) await sleep(EMPTY_POLL_PAUSE_MS);
+      if (batch.ids.length === 0 && (base.waitMs ?? 0) < EMPTY_POLL_PAUSE_MS) await sleep(EMPTY_POLL_PAUSE_MS);
     }
+  }
+
+  /** Deals the samples not yet delivered again over `ranks` ranks (a new generation: every rank starts again with cursor "start"). */
+  async reshape(id: string, request: ReshapeRequest): Promise<OrderView> {
+    return parseJson((await this.http.call({ method: 'POST', path: `/v1/orders/${encodeURIComponent(id)}/reshape`, json: request, retry: 'stale-socket' })).body);
+  }
+
+  /** Sets the order's idle TTL and moves its expiry to that long from now (trainers paused for long). */
+  async extendOrder(id: string, ttlSeconds: number): Promise<OrderView> {
+    return parseJson((await this.http.call({ method: 'PATCH', path: `/v1/orders/${encodeURIComponent(id)}`, json: { ttlSeconds }, retry: 'idempotent' })).body);
   }
 
   /** Closes idle keep-alive connections (they never keep the process alive on their own). */

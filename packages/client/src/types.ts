@@ -9,8 +9,10 @@ export type ErrorCode =
   | 'SENSORY_ERR_BAD_REQUEST'
   | 'SENSORY_ERR_INVALID_NAME'
   | 'SENSORY_ERR_LEGACY_VERSION'
+  | 'SENSORY_ERR_BAD_CURSOR'
   | 'SENSORY_ERR_UNAUTHORIZED'
   | 'SENSORY_ERR_FORBIDDEN'
+  | 'SENSORY_ERR_NOT_ORDER_OWNER'
   | 'SENSORY_ERR_NOT_FOUND'
   | 'SENSORY_ERR_DATASET_NOT_FOUND'
   | 'SENSORY_ERR_SAMPLE_NOT_FOUND'
@@ -20,9 +22,16 @@ export type ErrorCode =
   | 'SENSORY_ERR_DATASET_SHAPE_CONFLICT'
   | 'SENSORY_ERR_DATASET_NAME_CONFLICT'
   | 'SENSORY_ERR_CATEGORY_CONFLICT'
+  | 'SENSORY_ERR_ORDER_KEY_CONFLICT'
+  | 'SENSORY_ERR_ORDER_FINISHED'
+  | 'SENSORY_ERR_ORDER_BUSY'
+  | 'SENSORY_ERR_RANK_OUT_OF_RANGE'
+  | 'SENSORY_ERR_POLL_MODE_CONFLICT'
+  | 'SENSORY_ERR_CURSOR_CONFLICT'
   | 'SENSORY_ERR_SAMPLE_TOO_LARGE'
   | 'SENSORY_ERR_BODY_TOO_LARGE'
   | 'SENSORY_ERR_BATCH_TOO_LARGE'
+  | 'SENSORY_ERR_ORDER_TOO_LARGE'
   | 'SENSORY_ERR_RECORD_TOO_LARGE'
   | 'SENSORY_ERR_DATASET_TOO_LARGE'
   | 'SENSORY_ERR_URL_TOO_LONG'
@@ -32,6 +41,8 @@ export type ErrorCode =
   | 'SENSORY_ERR_UNBALANCEABLE'
   | 'SENSORY_ERR_UNKNOWN_REVISION'
   | 'SENSORY_ERR_UNKNOWN_CATEGORY'
+  | 'SENSORY_ERR_UNEVEN_RANKS'
+  | 'SENSORY_ERR_TOO_MANY_RANKS'
   | 'SENSORY_ERR_TOO_MANY_CONNECTIONS'
   | 'SENSORY_ERR_HEADERS_TOO_LARGE'
   | 'SENSORY_ERR_INTERNAL'
@@ -134,7 +145,7 @@ export type BatchRequest = {
 };
 
 export type OrderRequest = {
-  /** samples in the order; may exceed the dataset (successive epochs) */
+  /** samples in the order; may exceed the dataset (successive epochs); at most SENSORY_MAX_ORDER_SAMPLES (413 above) */
   size: number;
   /** probability of each augmentation */
   noise?: number;
@@ -146,8 +157,14 @@ export type OrderRequest = {
   dtype?: 'uint8' | 'float32';
   labels?: 'index' | 'onehot';
   balance?: boolean;
-  /** samples per shard task; default SENSORY_SHARD_SIZE */
+  /** positions a worker produces per task; default SENSORY_SHARD_SIZE; ranks × ⌈samples per rank / shardSize⌉ is at most SENSORY_MAX_ORDER_SHARDS (413 above) */
   shardSize?: number;
+  /** ranks (data-parallel consumers) sharing the order, each polling its own equal part; at most SENSORY_MAX_ORDER_RANKS and size */
+  ranks?: number;
+  /** how samples that do not divide evenly over the ranks are dealt: exact (refused), drop (the last ones are left out), repeat (the first ones are repeated) */
+  rounding?: 'exact' | 'drop' | 'repeat';
+  /** idempotency key: the same key with the same request from the same API key returns the same order (200); with another request 409 */
+  key?: string;
 };
 
 export type OrderCreated = {
@@ -162,7 +179,16 @@ export type OrderView = {
   id: string;
   dataset: string;
   status: 'queued' | 'running' | 'complete' | 'failed' | 'cancelled' | 'expired';
+  /** the size asked for */
   size: number;
+  /** samples the order delivers in all: size rounded for its ranks, reshapes included */
+  slots: number;
+  /** ranks of the current generation */
+  ranks: number;
+  /** 0, raised by every reshape */
+  generation: number;
+  /** how samples that do not divide evenly over the ranks are dealt: exact (refused), drop (the last ones are left out), repeat (the first ones are repeated) */
+  rounding: 'exact' | 'drop' | 'repeat';
   shards: {
     total: number;
     done: number;
@@ -171,8 +197,24 @@ export type OrderView = {
     produced: number;
     delivered: number;
   };
+  /** each rank of the current generation */
+  streams: ({
+    rank: number;
+    /** how the rank is polled: not yet, without cursors (shared), or with cursors */
+    mode: 'none' | 'shared' | 'cursor';
+    /** samples of this rank in the current generation */
+    length: number;
+    produced: number;
+    /** sent whole (shared mode) or acknowledged (cursor mode) */
+    delivered: number;
+    /** cursor mode: every sample before this position was acknowledged */
+    acknowledged?: number;
+  })[];
   revision: number;
   seed: number;
+  key?: string;
+  /** the order expires when nothing was delivered for this long */
+  ttlSeconds: number;
   createdAt: string;
   expiresAt: string;
   error?: string;
@@ -183,8 +225,24 @@ export type OrderList = {
 };
 
 export type PollRequest = {
+  /** samples at most; 0 only with a cursor (a final acknowledgement) */
   max?: number;
   waitMs?: number;
+  /** the rank polled (0 … ranks − 1 of the current generation) */
+  rank?: number;
+  /** cursor mode: "start" (from what the rank acknowledged), or the cursor of the last answer received */
+  cursor?: string;
+  /** cursor mode: acknowledges every sample before this cursor (at most the poll's cursor): only acknowledged samples count as delivered */
+  ack?: string;
+  /** cursor mode: a cursor behind what the rank acknowledged takes back everything after it (restoring a checkpoint) */
+  resume?: boolean;
+};
+
+export type ReshapeRequest = {
+  /** ranks to deal the undelivered samples over */
+  ranks: number;
+  /** how samples that do not divide evenly over the ranks are dealt: exact (refused), drop (the last ones are left out), repeat (the first ones are repeated) */
+  rounding?: 'exact' | 'drop' | 'repeat';
 };
 
 /** Every error: a SENSORY_ERR_* code and a message for people. */

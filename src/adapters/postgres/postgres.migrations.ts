@@ -106,6 +106,45 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX order_claims_slots ON order_claims(order_id, from_slot);
   `,
+  `
+  -- Orders by streams (ranks, generations, cursors): one small ledger row per stream replaces
+  -- the slot bitmaps, shard marks and claims (see sqlite.migrations.ts). Orders still active when
+  -- this runs are failed with an error saying so; finished ones keep their counts.
+  UPDATE orders SET status = 'failed',
+    error = 'placed before an upgrade of the service changed how orders are delivered; place it again'
+    WHERE status IN ('queued', 'running');
+  DROP TABLE order_claims;
+  DROP TABLE order_slot_bits;
+  DROP TABLE order_shards_done;
+
+  ALTER TABLE orders ADD COLUMN owner text;
+  ALTER TABLE orders ADD COLUMN order_key text;
+  ALTER TABLE orders ADD COLUMN request text;
+  ALTER TABLE orders ADD COLUMN generation integer NOT NULL DEFAULT 0;
+  ALTER TABLE orders ADD COLUMN plan text;
+  ALTER TABLE orders ADD COLUMN ttl_seconds integer;
+  UPDATE orders SET
+    ttl_seconds = (spec::json ->> 'ttlSeconds')::integer,
+    plan = json_build_object('size', size, 'nextSlot', size, 'generations', json_build_array(json_build_object(
+      'ranks', 1, 'rounding', 'exact', 'length', size, 'deliveredBefore', 0, 'taken', size, 'padFrom', size, 'groups', json_build_array())))::text;
+
+  CREATE TABLE order_streams (
+    order_id   text    NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+    generation integer NOT NULL,
+    stream     integer NOT NULL,
+    state      text    NOT NULL,
+    PRIMARY KEY (order_id, generation, stream)
+  );
+  INSERT INTO order_streams (order_id, generation, stream, state)
+    SELECT id, 0, 0, json_build_object('generation', 0, 'stream', 0, 'length', size, 'mode', 'shared', 'frontier', delivered,
+      'leases', json_build_array(), 'returned', json_build_array(), 'acked', 0, 'produced', produced, 'run', 0,
+      'parked', false, 'producer', NULL, 'closed', false)::text
+    FROM orders;
+
+  ALTER TABLE orders DROP COLUMN shards_total, DROP COLUMN shards_done, DROP COLUMN produced, DROP COLUMN delivered;
+  CREATE UNIQUE INDEX orders_owner_key ON orders(owner, order_key) WHERE order_key IS NOT NULL;
+  CREATE INDEX orders_owner_created ON orders(owner, created_at COLLATE "C");
+  `,
   // Dataset names are unique regardless of letter case. Where two names differing only in case
   // exist already, the later-created dataset is renamed <first 40 characters>-renamed-<id> (its
   // samples kept) before the index is built, so this migration cannot fail on such a pair.

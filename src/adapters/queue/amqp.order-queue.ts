@@ -1,11 +1,14 @@
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import { SensoryError } from '../../domain/errors.js';
 import {
+  parseTask,
   resultQueueName,
   type OrderQueue,
+  type OrderTask,
   type PublishOutcome,
   type ReceivedResult,
-  type ShardTask,
+  type ResultQueueBound,
+  type StreamRef,
   type TaskConsumer,
   type TaskOutcome,
 } from '../../ports/order-queue.js';
@@ -19,7 +22,7 @@ export interface AmqpTopology {
 
 interface Subscription {
   readonly prefetch: number;
-  readonly handle: (task: ShardTask) => Promise<TaskOutcome>;
+  readonly handle: (task: OrderTask) => Promise<TaskOutcome>;
   readonly inFlight: Set<Promise<void>>;
   channel?: Channel;
   consumerTag?: string;
@@ -167,7 +170,7 @@ export class AmqpOrderQueue implements OrderQueue {
     return this.link;
   }
 
-  async publishTasks(tasks: readonly ShardTask[]): Promise<void> {
+  async publishTasks(tasks: readonly OrderTask[]): Promise<void> {
     const { publisher } = this.current();
     try {
       for (const task of tasks) {
@@ -183,7 +186,7 @@ export class AmqpOrderQueue implements OrderQueue {
     }
   }
 
-  async consumeTasks(prefetch: number, handle: (task: ShardTask) => Promise<TaskOutcome>): Promise<TaskConsumer> {
+  async consumeTasks(prefetch: number, handle: (task: OrderTask) => Promise<TaskOutcome>): Promise<TaskConsumer> {
     const subscription: Subscription = { prefetch, handle, inFlight: new Set(), open: true };
     this.subscriptions.add(subscription);
     this.reconnectTimer?.ref();
@@ -234,11 +237,16 @@ export class AmqpOrderQueue implements OrderQueue {
     subscription.consumerTag = reply.consumerTag;
   }
 
-  private async runTask(channel: Channel, message: ConsumeMessage, handle: (task: ShardTask) => Promise<TaskOutcome>): Promise<void> {
+  private async runTask(channel: Channel, message: ConsumeMessage, handle: (task: OrderTask) => Promise<TaskOutcome>): Promise<void> {
     let outcome: TaskOutcome;
+    let task: OrderTask | undefined;
     try {
-      const task = JSON.parse(message.content.toString('utf8')) as ShardTask;
-      outcome = task.kind === 'shard' && task.version === 1 ? await handle(task) : 'drop';
+      task = parseTask(JSON.parse(message.content.toString('utf8')));
+    } catch {
+      task = undefined;
+    }
+    try {
+      outcome = task ? await handle(task) : 'drop';
     } catch {
       outcome = 'requeue';
     }
@@ -250,39 +258,53 @@ export class AmqpOrderQueue implements OrderQueue {
     }
   }
 
-  async ensureResultQueue(orderId: string, maxMessages: number, ttlSeconds: number): Promise<boolean> {
+  /**
+   * Declares the queue only when it is missing: its arguments are fixed at creation (a later
+   * declaration with other ones would be refused), and a queue that exists is left as it is.
+   */
+  async ensureResultQueue(ref: StreamRef, bound: ResultQueueBound, ttlSeconds: number): Promise<boolean> {
     try {
-      return await this.declareResultQueue(orderId, maxMessages, ttlSeconds);
+      return await this.declareResultQueue(ref, bound, ttlSeconds);
     } catch (error) {
       throw asUnavailable(error);
     }
   }
 
-  private async declareResultQueue(orderId: string, maxMessages: number, ttlSeconds: number): Promise<boolean> {
+  private async declareResultQueue(ref: StreamRef, bound: ResultQueueBound, ttlSeconds: number): Promise<boolean> {
     const link = this.current();
-    const name = resultQueueName(orderId);
-    let existed = true;
+    const name = resultQueueName(ref);
+    if (await this.exists(link, name)) return false;
+    await link.publisher.assertQueue(name, {
+      durable: false,
+      arguments: {
+        'x-expires': ttlSeconds * 1000,
+        'x-max-length': bound.maxMessages,
+        'x-max-length-bytes': bound.maxBytes,
+        'x-overflow': 'reject-publish',
+      },
+    });
+    return true;
+  }
+
+  /** A failed check closes the channel it ran on (404): it runs on a channel of its own. */
+  private async exists(link: Link, name: string): Promise<boolean> {
     const probe = await this.newChannel(link.connection);
     try {
       await probe.checkQueue(name);
+      return true;
     } catch {
-      existed = false;
+      return false;
     } finally {
       await probe.close().catch(() => undefined);
     }
-    await link.publisher.assertQueue(name, {
-      durable: false,
-      arguments: { 'x-expires': ttlSeconds * 1000, 'x-max-length': maxMessages, 'x-overflow': 'reject-publish' },
-    });
-    return !existed;
   }
 
-  publishResult(orderId: string, body: Buffer): Promise<PublishOutcome> {
+  publishResult(ref: StreamRef, body: Buffer): Promise<PublishOutcome> {
     const { publisher } = this.current();
     return new Promise((resolve, reject) => {
       try {
         // reject-publish overflow: the broker nacks a publish to a full queue.
-        publisher.sendToQueue(resultQueueName(orderId), body, { persistent: false }, (error) => resolve(error ? 'full' : 'published'));
+        publisher.sendToQueue(resultQueueName(ref), body, { persistent: false }, (error) => resolve(error ? 'full' : 'published'));
       } catch (error) {
         // The channel closed under us (it is being replaced).
         reject(asUnavailable(error));
@@ -290,13 +312,13 @@ export class AmqpOrderQueue implements OrderQueue {
     });
   }
 
-  async takeResults(orderId: string, max: number): Promise<ReceivedResult[]> {
+  async takeResults(ref: StreamRef, max: number): Promise<ReceivedResult[]> {
     const link = this.current();
     const channel = link.getter;
     const taken: ReceivedResult[] = [];
     try {
       while (taken.length < max) {
-        const message = await channel.get(resultQueueName(orderId), { noAck: false });
+        const message = await channel.get(resultQueueName(ref), { noAck: false });
         if (!message) break;
         taken.push(this.received(channel, message));
       }
@@ -308,6 +330,25 @@ export class AmqpOrderQueue implements OrderQueue {
       return [];
     }
     return taken;
+  }
+
+  async purgeResults(ref: StreamRef): Promise<void> {
+    const link = this.current();
+    const name = resultQueueName(ref);
+    let channel: Channel;
+    try {
+      if (!(await this.exists(link, name))) return;
+      channel = await this.newChannel(link.connection);
+    } catch (error) {
+      throw asUnavailable(error);
+    }
+    try {
+      await channel.purgeQueue(name);
+    } catch {
+      // Deleted in between: nothing to purge.
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
   }
 
   private received(channel: Channel, message: amqp.GetMessage): ReceivedResult {
@@ -328,9 +369,9 @@ export class AmqpOrderQueue implements OrderQueue {
     };
   }
 
-  async deleteResultQueue(orderId: string): Promise<void> {
+  async deleteResultQueue(ref: StreamRef): Promise<void> {
     try {
-      await this.current().publisher.deleteQueue(resultQueueName(orderId));
+      await this.current().publisher.deleteQueue(resultQueueName(ref));
     } catch (error) {
       throw asUnavailable(error);
     }

@@ -1,5 +1,4 @@
-import { open, type FileHandle } from 'node:fs/promises';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { SensoryError } from '../../domain/errors.js';
 import { caseConflict } from '../../domain/names.js';
 import type { Split } from '../../domain/split.js';
@@ -15,8 +14,7 @@ import type {
   SampleQuery,
   SampleRecord,
 } from '../../ports/metadata-store.js';
-import { GroupSync } from '../files/fsync.js';
-import { SQLITE_MIGRATIONS } from './sqlite.migrations.js';
+import { SqliteDatabase } from './sqlite.database.js';
 
 // Columns are aliased to the record fields, so rows are the records themselves.
 const DATASET_SELECT = `
@@ -101,42 +99,30 @@ function prepareAll(db: Database.Database) {
 
 type Statements = ReturnType<typeof prepareAll>;
 
-/** MetadataStore on one SQLite file through better-sqlite3 (synchronous, one connection). */
+/**
+ * MetadataStore on one SQLite file through better-sqlite3 (synchronous, one connection). The
+ * connection belongs to a SqliteDatabase, which the order store may share; closing this store
+ * closes that database.
+ */
 export class SqliteMetadataStore implements MetadataStore {
   readonly kind = 'sqlite';
-  /** Shared with the order store, which lives in the same database file. */
-  readonly db: Database.Database;
+  readonly database: SqliteDatabase;
+  private readonly db: Database.Database;
   private statements: Statements | undefined;
-  private readonly walPath: string | undefined;
-  private wal: FileHandle | undefined;
-  private readonly walSync = new GroupSync(async () => {
-    if (!this.walPath) return;
-    this.wal ??= await open(this.walPath, 'r+');
-    await this.wal.datasync();
-  });
 
-  /**
-   * Resolves once everything committed so far is on disk: WAL frames are appended in order, so
-   * syncing the WAL file makes every earlier commit durable too.
-   */
+  constructor(database: SqliteDatabase | string) {
+    this.database = typeof database === 'string' ? new SqliteDatabase(database) : database;
+    this.db = this.database.connection;
+  }
+
+  /** Resolves once everything committed so far is on disk. */
   async syncCommitted(): Promise<void> {
-    await this.walSync.sync();
+    await this.database.syncCommitted();
   }
 
   private async durable<T>(result: T): Promise<T> {
-    await this.walSync.sync();
+    await this.database.syncCommitted();
     return result;
-  }
-
-  constructor(filePath: string) {
-    this.db = new Database(filePath);
-    this.db.pragma('journal_mode = WAL');
-    // Commits do not fsync on the event loop: a write is acknowledged after durable(), a shared
-    // fdatasync of the WAL on the thread pool, so concurrent requests share one sync.
-    this.db.pragma('synchronous = NORMAL');
-    this.walPath = filePath === ':memory:' ? undefined : `${filePath}-wal`;
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
   }
 
   /** Statements are prepared once, on first use (the tables must exist: call migrate() first). */
@@ -146,28 +132,15 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async migrate(): Promise<void> {
-    this.db
-      .transaction(() => {
-        const current = this.db.pragma('user_version', { simple: true }) as number;
-        for (let i = current; i < SQLITE_MIGRATIONS.length; i++) {
-          this.db.exec(SQLITE_MIGRATIONS[i]);
-        }
-        if (current < SQLITE_MIGRATIONS.length) {
-          this.db.pragma(`user_version = ${SQLITE_MIGRATIONS.length}`);
-        }
-      })
-      .immediate();
+    this.database.migrate();
   }
 
   async ping(): Promise<void> {
-    this.db.prepare('SELECT 1').get();
+    this.database.ping();
   }
 
   async close(): Promise<void> {
-    await this.walSync.idle();
-    await this.wal?.close().catch(() => undefined);
-    this.wal = undefined;
-    if (this.db.open) this.db.close();
+    await this.database.close();
   }
 
   async putDataset(spec: DatasetSpec): Promise<{ dataset: DatasetRecord; created: boolean }> {

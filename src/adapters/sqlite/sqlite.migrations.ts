@@ -107,6 +107,51 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX order_claims_slots ON order_claims(order_id, from_slot);
   `,
+  `
+  -- Orders by streams (ranks, generations, cursors): one small ledger row per stream replaces
+  -- the slot bitmaps, shard marks and claims. Orders still active when this runs were placed
+  -- under the old model and cannot continue: they are failed with an error saying so. Finished
+  -- orders keep their counts, as a one-stream order.
+  UPDATE orders SET status = 'failed',
+    error = 'placed before an upgrade of the service changed how orders are delivered; place it again'
+    WHERE status IN ('queued', 'running');
+  DROP TABLE order_claims;
+  DROP TABLE order_slot_bits;
+  DROP TABLE order_shards_done;
+
+  ALTER TABLE orders ADD COLUMN owner TEXT;      -- who placed it (a digest of the API key); NULL before
+  ALTER TABLE orders ADD COLUMN order_key TEXT;  -- the placement key, unique per owner
+  ALTER TABLE orders ADD COLUMN request TEXT;    -- the request as placed, canonical JSON
+  ALTER TABLE orders ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE orders ADD COLUMN plan TEXT;       -- its generations (domain/order-streams.ts), JSON
+  ALTER TABLE orders ADD COLUMN ttl_seconds INTEGER;
+  UPDATE orders SET
+    ttl_seconds = json_extract(spec, '$.ttlSeconds'),
+    plan = json_object('size', size, 'nextSlot', size, 'generations', json_array(json_object(
+      'ranks', 1, 'rounding', 'exact', 'length', size, 'deliveredBefore', 0, 'taken', size, 'padFrom', size, 'groups', json_array())));
+
+  -- One row per (order, generation, stream): its ledger and production state
+  -- (domain/stream-state.ts), JSON.
+  CREATE TABLE order_streams (
+    order_id   TEXT    NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+    generation INTEGER NOT NULL,
+    stream     INTEGER NOT NULL,
+    state      TEXT    NOT NULL,
+    PRIMARY KEY (order_id, generation, stream)
+  ) WITHOUT ROWID;
+  INSERT INTO order_streams (order_id, generation, stream, state)
+    SELECT id, 0, 0, json_object('generation', 0, 'stream', 0, 'length', size, 'mode', 'shared', 'frontier', delivered,
+      'leases', json_array(), 'returned', json_array(), 'acked', 0, 'produced', produced, 'run', 0,
+      'parked', json('false'), 'producer', NULL, 'closed', json('false'))
+    FROM orders;
+
+  ALTER TABLE orders DROP COLUMN shards_total;
+  ALTER TABLE orders DROP COLUMN shards_done;
+  ALTER TABLE orders DROP COLUMN produced;
+  ALTER TABLE orders DROP COLUMN delivered;
+  CREATE UNIQUE INDEX orders_owner_key ON orders(owner, order_key) WHERE order_key IS NOT NULL;
+  CREATE INDEX orders_owner_created ON orders(owner, created_at);
+  `,
   // Dataset names are unique regardless of letter case. Where two names differing only in case
   // exist already, the later-created dataset is renamed <first 40 characters>-renamed-<id> (its
   // samples kept) before the index is built, so this migration cannot fail on such a pair.

@@ -1,10 +1,11 @@
 import type { FastifyInstance } from 'fastify';
+import { recordBytes } from '../../domain/dataset-shape.js';
 import { LEGACY_NO_SAMPLE, encodeLegacySample } from '../../formats/legacy-json.encoder.js';
 import type { AppDeps } from '../app-deps.js';
 import { sendEncoded } from '../batch-reply.js';
 import { LegacyBatchBody, LegacyHeaders, LegacyPollBody, LegacyRequestBody, LegacyStoreBody, errorResponses } from '../schemas.js';
 import { decodeBase64 } from '../upload-body.js';
-import { settleWhenSent } from './orders.routes.js';
+import { callerOf, settleWhenSent } from '../order-reply.js';
 
 const storeSchema = {
   summary: 'Legacy: store one base64 PNG into dataset <name>_<width>x<height> (3 channels, created when missing)',
@@ -70,8 +71,8 @@ export function legacyOrderRoutes(app: FastifyInstance, deps: AppDeps): void {
     },
     async (request, reply) => {
       const dataset = await legacyDataset();
-      const order = await orders.create(dataset.name, { size: request.body.batch_size, noise: request.body.noise ?? 0 });
-      return reply.code(202).send({ batch_id: order.id });
+      const { order } = await orders.place(dataset.name, { size: request.body.batch_size, noise: request.body.noise ?? 0 }, callerOf(request));
+      return reply.code(202).send({ batch_id: order.spec.id });
     },
   );
 
@@ -88,11 +89,12 @@ export function legacyOrderRoutes(app: FastifyInstance, deps: AppDeps): void {
       },
     },
     async (request, reply) => {
-      const result = await orders.poll(request.body.batch_id, 1, 0);
-      const chunk = result.chunks[0];
-      if (!chunk) return reply.type('application/json').send(LEGACY_NO_SAMPLE);
+      const result = await orders.poll(request.body.batch_id, callerOf(request), { max: 1, waitMs: 0 });
+      if (result.count === 0) return reply.type('application/json').send(LEGACY_NO_SAMPLE);
+      const pixels = new Uint8Array(recordBytes(result.plan.dataset));
+      await result.render(0, 1, pixels);
       settleWhenSent(request, reply, result, { metrics: deps.metrics, format: 'legacy' });
-      return reply.type('application/json').send(encodeLegacySample(chunk.labels[0], chunk.pixels, result.order));
+      return reply.type('application/json').send(encodeLegacySample(result.plan.samples[0].categoryIndex, pixels, result.plan.dataset));
     },
   );
 }

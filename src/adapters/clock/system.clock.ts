@@ -1,0 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Clock } from '../../ports/clock.js';
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => sleep(ms),
+};

@@ -1,0 +1,106 @@
+import { recordBytes } from '../domain/dataset-shape.js';
+import { statusOf, type OrderFacts, type OrderStatus } from '../domain/order-lifecycle.js';
+import { currentGeneration, slotCount, type Rounding } from '../domain/order-streams.js';
+import { productionDone } from '../domain/stream-production.js';
+import { deliveredCount, type PollMode, type StreamState } from '../domain/stream-state.js';
+import { messageBytes } from '../formats/result-message.js';
+import type { ResultQueueBound } from '../ports/order-queue.js';
+import type { OrderSpec, StoredOrder } from '../ports/order-store.js';
+
+/** The most samples one poll hands out. */
+export const MAX_POLL = 4096;
+/** What one stream's result queue may hold in bytes, unless two messages need more. */
+export const RESULT_QUEUE_MAX_BYTES = 256 * 1024 * 1024;
+
+export interface StreamReport {
+  readonly rank: number;
+  readonly mode: PollMode | 'none';
+  /** Positions of the rank in the current generation. */
+  readonly length: number;
+  readonly produced: number;
+  /** Committed (shared mode) or acknowledged (cursor mode). */
+  readonly delivered: number;
+  /** Cursor mode: the position every earlier one was acknowledged up to. */
+  readonly acknowledged?: number;
+}
+
+/** An order as the services report it: its row's facts and what follows from them. */
+export interface OrderReport {
+  readonly spec: OrderSpec;
+  readonly status: OrderStatus;
+  /** Slots the order delivers in all (its size, rounded for its ranks, reshapes included). */
+  readonly slots: number;
+  readonly ranks: number;
+  readonly generation: number;
+  readonly rounding: Rounding;
+  readonly shards: { readonly total: number; readonly done: number };
+  readonly samples: { readonly produced: number; readonly delivered: number };
+  readonly streams: readonly StreamReport[];
+  readonly key: string | null;
+  readonly ttlSeconds: number;
+  readonly expiresAt: string;
+  readonly error?: string;
+}
+
+function produced(state: StreamState): number {
+  return productionDone(state) ? state.length : Math.min(state.produced, state.length);
+}
+
+export function orderFacts(stored: StoredOrder, now: number): OrderFacts {
+  const { order, streams } = stored;
+  const generation = order.plan.generations[currentGeneration(order.plan)];
+  return {
+    stored: order.status,
+    expiresAt: Date.parse(order.expiresAt),
+    now,
+    deliveredBefore: generation.deliveredBefore,
+    streams: streams.map((state) => ({ produced: produced(state), delivered: deliveredCount(state), length: state.length })),
+  };
+}
+
+export function describeOrder(stored: StoredOrder, now: number): OrderReport {
+  const { order, streams } = stored;
+  const g = currentGeneration(order.plan);
+  const generation = order.plan.generations[g];
+  const shardSize = order.spec.shardSize;
+  const perStream = generation.length / generation.ranks;
+  const unitsPerStream = Math.ceil(perStream / shardSize);
+  return {
+    spec: order.spec,
+    status: statusOf(orderFacts(stored, now)),
+    slots: slotCount(order.plan),
+    ranks: generation.ranks,
+    generation: g,
+    rounding: generation.rounding,
+    shards: {
+      total: generation.ranks * unitsPerStream,
+      done: streams.reduce((sum, state) => sum + (produced(state) >= state.length ? unitsPerStream : Math.floor(produced(state) / shardSize)), 0),
+    },
+    samples: {
+      produced: generation.deliveredBefore + streams.reduce((sum, state) => sum + produced(state), 0),
+      delivered: generation.deliveredBefore + streams.reduce((sum, state) => sum + deliveredCount(state), 0),
+    },
+    streams: streams.map((state) => ({
+      rank: state.stream,
+      mode: state.mode ?? 'none',
+      length: state.length,
+      produced: produced(state),
+      delivered: deliveredCount(state),
+      ...(state.mode === 'cursor' ? { acknowledged: state.acked } : {}),
+    })),
+    key: order.key,
+    ttlSeconds: order.ttlSeconds,
+    expiresAt: order.expiresAt,
+    ...(order.error ? { error: order.error } : {}),
+  };
+}
+
+/**
+ * What a stream's result queue holds: enough for two full polls, in messages, and at most
+ * RESULT_QUEUE_MAX_BYTES (but always two messages), so large records do not flood memory.
+ */
+export function resultQueueBound(spec: Pick<OrderSpec, 'chunkSamples' | 'width' | 'height' | 'channels'>): ResultQueueBound {
+  const maxMessages = Math.max(8, 2 * Math.ceil(MAX_POLL / spec.chunkSamples));
+  const message = messageBytes(spec.chunkSamples, recordBytes(spec));
+  return { maxMessages, maxBytes: Math.max(2 * message, Math.min(maxMessages * message, RESULT_QUEUE_MAX_BYTES)) };
+}

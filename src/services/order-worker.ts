@@ -1,0 +1,155 @@
+import { recordBytes } from '../domain/dataset-shape.js';
+import { isActive } from '../domain/order-lifecycle.js';
+import { drawSlots } from '../domain/order-plan.js';
+import { positionSlots } from '../domain/order-streams.js';
+import { advanceProduced, nextChunk, park, releaseProducer, takeProducer, type NextChunk } from '../domain/stream-production.js';
+import type { StreamState } from '../domain/stream-state.js';
+import { encodeResultMessage } from '../formats/result-message.js';
+import type { Clock } from '../ports/clock.js';
+import type { DatasetRecord, EligibleSample, MetadataStore } from '../ports/metadata-store.js';
+import type { OrderQueue, OrderTask, StreamRef, TaskOutcome } from '../ports/order-queue.js';
+import type { OrderStore, StoredOrder } from '../ports/order-store.js';
+import type { BatchService } from './batch.service.js';
+import type { OrderService } from './order.service.js';
+import { produceTask } from './stream-queues.js';
+
+const CANDIDATE_CACHE = 8;
+/** How long a task holds a stream's production without renewing it (each published chunk renews it). */
+export const PRODUCER_LEASE_MS = 30_000;
+
+/**
+ * Fulfils produce tasks: takes the stream's producer lease, renders chunks from its produced
+ * frontier (candidates and augmentations from the order's seed, pixels from the stored records)
+ * and publishes them in position order, advancing the frontier after each confirm. After a
+ * shard's worth of positions it hands the stream on to a continuation task, so every order and
+ * stream takes turns; on a full result queue it parks the stream and lets go (a poll wakes it).
+ * It never waits on a queue while holding a worker slot.
+ */
+export class OrderWorker {
+  private readonly candidates = new Map<string, Promise<readonly EligibleSample[]>>();
+  private stopping = false;
+
+  constructor(
+    private readonly store: MetadataStore,
+    private readonly orders: OrderStore,
+    private readonly orderService: OrderService,
+    private readonly queue: OrderQueue,
+    private readonly batches: BatchService,
+    private readonly clock: Clock,
+    private readonly log: (message: string) => void = () => undefined,
+  ) {}
+
+  handle = async (task: OrderTask): Promise<TaskOutcome> => {
+    // A shard task of an earlier release: its order had one stream.
+    const ref: StreamRef = task.kind === 'produce' ? task.data : { orderId: task.data.orderId, generation: 0, stream: 0 };
+    const taskId = task.kind === 'produce' ? task.data.taskId : `shard:${task.data.orderId}:${task.data.shard}`;
+    if (!(await this.orders.get(ref.orderId))) {
+      this.log(`dropped a ${task.kind} task of order ${ref.orderId}, which does not exist`);
+      return 'drop';
+    }
+    const report = await this.orderService.get(ref.orderId);
+    if (!isActive(report.status) || report.generation !== ref.generation) return 'ack';
+    const stored = (await this.orders.get(ref.orderId))!;
+    const dataset = await this.store.getDataset(stored.order.spec.datasetName);
+    if (!dataset || dataset.id !== stored.order.spec.datasetId) {
+      await this.orderService.fail(ref.orderId, `dataset ${stored.order.spec.datasetName} was deleted`);
+      return 'ack';
+    }
+    const candidates = await this.candidatesOf(stored);
+    if (candidates.length !== stored.order.spec.eligibleCount) {
+      const { datasetName, eligibleCount, revision } = stored.order.spec;
+      await this.orderService.fail(ref.orderId, `dataset ${datasetName} no longer holds the ${eligibleCount} samples of revision ${revision}`);
+      return 'ack';
+    }
+    let state = await this.orders.updateStream(ref, (current) => {
+      const taken = takeProducer(current, taskId, this.clock.now(), PRODUCER_LEASE_MS);
+      return { state: taken.outcome === 'producing' || taken.state !== current ? taken.state : undefined, result: taken.outcome === 'producing' ? taken.state : undefined };
+    });
+    if (!state) return 'ack';
+    return this.produce(stored, dataset, candidates, ref, taskId, state);
+  };
+
+  private async produce(stored: StoredOrder, dataset: DatasetRecord, candidates: readonly EligibleSample[], ref: StreamRef, taskId: string, start: StreamState): Promise<TaskOutcome> {
+    let state = start;
+    let covered = 0;
+    for (;;) {
+      const chunk = nextChunk(state, stored.order.spec.chunkSamples);
+      if (!chunk) return this.letGo(ref, taskId, 'ack');
+      if (this.stopping) return this.letGo(ref, taskId, 'requeue');
+      const body = await this.render(stored, dataset, candidates, ref, state.run, chunk);
+      if ((await this.queue.publishResult(ref, body)) === 'full') {
+        await this.orders.updateStream(ref, (current) => {
+          const parked = park(current, taskId, state.run);
+          return { state: parked.ok ? parked.state : undefined, result: undefined };
+        });
+        return 'ack';
+      }
+      const advanced = await this.orders.updateStream(ref, (current) => {
+        const next = advanceProduced(current, taskId, state.run, chunk, this.clock.now(), PRODUCER_LEASE_MS);
+        return { state: next.ok ? next.state : undefined, result: next.ok ? next.state : undefined };
+      });
+      // Another task took the stream over, or production was reset: this one stops.
+      if (!advanced) return 'ack';
+      state = advanced;
+      covered += chunk.to - chunk.skipFrom;
+      if (covered >= stored.order.spec.shardSize && nextChunk(state, 1)) {
+        await this.letGo(ref, taskId, 'ack');
+        await this.queue.publishTasks([produceTask(ref)]);
+        return 'ack';
+      }
+    }
+  }
+
+  private async letGo(ref: StreamRef, taskId: string, outcome: TaskOutcome): Promise<TaskOutcome> {
+    await this.orders.updateStream(ref, (current) => {
+      const released = releaseProducer(current, taskId);
+      return { state: released === current ? undefined : released, result: undefined };
+    });
+    return outcome;
+  }
+
+  /** One result message: the chunk's slots, their samples and augmentations, and their pixels. */
+  private async render(stored: StoredOrder, dataset: DatasetRecord, candidates: readonly EligibleSample[], ref: StreamRef, run: number, chunk: NextChunk): Promise<Buffer> {
+    const { spec, plan } = stored.order;
+    const slots = positionSlots(plan, ref.generation, ref.stream, chunk);
+    const draws = drawSlots(plan, slots, spec);
+    const samples = draws.map((draw) => candidates[draw.candidate]);
+    const augments = draws.map((draw) => draw.augment);
+    const record = recordBytes(dataset);
+    const pixels = new Uint8Array(samples.length * record);
+    await this.batches.render({ dataset, revision: spec.revision, seed: spec.seed, samples, augments, categories: [], dtype: 'uint8', labels: 'index' }, 0, samples.length, pixels);
+    return encodeResultMessage({
+      orderId: ref.orderId,
+      generation: ref.generation,
+      stream: ref.stream,
+      run,
+      from: chunk.from,
+      to: chunk.to,
+      slots,
+      ids: samples.map((sample) => sample.id),
+      labels: samples.map((sample) => sample.categoryIndex),
+      epochs: draws.map((draw) => draw.epoch),
+      augments,
+      recordBytes: record,
+      pixels,
+    });
+  }
+
+  /** Tasks in flight finish their current chunk, let their stream go and go back to the task queue. */
+  stop(): void {
+    this.stopping = true;
+  }
+
+  private candidatesOf(stored: StoredOrder): Promise<readonly EligibleSample[]> {
+    const { spec } = stored.order;
+    let found = this.candidates.get(spec.id);
+    if (!found) {
+      found = this.store.eligibleSamples(spec.datasetId, { revision: spec.revision, split: spec.split, categoryIndexes: spec.categoryIndexes ?? undefined });
+      this.candidates.set(spec.id, found);
+      found.catch(() => this.candidates.delete(spec.id));
+      if (this.candidates.size > CANDIDATE_CACHE) this.candidates.delete(this.candidates.keys().next().value!);
+    }
+    return found;
+  }
+}
+
