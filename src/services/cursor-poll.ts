@@ -63,6 +63,9 @@ export async function pollCursor(deps: PollerDeps, start: StoredOrder, ref: Stre
         checked = true;
         const from = position;
         if (await streams.recoverIfLost(stored.order, ref, () => from)) state = (await orders.stream(ref)) ?? state;
+        // The cursor's samples were produced and taken by earlier answers (a resume to a
+        // checkpoint, or a retry of a lost last answer): nothing would bring them again.
+        else if (state.produced > from) state = (await streams.reset(ref, () => from)) ?? state;
       }
       if (count > 0 || clock.now() >= deadline) break;
       await clock.sleep(EMPTY_WAIT_MS);

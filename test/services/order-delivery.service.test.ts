@@ -122,6 +122,26 @@ describe('orders (service): delivery', () => {
     assertExactlyOnce([...a.slots, ...resumed.slots, ...rest.slots], 40);
   });
 
+  it('cursor mode: resume to a checkpoint once every sample after it was produced and sent (the queue empty) produces them again', async () => {
+    const id = await place({ size: 24, shardSize: 8, seed: 6 });
+    const a = await pollSome(w.orders, id, OWNER, { cursor: 'start', max: 6 });
+    const checkpoint = a.cursor!;
+    const rest = { slots: [] as number[], cursor: checkpoint };
+    while (rest.slots.length < 18) {
+      const next = await pollSome(w.orders, id, OWNER, { cursor: rest.cursor, ack: rest.cursor, max: 6 });
+      rest.slots.push(...next.slots);
+      rest.cursor = next.cursor!;
+    }
+    assert.equal((await w.orders.get(id)).samples.produced, 24);
+    // The trainer dies before training on it, without the final acknowledgement: its checkpoint
+    // is after the first 6. Nothing of the rest is in the queue any more.
+    const resumed = await pollSome(w.orders, id, OWNER, { cursor: checkpoint, ack: checkpoint, resume: true, max: 6, waitMs: 500 }, true, 5_000);
+    assert.deepEqual(resumed.slots, rest.slots.slice(0, 6), 'the samples after the checkpoint, again');
+    const again = await drainCursor(w.orders, id, OWNER, { max: 6 }, resumed.cursor!);
+    assertExactlyOnce([...a.slots, ...resumed.slots, ...again.slots], 24);
+    assert.equal((await w.orders.get(id)).status, 'complete');
+  });
+
   it('cursor mode: "start" continues after what was acknowledged; a lost result queue is made again from the cursor', async () => {
     const id = await place({ size: 200, seed: 5 });
     const ref = { orderId: id, generation: 0, stream: 0 };
