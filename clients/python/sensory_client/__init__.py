@@ -10,6 +10,11 @@
     for x, y in orders:
         ...
 
+Install it with `pip install --no-deps --no-build-isolation ./clients/python` (offline; numpy is
+its only requirement), or copy this one file next to a trainer as `sensory_client.py`: everything
+here works from that single file. `sensory_client.torch` (PyTorch data-parallel loading over
+orders with ranks) is the package's other module and imports torch.
+
 Batches travel as safetensors and are parsed here (no safetensors package): the body is read
 straight into one buffer with large `readinto` calls, and the arrays are numpy views on it, so
 receiving and decoding cost next to nothing. With `reuse=True` that buffer is the client's own,
@@ -22,6 +27,8 @@ Framework adapters (`SensorySequence` for Keras, `SensoryIterableDataset` for Py
 their framework only when asked (`.keras()`, `.torch()`).
 """
 
+from __future__ import annotations
+
 import http.client
 import json
 import mimetypes
@@ -30,6 +37,7 @@ import ssl
 import struct
 import time
 import urllib.parse
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -53,7 +61,7 @@ _NETWORK_ERRORS = (OSError, http.client.HTTPException)  # ConnectionError, timeo
 class SensoryError(Exception):
     """An error answer of the service: HTTP status, SENSORY_ERR_* code, message, request id."""
 
-    def __init__(self, status, code, message, request_id=None):
+    def __init__(self, status: int, code: str, message: str, request_id: Optional[str] = None) -> None:
         super().__init__("%s %s: %s" % (status, code, message))
         self.status = status
         self.code = code
@@ -64,7 +72,7 @@ class SensoryError(Exception):
 class SensoryConnectionError(SensoryError):
     """The service could not be reached, or the connection broke mid-answer (after the retries)."""
 
-    def __init__(self, message, cause=None):
+    def __init__(self, message: str, cause: Optional[BaseException] = None) -> None:
         super().__init__(0, "SENSORY_CONNECTION_ERROR", message)
         self.__cause__ = cause
 
@@ -72,14 +80,14 @@ class SensoryConnectionError(SensoryError):
 class SensoryOrderEnded(Exception):
     """The order failed, was cancelled or expired before every sample was delivered."""
 
-    def __init__(self, order_id, status, remaining, reason=None):
+    def __init__(self, order_id: str, status: str, remaining: int, reason: Optional[str] = None) -> None:
         super().__init__("order %s is %s with %d sample(s) undelivered%s" % (order_id, status, remaining, ": " + reason if reason else ""))
         self.order_id = order_id
         self.status = status
         self.remaining = remaining
 
 
-def parse_safetensors(buf):
+def parse_safetensors(buf: Any) -> Tuple[Dict[str, str], Dict[str, np.ndarray]]:
     """(metadata, {name: ndarray}) from a safetensors file (bytes, bytearray or memoryview); the arrays are views on `buf`."""
     view = memoryview(buf)
     (length,) = struct.unpack_from("<Q", view, 0)
@@ -101,7 +109,7 @@ class Poll:
 
     __slots__ = ("data", "labels", "ids", "slots", "epochs", "rank", "generation", "cursor", "remaining", "done", "status", "categories")
 
-    def __init__(self, metadata, tensors):
+    def __init__(self, metadata: Dict[str, str], tensors: Dict[str, np.ndarray]) -> None:
         self.data = tensors["data"]
         self.labels = tensors["labels"]
         self.ids = json.loads(metadata.get("ids", "[]"))
@@ -119,7 +127,7 @@ class Poll:
 class Client:
     """A keep-alive connection to one Sensory service. Not thread-safe: one Client per thread or process."""
 
-    def __init__(self, url, key, timeout=60.0, retries=5, retry_delay=0.25):
+    def __init__(self, url: str, key: str, timeout: float = 60.0, retries: int = 5, retry_delay: float = 0.25) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https"):
             raise ValueError("url must be http:// or https://")
@@ -138,15 +146,15 @@ class Client:
 
     # -- transport --------------------------------------------------------------------------
 
-    def close(self):
+    def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
-    def __enter__(self):
+    def __enter__(self) -> "Client":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _connection(self, timeout):
@@ -233,16 +241,16 @@ class Client:
 
     # -- datasets and samples ---------------------------------------------------------------
 
-    def put_dataset(self, name, width, height, channels=3, test_percent=None):
+    def put_dataset(self, name: str, width: int, height: int, channels: int = 3, test_percent: Optional[int] = None) -> Dict[str, Any]:
         body = {"width": width, "height": height, "channels": channels}
         if test_percent is not None:
             body["testPercent"] = test_percent
         return self._json("PUT", "/v1/datasets/%s" % _q(name), json_body=body)
 
-    def dataset(self, name):
+    def dataset(self, name: str) -> Dict[str, Any]:
         return self._json("GET", "/v1/datasets/%s" % _q(name))
 
-    def datasets(self):
+    def datasets(self) -> List[Dict[str, Any]]:
         return self._json("GET", "/v1/datasets")["datasets"]
 
     def categories(self, dataset):
@@ -272,7 +280,21 @@ class Client:
         _, _, buf = self._call("POST", "/v1/datasets/%s/batches" % _q(dataset), json_body=body, accept=SAFETENSORS, reuse=reuse)
         return buf
 
-    def batch(self, dataset, size, seed=None, noise=0, split="all", categories=None, dtype="uint8", labels="index", label_dtype=None, layout=None, reuse=False, **fields):
+    def batch(
+        self,
+        dataset: str,
+        size: int,
+        seed: Optional[int] = None,
+        noise: float = 0,
+        split: str = "all",
+        categories: Optional[List[str]] = None,
+        dtype: str = "uint8",
+        labels: str = "index",
+        label_dtype: Optional[str] = None,
+        layout: Optional[str] = None,
+        reuse: bool = False,
+        **fields: Any,
+    ) -> Tuple[np.ndarray, np.ndarray]:
         """(data, labels).
 
         data: (N, H, W, C), or (N, C, H, W) with layout="nchw"; uint8, or float32 (value/255).
@@ -287,18 +309,72 @@ class Client:
 
     # -- orders -----------------------------------------------------------------------------
 
-    def create_order(self, dataset, size, seed=None, noise=0, split="all", categories=None, dtype="uint8", labels="index", **fields):
-        """Places a batch order (not retried once sent: that could place two)."""
-        body = _batch_body(size, seed, noise, split, categories, dtype, labels, fields)
-        return self._json("POST", "/v1/datasets/%s/orders" % _q(dataset), json_body=body, idempotent=False)
+    def create_order(
+        self,
+        dataset: str,
+        size: int,
+        seed: Optional[int] = None,
+        noise: float = 0,
+        split: str = "all",
+        categories: Optional[List[str]] = None,
+        dtype: str = "uint8",
+        labels: str = "index",
+        ranks: Optional[int] = None,
+        rounding: Optional[str] = None,
+        key: Optional[str] = None,
+        label_dtype: Optional[str] = None,
+        layout: Optional[str] = None,
+        **fields: Any,
+    ) -> Dict[str, Any]:
+        """Places a batch order: {id, status, size, shards, revision}.
 
-    def get_order(self, order_id):
+        `ranks` W deals it to W trainers (each polls its own equal part; `rounding` "drop" or
+        "repeat" when W does not divide the size). With a `key` the same request returns the
+        same order (placed once, whoever asks first), so it is retried like a read; without one
+        it is not retried once sent, as that could place two. `label_dtype`/`layout` ask for
+        torch-ready samples ("int64", "nchw") from a service whose orders take them.
+        """
+        fields = dict(fields, ranks=ranks, rounding=rounding, key=key, labelDtype=label_dtype, layout=layout)
+        body = _batch_body(size, seed, noise, split, categories, dtype, labels, fields)
+        return self._json("POST", "/v1/datasets/%s/orders" % _q(dataset), json_body=body, idempotent=key is not None)
+
+    def stats(self, dataset: str) -> Dict[str, Any]:
+        """{revision, train, test, categories: [{name, index, train, test}]}: live samples per split, at one revision."""
+        return self._json("GET", "/v1/datasets/%s/stats" % _q(dataset))
+
+    def orders(self, active: bool = False) -> List[Dict[str, Any]]:
+        """The orders of this key, newest first (every order for an admin key)."""
+        return self._json("GET", "/v1/orders", query={"active": "true" if active else None})["orders"]
+
+    def get_order(self, order_id: str) -> Dict[str, Any]:
         return self._json("GET", "/v1/orders/%s" % _q(order_id))
 
-    def cancel_order(self, order_id):
+    def reshape(self, order_id: str, ranks: int, rounding: Optional[str] = None) -> Dict[str, Any]:
+        """Deals what the order has not delivered yet over `ranks` ranks (a new generation); the order's status.
+
+        Not retried once sent: a second reshape would start yet another generation."""
+        body: Dict[str, Any] = {"ranks": ranks}
+        if rounding is not None:
+            body["rounding"] = rounding
+        return self._json("POST", "/v1/orders/%s/reshape" % _q(order_id), json_body=body, idempotent=False)
+
+    def extend_order(self, order_id: str, ttl_seconds: int) -> Dict[str, Any]:
+        """Sets the order's idle TTL and moves its expiry to that long from now (trainers paused for long)."""
+        return self._json("PATCH", "/v1/orders/%s" % _q(order_id), json_body={"ttlSeconds": ttl_seconds})
+
+    def cancel_order(self, order_id: str) -> Dict[str, Any]:
         return self._json("DELETE", "/v1/orders/%s" % _q(order_id))
 
-    def poll(self, order_id, max=1024, wait_ms=2000, rank=None, cursor=None, ack=None, resume=None):
+    def poll(
+        self,
+        order_id: str,
+        max: int = 1024,
+        wait_ms: int = 2000,
+        rank: Optional[int] = None,
+        cursor: Optional[str] = None,
+        ack: Optional[str] = None,
+        resume: Optional[bool] = None,
+    ) -> Poll:
         """One poll of a rank of an order as a Poll; retried when the connection drops (nothing is
         lost: with a cursor the same poll gives the same samples)."""
         body = {"max": max, "waitMs": wait_ms}
@@ -308,7 +384,17 @@ class Client:
         _, _, buf = self._call("POST", "/v1/orders/%s/poll" % _q(order_id), json_body=body, accept=SAFETENSORS, extra_timeout=wait_ms / 1000.0)
         return Poll(*parse_safetensors(buf))
 
-    def order(self, dataset, size, order_id=None, max=1024, wait_ms=2000, rank=None, cursor=None, **fields):
+    def order(
+        self,
+        dataset: str,
+        size: int,
+        order_id: Optional[str] = None,
+        max: int = 1024,
+        wait_ms: int = 2000,
+        rank: Optional[int] = None,
+        cursor: Optional[str] = None,
+        **fields: Any,
+    ) -> "OrderIterator":
         """An iterator of (data, labels) chunks of one rank of a batch order, placed now unless
         `order_id` names one. `cursor` (an iterator's `cursor` kept in a checkpoint) resumes exactly
         after the chunk it follows."""
@@ -324,7 +410,18 @@ class OrderIterator:
     `order_id` continues after what the rank acknowledged. `slots`, `ids`, `epochs` and
     `remaining` describe the last chunk."""
 
-    def __init__(self, client, dataset, size, order_id, max, wait_ms, fields, rank=None, cursor=None):
+    def __init__(
+        self,
+        client: Client,
+        dataset: str,
+        size: int,
+        order_id: Optional[str],
+        max: int,
+        wait_ms: int,
+        fields: Dict[str, Any],
+        rank: Optional[int] = None,
+        cursor: Optional[str] = None,
+    ) -> None:
         self.client = client
         self.max = max
         self.wait_ms = wait_ms
@@ -346,10 +443,10 @@ class OrderIterator:
         self._final = False
         self._finished = False
 
-    def __iter__(self):
+    def __iter__(self) -> "OrderIterator":
         return self
 
-    def __next__(self):
+    def __next__(self) -> Tuple[np.ndarray, np.ndarray]:
         if self._final:
             self._final = False
             self._finish()
@@ -394,7 +491,7 @@ class SensorySequence:
     `keras.utils.PyDataset` / `Sequence` subclass (Keras is imported only then).
     """
 
-    def __init__(self, client, dataset, batch_size, steps, seed=None, **fields):
+    def __init__(self, client: Client, dataset: str, batch_size: int, steps: int, seed: Optional[int] = None, **fields: Any) -> None:
         self.client = client
         self.dataset = dataset
         self.batch_size = batch_size
@@ -402,10 +499,10 @@ class SensorySequence:
         self.seed = seed
         self.fields = fields
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.steps
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Tuple[np.ndarray, np.ndarray]:
         if index < 0:
             index += self.steps
         if not 0 <= index < self.steps:
@@ -418,7 +515,7 @@ class SensorySequence:
     def on_epoch_end(self):
         pass
 
-    def keras(self):
+    def keras(self) -> Any:
         try:
             import keras
 
@@ -443,16 +540,16 @@ class SensorySequence:
 
 
 class SensoryIterableDataset:
-    """A torch IterableDataset-shaped stream of (data, labels) batches from one batch order.
+    """A stream of (data, labels) batches of `batch_size` from one batch order, in one process.
 
     Every sample of the order comes once, in batches of `batch_size` (the last may be shorter).
-    Several DataLoader workers may share one order: place it first and pass `order_id`, and the
-    service hands each sample to exactly one of them. `.torch()` returns it as a real
-    `torch.utils.data.IterableDataset` (PyTorch is imported only then); use it with
-    `DataLoader(ds, batch_size=None)`.
+    `.torch()` returns `sensory_client.torch.SensoryIterableDataset` (PyTorch is imported only
+    then): a real `torch.utils.data.IterableDataset` that shares one order between DataLoader
+    workers and data-parallel ranks; use it with `DataLoader(ds, batch_size=None)`. See that
+    module for ranks, epochs and checkpoints.
     """
 
-    def __init__(self, client_factory, dataset, size, batch_size, order_id=None, max=1024, wait_ms=2000, **fields):
+    def __init__(self, client_factory: Any, dataset: str, size: int, batch_size: int, order_id: Optional[str] = None, max: int = 1024, wait_ms: int = 2000, **fields: Any) -> None:
         # A factory, not a Client: each DataLoader worker process opens its own connection.
         self.client_factory = client_factory
         self.dataset = dataset
@@ -463,7 +560,7 @@ class SensoryIterableDataset:
         self.wait_ms = wait_ms
         self.fields = fields
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
         client = self.client_factory()
         orders = client.order(self.dataset, self.size, order_id=self.order_id, max=self.max, wait_ms=self.wait_ms, **self.fields)
         self.order_id = orders.order_id
@@ -482,16 +579,13 @@ class SensoryIterableDataset:
         finally:
             client.close()
 
-    def torch(self):
-        import torch.utils.data
+    def torch(self) -> Any:
+        """The same stream as a torch IterableDataset: one order (this one's `order_id`, or one
+        placed once with an idempotency key) for every DataLoader worker, each polling its own
+        rank of it; samples as the service sends them (NHWC, int32 labels) unless asked."""
+        from sensory_client.torch import SensoryIterableDataset as TorchDataset
 
-        inner = self
-
-        class _TorchIterable(torch.utils.data.IterableDataset):
-            def __iter__(self):
-                return iter(inner)
-
-        return _TorchIterable()
+        return TorchDataset(self.client_factory, self.dataset, self.batch_size, size=self.size, order_id=self.order_id, max=self.max, wait_ms=self.wait_ms, layout=None, label_dtype=None, **self.fields)
 
 
 def _q(name):
