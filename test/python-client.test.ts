@@ -1,13 +1,13 @@
 /**
- * The Python client (clients/python/sensory_client.py, standard library + numpy) under a real
- * python3 against a real `sensory serve`: decoded batches, uploads, errors, a full order, an
- * order resumed after the trainer process is SIGKILLed, a poll answer cut by a TCP proxy, and
- * the Keras/PyTorch-shaped adapters without either framework. The driver is
- * clients/python/tests/check_client.py.
+ * The Python client (the package clients/python/sensory_client, standard library + numpy) under
+ * a real python3 against a real `sensory serve`: decoded batches, uploads, errors, a full order,
+ * an order resumed after the trainer process is SIGKILLed, a poll answer cut by a TCP proxy, the
+ * Keras/PyTorch-shaped adapters without either framework, and the package installed with pip
+ * offline. The driver is clients/python/tests/check_client.py.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +47,8 @@ function findPython(): string | undefined {
 }
 
 const PYTHON = findPython();
+/** A python3 that builds the package offline without build isolation (setuptools and wheel). */
+const PIP = ['/usr/bin/python3', 'python3'].find((python) => spawnSync(python, ['-c', 'import setuptools, wheel, numpy'], { stdio: 'ignore', timeout: 30_000 }).status === 0);
 if (!PYTHON && process.env.CI === 'true') throw new Error('no python3 with numpy (tried python3 on PATH and /usr/bin/python3, and apt-get install python3-numpy)');
 
 // ---------------------------------------------------------------------------------------------
@@ -255,6 +257,25 @@ describe('Python client against a real service', { skip: PYTHON ? false : 'no py
     } finally {
       await proxy.close();
     }
+  });
+
+  test('the package installs offline with pip (no build isolation, no dependency fetched) and is typed', { skip: PIP ? false : 'no python3 with setuptools and wheel' }, () => {
+    // A copy, so that the build's own files (build/, *.egg-info) stay out of the repository.
+    const source = join(workDir, 'package-source');
+    const target = join(workDir, 'package-target');
+    cpSync(join(ROOT, 'clients', 'python'), source, { recursive: true, filter: (path) => !/__pycache__|\/tests$|\.egg-info|\/build$/.test(path) });
+    const install = spawnSync(PIP!, ['-m', 'pip', 'install', '--no-deps', '--no-build-isolation', '--no-index', '--target', target, source], { encoding: 'utf8', timeout: 180_000 });
+    assert.equal(install.status, 0, install.stderr + install.stdout);
+    const check = spawnSync(
+      PIP!,
+      ['-c', 'import json, os, sys, sensory_client; print(json.dumps({"file": sensory_client.__file__, "typed": os.path.exists(os.path.join(os.path.dirname(sensory_client.__file__), "py.typed")), "torch": "torch" in sys.modules, "client": hasattr(sensory_client, "Client")}))'],
+      { encoding: 'utf8', cwd: workDir, env: { ...process.env, PYTHONPATH: target }, timeout: 60_000 },
+    );
+    assert.equal(check.status, 0, check.stderr);
+    const result = JSON.parse(check.stdout);
+    assert.ok(result.file.startsWith(target), `imported from the installed package: ${result.file}`);
+    assert.deepEqual([result.typed, result.torch, result.client], [true, false, true], 'py.typed shipped; importing the client imports no torch');
+    assert.ok(existsSync(join(target, 'sensory_client', 'torch.py')), 'the torch module is installed beside it');
   });
 
   test('adapters: a Sequence of repeatable batches and an IterableDataset over one order, importing neither framework', async () => {

@@ -1,4 +1,4 @@
-"""Drives sensory_client.py against a running service for test/python-client.test.ts.
+"""Drives the sensory_client package against a running service for test/python-client.test.ts.
 
     check_client.py MODE URL KEY DATASET [options]
 
