@@ -290,6 +290,48 @@ describe('SensoryClient against a real service', () => {
     await client.cancelOrder(other.id);
   });
 
+  test('a restart on other ranks: every rank, which had read to its end, rewound to its checkpoint, then the rest reshaped over 3 ranks: every slot once', async () => {
+    const request = { size: 30, ranks: 2, seed: 23, key: 'sdk-restart-23' };
+    const { id } = await client.createOrder('pets', request);
+    assert.equal((await client.createOrder('pets', request)).id, id, 'the same key and request: the same order');
+    const checkpoints: string[] = [];
+    const trained: number[] = [];
+    await Promise.all(
+      [0, 1].map(async (rank) => {
+        let seen = 0;
+        // A trainer reading ahead: it receives its whole part, but its checkpoint is after 5.
+        for await (const batch of client.order(id, { rank, max: 5, waitMs: 1000 })) {
+          if (seen === 0) {
+            checkpoints[rank] = batch.cursor!;
+            trained.push(...batch.slots);
+          }
+          seen += batch.slots.length;
+          if (seen === 15) break; // killed before the final acknowledgement
+        }
+      }),
+    );
+    assert.equal((await client.getOrder(id)).samples.delivered, 20, 'what was read ahead was acknowledged, but not trained on');
+    for (const rank of [0, 1]) {
+      const rewound = await client.rewind(id, { rank, cursor: checkpoints[rank] });
+      assert.deepEqual([rewound.ids.length, rewound.remaining], [0, 10], `rank ${rank} stands after its checkpoint`);
+    }
+    assert.equal((await client.getOrder(id)).samples.delivered, 10, 'delivered agrees with the checkpoints');
+    const reshaped = await client.reshape(id, { ranks: 3, rounding: 'drop' });
+    assert.deepEqual(reshaped.streams.map((stream) => stream.length), [6, 6, 6]);
+    const rest = await Promise.all(
+      [0, 1, 2].map(async (rank) => {
+        const got: number[] = [];
+        for await (const batch of client.order(id, { rank, max: 4, waitMs: 1000 })) got.push(...batch.slots);
+        return got;
+      }),
+    );
+    assert.deepEqual(rest.map((slots) => slots.length), [6, 6, 6], 'equal counts');
+    const all = [...trained, ...rest.flat()].sort((a, b) => a - b);
+    assert.equal(new Set(all).size, all.length, 'nothing twice');
+    assert.equal(all.length, 28, 'the 10 trained on and 18 of the 20 after them (drop rounding leaves 2 out)');
+    assert.equal((await client.getOrder(id)).status, 'complete');
+  });
+
   test('a connection cut in the middle of a poll response: the iterator polls again and the total is exact', async () => {
     // Large samples, so that a poll response (512 × 48 KiB = 24 MiB) is far bigger than what the
     // kernel buffers: when the proxy cuts, the service is still writing and has acknowledged nothing.

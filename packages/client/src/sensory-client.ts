@@ -56,11 +56,13 @@ export class SensoryClient {
   }
 
   /**
-   * Places a batch order. Not retried once the request may have reached the service (that could
-   * place two orders), only when a stale keep-alive connection failed before any answer.
+   * Places a batch order. With a `key` the same request returns the same order, so it is retried
+   * like a read; without one it is not retried once the request may have reached the service
+   * (that could place two orders), only when a stale keep-alive connection failed before any answer.
    */
   async createOrder(dataset: string, request: OrderRequest): Promise<OrderCreated> {
-    return parseJson((await this.http.call({ method: 'POST', path: `${datasetPath(dataset)}/orders`, json: request, retry: 'stale-socket' })).body);
+    const retry = request.key !== undefined ? 'idempotent' : 'stale-socket';
+    return parseJson((await this.http.call({ method: 'POST', path: `${datasetPath(dataset)}/orders`, json: request, retry })).body);
   }
 
   async getOrder(id: string): Promise<OrderView> {
@@ -131,6 +133,15 @@ export class SensoryClient {
       }
       if (batch.ids.length === 0 && (base.waitMs ?? 0) < EMPTY_POLL_PAUSE_MS) await sleep(EMPTY_POLL_PAUSE_MS);
     }
+  }
+
+  /**
+   * Moves a rank's acknowledgement to a checkpoint's `cursor`, taking back everything after it
+   * (`resume`), and returns where the rank stands. Before reshaping an order at a restart, rewind
+   * every rank to its checkpoint: the reshape then deals exactly what no checkpoint trained on.
+   */
+  async rewind(id: string, options: { rank?: number; cursor: string }): Promise<PolledBatch> {
+    return this.poll(id, { ...(options.rank !== undefined ? { rank: options.rank } : {}), cursor: options.cursor, ack: options.cursor, resume: true, max: 0, waitMs: 0 });
   }
 
   /** Deals the samples not yet delivered again over `ranks` ranks (a new generation: every rank starts again with cursor "start"). */
