@@ -44,7 +44,6 @@ them, and the loader converts each batch instead.
 
 from __future__ import annotations
 
-import math
 import os
 import secrets
 import zlib
