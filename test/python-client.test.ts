@@ -47,6 +47,8 @@ function findPython(): string | undefined {
 }
 
 const PYTHON = findPython();
+const MYPY = ['/usr/bin/python3', 'python3'].find((python) => spawnSync(python, ['-c', 'import mypy, numpy'], { stdio: 'ignore', timeout: 30_000 }).status === 0);
+if (!MYPY && process.env.CI === 'true') throw new Error('no python3 with mypy: .ci/run installs python3-mypy');
 /** A python3 that builds the package offline without build isolation (setuptools and wheel). */
 const PIP = ['/usr/bin/python3', 'python3'].find((python) => spawnSync(python, ['-c', 'import setuptools, wheel, numpy'], { stdio: 'ignore', timeout: 30_000 }).status === 0);
 if (!PYTHON && process.env.CI === 'true') throw new Error('no python3 with numpy (tried python3 on PATH and /usr/bin/python3, and apt-get install python3-numpy)');
@@ -276,6 +278,11 @@ describe('Python client against a real service', { skip: PYTHON ? false : 'no py
     assert.ok(result.file.startsWith(target), `imported from the installed package: ${result.file}`);
     assert.deepEqual([result.typed, result.torch, result.client], [true, false, true], 'py.typed shipped; importing the client imports no torch');
     assert.ok(existsSync(join(target, 'sensory_client', 'torch.py')), 'the torch module is installed beside it');
+  });
+
+  test('the package type-checks with mypy (its annotations are what py.typed promises)', { skip: MYPY ? false : 'no python3 with mypy (Debian: python3-mypy)' }, () => {
+    const check = spawnSync(MYPY!, ['-m', 'mypy', '--ignore-missing-imports', '--cache-dir', '/dev/null', 'sensory_client'], { encoding: 'utf8', cwd: join(ROOT, 'clients', 'python'), timeout: 300_000 });
+    assert.equal(check.status, 0, check.stdout + check.stderr);
   });
 
   test('adapters: a Sequence of repeatable batches and an IterableDataset over one order, importing neither framework', async () => {

@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 SAFETENSORS = "application/x-safetensors"
-DTYPES = {"U8": np.dtype(np.uint8), "I32": np.dtype("<i4"), "I64": np.dtype("<i8"), "F32": np.dtype("<f4")}
+DTYPES: Dict[str, np.dtype] = {"U8": np.dtype(np.uint8), "I32": np.dtype("<i4"), "I64": np.dtype("<i8"), "F32": np.dtype("<f4")}
 _NETWORK_ERRORS = (OSError, http.client.HTTPException)  # ConnectionError, timeouts, IncompleteRead, RemoteDisconnected…
 
 
@@ -377,7 +377,7 @@ class Client:
     ) -> Poll:
         """One poll of a rank of an order as a Poll; retried when the connection drops (nothing is
         lost: with a cursor the same poll gives the same samples)."""
-        body = {"max": max, "waitMs": wait_ms}
+        body: Dict[str, Any] = {"max": max, "waitMs": wait_ms}
         for name, value in (("rank", rank), ("cursor", cursor), ("ack", ack), ("resume", resume)):
             if value is not None:
                 body[name] = value
@@ -429,17 +429,17 @@ class OrderIterator:
         if order_id is None:
             order_id = client.create_order(dataset, size, **fields)["id"]
         self.order_id = order_id
-        self.slots = []
-        self.ids = []
-        self.epochs = []
-        self.remaining = None
+        self.slots: List[int] = []
+        self.ids: List[int] = []
+        self.epochs: List[int] = []
+        self.remaining: Optional[int] = None
         self.delivered = 0
         self.cursor = cursor
         self._next = cursor or "start"
         # A checkpoint's cursor was trained on: acknowledged, and what came after it taken back.
         self._ack = cursor
         self._resume = cursor is not None
-        self._status = None
+        self._status: Optional[str] = None
         self._final = False
         self._finished = False
 
@@ -526,7 +526,7 @@ class SensorySequence:
             base = tf.keras.utils.Sequence
         inner = self
 
-        class _KerasSequence(base):
+        class _KerasSequence(base):  # type: ignore[valid-type,misc]
             def __init__(self):
                 super().__init__()
 

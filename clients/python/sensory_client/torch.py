@@ -439,7 +439,7 @@ class SensoryIterableDataset(IterableDataset):
                 reader.fetch(end)
             if not reader.buffered():
                 order = client.get_order(plan["order"])
-                raise SensoryOrderEnded(plan["order"], order["status"], end - reader.position, "rank %d ended at position %d, before this part's %d" % (part, reader._fetched, reader.position))
+                raise SensoryOrderEnded(plan["order"], order["status"], end - reader.position, "rank %d ended before this part's position %s" % (part, reader.position))
             data, labels, slots, ids, epochs = reader.take(self.batch_size)
             data, labels = _to_torch_ready(data, labels, self.layout, self.label_dtype, plan["shape"])
             state = reader.state()
