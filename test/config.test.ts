@@ -49,6 +49,8 @@ describe('loadConfig', () => {
       legacyDataset: undefined,
       maxSampleBytes: 10 * MiB,
       maxBatchSamples: 4096,
+      maxImagePixels: 50_000_000,
+      maxImageFrames: 1000,
     };
     for (const [key, value] of Object.entries(expected)) assert.deepEqual(config[key as keyof Config], value, key);
   });

@@ -24,6 +24,10 @@ export interface Config {
   readonly legacyDataset: string | undefined;
   readonly maxSampleBytes: number;
   readonly maxBatchSamples: number;
+  /** Width × height of an uploaded image (one frame), checked from its header before decoding. */
+  readonly maxImagePixels: number;
+  /** Frames of an animated upload (GIF, WebP, TIFF pages, APNG). */
+  readonly maxImageFrames: number;
   readonly logLevel: string;
 }
 
@@ -90,6 +94,8 @@ const SETTINGS = [
   },
   { key: 'maxSampleBytes', variable: 'SENSORY_MAX_SAMPLE_BYTES', fallback: 10 * MiB, read: integer(1, 1024 * MiB) },
   { key: 'maxBatchSamples', variable: 'SENSORY_MAX_BATCH_SAMPLES', fallback: 4096, read: integer(1, 1_000_000) },
+  { key: 'maxImagePixels', variable: 'SENSORY_MAX_IMAGE_PIXELS', fallback: 50_000_000, read: integer(1, 268_402_689) },
+  { key: 'maxImageFrames', variable: 'SENSORY_MAX_IMAGE_FRAMES', fallback: 1000, read: integer(1, 100_000) },
   {
     key: 'logLevel',
     variable: 'SENSORY_LOG_LEVEL',

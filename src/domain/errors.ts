@@ -18,6 +18,7 @@ export const ERROR_REGISTRY = {
   SENSORY_ERR_CATEGORY_CONFLICT: { status: 409, summary: 'The same bytes are already stored in this dataset under another category.' },
   SENSORY_ERR_SAMPLE_TOO_LARGE: { status: 413, summary: 'A sample is larger than SENSORY_MAX_SAMPLE_BYTES.' },
   SENSORY_ERR_BODY_TOO_LARGE: { status: 413, summary: 'The request body is larger than this endpoint accepts.' },
+  SENSORY_ERR_IMAGE_TOO_LARGE: { status: 413, summary: 'The image has more pixels than SENSORY_MAX_IMAGE_PIXELS, or more frames than SENSORY_MAX_IMAGE_FRAMES (checked from its header, before decoding).' },
   SENSORY_ERR_BATCH_TOO_LARGE: { status: 413, summary: 'A small batch asks for more than SENSORY_MAX_BATCH_SAMPLES; place a batch order instead.' },
   SENSORY_ERR_NOT_AN_IMAGE: { status: 415, summary: 'The bytes are not a PNG, JPEG, WebP, GIF or TIFF image.' },
   SENSORY_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request Content-Type is not accepted by this endpoint.' },

@@ -65,7 +65,7 @@ export async function openRuntime(config: Config, log: (message: string) => void
   await store.migrate();
   const blobs = new FileBlobStore(join(config.dataDir, 'blobs'));
   const pixels = new FilePixelStore(join(config.dataDir, 'pixels'));
-  const imaging = new SharpImaging();
+  const imaging = new SharpImaging({ maxPixels: config.maxImagePixels, maxFrames: config.maxImageFrames });
   const generated = config.apiKeys ? undefined : await loadOrCreateAdminKey(config.dataDir);
   const keyring = new ApiKeyring(config.apiKeys ?? generated!.entries);
 
