@@ -1,5 +1,12 @@
+import type { BlobMove } from './blob-index.js';
+
 /** Original sample bytes, content-addressed by SHA-256. */
 export interface BlobStore {
+  /**
+   * True when every stored blob has a row in the metadata store's blob index (the segment store):
+   * a sample's commit then checks, in its transaction, that its blob is still indexed.
+   */
+  readonly indexed: boolean;
   /** Durable and atomic on return: a crash leaves either the whole blob or none. Idempotent. */
   put(sha256: string, bytes: Buffer): Promise<void>;
   get(sha256: string): Promise<Buffer>;
@@ -7,4 +14,27 @@ export interface BlobStore {
   remove(sha256: string): Promise<void>;
   /** Throws when the store cannot be written. */
   ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface CompactionReport {
+  /** Segment files before and after, and their bytes on disk. */
+  readonly segmentsBefore: number;
+  readonly segmentsAfter: number;
+  readonly bytesBefore: number;
+  readonly bytesAfter: number;
+  /** Live blobs copied out of the segments that were rewritten. */
+  readonly blobsMoved: number;
+  /** Originals moved from the per-file layout of earlier releases into segments. */
+  readonly legacyFilesMoved: number;
+}
+
+/** A blob store whose space is given back by rewriting its files (the segment store). */
+export interface CompactingBlobStore extends BlobStore {
+  /**
+   * Rewrites every closed segment in which at least `minGarbageShare` of the bytes belong to no
+   * indexed blob, and moves originals left in the per-file layout into segments. Online: reads,
+   * puts and other compactions may run meanwhile.
+   */
+  compact(options: { minGarbageShare: number; onMove?: (moves: readonly BlobMove[]) => void }): Promise<CompactionReport>;
 }

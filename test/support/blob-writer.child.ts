@@ -1,0 +1,22 @@
+/**
+ * A child that writes blobs until it is killed: `node --import tsx blob-writer.child.ts <kind>
+ * <dir> [databaseUrl]`. Eight loops put distinct blobs (1–60 KB, a function of their number);
+ * after each put resolves (durable) it prints `ok <n>` on stdout. The parent SIGKILLs it.
+ */
+import { openBlobStore, type BlobStoreKind } from './blob-stores.js';
+import { blobNumbered } from './blob-bytes.js';
+
+const [kind, dir, databaseUrl] = process.argv.slice(2);
+const opened = await openBlobStore(kind as BlobStoreKind, dir, { databaseUrl, segmentBytes: 2 * 1024 * 1024 });
+let next = 0;
+process.stdout.write('ready\n');
+await Promise.all(
+  Array.from({ length: 8 }, async () => {
+    for (;;) {
+      const n = next++;
+      const { sha, bytes } = blobNumbered(n);
+      await opened.blobs.put(sha, bytes);
+      process.stdout.write(`ok ${n}\n`);
+    }
+  }),
+);
