@@ -16,6 +16,8 @@ export interface DatasetRecord extends DatasetSpec {
   /** Live samples at the current revision. */
   readonly sampleCount: number;
   readonly createdAt: string;
+  /** Revisions below this one may miss purged samples: batches and orders there are refused. 0 until a purge. */
+  readonly purgedRevision: number;
 }
 
 export interface CategoryRecord {
@@ -53,12 +55,28 @@ export interface NewSample {
   readonly bytes: number;
   readonly pixelSlot: number;
   readonly splitBucket: number;
+  /**
+   * The blob store indexes its blobs in this store: the commit checks that the blob is still
+   * indexed (a compaction may have dropped an unreferenced blob the upload had found).
+   */
+  readonly requireIndexedBlob?: boolean;
 }
 
 export type AddOutcome =
   | { readonly kind: 'added'; readonly sample: SampleRecord }
   | { readonly kind: 'duplicate'; readonly sample: SampleRecord }
-  | { readonly kind: 'conflict'; readonly existing: SampleRecord };
+  | { readonly kind: 'conflict'; readonly existing: SampleRecord }
+  /** Its blob is no longer indexed: put the bytes again and retry. Nothing was added. */
+  | { readonly kind: 'blob-missing' };
+
+/** Tombstones of one dataset that a purge with some cutoff would remove. */
+export interface PurgeCandidates {
+  readonly datasetId: number;
+  readonly datasetName: string;
+  readonly samples: number;
+  /** The newest deletion among them: snapshots below it may hold some of them. */
+  readonly maxDeletedRevision: number;
+}
 
 export interface SampleQuery {
   readonly category?: string;
@@ -131,4 +149,16 @@ export interface MetadataStore {
   listCategories(datasetId: number): Promise<CategoryRecord[]>;
   /** Samples live at `revision`, labelled as they were then, by ascending id. */
   eligibleSamples(datasetId: number, query: EligibleQuery): Promise<EligibleSample[]>;
+
+  /** Per dataset, the tombstones deleted before `cutoff` (an ISO-8601 time). */
+  purgeCandidates(cutoff: string): Promise<PurgeCandidates[]>;
+  /** Whether some tombstone deleted before `cutoff` was live at `revision` (a snapshot the purge would change). */
+  purgeChangesRevision(datasetId: number, cutoff: string, revision: number): Promise<boolean>;
+  /**
+   * Removes the dataset's tombstones deleted before `cutoff` with their label history, and raises
+   * its purged revision past them, in one transaction; returns how many were removed.
+   */
+  purgeSamples(datasetId: number, cutoff: string): Promise<{ samples: number; purgedRevision: number }>;
+  /** Forgets the blob index rows that no sample names any more (their bytes become garbage); returns how many. */
+  dropUnreferencedBlobs(): Promise<number>;
 }

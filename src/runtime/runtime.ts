@@ -1,18 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FileBlobStore } from '../adapters/files/file.blob-store.js';
 import { FilePixelStore } from '../adapters/files/file.pixel-store.js';
+import { SegmentBlobStore } from '../adapters/files/segment.blob-store.js';
 import { SharpImaging } from '../adapters/imaging/sharp.imaging.js';
+import { PostgresBlobIndex } from '../adapters/postgres/postgres.blob-index.js';
 import { PostgresMetadataStore } from '../adapters/postgres/postgres.metadata-store.js';
 import { PostgresOrderStore } from '../adapters/postgres/postgres.order-store.js';
 import { AmqpOrderQueue } from '../adapters/queue/amqp.order-queue.js';
 import { MemoryOrderQueue } from '../adapters/queue/memory.order-queue.js';
+import { SqliteBlobIndex } from '../adapters/sqlite/sqlite.blob-index.js';
 import { SqliteMetadataStore } from '../adapters/sqlite/sqlite.metadata-store.js';
 import { SqliteOrderStore } from '../adapters/sqlite/sqlite.order-store.js';
 import type { Config } from '../config/config.js';
 import type { AppDeps } from '../http/app.js';
 import { Metrics } from '../http/metrics.js';
+import type { BlobIndex } from '../ports/blob-index.js';
 import type { MetadataStore } from '../ports/metadata-store.js';
 import type { OrderQueue, TaskConsumer } from '../ports/order-queue.js';
 import type { OrderStore } from '../ports/order-store.js';
@@ -38,14 +41,15 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-function openStores(config: Config): { store: MetadataStore; orders: OrderStore } {
+function openStores(config: Config): { store: MetadataStore; orders: OrderStore; blobIndex: BlobIndex } {
   const url = config.databaseUrl;
   if (url !== undefined && ['postgres:', 'postgresql:'].includes(new URL(url).protocol)) {
     const store = new PostgresMetadataStore(url);
-    return { store, orders: new PostgresOrderStore(store.pool) };
+    return { store, orders: new PostgresOrderStore(store.pool), blobIndex: new PostgresBlobIndex(store.pool) };
   }
   const store = new SqliteMetadataStore(url === undefined ? join(config.dataDir, 'sensory.db') : decodeURIComponent(new URL(url).pathname));
-  return { store, orders: new SqliteOrderStore(store.db, () => store.syncCommitted()) };
+  const synced = () => store.syncCommitted();
+  return { store, orders: new SqliteOrderStore(store.db, synced), blobIndex: new SqliteBlobIndex(store.db, synced) };
 }
 
 async function openQueue(config: Config, log: (message: string) => void): Promise<OrderQueue> {
@@ -61,9 +65,11 @@ async function openQueue(config: Config, log: (message: string) => void): Promis
 /** The composition root: configuration in, adapters and services wired together. */
 export async function openRuntime(config: Config, log: (message: string) => void = () => undefined): Promise<Runtime> {
   await mkdir(config.dataDir, { recursive: true });
-  const { store, orders: orderStore } = openStores(config);
+  const { store, orders: orderStore, blobIndex } = openStores(config);
   await store.migrate();
-  const blobs = new FileBlobStore(join(config.dataDir, 'blobs'));
+  // Originals: segment files, and the per-file layout of earlier releases read in place.
+  const blobs = new SegmentBlobStore(join(config.dataDir, 'segments'), join(config.dataDir, 'blobs'), blobIndex, { log });
+  await blobs.init();
   const pixels = new FilePixelStore(join(config.dataDir, 'pixels'));
   const imaging = new SharpImaging({ maxPixels: config.maxImagePixels, maxFrames: config.maxImageFrames });
   const generated = config.apiKeys ? undefined : await loadOrCreateAdminKey(config.dataDir);
@@ -111,7 +117,8 @@ export async function openRuntime(config: Config, log: (message: string) => void
       for (const worker of workers) worker.stop();
       closing ??= Promise.allSettled(consumers.map((consumer) => consumer.close()))
         .then(() => Promise.allSettled([queue.close()]))
-        .then(() => Promise.allSettled([pixels.close(), store.close()]))
+        .then(() => Promise.allSettled([pixels.close(), blobs.close()]))
+        .then(() => Promise.allSettled([store.close()]))
         .then(() => undefined);
       return closing;
     },

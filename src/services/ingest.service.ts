@@ -52,7 +52,20 @@ export class IngestService {
     if (!dataset) throw datasetNotFound(datasetName);
     const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing);
     if (prepared.kind === 'known') return prepared.stored;
-    return settle(dataset, await this.committer(dataset.id).submit(prepared.sample));
+    return settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes));
+  }
+
+  /**
+   * Group-commits a prepared sample. A compaction may have dropped the index row of a blob the
+   * upload found already stored (its samples were purged meanwhile): the bytes are then put
+   * again and the commit retried.
+   */
+  async commit(datasetId: number, sample: NewSample, bytes: Buffer): Promise<AddOutcome> {
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await this.committer(datasetId).submit(sample);
+      if (outcome.kind !== 'blob-missing' || attempt >= 3) return outcome;
+      await this.blobs.put(sample.sha256, bytes);
+    }
   }
 
   /**
@@ -71,13 +84,26 @@ export class IngestService {
     if (existing) return { kind: 'known', stored: knownOrConflict(dataset, existing, category) };
     const decoded = await this.imaging.toDatasetPixels(upload.bytes, dataset);
     if (decoded.pixels.length !== recordBytes(dataset)) throw new Error('imaging returned pixels of the wrong size');
-    await this.blobs.put(sha256, upload.bytes);
-    const pixelSlot = await this.slots.next(dataset.id);
-    await this.pixels.write(dataset.id, dataset, [pixelSlot], [decoded.pixels]);
+    // The original and the pixels are independent files: both are written, then both synced.
+    const [pixelSlot] = await Promise.all([this.writePixels(dataset, decoded.pixels), this.blobs.put(sha256, upload.bytes)]);
     return {
       kind: 'ready',
-      sample: { sha256, category, mediaType: decoded.mediaType, bytes: upload.bytes.length, pixelSlot, splitBucket: splitBucket(sha256) },
+      sample: {
+        sha256,
+        category,
+        mediaType: decoded.mediaType,
+        bytes: upload.bytes.length,
+        pixelSlot,
+        splitBucket: splitBucket(sha256),
+        requireIndexedBlob: this.blobs.indexed,
+      },
     };
+  }
+
+  private async writePixels(dataset: DatasetRecord, pixels: Uint8Array): Promise<number> {
+    const slot = await this.slots.next(dataset.id);
+    await this.pixels.write(dataset.id, dataset, [slot], [pixels]);
+    return slot;
   }
 
   /**
@@ -124,6 +150,7 @@ function knownOrConflict(dataset: DatasetRecord, existing: SampleRecord, categor
 
 export function settle(dataset: DatasetRecord, outcome: AddOutcome): Stored {
   if (outcome.kind === 'conflict') throw conflict(outcome.existing, undefined);
+  if (outcome.kind === 'blob-missing') throw new Error('the original of a sample kept leaving the blob index while it was being committed');
   return { dataset, sample: outcome.sample, duplicate: outcome.kind === 'duplicate' };
 }
 

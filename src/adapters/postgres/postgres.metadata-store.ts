@@ -11,6 +11,7 @@ import type {
   EligibleSample,
   MetadataStore,
   NewSample,
+  PurgeCandidates,
   SampleQuery,
   SampleRecord,
 } from '../../ports/metadata-store.js';
@@ -71,7 +72,7 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
 
 // Columns are aliased to the record fields, so rows are the records themselves.
 const DATASET_COLUMNS = `id, name, width, height, channels, test_percent AS "testPercent", revision,
-  live_count AS "sampleCount", created_at AS "createdAt"`;
+  live_count AS "sampleCount", created_at AS "createdAt", purged_rev AS "purgedRevision"`;
 const DATASET_SELECT = `SELECT ${DATASET_COLUMNS} FROM datasets`;
 
 const SAMPLE_SELECT = `
@@ -79,6 +80,9 @@ const SAMPLE_SELECT = `
          s.added_rev AS revision, s.created_at AS "createdAt", s.media_type AS "mediaType", s.bytes,
          s.pixel_slot AS "pixelSlot", s.split_bucket AS "splitBucket"
   FROM samples s JOIN categories c ON c.dataset_id = s.dataset_id AND c.idx = s.category_idx`;
+
+/** Tombstones removed per transaction by a purge. */
+const PURGE_BATCH = 2000;
 
 /** Sample ids covered by one eligibleSamples query. */
 const ELIGIBLE_ID_SPAN = 1_000_000;
@@ -240,6 +244,14 @@ export class PostgresMetadataStore implements MetadataStore {
         [datasetId, names],
       );
       const categoryIndex = new Map(known.rows.map((row) => [row.name, row.idx]));
+      // Blobs a compaction may have dropped meanwhile: FOR KEY SHARE holds the index rows until
+      // this commit, so dropUnreferencedBlobs either sees these samples or finds its rows held.
+      const needIndexed = [...new Set(samples.filter((s) => s.requireIndexedBlob).map((s) => s.sha256))];
+      const indexed = new Set(
+        needIndexed.length === 0
+          ? []
+          : (await client.query<{ sha256: string }>('SELECT sha256 FROM blob_index WHERE sha256 = ANY($1::text[]) FOR KEY SHARE', [needIndexed])).rows.map((r) => r.sha256),
+      );
       const newCategories: { idx: number; name: string; revision: number }[] = [];
       const bySha = new Map<string, () => SampleRecord>(live.rows.map((row) => [row.sha256, () => row]));
       const toInsert: SampleRecord[] = [];
@@ -253,6 +265,10 @@ export class PostgresMetadataStore implements MetadataStore {
             const sample = existing();
             return sample.category === same ? { kind: 'duplicate', sample } : { kind: 'conflict', existing: sample };
           });
+          continue;
+        }
+        if (item.requireIndexedBlob && !indexed.has(item.sha256)) {
+          outcomes.push(() => ({ kind: 'blob-missing' }));
           continue;
         }
         revision += 1;
@@ -377,7 +393,7 @@ export class PostgresMetadataStore implements MetadataStore {
       const row = await liveSampleById(client, datasetId, id);
       if (!row) return undefined;
       const revision = await bumpRevision(client, datasetId, -1);
-      await client.query('UPDATE samples SET deleted_rev = $1 WHERE id = $2', [revision, id]);
+      await client.query('UPDATE samples SET deleted_rev = $1, deleted_at = $3 WHERE id = $2', [revision, id, new Date().toISOString()]);
       return row;
     });
   }
@@ -425,6 +441,79 @@ export class PostgresMetadataStore implements MetadataStore {
       },
       'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
     );
+  }
+
+  async purgeCandidates(cutoff: string): Promise<PurgeCandidates[]> {
+    const { rows } = await this.pool.query<PurgeCandidates>(
+      `SELECT s.dataset_id AS "datasetId", d.name AS "datasetName", count(*) AS samples, max(s.deleted_rev) AS "maxDeletedRevision"
+       FROM samples s JOIN datasets d ON d.id = s.dataset_id
+       WHERE s.deleted_rev IS NOT NULL AND s.deleted_at < $1
+       GROUP BY s.dataset_id, d.name ORDER BY s.dataset_id`,
+      [cutoff],
+    );
+    return rows;
+  }
+
+  async purgeChangesRevision(datasetId: number, cutoff: string, revision: number): Promise<boolean> {
+    const { rows } = await this.pool.query<{ changes: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM samples WHERE dataset_id = $1 AND deleted_rev IS NOT NULL AND deleted_at < $2
+                      AND added_rev <= $3 AND deleted_rev > $3) AS changes`,
+      [datasetId, cutoff, revision],
+    );
+    return rows[0].changes;
+  }
+
+  async purgeSamples(datasetId: number, cutoff: string): Promise<{ samples: number; purgedRevision: number }> {
+    let samples = 0;
+    let purgedRevision = 0;
+    // Batches of a few thousand rows: each raises the floor past its rows before they go.
+    for (;;) {
+      const batch = await inTransaction(this.pool, async (client) => {
+        const { rows } = await client.query<{ id: number; deleted_rev: number }>(
+          `SELECT id, deleted_rev FROM samples WHERE dataset_id = $1 AND deleted_rev IS NOT NULL AND deleted_at < $2 LIMIT $3 FOR UPDATE`,
+          [datasetId, cutoff, PURGE_BATCH],
+        );
+        if (rows.length === 0) return { removed: 0, floor: undefined };
+        const revision = Math.max(...rows.map((row) => row.deleted_rev));
+        const raised = await client.query<{ purged_rev: number }>(
+          'UPDATE datasets SET purged_rev = GREATEST(purged_rev, $2) WHERE id = $1 RETURNING purged_rev',
+          [datasetId, revision],
+        );
+        await client.query('DELETE FROM samples WHERE id = ANY($1::bigint[])', [rows.map((row) => row.id)]);
+        return { removed: rows.length, floor: raised.rows[0]?.purged_rev };
+      });
+      samples += batch.removed;
+      if (batch.floor !== undefined) purgedRevision = batch.floor;
+      if (batch.removed < PURGE_BATCH) break;
+    }
+    if (samples === 0) {
+      purgedRevision = (await this.pool.query<{ purged_rev: number }>('SELECT purged_rev FROM datasets WHERE id = $1', [datasetId])).rows[0]?.purged_rev ?? 0;
+    }
+    return { samples, purgedRevision };
+  }
+
+  async dropUnreferencedBlobs(): Promise<number> {
+    let dropped = 0;
+    for (let prefix = 0; prefix < 256; prefix++) {
+      const from = prefix.toString(16).padStart(2, '0');
+      const to = prefix === 255 ? 'g' : (prefix + 1).toString(16).padStart(2, '0');
+      dropped += await inTransaction(this.pool, async (client) => {
+        // Lock the candidates first (waiting for uploads that hold them FOR KEY SHARE), then
+        // delete with a fresh snapshot: a sample committed meanwhile keeps its blob.
+        const { rows } = await client.query<{ sha256: string }>(
+          `SELECT sha256 FROM blob_index b WHERE b.sha256 >= $1 AND b.sha256 < $2
+             AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.sha256 = b.sha256) FOR UPDATE`,
+          [from, to],
+        );
+        if (rows.length === 0) return 0;
+        const deleted = await client.query(
+          `DELETE FROM blob_index b WHERE b.sha256 = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.sha256 = b.sha256)`,
+          [rows.map((row) => row.sha256)],
+        );
+        return deleted.rowCount ?? 0;
+      });
+    }
+    return dropped;
   }
 
   private async testPercent(datasetId: number): Promise<number | undefined> {

@@ -121,6 +121,7 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   -- Tombstones from before this column count from the upgrade.
   ALTER TABLE samples ADD COLUMN deleted_at text;
   UPDATE samples SET deleted_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') WHERE deleted_rev IS NOT NULL;
+  CREATE INDEX samples_tombstones ON samples(dataset_id, deleted_at) WHERE deleted_rev IS NOT NULL;
   -- Revisions below this one may miss purged samples: batches and orders there are refused.
   ALTER TABLE datasets ADD COLUMN purged_rev bigint NOT NULL DEFAULT 0;
   `,

@@ -3,19 +3,9 @@ import type { BlobIndex, BlobLocation, BlobMove, IndexedBlob } from '../../ports
 
 const LOCATION = 'segment_id AS segment, byte_offset AS offset, byte_length AS length';
 
-/**
- * The segment store's index in the SQLite database (table blob_index). Writes wait for the
- * shared WAL sync, so they are durable on return and share syncs with the sample commits.
- */
-export class SqliteBlobIndex implements BlobIndex {
-  private readonly q;
-
-  constructor(
-    private readonly db: Database.Database,
-    private readonly syncCommitted: () => Promise<void>,
-  ) {
-    const p = (sql: string) => db.prepare(sql);
-    this.q = {
+function prepareAll(db: Database.Database) {
+  const p = (sql: string) => db.prepare(sql);
+  return {
       find: p(`SELECT ${LOCATION} FROM blob_index WHERE sha256 = ?`),
       add: p(`INSERT OR IGNORE INTO blob_index (sha256, segment_id, byte_offset, byte_length) VALUES (@sha256, @segment, @offset, @length)`),
       remove: p(`DELETE FROM blob_index WHERE sha256 = ?`),
@@ -23,7 +13,25 @@ export class SqliteBlobIndex implements BlobIndex {
       inSegment: p(`SELECT sha256, ${LOCATION} FROM blob_index WHERE segment_id = ? ORDER BY byte_offset`),
       relocate: p(`UPDATE blob_index SET segment_id = @toSegment, byte_offset = @toOffset, byte_length = @toLength
                    WHERE sha256 = @sha256 AND segment_id = @fromSegment AND byte_offset = @fromOffset`),
-    };
+  };
+}
+
+/**
+ * The segment store's index in the SQLite database (table blob_index). Writes wait for the
+ * shared WAL sync, so they are durable on return and share syncs with the sample commits.
+ */
+export class SqliteBlobIndex implements BlobIndex {
+  private statements: ReturnType<typeof prepareAll> | undefined;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly syncCommitted: () => Promise<void>,
+  ) {}
+
+  /** Prepared on first use, once the migrations have created the table. */
+  private get q(): ReturnType<typeof prepareAll> {
+    this.statements ??= prepareAll(this.db);
+    return this.statements;
   }
 
   async find(sha256: string): Promise<BlobLocation | undefined> {

@@ -122,6 +122,7 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   -- Tombstones from before this column count from the upgrade.
   ALTER TABLE samples ADD COLUMN deleted_at TEXT;
   UPDATE samples SET deleted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE deleted_rev IS NOT NULL;
+  CREATE INDEX samples_tombstones ON samples(dataset_id, deleted_at) WHERE deleted_rev IS NOT NULL;
   -- Revisions below this one may miss purged samples: batches and orders there are refused.
   ALTER TABLE datasets ADD COLUMN purged_rev INTEGER NOT NULL DEFAULT 0;
   `,
