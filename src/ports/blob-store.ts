@@ -1,4 +1,4 @@
-import type { BlobMove } from './blob-index.js';
+import type { BlobMove, IndexedBlob } from './blob-index.js';
 
 /** Original sample bytes, content-addressed by SHA-256. */
 export interface BlobStore {
@@ -9,6 +9,12 @@ export interface BlobStore {
   readonly indexed: boolean;
   /** Durable and atomic on return: a crash leaves either the whole blob or none. Idempotent. */
   put(sha256: string, bytes: Buffer): Promise<void>;
+  /**
+   * Optional: makes the bytes durable but leaves their index row to the caller, who commits it
+   * in the sample's own transaction (one transaction and one sync for both). Returns undefined
+   * when the blob is indexed already: the commit must then check that it still is.
+   */
+  stage?(sha256: string, bytes: Buffer): Promise<IndexedBlob | undefined>;
   get(sha256: string): Promise<Buffer>;
   has(sha256: string): Promise<boolean>;
   remove(sha256: string): Promise<void>;

@@ -1,4 +1,5 @@
 import type { Channels } from '../domain/dataset-shape.js';
+import type { IndexedBlob } from './blob-index.js';
 import type { Split } from '../domain/split.js';
 
 export interface DatasetSpec {
@@ -55,9 +56,11 @@ export interface NewSample {
   readonly bytes: number;
   readonly pixelSlot: number;
   readonly splitBucket: number;
+  /** The index row of a blob staged for this sample, inserted by the same commit (unless the SHA-256 is indexed already). */
+  readonly newBlob?: IndexedBlob;
   /**
-   * The blob store indexes its blobs in this store: the commit checks that the blob is still
-   * indexed (a compaction may have dropped an unreferenced blob the upload had found).
+   * The blob was found indexed before the commit: the commit checks that it still is (a
+   * compaction may have dropped it meanwhile, its samples having been purged).
    */
   readonly requireIndexedBlob?: boolean;
 }

@@ -64,7 +64,8 @@ export class IngestService {
     for (let attempt = 1; ; attempt++) {
       const outcome = await this.committer(datasetId).submit(sample);
       if (outcome.kind !== 'blob-missing' || attempt >= 3) return outcome;
-      await this.blobs.put(sample.sha256, bytes);
+      const { newBlob, requireIndexedBlob } = await this.storeOriginal(sample.sha256, bytes);
+      sample = { ...sample, newBlob, requireIndexedBlob };
     }
   }
 
@@ -85,19 +86,24 @@ export class IngestService {
     const decoded = await this.imaging.toDatasetPixels(upload.bytes, dataset);
     if (decoded.pixels.length !== recordBytes(dataset)) throw new Error('imaging returned pixels of the wrong size');
     // The original and the pixels are independent files: both are written, then both synced.
-    const [pixelSlot] = await Promise.all([this.writePixels(dataset, decoded.pixels), this.blobs.put(sha256, upload.bytes)]);
+    const [pixelSlot, blob] = await Promise.all([this.writePixels(dataset, decoded.pixels), this.storeOriginal(sha256, upload.bytes)]);
     return {
       kind: 'ready',
-      sample: {
-        sha256,
-        category,
-        mediaType: decoded.mediaType,
-        bytes: upload.bytes.length,
-        pixelSlot,
-        splitBucket: splitBucket(sha256),
-        requireIndexedBlob: this.blobs.indexed,
-      },
+      sample: { sha256, category, mediaType: decoded.mediaType, bytes: upload.bytes.length, pixelSlot, splitBucket: splitBucket(sha256), ...blob },
     };
+  }
+
+  /**
+   * The original made durable. A store that stages leaves its index row to the sample's commit;
+   * a blob found indexed already is checked again by that commit.
+   */
+  private async storeOriginal(sha256: string, bytes: Buffer): Promise<Pick<NewSample, 'newBlob' | 'requireIndexedBlob'>> {
+    if (this.blobs.stage) {
+      const newBlob = await this.blobs.stage(sha256, bytes);
+      return newBlob ? { newBlob } : { requireIndexedBlob: true };
+    }
+    await this.blobs.put(sha256, bytes);
+    return this.blobs.indexed ? { requireIndexedBlob: true } : {};
   }
 
   private async writePixels(dataset: DatasetRecord, pixels: Uint8Array): Promise<number> {

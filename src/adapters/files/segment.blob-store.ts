@@ -89,6 +89,7 @@ export class SegmentBlobStore implements CompactingBlobStore {
   private closed = false;
   private readonly closing = new Set<Promise<void>>();
   private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly staging = new Map<string, Promise<IndexedBlob | undefined>>();
   private readonly indexer: WriteBatcher<IndexedBlob, undefined>;
   /** What the start found and repaired: unsealed segments of dead writers, and bytes cut from their tails. */
   readonly recovered = { segments: 0, bytesCut: 0 };
@@ -129,6 +130,21 @@ export class SegmentBlobStore implements CompactingBlobStore {
     const writing = this.write(sha256, bytes).finally(() => this.inFlight.delete(sha256));
     this.inFlight.set(sha256, writing);
     return writing;
+  }
+
+  async stage(sha256: string, bytes: Buffer): Promise<IndexedBlob | undefined> {
+    checkSha(sha256);
+    await this.init();
+    const running = this.staging.get(sha256);
+    if (running) return running;
+    const staging = (async () => {
+      if (await this.index.find(sha256)) return undefined;
+      const { segment, location } = this.append(sha256, bytes);
+      await segment.sync.sync();
+      return { sha256, ...location };
+    })().finally(() => this.staging.delete(sha256));
+    this.staging.set(sha256, staging);
+    return staging;
   }
 
   async get(sha256: string): Promise<Buffer> {
@@ -172,7 +188,7 @@ export class SegmentBlobStore implements CompactingBlobStore {
     if (this.closed) return;
     this.closed = true;
     if (this.idleTimer) clearInterval(this.idleTimer);
-    await Promise.allSettled(this.inFlight.values());
+    await Promise.allSettled([...this.inFlight.values(), ...this.staging.values()]);
     if (this.active) this.closing.add(this.seal(this.active));
     this.active = undefined;
     await Promise.allSettled(this.closing);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { SensoryError } from '../../domain/errors.js';
 import type { Split } from '../../domain/split.js';
+import type { IndexedBlob } from '../../ports/blob-index.js';
 import type {
   AddOutcome,
   CategoryRecord,
@@ -246,7 +247,7 @@ export class PostgresMetadataStore implements MetadataStore {
       const categoryIndex = new Map(known.rows.map((row) => [row.name, row.idx]));
       // Blobs a compaction may have dropped meanwhile: FOR KEY SHARE holds the index rows until
       // this commit, so dropUnreferencedBlobs either sees these samples or finds its rows held.
-      const needIndexed = [...new Set(samples.filter((s) => s.requireIndexedBlob).map((s) => s.sha256))];
+      const needIndexed = [...new Set(samples.filter((s) => s.requireIndexedBlob && !s.newBlob).map((s) => s.sha256))];
       const indexed = new Set(
         needIndexed.length === 0
           ? []
@@ -255,6 +256,7 @@ export class PostgresMetadataStore implements MetadataStore {
       const newCategories: { idx: number; name: string; revision: number }[] = [];
       const bySha = new Map<string, () => SampleRecord>(live.rows.map((row) => [row.sha256, () => row]));
       const toInsert: SampleRecord[] = [];
+      const newBlobs: IndexedBlob[] = [];
       const outcomes: (() => AddOutcome)[] = [];
 
       for (const item of samples) {
@@ -267,7 +269,8 @@ export class PostgresMetadataStore implements MetadataStore {
           });
           continue;
         }
-        if (item.requireIndexedBlob && !indexed.has(item.sha256)) {
+        if (item.newBlob) newBlobs.push(item.newBlob);
+        else if (item.requireIndexedBlob && !indexed.has(item.sha256)) {
           outcomes.push(() => ({ kind: 'blob-missing' }));
           continue;
         }
@@ -308,6 +311,10 @@ export class PostgresMetadataStore implements MetadataStore {
              INSERT INTO sample_labels (sample_id, from_rev, category_idx) SELECT id, added_rev, category_idx FROM added
            ), counted AS (
              UPDATE datasets SET revision = $10, live_count = live_count + $11, next_category_index = $12 WHERE id = $1
+           ), indexed AS (
+             INSERT INTO blob_index (sha256, segment_id, byte_offset, byte_length)
+             SELECT * FROM unnest($13::text[], $14::bigint[], $15::bigint[], $16::bigint[])
+             ON CONFLICT (sha256) DO NOTHING
            )
            SELECT id, sha256 FROM added`,
           [
@@ -323,6 +330,10 @@ export class PostgresMetadataStore implements MetadataStore {
             revision,
             toInsert.length,
             nextIndex,
+            newBlobs.map((b) => b.sha256),
+            newBlobs.map((b) => b.segment),
+            newBlobs.map((b) => b.offset),
+            newBlobs.map((b) => b.length),
           ],
         );
         const idBySha = new Map(ids.rows.map((row) => [row.sha256, row.id]));

@@ -70,6 +70,7 @@ function prepareAll(db: Database.Database) {
     setLabel: p(`UPDATE samples SET category_idx = ?, label_rev = ? WHERE id = ?`),
     tombstone: p(`UPDATE samples SET deleted_rev = ?, deleted_at = ? WHERE id = ?`),
     blobIndexed: p(`SELECT 1 FROM blob_index WHERE sha256 = ?`).pluck(true),
+    indexBlob: p(`INSERT OR IGNORE INTO blob_index (sha256, segment_id, byte_offset, byte_length) VALUES (@sha256, @segment, @offset, @length)`),
     purgeCandidates: p(`
       SELECT s.dataset_id AS datasetId, d.name AS datasetName, COUNT(*) AS samples, MAX(s.deleted_rev) AS maxDeletedRevision
       FROM samples s JOIN datasets d ON d.id = s.dataset_id
@@ -257,7 +258,10 @@ export class SqliteMetadataStore implements MetadataStore {
               outcomes.push(same ? { kind: 'duplicate', sample: live } : { kind: 'conflict', existing: live });
               continue;
             }
-            if (item.requireIndexedBlob && this.q.blobIndexed.get(item.sha256) === undefined) {
+            if (item.newBlob) {
+              const { sha256, segment, offset, length } = item.newBlob;
+              this.q.indexBlob.run({ sha256, segment, offset, length });
+            } else if (item.requireIndexedBlob && this.q.blobIndexed.get(item.sha256) === undefined) {
               outcomes.push({ kind: 'blob-missing' });
               continue;
             }
