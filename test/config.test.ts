@@ -51,6 +51,7 @@ describe('loadConfig', () => {
       maxBatchSamples: 4096,
       maxImagePixels: 50_000_000,
       maxImageFrames: 1000,
+      maxBulkItems: 100_000,
     };
     for (const [key, value] of Object.entries(expected)) assert.deepEqual(config[key as keyof Config], value, key);
   });

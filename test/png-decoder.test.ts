@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import sharp from 'sharp';
-import { decodePng, pngFrameCount, readPngHeader } from '../src/adapters/imaging/png.decoder.js';
+import { decodePng, decodePngOffThread, pngFrameCount, readPngHeader } from '../src/adapters/imaging/png.decoder.js';
 import { SharpImaging } from '../src/adapters/imaging/sharp.imaging.js';
 import type { Channels, DatasetShape } from '../src/domain/dataset-shape.js';
 import { isSensoryError } from '../src/domain/errors.js';
@@ -98,6 +98,8 @@ describe('lean PNG decoding', () => {
         }
         assert.ok(lean, `${name} into ${channels} channel(s) was handed to sharp`);
         assert.ok(Buffer.from(lean).equals(await bySharp(png, shape(channels))), `${name} into ${channels} channel(s) differs from sharp`);
+        const offThread = await decodePngOffThread(png, shape(channels));
+        assert.ok(offThread && Buffer.from(offThread).equals(Buffer.from(lean)), `${name}: inflating on the thread pool gives the same pixels`);
       }
     });
   }

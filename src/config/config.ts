@@ -28,6 +28,8 @@ export interface Config {
   readonly maxImagePixels: number;
   /** Frames of an animated upload (GIF, WebP, TIFF pages, APNG). */
   readonly maxImageFrames: number;
+  /** Items of one bulk upload or import request. */
+  readonly maxBulkItems: number;
   readonly logLevel: string;
 }
 
@@ -96,6 +98,7 @@ const SETTINGS = [
   { key: 'maxBatchSamples', variable: 'SENSORY_MAX_BATCH_SAMPLES', fallback: 4096, read: integer(1, 1_000_000) },
   { key: 'maxImagePixels', variable: 'SENSORY_MAX_IMAGE_PIXELS', fallback: 50_000_000, read: integer(1, 268_402_689) },
   { key: 'maxImageFrames', variable: 'SENSORY_MAX_IMAGE_FRAMES', fallback: 1000, read: integer(1, 100_000) },
+  { key: 'maxBulkItems', variable: 'SENSORY_MAX_BULK_ITEMS', fallback: 100_000, read: integer(1, 1_000_000) },
   {
     key: 'logLevel',
     variable: 'SENSORY_LOG_LEVEL',

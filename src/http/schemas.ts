@@ -116,6 +116,24 @@ export const ImportSummary = Type.Object({
   rejected: Type.Array(Type.Object({ path: Type.String(), error: Type.Object({ code: Type.String(), message: Type.String() }) })),
 });
 
+export const BulkReceipt = Type.Object({
+  path: Type.String({ description: 'the member as the archive names it (without a leading ./)' }),
+  status: Type.Union([Type.Literal('stored'), Type.Literal('duplicate'), Type.Literal('rejected')]),
+  sampleId: Type.Optional(Type.Integer({ description: 'stored or duplicate: the sample' })),
+  category: Type.Optional(Type.String()),
+  sha256: Type.Optional(Type.String()),
+  error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() }, { description: 'rejected: why, as a single upload of the item would have been answered' })),
+});
+
+export const BulkResult = Type.Object({
+  items: Type.Integer({ description: 'members that were items (folders are not)' }),
+  stored: Type.Integer(),
+  duplicates: Type.Integer(),
+  rejected: Type.Integer(),
+  revision: Type.Integer({ description: "the dataset's revision after the last commit" }),
+  receipts: Type.Array(BulkReceipt, { description: 'one per item, in input order' }),
+});
+
 export const BatchBody = Type.Object(
   {
     size: Type.Integer({ minimum: 1, description: 'samples in the batch; at most SENSORY_MAX_BATCH_SAMPLES (413 above)' }),

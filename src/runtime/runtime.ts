@@ -21,6 +21,7 @@ import type { OrderQueue, TaskConsumer } from '../ports/order-queue.js';
 import type { OrderStore } from '../ports/order-store.js';
 import { ApiKeyring, loadOrCreateAdminKey } from '../services/api-keyring.js';
 import { BatchService } from '../services/batch.service.js';
+import { BulkUploadService } from '../services/bulk-upload.service.js';
 import { DatasetService } from '../services/dataset.service.js';
 import { ImportService } from '../services/import.service.js';
 import { IngestService } from '../services/ingest.service.js';
@@ -78,6 +79,7 @@ export async function openRuntime(config: Config, log: (message: string) => void
   const datasets = new DatasetService(store, pixels, blobs);
   const ingest = new IngestService(store, blobs, pixels, imaging, config.maxSampleBytes);
   const batches = new BatchService(store, pixels, config.maxBatchSamples);
+  const archiveLimits = { maxSampleBytes: config.maxSampleBytes, maxItems: config.maxBulkItems };
   const queue = await openQueue(config, log);
   const orders = new OrderService(orderStore, queue, batches, { shardSize: config.shardSize, ttlSeconds: config.orderTtlSeconds, leaseMs: config.orderLeaseMs });
   const consumers: TaskConsumer[] = [];
@@ -89,7 +91,8 @@ export async function openRuntime(config: Config, log: (message: string) => void
     datasets,
     samples: new SampleService(store, blobs),
     ingest,
-    imports: new ImportService(store, ingest),
+    imports: new ImportService(store, ingest, archiveLimits),
+    bulk: new BulkUploadService(store, ingest, archiveLimits),
     batches,
     orders,
     metrics: new Metrics(),

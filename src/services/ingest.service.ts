@@ -5,7 +5,7 @@ import { assertValidName } from '../domain/names.js';
 import { splitBucket } from '../domain/split.js';
 import { WriteBatcher } from '../lib/write-batcher.js';
 import type { BlobStore } from '../ports/blob-store.js';
-import type { Imaging } from '../ports/imaging.js';
+import type { DecodeOptions, Imaging } from '../ports/imaging.js';
 import type { AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../ports/metadata-store.js';
 import type { PixelStore } from '../ports/pixel-store.js';
 import { datasetNotFound } from './dataset.service.js';
@@ -69,21 +69,34 @@ export class IngestService {
     }
   }
 
+  /** One sample of a bulk upload into a dataset already looked up; errors are thrown as by add(). */
+  async addTo(dataset: DatasetRecord, upload: Upload, options: DecodeOptions = {}): Promise<Stored> {
+    const prepared = await this.prepare(dataset, upload, options);
+    if (prepared.kind === 'known') return prepared.stored;
+    return settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes));
+  }
+
   /**
    * Validates, deduplicates and writes bytes and pixels; the metadata is left to the caller, so
    * an import can commit all its samples at once.
    */
-  async prepare(dataset: DatasetRecord, upload: Upload): Promise<Prepared> {
+  async prepare(dataset: DatasetRecord, upload: Upload, options: DecodeOptions = {}): Promise<Prepared> {
     const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
-    return this.prepareLookedUp(dataset, upload, sha256, await this.store.findLiveSampleBySha(dataset.id, sha256));
+    return this.prepareLookedUp(dataset, upload, sha256, await this.store.findLiveSampleBySha(dataset.id, sha256), options);
   }
 
   /** prepare() once the live sample with these bytes (if any) is known. */
-  private async prepareLookedUp(dataset: DatasetRecord, upload: Upload, sha256: string, existing: SampleRecord | undefined): Promise<Prepared> {
+  private async prepareLookedUp(
+    dataset: DatasetRecord,
+    upload: Upload,
+    sha256: string,
+    existing: SampleRecord | undefined,
+    options: DecodeOptions = {},
+  ): Promise<Prepared> {
     const category = assertValidName('category', upload.category);
     this.assertSize(upload.bytes.length);
     if (existing) return { kind: 'known', stored: knownOrConflict(dataset, existing, category) };
-    const decoded = await this.imaging.toDatasetPixels(upload.bytes, dataset);
+    const decoded = await this.imaging.toDatasetPixels(upload.bytes, dataset, options);
     if (decoded.pixels.length !== recordBytes(dataset)) throw new Error('imaging returned pixels of the wrong size');
     // The original and the pixels are independent files: both are written, then both synced.
     const [pixelSlot, blob] = await Promise.all([this.writePixels(dataset, decoded.pixels), this.storeOriginal(sha256, upload.bytes)]);

@@ -153,15 +153,24 @@ function unfilter(data: Uint8Array, height: number, stride: number, bpp: number)
   return true;
 }
 
+/** A PNG the lean path can decode, parsed up to its compressed pixel data. */
+export interface LeanPng {
+  readonly header: PngHeader;
+  readonly chunks: Chunks;
+  readonly stride: number;
+  /** Inflated size: one filter byte and `stride` bytes per row. */
+  readonly inflatedBytes: number;
+  readonly channelsOut: number;
+}
+
 /**
- * Decodes the common case in this process, without a thread hop: a non-interlaced 8-bit PNG
+ * The common case the lean path decodes exactly as sharp would: a non-interlaced 8-bit PNG
  * (grey, grey + alpha, RGB, RGBA; palette at 1, 2, 4 or 8 bits; tRNS transparency) whose size is
- * already the dataset's, to the dataset's channels exactly as sharp would (alpha flattened on
- * black by truncating division, grey repeated into RGB). Returns undefined for everything else —
- * other depths, interlacing, another size, colour into a grey dataset, colour profiles, any
- * irregularity (a bad CRC, a short stream) — which sharp then decodes or refuses.
+ * already the dataset's. Undefined for everything else — other depths, interlacing, another size,
+ * colour into a grey dataset, colour profiles, any irregularity (a bad CRC) — which sharp then
+ * decodes or refuses.
  */
-export function decodePng(bytes: Buffer, shape: DatasetShape): Uint8Array | undefined {
+export function parseLeanPng(bytes: Buffer, shape: DatasetShape): LeanPng | undefined {
   const header = readPngHeader(bytes);
   if (!header || header.interlaced || header.width !== shape.width || header.height !== shape.height) return undefined;
   const { width, height, colorType, bitDepth } = header;
@@ -174,18 +183,39 @@ export function decodePng(bytes: Buffer, shape: DatasetShape): Uint8Array | unde
   const chunks = readChunks(bytes);
   if (!chunks) return undefined;
   if (colorType === PALETTE && (!chunks.palette || chunks.palette.length % 3 !== 0)) return undefined;
-
   const stride = Math.ceil((width * channelsIn * bitDepth) / 8);
-  const expected = (stride + 1) * height;
-  let data: Buffer;
+  return { header, chunks, stride, inflatedBytes: (stride + 1) * height, channelsOut: shape.channels };
+}
+
+/** The pixels from the inflated data: rows unfiltered in place, then converted to the dataset's channels. */
+export function finishLeanPng(png: LeanPng, inflated: Buffer): Uint8Array | undefined {
+  const { header, stride } = png;
+  if (inflated.length !== png.inflatedBytes) return undefined;
+  const channelsIn = CHANNELS_OF[header.colorType];
+  if (!unfilter(inflated, header.height, stride, Math.max(1, (channelsIn * header.bitDepth) >> 3))) return undefined;
+  return convert(inflated, header, stride, png.chunks, png.channelsOut);
+}
+
+/** parseLeanPng, inflate on this thread, finishLeanPng: the whole lean decode without a thread hop. */
+export function decodePng(bytes: Buffer, shape: DatasetShape): Uint8Array | undefined {
+  const png = parseLeanPng(bytes, shape);
+  if (!png) return undefined;
+  let inflated: Buffer;
   try {
-    data = zlib.inflateSync(chunks.idat, { maxOutputLength: expected + 1 });
+    inflated = zlib.inflateSync(png.chunks.idat, { maxOutputLength: png.inflatedBytes + 1 });
   } catch {
     return undefined;
   }
-  if (data.length !== expected) return undefined;
-  if (!unfilter(data, height, stride, Math.max(1, (channelsIn * bitDepth) >> 3))) return undefined;
-  return convert(data, header, stride, chunks, shape.channels);
+  return finishLeanPng(png, inflated);
+}
+
+/** The same, inflating on the thread pool: for bulk uploads, where another core is worth a hop. */
+export function decodePngOffThread(bytes: Buffer, shape: DatasetShape): Promise<Uint8Array | undefined> {
+  const png = parseLeanPng(bytes, shape);
+  if (!png) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    zlib.inflate(png.chunks.idat, { maxOutputLength: png.inflatedBytes + 1 }, (error, inflated) => resolve(error ? undefined : finishLeanPng(png, inflated)));
+  });
 }
 
 function convert(data: Buffer, header: PngHeader, stride: number, chunks: Chunks, channelsOut: number): Uint8Array | undefined {

@@ -2,8 +2,8 @@ import sharp, { type Metadata } from 'sharp';
 import type { DatasetShape } from '../../domain/dataset-shape.js';
 import { recordBytes } from '../../domain/dataset-shape.js';
 import { SensoryError } from '../../domain/errors.js';
-import type { DecodedImage, Imaging } from '../../ports/imaging.js';
-import { decodePng, pngFrameCount, readPngHeader } from './png.decoder.js';
+import type { DecodedImage, DecodeOptions, Imaging } from '../../ports/imaging.js';
+import { decodePng, decodePngOffThread, pngFrameCount, readPngHeader } from './png.decoder.js';
 
 const PNG = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const BLACK = { r: 0, g: 0, b: 0 };
@@ -51,7 +51,7 @@ export const DEFAULT_IMAGE_LIMITS: ImageLimits = { maxPixels: 50_000_000, maxFra
 export class SharpImaging implements Imaging {
   constructor(private readonly limits: ImageLimits = DEFAULT_IMAGE_LIMITS) {}
 
-  async toDatasetPixels(bytes: Buffer, shape: DatasetShape): Promise<DecodedImage> {
+  async toDatasetPixels(bytes: Buffer, shape: DatasetShape, options: DecodeOptions = {}): Promise<DecodedImage> {
     const mediaType = sniffMediaType(bytes);
     if (!mediaType) throw notAnImage('The bytes are not a PNG, JPEG, WebP, GIF or TIFF image.');
     if (mediaType === 'image/png') {
@@ -60,7 +60,7 @@ export class SharpImaging implements Imaging {
         this.checkSize(header.width, header.height);
         this.checkFrames(pngFrameCount(bytes));
       }
-      const pixels = decodePng(bytes, shape);
+      const pixels = options.offload ? await decodePngOffThread(bytes, shape) : decodePng(bytes, shape);
       if (pixels) return { mediaType, pixels };
     } else if (MULTI_FRAME.has(mediaType)) {
       await this.checkFramesWithSharp(bytes, mediaType);

@@ -27,11 +27,11 @@ export function decodeBase64(field: string, text: string): Buffer {
   return Buffer.from(compact, compact.includes('-') || compact.includes('_') ? 'base64url' : 'base64');
 }
 
-const TAR_TYPES = ['application/x-tar', 'application/tar'];
-const GZIP_TYPES = ['application/gzip', 'application/x-gzip', 'application/x-gtar'];
+export const TAR_TYPES = ['application/x-tar', 'application/tar'];
+export const GZIP_TYPES = ['application/gzip', 'application/x-gzip', 'application/x-gtar'];
 
 /** The import body's kind from its Content-Type; anything else is a 415. */
-function importMediaType(request: FastifyRequest): 'tar' | 'gzip' {
+export function importMediaType(request: FastifyRequest): 'tar' | 'gzip' {
   const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (GZIP_TYPES.includes(type)) return 'gzip';
   if (TAR_TYPES.includes(type)) return 'tar';
