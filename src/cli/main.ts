@@ -87,7 +87,7 @@ async function main(argv: string[]): Promise<number> {
       if (positionals.length !== 1) throw new UsageError('import needs <dir>');
       const channels = wholeNumber('channels', values.channels, 3);
       if (channels !== 1 && channels !== 3) throw new UsageError('--channels must be 1 or 3');
-      const concurrency = wholeNumber('concurrency', values.concurrency, 8);
+      const concurrency = wholeNumber('concurrency', values.concurrency, 2);
       // Every flag is checked before the key is looked up: a usage mistake is reported as one.
       let trees: ImportOptions[];
       if (values.dataset !== undefined) {

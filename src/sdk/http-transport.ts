@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ErrorCode } from '../domain/errors.js';
 import { SensoryApiError, SensoryConnectionError, isTransient } from './errors.js';
@@ -40,6 +41,8 @@ export interface CallOptions {
   readonly query?: Record<string, string | number | boolean | undefined>;
   readonly json?: unknown;
   readonly body?: Buffer;
+  /** A body streamed instead (chunked): called once per attempt, so a retry sends it again from the start. */
+  readonly stream?: () => Readable;
   readonly contentType?: string;
   readonly accept?: string;
   readonly retry: RetryPolicy;
@@ -112,6 +115,8 @@ export class HttpTransport {
     if (payload !== undefined) {
       headers['content-type'] = options.contentType ?? (options.json !== undefined ? 'application/json' : 'application/octet-stream');
       headers['content-length'] = payload.length;
+    } else if (options.stream) {
+      headers['content-type'] = options.contentType ?? 'application/octet-stream';
     }
     return new Promise<HttpReply>((resolve, reject) => {
       let settled = false;
@@ -167,7 +172,13 @@ export class HttpTransport {
         if (request.reusedSocket && (failure.code === 'ECONNRESET' || failure.code === 'EPIPE')) staleSocketErrors.add(failure);
         finish(failure);
       });
-      request.end(payload);
+      if (options.stream) {
+        const body = options.stream();
+        body.once('error', (error) => request.destroy(error));
+        body.pipe(request);
+      } else {
+        request.end(payload);
+      }
     });
   }
 
