@@ -293,8 +293,7 @@ describe('segment store', () => {
       assert.equal(await blobs.has(sha), true);
       assert.ok((await blobs.get(sha)).equals(bytes));
     }
-    const report = await (blobs as CompactingBlobStore).compact({ minGarbageShare: 0.5 });
-    assert.equal(report.legacyFilesMoved, 30);
+    assert.equal(await (blobs as CompactingBlobStore).moveLegacyOriginals(), 30);
     assert.equal(footprint(dir, 'files'), 0);
     for (const { sha, bytes } of old) assert.ok((await blobs.get(sha)).equals(bytes));
     await close();

@@ -8,6 +8,7 @@ import type { Config } from '../config/config.js';
 import type { ApiKeyring } from '../services/api-keyring.js';
 import type { BatchService } from '../services/batch.service.js';
 import type { BulkUploadService } from '../services/bulk-upload.service.js';
+import type { CompactionService } from '../services/compaction.service.js';
 import type { DatasetService } from '../services/dataset.service.js';
 import type { ImportService } from '../services/import.service.js';
 import type { IngestService } from '../services/ingest.service.js';
@@ -16,6 +17,7 @@ import type { SampleService } from '../services/sample.service.js';
 import { installAuth } from './auth.js';
 import { installErrorHandling } from './error-handler.js';
 import { Metrics } from './metrics.js';
+import { adminRoutes } from './routes/admin.routes.js';
 import { batchRoutes } from './routes/batches.routes.js';
 import { bulkRoutes } from './routes/bulk.routes.js';
 import { datasetRoutes } from './routes/datasets.routes.js';
@@ -36,6 +38,7 @@ export interface AppDeps {
   readonly ingest: IngestService;
   readonly imports: ImportService;
   readonly bulk: BulkUploadService;
+  readonly compaction: CompactionService;
   readonly batches: BatchService;
   readonly orders: OrderService;
   /** Each dependency's state: 'ok' or what is wrong with it. */
@@ -97,6 +100,7 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   datasetRoutes(app, deps);
   sampleRoutes(app, deps);
   bulkRoutes(app, deps);
+  adminRoutes(app, deps);
   batchRoutes(app, deps);
   orderRoutes(app, deps);
   legacyRoutes(app, deps);

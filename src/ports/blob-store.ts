@@ -31,16 +31,15 @@ export interface CompactionReport {
   readonly bytesAfter: number;
   /** Live blobs copied out of the segments that were rewritten. */
   readonly blobsMoved: number;
-  /** Originals moved from the per-file layout of earlier releases into segments. */
-  readonly legacyFilesMoved: number;
 }
 
 /** A blob store whose space is given back by rewriting its files (the segment store). */
 export interface CompactingBlobStore extends BlobStore {
+  /** Moves originals still in the per-file layout of earlier releases into segments; returns how many. */
+  moveLegacyOriginals(): Promise<number>;
   /**
    * Rewrites every closed segment in which at least `minGarbageShare` of the bytes belong to no
-   * indexed blob, and moves originals left in the per-file layout into segments. Online: reads,
-   * puts and other compactions may run meanwhile.
+   * indexed blob. Online: reads, puts and other compactions may run meanwhile.
    */
   compact(options: { minGarbageShare: number; onMove?: (moves: readonly BlobMove[]) => void }): Promise<CompactionReport>;
 }

@@ -157,6 +157,8 @@ export interface MetadataStore {
   purgeCandidates(cutoff: string): Promise<PurgeCandidates[]>;
   /** Whether some tombstone deleted before `cutoff` was live at `revision` (a snapshot the purge would change). */
   purgeChangesRevision(datasetId: number, cutoff: string, revision: number): Promise<boolean>;
+  /** Raises the dataset's purged revision to at least `revision` (batches and orders below it are refused); returns it. */
+  raisePurgedRevision(datasetId: number, revision: number): Promise<number>;
   /**
    * Removes the dataset's tombstones deleted before `cutoff` with their label history, and raises
    * its purged revision past them, in one transaction; returns how many were removed.

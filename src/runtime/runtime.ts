@@ -22,12 +22,16 @@ import type { OrderStore } from '../ports/order-store.js';
 import { ApiKeyring, loadOrCreateAdminKey } from '../services/api-keyring.js';
 import { BatchService } from '../services/batch.service.js';
 import { BulkUploadService } from '../services/bulk-upload.service.js';
+import { CompactionService, type PinnedOrders } from '../services/compaction.service.js';
 import { DatasetService } from '../services/dataset.service.js';
 import { ImportService } from '../services/import.service.js';
 import { IngestService } from '../services/ingest.service.js';
 import { OrderService } from '../services/order.service.js';
 import { SampleService } from '../services/sample.service.js';
 import { ShardWorker } from '../services/shard-worker.js';
+
+/** Active orders a purge looks through (newest first); far above what a service runs at once. */
+const MAX_ACTIVE_ORDERS_LISTED = 100_000;
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -69,7 +73,7 @@ export async function openRuntime(config: Config, log: (message: string) => void
   const { store, orders: orderStore, blobIndex } = openStores(config);
   await store.migrate();
   // Originals: segment files, and the per-file layout of earlier releases read in place.
-  const blobs = new SegmentBlobStore(join(config.dataDir, 'segments'), join(config.dataDir, 'blobs'), blobIndex, { log });
+  const blobs = new SegmentBlobStore(join(config.dataDir, 'segments'), join(config.dataDir, 'blobs'), blobIndex, { log, segmentBytes: config.segmentBytes });
   await blobs.init();
   const pixels = new FilePixelStore(join(config.dataDir, 'pixels'));
   const imaging = new SharpImaging({ maxPixels: config.maxImagePixels, maxFrames: config.maxImageFrames });
@@ -82,6 +86,12 @@ export async function openRuntime(config: Config, log: (message: string) => void
   const archiveLimits = { maxSampleBytes: config.maxSampleBytes, maxItems: config.maxBulkItems };
   const queue = await openQueue(config, log);
   const orders = new OrderService(orderStore, queue, batches, { shardSize: config.shardSize, ttlSeconds: config.orderTtlSeconds, leaseMs: config.orderLeaseMs });
+  // What a purge needs of the orders: the live ones of a dataset with their pinned revision, and failing one.
+  const pinnedOrders: PinnedOrders = {
+    active: async (datasetId) =>
+      (await orders.list(true, MAX_ACTIVE_ORDERS_LISTED)).filter((order) => order.datasetId === datasetId).map((order) => ({ id: order.id, revision: order.revision })),
+    fail: (id, reason) => orders.fail(id, reason),
+  };
   const consumers: TaskConsumer[] = [];
   const workers: ShardWorker[] = [];
   const deps: AppDeps = {
@@ -93,6 +103,7 @@ export async function openRuntime(config: Config, log: (message: string) => void
     ingest,
     imports: new ImportService(store, ingest, archiveLimits),
     bulk: new BulkUploadService(store, ingest, archiveLimits),
+    compaction: new CompactionService(store, blobs, pinnedOrders, config.purgeRetentionSeconds),
     batches,
     orders,
     metrics: new Metrics(),

@@ -48,7 +48,7 @@ export async function openBlobStore(kind: BlobStoreKind, dir: string, options: S
     index = new PostgresBlobIndex(postgres.pool);
     metadata = postgres;
   }
-  const blobs = new SegmentBlobStore(join(dir, 'segments'), join(dir, 'blobs'), index, options);
+  const blobs = new SegmentBlobStore(join(dir, 'segments'), join(dir, 'blobs'), index, { rewriteAfterMs: 0, ...options });
   await blobs.init();
   return {
     blobs,

@@ -36,6 +36,12 @@ export interface SegmentStoreOptions {
   readonly segmentBytes?: number;
   /** A writer closes an idle segment after this long (so that no healthy writer leaves one open for an hour). */
   readonly idleCloseMs?: number;
+  /**
+   * A closed segment is rewritten by compaction only once it has been closed this long: a record
+   * staged for an upload gets its index row with the upload's commit, moments later, and must
+   * not look like garbage meanwhile. Default 10 minutes.
+   */
+  readonly rewriteAfterMs?: number;
   readonly log?: (message: string) => void;
 }
 
@@ -79,6 +85,7 @@ export class SegmentBlobStore implements CompactingBlobStore {
   private readonly legacy: FileBlobStore;
   private readonly segmentBytes: number;
   private readonly idleCloseMs: number;
+  private readonly rewriteAfterMs: number;
   private readonly owner: SegmentOwner;
   private readonly log: (message: string) => void;
   private ready: Promise<void> | undefined;
@@ -103,6 +110,7 @@ export class SegmentBlobStore implements CompactingBlobStore {
     this.legacy = new FileBlobStore(legacyDir);
     this.segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
     this.idleCloseMs = options.idleCloseMs ?? 10 * 60 * 1000;
+    this.rewriteAfterMs = options.rewriteAfterMs ?? 10 * 60 * 1000;
     this.log = options.log ?? (() => undefined);
     // The pid and start time of this store (not only of the process): two stores of one
     // process on one directory (tests do that) must not take each other for crashed writers.
@@ -197,7 +205,6 @@ export class SegmentBlobStore implements CompactingBlobStore {
   async compact(options: { minGarbageShare: number; onMove?: (moves: readonly BlobMove[]) => void }): Promise<CompactionReport> {
     await this.init();
     const before = this.diskUsage();
-    const legacyFilesMoved = await this.moveLegacyFiles();
     const usage = await this.index.usage();
     let blobsMoved = 0;
     for (const { id, size } of this.closedSegments()) {
@@ -208,7 +215,7 @@ export class SegmentBlobStore implements CompactingBlobStore {
       blobsMoved += await this.rewrite(id, options.onMove);
     }
     const after = this.diskUsage();
-    return { segmentsBefore: before.segments, segmentsAfter: after.segments, bytesBefore: before.bytes, bytesAfter: after.bytes, blobsMoved, legacyFilesMoved };
+    return { segmentsBefore: before.segments, segmentsAfter: after.segments, bytesBefore: before.bytes, bytesAfter: after.bytes, blobsMoved };
   }
 
   // ------------------------------------------------------------------ writing
@@ -393,7 +400,7 @@ export class SegmentBlobStore implements CompactingBlobStore {
 
   // ------------------------------------------------------------------ compaction
 
-  /** Sealed segments (never one a writer is still appending to), with their sizes. */
+  /** Segments sealed long enough ago (never one a writer is still appending to), with their sizes. */
   private closedSegments(): { id: number; size: number }[] {
     const out: { id: number; size: number }[] = [];
     for (const id of this.segmentIds()) {
@@ -406,8 +413,8 @@ export class SegmentBlobStore implements CompactingBlobStore {
         throw error;
       }
       try {
-        const { size } = fstatSync(fd);
-        if (isSealed(fd, size)) out.push({ id, size });
+        const { size, mtimeMs } = fstatSync(fd);
+        if (isSealed(fd, size) && Date.now() - mtimeMs >= this.rewriteAfterMs) out.push({ id, size });
       } finally {
         closeSync(fd);
       }
@@ -452,7 +459,8 @@ export class SegmentBlobStore implements CompactingBlobStore {
   }
 
   /** Moves originals of the one-file-per-blob layout into segments, then deletes their files. */
-  private async moveLegacyFiles(): Promise<number> {
+  async moveLegacyOriginals(): Promise<number> {
+    await this.init();
     if (!(await stat(this.legacyDir).then(() => true, () => false))) return 0;
     let moved = 0;
     let group: { entry: IndexedBlob; segment: ActiveSegment }[] = [];

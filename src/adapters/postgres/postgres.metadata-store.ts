@@ -474,6 +474,15 @@ export class PostgresMetadataStore implements MetadataStore {
     return rows[0].changes;
   }
 
+  async raisePurgedRevision(datasetId: number, revision: number): Promise<number> {
+    const { rows } = await this.pool.query<{ purged_rev: number }>(
+      'UPDATE datasets SET purged_rev = GREATEST(purged_rev, $2) WHERE id = $1 RETURNING purged_rev',
+      [datasetId, revision],
+    );
+    if (!rows[0]) throw datasetNotFound(datasetId);
+    return rows[0].purged_rev;
+  }
+
   async purgeSamples(datasetId: number, cutoff: string): Promise<{ samples: number; purgedRevision: number }> {
     let samples = 0;
     let purgedRevision = 0;

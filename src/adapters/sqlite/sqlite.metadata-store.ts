@@ -373,6 +373,13 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.q.purgeChangesRevision.get({ datasetId, cutoff, revision }) === 1;
   }
 
+  async raisePurgedRevision(datasetId: number, revision: number): Promise<number> {
+    const row = this.q.raisePurged.get({ datasetId, revision }) as { purgedRevision: number } | undefined;
+    if (!row) throw datasetNotFound(datasetId);
+    await this.syncCommitted();
+    return row.purgedRevision;
+  }
+
   async purgeSamples(datasetId: number, cutoff: string): Promise<{ samples: number; purgedRevision: number }> {
     let samples = 0;
     let purgedRevision = 0;
