@@ -196,13 +196,21 @@ export function finishLeanPng(png: LeanPng, inflated: Buffer): Uint8Array | unde
   return convert(inflated, header, stride, png.chunks, png.channelsOut);
 }
 
+/**
+ * One output chunk of exactly the inflated size: zlib then allocates one buffer and no
+ * concatenation (with its default 16 KiB chunks, a 30 KB image cost three buffers and a copy).
+ */
+function inflateOptions(png: LeanPng): zlib.ZlibOptions {
+  return { maxOutputLength: png.inflatedBytes + 1, chunkSize: Math.max(64, png.inflatedBytes + 1) };
+}
+
 /** parseLeanPng, inflate on this thread, finishLeanPng: the whole lean decode without a thread hop. */
 export function decodePng(bytes: Buffer, shape: DatasetShape): Uint8Array | undefined {
   const png = parseLeanPng(bytes, shape);
   if (!png) return undefined;
   let inflated: Buffer;
   try {
-    inflated = zlib.inflateSync(png.chunks.idat, { maxOutputLength: png.inflatedBytes + 1 });
+    inflated = zlib.inflateSync(png.chunks.idat, inflateOptions(png));
   } catch {
     return undefined;
   }
@@ -214,13 +222,16 @@ export function decodePngOffThread(bytes: Buffer, shape: DatasetShape): Promise<
   const png = parseLeanPng(bytes, shape);
   if (!png) return Promise.resolve(undefined);
   return new Promise((resolve) => {
-    zlib.inflate(png.chunks.idat, { maxOutputLength: png.inflatedBytes + 1 }, (error, inflated) => resolve(error ? undefined : finishLeanPng(png, inflated)));
+    zlib.inflate(png.chunks.idat, inflateOptions(png), (error, inflated) => resolve(error ? undefined : finishLeanPng(png, inflated)));
   });
 }
 
 function convert(data: Buffer, header: PngHeader, stride: number, chunks: Chunks, channelsOut: number): Uint8Array | undefined {
   const { width, height, colorType, bitDepth } = header;
-  const out = new Uint8Array(width * height * channelsOut);
+  // Where a pixel needs no more bytes out than in, rows are converted in place, left to right
+  // (a write never overtakes a read): one 30 KB allocation less per image, and less garbage.
+  const inPlace = colorType !== PALETTE && channelsOut <= CHANNELS_OF[colorType];
+  const out: Uint8Array = inPlace ? data : new Uint8Array(width * height * channelsOut);
   const trns = chunks.transparency;
   let o = 0;
   if (colorType === PALETTE) {
@@ -242,20 +253,16 @@ function convert(data: Buffer, header: PngHeader, stride: number, chunks: Chunks
   }
   for (let y = 0; y < height; y++) {
     let i = y * (stride + 1) + 1;
-    if (colorType === RGB && !trns) {
-      out.set(data.subarray(i, i + stride), o);
+    if ((colorType === RGB && !trns) || (colorType === GREY && !trns && channelsOut === 1)) {
+      if (inPlace) data.copyWithin(o, i, i + stride);
+      else out.set(data.subarray(i, i + stride), o);
       o += stride;
     } else if (colorType === GREY && !trns) {
-      if (channelsOut === 1) {
-        out.set(data.subarray(i, i + stride), o);
-        o += stride;
-      } else {
-        for (let x = 0; x < width; x++, i++, o += 3) {
-          const v = data[i];
-          out[o] = v;
-          out[o + 1] = v;
-          out[o + 2] = v;
-        }
+      for (let x = 0; x < width; x++, i++, o += 3) {
+        const v = data[i];
+        out[o] = v;
+        out[o + 1] = v;
+        out[o + 2] = v;
       }
     } else if (colorType === GREY) {
       // tRNS holds the one grey value (16 bits, big-endian) that is fully transparent.
@@ -288,7 +295,7 @@ function convert(data: Buffer, header: PngHeader, stride: number, chunks: Chunks
       }
     }
   }
-  return out;
+  return inPlace ? out.subarray(0, width * height * channelsOut) : out;
 }
 
 /** Each palette entry as RGB already flattened on black by its tRNS alpha (255 past its end). */
