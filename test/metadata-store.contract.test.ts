@@ -148,8 +148,8 @@ for (const backend of selected) {
       assert.equal(await revisionOf(ds), 1);
       // The one-lookup form an upload uses: the same records, the dataset as of now.
       const found = await store.findDatasetAndLiveSample(ds.name, input.sha256);
-      assert.deepEqual(found, { dataset: await store.getDataset(ds.name), existing: s });
-      assert.deepEqual(await store.findDatasetAndLiveSample(ds.name, sha('not stored')), { dataset: await store.getDataset(ds.name), existing: undefined });
+      assert.deepEqual(found, { dataset: await store.getDataset(ds.name), existing: s, blobIndexed: false });
+      assert.deepEqual(await store.findDatasetAndLiveSample(ds.name, sha('not stored')), { dataset: await store.getDataset(ds.name), existing: undefined, blobIndexed: false });
       assert.deepEqual(await store.findDatasetAndLiveSample('no-such-dataset', input.sha256), {});
 
       const [dup] = await store.addSamples(ds.id, [{ ...input, pixelSlot: 99 }]);
@@ -205,6 +205,26 @@ for (const backend of selected) {
       assert.notEqual(again.id, sa.id);
       assert.equal(again.revision, 3);
       assert.deepEqual(await store.findLiveSampleBySha(a.id, sha('shared')), again);
+    });
+
+    it('a staged blob is indexed by its sample\'s commit; a found one is checked again, and dropped once unreferenced', async () => {
+      const { dataset: ds } = await store.putDataset({ name: uniqueName('blobs'), width: 2, height: 2, channels: 3, testPercent: 0 });
+      const staged = sample('blob-a', 'c', { newBlob: { sha256: sha('blob-a'), segment: 7, offset: 64, length: 123 } });
+      assert.equal((await store.addSamples(ds.id, [staged]))[0].kind, 'added');
+      assert.equal((await store.findDatasetAndLiveSample(ds.name, sha('blob-a'))).blobIndexed, true);
+      // Found already indexed (in another dataset, say): the commit checks the row is still there.
+      const { dataset: other } = await store.putDataset({ name: uniqueName('blobs'), width: 2, height: 2, channels: 3, testPercent: 0 });
+      assert.equal((await store.addSamples(other.id, [sample('blob-a', 'c', { requireIndexedBlob: true })]))[0].kind, 'added');
+      assert.deepEqual(await store.addSamples(other.id, [sample('blob-gone', 'c', { requireIndexedBlob: true })]), [{ kind: 'blob-missing' }]);
+      assert.equal((await store.findDatasetAndLiveSample(other.name, sha('blob-gone'))).existing, undefined, 'nothing was added');
+      // Still named by samples: kept. Once no sample names it: dropped.
+      await store.dropUnreferencedBlobs();
+      assert.equal((await store.findDatasetAndLiveSample(ds.name, sha('blob-a'))).blobIndexed, true);
+      await store.deleteDataset(ds.name);
+      await store.deleteDataset(other.name);
+      assert.ok((await store.dropUnreferencedBlobs()) >= 1);
+      const { dataset: third } = await store.putDataset({ name: uniqueName('blobs'), width: 2, height: 2, channels: 3, testPercent: 0 });
+      assert.equal((await store.findDatasetAndLiveSample(third.name, sha('blob-a'))).blobIndexed, false);
     });
 
     it('addSamples on a missing dataset fails and stores nothing', async () => {

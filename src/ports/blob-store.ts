@@ -12,9 +12,10 @@ export interface BlobStore {
   /**
    * Optional: makes the bytes durable but leaves their index row to the caller, who commits it
    * in the sample's own transaction (one transaction and one sync for both). Returns undefined
-   * when the blob is indexed already: the commit must then check that it still is.
+   * when the blob is indexed already: the commit must then check that it still is. `indexed`,
+   * when the caller has just looked it up, spares the store its own lookup.
    */
-  stage?(sha256: string, bytes: Buffer): Promise<IndexedBlob | undefined>;
+  stage?(sha256: string, bytes: Buffer, indexed?: boolean): Promise<IndexedBlob | undefined>;
   get(sha256: string): Promise<Buffer>;
   has(sha256: string): Promise<boolean>;
   remove(sha256: string): Promise<void>;

@@ -135,10 +135,11 @@ export interface MetadataStore {
   addSamples(datasetId: number, samples: readonly NewSample[]): Promise<AddOutcome[]>;
   findLiveSampleBySha(datasetId: number, sha256: string): Promise<SampleRecord | undefined>;
   /**
-   * The dataset of that name and its live sample with that SHA-256, in one lookup: what every
-   * upload asks first (one round trip to a database server instead of two).
+   * The dataset of that name, its live sample with that SHA-256, and whether the blob index
+   * knows these bytes, in one lookup: what every upload asks first (one round trip to a
+   * database server instead of three).
    */
-  findDatasetAndLiveSample(name: string, sha256: string): Promise<{ dataset?: DatasetRecord; existing?: SampleRecord }>;
+  findDatasetAndLiveSample(name: string, sha256: string): Promise<{ dataset?: DatasetRecord; existing?: SampleRecord; blobIndexed?: boolean }>;
   /** A live sample (not deleted) with its current category. */
   getSample(datasetId: number, id: number): Promise<SampleRecord | undefined>;
   /** Live samples by ascending id. */

@@ -48,9 +48,9 @@ export class IngestService {
   async add(datasetName: string, upload: Upload): Promise<Stored> {
     assertValidName('dataset', datasetName);
     const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
-    const { dataset, existing } = await this.store.findDatasetAndLiveSample(datasetName, sha256);
+    const { dataset, existing, blobIndexed } = await this.store.findDatasetAndLiveSample(datasetName, sha256);
     if (!dataset) throw datasetNotFound(datasetName);
-    const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing);
+    const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing, {}, blobIndexed);
     if (prepared.kind === 'known') return prepared.stored;
     return settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes));
   }
@@ -92,6 +92,7 @@ export class IngestService {
     sha256: string,
     existing: SampleRecord | undefined,
     options: DecodeOptions = {},
+    blobIndexed?: boolean,
   ): Promise<Prepared> {
     const category = assertValidName('category', upload.category);
     this.assertSize(upload.bytes.length);
@@ -99,7 +100,7 @@ export class IngestService {
     const decoded = await this.imaging.toDatasetPixels(upload.bytes, dataset, options);
     if (decoded.pixels.length !== recordBytes(dataset)) throw new Error('imaging returned pixels of the wrong size');
     // The original and the pixels are independent files: both are written, then both synced.
-    const [pixelSlot, blob] = await Promise.all([this.writePixels(dataset, decoded.pixels), this.storeOriginal(sha256, upload.bytes)]);
+    const [pixelSlot, blob] = await Promise.all([this.writePixels(dataset, decoded.pixels), this.storeOriginal(sha256, upload.bytes, blobIndexed)]);
     return {
       kind: 'ready',
       sample: { sha256, category, mediaType: decoded.mediaType, bytes: upload.bytes.length, pixelSlot, splitBucket: splitBucket(sha256), ...blob },
@@ -110,9 +111,9 @@ export class IngestService {
    * The original made durable. A store that stages leaves its index row to the sample's commit;
    * a blob found indexed already is checked again by that commit.
    */
-  private async storeOriginal(sha256: string, bytes: Buffer): Promise<Pick<NewSample, 'newBlob' | 'requireIndexedBlob'>> {
+  private async storeOriginal(sha256: string, bytes: Buffer, indexed?: boolean): Promise<Pick<NewSample, 'newBlob' | 'requireIndexedBlob'>> {
     if (this.blobs.stage) {
-      const newBlob = await this.blobs.stage(sha256, bytes);
+      const newBlob = await this.blobs.stage(sha256, bytes, indexed);
       return newBlob ? { newBlob } : { requireIndexedBlob: true };
     }
     await this.blobs.put(sha256, bytes);

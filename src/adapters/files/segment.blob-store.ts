@@ -140,13 +140,14 @@ export class SegmentBlobStore implements CompactingBlobStore {
     return writing;
   }
 
-  async stage(sha256: string, bytes: Buffer): Promise<IndexedBlob | undefined> {
+  async stage(sha256: string, bytes: Buffer, indexed?: boolean): Promise<IndexedBlob | undefined> {
     checkSha(sha256);
     await this.init();
+    if (indexed === true) return undefined;
     const running = this.staging.get(sha256);
     if (running) return running;
     const staging = (async () => {
-      if (await this.index.find(sha256)) return undefined;
+      if (indexed === undefined && (await this.index.find(sha256))) return undefined;
       const { segment, location } = this.append(sha256, bytes);
       await segment.sync.sync();
       return { sha256, ...location };

@@ -347,16 +347,17 @@ export class PostgresMetadataStore implements MetadataStore {
     return (await this.pool.query<SampleRecord>(`${SAMPLE_SELECT} WHERE s.dataset_id = $1 AND s.sha256 = $2 AND s.deleted_rev IS NULL`, [datasetId, sha256])).rows[0];
   }
 
-  async findDatasetAndLiveSample(name: string, sha256: string): Promise<{ dataset?: DatasetRecord; existing?: SampleRecord }> {
-    const { rows } = await this.pool.query<DatasetRecord & { existing: SampleRecord | null }>(
+  async findDatasetAndLiveSample(name: string, sha256: string): Promise<{ dataset?: DatasetRecord; existing?: SampleRecord; blobIndexed?: boolean }> {
+    const { rows } = await this.pool.query<DatasetRecord & { existing: SampleRecord | null; blobIndexed: boolean }>(
       `SELECT ${DATASET_COLUMNS},
-         (SELECT row_to_json(live) FROM (${SAMPLE_SELECT} WHERE s.dataset_id = datasets.id AND s.sha256 = $2 AND s.deleted_rev IS NULL) live) AS existing
+         (SELECT row_to_json(live) FROM (${SAMPLE_SELECT} WHERE s.dataset_id = datasets.id AND s.sha256 = $2 AND s.deleted_rev IS NULL) live) AS existing,
+         EXISTS (SELECT 1 FROM blob_index WHERE sha256 = $2) AS "blobIndexed"
        FROM datasets WHERE name = $1`,
       [name, sha256],
     );
     if (!rows[0]) return {};
-    const { existing, ...dataset } = rows[0];
-    return { dataset, existing: existing ?? undefined };
+    const { existing, blobIndexed, ...dataset } = rows[0];
+    return { dataset, existing: existing ?? undefined, blobIndexed };
   }
 
   async getSample(datasetId: number, id: number): Promise<SampleRecord | undefined> {

@@ -285,10 +285,11 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.q.liveSampleBySha.get(datasetId, sha256) as SampleRecord | undefined;
   }
 
-  async findDatasetAndLiveSample(name: string, sha256: string): Promise<{ dataset?: DatasetRecord; existing?: SampleRecord }> {
+  async findDatasetAndLiveSample(name: string, sha256: string): Promise<{ dataset?: DatasetRecord; existing?: SampleRecord; blobIndexed?: boolean }> {
     const dataset = this.q.datasetByName.get(name) as DatasetRecord | undefined;
     if (!dataset) return {};
-    return { dataset, existing: this.q.liveSampleBySha.get(dataset.id, sha256) as SampleRecord | undefined };
+    const existing = this.q.liveSampleBySha.get(dataset.id, sha256) as SampleRecord | undefined;
+    return { dataset, existing, blobIndexed: this.q.blobIndexed.get(sha256) !== undefined };
   }
 
   async getSample(datasetId: number, id: number): Promise<SampleRecord | undefined> {
