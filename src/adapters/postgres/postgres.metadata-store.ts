@@ -233,17 +233,20 @@ export class PostgresMetadataStore implements MetadataStore {
       const before = revision;
       if (samples.length === 0) return { outcomes: [], revisions: { before, after: before } };
 
-      // Everything the call needs, read at once under the lock; the decisions are made here.
+      // Everything the call needs, read at once under the lock (a statement of its own, so that
+      // its snapshot sees what the transaction it waited for committed); the decisions are made here.
       const shas = [...new Set(samples.map((s) => s.sha256))];
       const names = [...new Set(samples.map((s) => s.category))];
-      const live = await client.query<SampleRecord>(
-        `${SAMPLE_SELECT} WHERE s.dataset_id = $1 AND s.sha256 = ANY($2::text[]) AND s.deleted_rev IS NULL`,
-        [datasetId, shas],
+      const read = await client.query<{ live: SampleRecord[]; known: { idx: number; name: string }[] }>(
+        `SELECT
+           (SELECT coalesce(json_agg(row_to_json(l)), '[]'::json) FROM (${SAMPLE_SELECT}
+              WHERE s.dataset_id = $1 AND s.sha256 = ANY($2::text[]) AND s.deleted_rev IS NULL) l) AS live,
+           (SELECT coalesce(json_agg(json_build_object('idx', c.idx, 'name', c.name)), '[]'::json)
+              FROM categories c WHERE c.dataset_id = $1 AND c.name = ANY($3::text[])) AS known`,
+        [datasetId, shas, names],
       );
-      const known = await client.query<{ idx: number; name: string }>(
-        'SELECT idx, name FROM categories WHERE dataset_id = $1 AND name = ANY($2::text[])',
-        [datasetId, names],
-      );
+      const live = { rows: read.rows[0].live };
+      const known = { rows: read.rows[0].known };
       const categoryIndex = new Map(known.rows.map((row) => [row.name, row.idx]));
       // Blobs a compaction may have dropped meanwhile: FOR KEY SHARE holds the index rows until
       // this commit, so dropUnreferencedBlobs either sees these samples or finds its rows held.
