@@ -341,7 +341,9 @@ async function main(): Promise<void> {
 
       // --- figures 3, 3r, 3b, 3i: single uploads (JSON and raw), bulk uploads, sensory import
       if (wants('3', '3r', '3b', '3i')) {
+        const t1 = performance.now();
         const base = await makePngs(0x3000, SETTINGS.ingestSamples);
+        log(`ingest figures: ${base.length} distinct base PNGs in ${fixed((performance.now() - t1) / 1000)} s; each set makes them distinct again with a text chunk`);
         figures.push(
           ...(await ingestFigures({
             figures: SETTINGS.figures,
