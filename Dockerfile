@@ -1,9 +1,11 @@
 # syntax=docker/dockerfile:1
-# Build stage: compile TypeScript and keep only production dependencies.
+# Build stage: compile TypeScript (the client package, then the service) and keep only
+# production dependencies.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY packages ./packages
 COPY src ./src
 COPY web ./web
 RUN npm ci
@@ -19,6 +21,8 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
+# node_modules/@sensory/client links to the workspace package.
+COPY --from=build /app/packages ./packages
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/web ./web
 RUN groupadd --system sensory && useradd --system --gid sensory --home /app sensory \

@@ -27,7 +27,25 @@ export async function makePngs(set: number, count: number): Promise<Buffer[]> {
   return out;
 }
 
-function randomPixels(seed: number): Buffer {
+/**
+ * `count` distinct side×side RGB JPEGs at `quality`, made like makePngs' images (a gradient plus
+ * noise), for the 224×224 comparison of figure 11.
+ */
+export async function makeJpegs(set: number, count: number, side: number, quality: number): Promise<Buffer[]> {
+  const out = new Array<Buffer>(count);
+  await runPool(
+    Array.from({ length: count }, (_, i) => i),
+    4,
+    async (i) => {
+      out[i] = await sharp(randomPixels(set * 1_000_003 + i + 1, side), { raw: { width: side, height: side, channels: CHANNELS } })
+        .jpeg({ quality })
+        .toBuffer();
+    },
+  );
+  return out;
+}
+
+function randomPixels(seed: number, side = SIDE): Buffer {
   let state = (seed * 2654435761) >>> 0 || 1;
   const next = () => {
     state ^= state << 13;
@@ -40,10 +58,10 @@ function randomPixels(seed: number): Buffer {
   const base = [next() & 0xff, next() & 0xff, next() & 0xff];
   const dx = [(next() % 5) - 2, (next() % 5) - 2, (next() % 5) - 2];
   const dy = [(next() % 5) - 2, (next() % 5) - 2, (next() % 5) - 2];
-  const pixels = Buffer.allocUnsafe(RECORD_BYTES);
+  const pixels = Buffer.allocUnsafe(side * side * CHANNELS);
   let p = 0;
-  for (let y = 0; y < SIDE; y++) {
-    for (let x = 0; x < SIDE; x++) {
+  for (let y = 0; y < side; y++) {
+    for (let x = 0; x < side; x++) {
       for (let c = 0; c < CHANNELS; c++) {
         const value = base[c] + dx[c] * x + dy[c] * y + ((next() & 31) - 16);
         pixels[p++] = Math.max(0, Math.min(255, value));

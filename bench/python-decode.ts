@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SensoryClient } from '../src/index.js';
+import { SensoryClient } from '@sensory/client';
 import { serviceEnv, startServe } from './children.js';
 import { makePngs } from './images.js';
 import { runPool } from './pool.js';

@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: Sensory's figures beside references measured in the same run, on this machine.
  *
- *   1. small batch of 1,000 × 100×100×3 as safetensors U8 (bytes/s) vs a bare node:http server
- *      in another child process sending a preallocated Buffer of the same length;
- *   2. the same batch as JSON (MB/s, ms per batch, ×N slower than safetensors);
+ *   1. small batch of 1,000 × 100×100×3 as safetensors U8 (bytes/s, and service CPU per batch)
+ *      vs a bare node:http server in another child process sending the very same bytes from a
+ *      preallocated Buffer (its bytes/s and CPU per batch); targets: ≥ 0.5 of its rate, ≤ 3× its CPU;
+ *   2. the same batch as JSON, likewise against a bare server sending the same JSON;
  *   3. ingest of 100×100 PNGs as JSON base64 by 8 concurrent clients; 3r the same as raw
  *      image/png bodies; 3b bulk uploads (one streamed tar per round); 3i `sensory import` of a
  *      folder of 10,000 files — each with the service's CPU per sample, beside the physical
@@ -19,13 +20,22 @@
  *   7. two serve replicas on one PostgreSQL schema and one data dir, uploads round robin,
  *      beside one replica (bench/production.ts);
  *   8. the Python client: the batch of 1 fetched and decoded into numpy vs its raw bytes fetched
- *      by the same client (bench/python-decode.ts).
+ *      by the same client (bench/python-decode.ts);
+ *   9. augmentation: noise-1 batches of 1,000 vs noise-0 batches (samples/s, ≥ 0.7), with the
+ *      service's CPU per batch of each (bench/read-path.ts);
+ *  10. the clients' reading rate: the Python client and the TypeScript SDK reading one batch of
+ *      1,000 from a bare server sending the same bytes (≥ 1 GB/s, ≤ 0.03 ms CPU per sample) and
+ *      from the service, beside curl (bench/read-path.ts);
+ *  11. the user's alternative: a Python trainer reading the same images from a local ImageFolder
+ *      with PIL vs through the Python client, at 100×100 PNGs and 224×224 JPEGs q90 (images/s per
+ *      trainer process and trainer CPU per image, ≥ 3× each; bench/read-path.ts,
+ *      bench/trainer_alternative.py; Debian's python3-pil is installed when missing).
  *
  * The service is a real `node dist/cli/main.js serve` child on a temporary data dir and a free
  * port; the client is node:http with a keep-alive agent in this process. References and our
  * figures alternate (reference, ours, reference, ours, …) and medians are compared.
  *
- * Knobs (environment): BENCH_FIGURES=1,2,3,3r,3b,3i,4,5,6,7,8 (any subset, e.g. BENCH_FIGURES=4) ·
+ * Knobs (environment): BENCH_FIGURES=1,2,3,3r,3b,3i,4,…,11 (any subset, e.g. BENCH_FIGURES=4) ·
  * BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/out/prof" (every serve child) ·
  * BENCH_WORKER_NODE_ARGS (the order worker child, likewise) · BENCH_BATCH_REPEATS (9) ·
  * BENCH_JSON_REPEATS (3) · BENCH_INGEST_ROUNDS (3) · BENCH_INGEST_SAMPLES (2000) ·
@@ -34,9 +44,11 @@
  * BENCH_KEEP_TMP=1 (keep the temp dir and the service logs) · BENCH_MAIN_JS (another build's
  * cli/main.js, to try a change to the service; default dist/cli/main.js) ·
  * BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/test; figures 6–7 work in a schema of
- * their own, dropped after) · BENCH_PRODUCTION_ROUNDS (3) · BENCH_PY_REPEATS (41).
+ * their own, dropped after) · BENCH_PRODUCTION_ROUNDS (3) · BENCH_PY_REPEATS (41) ·
+ * BENCH_TRAINER_ROUNDS (3, timed epochs per trainer run of figure 11).
  * With BENCH_FIGURES unset, figures 4–5 are skipped (with a note) when RabbitMQ cannot be
- * reached, 6–7 when PostgreSQL cannot, and 8 when no python3 has numpy.
+ * reached, 6–7 when PostgreSQL cannot, 8 when no python3 has numpy, and 11 when none has numpy
+ * and PIL (after trying apt-get).
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -46,8 +58,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
 import sharp from 'sharp';
-import { freePort, serviceEnv, startChild, startServe, type Child } from './children.js';
-import { BenchClient, type Reply } from './http-client.js';
+import { serviceEnv, startServe, type Child } from './children.js';
+import { BenchClient } from './http-client.js';
 import { CHANNELS, RECORD_BYTES, SIDE, makePngs } from './images.js';
 import { ingestFigures, pngVariant } from './ingest.js';
 import type { Figure } from './figure.js';
@@ -56,11 +68,12 @@ import { ownCpuMs, processCpuMs, summarize, type Summary } from './pool.js';
 import { postgresReachable, productionFigures } from './production.js';
 import { benchPythonDecode, pythonWithNumpy } from './python-decode.js';
 import { apiRequest, createDataset, uploadRaw } from './service-load.js';
+import { pairedBatches, pairedFigure } from './small-batch.js';
+import { augmentationFigure, clientReadFigure, pythonWith, trainerFigure } from './read-path.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const OUT_DIR = join(REPO, 'bench', 'out');
 const MAIN_JS = process.env.BENCH_MAIN_JS ? resolve(process.env.BENCH_MAIN_JS) : join(REPO, 'dist', 'cli', 'main.js');
-const REFERENCE_SERVER = join(REPO, 'bench', 'reference-server.js');
 
 const envInt = (name: string, fallback: number) => {
   const raw = process.env[name];
@@ -70,7 +83,7 @@ const envInt = (name: string, fallback: number) => {
 };
 
 const SETTINGS = {
-  figures: new Set((process.env.BENCH_FIGURES || '1,2,3,3r,3b,3i,4,5,6,7,8').split(',').map((s) => s.trim())),
+  figures: new Set((process.env.BENCH_FIGURES || '1,2,3,3r,3b,3i,4,5,6,7,8,9,10,11').split(',').map((s) => s.trim())),
   figuresExplicit: process.env.BENCH_FIGURES !== undefined && process.env.BENCH_FIGURES !== '',
   concurrency: 8,
   smallSamples: 1000,
@@ -90,6 +103,7 @@ const SETTINGS = {
   databaseUrl: process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test',
   productionRounds: envInt('BENCH_PRODUCTION_ROUNDS', 3),
   pythonRepeats: envInt('BENCH_PY_REPEATS', 41),
+  trainerRounds: envInt('BENCH_TRAINER_ROUNDS', 3),
   keepTmp: process.env.BENCH_KEEP_TMP === '1',
 };
 const TARGET = 0.5;
@@ -163,8 +177,6 @@ function checkJsonHead(head: Buffer, tail: Buffer, size: number): void {
 
 // ---------------------------------------------------------------- formatting
 
-const gbps = (bytesPerSecond: number) => `${(bytesPerSecond / 1e9).toFixed(3)} GB/s`;
-const mbps = (bytesPerSecond: number) => `${(bytesPerSecond / 1e6).toFixed(1)} MB/s`;
 const fixed = (n: number, digits = 1) => n.toFixed(digits);
 
 function table(rows: string[][]): string {
@@ -220,8 +232,8 @@ async function main(): Promise<void> {
     const wants = (...ids: string[]) => ids.some((id) => SETTINGS.figures.has(id));
     const wantsOrders = wants('4', '5');
     const wantsProduction = wants('6', '7');
-    const wantsEmbedded = wants('1', '2', '3', '3r', '3b', '3i', '8');
-    const smallPngs = wants('1', '2', '4', '5', '6', '8') ? await makePngs(0, SETTINGS.smallSamples) : [];
+    const wantsEmbedded = wants('1', '2', '3', '3r', '3b', '3i', '8', '9', '10', '11');
+    const smallPngs = wants('1', '2', '4', '5', '6', '8', '9', '10', '11') ? await makePngs(0, SETTINGS.smallSamples) : [];
     const ingestSets: Buffer[][] = [];
     const ingestRounds = wantsProduction ? SETTINGS.productionRounds : 0;
     for (let r = 1; r <= ingestRounds; r++) ingestSets.push(await makePngs(r, SETTINGS.ingestSamples));
@@ -251,7 +263,7 @@ async function main(): Promise<void> {
 
       // --- figures 1, 2 and 8: a dataset of 1,000 samples, uploaded as raw image/png bodies
       let safetensorsMsMedian: number | undefined;
-      if (wants('1', '2', '8')) {
+      if (wants('1', '2', '8', '9', '10', '11')) {
         await createDataset(client, embedded, 'small');
         const t = performance.now();
         await uploadRaw(client, embedded, 'small', smallPngs, CATEGORIES);
@@ -259,84 +271,25 @@ async function main(): Promise<void> {
         log(`setup: ${smallPngs.length} raw image/png uploads, 8 concurrent: ${fixed(smallPngs.length / seconds, 0)} samples/s (not a target)`);
       }
 
+      const smallBatchContext = { client, servicePid: service.process.pid!, repo: REPO, tmp, children, repeats: SETTINGS.batchRepeats };
       if (SETTINGS.figures.has('1')) {
-        const batch = (seed: number) => ({ ...api('POST', '/v1/datasets/small/batches', { size: SETTINGS.batchSize, seed }, { accept: 'application/x-safetensors' }) });
+        const batch = (seed: number) => api('POST', '/v1/datasets/small/batches', { size: SETTINGS.batchSize, seed }, { accept: 'application/x-safetensors' });
         const first = await client.expect(200, { ...batch(1), keepBody: true });
         checkSafetensors(first.body!, SETTINGS.batchSize);
         if (Number(first.headers['content-length']) !== first.bytes) throw new Error('content-length differs from the bytes received');
-        const bytes = first.bytes;
-        const reference = await startChild({
-          name: 'reference server',
-          args: [REFERENCE_SERVER],
-          env: { ...process.env, PORT: String(await freePort()), REF_BYTES: String(bytes) },
-          cwd: REPO,
-          stdoutFile: join(tmp, 'reference.log'),
-          ready: /listening on http:\/\/[^\s]*:(\d+)/,
-        });
-        children.push(reference);
-        const refRequest = () => ({ ...api('POST', '/batches', { size: SETTINGS.batchSize }, { accept: 'application/x-safetensors' }), port: reference.port });
-        const warm = await client.expect(200, refRequest());
-        if (warm.bytes !== bytes) throw new Error(`reference sent ${warm.bytes} bytes, expected ${bytes}`);
-        await client.expect(200, batch(2));
-        const ours: Reply[] = [];
-        const refs: Reply[] = [];
-        const cpu = { service: 0, reference: 0, clientOurs: 0, clientReference: 0 };
-        for (let i = 0; i < SETTINGS.batchRepeats; i++) {
-          let server = processCpuMs(reference.process.pid!);
-          let own = ownCpuMs();
-          refs.push(await client.expect(200, refRequest()));
-          cpu.reference += processCpuMs(reference.process.pid!) - server;
-          cpu.clientReference += ownCpuMs() - own;
-          server = processCpuMs(service.process.pid!);
-          own = ownCpuMs();
-          ours.push(await client.expect(200, batch(100 + i)));
-          cpu.service += processCpuMs(service.process.pid!) - server;
-          cpu.clientOurs += ownCpuMs() - own;
-        }
-        const perBatch = (ms: number) => Math.round((ms / SETTINGS.batchRepeats) * 10) / 10;
-        for (const reply of [...ours, ...refs]) if (reply.bytes !== bytes) throw new Error(`a reply had ${reply.bytes} bytes, expected ${bytes}`);
-        const oursRate = summarize(ours.map((r) => (r.bytes / r.ms) * 1000));
-        const refRate = summarize(refs.map((r) => (r.bytes / r.ms) * 1000));
-        const oursMs = summarize(ours.map((r) => r.ms));
-        safetensorsMsMedian = oursMs.median;
-        const ratio = oursRate.median / refRate.median;
-        figures.push({
-          id: '1',
-          title: `small batch ${SETTINGS.batchSize}×${SIDE}×${SIDE}×${CHANNELS} safetensors U8`,
-          unit: 'bytes/s',
-          ours: oursRate,
-          reference: refRate,
-          ratio,
-          target: TARGET,
-          verdict: ratio >= TARGET ? 'PASS' : 'BELOW',
-          details: {
-            bytes,
-            repeats: SETTINGS.batchRepeats,
-            oursMs: oursMs,
-            referenceMs: summarize(refs.map((r) => r.ms)),
-            cpuMsPerBatch: { service: perBatch(cpu.service), referenceServer: perBatch(cpu.reference), clientOurs: perBatch(cpu.clientOurs), clientReference: perBatch(cpu.clientReference) },
-            reference: 'bare node:http server, another child process, preallocated Buffer',
-          },
-        });
-        await reference.stop();
+        const paired = await pairedBatches(smallBatchContext, 'safetensors', batch, 100);
+        safetensorsMsMedian = paired.oursMs.median;
+        figures.push(pairedFigure('1', `small batch ${SETTINGS.batchSize}×${SIDE}×${SIDE}×${CHANNELS} safetensors U8`, paired, 'a bare node:http server sending the same bytes'));
       }
 
       if (SETTINGS.figures.has('2')) {
-        const batch = (seed: number, keepBody = false) => ({ ...api('POST', '/v1/datasets/small/batches', { size: SETTINGS.batchSize, seed }, { accept: 'application/json' }), keepBody });
-        const first = await client.expect(200, batch(1, true));
+        const batch = (seed: number) => api('POST', '/v1/datasets/small/batches', { size: SETTINGS.batchSize, seed }, { accept: 'application/json' });
+        const first = await client.expect(200, { ...batch(1), keepBody: true });
         checkJsonHead(first.body!.subarray(0, 200_000), first.body!.subarray(-64), SETTINGS.batchSize);
-        const runs: Reply[] = [];
-        for (let i = 0; i < SETTINGS.jsonRepeats; i++) runs.push(await client.expect(200, batch(200 + i)));
-        const ms = summarize(runs.map((r) => r.ms));
-        const rate = summarize(runs.map((r) => (r.bytes / r.ms) * 1000));
-        figures.push({
-          id: '2',
-          title: `same batch as JSON (${fixed(first.bytes / 1e6)} MB)`,
-          unit: 'bytes/s',
-          ours: rate,
-          verdict: 'info',
-          details: { bytes: first.bytes, ms, timesSlowerThanSafetensors: safetensorsMsMedian ? ms.median / safetensorsMsMedian : undefined, safetensorsMsMedian },
-        });
+        const paired = await pairedBatches({ ...smallBatchContext, repeats: SETTINGS.jsonRepeats }, 'json', batch, 200, false);
+        const figure = pairedFigure('2', 'same batch as JSON', paired, 'a bare node:http server sending the same JSON');
+        const slower = safetensorsMsMedian ? ` (×${fixed(paired.oursMs.median / safetensorsMsMedian)} the safetensors time)` : '';
+        figures.push({ ...figure, cpuLine: `${figure.cpuLine}${slower}` });
       }
 
       // --- figures 3, 3r, 3b, 3i: single uploads (JSON and raw), bulk uploads, sensory import
@@ -397,6 +350,28 @@ async function main(): Promise<void> {
             runsLine: `  8: decoding adds ${fixed(added * 100, 2)} % to the transfer; end to end, Client.batch ${fixed(py.decodeMs)} ms against Client.batch_raw ${fixed(py.rawMs)} ms (medians; ratio ${fixed(py.ratio, 3)}, median of the per-pair ratios ${fixed(py.pairRatio, 3)}: the machine's noise)`,
           });
         }
+      }
+
+      // --- figures 9–11: augmentation, the clients' reading rate, the trainer's own alternative
+      const readPath = {
+        client,
+        service: { ...embedded, pid: service.process.pid! },
+        repo: REPO,
+        tmp,
+        children,
+        log,
+        repeats: SETTINGS.batchRepeats,
+        trainerRounds: SETTINGS.trainerRounds,
+        pngs: smallPngs,
+        categories: CATEGORIES,
+      };
+      if (SETTINGS.figures.has('9')) figures.push(await augmentationFigure(readPath));
+      if (SETTINGS.figures.has('10')) figures.push(await clientReadFigure(readPath, pythonWith('numpy', ['python3-numpy'], log)));
+      if (SETTINGS.figures.has('11')) {
+        const python = pythonWith('numpy, PIL', ['python3-numpy', 'python3-pil'], log);
+        if (python) figures.push(await trainerFigure(readPath, python));
+        else if (SETTINGS.figuresExplicit) throw new Error('figure 11 needs a python3 with numpy and PIL (apt-get install -y python3-numpy python3-pil)');
+        else log('figure 11 skipped: no python3 with numpy and PIL (apt-get install -y python3-numpy python3-pil)');
       }
 
       const stopCode = await service.stop(15_000);
@@ -479,28 +454,6 @@ async function main(): Promise<void> {
   for (const f of figures) {
     if (f.rows) {
       rows.push(...f.rows);
-    } else if (f.id === '1') {
-      const d = f.details as { bytes: number; oursMs: Summary; referenceMs: Summary };
-      rows.push([
-        f.id,
-        `${f.title} (${fixed(d.bytes / 1e6, 2)} MB), ×${f.ours.runs.length}`,
-        `${gbps(f.ours.median)} (${fixed(d.oursMs.median)} ms)`,
-        `${gbps(f.reference!.median)} (${fixed(d.referenceMs.median)} ms)`,
-        fixed(f.ratio!, 2),
-        `≥ ${TARGET}`,
-        f.verdict!,
-      ]);
-    } else if (f.id === '2') {
-      const d = f.details as { ms: Summary; timesSlowerThanSafetensors?: number; safetensorsMsMedian?: number };
-      rows.push([
-        f.id,
-        `${f.title}, ×${f.ours.runs.length}`,
-        `${mbps(f.ours.median)} (${fixed(d.ms.median, 0)} ms/batch)`,
-        d.safetensorsMsMedian ? `safetensors ${fixed(d.safetensorsMsMedian)} ms/batch` : '–',
-        d.timesSlowerThanSafetensors ? `×${fixed(d.timesSlowerThanSafetensors)} slower` : '–',
-        '–',
-        'info',
-      ]);
     } else {
       rows.push([f.id, `${f.title}, ×${f.ours.runs.length}`, `${fixed(f.ours.median, 0)} samples/s`, `${fixed(f.reference!.median, 0)} samples/s`, fixed(f.ratio!, 2), `≥ ${TARGET}`, f.verdict!]);
     }
@@ -515,10 +468,6 @@ async function main(): Promise<void> {
   const cpuLines: string[] = [];
   for (const f of figures) {
     if (f.cpuLine) cpuLines.push(f.cpuLine);
-    if (f.id === '1') {
-      const c = (f.details as { cpuMsPerBatch: Record<string, number> }).cpuMsPerBatch;
-      cpuLines.push(`  1: per batch: service ${c.service} ms, reference server ${c.referenceServer} ms; client ${c.clientOurs} / ${c.clientReference} ms`);
-    }
   }
   process.stdout.write(`\n${table(rows)}\n\nruns:\n${runsLines.join('\n')}\ncpu time (user+sys):\n${cpuLines.join('\n')}\n`);
   process.stdout.write(`total ${fixed(totalSeconds)} s (after build); load average now ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}\n`);

@@ -37,6 +37,7 @@ describe('loadConfig', () => {
       port: 8002,
       dataDir: resolve('./data'),
       databaseUrl: undefined,
+      blobUrl: undefined,
       amqpUrl: undefined,
       amqpExchange: 'sensory.exchange',
       amqpTaskQueue: 'sensory.batch.request.task.queue',
@@ -49,6 +50,15 @@ describe('loadConfig', () => {
       legacyDataset: undefined,
       maxSampleBytes: 10 * MiB,
       maxBatchSamples: 4096,
+      maxBatchBytes: 256 * MiB,
+      maxRecordBytes: 16 * MiB,
+      maxDatasetPixelBytes: 64 * 1024 * MiB,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 120_000,
+      idleTimeoutMs: 60_000,
+      keepAliveTimeoutMs: 5000,
+      responseTimeoutMs: 120_000,
+      maxConnectionsPerIp: 256,
       maxImagePixels: 50_000_000,
       maxImageFrames: 1000,
       maxBulkItems: 100_000,
@@ -84,6 +94,7 @@ describe('loadConfig', () => {
       SENSORY_PORT: '9000',
       SENSORY_DATA_DIR: '/tmp/sensory-data',
       SENSORY_DATABASE_URL: 'postgres://u:p@db:5432/sensory',
+      SENSORY_BLOB_URL: 'file:///srv/sensory-blobs',
       SENSORY_AMQP_URL: 'amqp://u:p@mq:5672/sensory',
       SENSORY_AMQP_EXCHANGE: 'ex',
       SENSORY_AMQP_TASK_QUEUE: 'q',
@@ -100,6 +111,7 @@ describe('loadConfig', () => {
     assert.equal(config.port, 9000);
     assert.equal(config.dataDir, '/tmp/sensory-data');
     assert.equal(config.databaseUrl, 'postgres://u:p@db:5432/sensory');
+    assert.equal(config.blobUrl, 'file:///srv/sensory-blobs');
     assert.equal(config.amqpUrl, 'amqp://u:p@mq:5672/sensory');
     assert.equal(config.amqpExchange, 'ex');
     assert.equal(config.amqpTaskQueue, 'q');
@@ -114,6 +126,13 @@ describe('loadConfig', () => {
     assert.equal(config.legacyDataset, 'mnist_28x28');
     assert.equal(config.maxSampleBytes, 2048);
     assert.equal(config.maxBatchSamples, 16);
+  });
+
+  it('takes each backend URL scheme its table has: sqlite:, postgres:, postgresql: for the database, file: for blobs', () => {
+    for (const url of ['sqlite:///tmp/x.db', 'postgres://db/sensory', 'postgresql://db/sensory']) assert.equal(loadConfig({ SENSORY_DATABASE_URL: url }).databaseUrl, url);
+    assert.equal(loadConfig({ SENSORY_BLOB_URL: 'file:///tmp/blobs' }).blobUrl, 'file:///tmp/blobs');
+    assert.match(configError({ SENSORY_BLOB_URL: 's3://bucket/blobs' }).message, /SENSORY_BLOB_URL must be a URL starting with file:\/\//);
+    assert.match(configError({ SENSORY_DATABASE_URL: 'mysql://db/x' }).message, /SENSORY_DATABASE_URL must be a URL starting with sqlite:\/\/ or postgres:\/\/ or postgresql:\/\//);
   });
 
   it('treats an empty variable as unset', () => {
@@ -144,6 +163,8 @@ describe('loadConfig', () => {
     ['SENSORY_LEGACY_DATASET', '.mnist'],
     ['SENSORY_DATABASE_URL', 'http://x'],
     ['SENSORY_DATABASE_URL', 'not a url'],
+    ['SENSORY_BLOB_URL', '/var/lib/blobs'],
+    ['SENSORY_BLOB_URL', 's3://bucket/blobs'],
     ['SENSORY_AMQP_URL', 'foo'],
     ['SENSORY_AMQP_URL', 'http://mq:5672'],
     ['SENSORY_MAX_SAMPLE_BYTES', '0'],

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { parseSafetensors } from '@sensory/client';
 import {
   IDENTITY,
   MAX_ROTATION_DEGREES,
@@ -13,7 +14,7 @@ import type { DatasetShape } from '../src/domain/dataset-shape.js';
 import { isSensoryError } from '../src/domain/errors.js';
 import { NAME_PATTERN, assertValidName, legacyDatasetName, parseLegacyDatasetName } from '../src/domain/names.js';
 import { MAX_SEED, Stream, uniformInt, uniformStream } from '../src/domain/random.js';
-import { parseSafetensors, safetensorsLayout, tensorBytes, type TensorSpec } from '../src/formats/safetensors.js';
+import { safetensorsLayout, tensorBytes, type TensorSpec } from '../src/formats/safetensors.js';
 import { drawBalancedBatch, drawBatch, drawWithoutReplacement, permutation, type Candidate } from '../src/domain/sampling.js';
 import { inSplit, isTestBucket, splitBucket } from '../src/domain/split.js';
 

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import sharp, { type Sharp } from 'sharp';
 import { SharpImaging } from '../src/adapters/imaging/sharp.imaging.js';
 import type { Channels, DatasetShape } from '../src/domain/dataset-shape.js';
-import { isSensoryError } from '../src/domain/errors.js';
+import { isSensoryError, type SensoryError } from '../src/domain/errors.js';
 
 const imaging = new SharpImaging();
 
@@ -127,10 +127,15 @@ describe('SharpImaging', () => {
     it('an SVG, which sharp would decode', () =>
       rejectsAsNotAnImage(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>')));
 
-    it('a truncated PNG, naming sharp’s reason', async () => {
+    it('a truncated PNG: a plain sentence for the client, the decoder\'s reason only in the details (logged)', async () => {
       const png = await encoder(pattern(40, 30, 3), 40, 30, 3).png().toBuffer();
       await rejectsAsNotAnImage(png.subarray(0, png.length >> 1));
-      await assert.rejects(imaging.toDatasetPixels(png.subarray(0, png.length >> 1), shape(20, 20, 3)), /image\/png.*: \S/);
+      await assert.rejects(imaging.toDatasetPixels(png.subarray(0, png.length >> 1), shape(20, 20, 3)), (error: SensoryError) => {
+        assert.match(error.message, /^The image\/png image cannot be decoded: it is damaged, truncated/);
+        assert.doesNotMatch(error.message, /vips|libpng|png_|read error|VipsJpeg|premature/i);
+        assert.match(String(error.details?.decoder), /\S/);
+        return true;
+      });
     });
 
     it('a PNG signature followed by garbage', async () => {

@@ -10,7 +10,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PostgresMetadataStore } from '../src/adapters/postgres/postgres.metadata-store.js';
+import { POSTGRES_MIGRATIONS } from '../src/adapters/postgres/postgres.migrations.js';
 import { SqliteMetadataStore } from '../src/adapters/sqlite/sqlite.metadata-store.js';
+import { SQLITE_MIGRATIONS } from '../src/adapters/sqlite/sqlite.migrations.js';
 import { isSensoryError } from '../src/domain/errors.js';
 import type { AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../src/ports/metadata-store.js';
 import { dropSchemas, postgresSkip, requirePostgresInCi, selectBackends, uniqueSchema, useSchema } from './support/postgres.js';
@@ -106,6 +108,32 @@ for (const backend of selected) {
       assert.deepEqual(second.dataset, first.dataset);
       assert.deepEqual(await store.getDataset(spec.name), first.dataset);
       assert.equal(await store.getDataset(uniqueName('missing')), undefined);
+    });
+
+    it('names differing only in letter case cannot coexist: SENSORY_ERR_DATASET_NAME_CONFLICT naming the existing one', async () => {
+      const name = uniqueName('Digits');
+      await store.putDataset({ name, width: 2, height: 2, channels: 1, testPercent: 0 });
+      await assert.rejects(store.putDataset({ name: name.toLowerCase(), width: 2, height: 2, channels: 1, testPercent: 0 }), (error: unknown) => {
+        assert.ok(isSensoryError(error));
+        assert.equal(error.code, 'SENSORY_ERR_DATASET_NAME_CONFLICT');
+        assert.ok(error.message.includes(`'${name}'`), error.message);
+        return true;
+      });
+      assert.equal(await store.getDataset(name.toLowerCase()), undefined);
+    });
+
+    it('the case migration renames the later of an existing pair instead of failing', async () => {
+      const name = uniqueName('Pair');
+      const { dataset: first } = await store.putDataset({ name, width: 2, height: 2, channels: 1, testPercent: 0 });
+      // The state before the migration: no folded index, a pair differing only in case, the last migration not applied.
+      await rawSql(store, 'DROP INDEX datasets_name_folded');
+      await rawSql(store, `INSERT INTO datasets (name, width, height, channels, test_percent, created_at) VALUES ('${name.toLowerCase()}', 2, 2, 1, 0, '${new Date().toISOString()}')`);
+      await rawSql(store, caseMigration(store));
+      assert.equal((await store.getDataset(name))?.id, first.id, 'the first-created keeps its name');
+      assert.equal(await store.getDataset(name.toLowerCase()), undefined);
+      const renamed = (await store.listDatasets()).find((d) => d.name.startsWith(`${name.toLowerCase().slice(0, 40)}-renamed-`));
+      assert.ok(renamed, 'the later one is kept under a new name');
+      await assert.rejects(store.putDataset({ name: name.toUpperCase(), width: 2, height: 2, channels: 1, testPercent: 0 }), /NAME_CONFLICT|exists/);
     });
 
     it('putDataset with another shape or test share is SENSORY_ERR_DATASET_SHAPE_CONFLICT naming the field', async () => {
@@ -530,4 +558,18 @@ for (const backend of selected) {
       assert.equal(dup.kind, 'duplicate');
     });
   });
+}
+
+/** Runs SQL on the store's own database, outside the port (to build a state from before a migration). */
+async function rawSql(store: MetadataStore, sql: string): Promise<void> {
+  if (store instanceof SqliteMetadataStore) store.db.exec(sql);
+  else await (store as PostgresMetadataStore).pool.query(sql);
+}
+
+/** The migration that folds dataset names (later migrations follow it: it is run again alone). */
+function caseMigration(store: MetadataStore): string {
+  const migrations = store instanceof SqliteMetadataStore ? SQLITE_MIGRATIONS : POSTGRES_MIGRATIONS;
+  const found = migrations.find((sql) => sql.includes('CREATE UNIQUE INDEX datasets_name_folded'));
+  if (!found) throw new Error('no migration creates datasets_name_folded');
+  return found;
 }

@@ -8,16 +8,16 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { SensoryClient } from '../src/index.js';
+import { SensoryClient } from '@sensory/client';
+import { CuttingProxy } from './support/cutting-proxy.js';
 import { makePng } from './support/harness.js';
+import { startServer, stop, type Server } from './support/process.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const MAIN = join(ROOT, 'dist', 'cli', 'main.js');
 const DRIVER = join(ROOT, 'clients', 'python', 'tests', 'check_client.py');
 const ADMIN = 'py-admin-key-0123456789';
 const READER = 'py-read-key-0123456789';
@@ -50,29 +50,7 @@ const PYTHON = findPython();
 if (!PYTHON && process.env.CI === 'true') throw new Error('no python3 with numpy (tried python3 on PATH and /usr/bin/python3, and apt-get install python3-numpy)');
 
 // ---------------------------------------------------------------------------------------------
-// A real service process and a TCP proxy (each process test file carries its own helpers).
-
-interface Service {
-  readonly url: string;
-  readonly child: ChildProcess;
-}
-
-async function startService(dataDir: string): Promise<Service> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('SENSORY_')) env[name] = value;
-  Object.assign(env, { SENSORY_DATA_DIR: dataDir, SENSORY_HOST: '127.0.0.1', SENSORY_PORT: '0', SENSORY_LOG_LEVEL: 'warn', SENSORY_API_KEYS: `${ADMIN}:admin;${READER}:read` });
-  const child = spawn(process.execPath, [MAIN, 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const match = /listening on (http:\/\/\S+)/.exec(err);
-    if (match) return { url: match[1], child };
-    if (child.exitCode !== null) throw new Error(`serve exited before listening:\n${err}`);
-    if (Date.now() > deadline) throw new Error(`serve did not print its URL in time:\n${err}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+// The Python driver's processes
 
 async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -82,61 +60,6 @@ async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'
   await exited;
   clearTimeout(timer);
 }
-
-/** Cuts (both sides at once) the `nth` answer longer than `cutAfter` bytes, after `cutAfter` bytes. */
-class CuttingProxy {
-  private readonly server = net.createServer((client) => this.connect(client));
-  private readonly sockets = new Set<net.Socket>();
-  private longAnswers = 0;
-  cuts = 0;
-
-  constructor(
-    private readonly target: { host: string; port: number },
-    private readonly cutAfter: number,
-    private readonly nth: number,
-  ) {}
-
-  async listen(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as net.AddressInfo).port}`;
-  }
-
-  private connect(client: net.Socket): void {
-    const upstream = net.connect(this.target);
-    this.sockets.add(client).add(upstream);
-    let answerBytes = 0;
-    client.on('data', (chunk) => {
-      answerBytes = 0;
-      upstream.write(chunk);
-    });
-    upstream.on('data', (chunk) => {
-      const before = answerBytes;
-      answerBytes += chunk.length;
-      if (before <= this.cutAfter && answerBytes > this.cutAfter && ++this.longAnswers === this.nth) {
-        this.cuts++;
-        upstream.destroy();
-        client.destroy();
-        return;
-      }
-      client.write(chunk);
-    });
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-      this.sockets.delete(client);
-      this.sockets.delete(upstream);
-    };
-    client.on('close', close).on('error', close);
-    upstream.on('close', close).on('error', close);
-  }
-
-  async close(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 
 interface PythonRun {
   readonly child: ChildProcess;
@@ -197,13 +120,13 @@ function assertExact(slots: number[], size: number): void {
 
 describe('Python client against a real service', { skip: PYTHON ? false : 'no python3 with numpy (set CI=true to make this a failure)' }, () => {
   let workDir: string;
-  let service: Service;
+  let service: Server;
   let sdk: SensoryClient;
   const args = (mode: string, key = READER, dataset = 'pets') => [mode, service.url, key, dataset];
 
   before(async () => {
     workDir = mkdtempSync(join(tmpdir(), 'sensory-py-'));
-    service = await startService(join(workDir, 'data'));
+    service = await startServer(join(workDir, 'data'), { SENSORY_LOG_LEVEL: 'warn', SENSORY_API_KEYS: `${ADMIN}:admin;${READER}:read` });
     sdk = new SensoryClient({ url: service.url, key: ADMIN });
     await sdk.datasets.put('pets', { width: 16, height: 16, channels: 3 });
     for (let i = 0; i < 9; i++) await sdk.samples.upload('pets', await makePng(20 + i, 18, 3, i), { category: ['cat', 'dog', 'bird'][i % 3] });
@@ -212,11 +135,11 @@ describe('Python client against a real service', { skip: PYTHON ? false : 'no py
   after(async () => {
     await Promise.all([...running].map((child) => stopChild(child, 'SIGKILL')));
     sdk?.close();
-    if (service) await stopChild(service.child);
+    if (service) await stop(service);
     if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 
-  test('batch: numpy arrays with the right shapes, dtypes and labels, the same pixels the SDK decodes', async () => {
+  test('batch: numpy arrays with the right shapes, dtypes and labels, the same pixels the SDK decodes; torch-ready and reused buffers', async () => {
     const result = await drive([...args('batch'), '--size', '6', '--seed', '42']);
     const reference = await sdk.batch('pets', { size: 6, seed: 42 });
     assert.deepEqual(result.uint8.shape, [6, 16, 16, 3]);
@@ -229,6 +152,8 @@ describe('Python client against a real service', { skip: PYTHON ? false : 'no py
     assert.equal(result.float32.dtype, 'float32');
     assert.deepEqual(result.float32.labelsShape, [6, 3]);
     assert.equal(result.float32.labelsDtype, 'uint8');
+    assert.deepEqual(result.torch.shape, [6, 3, 16, 16]);
+    assert.equal(result.torch.labelsDtype, 'int64');
   });
 
   test('upload from a path: stored, then a duplicate of the same sample', async () => {
@@ -311,7 +236,7 @@ describe('Python client against a real service', { skip: PYTHON ? false : 'no py
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const target = new URL(service.url);
-    const proxy = new CuttingProxy({ host: target.hostname, port: Number(target.port) }, 1024 * 1024, 2);
+    const proxy = new CuttingProxy({ host: target.hostname, port: Number(target.port) }, 1024 * 1024, { nth: 2 });
     const url = await proxy.listen();
     try {
       const slots = join(workDir, 'cut.slots');

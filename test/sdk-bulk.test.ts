@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { SensoryClient } from '../src/sdk/index.js';
+import { SensoryClient } from '@sensory/client';
 import { KEYS, makePng, removeDir, startTestApp, type TestApp } from './support/harness.js';
 
 describe('SDK bulk upload', () => {

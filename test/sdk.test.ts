@@ -5,123 +5,18 @@
  * survives a connection cut in the middle of a poll response by a TCP proxy.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { SensoryApiError, SensoryClient, type PolledBatch } from '../src/index.js';
+import { SensoryApiError, SensoryClient, type PolledBatch } from '@sensory/client';
+import { CuttingProxy } from './support/cutting-proxy.js';
 import { makePng } from './support/harness.js';
+import { startServer, stop, type Server } from './support/process.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const MAIN = join(ROOT, 'dist', 'cli', 'main.js');
 const ADMIN = 'sdk-admin-key-0123456789';
 const READER = 'sdk-read-key-0123456789';
-
-// ---------------------------------------------------------------------------------------------
-// A real service process (each process test file carries its own helpers).
-
-interface Service {
-  readonly url: string;
-  readonly child: ChildProcess;
-  stderr(): string;
-}
-
-async function startService(dataDir: string): Promise<Service> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('SENSORY_')) env[name] = value;
-  Object.assign(env, {
-    SENSORY_DATA_DIR: dataDir,
-    SENSORY_HOST: '127.0.0.1',
-    SENSORY_PORT: '0',
-    SENSORY_LOG_LEVEL: 'warn',
-    SENSORY_API_KEYS: `${ADMIN}:admin;${READER}:read`,
-  });
-  const child = spawn(process.execPath, [MAIN, 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const match = /listening on (http:\/\/\S+)/.exec(err);
-    if (match) return { url: match[1], child, stderr: () => err };
-    if (child.exitCode !== null) throw new Error(`serve exited before listening:\n${err}`);
-    if (Date.now() > deadline) throw new Error(`serve did not print its URL in time:\n${err}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-async function stopService(service: Service): Promise<void> {
-  if (service.child.exitCode !== null || service.child.signalCode !== null) return;
-  const exited = new Promise((resolve) => service.child.once('close', resolve));
-  service.child.kill('SIGTERM');
-  const timer = setTimeout(() => service.child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/**
- * A TCP proxy that, once armed, cuts a connection (both sides at once) after `cutAfter` bytes of
- * one answer have gone back to the client: the service sees its response aborted mid-way.
- */
-class CuttingProxy {
-  private readonly server = net.createServer((client) => this.connect(client));
-  private readonly sockets = new Set<net.Socket>();
-  private armed = false;
-  cuts = 0;
-  bytesBeforeCut = 0;
-
-  constructor(
-    private readonly target: { host: string; port: number },
-    private readonly cutAfter: number,
-  ) {}
-
-  async listen(): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as net.AddressInfo).port}`;
-  }
-
-  arm(): void {
-    this.armed = true;
-  }
-
-  private connect(client: net.Socket): void {
-    const upstream = net.connect(this.target);
-    this.sockets.add(client).add(upstream);
-    let answerBytes = 0;
-    client.on('data', (chunk) => {
-      answerBytes = 0; // a new request: count its answer from zero
-      upstream.write(chunk);
-    });
-    upstream.on('data', (chunk) => {
-      answerBytes += chunk.length;
-      if (this.armed && answerBytes > this.cutAfter) {
-        this.armed = false;
-        this.cuts++;
-        this.bytesBeforeCut = answerBytes - chunk.length;
-        upstream.destroy();
-        client.destroy();
-        return;
-      }
-      client.write(chunk);
-    });
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-      this.sockets.delete(client);
-      this.sockets.delete(upstream);
-    };
-    client.on('close', close).on('error', close);
-    upstream.on('close', close).on('error', close);
-  }
-
-  async close(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-}
 
 /** Every slot 0..size-1 exactly once. */
 function assertExactSlots(batches: readonly PolledBatch[], size: number): void {
@@ -146,25 +41,25 @@ async function rejects(promise: Promise<unknown>, status: number, code: string):
 
 describe('SensoryClient against a real service', () => {
   let workDir: string;
-  let service: Service;
+  let service: Server;
   let client: SensoryClient;
   const pngs: Buffer[] = [];
 
   before(async () => {
     workDir = mkdtempSync(join(tmpdir(), 'sensory-sdk-'));
-    service = await startService(join(workDir, 'data'));
+    service = await startServer(join(workDir, 'data'), { SENSORY_LOG_LEVEL: 'warn', SENSORY_API_KEYS: `${ADMIN}:admin;${READER}:read` });
     client = new SensoryClient({ url: service.url, key: ADMIN, retryDelayMs: 50 });
     for (let i = 0; i < 8; i++) pngs.push(await makePng(20 + i, 16, 3, i));
   });
 
   after(async () => {
     client?.close();
-    if (service) await stopService(service);
+    if (service) await stop(service);
     if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 
-  test("the package's entry point: import { SensoryClient } from 'sensory' (dist/index.js)", async () => {
-    const specifier = 'sensory'; // resolved through package.json "exports", as a user's import would be
+  test("the package's entry point: import { SensoryClient } from '@sensory/client' (its dist/index.js)", async () => {
+    const specifier = '@sensory/client'; // resolved through its package.json "exports", as a user's import would be
     const entry = (await import(specifier)) as Record<string, unknown>;
     for (const name of ['SensoryClient', 'SensoryApiError', 'SensoryConnectionError', 'SensoryOrderEndedError']) assert.equal(typeof entry[name], 'function', name);
   });
@@ -287,6 +182,19 @@ describe('SensoryClient against a real service', () => {
       assert.deepEqual(onehot, [0, 1, 2].map((k): number => (k === label ? 1 : 0)));
     }
 
+    // Torch-ready: channels first and int64 labels, the same samples and pixels.
+    const torch = await client.batch('pets', { size: 5, seed: 7, layout: 'nchw', labelDtype: 'int64' });
+    assert.equal(torch.layout, 'nchw');
+    assert.equal(bytes.layout, 'nhwc');
+    assert.deepEqual(torch.shape, [5, 3, 16, 16]);
+    assert.ok(torch.labels instanceof BigInt64Array);
+    assert.deepEqual(Array.from(torch.labels, Number), Array.from(bytes.labels));
+    for (let n = 0; n < 5; n++) {
+      for (let c = 0; c < 3; c++) {
+        for (let p = 0; p < 16 * 16; p++) assert.equal(torch.data[n * 768 + c * 256 + p], bytes.data[n * 768 + p * 3 + c]);
+      }
+    }
+
     await rejects(client.batch('pets', { size: 50 }), 422, 'SENSORY_ERR_NOT_ENOUGH_SAMPLES');
     await rejects(client.batch('pets', { size: 2, categories: ['horse'] }), 422, 'SENSORY_ERR_UNKNOWN_CATEGORY');
   });
@@ -337,7 +245,7 @@ describe('SensoryClient against a real service', () => {
     }
 
     const target = new URL(service.url);
-    const proxy = new CuttingProxy({ host: target.hostname, port: Number(target.port) }, 1024 * 1024);
+    const proxy = new CuttingProxy({ host: target.hostname, port: Number(target.port) }, 1024 * 1024, { armed: false });
     const proxied = new SensoryClient({ url: await proxy.listen(), key: READER, retryDelayMs: 50 });
     try {
       const batches: PolledBatch[] = [];

@@ -4,13 +4,16 @@
 
     client = Client("http://127.0.0.1:8002", key)
     x, y = client.batch("digits", 256, seed=1)            # x: (N, H, W, C) uint8, y: (N,) int32
+    x, y = client.batch("digits", 256, layout="nchw", label_dtype="int64")  # (N, C, H, W), int64: torch-ready
     orders = client.order("digits", 100_000, max=1024)    # a batch order, polled chunk by chunk
     print(orders.order_id)                                # keep it: a restarted trainer resumes with it
     for x, y in orders:
         ...
 
-Batches travel as safetensors and are parsed here (no safetensors package): the arrays are
-numpy views on the response bytes, so decoding costs next to nothing. Calls the service answers
+Batches travel as safetensors and are parsed here (no safetensors package): the body is read
+straight into one buffer with large `readinto` calls, and the arrays are numpy views on it, so
+receiving and decoding cost next to nothing. With `reuse=True` that buffer is the client's own,
+allocated once and read into again by the next such call. Calls the service answers
 the same way when repeated (reads, uploads, polls) are retried on dropped connections and 5xx
 with exponential backoff; a poll whose answer was cut is simply asked again, because the
 service acknowledges samples only once a response was fully sent.
@@ -46,7 +49,7 @@ __all__ = [
 ]
 
 SAFETENSORS = "application/x-safetensors"
-DTYPES = {"U8": np.dtype(np.uint8), "I32": np.dtype("<i4"), "F32": np.dtype("<f4")}
+DTYPES = {"U8": np.dtype(np.uint8), "I32": np.dtype("<i4"), "I64": np.dtype("<i8"), "F32": np.dtype("<f4")}
 _NETWORK_ERRORS = (OSError, http.client.HTTPException)  # ConnectionError, timeouts, IncompleteRead, RemoteDisconnected…
 
 
@@ -80,7 +83,7 @@ class SensoryOrderEnded(Exception):
 
 
 def parse_safetensors(buf):
-    """(metadata, {name: ndarray}) from a safetensors file; the arrays are views on `buf`."""
+    """(metadata, {name: ndarray}) from a safetensors file (bytes, bytearray or memoryview); the arrays are views on `buf`."""
     view = memoryview(buf)
     (length,) = struct.unpack_from("<Q", view, 0)
     header = json.loads(bytes(view[8 : 8 + length]))
@@ -129,6 +132,7 @@ class Client:
         self.retry_delay = retry_delay
         self._conn = None
         self._conn_used = False
+        self._reusable = bytearray()
 
     # -- transport --------------------------------------------------------------------------
 
@@ -155,7 +159,13 @@ class Client:
             self._conn.sock.settimeout(timeout)
         return self._conn
 
-    def _attempt(self, method, path, body, headers, timeout):
+    def _reuse_buffer(self, length):
+        """The client's own receive buffer, at least `length` bytes, allocated only when it grows."""
+        if len(self._reusable) < length:
+            self._reusable = bytearray(max(length, len(self._reusable) * 5 // 4))
+        return memoryview(self._reusable)[:length]
+
+    def _attempt(self, method, path, body, headers, timeout, reuse=False):
         conn = self._connection(timeout)
         reused = self._conn_used
         answered = False
@@ -166,14 +176,16 @@ class Client:
             answered = True
             length = response.getheader("Content-Length")
             if length is not None:
-                # Read straight into one buffer: numpy views on it need no further copy.
-                buf = bytearray(int(length))
+                # Read straight into one buffer, as much per call as the socket has: numpy views
+                # on it need no further copy. An error answer never goes into the reused buffer.
+                size = int(length)
+                buf = self._reuse_buffer(size) if reuse and response.status < 400 else bytearray(size)
                 view = memoryview(buf)
                 got = 0
-                while got < len(buf):
+                while got < size:
                     n = response.readinto(view[got:])
                     if not n:
-                        raise http.client.IncompleteRead(bytes(view[:got]), len(buf) - got)
+                        raise http.client.IncompleteRead(bytes(view[:got]), size - got)
                     got += n
             else:
                 buf = bytearray(response.read())
@@ -186,7 +198,7 @@ class Client:
             error.sensory_stale = reused and not answered and isinstance(error, (ConnectionError, http.client.RemoteDisconnected))
             raise
 
-    def _call(self, method, path, query=None, json_body=None, body=None, content_type=None, accept="application/json", idempotent=True, extra_timeout=0.0):
+    def _call(self, method, path, query=None, json_body=None, body=None, content_type=None, accept="application/json", idempotent=True, extra_timeout=0.0, reuse=False):
         """(status, response, bytes); retried on network errors and 5xx when `idempotent`."""
         if query:
             path = "%s?%s" % (path, urllib.parse.urlencode({k: v for k, v in query.items() if v is not None}))
@@ -199,7 +211,7 @@ class Client:
         attempt = 0
         while True:
             try:
-                status, response, buf = self._attempt(method, self._prefix + path, body, headers, self.timeout + extra_timeout)
+                status, response, buf = self._attempt(method, self._prefix + path, body, headers, self.timeout + extra_timeout, reuse)
                 if status >= 400:
                     raise _api_error(status, response, buf)
                 return status, response, buf
@@ -261,15 +273,27 @@ class Client:
 
     # -- batches ----------------------------------------------------------------------------
 
-    def batch_raw(self, dataset, size, seed=None, noise=0, split="all", categories=None, dtype="uint8", labels="index", **fields):
-        """The safetensors bytes of a small batch, undecoded."""
+    def batch_raw(self, dataset, size, seed=None, noise=0, split="all", categories=None, dtype="uint8", labels="index", label_dtype=None, layout=None, reuse=False, **fields):
+        """The safetensors bytes of a small batch, undecoded (a bytearray; a memoryview of the client's own buffer with `reuse`)."""
         body = _batch_body(size, seed, noise, split, categories, dtype, labels, fields)
-        _, _, buf = self._call("POST", "/v1/datasets/%s/batches" % _q(dataset), json_body=body, accept=SAFETENSORS)
+        if label_dtype is not None:
+            body["labelDtype"] = label_dtype
+        if layout is not None:
+            body["layout"] = layout
+        _, _, buf = self._call("POST", "/v1/datasets/%s/batches" % _q(dataset), json_body=body, accept=SAFETENSORS, reuse=reuse)
         return buf
 
-    def batch(self, dataset, size, seed=None, noise=0, split="all", categories=None, dtype="uint8", labels="index", **fields):
-        """(data, labels): data (N, H, W, C) uint8 or float32 (value/255); labels (N,) int32 or (N, K) uint8 one-hot."""
-        _, tensors = parse_safetensors(self.batch_raw(dataset, size, seed, noise, split, categories, dtype, labels, **fields))
+    def batch(self, dataset, size, seed=None, noise=0, split="all", categories=None, dtype="uint8", labels="index", label_dtype=None, layout=None, reuse=False, **fields):
+        """(data, labels).
+
+        data: (N, H, W, C), or (N, C, H, W) with layout="nchw"; uint8, or float32 (value/255).
+        labels: (N,) int32, or int64 with label_dtype="int64" (what torch's losses take); or
+        (N, K) uint8 one-hot rows with labels="onehot".
+        With reuse=True the arrays are views on the client's own receive buffer, allocated once:
+        the next reuse=True call of this client reads over them, so copy what must outlive it.
+        """
+        raw = self.batch_raw(dataset, size, seed, noise, split, categories, dtype, labels, label_dtype, layout, reuse, **fields)
+        _, tensors = parse_safetensors(raw)
         return tensors["data"], tensors["labels"]
 
     # -- orders -----------------------------------------------------------------------------

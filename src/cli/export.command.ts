@@ -1,6 +1,6 @@
 import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SensoryClient } from '../sdk/index.js';
+import type { SensoryClient } from '@sensory/client';
 import { ProgressBar } from './progress-bar.js';
 
 const EXTENSIONS: Record<string, string> = {

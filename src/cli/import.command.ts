@@ -1,7 +1,7 @@
 import { opendir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseLegacyDatasetName } from '../domain/names.js';
-import type { SensoryClient } from '../sdk/index.js';
+import type { SensoryClient } from '@sensory/client';
 import { ProgressBar } from './progress-bar.js';
 
 export interface ImportOptions {

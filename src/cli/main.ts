@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { CONFIG_VARIABLES, ConfigError, loadConfig, type Config } from '../config/config.js';
-import { SensoryApiError, SensoryClient, SensoryConnectionError } from '../sdk/index.js';
+import { SensoryApiError, SensoryClient, SensoryConnectionError } from '@sensory/client';
 import { exportDataset } from './export.command.js';
 import { findDiceboxDatasets, importTree, type ImportOptions } from './import.command.js';
 import { resolveKey } from './key.js';

@@ -2,7 +2,9 @@ import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import type { Config } from '../config/config.js';
 import { buildApp } from '../http/app.js';
-import { openRuntime } from '../runtime/runtime.js';
+import { requestSerializer } from '../http/log-redaction.js';
+import { openCoreRuntime } from '../runtime/core.runtime.js';
+import { openServeRuntime } from '../runtime/serve.runtime.js';
 
 const REDACTED_HEADERS = ['req.headers.authorization', 'req.headers["api-access-key"]'];
 /** Shards the embedded shape's in-process worker fulfils at once. */
@@ -14,12 +16,13 @@ const EMBEDDED_WORKER_CONCURRENCY = 2;
  * exits at once. Without SENSORY_AMQP_URL it also runs the in-process shard worker.
  */
 export async function serve(config: Config): Promise<void> {
+  // Keys never reach the log: not in headers (redacted), nor in a URL's query (redacted, and refused).
   // Lines are buffered and written in 4 KiB chunks off the request path: a synchronous write per
   // line cost about a tenth of an upload's CPU. Flushed at shutdown; a crash may lose the last few.
   const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  const logger = pino({ level: config.logLevel, redact: REDACTED_HEADERS }, destination);
+  const logger = pino({ level: config.logLevel, redact: REDACTED_HEADERS, serializers: { req: requestSerializer } }, destination);
   setInterval(() => destination.flush(), 1000).unref();
-  const runtime = await openRuntime(config, (message) => logger.warn(message));
+  const runtime = await openServeRuntime(config, (message) => logger.warn(message));
   const app = await buildApp(runtime.deps, logger);
   if (runtime.queue.kind === 'memory') await runtime.startWorker(EMBEDDED_WORKER_CONCURRENCY);
   await app.listen({ host: config.host, port: config.port });
@@ -53,7 +56,8 @@ export async function work(config: Config, concurrency: number): Promise<void> {
     throw new Error('sensory worker needs SENSORY_AMQP_URL: without RabbitMQ, sensory serve runs its own in-process worker');
   }
   const logger = pino({ level: config.logLevel });
-  const runtime = await openRuntime(config, (message) => logger.warn(message));
+  // Only the stores, the queue and the order services: no HTTP layer, no metrics to export.
+  const runtime = await openCoreRuntime(config, { log: (message) => logger.warn(message) });
   await runtime.startWorker(concurrency);
   process.stderr.write(`Sensory worker: ${concurrency} shard(s) at a time from ${config.amqpTaskQueue}\n`);
   onShutdown(async () => {

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { BLOB_STORES, DATABASES } from '../adapters/backends.js';
 import { NAME_PATTERN } from '../domain/names.js';
 import { parseApiKeys, type ApiKeyEntry } from './api-keys-setting.js';
 import { Problem } from './problem.js';
@@ -9,6 +10,8 @@ export interface Config {
   readonly dataDir: string;
   /** undefined → SQLite in the data dir. */
   readonly databaseUrl: string | undefined;
+  /** undefined → files under `<dataDir>/blobs`. */
+  readonly blobUrl: string | undefined;
   /** undefined → in-process queue. */
   readonly amqpUrl: string | undefined;
   readonly amqpExchange: string;
@@ -24,6 +27,22 @@ export interface Config {
   readonly legacyDataset: string | undefined;
   readonly maxSampleBytes: number;
   readonly maxBatchSamples: number;
+  /** Bound on a small batch's encoded response, estimated before any sample is read. */
+  readonly maxBatchBytes: number;
+  /** Bound on width × height × channels of a dataset. */
+  readonly maxRecordBytes: number;
+  /** Bound on a dataset's pixel file: pixel slots handed out × record bytes. */
+  readonly maxDatasetPixelBytes: number;
+  readonly headersTimeoutMs: number;
+  /** The whole request (headers and body) must have arrived by then. */
+  readonly requestTimeoutMs: number;
+  /** A socket with no traffic either way for this long is closed. */
+  readonly idleTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  /** A response must have been written (read by the client) within this time from its start. */
+  readonly responseTimeoutMs: number;
+  /** 0 → no cap. */
+  readonly maxConnectionsPerIp: number;
   /** Width × height of an uploaded image (one frame), checked from its header before decoding. */
   readonly maxImagePixels: number;
   /** Frames of an animated upload (GIF, WebP, TIFF pages, APNG). */
@@ -56,6 +75,8 @@ interface Setting<K extends keyof Config> {
 }
 
 const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const HOUR_MS = 3600 * 1000;
 
 const integer = (min: number, max: number): Reader<number> => (raw) => {
   const value = Number(raw.trim());
@@ -82,7 +103,8 @@ const SETTINGS = [
   { key: 'host', variable: 'SENSORY_HOST', fallback: '127.0.0.1', read: text },
   { key: 'port', variable: 'SENSORY_PORT', fallback: 8002, read: integer(0, 65535) },
   { key: 'dataDir', variable: 'SENSORY_DATA_DIR', fallback: './data', read: text },
-  { key: 'databaseUrl', variable: 'SENSORY_DATABASE_URL', fallback: undefined, read: urlWithScheme(['postgres:', 'postgresql:', 'sqlite:']), secret: true },
+  { key: 'databaseUrl', variable: 'SENSORY_DATABASE_URL', fallback: undefined, read: urlWithScheme(Object.keys(DATABASES)), secret: true },
+  { key: 'blobUrl', variable: 'SENSORY_BLOB_URL', fallback: undefined, read: urlWithScheme(Object.keys(BLOB_STORES)) },
   { key: 'amqpUrl', variable: 'SENSORY_AMQP_URL', fallback: undefined, read: urlWithScheme(['amqp:', 'amqps:']), secret: true },
   { key: 'amqpExchange', variable: 'SENSORY_AMQP_EXCHANGE', fallback: 'sensory.exchange', read: amqpName },
   { key: 'amqpTaskQueue', variable: 'SENSORY_AMQP_TASK_QUEUE', fallback: 'sensory.batch.request.task.queue', read: amqpName },
@@ -100,6 +122,15 @@ const SETTINGS = [
   },
   { key: 'maxSampleBytes', variable: 'SENSORY_MAX_SAMPLE_BYTES', fallback: 10 * MiB, read: integer(1, 1024 * MiB) },
   { key: 'maxBatchSamples', variable: 'SENSORY_MAX_BATCH_SAMPLES', fallback: 4096, read: integer(1, 1_000_000) },
+  { key: 'maxBatchBytes', variable: 'SENSORY_MAX_BATCH_BYTES', fallback: 256 * MiB, read: integer(64 * 1024, 16 * GiB) },
+  { key: 'maxRecordBytes', variable: 'SENSORY_MAX_RECORD_BYTES', fallback: 16 * MiB, read: integer(1, 4 * GiB) },
+  { key: 'maxDatasetPixelBytes', variable: 'SENSORY_MAX_DATASET_PIXEL_BYTES', fallback: 64 * GiB, read: integer(MiB, 2 ** 50) },
+  { key: 'headersTimeoutMs', variable: 'SENSORY_HEADERS_TIMEOUT_MS', fallback: 10_000, read: integer(1000, 10 * 60_000) },
+  { key: 'requestTimeoutMs', variable: 'SENSORY_REQUEST_TIMEOUT_MS', fallback: 120_000, read: integer(1000, 24 * HOUR_MS) },
+  { key: 'idleTimeoutMs', variable: 'SENSORY_IDLE_TIMEOUT_MS', fallback: 60_000, read: integer(1000, 24 * HOUR_MS) },
+  { key: 'keepAliveTimeoutMs', variable: 'SENSORY_KEEP_ALIVE_TIMEOUT_MS', fallback: 5000, read: integer(100, 10 * 60_000) },
+  { key: 'responseTimeoutMs', variable: 'SENSORY_RESPONSE_TIMEOUT_MS', fallback: 120_000, read: integer(1000, 24 * HOUR_MS) },
+  { key: 'maxConnectionsPerIp', variable: 'SENSORY_MAX_CONNECTIONS_PER_IP', fallback: 256, read: integer(0, 1_000_000) },
   { key: 'maxImagePixels', variable: 'SENSORY_MAX_IMAGE_PIXELS', fallback: 50_000_000, read: integer(1, 268_402_689) },
   { key: 'maxImageFrames', variable: 'SENSORY_MAX_IMAGE_FRAMES', fallback: 1000, read: integer(1, 100_000) },
   { key: 'maxBulkItems', variable: 'SENSORY_MAX_BULK_ITEMS', fallback: 100_000, read: integer(1, 1_000_000) },

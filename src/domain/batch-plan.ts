@@ -3,6 +3,10 @@ import type { DatasetShape } from './dataset-shape.js';
 
 export type Dtype = 'uint8' | 'float32';
 export type LabelForm = 'index' | 'onehot';
+/** The integer type of index labels: int64 is what PyTorch's losses take without a conversion. */
+export type LabelDtype = 'int32' | 'int64';
+/** The order of a sample's axes: height × width × channels, or channels first as convolutions take it. */
+export type Layout = 'nhwc' | 'nchw';
 
 /** What a plan needs of its dataset: its identity and shape. */
 export interface PlanDataset extends DatasetShape {
@@ -37,6 +41,17 @@ export interface BatchPlan {
   readonly categories: readonly PlanCategory[];
   readonly dtype: Dtype;
   readonly labels: LabelForm;
+  /** Index labels only (one-hot rows are uint8); int32 when absent. */
+  readonly labelDtype?: LabelDtype;
+  /** nhwc when absent. */
+  readonly layout?: Layout;
+}
+
+/** [N, H, W, C] or [N, C, H, W]: the shape of a plan's data tensor in its layout. */
+export function dataShape(plan: Pick<BatchPlan, 'samples' | 'dataset' | 'layout'>): [number, number, number, number] {
+  const { width, height, channels } = plan.dataset;
+  const n = plan.samples.length;
+  return plan.layout === 'nchw' ? [n, channels, height, width] : [n, height, width, channels];
 }
 
 export function categoryMap(plan: Pick<BatchPlan, 'categories'>): Record<string, number> {

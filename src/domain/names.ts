@@ -28,3 +28,12 @@ export function parseLegacyDatasetName(folder: string): { name: string; width: n
   const height = Number(match[3]);
   return width > 0 && height > 0 ? { name: match[1], width, height } : undefined;
 }
+
+/** The dataset a new name would clash with, differing only in letter case. */
+export function caseConflict(requested: string, existing: string): SensoryError {
+  return new SensoryError(
+    'SENSORY_ERR_DATASET_NAME_CONFLICT',
+    `Dataset '${existing}' exists; names differing only in letter case cannot coexist (asked '${requested}').`,
+    { existing },
+  );
+}

@@ -1,9 +1,10 @@
 /**
  * The safetensors container: an 8-byte little-endian header length, a JSON header naming each
  * tensor's dtype, shape and byte range, then the raw little-endian tensor bytes. The header is
- * built first from sizes alone, so the body can be streamed behind it.
+ * built first from sizes alone, so the body can be streamed behind it. The reader is the
+ * client's (`parseSafetensors` in @sensory/client).
  */
-export type SafetensorsDtype = 'U8' | 'I32' | 'F32';
+export type SafetensorsDtype = 'U8' | 'I32' | 'I64' | 'F32';
 
 export interface TensorSpec {
   readonly name: string;
@@ -11,7 +12,7 @@ export interface TensorSpec {
   readonly shape: readonly number[];
 }
 
-const BYTES_PER_ELEMENT: Record<SafetensorsDtype, number> = { U8: 1, I32: 4, F32: 4 };
+const BYTES_PER_ELEMENT: Record<SafetensorsDtype, number> = { U8: 1, I32: 4, I64: 8, F32: 4 };
 
 export function tensorBytes(spec: TensorSpec): number {
   return spec.shape.reduce((product, side) => product * side, BYTES_PER_ELEMENT[spec.dtype]);
@@ -38,23 +39,4 @@ export function safetensorsLayout(tensors: readonly TensorSpec[], metadata: Reco
   head.writeBigUInt64LE(BigInt(padded), 0);
   json.copy(head, 8);
   return { head, totalBytes: head.length + offset };
-}
-
-export interface ParsedSafetensors {
-  readonly metadata: Record<string, string>;
-  readonly tensors: Record<string, { dtype: SafetensorsDtype; shape: number[]; data: Buffer }>;
-}
-
-/** The reader used by the CLI and the tests. */
-export function parseSafetensors(file: Buffer): ParsedSafetensors {
-  const headerLength = Number(file.readBigUInt64LE(0));
-  const header = JSON.parse(file.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, any>;
-  const body = file.subarray(8 + headerLength);
-  const tensors: ParsedSafetensors['tensors'] = {};
-  for (const [name, value] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    const [start, end] = value.data_offsets as [number, number];
-    tensors[name] = { dtype: value.dtype, shape: value.shape, data: body.subarray(start, end) };
-  }
-  return { metadata: header.__metadata__ ?? {}, tensors };
 }

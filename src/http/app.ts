@@ -4,47 +4,24 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Config } from '../config/config.js';
-import type { ApiKeyring } from '../services/api-keyring.js';
-import type { BatchService } from '../services/batch.service.js';
-import type { BulkUploadService } from '../services/bulk-upload.service.js';
-import type { CompactionService } from '../services/compaction.service.js';
-import type { DatasetService } from '../services/dataset.service.js';
-import type { ImportService } from '../services/import.service.js';
-import type { IngestService } from '../services/ingest.service.js';
-import type { OrderService } from '../services/order.service.js';
-import type { SampleService } from '../services/sample.service.js';
+import type { AppDeps } from './app-deps.js';
 import { installAuth } from './auth.js';
+import { installConnectionLimits, serverTimeouts } from './connection-limits.js';
 import { installErrorHandling } from './error-handler.js';
-import { Metrics } from './metrics.js';
+import { installRequestMetrics } from './metrics.js';
 import { adminRoutes } from './routes/admin.routes.js';
 import { batchRoutes } from './routes/batches.routes.js';
 import { bulkRoutes } from './routes/bulk.routes.js';
 import { datasetRoutes } from './routes/datasets.routes.js';
-import { legacyRoutes } from './routes/legacy.routes.js';
+import { clientErrorHandler, frameworkErrors } from './router-errors.js';
+import { legacyOrderRoutes, legacyRoutes } from './routes/legacy.routes.js';
 import { operationsRoutes } from './routes/operations.routes.js';
 import { orderRoutes } from './routes/orders.routes.js';
-import { sampleRoutes } from './routes/samples.routes.js';
-import { statsRoutes } from './routes/stats.routes.js';
+import { sampleRoutes, sampleUploadRoutes } from './routes/samples.routes.js';
 import { ErrorBody } from './schemas.js';
+import { installSecurityHeaders } from './security-headers.js';
+import { GZIP_TYPES, TAR_TYPES } from './upload-body.js';
 import { webRoutes } from './web.js';
-
-export interface AppDeps {
-  readonly config: Config;
-  readonly version: string;
-  readonly keyring: ApiKeyring;
-  readonly datasets: DatasetService;
-  readonly samples: SampleService;
-  readonly ingest: IngestService;
-  readonly imports: ImportService;
-  readonly bulk: BulkUploadService;
-  readonly compaction: CompactionService;
-  readonly batches: BatchService;
-  readonly orders: OrderService;
-  /** Each dependency's state: 'ok' or what is wrong with it. */
-  readonly readiness: () => Promise<Record<string, string>>;
-  readonly metrics: Metrics;
-}
 
 /**
  * Bodies are validated strictly (no coercion, no silently dropped fields); query strings and
@@ -57,32 +34,11 @@ function validatorCompiler() {
     (httpPart === 'body' ? strict : coercing).compile(schema);
 }
 
-/** Builds the app without listening, so that tests can use inject(). */
-export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promise<FastifyInstance> {
-  const app = Fastify({
-    ...(logger ? { loggerInstance: logger } : { logger: false }),
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
-    forceCloseConnections: false,
-  });
-  app.setValidatorCompiler(validatorCompiler());
-  installErrorHandling(app);
-  installAuth(app, deps.keyring, deps.config.apiVersion);
-  deps.metrics.install(app);
-  app.addHook('onSend', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-  });
-
-  app.addContentTypeParser(/^image\/.+/, { parseAs: 'buffer', bodyLimit: deps.config.maxSampleBytes }, (_request, body, done) => done(null, body));
-  // Tar imports are streamed: the parser hands the untouched request stream to the route.
-  app.addContentTypeParser(['application/x-tar', 'application/tar', 'application/gzip', 'application/x-gzip', 'application/x-gtar'], (_request, _payload, done) =>
-    done(null),
-  );
-  await app.register(multipart, { throwFileSizeLimit: false, limits: { fileSize: deps.config.maxSampleBytes, files: 1000, fields: 20, fieldSize: 4096, parts: 1020 } });
-
+/** /openapi.json and the /docs page, from the routes' schemas. */
+async function registerOpenApi(app: FastifyInstance, version: string): Promise<void> {
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Sensory', version: deps.version, description: 'Labeled training samples stored durably, served as training batches.' },
+      info: { title: 'Sensory', version, description: 'Labeled training samples stored durably, served as training batches.' },
       components: {
         securitySchemes: {
           apiKey: { type: 'apiKey', in: 'header', name: 'API-ACCESS-KEY' },
@@ -96,16 +52,46 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   });
   app.addSchema(ErrorBody);
   await app.register(swaggerUi, { routePrefix: '/docs' });
+}
+
+/** Builds the app without listening, so that tests can use inject(). */
+export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(logger ? { loggerInstance: logger } : { logger: false }),
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    forceCloseConnections: false,
+    ...serverTimeouts(deps.config),
+    frameworkErrors,
+    clientErrorHandler,
+  });
+  app.setValidatorCompiler(validatorCompiler());
+  installErrorHandling(app);
+  installConnectionLimits(app, deps.config);
+  installSecurityHeaders(app);
+  installAuth(app, deps.keyring, deps.config.apiVersion);
+  installRequestMetrics(app, deps.metrics);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  app.addContentTypeParser(/^image\/.+/, { parseAs: 'buffer', bodyLimit: deps.config.maxSampleBytes }, (_request, body, done) => done(null, body));
+  // Tar imports are streamed: the parser hands the untouched request stream to the route.
+  app.addContentTypeParser([...TAR_TYPES, ...GZIP_TYPES], (_request, _payload, done) => done(null));
+  await app.register(multipart, { throwFileSizeLimit: false, limits: { fileSize: deps.config.maxSampleBytes, files: 1000, fields: 20, fieldSize: 4096, parts: 1020 } });
+
+  await registerOpenApi(app, deps.version);
 
   datasetRoutes(app, deps);
+  sampleUploadRoutes(app, deps);
   sampleRoutes(app, deps);
   bulkRoutes(app, deps);
-  adminRoutes(app, deps);
   batchRoutes(app, deps);
   orderRoutes(app, deps);
   legacyRoutes(app, deps);
+  legacyOrderRoutes(app, deps);
   operationsRoutes(app, deps);
-  statsRoutes(app, deps);
+  adminRoutes(app, deps);
   webRoutes(app);
   return app;
 }

@@ -1,11 +1,16 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { dependencyFault } from '../adapters/dependency-faults.js';
 import { ERROR_REGISTRY, SensoryError, isSensoryError, type ErrorCode } from '../domain/errors.js';
 
 export function errorBody(code: ErrorCode, message: string, requestId?: string) {
   return { error: { code, message, ...(requestId ? { requestId } : {}) } };
 }
 
+/** Seconds a client should wait before retrying a 503: a database restart takes about that. */
+const RETRY_AFTER_SECONDS = 2;
+
 export function sendError(reply: FastifyReply, error: SensoryError) {
+  if (error.status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
   return reply.code(error.status).type('application/json').send(errorBody(error.code, error.message));
 }
 
@@ -23,15 +28,27 @@ const FRAMEWORK_ERRORS: Record<string, ErrorCode> = {
 /** The one place where errors become HTTP responses. */
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    if (isSensoryError(error)) return sendError(reply, error);
+    if (isSensoryError(error)) {
+      // Details stay on the server (a decoder's message, conflicting fields): the answer has the sentence.
+      if (error.details) request.log.info({ code: error.code, details: error.details }, error.message);
+      return sendError(reply, error);
+    }
     if (error.validation) {
       const where = error.validationContext ?? 'request';
-      return sendError(reply, new SensoryError('SENSORY_ERR_BAD_REQUEST', `${where}: ${error.message.replace(/^(body|querystring|params|headers)\/?/, '')}`));
+      // Ajv's message for a field it does not know omits the field's name.
+      const unknown = error.validation.find((issue) => issue.keyword === 'additionalProperties')?.params?.additionalProperty;
+      const message = `${where}: ${error.message.replace(/^(body|querystring|params|headers)\/?/, '')}${unknown ? `: ${unknown}` : ''}`;
+      return sendError(reply, new SensoryError('SENSORY_ERR_BAD_REQUEST', message));
     }
     const mapped = error.code ? FRAMEWORK_ERRORS[error.code] : undefined;
     if (mapped) return sendError(reply, new SensoryError(mapped, error.message));
     if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
       return sendError(reply, new SensoryError('SENSORY_ERR_BAD_REQUEST', error.message));
+    }
+    const fault = dependencyFault(error);
+    if (fault) {
+      request.log.warn({ err: error, code: fault.code }, 'dependency fault');
+      return sendError(reply, fault);
     }
     request.log.error({ err: error }, 'unexpected error');
     return reply

@@ -1,5 +1,6 @@
 import { isTestBucket } from '../domain/split.js';
 import type { CategoryRecord, DatasetRecord, SampleRecord } from '../ports/metadata-store.js';
+import type { FileOutcome, Stored } from '../services/ingest.service.js';
 
 export function datasetView(dataset: DatasetRecord, categories?: readonly CategoryRecord[]) {
   return {
@@ -40,4 +41,19 @@ export function sampleView(dataset: DatasetRecord, sample: SampleRecord, duplica
     split: isTestBucket(sample.splitBucket, dataset.testPercent) ? ('test' as const) : ('train' as const),
     ...(duplicate ? { duplicate: true } : {}),
   };
+}
+
+/** A stored upload: 201 with the new sample, or 200 with the one these bytes already are. */
+export function storedView(stored: Stored) {
+  return { status: stored.duplicate ? 200 : 201, body: sampleView(stored.dataset, stored.sample, stored.duplicate) };
+}
+
+/** A several-file upload: each file's own status and sample or error; 201 when any file was new. */
+export function fileOutcomesView(outcomes: readonly FileOutcome[]) {
+  const samples = outcomes.map((outcome) => {
+    if ('error' in outcome) return { filename: outcome.filename, status: outcome.error.status, error: { code: outcome.error.code, message: outcome.error.message } };
+    const { status, body } = storedView(outcome.stored);
+    return { filename: outcome.filename, status, sample: body };
+  });
+  return { status: samples.some((sample) => sample.status === 201) ? 201 : 200, body: { samples } };
 }

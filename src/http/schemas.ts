@@ -50,6 +50,18 @@ export const DatasetView = Type.Object({
 
 export const DatasetList = Type.Object({ datasets: Type.Array(DatasetView) });
 
+export const DatasetStats = Type.Object({
+  dataset: Type.String(),
+  revision: Type.Integer({ description: 'the revision the counts are taken at' }),
+  testPercent: Type.Integer(),
+  train: Type.Integer(),
+  test: Type.Integer(),
+  categories: Type.Array(
+    Type.Object({ name: Type.String(), index: Type.Integer(), train: Type.Integer(), test: Type.Integer() }),
+    { description: 'every category the dataset has had, by index, with its live samples in each split' },
+  ),
+});
+
 export const CategoriesView = Type.Object({
   categories: Type.Array(CategoryView),
   map: Type.Record(Type.String(), Type.Integer()),
@@ -164,6 +176,13 @@ export const BatchBody = Type.Object(
     revision: Type.Optional(Type.Integer({ minimum: 0 })),
     dtype: Type.Optional(Type.Union([Type.Literal('uint8'), Type.Literal('float32')], { default: 'uint8' })),
     labels: Type.Optional(Type.Union([Type.Literal('index'), Type.Literal('onehot')], { default: 'index' })),
+    labelDtype: Type.Optional(
+      // No schema default: given with labels: onehot, it is refused, so it must stay absent when not given.
+      Type.Union([Type.Literal('int32'), Type.Literal('int64')], { description: 'integer type of index labels: int32 (the default, safetensors I32) or int64 (I64); not with labels: onehot' }),
+    ),
+    layout: Type.Optional(
+      Type.Union([Type.Literal('nhwc'), Type.Literal('nchw')], { default: 'nhwc', description: 'axis order of data: N×H×W×C, or channels first N×C×H×W' }),
+    ),
     balance: Type.Optional(Type.Boolean({ default: false })),
   },
   { additionalProperties: false },
@@ -202,7 +221,8 @@ export function errorResponses(...statuses: number[]): Record<number, { descript
 
 export const OrderBody = Type.Object(
   {
-    ...BatchBody.properties,
+    // Orders keep labels int32 and data channels last for now.
+    ...Type.Omit(BatchBody, ['labelDtype', 'layout']).properties,
     size: Type.Integer({ minimum: 1, maximum: 100_000_000, description: 'samples in the order; may exceed the dataset (successive epochs)' }),
     shardSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'samples per shard task; default SENSORY_SHARD_SIZE' })),
   },

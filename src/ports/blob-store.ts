@@ -1,13 +1,16 @@
 import type { BlobMove, IndexedBlob } from './blob-index.js';
 
-/** Original sample bytes, content-addressed by SHA-256. */
+/**
+ * Original sample bytes, content-addressed by SHA-256: one copy per content, however often it
+ * is put. Several instances (processes, replicas) may share one store.
+ */
 export interface BlobStore {
   /**
    * True when every stored blob has a row in the metadata store's blob index (the segment store):
    * a sample's commit then checks, in its transaction, that its blob is still indexed.
    */
   readonly indexed: boolean;
-  /** Durable and atomic on return: a crash leaves either the whole blob or none. Idempotent. */
+  /** Durable and atomic on return: a crash leaves either the whole blob or none. Idempotent. Refuses a malformed SHA-256. */
   put(sha256: string, bytes: Buffer): Promise<void>;
   /**
    * Optional: makes the bytes durable but leaves their index row to the caller, who commits it
@@ -16,11 +19,15 @@ export interface BlobStore {
    * when the caller has just looked it up, spares the store its own lookup.
    */
   stage?(sha256: string, bytes: Buffer, indexed?: boolean): Promise<IndexedBlob | undefined>;
+  /** Rejects when there is no such blob. */
   get(sha256: string): Promise<Buffer>;
   has(sha256: string): Promise<boolean>;
+  /** Removes the one copy; removing a missing blob is fine. */
   remove(sha256: string): Promise<void>;
   /** Throws when the store cannot be written. */
   ping(): Promise<void>;
+  /** Creates what the store needs and repairs what a crash left; every other method awaits it too. */
+  init(): Promise<void>;
   close(): Promise<void>;
 }
 

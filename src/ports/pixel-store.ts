@@ -2,13 +2,18 @@ import type { DatasetShape } from '../domain/dataset-shape.js';
 
 /**
  * Each dataset's samples at the dataset's shape, as fixed-size uint8 records (H×W×C): record
- * `slot` lives at `slot × recordBytes`, so a batch reads records, never images.
+ * `slot` lives at `slot × recordBytes`, so a batch reads records, never images. Several
+ * instances (processes, replicas) may write one dataset's slots at once.
  */
 export interface PixelStore {
   /** Durable on return. `records[i]` goes to slot `slots[i]`. */
   write(datasetId: number, shape: DatasetShape, slots: readonly number[], records: readonly Uint8Array[]): Promise<void>;
-  /** Copies record `slots[i]` into `target` at `targetOffset + i × recordBytes`. */
+  /**
+   * Copies record `slots[i]` into `target` at `targetOffset + i × recordBytes`. A slot never
+   * written below the highest written one reads as zeros; a slot above it is an error.
+   */
   read(datasetId: number, shape: DatasetShape, slots: readonly number[], target: Uint8Array, targetOffset: number): Promise<void>;
+  /** Removes every record of the dataset; dropping one that has none is fine. */
   drop(datasetId: number): Promise<void>;
   close(): Promise<void>;
 }

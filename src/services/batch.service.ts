@@ -1,14 +1,30 @@
 import { drawAugment, warpInto, isIdentity } from '../domain/augmentation.js';
-import type { BatchPlan, Dtype, LabelForm } from '../domain/batch-plan.js';
+import type { BatchPlan, Dtype, LabelDtype, LabelForm, Layout } from '../domain/batch-plan.js';
 import { recordBytes } from '../domain/dataset-shape.js';
 import { SensoryError } from '../domain/errors.js';
 import { assertValidName } from '../domain/names.js';
 import { randomSeed } from '../domain/random.js';
 import { drawBalancedBatch, drawBatch } from '../domain/sampling.js';
+import { releaseChunk, takeChunk } from '../lib/chunk-pool.js';
 import type { Split } from '../domain/split.js';
+import { encodeJson } from '../formats/batch-json.encoder.js';
+import { encodeSafetensors } from '../formats/batch-safetensors.encoder.js';
+import type { EncodedBatch, Render } from '../formats/encoded-batch.js';
+import { encodeLegacyBatch } from '../formats/legacy-json.encoder.js';
 import type { CategoryRecord, DatasetRecord, EligibleSample, MetadataStore } from '../ports/metadata-store.js';
 import type { PixelStore } from '../ports/pixel-store.js';
+import type { BatchFormat, Telemetry } from '../ports/telemetry.js';
 import { requireDataset } from './dataset.service.js';
+
+/**
+ * Upper bounds of the encoded size of one pixel value: safetensors stores it as it is; JSON
+ * writes "[255]," for a one-channel pixel at most, or a float of up to 19 digits.
+ */
+const BYTES_PER_VALUE: Record<BatchFormat, Record<Dtype, number>> = {
+  safetensors: { uint8: 1, float32: 4 },
+  json: { uint8: 6, float32: 22 },
+  legacy: { uint8: 6, float32: 22 },
+};
 
 export interface BatchRequest {
   readonly size: number;
@@ -19,6 +35,8 @@ export interface BatchRequest {
   readonly revision?: number;
   readonly dtype?: Dtype;
   readonly labels?: LabelForm;
+  readonly labelDtype?: LabelDtype;
+  readonly layout?: Layout;
   readonly balance?: boolean;
 }
 
@@ -32,14 +50,30 @@ export interface Selection {
   readonly eligible: readonly EligibleSample[];
 }
 
+const ENCODERS: Record<BatchFormat, (plan: BatchPlan, render: Render) => EncodedBatch> = {
+  json: encodeJson,
+  safetensors: encodeSafetensors,
+  legacy: encodeLegacyBatch,
+};
+
 export class BatchService {
   constructor(
     private readonly store: MetadataStore,
     private readonly pixels: PixelStore,
     private readonly maxBatchSamples: number,
+    private readonly telemetry: Telemetry,
+    /** Bound on the encoded answer (SENSORY_MAX_BATCH_BYTES), estimated before any pixel is read. */
+    private readonly maxBatchBytes = Number.MAX_SAFE_INTEGER,
   ) {}
 
-  async plan(datasetName: string, request: BatchRequest): Promise<BatchPlan> {
+  /** A small batch, planned and encoded in `format`; its pixels are rendered as the body is read. */
+  async serve(datasetName: string, request: BatchRequest, format: BatchFormat): Promise<EncodedBatch> {
+    const plan = await this.plan(datasetName, request, format);
+    this.telemetry.countBatchSamplesServed(format, plan.samples.length);
+    return ENCODERS[format](plan, (start, count, target) => this.render(plan, start, count, target));
+  }
+
+  async plan(datasetName: string, request: BatchRequest, format: BatchFormat = 'json'): Promise<BatchPlan> {
     if (request.size > this.maxBatchSamples) {
       throw new SensoryError(
         'SENSORY_ERR_BATCH_TOO_LARGE',
@@ -47,7 +81,18 @@ export class BatchService {
         { size: request.size, max: this.maxBatchSamples },
       );
     }
+    if (request.labelDtype !== undefined && request.labels === 'onehot') {
+      throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'labelDtype applies to index labels; one-hot labels are always uint8 rows', { field: 'labelDtype' });
+    }
     const { dataset, revision, categories, eligible } = await this.select(datasetName, request);
+    const estimate = request.size * recordBytes(dataset) * BYTES_PER_VALUE[format][request.dtype ?? 'uint8'];
+    if (estimate > this.maxBatchBytes) {
+      throw new SensoryError(
+        'SENSORY_ERR_BATCH_TOO_LARGE',
+        `a batch of ${request.size} samples of ${recordBytes(dataset)} values as ${format} would be about ${estimate} bytes, above SENSORY_MAX_BATCH_BYTES (${this.maxBatchBytes}); ask for fewer samples, use safetensors, or place a batch order`,
+        { estimatedBytes: estimate, max: this.maxBatchBytes },
+      );
+    }
     const seed = request.seed ?? randomSeed();
     const samples = request.balance ? drawBalancedBatch(eligible, request.size, seed) : drawBatch(eligible, request.size, seed);
     const noise = request.noise ?? 0;
@@ -60,6 +105,8 @@ export class BatchService {
       categories,
       dtype: request.dtype ?? 'uint8',
       labels: request.labels ?? 'index',
+      labelDtype: request.labelDtype ?? 'int32',
+      layout: request.layout ?? 'nhwc',
     };
   }
 
@@ -103,14 +150,22 @@ export class BatchService {
   async render(plan: BatchPlan, start: number, count: number, target: Uint8Array): Promise<void> {
     const { dataset } = plan;
     const size = recordBytes(dataset);
-    const slots = plan.samples.slice(start, start + count).map((sample) => sample.pixelSlot);
-    const augments = plan.augments.slice(start, start + count);
-    if (augments.every(isIdentity)) {
+    const slots = new Array<number>(count);
+    let identity = true;
+    for (let i = 0; i < count; i++) {
+      slots[i] = plan.samples[start + i].pixelSlot;
+      if (!isIdentity(plan.augments[start + i])) identity = false;
+    }
+    if (identity) {
       await this.pixels.read(dataset.id, dataset, slots, target, 0);
       return;
     }
-    const source = new Uint8Array(slots.length * size);
-    await this.pixels.read(dataset.id, dataset, slots, source, 0);
-    augments.forEach((augment, i) => warpInto(source.subarray(i * size, (i + 1) * size), dataset, augment, target, i * size));
+    const source = takeChunk(count * size);
+    try {
+      await this.pixels.read(dataset.id, dataset, slots, source, 0);
+      for (let i = 0; i < count; i++) warpInto(source.subarray(i * size, (i + 1) * size), dataset, plan.augments[start + i], target, i * size);
+    } finally {
+      releaseChunk(source);
+    }
   }
 }

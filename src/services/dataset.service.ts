@@ -33,11 +33,20 @@ function assertInteger(field: string, value: number, min: number, max: number): 
   }
 }
 
+/** A service that keeps state per dataset in memory (the upload path: slots, group commits). */
+export interface DatasetStateHolder {
+  /** The dataset is gone and its id is never used again. */
+  forgetDataset(datasetId: number): void;
+}
+
 export class DatasetService {
   constructor(
     private readonly store: MetadataStore,
     private readonly pixels: PixelStore,
     private readonly blobs: BlobStore,
+    private readonly stateHolders: readonly DatasetStateHolder[] = [],
+    /** Bound on width × height × channels (SENSORY_MAX_RECORD_BYTES). */
+    private readonly maxRecordBytes = Number.MAX_SAFE_INTEGER,
   ) {}
 
   /** Creates the dataset, or confirms it exists with the same shape. */
@@ -50,6 +59,14 @@ export class DatasetService {
     }
     const testPercent = request.testPercent ?? 0;
     assertInteger('testPercent', testPercent, 0, MAX_TEST_PERCENT);
+    const record = request.width * request.height * request.channels;
+    if (record > this.maxRecordBytes) {
+      throw new SensoryError(
+        'SENSORY_ERR_RECORD_TOO_LARGE',
+        `width × height × channels is ${record} bytes per sample, above SENSORY_MAX_RECORD_BYTES (${this.maxRecordBytes})`,
+        { recordBytes: record, max: this.maxRecordBytes },
+      );
+    }
     return this.store.putDataset({
       name,
       width: request.width,
@@ -80,13 +97,15 @@ export class DatasetService {
   }
 
   /**
-   * Removes the dataset's metadata and pixels. Original files are content-addressed and may be
-   * shared with other datasets, so they are left for a purge to collect.
+   * Removes the dataset's metadata and pixels, and what the services hold in memory for it.
+   * Original files are content-addressed and may be shared with other datasets, so they are left
+   * for a purge to collect.
    */
   async delete(name: string): Promise<DatasetRecord> {
     const dataset = await requireDataset(this.store, name);
     await this.store.deleteDataset(name);
     await this.pixels.drop(dataset.id);
+    for (const holder of this.stateHolders) holder.forgetDataset(dataset.id);
     return dataset;
   }
 

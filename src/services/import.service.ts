@@ -3,6 +3,7 @@ import { SensoryError, isSensoryError } from '../domain/errors.js';
 import { ConcurrencyLimit } from '../lib/concurrency.js';
 import type { AddOutcome, MetadataStore, NewSample } from '../ports/metadata-store.js';
 import { BrokenArchive, archiveItems, brokenArchiveError, type ArchiveLimits } from './archive-items.js';
+import type { Telemetry } from '../ports/telemetry.js';
 import { requireDataset } from './dataset.service.js';
 import { settle, type IngestService, type Prepared } from './ingest.service.js';
 
@@ -25,6 +26,7 @@ export class ImportService {
     private readonly store: MetadataStore,
     private readonly ingest: IngestService,
     private readonly limits: ArchiveLimits,
+    private readonly telemetry: Telemetry,
   ) {}
 
   async importTar(datasetName: string, body: Readable, gzipped: boolean): Promise<ImportSummary> {
@@ -78,6 +80,7 @@ export class ImportService {
         reject(ready[i].path, error);
       }
     });
+    this.telemetry.countSamplesStored(summary.imported);
     return summary;
   }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { recordBytes, type DatasetShape } from '../domain/dataset-shape.js';
-import { SensoryError } from '../domain/errors.js';
+import { SensoryError, isSensoryError } from '../domain/errors.js';
 import { assertValidName } from '../domain/names.js';
 import { splitBucket } from '../domain/split.js';
 import { WriteBatcher } from '../lib/write-batcher.js';
@@ -8,7 +8,8 @@ import type { BlobStore } from '../ports/blob-store.js';
 import type { DecodeOptions, Imaging } from '../ports/imaging.js';
 import type { AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../ports/metadata-store.js';
 import type { PixelStore } from '../ports/pixel-store.js';
-import { datasetNotFound } from './dataset.service.js';
+import type { Telemetry } from '../ports/telemetry.js';
+import { datasetNotFound, requireDataset } from './dataset.service.js';
 import { PixelSlotAllocator } from './pixel-slots.js';
 
 export interface Upload {
@@ -21,6 +22,12 @@ export interface Stored {
   readonly sample: SampleRecord;
   readonly duplicate: boolean;
 }
+
+/** One file of a several-file upload: its bytes, or what was wrong with it as it was read. */
+export type FileUpload = { readonly filename: string; readonly bytes: Buffer } | { readonly filename: string; readonly error: SensoryError };
+
+/** What became of one file of a several-file upload. */
+export type FileOutcome = { readonly filename: string; readonly stored: Stored } | { readonly filename: string; readonly error: SensoryError };
 
 /** A sample whose bytes and pixels are durable, waiting for its metadata commit. */
 export type Prepared = { readonly kind: 'ready'; readonly sample: NewSample } | { readonly kind: 'known'; readonly stored: Stored };
@@ -40,6 +47,7 @@ export class IngestService {
     private readonly pixels: PixelStore,
     private readonly imaging: Imaging,
     private readonly maxSampleBytes: number,
+    private readonly telemetry: Telemetry,
   ) {
     this.slots = new PixelSlotAllocator(store);
   }
@@ -52,7 +60,9 @@ export class IngestService {
     if (!dataset) throw datasetNotFound(datasetName);
     const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing, {}, blobIndexed);
     if (prepared.kind === 'known') return prepared.stored;
-    return settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes));
+    const stored = settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes));
+    if (!stored.duplicate) this.telemetry.countSamplesStored(1);
+    return stored;
   }
 
   /**
@@ -73,7 +83,29 @@ export class IngestService {
   async addTo(dataset: DatasetRecord, upload: Upload, options: DecodeOptions = {}): Promise<Stored> {
     const prepared = await this.prepare(dataset, upload, options);
     if (prepared.kind === 'known') return prepared.stored;
-    return settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes));
+    const stored = settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes));
+    if (!stored.duplicate) this.telemetry.countSamplesStored(1);
+    return stored;
+  }
+
+  /**
+   * Several files into one category, each stored (or refused) on its own. What fails them all
+   * fails them once, before any file: the dataset and the category.
+   */
+  async addFiles(datasetName: string, category: unknown, files: readonly FileUpload[]): Promise<FileOutcome[]> {
+    await requireDataset(this.store, datasetName);
+    assertValidName('category', category);
+    return Promise.all(
+      files.map(async (file): Promise<FileOutcome> => {
+        try {
+          if ('error' in file) throw file.error;
+          return { filename: file.filename, stored: await this.add(datasetName, { category, bytes: file.bytes }) };
+        } catch (error) {
+          if (!isSensoryError(error)) throw error;
+          return { filename: file.filename, error };
+        }
+      }),
+    );
   }
 
   /**
@@ -148,6 +180,7 @@ export class IngestService {
     return undefined;
   }
 
+  /** The dataset is gone and its id is never used again: its slots and committer can go. */
   forgetDataset(datasetId: number): void {
     this.slots.forget(datasetId);
     this.committers.delete(datasetId);

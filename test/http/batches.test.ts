@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { parseSafetensors, type ParsedSafetensors } from '../../src/formats/safetensors.js';
+import { parseSafetensors, type ParsedSafetensors } from '@sensory/client';
 import {
   addSample,
   createDataset,
@@ -22,6 +22,8 @@ interface JsonBatch {
   data: number[][][][];
   shape: [number, number, number, number];
   dtype: string;
+  labelDtype?: string;
+  layout: string;
   revision: number;
   categories: Record<string, number>;
   seed: number;
@@ -136,9 +138,14 @@ describe('POST /v1/datasets/{name}/batches', () => {
     it('answers JSON by default with every documented field, data nested N×H×W×C equal to the safetensors bytes', async () => {
       const body = { size: 5, seed: 42, noise: 0.5 };
       const json = await jsonBatch(t, name, body);
-      assert.deepEqual(Object.keys(json).sort(), ['augment', 'categories', 'data', 'dtype', 'ids', 'labels', 'revision', 'seed', 'shape'].sort());
+      assert.deepEqual(
+        Object.keys(json).sort(),
+        ['augment', 'categories', 'data', 'dtype', 'ids', 'labelDtype', 'labels', 'layout', 'revision', 'seed', 'shape'].sort(),
+      );
       assert.deepEqual(json.shape, [5, 6, 8, 3]);
       assert.equal(json.dtype, 'uint8');
+      assert.equal(json.labelDtype, 'int32');
+      assert.equal(json.layout, 'nhwc');
       assert.equal(json.seed, 42);
       assert.equal(json.revision, samples.at(-1)!.revision);
       assert.deepEqual(json.categories, { cat: 0, dog: 1, eel: 2 });

@@ -23,7 +23,7 @@ function noisePng(seed: number): Promise<Buffer> {
 }
 
 function segmentBytes(dataDir: string): number {
-  const dir = join(dataDir, 'segments');
+  const dir = join(dataDir, 'blobs', 'segments');
   return readdirSync(dir)
     .filter((name) => name.endsWith('.seg'))
     .reduce((total, name) => total + statSync(join(dir, name)).size, 0);
@@ -31,7 +31,7 @@ function segmentBytes(dataDir: string): number {
 
 /** As if the closed segments had been closed long ago (compaction leaves freshly closed ones). */
 function ageSegments(dataDir: string): void {
-  const dir = join(dataDir, 'segments');
+  const dir = join(dataDir, 'blobs', 'segments');
   const old = new Date(Date.now() - 3600_000);
   for (const name of readdirSync(dir)) if (name.endsWith('.seg')) utimesSync(join(dir, name), old, old);
 }

@@ -52,7 +52,9 @@ describe('PUT /v1/datasets/{name}', () => {
 
   test('accepts the extreme legal values: side 1 and 4096, testPercent 0 and 50', async () => {
     assert.equal((await put('tiny', { width: 1, height: 1, channels: 1, testPercent: 0 })).statusCode, 201);
-    assert.equal((await put('huge-side', { width: 4096, height: 4096, channels: 3, testPercent: 50 })).statusCode, 201);
+    // 4096 × 4096 × 1 is exactly SENSORY_MAX_RECORD_BYTES's default (16 MiB); × 3 is above it.
+    assert.equal((await put('huge-side', { width: 4096, height: 4096, channels: 1, testPercent: 50 })).statusCode, 201);
+    assert.equal((await put('huge-record', { width: 4096, height: 4096, channels: 3 })).statusCode, 413);
   });
 
   test('the same shape again → 200 with the existing dataset', async () => {

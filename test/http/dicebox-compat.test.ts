@@ -6,17 +6,14 @@
  * written here with node:http, and the response shapes that code read back.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { makePng } from '../support/harness.js';
+import { startServer, stop, type Server } from '../support/process.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = join(ROOT, 'dist', 'cli', 'main.js');
 const KEY = 'dicebox-legacy-key-0123456789';
 const API_VERSION = '0.3.0';
 /** What dicebox.config named the network: stores go to dataset <name>_<width>x<height>. */
@@ -24,36 +21,6 @@ const NAME = 'dice';
 const WIDTH = 28;
 const HEIGHT = 28;
 const LEGACY_DATASET = `${NAME}_${WIDTH}x${HEIGHT}`;
-
-interface Service {
-  readonly url: URL;
-  readonly child: ChildProcess;
-}
-
-async function startService(dataDir: string): Promise<Service> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('SENSORY_')) env[name] = value;
-  Object.assign(env, {
-    SENSORY_DATA_DIR: dataDir,
-    SENSORY_HOST: '127.0.0.1',
-    SENSORY_PORT: '0',
-    SENSORY_LOG_LEVEL: 'warn',
-    SENSORY_API_KEYS: `${KEY}:read,write`,
-    SENSORY_API_VERSION: API_VERSION,
-    SENSORY_LEGACY_DATASET: LEGACY_DATASET,
-  });
-  const child = spawn(process.execPath, [MAIN, 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const match = /listening on (http:\/\/\S+)/.exec(err);
-    if (match) return { url: new URL(match[1]), child };
-    if (child.exitCode !== null) throw new Error(`serve exited before listening:\n${err}`);
-    if (Date.now() > deadline) throw new Error(`serve did not print its URL in time:\n${err}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** Python's json.dumps: ", " between items and ": " after keys. */
 function jsonDumps(value: Record<string, unknown>): string {
@@ -75,7 +42,7 @@ interface Answer {
 
 describe('an original dicebox client against Sensory', () => {
   let workDir: string;
-  let service: Service;
+  let service: Server;
 
   /**
    * `make_sensory_api_call(end_point, json_data, call_type)`: requests.get/post(url, data=json_data,
@@ -93,9 +60,10 @@ describe('an original dicebox client against Sensory', () => {
     for (const [name, value] of Object.entries(headers)) if (value === '') delete allHeaders[name];
     const body = jsonData === undefined ? undefined : Buffer.from(jsonData, 'utf8');
     if (body) allHeaders['Content-Length'] = body.length;
+    const { hostname, port } = new URL(service.url);
     return new Promise((resolve, reject) => {
       const request = http.request(
-        { hostname: service.url.hostname, port: service.url.port, method: callType, path: `/${endPoint}`, headers: allHeaders },
+        { hostname, port, method: callType, path: `/${endPoint}`, headers: allHeaders },
         (response) => {
           const chunks: Buffer[] = [];
           response.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -118,15 +86,16 @@ describe('an original dicebox client against Sensory', () => {
 
   before(async () => {
     workDir = mkdtempSync(join(tmpdir(), 'sensory-dicebox-'));
-    service = await startService(join(workDir, 'data'));
+    service = await startServer(join(workDir, 'data'), {
+      SENSORY_LOG_LEVEL: 'warn',
+      SENSORY_API_KEYS: `${KEY}:read,write`,
+      SENSORY_API_VERSION: API_VERSION,
+      SENSORY_LEGACY_DATASET: LEGACY_DATASET,
+    });
   });
 
   after(async () => {
-    if (service && service.child.exitCode === null) {
-      const exited = new Promise((resolve) => service.child.once('close', resolve));
-      service.child.kill('SIGTERM');
-      await exited;
-    }
+    if (service) await stop(service);
     if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import sharp from 'sharp';
 import { after, before, describe, it } from 'node:test';
 import { expectError, KEYS, makePng, patternPixels, removeDir, startTestApp, type TestApp } from '../support/harness.js';
 
@@ -54,6 +55,16 @@ describe('legacy dicebox API', () => {
       assert.equal(view.height, 28);
       assert.equal(view.channels, 3);
       assert.equal(view.sampleCount, 6);
+    });
+
+    it('accepts a PNG over 1 MiB: the body limit is the sample limit as base64, not the framework default', async () => {
+      // Noise does not compress: about 2.2 MB of PNG, 2.9 MB as base64.
+      const noise = Buffer.alloc(860 * 860 * 3);
+      for (let i = 0; i < noise.length; i++) noise[i] = (i * 2654435761) >>> 24;
+      const png = await sharp(noise, { raw: { width: 860, height: 860, channels: 3 } }).png({ compressionLevel: 0 }).toBuffer();
+      assert.ok(png.length > 2 * 1024 * 1024, `${png.length} bytes`);
+      const res = await store(t, storeBody('big', png, 'large', 32, 32));
+      assert.equal(res.statusCode, 200, res.body.slice(0, 300));
     });
 
     it('converts a greyscale PNG to 3 channels and stretches another size to the dataset size', async () => {

@@ -88,6 +88,18 @@ describe('operations: health, metrics, OpenAPI', () => {
     assert.ok((metric(now, 'sensory_http_request_duration_seconds_count', '{method="POST",route="/v1/datasets/:name/batches",status="200"}') ?? 0) >= 1, 'request durations by method, route and status');
   });
 
+  it('/metrics counts the samples of a legacy batch under format="legacy"', async () => {
+    const before = metric(await scrape(), 'sensory_batch_samples_served_total', '{format="legacy"}') ?? 0;
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/api/sensory/request',
+      headers: { ...t.auth('read'), 'api-version': '0.3.0', 'content-type': 'application/json' },
+      payload: { batch_size: 3 },
+    });
+    assert.equal(res.statusCode, 201, res.body);
+    assert.equal(metric(await scrape(), 'sensory_batch_samples_served_total', '{format="legacy"}'), before + 3);
+  });
+
   it('/openapi.json describes every API route, and /docs serves a page of it', async () => {
     const res = await t.app.inject({ method: 'GET', url: '/openapi.json' });
     assert.equal(res.statusCode, 200);
@@ -103,7 +115,7 @@ describe('operations: health, metrics, OpenAPI', () => {
 
   it('/health/ready answers 503 naming the data dir when it cannot be written, then ok again', async () => {
     // The segment files' folder gone (moved away and back: the open segment keeps its place).
-    const segments = join(t.dataDir, 'segments');
+    const segments = join(t.dataDir, 'blobs', 'segments');
     renameSync(segments, `${segments}.away`);
     try {
       const res = await t.app.inject({ method: 'GET', url: '/health/ready' });
@@ -111,6 +123,9 @@ describe('operations: health, metrics, OpenAPI', () => {
       assert.equal(res.json().status, 'unavailable');
       assert.equal(res.json().down.length, 1, res.body);
       assert.match(res.json().down[0], /data|blob|files|dir/i);
+      // Unauthenticated: only "down", never the path or the system's message.
+      assert.equal(res.json().checks[res.json().down[0]], 'down', res.body);
+      assert.ok(!res.body.includes(t.dataDir) && !/ENOENT|EACCES/.test(res.body), res.body);
     } finally {
       renameSync(`${segments}.away`, segments);
     }

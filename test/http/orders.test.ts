@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { drawAugment } from '../../src/domain/augmentation.js';
-import { parseSafetensors } from '../../src/formats/safetensors.js';
+import { parseSafetensors } from '@sensory/client';
 import { AMQP_ADDRESS, AMQP_URL, amqpAvailable, brokerSkip, cleanBroker, inCi, uniqueAmqpNames } from '../support/broker.js';
 import { removeDir, seedDataset, startTestApp, type TestApp } from '../support/harness.js';
 import type { OrderView } from '../support/order-polls.js';

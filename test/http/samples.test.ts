@@ -3,24 +3,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { SampleView as SampleJson } from '@sensory/client';
 import sharp from 'sharp';
 import { assertError, KEYS, makePng, removeDir, startTestApp, type InjectReply as Reply, type TestApp } from '../support/harness.js';
 
-/** HTTP tests of the modern samples endpoints (SPEC §3, §4). */
-
-interface SampleJson {
-  id: number;
-  dataset: string;
-  category: string;
-  categoryIndex: number;
-  sha256: string;
-  revision: number;
-  createdAt: string;
-  mediaType: string;
-  bytes: number;
-  split: 'train' | 'test';
-  duplicate?: boolean;
-}
+/** HTTP tests of the modern samples endpoints (SPEC §3, §4). A sample's JSON is the API's SampleView. */
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
-import { parseSafetensors } from '../../src/formats/safetensors.js';
+import { parseSafetensors } from '@sensory/client';
 import { patternPixels } from '../support/harness.js';
 import { call, ensureBuilt, killAll, removeTempDirs, sha256, startServer, stop, tempDir, within, type Reply } from '../support/process.js';
 

@@ -1,7 +1,8 @@
 /**
  * A data dir written by release 0.1.0 (test/fixtures/release-0.1.0-data-dir.tar.gz: originals
  * one file each under blobs/, made by release-data-dir.generate.ts) opened by this release: every
- * old sample is served byte-identical, batches are the very bytes the release served, new samples
+ * old sample is served byte-identical, batches hold the very samples, pixels and labels the
+ * release served, new samples
  * are accepted (into segments), and `sensory compact` moves the old originals into segments and
  * purges what was deleted, everything still byte-identical after it.
  */
@@ -13,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import sharp from 'sharp';
+import { parseSafetensors } from '@sensory/client';
 import { tarEntries } from '../../src/formats/tar.reader.js';
 import { call, ensureBuilt, killAll, removeTempDirs, runCli, sha256, startServer, stop, tempDir } from '../support/process.js';
 import { tarOf } from '../support/tar.js';
@@ -20,10 +22,16 @@ import { tarOf } from '../support/tar.js';
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const manifest = JSON.parse(readFileSync(join(FIXTURES, 'release-0.1.0-data-dir.json'), 'utf8')) as {
   key: string;
-  datasets: Record<string, { revision: number; sampleCount: number; batches: { revision: number; size: number; seed: number; sha256: string }[] }>;
+  datasets: Record<string, { revision: number; sampleCount: number; batches: { revision: number; size: number; seed: number; ids: number[]; data: string; labels: string }[] }>;
   samples: { dataset: string; id: number; sha256: string; category: string; deleted?: boolean }[];
 };
 const KEY = manifest.key;
+
+/** The sample ids and the digests of the pixel and label tensors of a safetensors batch (its framing may have grown since 0.1.0). */
+function tensors(body: Buffer): { ids: number[]; data: string; labels: string } {
+  const parsed = parseSafetensors(body);
+  return { ids: JSON.parse(parsed.metadata.ids), data: sha256(Buffer.from(parsed.tensors.data.data)), labels: sha256(Buffer.from(parsed.tensors.labels.data)) };
+}
 
 async function unpack(dir: string): Promise<Map<string, Buffer>> {
   const files = new Map<string, Buffer>();
@@ -56,7 +64,7 @@ describe('a data dir written by release 0.1.0', () => {
         for (const batch of expected.batches) {
           const reply = await call(server.url, KEY, 'POST', `/v1/datasets/${name}/batches`, { json: { size: batch.size, seed: batch.seed, revision: batch.revision }, accept: 'application/x-safetensors' });
           assert.equal(reply.status, 200, reply.body.toString().slice(0, 300));
-          assert.equal(sha256(reply.body), batch.sha256, `the ${name} batch at revision ${batch.revision} is the one release 0.1.0 served`);
+          assert.deepEqual(tensors(reply.body), { ids: batch.ids, data: batch.data, labels: batch.labels }, `the ${name} batch at revision ${batch.revision} is the one release 0.1.0 served`);
         }
       }
       for (const sample of manifest.samples.filter((s) => !s.deleted)) {
@@ -89,7 +97,7 @@ describe('a data dir written by release 0.1.0', () => {
     });
     assert.equal(bulk.status, 201, bulk.body.toString());
     assert.deepEqual(bulk.json().receipts.map((r: { status: string }) => r.status), ['duplicate', 'stored']);
-    assert.ok(readdirSync(join(dataDir, 'segments')).some((name) => name.endsWith('.seg')));
+    assert.ok(readdirSync(join(dataDir, 'blobs', 'segments')).some((name) => name.endsWith('.seg')));
 
     // Restart, then compact: old originals move into segments, the deleted samples are purged.
     await stop(server);
@@ -114,7 +122,7 @@ describe('a data dir written by release 0.1.0', () => {
       assert.deepEqual([refused.status, refused.json().error.code], [422, 'SENSORY_ERR_REVISION_PURGED']);
       const current = expected.batches[0];
       const reply = await call(server.url, KEY, 'POST', `/v1/datasets/${name}/batches`, { json: { size: current.size, seed: current.seed, revision: current.revision }, accept: 'application/x-safetensors' });
-      assert.equal(sha256(reply.body), current.sha256, `the ${name} batch at its current revision is unchanged by compaction`);
+      assert.deepEqual(tensors(reply.body), { ids: current.ids, data: current.data, labels: current.labels }, `the ${name} batch at its current revision is unchanged by compaction`);
     }
     assert.ok(existsSync(join(dataDir, 'sensory.db')));
     assert.deepEqual(await stop(server), { code: 0, signal: null });

@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it, test } from 'node:test';
-import { parseSafetensors } from '../../src/formats/safetensors.js';
+import { parseSafetensors } from '@sensory/client';
 import { AMQP_ADDRESS, AMQP_URL, amqpAvailable, brokerSkip, cleanBroker, inCi, uniqueAmqpNames } from '../support/broker.js';
 import { makePng, patternPixels } from '../support/harness.js';
 import { Ledger, SAFETENSORS, orderPolls, type OrderView } from '../support/order-polls.js';

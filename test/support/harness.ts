@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import sharp from 'sharp';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { buildApp } from '../../src/http/app.js';
-import { openRuntime, type Runtime } from '../../src/runtime/runtime.js';
+import { openServeRuntime, type ServeRuntime } from '../../src/runtime/serve.runtime.js';
 
 export const KEYS = {
   admin: 'admin-key-0123456789',
@@ -17,7 +17,7 @@ export const KEYS = {
 
 export interface TestApp {
   readonly app: FastifyInstance;
-  readonly runtime: Runtime;
+  readonly runtime: ServeRuntime;
   readonly config: Config;
   readonly dataDir: string;
   /** Headers carrying a key of the given kind. */
@@ -32,7 +32,7 @@ export async function startTestApp(env: Record<string, string> = {}, dataDir = m
     SENSORY_API_KEYS: `${KEYS.admin}:admin;${KEYS.read}:read;${KEYS.write}:write;${KEYS.readWrite}:read,write`,
     ...env,
   });
-  const runtime = await openRuntime(config);
+  const runtime = await openServeRuntime(config);
   const app = await buildApp(runtime.deps);
   await app.ready();
   return {

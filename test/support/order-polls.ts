@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { parseSafetensors } from '../../src/formats/safetensors.js';
+import { parseSafetensors } from '@sensory/client';
 import { call, sleep, type Reply } from './process.js';
 
 /**

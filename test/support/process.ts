@@ -45,12 +45,15 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** Compiles src/ to dist/ when dist is missing or older than any source file. */
+/** Compiles the client package and src/ to their dist/ when dist is missing or older than any source file. */
 export function ensureBuilt(): void {
-  if (existsSync(MAIN) && statSync(MAIN).mtimeMs >= newestMtime(join(ROOT, 'src'))) return;
+  const sources = Math.max(newestMtime(join(ROOT, 'src')), newestMtime(join(ROOT, 'packages', 'client', 'src')));
+  if (existsSync(MAIN) && statSync(MAIN).mtimeMs >= sources) return;
   const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
-  if (result.status !== 0) throw new Error(`build failed:\n${result.stdout}${result.stderr}`);
+  for (const project of [join('packages', 'client', 'tsconfig.json'), 'tsconfig.build.json']) {
+    const result = spawnSync(process.execPath, [tsc, '-p', project], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    if (result.status !== 0) throw new Error(`build of ${project} failed:\n${result.stdout}${result.stderr}`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
     check_client.py MODE URL KEY DATASET [options]
 
 Modes print one JSON line at the end (the test checks it against the service):
-  batch     the same batch as uint8/index and float32/one-hot: shapes, dtypes, labels, a digest
+  batch     the same batch as uint8/index, float32/one-hot and nchw/int64 (read into the
+            client's reused buffer): shapes, dtypes, labels, a digest
   order     iterates an order, appending each chunk's slots to --slots as they arrive;
             --order-id resumes one; --stop-after K pauses (prints "paused") after K chunks,
             as a trainer busy training when it is killed
@@ -40,10 +41,18 @@ def check_batch(client, args):
     fx, fy = client.batch(args.dataset, args.size, seed=args.seed, dtype="float32", labels="onehot")
     assert np.array_equal(fx, (x.astype(np.float32) / np.float32(255)).astype(np.float32)), "float32 is uint8/255"
     assert np.array_equal(fy.argmax(axis=1), y), "one-hot rows match the index labels"
+    tx, ty = client.batch(args.dataset, args.size, seed=args.seed, layout="nchw", label_dtype="int64", reuse=True)
+    assert np.array_equal(tx, x.transpose(0, 3, 1, 2)), "channels first holds the same pixels"
+    assert ty.dtype == np.int64 and np.array_equal(ty, y), "int64 labels are the same indexes"
+    reused = tx.ctypes.data
+    rx, _ = client.batch(args.dataset, args.size, seed=args.seed, reuse=True)
+    assert rx.ctypes.data == reused, "reuse=True reads into the same buffer again"
+    assert np.array_equal(rx, x)
     emit(
         {
             "uint8": {"shape": list(x.shape), "dtype": str(x.dtype), "labels": y.tolist(), "labelsDtype": str(y.dtype), "sha256": digest(x)},
             "float32": {"shape": list(fx.shape), "dtype": str(fx.dtype), "labelsShape": list(fy.shape), "labelsDtype": str(fy.dtype)},
+            "torch": {"shape": list(tx.shape), "labelsDtype": str(ty.dtype)},
         }
     )
 

@@ -129,7 +129,8 @@ export class SharpImaging implements Imaging {
           maxPixels: this.limits.maxPixels,
         });
       }
-      throw notAnImage(`The ${mediaType} image cannot be decoded: ${reason}`);
+      // The decoder's own words (libvips, libpng) go to the log through details, not to the client.
+      throw new SensoryError('SENSORY_ERR_NOT_AN_IMAGE', `The ${mediaType} image cannot be decoded: it is damaged, truncated or uses a feature the decoder does not support.`, { decoder: reason });
     }
   }
 }

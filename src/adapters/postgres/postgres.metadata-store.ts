@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { SensoryError } from '../../domain/errors.js';
+import { caseConflict } from '../../domain/names.js';
 import type { Split } from '../../domain/split.js';
 import type { IndexedBlob } from '../../ports/blob-index.js';
 import type {
@@ -19,6 +20,7 @@ import type {
 import { MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, POSTGRES_MIGRATIONS } from './postgres.migrations.js';
 
 const INT8_OID = 20;
+const CONNECT_TIMEOUT_MS = 10_000;
 
 /** `bigint` values (ids, revisions, counters, count(*)) come back as numbers: they stay below 2^53. */
 const TYPES: pg.CustomTypesConfig = {
@@ -33,6 +35,14 @@ const TYPES: pg.CustomTypesConfig = {
  */
 class PreparingClient extends pg.Client {
   private static readonly names = new Map<string, string>();
+
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    // A connection lost while checked out (server restart, pg_terminate_backend) emits 'error' on
+    // the client, and the pool listens only to idle ones: without this the process would exit.
+    // The query in flight fails by itself; release() then discards the dead client.
+    this.on('error', () => undefined);
+  }
 
   // pg's query() has many overloads; only (text, values[, callback]) is rewritten.
   override query(...args: unknown[]): any {
@@ -125,7 +135,8 @@ export class PostgresMetadataStore implements MetadataStore {
   private ending: Promise<void> | undefined;
 
   constructor(url: string, options: { max?: number } = {}) {
-    this.pool = new pg.Pool({ connectionString: url, types: TYPES, Client: PreparingClient, ...options });
+    // A server that accepts TCP but never answers must not hold requests forever.
+    this.pool = new pg.Pool({ connectionString: url, types: TYPES, Client: PreparingClient, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, ...options });
     // An idle connection dropped by the server: the pool discards it and opens another on demand.
     this.pool.on('error', () => undefined);
   }
@@ -158,12 +169,17 @@ export class PostgresMetadataStore implements MetadataStore {
     for (;;) {
       const inserted = await this.pool.query<DatasetRecord>(
         `INSERT INTO datasets (name, width, height, channels, test_percent, created_at) VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (name) DO NOTHING RETURNING ${DATASET_COLUMNS}`,
+         ON CONFLICT DO NOTHING RETURNING ${DATASET_COLUMNS}`,
         [name, width, height, channels, testPercent, new Date().toISOString()],
       );
       if (inserted.rows[0]) return { dataset: inserted.rows[0], created: true };
       const dataset = await this.getDataset(name);
-      if (!dataset) continue; // deleted in between: try again
+      if (!dataset) {
+        // The unique index on lower(name) refused it: a name differing only in case exists.
+        const variant = (await this.pool.query<{ name: string }>('SELECT name FROM datasets WHERE lower(name) = lower($1)', [name])).rows[0];
+        if (variant) throw caseConflict(name, variant.name);
+        continue; // deleted in between: try again
+      }
       const fields = ['width', 'height', 'channels', 'testPercent'] as const;
       const differs = fields.filter((f) => dataset[f] !== spec[f]);
       if (differs.length > 0) {

@@ -28,15 +28,26 @@ interface Subscription {
 
 interface Link {
   readonly connection: ChannelModel;
-  readonly publisher: ConfirmChannel;
+  /** Replaced when the broker closes it (a channel error) while the connection lives on. */
+  publisher: ConfirmChannel;
   getter: Channel;
 }
 
 const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 5000;
 
-function unavailable(reason: string): SensoryError {
-  return new SensoryError('SENSORY_ERR_UNAVAILABLE', `RabbitMQ is unavailable: ${reason}`);
+/** Addresses (IPv4, IPv6, host:port) in a driver's message: logged, never sent to a client. */
+const ADDRESS = /\[?[0-9a-f]*:[0-9a-f:]+\]?(:\d+)?|\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b|\b[a-z0-9.-]+:\d{2,5}\b/gi;
+
+/** The client-facing error: why (e.g. "connect ECONNREFUSED"), but never the broker's address. */
+function unavailable(reason?: string): SensoryError {
+  const why = reason ? ` (${reason.replace(/(ENOTFOUND|EAI_AGAIN)\s+\S+/g, '$1').replace(ADDRESS, '').replace(/\s+/g, ' ').trim()})` : '';
+  return new SensoryError('SENSORY_ERR_UNAVAILABLE', `RabbitMQ is unavailable${why}; retry shortly`);
+}
+
+/** A failed broker call as the client sees it: a SensoryError passes, anything else is "unavailable". */
+function asUnavailable(error: unknown): SensoryError {
+  return error instanceof SensoryError ? error : unavailable();
 }
 
 /**
@@ -71,6 +82,7 @@ export class AmqpOrderQueue implements OrderQueue {
         this.retryMs = RECONNECT_MIN_MS;
       })
       .catch((error: Error) => {
+        if (error.message !== this.lastError) this.log(`RabbitMQ connection failed: ${error.message}`);
         this.lastError = error.message;
         this.scheduleReconnect();
       })
@@ -104,17 +116,43 @@ export class AmqpOrderQueue implements OrderQueue {
       this.scheduleReconnect();
     });
     try {
-      const publisher = await connection.createConfirmChannel();
-      publisher.on('error', () => undefined);
+      const publisher = await this.newPublisher(connection);
       await publisher.assertExchange(this.topology.exchange, 'topic', { durable: true });
       await publisher.assertQueue(this.topology.taskQueue, { durable: true });
       await publisher.bindQueue(this.topology.taskQueue, this.topology.exchange, this.topology.taskRoutingKey);
-      this.link = { connection, publisher, getter: await this.newChannel(connection) };
+      const link: Link = { connection, publisher, getter: await this.newChannel(connection) };
+      this.link = link;
+      this.watchPublisher(link);
       for (const subscription of this.subscriptions) await this.subscribe(subscription);
     } catch (error) {
       await connection.close().catch(() => undefined);
       throw error;
     }
+  }
+
+  private async newPublisher(connection: ChannelModel): Promise<ConfirmChannel> {
+    const publisher = await connection.createConfirmChannel();
+    publisher.on('error', (error: Error) => this.log(`RabbitMQ closed the publishing channel: ${error.message}`));
+    return publisher;
+  }
+
+  /**
+   * A channel error (e.g. a queue declared again with other arguments) makes the broker close the
+   * channel but not the connection: open another, or every later publish would fail until the
+   * connection dropped. Calls in between fail with SENSORY_ERR_UNAVAILABLE.
+   */
+  private watchPublisher(link: Link): void {
+    link.publisher.once('close', () => {
+      if (this.closed || this.link !== link) return;
+      this.newPublisher(link.connection).then(
+        (publisher) => {
+          link.publisher = publisher;
+          this.watchPublisher(link);
+        },
+        // The connection is going too: its 'close' handler reconnects everything.
+        () => undefined,
+      );
+    });
   }
 
   private async newChannel(connection: ChannelModel): Promise<Channel> {
@@ -131,14 +169,18 @@ export class AmqpOrderQueue implements OrderQueue {
 
   async publishTasks(tasks: readonly ShardTask[]): Promise<void> {
     const { publisher } = this.current();
-    for (const task of tasks) {
-      publisher.publish(this.topology.exchange, this.topology.taskRoutingKey, Buffer.from(JSON.stringify(task)), {
-        persistent: true,
-        contentType: 'application/json',
-        type: task.kind,
-      });
+    try {
+      for (const task of tasks) {
+        publisher.publish(this.topology.exchange, this.topology.taskRoutingKey, Buffer.from(JSON.stringify(task)), {
+          persistent: true,
+          contentType: 'application/json',
+          type: task.kind,
+        });
+      }
+      await publisher.waitForConfirms();
+    } catch (error) {
+      throw asUnavailable(error);
     }
-    await publisher.waitForConfirms();
   }
 
   async consumeTasks(prefetch: number, handle: (task: ShardTask) => Promise<TaskOutcome>): Promise<TaskConsumer> {
@@ -159,11 +201,29 @@ export class AmqpOrderQueue implements OrderQueue {
   }
 
   private async subscribe(subscription: Subscription): Promise<void> {
-    const channel = await this.newChannel(this.current().connection);
+    const link = this.current();
+    const channel = await this.newChannel(link.connection);
     await channel.prefetch(subscription.prefetch);
     subscription.channel = channel;
+    // Closed by the broker while the connection lives on (a channel error, the task queue deleted):
+    // subscribe again after a pause; a lost connection resubscribes on reconnect instead.
+    channel.once('close', () => {
+      if (!subscription.open || this.closed || this.link !== link || subscription.channel !== channel) return;
+      const retry = setTimeout(() => {
+        if (subscription.open && this.link === link) {
+          this.subscribe(subscription).catch((error: Error) => this.log(`RabbitMQ: could not subscribe again: ${error.message}`));
+        }
+      }, RECONNECT_MIN_MS);
+      retry.unref();
+    });
+    await channel.assertQueue(this.topology.taskQueue, { durable: true });
+    await channel.bindQueue(this.topology.taskQueue, this.topology.exchange, this.topology.taskRoutingKey);
     const reply = await channel.consume(this.topology.taskQueue, (message: ConsumeMessage | null) => {
-      if (!message) return;
+      // null: the broker cancelled the consumer (its queue was deleted); closing the channel subscribes again.
+      if (!message) {
+        channel.close().catch(() => undefined);
+        return;
+      }
       if (!subscription.open) {
         channel.nack(message, false, true);
         return;
@@ -191,6 +251,14 @@ export class AmqpOrderQueue implements OrderQueue {
   }
 
   async ensureResultQueue(orderId: string, maxMessages: number, ttlSeconds: number): Promise<boolean> {
+    try {
+      return await this.declareResultQueue(orderId, maxMessages, ttlSeconds);
+    } catch (error) {
+      throw asUnavailable(error);
+    }
+  }
+
+  private async declareResultQueue(orderId: string, maxMessages: number, ttlSeconds: number): Promise<boolean> {
     const link = this.current();
     const name = resultQueueName(orderId);
     let existed = true;
@@ -211,9 +279,14 @@ export class AmqpOrderQueue implements OrderQueue {
 
   publishResult(orderId: string, body: Buffer): Promise<PublishOutcome> {
     const { publisher } = this.current();
-    return new Promise((resolve) => {
-      // reject-publish overflow: the broker nacks a publish to a full queue.
-      publisher.sendToQueue(resultQueueName(orderId), body, { persistent: false }, (error) => resolve(error ? 'full' : 'published'));
+    return new Promise((resolve, reject) => {
+      try {
+        // reject-publish overflow: the broker nacks a publish to a full queue.
+        publisher.sendToQueue(resultQueueName(orderId), body, { persistent: false }, (error) => resolve(error ? 'full' : 'published'));
+      } catch (error) {
+        // The channel closed under us (it is being replaced).
+        reject(asUnavailable(error));
+      }
     });
   }
 
@@ -229,7 +302,9 @@ export class AmqpOrderQueue implements OrderQueue {
       }
     } catch {
       // A missing queue closes the channel (404): make a new one; what was taken is requeued.
-      if (link.getter === channel && this.link === link) link.getter = await this.newChannel(link.connection);
+      if (link.getter === channel && this.link === link) {
+        link.getter = await this.newChannel(link.connection).catch(() => channel);
+      }
       return [];
     }
     return taken;
@@ -254,7 +329,11 @@ export class AmqpOrderQueue implements OrderQueue {
   }
 
   async deleteResultQueue(orderId: string): Promise<void> {
-    await this.current().publisher.deleteQueue(resultQueueName(orderId));
+    try {
+      await this.current().publisher.deleteQueue(resultQueueName(orderId));
+    } catch (error) {
+      throw asUnavailable(error);
+    }
   }
 
   async ping(): Promise<void> {

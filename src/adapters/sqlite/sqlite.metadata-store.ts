@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import Database from 'better-sqlite3';
 import { SensoryError } from '../../domain/errors.js';
+import { caseConflict } from '../../domain/names.js';
 import type { Split } from '../../domain/split.js';
 import type {
   AddOutcome,
@@ -47,6 +48,7 @@ function prepareAll(db: Database.Database) {
   const p = (sql: string) => db.prepare(sql);
   return {
     datasetByName: p(`${DATASET_SELECT} WHERE name = ?`),
+    datasetNameFolded: p('SELECT name FROM datasets WHERE lower(name) = lower(?)'),
     datasetById: p(`${DATASET_SELECT} WHERE id = ?`),
     listDatasets: p(`${DATASET_SELECT} ORDER BY name`),
     insertDataset: p(`INSERT INTO datasets (name, width, height, channels, test_percent, created_at)
@@ -206,6 +208,8 @@ export class SqliteMetadataStore implements MetadataStore {
             }
             return { dataset, created: false };
           }
+          const variant = this.q.datasetNameFolded.get(spec.name) as { name: string } | undefined;
+          if (variant) throw caseConflict(spec.name, variant.name);
           const { name, width, height, channels, testPercent } = spec;
           const createdAt = new Date().toISOString();
           const info = this.q.insertDataset.run({ name, width, height, channels, testPercent, createdAt });

@@ -107,6 +107,14 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX order_claims_slots ON order_claims(order_id, from_slot);
   `,
+  // Dataset names are unique regardless of letter case. Where two names differing only in case
+  // exist already, the later-created dataset is renamed <first 40 characters>-renamed-<id> (its
+  // samples kept) before the index is built, so this migration cannot fail on such a pair.
+  `
+  UPDATE datasets SET name = substr(name, 1, 40) || '-renamed-' || id
+  WHERE EXISTS (SELECT 1 FROM datasets d WHERE lower(d.name) = lower(datasets.name) AND d.id < datasets.id);
+  CREATE UNIQUE INDEX datasets_name_folded ON datasets (lower(name));
+  `,
   `
   -- Originals packed in segment files: where each one's record is (see segment.blob-store.ts).
   CREATE TABLE blob_index (

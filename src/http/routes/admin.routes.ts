@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../app-deps.js';
 import { CompactionBody, CompactionResult, errorResponses } from '../schemas.js';
 
 export function adminRoutes(app: FastifyInstance, { compaction }: AppDeps): void {

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../app-deps.js';
 import { BulkResult, DatasetParams, errorResponses } from '../schemas.js';
-import { GZIP_TYPES, TAR_TYPES, importMediaType } from './samples.routes.js';
+import { GZIP_TYPES, TAR_TYPES, importMediaType } from '../upload-body.js';
 
 export function bulkRoutes(app: FastifyInstance, deps: AppDeps): void {
-  const { bulk, metrics } = deps;
+  const { bulk } = deps;
 
   app.post<{ Params: { name: string } }>(
     '/v1/datasets/:name/samples/bulk',
@@ -26,7 +26,6 @@ export function bulkRoutes(app: FastifyInstance, deps: AppDeps): void {
     },
     async (request, reply) => {
       const result = await bulk.upload(request.params.name, request.raw, importMediaType(request) === 'gzip');
-      metrics.samplesStored.inc(result.stored);
       return reply.code(result.stored > 0 ? 201 : 200).send(result);
     },
   );

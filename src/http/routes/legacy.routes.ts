@@ -1,91 +1,60 @@
 import type { FastifyInstance } from 'fastify';
-import { SensoryError } from '../../domain/errors.js';
-import { assertValidName, legacyDatasetName } from '../../domain/names.js';
-import { categoryMap } from '../../domain/batch-plan.js';
-import { LEGACY_NO_SAMPLE, encodeLegacyBatch, encodeLegacySample } from '../../formats/legacy-json.encoder.js';
-import type { AppDeps } from '../app.js';
+import { LEGACY_NO_SAMPLE, encodeLegacySample } from '../../formats/legacy-json.encoder.js';
+import type { AppDeps } from '../app-deps.js';
 import { sendEncoded } from '../batch-reply.js';
 import { LegacyBatchBody, LegacyHeaders, LegacyPollBody, LegacyRequestBody, LegacyStoreBody, errorResponses } from '../schemas.js';
+import { decodeBase64 } from '../upload-body.js';
 import { settleWhenSent } from './orders.routes.js';
-import { decodeBase64 } from './samples.routes.js';
+
+const storeSchema = {
+  summary: 'Legacy: store one base64 PNG into dataset <name>_<width>x<height> (3 channels, created when missing)',
+  tags: ['legacy'],
+  headers: LegacyHeaders,
+  body: LegacyStoreBody,
+  response: errorResponses(400, 403, 409, 413, 415),
+};
+
+const categorySchema = { summary: 'Legacy: the category map of SENSORY_LEGACY_DATASET', tags: ['legacy'], headers: LegacyHeaders, response: errorResponses(400, 403, 404) };
+
+const requestSchema = {
+  summary: 'Legacy: a batch of SENSORY_LEGACY_DATASET as {labels: [[i]…], data: N×H×W×C}',
+  tags: ['legacy'],
+  headers: LegacyHeaders,
+  body: LegacyRequestBody,
+  response: errorResponses(400, 403, 404, 413, 422),
+};
 
 /** The dicebox sensory service's API, kept so that its clients work unchanged. */
-export function legacyRoutes(app: FastifyInstance, deps: AppDeps): void {
-  const { config, datasets, ingest, batches, orders } = deps;
+export function legacyRoutes(app: FastifyInstance, { legacy, config, version }: AppDeps): void {
+  // A sample of SENSORY_MAX_SAMPLE_BYTES as base64 (4/3) plus the JSON around it.
+  const storeLimits = { config: { legacyRole: 'write' as const }, schema: storeSchema, bodyLimit: Math.ceil((config.maxSampleBytes * 4) / 3) + 64 * 1024 };
+  app.post<{ Body: LegacyStoreBody }>('/api/sensory/store', storeLimits, async (request) => {
+    const { data, ...store } = request.body;
+    await legacy.store({ ...store, bytes: decodeBase64('data', data) });
+    return { sensory_store: true };
+  });
 
-  async function legacyDataset() {
-    const name = config.legacyDataset;
-    if (!name) throw new SensoryError('SENSORY_ERR_LEGACY_DATASET_UNSET', 'SENSORY_LEGACY_DATASET is not set: the legacy batch endpoints serve that dataset');
-    try {
-      return await datasets.get(name);
-    } catch (error) {
-      if ((error as SensoryError).code !== 'SENSORY_ERR_DATASET_NOT_FOUND') throw error;
-      throw new SensoryError('SENSORY_ERR_LEGACY_DATASET_UNSET', `SENSORY_LEGACY_DATASET names dataset ${name}, which does not exist`);
-    }
-  }
+  app.get('/api/sensory/category', { config: { legacyRole: 'read' }, schema: categorySchema }, async () => ({ category_map: await legacy.categoryMap() }));
 
-  app.post<{ Body: LegacyStoreBody }>(
-    '/api/sensory/store',
-    {
-      config: { legacyRole: 'write' },
-      schema: {
-        summary: 'Legacy: store one base64 PNG into dataset <name>_<width>x<height> (3 channels, created when missing)',
-        tags: ['legacy'],
-        headers: LegacyHeaders,
-        body: LegacyStoreBody,
-        response: errorResponses(400, 403, 409, 413, 415),
-      },
-    },
-    async (request) => {
-      const { name, width, height, category, data } = request.body;
-      assertValidName('name', name);
-      const dataset = legacyDatasetName(name, width, height);
-      assertValidName('name', dataset);
-      const bytes = decodeBase64('data', data);
-      ingest.assertSize(bytes.length);
-      assertValidName('category', category);
-      if (!(await datasets.find(dataset))) {
-        // A store that fails stores nothing: not even the dataset it would have created.
-        await ingest.assertImage(bytes, { width, height, channels: 3 });
-        await datasets.put(dataset, { width, height, channels: 3 });
-      }
-      const stored = await ingest.add(dataset, { category, bytes });
-      if (!stored.duplicate) deps.metrics.samplesStored.inc();
-      return { sensory_store: true };
-    },
+  app.post<{ Body: LegacyRequestBody }>('/api/sensory/request', { config: { legacyRole: 'read' }, schema: requestSchema }, async (request, reply) =>
+    sendEncoded(reply, 201, 'application/json', await legacy.batch(request.body.batch_size, request.body.noise ?? 0)),
   );
 
   app.get(
-    '/api/sensory/category',
-    {
-      config: { legacyRole: 'read' },
-      schema: { summary: 'Legacy: the category map of SENSORY_LEGACY_DATASET', tags: ['legacy'], headers: LegacyHeaders, response: errorResponses(400, 403, 404) },
-    },
-    async () => {
-      const dataset = await legacyDataset();
-      return { category_map: categoryMap(dataset) };
-    },
+    '/api/version',
+    { schema: { summary: 'Legacy: the service and dicebox library versions', tags: ['legacy'] } },
+    async () => ({ version, 'dicebox lib version': config.apiVersion }),
   );
 
-  app.post<{ Body: LegacyRequestBody }>(
-    '/api/sensory/request',
-    {
-      config: { legacyRole: 'read' },
-      schema: {
-        summary: 'Legacy: a batch of SENSORY_LEGACY_DATASET as {labels: [[i]…], data: N×H×W×C}',
-        tags: ['legacy'],
-        headers: LegacyHeaders,
-        body: LegacyRequestBody,
-        response: errorResponses(400, 403, 404, 413, 422),
-      },
-    },
-    async (request, reply) => {
-      const dataset = await legacyDataset();
-      const plan = await batches.plan(dataset.name, { size: request.body.batch_size, noise: request.body.noise ?? 0 });
-      const render = (start: number, count: number, target: Uint8Array) => batches.render(plan, start, count, target);
-      return sendEncoded(reply, 201, 'application/json', encodeLegacyBatch(plan, render));
-    },
+  app.get('/health/plain', { schema: { summary: 'Legacy health check: true', tags: ['legacy', 'operations'] } }, async (_request, reply) =>
+    reply.type('application/json').send('true'),
   );
+}
+
+/** Batch orders the dicebox way: placed on SENSORY_LEGACY_DATASET, polled one sample at a time. */
+export function legacyOrderRoutes(app: FastifyInstance, deps: AppDeps): void {
+  const { orders } = deps;
+  const legacyDataset = () => deps.legacy.dataset();
 
   app.post<{ Body: LegacyRequestBody }>(
     '/api/sensory/batch',
@@ -125,15 +94,5 @@ export function legacyRoutes(app: FastifyInstance, deps: AppDeps): void {
       settleWhenSent(request, reply, result, { metrics: deps.metrics, format: 'legacy' });
       return reply.type('application/json').send(encodeLegacySample(chunk.labels[0], chunk.pixels, result.order));
     },
-  );
-
-  app.get(
-    '/api/version',
-    { schema: { summary: 'Legacy: the service and dicebox library versions', tags: ['legacy'] } },
-    async () => ({ version: deps.version, 'dicebox lib version': config.apiVersion }),
-  );
-
-  app.get('/health/plain', { schema: { summary: 'Legacy health check: true', tags: ['legacy', 'operations'] } }, async (_request, reply) =>
-    reply.type('application/json').send('true'),
   );
 }

@@ -5,7 +5,7 @@ import { encodeJson } from '../../formats/batch-json.encoder.js';
 import { encodeSafetensors } from '../../formats/batch-safetensors.encoder.js';
 import type { Render } from '../../formats/encoded-batch.js';
 import type { PollResult } from '../../services/order.service.js';
-import type { AppDeps } from '../app.js';
+import type { AppDeps } from '../app-deps.js';
 import type { Metrics } from '../metrics.js';
 import { SAFETENSORS, sendEncoded, wantsSafetensors } from '../batch-reply.js';
 import { DatasetParams, OrderBody, OrderCreated, OrderList, OrderListQuery, OrderParams, OrderView, PollBody, errorResponses } from '../schemas.js';

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { decodeBatch, decodePoll, type Batch, type PolledBatch } from './batch-decoder.js';
+import { decodeBatch, decodePoll, type Batch, type LabelArray, type PolledBatch } from './batch-decoder.js';
 import { DatasetsResource, datasetPath, parseJson } from './datasets.resource.js';
 import { SensoryOrderEndedError } from './errors.js';
 import { HttpTransport, type TransportOptions } from './http-transport.js';
@@ -38,9 +38,14 @@ export class SensoryClient {
     return this.http.url;
   }
 
-  /** A small batch, fetched as safetensors and decoded into typed arrays. */
-  async batch(dataset: string, request: BatchRequest): Promise<Batch> {
-    const reply = await this.http.call({ method: 'POST', path: `${datasetPath(dataset)}/batches`, json: request, accept: SAFETENSORS, retry: 'idempotent' });
+  /**
+   * A small batch, fetched as safetensors (read straight into one buffer) and decoded into typed
+   * arrays that are views on it. Labels are a BigInt64Array when asked with labelDtype int64.
+   */
+  async batch(dataset: string, request: BatchRequest & { labelDtype: 'int64' }): Promise<Batch<BigInt64Array>>;
+  async batch(dataset: string, request: BatchRequest): Promise<Batch>;
+  async batch(dataset: string, request: BatchRequest): Promise<Batch<LabelArray>> {
+    const reply = await this.http.call({ method: 'POST', path: `${datasetPath(dataset)}/batches`, json: request, accept: SAFETENSORS, retry: 'idempotent', large: true });
     return decodeBatch(reply.body);
   }
 
@@ -87,6 +92,7 @@ export class SensoryClient {
       json: options,
       accept: SAFETENSORS,
       retry: 'idempotent',
+      large: true,
       extraTimeoutMs: options.waitMs ?? 0,
     });
     return decodePoll(reply.body);

@@ -2,7 +2,8 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ErrorCode } from '../domain/errors.js';
+import { DirectHttp, staleSocketErrors as directStaleSocketErrors } from './direct-http.js';
+import type { ErrorCode } from './types.js';
 import { SensoryApiError, SensoryConnectionError, isTransient } from './errors.js';
 
 export interface TransportOptions {
@@ -50,6 +51,8 @@ export interface CallOptions {
   readonly extraTimeoutMs?: number;
   /** Overrides the transport's retries for this call. */
   readonly retries?: number;
+  /** A large answer: read straight into its buffer (DirectHttp) when the URL is plain http. */
+  readonly large?: boolean;
 }
 
 const MAX_BACKOFF_MS = 5_000;
@@ -65,6 +68,7 @@ export class HttpTransport {
   private readonly retries: number;
   private readonly retryDelayMs: number;
   private readonly timeoutMs: number;
+  private readonly direct: DirectHttp | undefined;
 
   constructor(private readonly options: TransportOptions) {
     this.base = new URL(options.url);
@@ -75,6 +79,8 @@ export class HttpTransport {
     this.retries = options.retries ?? 5;
     this.retryDelayMs = options.retryDelayMs ?? 250;
     this.timeoutMs = options.timeoutMs ?? 60_000;
+    const port = Number(this.base.port || 80);
+    this.direct = this.base.protocol === 'http:' ? new DirectHttp(this.base.hostname.replace(/^\[|\]$/g, ''), port, options.maxSockets ?? 16) : undefined;
   }
 
   get url(): string {
@@ -86,11 +92,12 @@ export class HttpTransport {
     const payload = options.json !== undefined ? Buffer.from(JSON.stringify(options.json), 'utf8') : options.body;
     for (let attempt = 0; ; attempt++) {
       try {
-        const reply = await this.attempt(options, payload);
+        const reply = options.large && this.direct ? await this.directAttempt(this.direct, options, payload) : await this.attempt(options, payload);
         if (reply.status >= 400) throw apiError(reply);
         return reply;
       } catch (error) {
-        const retryable = options.retry === 'idempotent' ? isTransient(error) : staleSocketErrors.has(error as object);
+        const stale = staleSocketErrors.has(error as object) || directStaleSocketErrors.has(error as object);
+        const retryable = options.retry === 'idempotent' ? isTransient(error) : stale;
         if (!retryable || attempt >= (options.retries ?? this.retries)) throw error;
         await sleep(this.backoff(attempt, error));
       }
@@ -108,9 +115,14 @@ export class HttpTransport {
   /** Closes the idle keep-alive connections; calls still running finish. */
   close(): void {
     this.agent.destroy();
+    this.direct?.close();
   }
 
-  private attempt(options: CallOptions, payload: Buffer | undefined): Promise<HttpReply> {
+  private directAttempt(direct: DirectHttp, options: CallOptions, payload: Buffer | undefined): Promise<HttpReply> {
+    return direct.request({ method: options.method, path: this.pathOf(options), headers: { host: this.base.host, ...this.headersOf(options, payload) }, body: payload, timeoutMs: this.timeoutMs + (options.extraTimeoutMs ?? 0) });
+  }
+
+  private headersOf(options: CallOptions, payload: Buffer | undefined): http.OutgoingHttpHeaders {
     const headers: http.OutgoingHttpHeaders = { 'api-access-key': this.options.key, accept: options.accept ?? 'application/json' };
     if (payload !== undefined) {
       headers['content-type'] = options.contentType ?? (options.json !== undefined ? 'application/json' : 'application/octet-stream');
@@ -118,6 +130,11 @@ export class HttpTransport {
     } else if (options.stream) {
       headers['content-type'] = options.contentType ?? 'application/octet-stream';
     }
+    return headers;
+  }
+
+  private attempt(options: CallOptions, payload: Buffer | undefined): Promise<HttpReply> {
+    const headers = this.headersOf(options, payload);
     return new Promise<HttpReply>((resolve, reject) => {
       let settled = false;
       let answered = false;

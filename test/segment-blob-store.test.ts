@@ -1,10 +1,10 @@
 /**
- * The BlobStore contract, run over every implementation (test/support/blob-stores.ts): put, get,
- * dedupe, concurrent writers, a reopen, and a crash mid-append (a child SIGKILLed while it writes:
- * every acknowledged blob is intact after a reopen). Then what only the segment store promises:
+ * The segment store (test/blob-store.contract.test.ts runs the shared BlobStore contract on it,
+ * its index on SQLite). Here: the same promises with its index on PostgreSQL — put, get, dedupe,
+ * concurrent writers, a reopen, a SIGKILLed writer — and what only the segment store promises:
  * the torn tail a crash leaves is cut, segments roll and are sealed, compaction gives disk space
  * back while readers and writers carry on, and originals of the per-file layout are read in place
- * and moved into segments by compaction.
+ * and moved into segments.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -19,7 +19,7 @@ import { SegmentBlobStore } from '../src/adapters/files/segment.blob-store.js';
 import { HEADER_BYTES, RECORD_HEADER_BYTES, encodeRecordHeader, isSealed, readRecord } from '../src/adapters/files/segment.format.js';
 import type { CompactingBlobStore } from '../src/ports/blob-store.js';
 import { blobNumbered } from './support/blob-bytes.js';
-import { openBlobStore, type BlobStoreKind, type OpenedBlobStore } from './support/blob-stores.js';
+import { openSegmentStore, type OpenedSegmentStore } from './support/blob-stores.js';
 import { dropSchemas, postgresSkip, requirePostgresInCi, uniqueSchema, useSchema } from './support/postgres.js';
 
 await requirePostgresInCi();
@@ -37,33 +37,21 @@ after(async () => {
 let dirs = 0;
 const freshDir = () => join(scratch, `d${++dirs}`);
 
+type Backend = 'sqlite' | 'postgres';
+
 interface Implementation {
-  readonly kind: BlobStoreKind;
+  readonly backend: Backend;
   readonly skip: false | string;
-  /** Per data dir: the PostgreSQL URL of a schema of its own. */
+  /** Per store directory: the PostgreSQL URL of a schema of its own. */
   databaseUrl(dir: string): Promise<string | undefined>;
 }
 
-const IMPLEMENTATIONS: Implementation[] = [
-  { kind: 'segments+sqlite', skip: false, databaseUrl: async () => undefined },
-  { kind: 'segments+postgres', skip: pgSkip, databaseUrl: (dir) => useSchema(schemaOf(dir)) },
-  { kind: 'files', skip: false, databaseUrl: async () => undefined },
-];
+const IMPLEMENTATIONS: Implementation[] = [{ backend: 'postgres', skip: pgSkip, databaseUrl: (dir) => useSchema(schemaOf(dir)) }];
 
-/** Bytes of every file of the store's own area (segments/ or blobs/). */
-function footprint(dir: string, kind: BlobStoreKind): number {
-  const area = join(dir, kind === 'files' ? 'blobs' : 'segments');
-  let total = 0;
-  const walk = (path: string) => {
-    for (const name of readdirSync(path)) {
-      const full = join(path, name);
-      const info = statSync(full);
-      if (info.isDirectory()) walk(full);
-      else total += info.size;
-    }
-  };
-  walk(area);
-  return total;
+/** Bytes of every segment file of the store. */
+function footprint(dir: string): number {
+  const area = join(dir, 'segments');
+  return readdirSync(area).reduce((total, name) => total + statSync(join(area, name)).size, 0);
 }
 
 const schemas = new Map<string, string>();
@@ -76,8 +64,8 @@ function schemaOf(dir: string): string {
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 
 /** Runs the writer child until it has acknowledged at least `count` blobs, then SIGKILLs it. */
-async function killWriterAfter(kind: BlobStoreKind, dir: string, databaseUrl: string | undefined, count: number): Promise<Set<number>> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'support', 'blob-writer.child.ts'), kind, dir, ...(databaseUrl ? [databaseUrl] : [])], {
+async function killWriterAfter(backend: Backend, dir: string, databaseUrl: string | undefined, count: number): Promise<Set<number>> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(HERE, 'support', 'segment-writer.child.ts'), backend, dir, ...(databaseUrl ? [databaseUrl] : [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const acknowledged = new Set<number>();
@@ -102,8 +90,8 @@ async function killWriterAfter(kind: BlobStoreKind, dir: string, databaseUrl: st
 }
 
 for (const impl of IMPLEMENTATIONS) {
-  describe(`BlobStore contract: ${impl.kind}`, { skip: impl.skip }, () => {
-    const open = async (dir: string, options = {}) => openBlobStore(impl.kind, dir, { databaseUrl: await impl.databaseUrl(dir), ...options });
+  describe(`segment store with its index on ${impl.backend}`, { skip: impl.skip }, () => {
+    const open = async (dir: string, options = {}) => openSegmentStore(dir, impl.backend, { databaseUrl: await impl.databaseUrl(dir), ...options });
 
     it('puts, gets, has and removes', async () => {
       const dir = freshDir();
@@ -127,9 +115,9 @@ for (const impl of IMPLEMENTATIONS) {
       const { blobs, close } = await open(dir);
       const { sha, bytes } = blobNumbered(2);
       await Promise.all(Array.from({ length: 10 }, () => blobs.put(sha, bytes)));
-      const once = footprint(dir, impl.kind);
+      const once = footprint(dir);
       for (let i = 0; i < 5; i++) await blobs.put(sha, bytes);
-      assert.equal(footprint(dir, impl.kind), once);
+      assert.equal(footprint(dir), once);
       assert.ok(once < bytes.length * 2, `${once} bytes on disk for one blob of ${bytes.length}`);
       assert.ok((await blobs.get(sha)).equals(bytes));
       await close();
@@ -158,8 +146,8 @@ for (const impl of IMPLEMENTATIONS) {
     it('keeps every acknowledged blob when its writer is SIGKILLed mid-append', async () => {
       const dir = freshDir();
       const databaseUrl = await impl.databaseUrl(dir);
-      const acknowledged = await killWriterAfter(impl.kind, dir, databaseUrl, 300);
-      const reopened = await openBlobStore(impl.kind, dir, { databaseUrl });
+      const acknowledged = await killWriterAfter(impl.backend, dir, databaseUrl, 300);
+      const reopened = openSegmentStore(dir, impl.backend, { databaseUrl });
       for (const n of acknowledged) {
         const { sha, bytes } = blobNumbered(n);
         assert.ok((await reopened.blobs.get(sha)).equals(bytes), `acknowledged blob ${n} lost or damaged`);
@@ -174,7 +162,11 @@ for (const impl of IMPLEMENTATIONS) {
 }
 
 describe('segment store', () => {
-  const open = (dir: string, options = {}): Promise<OpenedBlobStore> => openBlobStore('segments+sqlite', dir, options);
+  const open = async (dir: string, options = {}): Promise<OpenedSegmentStore> => {
+    const opened = openSegmentStore(dir, 'sqlite', options);
+    await opened.blobs.init();
+    return opened;
+  };
   const segmentFiles = (dir: string) =>
     readdirSync(join(dir, 'segments'))
       .filter((name) => name.endsWith('.seg'))
@@ -199,7 +191,7 @@ describe('segment store', () => {
 
   it('cuts the torn tail a crashed writer left, and keeps every acknowledged record', async () => {
     const dir = freshDir();
-    const acknowledged = await killWriterAfter('segments+sqlite', dir, undefined, 400);
+    const acknowledged = await killWriterAfter('sqlite', dir, undefined, 400);
     // What a crash in the middle of a write leaves: a record header and part of its payload.
     const newest = segmentFiles(dir).sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs).at(-1)!;
     const fd = openSync(newest, 'a');
@@ -250,7 +242,7 @@ describe('segment store', () => {
     const removed = all.filter((_, i) => i % 3 !== 0);
     const kept = all.filter((_, i) => i % 3 === 0);
     for (const { sha } of removed) await store.remove(sha);
-    const before = footprint(dir, 'segments+sqlite');
+    const before = footprint(dir);
 
     let stop = false;
     let reads = 0;
@@ -272,7 +264,7 @@ describe('segment store', () => {
 
     assert.ok(reads > 0);
     assert.ok(report.blobsMoved > 0 && report.segmentsAfter < report.segmentsBefore + 2, JSON.stringify(report));
-    const afterBytes = footprint(dir, 'segments+sqlite');
+    const afterBytes = footprint(dir);
     const freshBytes = fresh.reduce((n, b) => n + b.bytes.length + RECORD_HEADER_BYTES, 0);
     assert.ok(afterBytes - freshBytes < before * 0.6, `before ${before}, after ${afterBytes} (${freshBytes} of new blobs)`);
     for (const { sha, bytes } of [...kept, ...fresh]) assert.ok((await store.get(sha)).equals(bytes));
@@ -285,7 +277,7 @@ describe('segment store', () => {
 
   it('reads originals of the per-file layout in place, and compaction moves them into segments', async () => {
     const dir = freshDir();
-    const legacy = new FileBlobStore(join(dir, 'blobs'));
+    const legacy = new FileBlobStore(dir);
     const old = Array.from({ length: 30 }, (_, i) => blobNumbered(i, 'old'));
     for (const { sha, bytes } of old) await legacy.put(sha, bytes);
     const { blobs, close } = await open(dir);
@@ -294,7 +286,7 @@ describe('segment store', () => {
       assert.ok((await blobs.get(sha)).equals(bytes));
     }
     assert.equal(await (blobs as CompactingBlobStore).moveLegacyOriginals(), 30);
-    assert.equal(footprint(dir, 'files'), 0);
+    assert.deepEqual(readdirSync(dir, { recursive: true }).filter((name) => /[0-9a-f]{64}$/.test(String(name))), [], 'no original left in the per-file layout');
     for (const { sha, bytes } of old) assert.ok((await blobs.get(sha)).equals(bytes));
     await close();
   });

@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../domain/errors.js';
+import type { ErrorCode } from './types.js';
 
 /**
  * An error answer of the service: its HTTP status, its SENSORY_ERR_* code, its message and the

@@ -1,0 +1,33 @@
+import type { Config } from '../config/config.js';
+import type { ApiKeyring } from '../services/api-keyring.js';
+import type { BatchService } from '../services/batch.service.js';
+import type { BulkUploadService } from '../services/bulk-upload.service.js';
+import type { CompactionService } from '../services/compaction.service.js';
+import type { DatasetStatsService } from '../services/dataset-stats.service.js';
+import type { DatasetService } from '../services/dataset.service.js';
+import type { ImportService } from '../services/import.service.js';
+import type { IngestService } from '../services/ingest.service.js';
+import type { LegacyService } from '../services/legacy.service.js';
+import type { OrderService } from '../services/order.service.js';
+import type { SampleService } from '../services/sample.service.js';
+import type { Metrics } from './metrics.js';
+
+/** What the HTTP edge is given: the services its routes call, and what it reports about itself. */
+export interface AppDeps {
+  readonly config: Config;
+  readonly version: string;
+  readonly keyring: ApiKeyring;
+  readonly datasets: DatasetService;
+  readonly stats: DatasetStatsService;
+  readonly samples: SampleService;
+  readonly ingest: IngestService;
+  readonly imports: ImportService;
+  readonly bulk: BulkUploadService;
+  readonly compaction: CompactionService;
+  readonly batches: BatchService;
+  readonly orders: OrderService;
+  readonly legacy: LegacyService;
+  /** Each dependency's state: 'ok' or what is wrong with it. */
+  readonly readiness: () => Promise<Record<string, string>>;
+  readonly metrics: Metrics;
+}

@@ -1,0 +1,90 @@
+/**
+ * The RabbitMQ adapter when the broker closes a channel or the connection under it, on a private
+ * RabbitMQ node (test/support/private-servers.ts) so the shared broker is never disturbed: no
+ * unhandled error, SENSORY_ERR_UNAVAILABLE (never a raw amqplib error) while a link is down, and
+ * the adapter recovers by itself — publishing, consuming and taking results work again.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { AmqpOrderQueue } from '../../src/adapters/queue/amqp.order-queue.js';
+import { isSensoryError } from '../../src/domain/errors.js';
+import type { ShardTask } from '../../src/ports/order-queue.js';
+import { inCi, uniqueAmqpNames } from '../support/broker.js';
+import { privateServersSkip, startPrivateRabbit, type PrivateRabbit } from '../support/private-servers.js';
+import { sleep } from '../support/process.js';
+
+const log = (line: string) => process.stderr.write(`# faults/broker-channels: ${line}\n`);
+const task = (orderId: string, shard: number): ShardTask => ({ kind: 'shard', version: 1, data: { orderId, shard } });
+const skip = inCi() ? false : (privateServersSkip() ?? false);
+
+/** Retries `work` until it succeeds or `ms` pass; every failure on the way must be a SensoryError. */
+async function eventually<T>(work: () => Promise<T>, ms: number, what: string): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await work();
+    } catch (error) {
+      assert.ok(isSensoryError(error), `${what}: a raw error escaped the adapter: ${(error as Error).stack}`);
+      assert.equal(error.code, 'SENSORY_ERR_UNAVAILABLE');
+      assert.doesNotMatch(error.message, /127\.0\.0\.1|localhost|:\d{4,5}\b/, `no address in a client-facing message: ${error.message}`);
+      if (Date.now() > deadline) throw new Error(`${what}: still failing after ${ms} ms: ${error.message}`);
+      await sleep(100);
+    }
+  }
+}
+
+describe('RabbitMQ channels and connections closed by the broker', { skip }, () => {
+  let broker: PrivateRabbit;
+  let queue: AmqpOrderQueue;
+  const handled: number[] = [];
+  const unhandled: unknown[] = [];
+  const onUnhandled = (error: unknown) => unhandled.push(error);
+
+  before(async () => {
+    process.on('uncaughtException', onUnhandled);
+    process.on('unhandledRejection', onUnhandled);
+    const started = Date.now();
+    broker = await startPrivateRabbit();
+    log(`private RabbitMQ on ${broker.port} in ${Date.now() - started} ms`);
+    queue = new AmqpOrderQueue({ url: broker.url, ...uniqueAmqpNames('faults') }, log);
+    await queue.start();
+    await queue.consumeTasks(2, async (t) => {
+      handled.push(t.data.shard);
+      return 'ack';
+    });
+  });
+
+  after(async () => {
+    process.off('uncaughtException', onUnhandled);
+    process.off('unhandledRejection', onUnhandled);
+    await queue?.close();
+    await broker?.destroy();
+  });
+
+  test('the publishing channel closed by the broker (a precondition failure): publishing works again', { timeout: 30_000 }, async () => {
+    await queue.ensureResultQueue('order-a', 10, 60);
+    // The same queue with other arguments: the broker closes the channel that declared it.
+    await assert.rejects(queue.ensureResultQueue('order-a', 20, 60), (error) => isSensoryError(error));
+    await eventually(() => queue.publishTasks([task('order-a', 1)]), 5000, 'publish after the channel was closed');
+    assert.equal(await eventually(() => queue.publishResult('order-a', Buffer.from('r1')), 5000, 'publish a result'), 'published');
+    const taken = await eventually(() => queue.takeResults('order-a', 5), 5000, 'take results');
+    assert.equal(taken.length, 1);
+    taken[0].ack();
+    const deadline = Date.now() + 5000;
+    while (!handled.includes(1) && Date.now() < deadline) await sleep(50);
+    assert.ok(handled.includes(1), 'the consumer took the task published after the recovery');
+    assert.deepEqual(unhandled, []);
+  });
+
+  test('the broker restarted: 503-class errors while it is away, then publishing and consuming resume', { timeout: 60_000 }, async () => {
+    await broker.stop();
+    await assert.rejects(queue.publishTasks([task('order-b', 1)]), (error) => isSensoryError(error) && error.code === 'SENSORY_ERR_UNAVAILABLE');
+    await assert.rejects(queue.ping(), (error) => isSensoryError(error));
+    await broker.start();
+    await eventually(() => queue.publishTasks([task('order-b', 2)]), 15_000, 'publish after the restart');
+    const deadline = Date.now() + 10_000;
+    while (!handled.includes(2) && Date.now() < deadline) await sleep(50);
+    assert.ok(handled.includes(2), 'the consumer resubscribed after the restart');
+    assert.deepEqual(unhandled, []);
+  });
+});
