@@ -5,8 +5,11 @@
  *      vs a bare node:http server in another child process sending the very same bytes from a
  *      preallocated Buffer (its bytes/s and CPU per batch); targets: ≥ 0.5 of its rate, ≤ 3× its CPU;
  *   2. the same batch as JSON, likewise against a bare server sending the same JSON;
- *   3. ingest of 100×100 PNGs as JSON base64 by 8 concurrent clients (samples/s) vs the same
- *      decodes + durable file writes in one process without HTTP or database;
+ *   3. ingest of 100×100 PNGs as JSON base64 by 8 concurrent clients; 3r the same as raw
+ *      image/png bodies; 3b bulk uploads (one streamed tar per round); 3i `sensory import` of a
+ *      folder of 10,000 files — each with the service's CPU per sample, beside the physical
+ *      floor (SHA-256 + lean decode + one append and one fdatasync per group, one process) and
+ *      release 0.1.0's per-file design measured in the same rounds (bench/ingest.ts);
  *   4. a batch order of 20,000 samples through RabbitMQ (serve + one worker child), polled as
  *      safetensors to the end (samples/s, every slot checked once) vs a bare amqplib client
  *      publishing and consuming 20,000 messages of 30,000 bytes at once (bench/orders.ts);
@@ -32,11 +35,11 @@
  * port; the client is node:http with a keep-alive agent in this process. References and our
  * figures alternate (reference, ours, reference, ours, …) and medians are compared.
  *
- * Knobs (environment): BENCH_FIGURES=1,2,…,11 (any subset, e.g. BENCH_FIGURES=4) ·
+ * Knobs (environment): BENCH_FIGURES=1,2,3,3r,3b,3i,4,…,11 (any subset, e.g. BENCH_FIGURES=4) ·
  * BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/out/prof" (every serve child) ·
  * BENCH_WORKER_NODE_ARGS (the order worker child, likewise) · BENCH_BATCH_REPEATS (9) ·
  * BENCH_JSON_REPEATS (3) · BENCH_INGEST_ROUNDS (3) · BENCH_INGEST_SAMPLES (2000) ·
- * BENCH_INGEST_SECONDS (10) · BENCH_ORDER_SIZE (20000) · BENCH_ORDER_ROUNDS (3) ·
+ * BENCH_INGEST_SECONDS (10) · BENCH_IMPORT_FILES (10000) · BENCH_ORDER_SIZE (20000) · BENCH_ORDER_ROUNDS (3) ·
  * BENCH_MEMORY_ORDER_SIZE (200000) · BENCH_AMQP_URL (amqp://guest:guest@127.0.0.1:5672) ·
  * BENCH_KEEP_TMP=1 (keep the temp dir and the service logs) · BENCH_MAIN_JS (another build's
  * cli/main.js, to try a change to the service; default dist/cli/main.js) ·
@@ -58,13 +61,13 @@ import sharp from 'sharp';
 import { serviceEnv, startServe, type Child } from './children.js';
 import { BenchClient } from './http-client.js';
 import { CHANNELS, RECORD_BYTES, SIDE, makePngs } from './images.js';
-import { referenceIngest } from './ingest-reference.js';
+import { ingestFigures, pngVariant } from './ingest.js';
 import type { Figure } from './figure.js';
 import { orderFigures } from './orders.js';
 import { ownCpuMs, processCpuMs, summarize, type Summary } from './pool.js';
 import { postgresReachable, productionFigures } from './production.js';
 import { benchPythonDecode, pythonWithNumpy } from './python-decode.js';
-import { apiRequest, createDataset, ingest, jsonBodies, uploadRaw } from './service-load.js';
+import { apiRequest, createDataset, uploadRaw } from './service-load.js';
 import { pairedBatches, pairedFigure } from './small-batch.js';
 import { augmentationFigure, clientReadFigure, pythonWith, trainerFigure } from './read-path.js';
 
@@ -80,7 +83,7 @@ const envInt = (name: string, fallback: number) => {
 };
 
 const SETTINGS = {
-  figures: new Set((process.env.BENCH_FIGURES || '1,2,3,4,5,6,7,8,9,10,11').split(',').map((s) => s.trim())),
+  figures: new Set((process.env.BENCH_FIGURES || '1,2,3,3r,3b,3i,4,5,6,7,8,9,10,11').split(',').map((s) => s.trim())),
   figuresExplicit: process.env.BENCH_FIGURES !== undefined && process.env.BENCH_FIGURES !== '',
   concurrency: 8,
   smallSamples: 1000,
@@ -90,6 +93,7 @@ const SETTINGS = {
   ingestRounds: envInt('BENCH_INGEST_ROUNDS', 3),
   ingestSamples: envInt('BENCH_INGEST_SAMPLES', 2000),
   ingestSeconds: envInt('BENCH_INGEST_SECONDS', 10),
+  importFiles: envInt('BENCH_IMPORT_FILES', 10_000),
   serverNodeArgs: (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
   workerNodeArgs: (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
   orderSize: envInt('BENCH_ORDER_SIZE', 20_000),
@@ -228,10 +232,10 @@ async function main(): Promise<void> {
     const wants = (...ids: string[]) => ids.some((id) => SETTINGS.figures.has(id));
     const wantsOrders = wants('4', '5');
     const wantsProduction = wants('6', '7');
-    const wantsEmbedded = wants('1', '2', '3', '8', '9', '10', '11');
+    const wantsEmbedded = wants('1', '2', '3', '3r', '3b', '3i', '8', '9', '10', '11');
     const smallPngs = wants('1', '2', '4', '5', '6', '8', '9', '10', '11') ? await makePngs(0, SETTINGS.smallSamples) : [];
     const ingestSets: Buffer[][] = [];
-    const ingestRounds = Math.max(wants('3') ? SETTINGS.ingestRounds : 0, wantsProduction ? SETTINGS.productionRounds : 0);
+    const ingestRounds = wantsProduction ? SETTINGS.productionRounds : 0;
     for (let r = 1; r <= ingestRounds; r++) ingestSets.push(await makePngs(r, SETTINGS.ingestSamples));
     const allPngs = [smallPngs, ...ingestSets].flat();
     const meanPng = allPngs.reduce((n, png) => n + png.length, 0) / Math.max(1, allPngs.length);
@@ -288,54 +292,28 @@ async function main(): Promise<void> {
         figures.push({ ...figure, cpuLine: `${figure.cpuLine}${slower}` });
       }
 
-      // --- figure 3: ingest, alternating reference and ours, a fresh dataset and fresh PNGs each round
-      if (SETTINGS.figures.has('3')) {
-        const oursRates: number[] = [];
-        const refRates: number[] = [];
-        const rounds: Record<string, unknown>[] = [];
-        for (let r = 0; r < SETTINGS.ingestRounds; r++) {
-          const pngs = ingestSets[r];
-          const refRoot = join(tmp, `reference-ingest-${r + 1}`);
-          const refCpu0 = ownCpuMs();
-          const ref = await referenceIngest(pngs, refRoot, SETTINGS.concurrency, performance.now() + SETTINGS.ingestSeconds * 1000);
-          const refCpu = ownCpuMs() - refCpu0;
-          await rm(refRoot, { recursive: true, force: true });
-          refRates.push(ref.done / ref.seconds);
-
-          const dataset = `ingest-${r + 1}`;
-          await createDataset(client, embedded, dataset);
-          const bodies = jsonBodies(pngs, CATEGORIES);
-          const serviceCpu0 = processCpuMs(service.process.pid!);
-          const clientCpu0 = ownCpuMs();
-          const { done, seconds } = await ingest(client, [embedded], dataset, bodies, SETTINGS.concurrency, SETTINGS.ingestSeconds);
-          const serviceCpu = processCpuMs(service.process.pid!) - serviceCpu0;
-          const clientCpu = ownCpuMs() - clientCpu0;
-          oursRates.push(done / seconds);
-          const perSample = (ms: number, n: number) => Math.round((ms / n) * 100) / 100;
-          rounds.push({
-            round: r + 1,
-            reference: { samples: ref.done, seconds: ref.seconds, cpuMsPerSample: perSample(refCpu, ref.done) },
-            ours: { samples: done, seconds, cpuMsPerSample: { service: perSample(serviceCpu, done), client: perSample(clientCpu, done) } },
-          });
-          log(`ingest round ${r + 1}: reference ${fixed(ref.done / ref.seconds, 0)}/s (${ref.done} in ${fixed(ref.seconds, 2)} s), ours ${fixed(done / seconds, 0)}/s (${done} in ${fixed(seconds, 2)} s)`);
-        }
-        const ours = summarize(oursRates);
-        const reference = summarize(refRates);
-        const ratio = ours.median / reference.median;
-        figures.push({
-          id: '3',
-          title: 'ingest 100×100 PNG as JSON base64, 8 clients',
-          unit: 'samples/s',
-          ours,
-          reference,
-          ratio,
-          target: TARGET,
-          verdict: ratio >= TARGET ? 'PASS' : 'BELOW',
-          details: {
-            rounds,
-            reference: 'same sharp decode + atomic original (temp, fsync, rename, fsync dir) + pwrite + fdatasync of the pixel record, 8 async loops, one process, no HTTP, no DB',
-          },
-        });
+      // --- figures 3, 3r, 3b, 3i: single uploads (JSON and raw), bulk uploads, sensory import
+      if (wants('3', '3r', '3b', '3i')) {
+        const t1 = performance.now();
+        const base = await makePngs(0x3000, SETTINGS.ingestSamples);
+        log(`ingest figures: ${base.length} distinct base PNGs in ${fixed((performance.now() - t1) / 1000)} s; each set makes them distinct again with a text chunk`);
+        figures.push(
+          ...(await ingestFigures({
+            figures: SETTINGS.figures,
+            rounds: SETTINGS.ingestRounds,
+            concurrency: SETTINGS.concurrency,
+            ingestSeconds: SETTINGS.ingestSeconds,
+            // Set k: the base PNGs made distinct by a text chunk naming k (same pixels, new bytes).
+            pngSets: async (set) => base.map((png) => pngVariant(png, `set ${set}`)),
+            importFiles: SETTINGS.importFiles,
+            categories: CATEGORIES,
+            client,
+            service: { ...embedded, pid: service.process.pid!, url: `http://127.0.0.1:${service.port}` },
+            tmp,
+            mainJs: MAIN_JS,
+            log,
+          })),
+        );
       }
 
       // --- figure 8: the Python client, on the dataset of figure 1
@@ -490,13 +468,6 @@ async function main(): Promise<void> {
   const cpuLines: string[] = [];
   for (const f of figures) {
     if (f.cpuLine) cpuLines.push(f.cpuLine);
-    if (f.id === '3') {
-      const rounds = (f.details as { rounds: { reference: { cpuMsPerSample: number }; ours: { cpuMsPerSample: { service: number; client: number } } }[] }).rounds;
-      const med = (pick: (r: (typeof rounds)[number]) => number) => fixed(summarize(rounds.map(pick)).median, 2);
-      cpuLines.push(
-        `  3: per sample: service ${med((r) => r.ours.cpuMsPerSample.service)} ms + client ${med((r) => r.ours.cpuMsPerSample.client)} ms; reference ${med((r) => r.reference.cpuMsPerSample)} ms (all threads, medians)`,
-      );
-    }
   }
   process.stdout.write(`\n${table(rows)}\n\nruns:\n${runsLines.join('\n')}\ncpu time (user+sys):\n${cpuLines.join('\n')}\n`);
   process.stdout.write(`total ${fixed(totalSeconds)} s (after build); load average now ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}\n`);

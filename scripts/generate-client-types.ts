@@ -23,6 +23,10 @@ const TYPES: readonly { name: string; schema: TSchema; omit?: readonly string[] 
   // The client pages through the cursors itself.
   { name: 'SampleListQuery', schema: Schemas.SampleListQuery, omit: ['cursor'] },
   { name: 'UploadResults', schema: Schemas.UploadResults },
+  { name: 'BulkReceipt', schema: Schemas.BulkReceipt },
+  { name: 'BulkResult', schema: Schemas.BulkResult },
+  { name: 'CompactionRequest', schema: Schemas.CompactionBody },
+  { name: 'CompactionResult', schema: Schemas.CompactionResult },
   { name: 'BatchRequest', schema: Schemas.BatchBody },
   { name: 'OrderRequest', schema: Schemas.OrderBody },
   { name: 'OrderCreated', schema: Schemas.OrderCreated },

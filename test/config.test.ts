@@ -63,6 +63,11 @@ describe('loadConfig', () => {
       keepAliveTimeoutMs: 5000,
       responseTimeoutMs: 120_000,
       maxConnectionsPerIp: 256,
+      maxImagePixels: 50_000_000,
+      maxImageFrames: 1000,
+      maxBulkItems: 100_000,
+      purgeRetentionSeconds: 604_800,
+      segmentBytes: 64 * MiB,
     };
     for (const [key, value] of Object.entries(expected)) assert.deepEqual(config[key as keyof Config], value, key);
   });

@@ -98,7 +98,7 @@ for (const backend of selected) {
       assert.equal(first.created, true);
       assert.deepEqual(
         { ...first.dataset, id: 0, createdAt: '' },
-        { ...spec, id: 0, createdAt: '', revision: 0, sampleCount: 0 },
+        { ...spec, id: 0, createdAt: '', revision: 0, sampleCount: 0, purgedRevision: 0 },
       );
       assert.ok(Number.isInteger(first.dataset.id));
       assert.ok(!Number.isNaN(Date.parse(first.dataset.createdAt)), 'createdAt is an ISO date');
@@ -128,8 +128,7 @@ for (const backend of selected) {
       // The state before the migration: no folded index, a pair differing only in case, the last migration not applied.
       await rawSql(store, 'DROP INDEX datasets_name_folded');
       await rawSql(store, `INSERT INTO datasets (name, width, height, channels, test_percent, created_at) VALUES ('${name.toLowerCase()}', 2, 2, 1, 0, '${new Date().toISOString()}')`);
-      await forgetLastMigration(store);
-      await store.migrate();
+      await rawSql(store, caseMigration(store));
       assert.equal((await store.getDataset(name))?.id, first.id, 'the first-created keeps its name');
       assert.equal(await store.getDataset(name.toLowerCase()), undefined);
       const renamed = (await store.listDatasets()).find((d) => d.name.startsWith(`${name.toLowerCase().slice(0, 40)}-renamed-`));
@@ -177,8 +176,8 @@ for (const backend of selected) {
       assert.equal(await revisionOf(ds), 1);
       // The one-lookup form an upload uses: the same records, the dataset as of now.
       const found = await store.findDatasetAndLiveSample(ds.name, input.sha256);
-      assert.deepEqual(found, { dataset: await store.getDataset(ds.name), existing: s });
-      assert.deepEqual(await store.findDatasetAndLiveSample(ds.name, sha('not stored')), { dataset: await store.getDataset(ds.name), existing: undefined });
+      assert.deepEqual(found, { dataset: await store.getDataset(ds.name), existing: s, blobIndexed: false });
+      assert.deepEqual(await store.findDatasetAndLiveSample(ds.name, sha('not stored')), { dataset: await store.getDataset(ds.name), existing: undefined, blobIndexed: false });
       assert.deepEqual(await store.findDatasetAndLiveSample('no-such-dataset', input.sha256), {});
 
       const [dup] = await store.addSamples(ds.id, [{ ...input, pixelSlot: 99 }]);
@@ -234,6 +233,26 @@ for (const backend of selected) {
       assert.notEqual(again.id, sa.id);
       assert.equal(again.revision, 3);
       assert.deepEqual(await store.findLiveSampleBySha(a.id, sha('shared')), again);
+    });
+
+    it('a staged blob is indexed by its sample\'s commit; a found one is checked again, and dropped once unreferenced', async () => {
+      const { dataset: ds } = await store.putDataset({ name: uniqueName('blobs'), width: 2, height: 2, channels: 3, testPercent: 0 });
+      const staged = sample('blob-a', 'c', { newBlob: { sha256: sha('blob-a'), segment: 7, offset: 64, length: 123 } });
+      assert.equal((await store.addSamples(ds.id, [staged]))[0].kind, 'added');
+      assert.equal((await store.findDatasetAndLiveSample(ds.name, sha('blob-a'))).blobIndexed, true);
+      // Found already indexed (in another dataset, say): the commit checks the row is still there.
+      const { dataset: other } = await store.putDataset({ name: uniqueName('blobs'), width: 2, height: 2, channels: 3, testPercent: 0 });
+      assert.equal((await store.addSamples(other.id, [sample('blob-a', 'c', { requireIndexedBlob: true })]))[0].kind, 'added');
+      assert.deepEqual(await store.addSamples(other.id, [sample('blob-gone', 'c', { requireIndexedBlob: true })]), [{ kind: 'blob-missing' }]);
+      assert.equal((await store.findDatasetAndLiveSample(other.name, sha('blob-gone'))).existing, undefined, 'nothing was added');
+      // Still named by samples: kept. Once no sample names it: dropped.
+      await store.dropUnreferencedBlobs();
+      assert.equal((await store.findDatasetAndLiveSample(ds.name, sha('blob-a'))).blobIndexed, true);
+      await store.deleteDataset(ds.name);
+      await store.deleteDataset(other.name);
+      assert.ok((await store.dropUnreferencedBlobs()) >= 1);
+      const { dataset: third } = await store.putDataset({ name: uniqueName('blobs'), width: 2, height: 2, channels: 3, testPercent: 0 });
+      assert.equal((await store.findDatasetAndLiveSample(third.name, sha('blob-a'))).blobIndexed, false);
     });
 
     it('addSamples on a missing dataset fails and stores nothing', async () => {
@@ -547,7 +566,10 @@ async function rawSql(store: MetadataStore, sql: string): Promise<void> {
   else await (store as PostgresMetadataStore).pool.query(sql);
 }
 
-async function forgetLastMigration(store: MetadataStore): Promise<void> {
-  if (store instanceof SqliteMetadataStore) store.database.connection.pragma(`user_version = ${SQLITE_MIGRATIONS.length - 1}`);
-  else await (store as PostgresMetadataStore).pool.query(`DELETE FROM sensory_schema_migrations WHERE version = ${POSTGRES_MIGRATIONS.length}`);
+/** The migration that folds dataset names (later migrations follow it: it is run again alone). */
+function caseMigration(store: MetadataStore): string {
+  const migrations = store instanceof SqliteMetadataStore ? SQLITE_MIGRATIONS : POSTGRES_MIGRATIONS;
+  const found = migrations.find((sql) => sql.includes('CREATE UNIQUE INDEX datasets_name_folded'));
+  if (!found) throw new Error('no migration creates datasets_name_folded');
+  return found;
 }

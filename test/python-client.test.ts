@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -170,6 +170,23 @@ describe('Python client against a real service', { skip: PYTHON ? false : 'no py
     assert.equal(result.second.duplicate, true);
     assert.equal(result.second.id, result.first.id);
     assert.equal((await sdk.datasets.get('uploads')).sampleCount, 1);
+  });
+
+  test('bulk upload: a receipt per item in order, and the same items again store nothing twice', async () => {
+    const dir = join(workDir, 'bulk');
+    mkdirSync(dir);
+    for (let i = 0; i < 12; i++) writeFileSync(join(dir, `img-${String(i).padStart(2, '0')}.png`), await makePng(16, 16, 3, 500 + i));
+    await sdk.datasets.put('bulk', { width: 16, height: 16, channels: 3 });
+    const result = await drive(['bulk', service.url, ADMIN, 'bulk', '--dir', dir]);
+    assert.deepEqual([result.first.stored, result.first.duplicates, result.first.rejected], [12, 0, 1]);
+    assert.deepEqual(result.first.receipts.map((r: { path: string }) => r.path).slice(0, 2), ['c0/img-00.png', 'c1/img-01.png']);
+    assert.equal(result.first.receipts[12].error.code, 'SENSORY_ERR_NOT_AN_IMAGE');
+    assert.deepEqual([result.second.stored, result.second.duplicates], [0, 12]);
+    assert.deepEqual(
+      result.second.receipts.slice(0, 12).map((r: { sampleId: number }) => r.sampleId),
+      result.first.receipts.slice(0, 12).map((r: { sampleId: number }) => r.sampleId),
+    );
+    assert.equal((await sdk.datasets.get('bulk')).sampleCount, 12);
   });
 
   test('errors: an exception with the status and the SENSORY_ERR_* code', async () => {

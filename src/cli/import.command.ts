@@ -1,8 +1,7 @@
 import { opendir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { NAME_PATTERN, parseLegacyDatasetName } from '../domain/names.js';
-import { ConcurrencyLimit } from '../lib/concurrency.js';
-import { SensoryApiError, type SensoryClient } from '@sensory/client';
+import { parseLegacyDatasetName } from '../domain/names.js';
+import type { SensoryClient } from '@sensory/client';
 import { ProgressBar } from './progress-bar.js';
 
 export interface ImportOptions {
@@ -55,14 +54,14 @@ export async function findDiceboxDatasets(base: string): Promise<DiceboxDataset[
   return found.sort((a, b) => (a.dataset < b.dataset ? -1 : 1));
 }
 
-/** What stops the whole import rather than one file: the service or the key is wrong, or the dataset went away. */
-function stopsImport(error: unknown): boolean {
-  return !(error instanceof SensoryApiError) || error.status >= 500 || error.status === 401 || error.status === 403 || error.status === 404;
-}
+/** Items per bulk request: enough to amortise a request, few enough that a retry resends little. */
+const ITEMS_PER_REQUEST = 1000;
 
 /**
- * Uploads every file of the tree as a raw body (the SDK retries what failed in transit). The
- * service answers a file it already has as a duplicate, so a second run stores nothing twice.
+ * Uploads the tree as bulk requests of up to 1,000 files, `concurrency` requests at a time, each
+ * a tar streamed from the files (read as their turn comes). The service answers a file it
+ * already has as a duplicate, so a second run stores nothing twice, and the SDK retries a
+ * request whose answer was lost (what it had stored comes back as duplicates).
  */
 export async function importTree(client: SensoryClient, options: ImportOptions, progress = true): Promise<ImportReport> {
   await client.datasets.put(options.dataset, { width: options.width, height: options.height, channels: options.channels as 1 | 3 });
@@ -70,29 +69,40 @@ export async function importTree(client: SensoryClient, options: ImportOptions, 
   for await (const _ of walkTree(options.dir)) total++;
   const bar = progress ? new ProgressBar(`import ${options.dataset}`, total) : undefined;
   const report: ImportReport = { stored: 0, duplicates: 0, rejected: [] };
-  const limit = new ConcurrencyLimit(options.concurrency);
   const running = new Set<Promise<void>>();
-  for await (const file of walkTree(options.dir)) {
-    const task = limit.run(async () => {
-      if (!NAME_PATTERN.test(file.category)) {
-        report.rejected.push({ path: file.path, message: `SENSORY_ERR_INVALID_NAME: category folder ${file.category} is not a valid category name` });
-      } else {
-        try {
-          const sample = await client.samples.upload(options.dataset, file.path, { category: file.category });
-          if (sample.duplicate) report.duplicates++;
-          else report.stored++;
-        } catch (error) {
-          if (stopsImport(error)) throw error;
-          const { code, message } = error as SensoryApiError;
-          report.rejected.push({ path: file.path, message: `${code}: ${message}` });
-        }
-      }
-      bar?.tick();
+  const send = async (files: { category: string; path: string }[]) => {
+    let counted = 0;
+    const result = await client.samples.uploadBulk(
+      options.dataset,
+      files.map((file) => ({ category: file.category, source: file.path })),
+      // A retried request counts its files again: the bar moves on new files only.
+      {
+        onItemSent: (sent) => {
+          if (sent <= counted) return;
+          bar?.advance(sent - counted);
+          counted = sent;
+        },
+      },
+    );
+    result.receipts.forEach((receipt, i) => {
+      if (receipt.status === 'stored') report.stored++;
+      else if (receipt.status === 'duplicate') report.duplicates++;
+      else report.rejected.push({ path: files[i].path, message: `${receipt.error?.code}: ${receipt.error?.message}` });
     });
+  };
+  let batch: { category: string; path: string }[] = [];
+  const flush = async () => {
+    const task = send(batch);
+    batch = [];
     running.add(task);
     void task.finally(() => running.delete(task)).catch(() => undefined);
-    if (running.size >= options.concurrency * 2) await Promise.race(running);
+    if (running.size >= options.concurrency) await Promise.race(running);
+  };
+  for await (const file of walkTree(options.dir)) {
+    batch.push(file);
+    if (batch.length >= ITEMS_PER_REQUEST) await flush();
   }
+  if (batch.length > 0) await flush();
   await Promise.all(running);
   bar?.finish();
   return report;

@@ -13,9 +13,10 @@ const USAGE = `usage:
   sensory import <dir> --dataset NAME --width W --height H [--channels 1|3] [--url URL] [--key KEY] [--concurrency N]
   sensory import <dicebox data dir> [--channels 1|3] [--url URL] [--key KEY]   (one dataset per <name>_<W>x<H>/data)
   sensory export NAME <dir> [--url URL] [--key KEY]
+  sensory compact [--retention-seconds N] [--min-garbage-share X] [--url URL] [--key KEY]   (admin key)
 
 Every SENSORY_* setting has a flag: SENSORY_MAX_SAMPLE_BYTES is --max-sample-bytes.
-import and export talk to a running service (default http://SENSORY_HOST:SENSORY_PORT); the key
+import, export and compact talk to a running service (default http://SENSORY_HOST:SENSORY_PORT); the key
 comes from --key, SENSORY_API_KEY or <data dir>/api-key.`;
 
 /** SENSORY_MAX_SAMPLE_BYTES → max-sample-bytes */
@@ -37,6 +38,23 @@ function wholeNumber(name: string, raw: unknown, fallback?: number): number {
 }
 
 class UsageError extends Error {}
+
+/** The purge's retention and the segments' garbage share, when given (else the service's defaults). */
+function compactionRequest(values: Record<string, unknown>): { retentionSeconds?: number; minGarbageShare?: number } {
+  const request: { retentionSeconds?: number; minGarbageShare?: number } = {};
+  const retention = values['retention-seconds'];
+  if (retention !== undefined) {
+    if (typeof retention !== 'string' || !/^\d+$/.test(retention)) throw new UsageError('--retention-seconds must be a whole number of 0 or more');
+    request.retentionSeconds = Number(retention);
+  }
+  const share = values['min-garbage-share'];
+  if (share !== undefined) {
+    const value = Number(share);
+    if (typeof share !== 'string' || share.trim() === '' || !(value >= 0 && value <= 1)) throw new UsageError('--min-garbage-share must be a number from 0 to 1');
+    request.minGarbageShare = value;
+  }
+  return request;
+}
 
 async function client(values: Record<string, unknown>, config: Config): Promise<SensoryClient> {
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
@@ -68,6 +86,8 @@ async function main(argv: string[]): Promise<number> {
       url: { type: 'string' },
       key: { type: 'string' },
       concurrency: { type: 'string' },
+      'retention-seconds': { type: 'string' },
+      'min-garbage-share': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -87,7 +107,7 @@ async function main(argv: string[]): Promise<number> {
       if (positionals.length !== 1) throw new UsageError('import needs <dir>');
       const channels = wholeNumber('channels', values.channels, 3);
       if (channels !== 1 && channels !== 3) throw new UsageError('--channels must be 1 or 3');
-      const concurrency = wholeNumber('concurrency', values.concurrency, 8);
+      const concurrency = wholeNumber('concurrency', values.concurrency, 2);
       // Every flag is checked before the key is looked up: a usage mistake is reported as one.
       let trees: ImportOptions[];
       if (values.dataset !== undefined) {
@@ -114,6 +134,13 @@ async function main(argv: string[]): Promise<number> {
     case 'export': {
       if (positionals.length !== 2) throw new UsageError('export needs NAME and <dir>');
       const result = await withClient(values, config, (api) => exportDataset(api, positionals[0], positionals[1]));
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+      return 0;
+    }
+    case 'compact': {
+      if (positionals.length !== 0) throw new UsageError('compact takes no arguments');
+      const request = compactionRequest(values);
+      const result = await withClient(values, config, (api) => api.compact(request));
       process.stdout.write(`${JSON.stringify(result)}\n`);
       return 0;
     }

@@ -11,7 +11,12 @@ export class ProgressBar {
   ) {}
 
   tick(detail = ''): void {
-    this.done++;
+    this.advance(1, detail);
+  }
+
+  /** `count` more done. */
+  advance(count: number, detail = ''): void {
+    this.done += count;
     const now = Date.now();
     if (this.out.isTTY) {
       const width = 30;

@@ -49,6 +49,16 @@ export interface Config {
   readonly responseTimeoutMs: number;
   /** 0 → no cap. */
   readonly maxConnectionsPerIp: number;
+  /** Width × height of an uploaded image (one frame), checked from its header before decoding. */
+  readonly maxImagePixels: number;
+  /** Frames of an animated upload (GIF, WebP, TIFF pages, APNG). */
+  readonly maxImageFrames: number;
+  /** Items of one bulk upload or import request. */
+  readonly maxBulkItems: number;
+  /** A deleted sample is purged once deleted this long ago (by the admin purge and compaction). */
+  readonly purgeRetentionSeconds: number;
+  /** A segment file of originals is closed, and the next begun, at about this size. */
+  readonly segmentBytes: number;
   readonly logLevel: string;
 }
 
@@ -131,6 +141,11 @@ const SETTINGS = [
   { key: 'keepAliveTimeoutMs', variable: 'SENSORY_KEEP_ALIVE_TIMEOUT_MS', fallback: 5000, read: integer(100, 10 * 60_000) },
   { key: 'responseTimeoutMs', variable: 'SENSORY_RESPONSE_TIMEOUT_MS', fallback: 120_000, read: integer(1000, 24 * HOUR_MS) },
   { key: 'maxConnectionsPerIp', variable: 'SENSORY_MAX_CONNECTIONS_PER_IP', fallback: 256, read: integer(0, 1_000_000) },
+  { key: 'maxImagePixels', variable: 'SENSORY_MAX_IMAGE_PIXELS', fallback: 50_000_000, read: integer(1, 268_402_689) },
+  { key: 'maxImageFrames', variable: 'SENSORY_MAX_IMAGE_FRAMES', fallback: 1000, read: integer(1, 100_000) },
+  { key: 'maxBulkItems', variable: 'SENSORY_MAX_BULK_ITEMS', fallback: 100_000, read: integer(1, 1_000_000) },
+  { key: 'segmentBytes', variable: 'SENSORY_SEGMENT_BYTES', fallback: 64 * MiB, read: integer(MiB, 4096 * MiB) },
+  { key: 'purgeRetentionSeconds', variable: 'SENSORY_PURGE_RETENTION_SECONDS', fallback: 7 * 24 * 3600, read: integer(0, 10 * 365 * 24 * 3600) },
   {
     key: 'logLevel',
     variable: 'SENSORY_LOG_LEVEL',

@@ -1,6 +1,8 @@
 import type { Config } from '../config/config.js';
 import type { ApiKeyring } from '../services/api-keyring.js';
 import type { BatchService } from '../services/batch.service.js';
+import type { BulkUploadService } from '../services/bulk-upload.service.js';
+import type { CompactionService } from '../services/compaction.service.js';
 import type { DatasetStatsService } from '../services/dataset-stats.service.js';
 import type { DatasetService } from '../services/dataset.service.js';
 import type { ImportService } from '../services/import.service.js';
@@ -20,6 +22,8 @@ export interface AppDeps {
   readonly samples: SampleService;
   readonly ingest: IngestService;
   readonly imports: ImportService;
+  readonly bulk: BulkUploadService;
+  readonly compaction: CompactionService;
   readonly batches: BatchService;
   readonly orders: OrderService;
   readonly legacy: LegacyService;

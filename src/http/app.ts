@@ -9,7 +9,9 @@ import { installAuth } from './auth.js';
 import { installConnectionLimits, serverTimeouts } from './connection-limits.js';
 import { installErrorHandling } from './error-handler.js';
 import { installRequestMetrics } from './metrics.js';
+import { adminRoutes } from './routes/admin.routes.js';
 import { batchRoutes } from './routes/batches.routes.js';
+import { bulkRoutes } from './routes/bulk.routes.js';
 import { datasetRoutes } from './routes/datasets.routes.js';
 import { clientErrorHandler, frameworkErrors } from './router-errors.js';
 import { legacyOrderRoutes, legacyRoutes } from './routes/legacy.routes.js';
@@ -83,11 +85,13 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   datasetRoutes(app, deps);
   sampleUploadRoutes(app, deps);
   sampleRoutes(app, deps);
+  bulkRoutes(app, deps);
   batchRoutes(app, deps);
   orderRoutes(app, deps);
   legacyRoutes(app, deps);
   legacyOrderRoutes(app, deps);
   operationsRoutes(app, deps);
+  adminRoutes(app, deps);
   webRoutes(app);
   return app;
 }

@@ -128,6 +128,44 @@ export const ImportSummary = Type.Object({
   rejected: Type.Array(Type.Object({ path: Type.String(), error: Type.Object({ code: Type.String(), message: Type.String() }) })),
 });
 
+export const BulkReceipt = Type.Object({
+  path: Type.String({ description: 'the member as the archive names it (without a leading ./)' }),
+  status: Type.Union([Type.Literal('stored'), Type.Literal('duplicate'), Type.Literal('rejected')]),
+  sampleId: Type.Optional(Type.Integer({ description: 'stored or duplicate: the sample' })),
+  category: Type.Optional(Type.String()),
+  sha256: Type.Optional(Type.String()),
+  error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() }, { description: 'rejected: why, as a single upload of the item would have been answered' })),
+});
+
+export const BulkResult = Type.Object({
+  items: Type.Integer({ description: 'members that were items (folders are not)' }),
+  stored: Type.Integer(),
+  duplicates: Type.Integer(),
+  rejected: Type.Integer(),
+  revision: Type.Integer({ description: "the dataset's revision after the last commit" }),
+  receipts: Type.Array(BulkReceipt, { description: 'one per item, in input order' }),
+});
+
+export const CompactionBody = Type.Object(
+  {
+    retentionSeconds: Type.Optional(Type.Integer({ minimum: 0, description: 'purge samples deleted at least this long ago (default SENSORY_PURGE_RETENTION_SECONDS)' })),
+    minGarbageShare: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'rewrite a segment once this share of its bytes is garbage (default 0.3)' })),
+  },
+  { additionalProperties: false },
+);
+
+export const CompactionResult = Type.Object({
+  cutoff: Type.String({ description: 'samples deleted before this time were purged' }),
+  purged: Type.Array(Type.Object({ dataset: Type.String(), samples: Type.Integer(), purgedRevision: Type.Integer({ description: 'batches and orders below this revision are refused from now on' }) })),
+  ordersFailed: Type.Array(Type.Object({ id: Type.String(), dataset: Type.String(), revision: Type.Integer() }), { description: 'live orders pinned to a revision that held purged samples' }),
+  legacyOriginalsMoved: Type.Integer({ description: 'originals moved from the one-file-per-original layout of earlier releases into segments' }),
+  blobsDropped: Type.Integer({ description: 'originals no sample names any more' }),
+  segments: Type.Optional(
+    Type.Object({ segmentsBefore: Type.Integer(), segmentsAfter: Type.Integer(), bytesBefore: Type.Integer(), bytesAfter: Type.Integer(), blobsMoved: Type.Integer() }),
+  ),
+  seconds: Type.Number(),
+});
+
 export const BatchBody = Type.Object(
   {
     size: Type.Integer({ minimum: 1, description: 'samples in the batch; at most SENSORY_MAX_BATCH_SAMPLES (413 above)' }),

@@ -22,6 +22,8 @@ export class WriteBatcher<I, O> {
     this.flushing = true;
     try {
       while (this.pending.length > 0) {
+        // Let the I/O callbacks already due run first: their items join this group.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const group = this.pending.splice(0, this.maxItems);
         try {
           const results = await this.flush(group.map((entry) => entry.item));

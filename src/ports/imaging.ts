@@ -7,7 +7,15 @@ export interface DecodedImage {
   readonly pixels: Uint8Array;
 }
 
+export interface DecodeOptions {
+  /**
+   * Decode off the event loop even where the lean path would not: for bulk uploads, where
+   * another core is worth a thread hop per image. Single uploads decode in place.
+   */
+  readonly offload?: boolean;
+}
+
 export interface Imaging {
   /** Throws SENSORY_ERR_NOT_AN_IMAGE for anything but a decodable PNG, JPEG, WebP, GIF (first frame) or TIFF. */
-  toDatasetPixels(bytes: Buffer, shape: DatasetShape): Promise<DecodedImage>;
+  toDatasetPixels(bytes: Buffer, shape: DatasetShape, options?: DecodeOptions): Promise<DecodedImage>;
 }

@@ -1,4 +1,5 @@
 import type { Channels } from '../domain/dataset-shape.js';
+import type { IndexedBlob } from './blob-index.js';
 import type { Split } from '../domain/split.js';
 
 export interface DatasetSpec {
@@ -16,6 +17,8 @@ export interface DatasetRecord extends DatasetSpec {
   /** Live samples at the current revision. */
   readonly sampleCount: number;
   readonly createdAt: string;
+  /** Revisions below this one may miss purged samples: batches and orders there are refused. 0 until a purge. */
+  readonly purgedRevision: number;
 }
 
 export interface CategoryRecord {
@@ -53,12 +56,30 @@ export interface NewSample {
   readonly bytes: number;
   readonly pixelSlot: number;
   readonly splitBucket: number;
+  /** The index row of a blob staged for this sample, inserted by the same commit (unless the SHA-256 is indexed already). */
+  readonly newBlob?: IndexedBlob;
+  /**
+   * The blob was found indexed before the commit: the commit checks that it still is (a
+   * compaction may have dropped it meanwhile, its samples having been purged).
+   */
+  readonly requireIndexedBlob?: boolean;
 }
 
 export type AddOutcome =
   | { readonly kind: 'added'; readonly sample: SampleRecord }
   | { readonly kind: 'duplicate'; readonly sample: SampleRecord }
-  | { readonly kind: 'conflict'; readonly existing: SampleRecord };
+  | { readonly kind: 'conflict'; readonly existing: SampleRecord }
+  /** Its blob is no longer indexed: put the bytes again and retry. Nothing was added. */
+  | { readonly kind: 'blob-missing' };
+
+/** Tombstones of one dataset that a purge with some cutoff would remove. */
+export interface PurgeCandidates {
+  readonly datasetId: number;
+  readonly datasetName: string;
+  readonly samples: number;
+  /** The newest deletion among them: snapshots below it may hold some of them. */
+  readonly maxDeletedRevision: number;
+}
 
 export interface SampleQuery {
   readonly category?: string;
@@ -114,10 +135,11 @@ export interface MetadataStore {
   addSamples(datasetId: number, samples: readonly NewSample[]): Promise<AddOutcome[]>;
   findLiveSampleBySha(datasetId: number, sha256: string): Promise<SampleRecord | undefined>;
   /**
-   * The dataset of that name and its live sample with that SHA-256, in one lookup: what every
-   * upload asks first (one round trip to a database server instead of two).
+   * The dataset of that name, its live sample with that SHA-256, and whether the blob index
+   * knows these bytes, in one lookup: what every upload asks first (one round trip to a
+   * database server instead of three).
    */
-  findDatasetAndLiveSample(name: string, sha256: string): Promise<{ dataset?: DatasetRecord; existing?: SampleRecord }>;
+  findDatasetAndLiveSample(name: string, sha256: string): Promise<{ dataset?: DatasetRecord; existing?: SampleRecord; blobIndexed?: boolean }>;
   /** A live sample (not deleted) with its current category. */
   getSample(datasetId: number, id: number): Promise<SampleRecord | undefined>;
   /** Live samples by ascending id. */
@@ -131,4 +153,18 @@ export interface MetadataStore {
   listCategories(datasetId: number): Promise<CategoryRecord[]>;
   /** Samples live at `revision`, labelled as they were then, by ascending id. */
   eligibleSamples(datasetId: number, query: EligibleQuery): Promise<EligibleSample[]>;
+
+  /** Per dataset, the tombstones deleted before `cutoff` (an ISO-8601 time). */
+  purgeCandidates(cutoff: string): Promise<PurgeCandidates[]>;
+  /** Whether some tombstone deleted before `cutoff` was live at `revision` (a snapshot the purge would change). */
+  purgeChangesRevision(datasetId: number, cutoff: string, revision: number): Promise<boolean>;
+  /** Raises the dataset's purged revision to at least `revision` (batches and orders below it are refused); returns it. */
+  raisePurgedRevision(datasetId: number, revision: number): Promise<number>;
+  /**
+   * Removes the dataset's tombstones deleted before `cutoff` with their label history, and raises
+   * its purged revision past them, in one transaction; returns how many were removed.
+   */
+  purgeSamples(datasetId: number, cutoff: string): Promise<{ samples: number; purgedRevision: number }>;
+  /** Forgets the blob index rows that no sample names any more (their bytes become garbage); returns how many. */
+  dropUnreferencedBlobs(): Promise<number>;
 }

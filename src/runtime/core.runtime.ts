@@ -7,6 +7,7 @@ import { systemClock } from '../adapters/clock/system.clock.js';
 import { AmqpOrderQueue } from '../adapters/queue/amqp.order-queue.js';
 import { MemoryOrderQueue } from '../adapters/queue/memory.order-queue.js';
 import type { Config } from '../config/config.js';
+import type { BlobIndex } from '../ports/blob-index.js';
 import type { MetadataStore } from '../ports/metadata-store.js';
 import type { OrderQueue, TaskConsumer } from '../ports/order-queue.js';
 import type { PixelStore } from '../ports/pixel-store.js';
@@ -23,6 +24,8 @@ import { PixelQuota } from '../services/pixel-quota.js';
 export interface CoreRuntime {
   readonly config: Config;
   readonly store: MetadataStore;
+  /** Where the segment store finds originals: in the same database as the metadata. */
+  readonly blobIndex: BlobIndex;
   readonly pixels: PixelStore;
   readonly queue: OrderQueue;
   readonly batches: BatchService;
@@ -71,7 +74,7 @@ function orderSettings(config: Config): OrderSettings {
 /** The composition root's core: configuration in, stores, queue and the order services wired together. */
 export async function openCoreRuntime(config: Config, { log = () => undefined, telemetry = SILENT_TELEMETRY }: CoreOptions = {}): Promise<CoreRuntime> {
   await mkdir(config.dataDir, { recursive: true });
-  const { metadata: store, orders: orderStore } = openByScheme(DATABASES, databaseUrl(config));
+  const { metadata: store, orders: orderStore, blobIndex } = openByScheme(DATABASES, databaseUrl(config));
   await store.migrate();
   const pixels = new PixelQuota(new FilePixelStore(join(config.dataDir, 'pixels')), config.maxDatasetPixelBytes);
   const batches = new BatchService(store, pixels, config.maxBatchSamples, telemetry, config.maxBatchBytes);
@@ -84,6 +87,7 @@ export async function openCoreRuntime(config: Config, { log = () => undefined, t
   return {
     config,
     store,
+    blobIndex,
     pixels,
     queue,
     batches,

@@ -8,12 +8,17 @@ import type { Config } from '../config/config.js';
 import type { AppDeps } from '../http/app-deps.js';
 import { ApiKeyring, loadOrCreateAdminKey } from '../services/api-keyring.js';
 import { DatasetStatsService } from '../services/dataset-stats.service.js';
+import { BulkUploadService } from '../services/bulk-upload.service.js';
+import { CompactionService, type PinnedOrders } from '../services/compaction.service.js';
 import { DatasetService } from '../services/dataset.service.js';
 import { ImportService } from '../services/import.service.js';
 import { IngestService } from '../services/ingest.service.js';
 import { LegacyService } from '../services/legacy.service.js';
 import { SampleService } from '../services/sample.service.js';
 import { openCoreRuntime, type CoreRuntime } from './core.runtime.js';
+
+/** Active orders a purge looks through (newest first); far above what a service runs at once. */
+const MAX_ACTIVE_ORDERS_LISTED = 100_000;
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -36,9 +41,23 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
   const metrics = new PrometheusTelemetry();
   const core = await openCoreRuntime(config, { log, telemetry: metrics });
   const { store, pixels, queue, batches, orders } = core;
-  const blobs = openByScheme(BLOB_STORES, blobUrl(config));
+  const blobs = openByScheme(BLOB_STORES, blobUrl(config), { blobIndex: core.blobIndex, segmentBytes: config.segmentBytes, log });
+  // Repairs what a crashed writer left (a torn segment tail) before the first upload.
+  await blobs.init();
   const generated = config.apiKeys ? undefined : await loadOrCreateAdminKey(config.dataDir);
-  const ingest = new IngestService(store, blobs, pixels, new SharpImaging(), config.maxSampleBytes, metrics);
+  const imaging = new SharpImaging({ maxPixels: config.maxImagePixels, maxFrames: config.maxImageFrames });
+  const ingest = new IngestService(store, blobs, pixels, imaging, config.maxSampleBytes, metrics);
+  const archiveLimits = { maxSampleBytes: config.maxSampleBytes, maxItems: config.maxBulkItems };
+  // The purge acts for the service itself: it sees every owner's orders.
+  const SERVICE_CALLER = { owner: 'sensory', admin: true } as const;
+  // What a purge needs of the orders: the live ones of a dataset with their pinned revision, and failing one.
+  const pinnedOrders: PinnedOrders = {
+    active: async (datasetId) =>
+      (await orders.list(SERVICE_CALLER, true, MAX_ACTIVE_ORDERS_LISTED))
+        .filter((order) => order.spec.datasetId === datasetId)
+        .map((order) => ({ id: order.spec.id, revision: order.spec.revision })),
+    fail: (id, reason) => orders.fail(id, reason),
+  };
   const datasets = new DatasetService(store, pixels, blobs, [ingest], config.maxRecordBytes);
   const deps: AppDeps = {
     config,
@@ -48,12 +67,21 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
     stats: new DatasetStatsService(batches),
     samples: new SampleService(store, blobs),
     ingest,
-    imports: new ImportService(store, ingest, metrics),
+    imports: new ImportService(store, ingest, archiveLimits, metrics),
+    bulk: new BulkUploadService(store, ingest, archiveLimits),
+    compaction: new CompactionService(store, blobs, pinnedOrders, config.purgeRetentionSeconds),
     batches,
     orders,
     legacy: new LegacyService(config.legacyDataset, datasets, ingest, batches),
     metrics,
     readiness: async () => ({ database: await state(store.ping()), dataDir: await state(blobs.ping()), queue: await state(queue.ping()) }),
   };
-  return { ...core, deps, keyFile: generated ? { path: generated.path, newKey: generated.newKey } : undefined };
+  let closing: Promise<void> | undefined;
+  return {
+    ...core,
+    deps,
+    keyFile: generated ? { path: generated.path, newKey: generated.newKey } : undefined,
+    // The open segment is sealed before the stores close.
+    close: () => (closing ??= blobs.close().then(() => core.close(), () => core.close())),
+  };
 }

@@ -120,6 +120,13 @@ export class BatchService {
         current: dataset.revision,
       });
     }
+    if (revision < dataset.purgedRevision) {
+      throw new SensoryError(
+        'SENSORY_ERR_REVISION_PURGED',
+        `revision ${revision} of dataset ${dataset.name} is gone: samples deleted before revision ${dataset.purgedRevision} were purged; ask for ${dataset.purgedRevision} or later`,
+        { revision, purgedRevision: dataset.purgedRevision },
+      );
+    }
     const categories = await this.categoriesAt(dataset, revision);
     const categoryIndexes = request.categories?.map((name) => {
       assertValidName('categories[]', name);

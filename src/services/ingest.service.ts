@@ -5,7 +5,7 @@ import { assertValidName } from '../domain/names.js';
 import { splitBucket } from '../domain/split.js';
 import { WriteBatcher } from '../lib/write-batcher.js';
 import type { BlobStore } from '../ports/blob-store.js';
-import type { Imaging } from '../ports/imaging.js';
+import type { DecodeOptions, Imaging } from '../ports/imaging.js';
 import type { AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../ports/metadata-store.js';
 import type { PixelStore } from '../ports/pixel-store.js';
 import type { Telemetry } from '../ports/telemetry.js';
@@ -56,11 +56,34 @@ export class IngestService {
   async add(datasetName: string, upload: Upload): Promise<Stored> {
     assertValidName('dataset', datasetName);
     const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
-    const { dataset, existing } = await this.store.findDatasetAndLiveSample(datasetName, sha256);
+    const { dataset, existing, blobIndexed } = await this.store.findDatasetAndLiveSample(datasetName, sha256);
     if (!dataset) throw datasetNotFound(datasetName);
-    const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing);
+    const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing, {}, blobIndexed);
     if (prepared.kind === 'known') return prepared.stored;
-    const stored = settle(dataset, await this.committer(dataset.id).submit(prepared.sample));
+    const stored = settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes));
+    if (!stored.duplicate) this.telemetry.countSamplesStored(1);
+    return stored;
+  }
+
+  /**
+   * Group-commits a prepared sample. A compaction may have dropped the index row of a blob the
+   * upload found already stored (its samples were purged meanwhile): the bytes are then put
+   * again and the commit retried.
+   */
+  async commit(datasetId: number, sample: NewSample, bytes: Buffer): Promise<AddOutcome> {
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await this.committer(datasetId).submit(sample);
+      if (outcome.kind !== 'blob-missing' || attempt >= 3) return outcome;
+      const { newBlob, requireIndexedBlob } = await this.storeOriginal(sample.sha256, bytes);
+      sample = { ...sample, newBlob, requireIndexedBlob };
+    }
+  }
+
+  /** One sample of a bulk upload into a dataset already looked up; errors are thrown as by add(). */
+  async addTo(dataset: DatasetRecord, upload: Upload, options: DecodeOptions = {}): Promise<Stored> {
+    const prepared = await this.prepare(dataset, upload, options);
+    if (prepared.kind === 'known') return prepared.stored;
+    const stored = settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes));
     if (!stored.duplicate) this.telemetry.countSamplesStored(1);
     return stored;
   }
@@ -89,25 +112,50 @@ export class IngestService {
    * Validates, deduplicates and writes bytes and pixels; the metadata is left to the caller, so
    * an import can commit all its samples at once.
    */
-  async prepare(dataset: DatasetRecord, upload: Upload): Promise<Prepared> {
+  async prepare(dataset: DatasetRecord, upload: Upload, options: DecodeOptions = {}): Promise<Prepared> {
     const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
-    return this.prepareLookedUp(dataset, upload, sha256, await this.store.findLiveSampleBySha(dataset.id, sha256));
+    return this.prepareLookedUp(dataset, upload, sha256, await this.store.findLiveSampleBySha(dataset.id, sha256), options);
   }
 
   /** prepare() once the live sample with these bytes (if any) is known. */
-  private async prepareLookedUp(dataset: DatasetRecord, upload: Upload, sha256: string, existing: SampleRecord | undefined): Promise<Prepared> {
+  private async prepareLookedUp(
+    dataset: DatasetRecord,
+    upload: Upload,
+    sha256: string,
+    existing: SampleRecord | undefined,
+    options: DecodeOptions = {},
+    blobIndexed?: boolean,
+  ): Promise<Prepared> {
     const category = assertValidName('category', upload.category);
     this.assertSize(upload.bytes.length);
     if (existing) return { kind: 'known', stored: knownOrConflict(dataset, existing, category) };
-    const decoded = await this.imaging.toDatasetPixels(upload.bytes, dataset);
+    const decoded = await this.imaging.toDatasetPixels(upload.bytes, dataset, options);
     if (decoded.pixels.length !== recordBytes(dataset)) throw new Error('imaging returned pixels of the wrong size');
-    await this.blobs.put(sha256, upload.bytes);
-    const pixelSlot = await this.slots.next(dataset.id);
-    await this.pixels.write(dataset.id, dataset, [pixelSlot], [decoded.pixels]);
+    // The original and the pixels are independent files: both are written, then both synced.
+    const [pixelSlot, blob] = await Promise.all([this.writePixels(dataset, decoded.pixels), this.storeOriginal(sha256, upload.bytes, blobIndexed)]);
     return {
       kind: 'ready',
-      sample: { sha256, category, mediaType: decoded.mediaType, bytes: upload.bytes.length, pixelSlot, splitBucket: splitBucket(sha256) },
+      sample: { sha256, category, mediaType: decoded.mediaType, bytes: upload.bytes.length, pixelSlot, splitBucket: splitBucket(sha256), ...blob },
     };
+  }
+
+  /**
+   * The original made durable. A store that stages leaves its index row to the sample's commit;
+   * a blob found indexed already is checked again by that commit.
+   */
+  private async storeOriginal(sha256: string, bytes: Buffer, indexed?: boolean): Promise<Pick<NewSample, 'newBlob' | 'requireIndexedBlob'>> {
+    if (this.blobs.stage) {
+      const newBlob = await this.blobs.stage(sha256, bytes, indexed);
+      return newBlob ? { newBlob } : { requireIndexedBlob: true };
+    }
+    await this.blobs.put(sha256, bytes);
+    return this.blobs.indexed ? { requireIndexedBlob: true } : {};
+  }
+
+  private async writePixels(dataset: DatasetRecord, pixels: Uint8Array): Promise<number> {
+    const slot = await this.slots.next(dataset.id);
+    await this.pixels.write(dataset.id, dataset, [slot], [pixels]);
+    return slot;
   }
 
   /**
@@ -155,6 +203,7 @@ function knownOrConflict(dataset: DatasetRecord, existing: SampleRecord, categor
 
 export function settle(dataset: DatasetRecord, outcome: AddOutcome): Stored {
   if (outcome.kind === 'conflict') throw conflict(outcome.existing, undefined);
+  if (outcome.kind === 'blob-missing') throw new Error('the original of a sample kept leaving the blob index while it was being committed');
   return { dataset, sample: outcome.sample, duplicate: outcome.kind === 'duplicate' };
 }
 

@@ -250,7 +250,7 @@ describe('imports', () => {
     );
   });
 
-  test('directories and symlinks are skipped, not imported', async () => {
+  test('directories are structure; a symlink is rejected with its own error, never followed', async () => {
     await api.createDataset('imp-links');
     const tar = await tarOf([
       { name: 'cat/', type: 'directory' },
@@ -261,7 +261,18 @@ describe('imports', () => {
     const summary = await api.import('imp-links', tar);
     assert.equal(summary.imported, 1);
     assert.equal(summary.duplicates, 0);
+    assert.deepEqual(summary.rejected.map((r) => [r.path, r.error.code]), [['cat/link.png', 'SENSORY_ERR_BAD_REQUEST']]);
+    assert.match(summary.rejected[0].error.message, /symlink, not a file/);
     assert.equal((await api.state('imp-links')).sampleCount, 1);
+  });
+
+  test('an absolute path is rejected, not stored under a category named after its first folder', async () => {
+    await api.createDataset('imp-abs');
+    const summary = await api.import('imp-abs', await tarOf([{ name: '/abs/x.png', data: images.p0 }, { name: 'cat/ok.png', data: images.p1 }]));
+    assert.equal(summary.imported, 1);
+    assert.deepEqual(summary.rejected.map((r) => [r.path, r.error.code]), [['/abs/x.png', 'SENSORY_ERR_BAD_REQUEST']]);
+    assert.match(summary.rejected[0].error.message, /absolute/);
+    assert.deepEqual((await api.state('imp-abs')).categories.map((c) => c.name), ['cat']);
   });
 
   test('the same bytes twice in one tar and category → one imported, one duplicate', async () => {

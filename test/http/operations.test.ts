@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync } from 'node:fs';
+import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -114,8 +114,9 @@ describe('operations: health, metrics, OpenAPI', () => {
   });
 
   it('/health/ready answers 503 naming the data dir when it cannot be written, then ok again', async () => {
-    const tmp = join(t.dataDir, 'blobs', 'tmp');
-    rmSync(tmp, { recursive: true, force: true });
+    // The segment files' folder gone (moved away and back: the open segment keeps its place).
+    const segments = join(t.dataDir, 'blobs', 'segments');
+    renameSync(segments, `${segments}.away`);
     try {
       const res = await t.app.inject({ method: 'GET', url: '/health/ready' });
       assert.equal(res.statusCode, 503, res.body);
@@ -126,8 +127,7 @@ describe('operations: health, metrics, OpenAPI', () => {
       assert.equal(res.json().checks[res.json().down[0]], 'down', res.body);
       assert.ok(!res.body.includes(t.dataDir) && !/ENOENT|EACCES/.test(res.body), res.body);
     } finally {
-      // The store makes tmp/ again only at start: give it back for the tests after this one.
-      mkdirSync(tmp, { recursive: true });
+      renameSync(`${segments}.away`, segments);
     }
     const back = await t.app.inject({ method: 'GET', url: '/health/ready' });
     assert.equal(back.statusCode, 200, back.body);

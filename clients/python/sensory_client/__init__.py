@@ -30,11 +30,14 @@ their framework only when asked (`.keras()`, `.torch()`).
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import mimetypes
+import os
 import random
 import ssl
 import struct
+import tarfile
 import time
 import urllib.parse
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -180,7 +183,8 @@ class Client:
         reused = self._conn_used
         answered = False
         try:
-            conn.request(method, path, body=body, headers=headers)
+            # A streamed body is a factory: each attempt sends it again from the start.
+            conn.request(method, path, body=body() if callable(body) else body, headers=headers)
             response = conn.getresponse()
             answered = True
             length = response.getheader("Content-Length")
@@ -267,6 +271,18 @@ class Client:
         if not content_type or not content_type.startswith("image/"):
             content_type = "image/unknown"  # the service identifies images by their bytes
         return self._json("POST", "/v1/datasets/%s/samples" % _q(dataset), query={"category": category}, body=bytes(data), content_type=content_type)
+
+    def upload_bulk(self, dataset, items):
+        """Adds many samples in one request. `items`: (category, path or bytes[, name]) tuples.
+
+        They go as a tar streamed from the files (read one at a time, so memory stays flat); the
+        answer holds a receipt per item in the same order: {path, status: stored | duplicate |
+        rejected, sampleId, error}. Retried safely: what a lost attempt stored comes back as
+        duplicates.
+        """
+        items = list(items)
+        path = "/v1/datasets/%s/samples/bulk" % _q(dataset)
+        return self._json("POST", path, body=lambda: _tar_chunks(items), content_type="application/x-tar")
 
     # -- batches ----------------------------------------------------------------------------
 
@@ -399,6 +415,47 @@ class Client:
         `order_id` names one. `cursor` (an iterator's `cursor` kept in a checkpoint) resumes exactly
         after the chunk it follows."""
         return OrderIterator(self, dataset, size, order_id, max, wait_ms, fields, rank=rank, cursor=cursor)
+
+
+class _Collector:
+    """A write-only file that keeps what tarfile writes until the next chunk is taken."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, data):
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def take(self):
+        chunk = b"".join(self.parts)
+        self.parts = []
+        return chunk
+
+
+def _tar_chunks(items):
+    """The bytes of a tar of <category>/<name> members, one item at a time."""
+    sink = _Collector()
+    with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as archive:
+        for i, item in enumerate(items):
+            category, source = item[0], item[1]
+            name = item[2] if len(item) > 2 else None
+            if isinstance(source, (bytes, bytearray, memoryview)):
+                data = bytes(source)
+            else:
+                with open(source, "rb") as f:
+                    data = f.read()
+                name = name or os.path.basename(source)
+            info = tarfile.TarInfo("%s/%s" % (category, name or i))
+            info.size = len(data)
+            info.mode = 0o644
+            archive.addfile(info, io.BytesIO(data))
+            chunk = sink.take()
+            if chunk:
+                yield chunk
+    chunk = sink.take()
+    if chunk:
+        yield chunk
 
 
 class OrderIterator:

@@ -101,6 +101,14 @@ def check_upload(client, args):
     emit({"first": first, "second": second})
 
 
+def check_bulk(client, args):
+    files = sorted(os.path.join(args.dir, name) for name in os.listdir(args.dir))
+    items = [("c%d" % (i % 2), path) for i, path in enumerate(files)] + [("c0", b"not an image", "notes.txt")]
+    first = client.upload_bulk(args.dataset, items)
+    second = client.upload_bulk(args.dataset, items)
+    emit({"first": first, "second": second})
+
+
 def caught(call):
     try:
         call()
@@ -142,7 +150,7 @@ def check_adapters(client, args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["batch", "order", "upload", "errors", "adapters"])
+    parser.add_argument("mode", choices=["batch", "order", "upload", "bulk", "errors", "adapters"])
     parser.add_argument("url")
     parser.add_argument("key")
     parser.add_argument("dataset")
@@ -157,9 +165,10 @@ def main():
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--file")
     parser.add_argument("--category")
+    parser.add_argument("--dir")
     args = parser.parse_args()
     with Client(args.url, args.key, retry_delay=0.05) as client:
-        {"batch": check_batch, "order": check_order, "upload": check_upload, "errors": check_errors, "adapters": check_adapters}[args.mode](client, args)
+        {"batch": check_batch, "order": check_order, "upload": check_upload, "bulk": check_bulk, "errors": check_errors, "adapters": check_adapters}[args.mode](client, args)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DirectHttp, staleSocketErrors as directStaleSocketErrors } from './direct-http.js';
 import type { ErrorCode } from './types.js';
@@ -41,6 +42,8 @@ export interface CallOptions {
   readonly query?: Record<string, string | number | boolean | undefined>;
   readonly json?: unknown;
   readonly body?: Buffer;
+  /** A body streamed instead (chunked): called once per attempt, so a retry sends it again from the start. */
+  readonly stream?: () => Readable;
   readonly contentType?: string;
   readonly accept?: string;
   readonly retry: RetryPolicy;
@@ -124,6 +127,8 @@ export class HttpTransport {
     if (payload !== undefined) {
       headers['content-type'] = options.contentType ?? (options.json !== undefined ? 'application/json' : 'application/octet-stream');
       headers['content-length'] = payload.length;
+    } else if (options.stream) {
+      headers['content-type'] = options.contentType ?? 'application/octet-stream';
     }
     return headers;
   }
@@ -184,7 +189,13 @@ export class HttpTransport {
         if (request.reusedSocket && (failure.code === 'ECONNRESET' || failure.code === 'EPIPE')) staleSocketErrors.add(failure);
         finish(failure);
       });
-      request.end(payload);
+      if (options.stream) {
+        const body = options.stream();
+        body.once('error', (error) => request.destroy(error));
+        body.pipe(request);
+      } else {
+        request.end(payload);
+      }
     });
   }
 

@@ -3,6 +3,7 @@ export { SensoryApiError, SensoryConnectionError, SensoryOrderEndedError, isTran
 export type { Batch, LabelArray, PolledBatch } from './batch-decoder.js';
 export type { UploadOptions } from './samples.resource.js';
 export type { UploadSource } from './upload-source.js';
+export type { BulkItem } from './bulk-archive.js';
 export type { TransportOptions } from './http-transport.js';
 export type * from './types.js';
 export { parseSafetensors, type ParsedSafetensors, type SafetensorsDtype } from './safetensors.reader.js';

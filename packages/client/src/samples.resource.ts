@@ -1,6 +1,7 @@
 import { datasetPath, parseJson } from './datasets.resource.js';
 import type { HttpTransport } from './http-transport.js';
-import type { SampleListQuery, SamplePage, SampleView } from './types.js';
+import type { BulkResult, SampleListQuery, SamplePage, SampleView } from './types.js';
+import { tarOfItems, type BulkItem } from './bulk-archive.js';
 import { mediaTypeOf, readSource, type UploadSource } from './upload-source.js';
 
 export interface UploadOptions {
@@ -32,6 +33,23 @@ export class SamplesResource {
       query: { category: options.category },
       body: bytes,
       contentType: options.contentType ?? mediaTypeOf(bytes, name) ?? UNKNOWN_IMAGE,
+      retry: 'idempotent',
+    });
+    return parseJson(reply.body);
+  }
+
+  /**
+   * Adds many samples in one request: the items go as a tar streamed from their sources (read
+   * one at a time), and the answer holds a receipt per item, in the items' order. Safe to retry,
+   * and retried like a single upload: the items a lost attempt stored come back as duplicates.
+   * `onItemSent` is told how many items have gone into the request body so far.
+   */
+  async uploadBulk(dataset: string, items: readonly BulkItem[], options: { onItemSent?: (sent: number) => void } = {}): Promise<BulkResult> {
+    const reply = await this.http.call({
+      method: 'POST',
+      path: `${datasetPath(dataset)}/samples/bulk`,
+      stream: () => tarOfItems(items, options.onItemSent),
+      contentType: 'application/x-tar',
       retry: 'idempotent',
     });
     return parseJson(reply.body);

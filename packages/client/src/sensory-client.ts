@@ -4,7 +4,7 @@ import { DatasetsResource, datasetPath, parseJson } from './datasets.resource.js
 import { SensoryOrderEndedError } from './errors.js';
 import { HttpTransport, type TransportOptions } from './http-transport.js';
 import { SamplesResource } from './samples.resource.js';
-import type { BatchRequest, OrderCreated, OrderRequest, OrderView, PollRequest, ReshapeRequest } from './types.js';
+import type { BatchRequest, CompactionRequest, CompactionResult, OrderCreated, OrderRequest, OrderView, PollRequest, ReshapeRequest } from './types.js';
 
 export type SensoryClientOptions = TransportOptions;
 
@@ -72,6 +72,15 @@ export class SensoryClient {
   async listOrders(options: { active?: boolean } = {}): Promise<OrderView[]> {
     const reply = await this.http.call({ method: 'GET', path: '/v1/orders', query: { active: options.active }, retry: 'idempotent' });
     return parseJson<{ orders: OrderView[] }>(reply.body).orders;
+  }
+
+  /**
+   * The admin purge and compaction (admin key): answers when done, which may take minutes on a
+   * large store, so the call waits up to six hours for it. Not retried once it may have started.
+   */
+  async compact(request: CompactionRequest = {}): Promise<CompactionResult> {
+    const reply = await this.http.call({ method: 'POST', path: '/v1/admin/compaction', json: request, retry: 'stale-socket', extraTimeoutMs: 6 * 3600 * 1000 });
+    return parseJson(reply.body);
   }
 
   /** Cancelling twice is harmless, so this is retried like a read. */

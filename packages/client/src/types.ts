@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'SENSORY_ERR_REQUEST_TIMEOUT'
   | 'SENSORY_ERR_DATASET_SHAPE_CONFLICT'
   | 'SENSORY_ERR_DATASET_NAME_CONFLICT'
+  | 'SENSORY_ERR_COMPACTION_RUNNING'
   | 'SENSORY_ERR_CATEGORY_CONFLICT'
   | 'SENSORY_ERR_ORDER_KEY_CONFLICT'
   | 'SENSORY_ERR_ORDER_FINISHED'
@@ -30,6 +31,7 @@ export type ErrorCode =
   | 'SENSORY_ERR_CURSOR_CONFLICT'
   | 'SENSORY_ERR_SAMPLE_TOO_LARGE'
   | 'SENSORY_ERR_BODY_TOO_LARGE'
+  | 'SENSORY_ERR_IMAGE_TOO_LARGE'
   | 'SENSORY_ERR_BATCH_TOO_LARGE'
   | 'SENSORY_ERR_ORDER_TOO_LARGE'
   | 'SENSORY_ERR_RECORD_TOO_LARGE'
@@ -40,6 +42,7 @@ export type ErrorCode =
   | 'SENSORY_ERR_NOT_ENOUGH_SAMPLES'
   | 'SENSORY_ERR_UNBALANCEABLE'
   | 'SENSORY_ERR_UNKNOWN_REVISION'
+  | 'SENSORY_ERR_REVISION_PURGED'
   | 'SENSORY_ERR_UNKNOWN_CATEGORY'
   | 'SENSORY_ERR_UNEVEN_RANKS'
   | 'SENSORY_ERR_TOO_MANY_RANKS'
@@ -123,6 +126,69 @@ export type UploadResults = {
       message: string;
     };
   }[];
+};
+
+export type BulkReceipt = {
+  /** the member as the archive names it (without a leading ./) */
+  path: string;
+  status: 'stored' | 'duplicate' | 'rejected';
+  /** stored or duplicate: the sample */
+  sampleId?: number;
+  category?: string;
+  sha256?: string;
+  /** rejected: why, as a single upload of the item would have been answered */
+  error?: {
+    code: string;
+    message: string;
+  };
+};
+
+export type BulkResult = {
+  /** members that were items (folders are not) */
+  items: number;
+  stored: number;
+  duplicates: number;
+  rejected: number;
+  /** the dataset's revision after the last commit */
+  revision: number;
+  /** one per item, in input order */
+  receipts: BulkReceipt[];
+};
+
+export type CompactionRequest = {
+  /** purge samples deleted at least this long ago (default SENSORY_PURGE_RETENTION_SECONDS) */
+  retentionSeconds?: number;
+  /** rewrite a segment once this share of its bytes is garbage (default 0.3) */
+  minGarbageShare?: number;
+};
+
+export type CompactionResult = {
+  /** samples deleted before this time were purged */
+  cutoff: string;
+  purged: {
+    dataset: string;
+    samples: number;
+    /** batches and orders below this revision are refused from now on */
+    purgedRevision: number;
+  }[];
+  /** live orders pinned to a revision that held purged samples */
+  ordersFailed: {
+    id: string;
+    dataset: string;
+    revision: number;
+  }[];
+  /** originals moved from the one-file-per-original layout of earlier releases into segments */
+  legacyOriginalsMoved: number;
+  /** originals no sample names any more */
+  blobsDropped: number;
+  segments?: {
+    segmentsBefore: number;
+    segmentsAfter: number;
+    bytesBefore: number;
+    bytesAfter: number;
+    blobsMoved: number;
+  };
+  seconds: number;
 };
 
 export type BatchRequest = {

@@ -39,6 +39,7 @@ function isAlive(pid: number): boolean {
  * renamed in. Sixteen folders, not more, so that concurrent writers often share one folder fsync.
  */
 export class FileBlobStore implements BlobStore {
+  readonly indexed = false;
   private readonly tmpDir: string;
   private ready: Promise<void> | undefined;
   private readonly shardDirs = new Map<string, Promise<void>>();
@@ -89,6 +90,20 @@ export class FileBlobStore implements BlobStore {
     await unlink(this.pathOf(sha256)).catch((error) => {
       if (!isNotFound(error)) throw error;
     });
+  }
+
+  /** The SHA-256 of every original stored, folder by folder. */
+  async *list(): AsyncGenerator<string> {
+    const folders = await readdir(this.rootDir).catch((error) => (isNotFound(error) ? [] : Promise.reject(error)));
+    for (const folder of folders) {
+      if (!/^[0-9a-f]$/.test(folder)) continue;
+      const names = await readdir(join(this.rootDir, folder)).catch((error) => (isNotFound(error) ? [] : Promise.reject(error)));
+      for (const name of names) if (SHA256.test(name) && name.startsWith(folder)) yield name;
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.inFlight.values()].map((writing) => writing.catch(() => undefined)));
   }
 
   async ping(): Promise<void> {

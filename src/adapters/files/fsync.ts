@@ -41,7 +41,9 @@ export class GroupSync {
   }
 
   private start(): Promise<void> {
-    const run: Promise<void> = Promise.resolve()
+    // The flush starts once the I/O callbacks already due have run: writers whose requests
+    // arrived in the same turn join it instead of waiting for the next one.
+    const run: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => this.flush())
       .finally(() => {
         if (this.current === run) this.current = null;

@@ -1,11 +1,14 @@
-import sharp from 'sharp';
+import sharp, { type Metadata } from 'sharp';
 import type { DatasetShape } from '../../domain/dataset-shape.js';
 import { recordBytes } from '../../domain/dataset-shape.js';
 import { SensoryError } from '../../domain/errors.js';
-import type { DecodedImage, Imaging } from '../../ports/imaging.js';
+import type { DecodedImage, DecodeOptions, Imaging } from '../../ports/imaging.js';
+import { decodePng, decodePngOffThread, pngFrameCount, readPngHeader } from './png.decoder.js';
 
 const PNG = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 const BLACK = { r: 0, g: 0, b: 0 };
+/** Formats that may hold several frames (pages): their count is read before decoding. */
+const MULTI_FRAME = new Set(['image/gif', 'image/webp', 'image/tiff']);
 
 function startsWith(bytes: Buffer, magic: readonly number[], at = 0): boolean {
   if (bytes.length < at + magic.length) return false;
@@ -30,14 +33,78 @@ function notAnImage(message: string): SensoryError {
   return new SensoryError('SENSORY_ERR_NOT_AN_IMAGE', message);
 }
 
+export interface ImageLimits {
+  /** Width × height of one frame; larger images are refused from their header, before decoding. */
+  readonly maxPixels: number;
+  /** Frames (pages) of an animated image. */
+  readonly maxFrames: number;
+}
+
+export const DEFAULT_IMAGE_LIMITS: ImageLimits = { maxPixels: 50_000_000, maxFrames: 1000 };
+
+/**
+ * Decodes uploads to the dataset's shape. A PNG already at the dataset's size takes the lean
+ * path in this process (png.decoder.ts: inflate and unfilter, no thread hop, pixel-exact with
+ * sharp by test); everything else goes through sharp. Sizes and frame counts are checked from
+ * the header first, so a decompression bomb costs milliseconds, not a decode.
+ */
 export class SharpImaging implements Imaging {
-  async toDatasetPixels(bytes: Buffer, shape: DatasetShape): Promise<DecodedImage> {
+  constructor(private readonly limits: ImageLimits = DEFAULT_IMAGE_LIMITS) {}
+
+  async toDatasetPixels(bytes: Buffer, shape: DatasetShape, options: DecodeOptions = {}): Promise<DecodedImage> {
     const mediaType = sniffMediaType(bytes);
     if (!mediaType) throw notAnImage('The bytes are not a PNG, JPEG, WebP, GIF or TIFF image.');
+    if (mediaType === 'image/png') {
+      const header = readPngHeader(bytes);
+      if (header) {
+        this.checkSize(header.width, header.height);
+        this.checkFrames(pngFrameCount(bytes));
+      }
+      const pixels = options.offload ? await decodePngOffThread(bytes, shape) : decodePng(bytes, shape);
+      if (pixels) return { mediaType, pixels };
+    } else if (MULTI_FRAME.has(mediaType)) {
+      await this.checkFramesWithSharp(bytes, mediaType);
+    }
+    return this.decodeWithSharp(bytes, shape, mediaType);
+  }
+
+  private checkSize(width: number, height: number): void {
+    if (width * height > this.limits.maxPixels) {
+      throw new SensoryError(
+        'SENSORY_ERR_IMAGE_TOO_LARGE',
+        `the image is ${width}×${height} (${width * height} pixels); at most ${this.limits.maxPixels} are accepted (SENSORY_MAX_IMAGE_PIXELS)`,
+        { width, height, maxPixels: this.limits.maxPixels },
+      );
+    }
+  }
+
+  private checkFrames(frames: number): void {
+    if (frames > this.limits.maxFrames) {
+      throw new SensoryError(
+        'SENSORY_ERR_IMAGE_TOO_LARGE',
+        `the image has ${frames} frames; at most ${this.limits.maxFrames} are accepted (SENSORY_MAX_IMAGE_FRAMES)`,
+        { frames, maxFrames: this.limits.maxFrames },
+      );
+    }
+  }
+
+  /** GIF, WebP and TIFF: frame count and frame size from the header (sharp reads no pixels for it). */
+  private async checkFramesWithSharp(bytes: Buffer, mediaType: string): Promise<void> {
+    let metadata: Metadata;
+    try {
+      metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
+    } catch {
+      throw notAnImage(`The ${mediaType} image cannot be decoded.`);
+    }
+    this.checkFrames(metadata.pages ?? 1);
+    if (metadata.width !== undefined && metadata.height !== undefined) this.checkSize(metadata.width, metadata.pageHeight ?? metadata.height);
+  }
+
+  private async decodeWithSharp(bytes: Buffer, shape: DatasetShape, mediaType: string): Promise<DecodedImage> {
     try {
       // No metadata() probe (≈20% of the cost): sharp skips resampling at scale 1 and flattening
       // without alpha, so an image already at the dataset's size keeps its exact pixels (tested).
-      const image = sharp(bytes, { failOn: 'error', pages: 1 })
+      const image = sharp(bytes, { failOn: 'error', pages: 1, limitInputPixels: this.limits.maxPixels })
         .resize(shape.width, shape.height, { fit: 'fill' })
         .flatten({ background: BLACK });
       if (shape.channels === 1) image.greyscale();
@@ -57,6 +124,11 @@ export class SharpImaging implements Imaging {
     } catch (error) {
       if (error instanceof SensoryError) throw error;
       const reason = error instanceof Error ? error.message.trim() : String(error);
+      if (/exceeds pixel limit/i.test(reason)) {
+        throw new SensoryError('SENSORY_ERR_IMAGE_TOO_LARGE', `the image has more than ${this.limits.maxPixels} pixels (SENSORY_MAX_IMAGE_PIXELS)`, {
+          maxPixels: this.limits.maxPixels,
+        });
+      }
       // The decoder's own words (libvips, libpng) go to the log through details, not to the client.
       throw new SensoryError('SENSORY_ERR_NOT_AN_IMAGE', `The ${mediaType} image cannot be decoded: it is damaged, truncated or uses a feature the decoder does not support.`, { decoder: reason });
     }

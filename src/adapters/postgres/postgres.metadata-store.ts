@@ -3,6 +3,7 @@ import pg from 'pg';
 import { SensoryError } from '../../domain/errors.js';
 import { caseConflict } from '../../domain/names.js';
 import type { Split } from '../../domain/split.js';
+import type { IndexedBlob } from '../../ports/blob-index.js';
 import type {
   AddOutcome,
   CategoryRecord,
@@ -12,6 +13,7 @@ import type {
   EligibleSample,
   MetadataStore,
   NewSample,
+  PurgeCandidates,
   SampleQuery,
   SampleRecord,
 } from '../../ports/metadata-store.js';
@@ -81,7 +83,7 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
 
 // Columns are aliased to the record fields, so rows are the records themselves.
 const DATASET_COLUMNS = `id, name, width, height, channels, test_percent AS "testPercent", revision,
-  live_count AS "sampleCount", created_at AS "createdAt"`;
+  live_count AS "sampleCount", created_at AS "createdAt", purged_rev AS "purgedRevision"`;
 const DATASET_SELECT = `SELECT ${DATASET_COLUMNS} FROM datasets`;
 
 const SAMPLE_SELECT = `
@@ -89,6 +91,9 @@ const SAMPLE_SELECT = `
          s.added_rev AS revision, s.created_at AS "createdAt", s.media_type AS "mediaType", s.bytes,
          s.pixel_slot AS "pixelSlot", s.split_bucket AS "splitBucket"
   FROM samples s JOIN categories c ON c.dataset_id = s.dataset_id AND c.idx = s.category_idx`;
+
+/** Tombstones removed per transaction by a purge. */
+const PURGE_BATCH = 2000;
 
 /** Sample ids covered by one eligibleSamples query. */
 const ELIGIBLE_ID_SPAN = 1_000_000;
@@ -244,21 +249,33 @@ export class PostgresMetadataStore implements MetadataStore {
       const before = revision;
       if (samples.length === 0) return { outcomes: [], revisions: { before, after: before } };
 
-      // Everything the call needs, read at once under the lock; the decisions are made here.
+      // Everything the call needs, read at once under the lock (a statement of its own, so that
+      // its snapshot sees what the transaction it waited for committed); the decisions are made here.
       const shas = [...new Set(samples.map((s) => s.sha256))];
       const names = [...new Set(samples.map((s) => s.category))];
-      const live = await client.query<SampleRecord>(
-        `${SAMPLE_SELECT} WHERE s.dataset_id = $1 AND s.sha256 = ANY($2::text[]) AND s.deleted_rev IS NULL`,
-        [datasetId, shas],
+      const read = await client.query<{ live: SampleRecord[]; known: { idx: number; name: string }[] }>(
+        `SELECT
+           (SELECT coalesce(json_agg(row_to_json(l)), '[]'::json) FROM (${SAMPLE_SELECT}
+              WHERE s.dataset_id = $1 AND s.sha256 = ANY($2::text[]) AND s.deleted_rev IS NULL) l) AS live,
+           (SELECT coalesce(json_agg(json_build_object('idx', c.idx, 'name', c.name)), '[]'::json)
+              FROM categories c WHERE c.dataset_id = $1 AND c.name = ANY($3::text[])) AS known`,
+        [datasetId, shas, names],
       );
-      const known = await client.query<{ idx: number; name: string }>(
-        'SELECT idx, name FROM categories WHERE dataset_id = $1 AND name = ANY($2::text[])',
-        [datasetId, names],
-      );
+      const live = { rows: read.rows[0].live };
+      const known = { rows: read.rows[0].known };
       const categoryIndex = new Map(known.rows.map((row) => [row.name, row.idx]));
+      // Blobs a compaction may have dropped meanwhile: FOR KEY SHARE holds the index rows until
+      // this commit, so dropUnreferencedBlobs either sees these samples or finds its rows held.
+      const needIndexed = [...new Set(samples.filter((s) => s.requireIndexedBlob && !s.newBlob).map((s) => s.sha256))];
+      const indexed = new Set(
+        needIndexed.length === 0
+          ? []
+          : (await client.query<{ sha256: string }>('SELECT sha256 FROM blob_index WHERE sha256 = ANY($1::text[]) FOR KEY SHARE', [needIndexed])).rows.map((r) => r.sha256),
+      );
       const newCategories: { idx: number; name: string; revision: number }[] = [];
       const bySha = new Map<string, () => SampleRecord>(live.rows.map((row) => [row.sha256, () => row]));
       const toInsert: SampleRecord[] = [];
+      const newBlobs: IndexedBlob[] = [];
       const outcomes: (() => AddOutcome)[] = [];
 
       for (const item of samples) {
@@ -269,6 +286,11 @@ export class PostgresMetadataStore implements MetadataStore {
             const sample = existing();
             return sample.category === same ? { kind: 'duplicate', sample } : { kind: 'conflict', existing: sample };
           });
+          continue;
+        }
+        if (item.newBlob) newBlobs.push(item.newBlob);
+        else if (item.requireIndexedBlob && !indexed.has(item.sha256)) {
+          outcomes.push(() => ({ kind: 'blob-missing' }));
           continue;
         }
         revision += 1;
@@ -308,6 +330,10 @@ export class PostgresMetadataStore implements MetadataStore {
              INSERT INTO sample_labels (sample_id, from_rev, category_idx) SELECT id, added_rev, category_idx FROM added
            ), counted AS (
              UPDATE datasets SET revision = $10, live_count = live_count + $11, next_category_index = $12 WHERE id = $1
+           ), indexed AS (
+             INSERT INTO blob_index (sha256, segment_id, byte_offset, byte_length)
+             SELECT * FROM unnest($13::text[], $14::bigint[], $15::bigint[], $16::bigint[])
+             ON CONFLICT (sha256) DO NOTHING
            )
            SELECT id, sha256 FROM added`,
           [
@@ -323,6 +349,10 @@ export class PostgresMetadataStore implements MetadataStore {
             revision,
             toInsert.length,
             nextIndex,
+            newBlobs.map((b) => b.sha256),
+            newBlobs.map((b) => b.segment),
+            newBlobs.map((b) => b.offset),
+            newBlobs.map((b) => b.length),
           ],
         );
         const idBySha = new Map(ids.rows.map((row) => [row.sha256, row.id]));
@@ -336,16 +366,17 @@ export class PostgresMetadataStore implements MetadataStore {
     return (await this.pool.query<SampleRecord>(`${SAMPLE_SELECT} WHERE s.dataset_id = $1 AND s.sha256 = $2 AND s.deleted_rev IS NULL`, [datasetId, sha256])).rows[0];
   }
 
-  async findDatasetAndLiveSample(name: string, sha256: string): Promise<{ dataset?: DatasetRecord; existing?: SampleRecord }> {
-    const { rows } = await this.pool.query<DatasetRecord & { existing: SampleRecord | null }>(
+  async findDatasetAndLiveSample(name: string, sha256: string): Promise<{ dataset?: DatasetRecord; existing?: SampleRecord; blobIndexed?: boolean }> {
+    const { rows } = await this.pool.query<DatasetRecord & { existing: SampleRecord | null; blobIndexed: boolean }>(
       `SELECT ${DATASET_COLUMNS},
-         (SELECT row_to_json(live) FROM (${SAMPLE_SELECT} WHERE s.dataset_id = datasets.id AND s.sha256 = $2 AND s.deleted_rev IS NULL) live) AS existing
+         (SELECT row_to_json(live) FROM (${SAMPLE_SELECT} WHERE s.dataset_id = datasets.id AND s.sha256 = $2 AND s.deleted_rev IS NULL) live) AS existing,
+         EXISTS (SELECT 1 FROM blob_index WHERE sha256 = $2) AS "blobIndexed"
        FROM datasets WHERE name = $1`,
       [name, sha256],
     );
     if (!rows[0]) return {};
-    const { existing, ...dataset } = rows[0];
-    return { dataset, existing: existing ?? undefined };
+    const { existing, blobIndexed, ...dataset } = rows[0];
+    return { dataset, existing: existing ?? undefined, blobIndexed };
   }
 
   async getSample(datasetId: number, id: number): Promise<SampleRecord | undefined> {
@@ -393,7 +424,7 @@ export class PostgresMetadataStore implements MetadataStore {
       const row = await liveSampleById(client, datasetId, id);
       if (!row) return undefined;
       const revision = await bumpRevision(client, datasetId, -1);
-      await client.query('UPDATE samples SET deleted_rev = $1 WHERE id = $2', [revision, id]);
+      await client.query('UPDATE samples SET deleted_rev = $1, deleted_at = $3 WHERE id = $2', [revision, id, new Date().toISOString()]);
       return row;
     });
   }
@@ -441,6 +472,88 @@ export class PostgresMetadataStore implements MetadataStore {
       },
       'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
     );
+  }
+
+  async purgeCandidates(cutoff: string): Promise<PurgeCandidates[]> {
+    const { rows } = await this.pool.query<PurgeCandidates>(
+      `SELECT s.dataset_id AS "datasetId", d.name AS "datasetName", count(*) AS samples, max(s.deleted_rev) AS "maxDeletedRevision"
+       FROM samples s JOIN datasets d ON d.id = s.dataset_id
+       WHERE s.deleted_rev IS NOT NULL AND s.deleted_at < $1
+       GROUP BY s.dataset_id, d.name ORDER BY s.dataset_id`,
+      [cutoff],
+    );
+    return rows;
+  }
+
+  async purgeChangesRevision(datasetId: number, cutoff: string, revision: number): Promise<boolean> {
+    const { rows } = await this.pool.query<{ changes: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM samples WHERE dataset_id = $1 AND deleted_rev IS NOT NULL AND deleted_at < $2
+                      AND added_rev <= $3 AND deleted_rev > $3) AS changes`,
+      [datasetId, cutoff, revision],
+    );
+    return rows[0].changes;
+  }
+
+  async raisePurgedRevision(datasetId: number, revision: number): Promise<number> {
+    const { rows } = await this.pool.query<{ purged_rev: number }>(
+      'UPDATE datasets SET purged_rev = GREATEST(purged_rev, $2) WHERE id = $1 RETURNING purged_rev',
+      [datasetId, revision],
+    );
+    if (!rows[0]) throw datasetNotFound(datasetId);
+    return rows[0].purged_rev;
+  }
+
+  async purgeSamples(datasetId: number, cutoff: string): Promise<{ samples: number; purgedRevision: number }> {
+    let samples = 0;
+    let purgedRevision = 0;
+    // Batches of a few thousand rows: each raises the floor past its rows before they go.
+    for (;;) {
+      const batch = await inTransaction(this.pool, async (client) => {
+        const { rows } = await client.query<{ id: number; deleted_rev: number }>(
+          `SELECT id, deleted_rev FROM samples WHERE dataset_id = $1 AND deleted_rev IS NOT NULL AND deleted_at < $2 LIMIT $3 FOR UPDATE`,
+          [datasetId, cutoff, PURGE_BATCH],
+        );
+        if (rows.length === 0) return { removed: 0, floor: undefined };
+        const revision = Math.max(...rows.map((row) => row.deleted_rev));
+        const raised = await client.query<{ purged_rev: number }>(
+          'UPDATE datasets SET purged_rev = GREATEST(purged_rev, $2) WHERE id = $1 RETURNING purged_rev',
+          [datasetId, revision],
+        );
+        await client.query('DELETE FROM samples WHERE id = ANY($1::bigint[])', [rows.map((row) => row.id)]);
+        return { removed: rows.length, floor: raised.rows[0]?.purged_rev };
+      });
+      samples += batch.removed;
+      if (batch.floor !== undefined) purgedRevision = batch.floor;
+      if (batch.removed < PURGE_BATCH) break;
+    }
+    if (samples === 0) {
+      purgedRevision = (await this.pool.query<{ purged_rev: number }>('SELECT purged_rev FROM datasets WHERE id = $1', [datasetId])).rows[0]?.purged_rev ?? 0;
+    }
+    return { samples, purgedRevision };
+  }
+
+  async dropUnreferencedBlobs(): Promise<number> {
+    let dropped = 0;
+    for (let prefix = 0; prefix < 256; prefix++) {
+      const from = prefix.toString(16).padStart(2, '0');
+      const to = prefix === 255 ? 'g' : (prefix + 1).toString(16).padStart(2, '0');
+      dropped += await inTransaction(this.pool, async (client) => {
+        // Lock the candidates first (waiting for uploads that hold them FOR KEY SHARE), then
+        // delete with a fresh snapshot: a sample committed meanwhile keeps its blob.
+        const { rows } = await client.query<{ sha256: string }>(
+          `SELECT sha256 FROM blob_index b WHERE b.sha256 >= $1 AND b.sha256 < $2
+             AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.sha256 = b.sha256) FOR UPDATE`,
+          [from, to],
+        );
+        if (rows.length === 0) return 0;
+        const deleted = await client.query(
+          `DELETE FROM blob_index b WHERE b.sha256 = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.sha256 = b.sha256)`,
+          [rows.map((row) => row.sha256)],
+        );
+        return deleted.rowCount ?? 0;
+      });
+    }
+    return dropped;
   }
 
   private async testPercent(datasetId: number): Promise<number | undefined> {

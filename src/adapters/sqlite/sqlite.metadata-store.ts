@@ -11,6 +11,7 @@ import type {
   EligibleSample,
   MetadataStore,
   NewSample,
+  PurgeCandidates,
   SampleQuery,
   SampleRecord,
 } from '../../ports/metadata-store.js';
@@ -19,7 +20,7 @@ import { SqliteDatabase } from './sqlite.database.js';
 // Columns are aliased to the record fields, so rows are the records themselves.
 const DATASET_SELECT = `
   SELECT id, name, width, height, channels, test_percent AS testPercent, revision,
-         live_count AS sampleCount, created_at AS createdAt
+         live_count AS sampleCount, created_at AS createdAt, purged_rev AS purgedRevision
   FROM datasets`;
 
 const SAMPLE_SELECT = `
@@ -27,6 +28,9 @@ const SAMPLE_SELECT = `
          s.added_rev AS revision, s.created_at AS createdAt, s.media_type AS mediaType, s.bytes,
          s.pixel_slot AS pixelSlot, s.split_bucket AS splitBucket
   FROM samples s JOIN categories c ON c.dataset_id = s.dataset_id AND c.idx = s.category_idx`;
+
+/** Tombstones removed per transaction by a purge. */
+const PURGE_BATCH = 2000;
 
 /** Sample ids covered by one eligibleSamples query. */
 const ELIGIBLE_ID_SPAN = 1_000_000;
@@ -64,7 +68,23 @@ function prepareAll(db: Database.Database) {
                        @categoryIndex, @revision, @revision, @createdAt)`),
     insertLabel: p(`INSERT INTO sample_labels (sample_id, from_rev, category_idx) VALUES (?, ?, ?)`),
     setLabel: p(`UPDATE samples SET category_idx = ?, label_rev = ? WHERE id = ?`),
-    tombstone: p(`UPDATE samples SET deleted_rev = ? WHERE id = ?`),
+    tombstone: p(`UPDATE samples SET deleted_rev = ?, deleted_at = ? WHERE id = ?`),
+    blobIndexed: p(`SELECT 1 FROM blob_index WHERE sha256 = ?`).pluck(true),
+    indexBlob: p(`INSERT OR IGNORE INTO blob_index (sha256, segment_id, byte_offset, byte_length) VALUES (@sha256, @segment, @offset, @length)`),
+    purgeCandidates: p(`
+      SELECT s.dataset_id AS datasetId, d.name AS datasetName, COUNT(*) AS samples, MAX(s.deleted_rev) AS maxDeletedRevision
+      FROM samples s JOIN datasets d ON d.id = s.dataset_id
+      WHERE s.deleted_rev IS NOT NULL AND s.deleted_at < ?
+      GROUP BY s.dataset_id ORDER BY s.dataset_id`),
+    purgeChangesRevision: p(`
+      SELECT EXISTS (SELECT 1 FROM samples WHERE dataset_id = @datasetId AND deleted_rev IS NOT NULL AND deleted_at < @cutoff
+                     AND added_rev <= @revision AND deleted_rev > @revision)`).pluck(true),
+    purgeBatch: p(`SELECT id, deleted_rev AS deletedRev FROM samples
+                   WHERE dataset_id = ? AND deleted_rev IS NOT NULL AND deleted_at < ? LIMIT ?`),
+    deleteSample: p(`DELETE FROM samples WHERE id = ?`),
+    raisePurged: p(`UPDATE datasets SET purged_rev = MAX(purged_rev, @revision) WHERE id = @datasetId RETURNING purged_rev AS purgedRevision`),
+    dropUnreferenced: p(`DELETE FROM blob_index WHERE sha256 >= ? AND sha256 < ?
+                           AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.sha256 = blob_index.sha256)`),
     liveSampleById: p(`${SAMPLE_SELECT} WHERE s.dataset_id = ? AND s.id = ? AND s.deleted_rev IS NULL`),
     liveSampleBySha: p(`${SAMPLE_SELECT} WHERE s.dataset_id = ? AND s.sha256 = ? AND s.deleted_rev IS NULL`),
     listSamples: p(`${SAMPLE_SELECT}
@@ -215,6 +235,13 @@ export class SqliteMetadataStore implements MetadataStore {
               outcomes.push(same ? { kind: 'duplicate', sample: live } : { kind: 'conflict', existing: live });
               continue;
             }
+            if (item.newBlob) {
+              const { sha256, segment, offset, length } = item.newBlob;
+              this.q.indexBlob.run({ sha256, segment, offset, length });
+            } else if (item.requireIndexedBlob && this.q.blobIndexed.get(item.sha256) === undefined) {
+              outcomes.push({ kind: 'blob-missing' });
+              continue;
+            }
             const revision = this.bumpRevision(datasetId, +1);
             const categoryIndex = this.ensureCategory(datasetId, item.category, revision);
             const createdAt = new Date().toISOString();
@@ -235,10 +262,11 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.q.liveSampleBySha.get(datasetId, sha256) as SampleRecord | undefined;
   }
 
-  async findDatasetAndLiveSample(name: string, sha256: string): Promise<{ dataset?: DatasetRecord; existing?: SampleRecord }> {
+  async findDatasetAndLiveSample(name: string, sha256: string): Promise<{ dataset?: DatasetRecord; existing?: SampleRecord; blobIndexed?: boolean }> {
     const dataset = this.q.datasetByName.get(name) as DatasetRecord | undefined;
     if (!dataset) return {};
-    return { dataset, existing: this.q.liveSampleBySha.get(dataset.id, sha256) as SampleRecord | undefined };
+    const existing = this.q.liveSampleBySha.get(dataset.id, sha256) as SampleRecord | undefined;
+    return { dataset, existing, blobIndexed: this.q.blobIndexed.get(sha256) !== undefined };
   }
 
   async getSample(datasetId: number, id: number): Promise<SampleRecord | undefined> {
@@ -282,7 +310,7 @@ export class SqliteMetadataStore implements MetadataStore {
           const row = this.q.liveSampleById.get(datasetId, id) as SampleRecord | undefined;
           if (!row) return undefined;
           const revision = this.bumpRevision(datasetId, -1);
-          this.q.tombstone.run(revision, id);
+          this.q.tombstone.run(revision, new Date().toISOString(), id);
           return row;
         })
         .immediate(),
@@ -313,6 +341,61 @@ export class SqliteMetadataStore implements MetadataStore {
       }
       return out;
     })();
+  }
+
+  async purgeCandidates(cutoff: string): Promise<PurgeCandidates[]> {
+    return this.q.purgeCandidates.all(cutoff) as PurgeCandidates[];
+  }
+
+  async purgeChangesRevision(datasetId: number, cutoff: string, revision: number): Promise<boolean> {
+    return this.q.purgeChangesRevision.get({ datasetId, cutoff, revision }) === 1;
+  }
+
+  async raisePurgedRevision(datasetId: number, revision: number): Promise<number> {
+    const row = this.q.raisePurged.get({ datasetId, revision }) as { purgedRevision: number } | undefined;
+    if (!row) throw datasetNotFound(datasetId);
+    await this.syncCommitted();
+    return row.purgedRevision;
+  }
+
+  async purgeSamples(datasetId: number, cutoff: string): Promise<{ samples: number; purgedRevision: number }> {
+    let samples = 0;
+    let purgedRevision = 0;
+    // A few thousand rows per transaction, yielding between them: a large purge never holds the
+    // database (and this event loop) for long. The revision floor rises with each batch, before
+    // its rows go, so no snapshot below it is served incomplete.
+    for (;;) {
+      const removed = this.db
+        .transaction(() => {
+          const rows = this.q.purgeBatch.all(datasetId, cutoff, PURGE_BATCH) as { id: number; deletedRev: number }[];
+          if (rows.length === 0) return 0;
+          const revision = Math.max(...rows.map((row) => row.deletedRev));
+          const raised = this.q.raisePurged.get({ datasetId, revision }) as { purgedRevision: number } | undefined;
+          purgedRevision = raised?.purgedRevision ?? purgedRevision;
+          for (const row of rows) this.q.deleteSample.run(row.id);
+          return rows.length;
+        })
+        .immediate();
+      await this.syncCommitted();
+      samples += removed;
+      if (removed < PURGE_BATCH) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (samples === 0) purgedRevision = (this.q.datasetById.get(datasetId) as DatasetRecord | undefined)?.purgedRevision ?? 0;
+    return { samples, purgedRevision };
+  }
+
+  async dropUnreferencedBlobs(): Promise<number> {
+    let dropped = 0;
+    // 256 ranges of the SHA-256 space, one transaction each, so a large index is never held long.
+    for (let prefix = 0; prefix < 256; prefix++) {
+      const from = prefix.toString(16).padStart(2, '0');
+      const to = prefix === 255 ? 'g' : (prefix + 1).toString(16).padStart(2, '0');
+      dropped += this.db.transaction(() => this.q.dropUnreferenced.run(from, to).changes).immediate();
+      if (prefix % 32 === 31) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await this.syncCommitted();
+    return dropped;
   }
 
   /** Raises the dataset's revision by one, moves its live count by `liveDelta`; returns the new revision. */

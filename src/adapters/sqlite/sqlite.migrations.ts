@@ -160,4 +160,23 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   WHERE EXISTS (SELECT 1 FROM datasets d WHERE lower(d.name) = lower(datasets.name) AND d.id < datasets.id);
   CREATE UNIQUE INDEX datasets_name_folded ON datasets (lower(name));
   `,
+  `
+  -- Originals packed in segment files: where each one's record is (see segment.blob-store.ts).
+  CREATE TABLE blob_index (
+    sha256      TEXT    PRIMARY KEY,
+    segment_id  INTEGER NOT NULL,
+    byte_offset INTEGER NOT NULL,
+    byte_length INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX blob_index_segment ON blob_index(segment_id, byte_offset);
+  -- Whether any sample (of any dataset, deleted or not) still names a blob.
+  CREATE INDEX samples_sha ON samples(sha256);
+  -- When a sample was deleted: the purge removes tombstones older than the retention period.
+  -- Tombstones from before this column count from the upgrade.
+  ALTER TABLE samples ADD COLUMN deleted_at TEXT;
+  UPDATE samples SET deleted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE deleted_rev IS NOT NULL;
+  CREATE INDEX samples_tombstones ON samples(dataset_id, deleted_at) WHERE deleted_rev IS NOT NULL;
+  -- Revisions below this one may miss purged samples: batches and orders there are refused.
+  ALTER TABLE datasets ADD COLUMN purged_rev INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
