@@ -1,6 +1,6 @@
 /**
  * What decoding costs the Python client: a 1,000-sample 100×100×3 batch fetched by
- * clients/python/sensory_client.py and decoded into numpy arrays (`Client.batch`), against the
+ * the Python client (clients/python/sensory_client) and decoded into numpy arrays (`Client.batch`), against the
  * same batch's raw safetensors bytes fetched by the same client without decoding
  * (`Client.batch_raw`), in the same run: alternating, after a warm-up, medians of several
  * repetitions. Decoding itself (parse_safetensors on bytes already fetched) is timed on the same

@@ -4,7 +4,7 @@
         An ImageFolder (FOLDER/<class>/<file>) read the way torchvision's default loader does:
         shuffled, each file opened with PIL, converted to RGB and copied into one uint8 array.
     trainer_alternative.py sensory URL KEY DATASET BATCH COUNT ROUNDS
-        The same trainer through sensory_client.py: COUNT samples as batches of BATCH, each read
+        The same trainer through the sensory_client package: COUNT samples as batches of BATCH, each read
         into the client's reused buffer (reuse=True) as one uint8 array.
     trainer_alternative.py read URL KEY DATASET BATCH ROUNDS
         One batch of BATCH read ROUNDS times (reuse=True), from the service or from a bare server
