@@ -55,15 +55,17 @@ export class StreamQueues {
   /**
    * Production starts over at `position(state)` in a new run: the queue is purged (what it held
    * is stale) and a task is published. Results of the earlier run still arriving are dropped.
+   * The purge comes before the new run exists: a task already queued may take the stream as soon
+   * as the run starts, and what it publishes must not be purged after its frontier moved on.
    */
   async reset(ref: StreamRef, position: (state: StreamState) => number): Promise<StreamState | undefined> {
+    await this.queue.purgeResults(ref);
     const state = await this.orders.updateStream(ref, (current) => {
       if (current.closed) return { result: undefined };
       const next = resetProduction(current, position(current));
       return { state: next, result: next };
     });
     if (!state) return undefined;
-    await this.queue.purgeResults(ref);
     await this.queue.publishTasks([produceTask(ref)]);
     return state;
   }

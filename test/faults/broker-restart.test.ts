@@ -38,7 +38,10 @@ async function upload(url: string, seed: number): Promise<Reply> {
 async function pollToTheEnd(url: string, id: string, ledger: Ledger, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
-    assert.ok(Date.now() < deadline, `order ${id} not done after ${ms} ms (${ledger.bySlot.size} slots)`);
+    if (Date.now() >= deadline) {
+      const status = await call(url, 'GET', `/v1/orders/${id}`);
+      assert.fail(`order ${id} not done after ${ms} ms (${ledger.bySlot.size} slots): ${status.body.toString()}`);
+    }
     try {
       const polled = await poll(url, id, 40, 1000);
       ledger.add(polled);

@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SensoryError } from '../../src/domain/errors.js';
 import { lowestUndelivered } from '../../src/domain/stream-state.js';
+import { produceTask } from '../../src/services/stream-queues.js';
+import { setTimeout as realSleep } from 'node:timers/promises';
 import {
   ADMIN,
   OWNER,
@@ -259,6 +261,28 @@ describe('orders (service): production', () => {
     const rest = await drainShared(w.orders, id, OWNER, { max: 64 });
     assertExactlyOnce([...first.slots, ...rest.slots], 300);
     assert.equal((await w.orderStore.stream(ref))!.run, 1, 'one new production run');
+    await consumer.close();
+  });
+
+  it('recovery: a task already queued that takes the stream as production restarts loses nothing to the purge of the lost queue', async () => {
+    const consumer = await w.startWorker(1);
+    const { order } = await w.orders.place('digits', { size: 300, shardSize: 20, seed: 8 }, OWNER);
+    const id = order.spec.id;
+    const ref = { orderId: id, generation: 0, stream: 0 };
+    const first = await pollSome(w.orders, id, OWNER, { max: 40 });
+    await until(async () => (await w.orders.get(id)).samples.produced === 300, 'every sample produced');
+    await w.queue.deleteResultQueue(ref);
+    // A continuation task published before the queue was lost runs while the poll starts
+    // production over: it must not publish anything that the restart then purges.
+    const purge = w.queue.purgeResults.bind(w.queue);
+    w.queue.purgeResults = async (purged) => {
+      w.queue.purgeResults = purge;
+      await w.queue.publishTasks([produceTask(ref)]);
+      await realSleep(300);
+      return purge(purged);
+    };
+    const rest = await drainShared(w.orders, id, OWNER, { max: 64 });
+    assertExactlyOnce([...first.slots, ...rest.slots], 300);
     await consumer.close();
   });
 });
