@@ -53,7 +53,9 @@ export function ordersView(root) {
         numbers,
       );
       bar.setAttribute('aria-label', `Order ${order.id} delivered`);
-      entry = { element, status, bar, produced, delivered, percent, numbers, cancel };
+      const ranks = h('ul', { class: 'order-ranks', 'aria-label': `Ranks of order ${order.id}` });
+      element.append(ranks);
+      entry = { element, status, bar, produced, delivered, percent, numbers, cancel, ranks, rankRows: [] };
       cards.set(order.id, entry);
     }
     const { size } = order;
@@ -72,8 +74,44 @@ export function ordersView(root) {
       h('time', { datetime: order.createdAt, text: fmtTime(order.createdAt) }),
     );
     if (order.error) entry.numbers.append(h('span', { class: 'order-error', text: ` · ${order.error}` }));
+    showRanks(entry, order);
     entry.cancel.hidden = !ACTIVE.has(order.status);
     return entry.element;
+  }
+
+  /**
+   * Each rank's part of an order with several (its current generation after a reshape): ranks
+   * must end with equal counts, so a rank that falls behind is worth seeing.
+   */
+  function showRanks(entry, order) {
+    const streams = order.ranks > 1 ? order.streams ?? [] : [];
+    entry.ranks.hidden = streams.length === 0;
+    while (entry.rankRows.length > streams.length) entry.rankRows.pop().element.remove();
+    streams.forEach((stream, i) => {
+      let row = entry.rankRows[i];
+      if (!row) {
+        const bar = h('div', { class: 'order-bar rank-bar', role: 'progressbar', 'aria-valuemin': '0' });
+        const produced = h('span', { class: 'produced' });
+        const delivered = h('span', { class: 'delivered' });
+        bar.append(produced, delivered);
+        const label = h('span', { class: 'rank-label' });
+        const numbers = h('span', { class: 'rank-numbers small' });
+        row = { element: h('li', { class: 'order-rank' }, label, bar, numbers), bar, produced, delivered, label, numbers };
+        entry.rankRows.push(row);
+        entry.ranks.append(row.element);
+      }
+      const share = (n) => (stream.length > 0 ? Math.min(100, (n / stream.length) * 100) : 0);
+      row.element.dataset.rank = String(stream.rank);
+      row.label.textContent = `Rank ${stream.rank}`;
+      row.bar.setAttribute('aria-label', `Order ${order.id} rank ${stream.rank} delivered`);
+      row.bar.setAttribute('aria-valuemax', String(stream.length));
+      row.bar.setAttribute('aria-valuenow', String(stream.delivered));
+      row.bar.setAttribute('aria-valuetext', `${fmt(stream.delivered)} of ${fmt(stream.length)} delivered, ${fmt(stream.produced)} produced`);
+      row.produced.style.width = `${share(stream.produced)}%`;
+      row.delivered.style.width = `${share(stream.delivered)}%`;
+      const mode = stream.mode === 'none' ? 'not polled yet' : stream.mode === 'cursor' ? 'cursor polls' : 'shared polls';
+      row.numbers.textContent = `${fmt(stream.delivered)} / ${fmt(stream.length)} · ${mode}`;
+    });
   }
 
   /** Puts `orders` into `list` in order, reusing each order's element (focus and state stay). */
