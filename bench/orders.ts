@@ -34,6 +34,9 @@ import { CHANNELS, RECORD_BYTES, SIDE } from './images.js';
 import { ownCpuMs, processCpuMs, summarize, type Summary } from './pool.js';
 
 export const ORDER_TARGET = 0.5;
+/** Figure 4w: ranks polled at once, against one rank. */
+const RANKS = 4;
+const RANKS_TARGET = 0.9;
 const MIB = 1024 * 1024;
 const RSS_TARGET_BYTES = 512 * MIB;
 const SAMPLE_EVERY_MS = 200;
@@ -277,13 +280,16 @@ class OrderBench {
     return ctx.pngs.length;
   }
 
-  /** Creates an order and polls it to the end; every slot must come exactly once. */
-  async runOrder(dataset: string, size: number, seed: number, onCreated?: (id: string) => void): Promise<OrderRun> {
+  /**
+   * Creates an order and polls it to the end; every slot must come exactly once. With `ranks`
+   * above 1, one poller per rank, all at once (each rank's part is size / ranks).
+   */
+  async runOrder(dataset: string, size: number, seed: number, onCreated?: (id: string) => void, ranks = 1): Promise<OrderRun> {
     const { ctx } = this;
     const timeoutMs = 60_000 + size; // 1 ms per sample on top of a minute: far beyond any sane run
     const cpu0 = { service: processCpuMs(this.service.process.pid!), worker: processCpuMs(this.worker.process.pid!), client: ownCpuMs() };
     const t0 = performance.now();
-    const created = await ctx.client.expect(202, { ...this.api('POST', `/v1/datasets/${dataset}/orders`, { size, seed, dtype: 'uint8' }), keepBody: true });
+    const created = await ctx.client.expect(202, { ...this.api('POST', `/v1/datasets/${dataset}/orders`, { size, seed, dtype: 'uint8', ...(ranks > 1 ? { ranks } : {}) }), keepBody: true });
     const createMs = performance.now() - t0;
     const { id, size: acceptedSize } = JSON.parse(created.body!.toString()) as { id: string; size: number };
     if (acceptedSize !== size) throw new Error(`order ${id} has size ${acceptedSize}, asked ${size}`);
@@ -302,34 +308,42 @@ class OrderBench {
     const perPoll: number[] = [];
     const path = `/v1/orders/${id}/poll`;
     const headers = { 'api-access-key': this.key, 'content-type': 'application/json', accept: 'application/x-safetensors' };
-    const body = Buffer.from(JSON.stringify({ max: POLL_MAX, waitMs: POLL_WAIT_MS }));
-    for (;;) {
-      const reply = await pollSafetensors(ctx.client.agent, this.service.port, path, headers, body);
-      pollMs.push(reply.ms);
-      bytes += reply.bytes;
-      if (reply.slots.length === 0) emptyPolls++;
-      else {
-        perPoll.push(reply.slots.length);
-        headersMs.push(reply.headersMs);
-        bodyMs.push(reply.ms - reply.headersMs);
-        last = performance.now();
-        if (!first) first = last;
+    const part = size / ranks;
+    const drainRank = async (rank: number) => {
+      const body = Buffer.from(JSON.stringify({ max: POLL_MAX, waitMs: POLL_WAIT_MS, ...(ranks > 1 ? { rank } : {}) }));
+      let received = 0;
+      for (;;) {
+        const reply = await pollSafetensors(ctx.client.agent, this.service.port, path, headers, body);
+        pollMs.push(reply.ms);
+        bytes += reply.bytes;
+        if (reply.slots.length === 0) emptyPolls++;
+        else {
+          perPoll.push(reply.slots.length);
+          headersMs.push(reply.headersMs);
+          bodyMs.push(reply.ms - reply.headersMs);
+          last = performance.now();
+          if (!first) first = last;
+        }
+        for (const slot of reply.slots) {
+          if (!Number.isInteger(slot) || slot < 0 || slot >= size) throw new Error(`order ${id}: slot ${slot} is outside 0..${size - 1}`);
+          if (seen[slot]) throw new Error(`order ${id}: slot ${slot} delivered twice`);
+          seen[slot] = 1;
+        }
+        received += reply.slots.length;
+        total += reply.slots.length;
+        // The previous poll's delivery is committed after its response was sent: the next poll
+        // may read it a moment late. Counted, not an error (exactly-once is checked on the slots).
+        if (reply.remaining !== part - received) staleRemaining++;
+        if (reply.done) {
+          // A rank that ends before the others leaves the order running; the last one completes it.
+          if (ranks === 1 && reply.orderStatus !== 'complete') throw new Error(`order ${id} ended ${reply.orderStatus} after ${total} of ${size} samples`);
+          if (received !== part) throw new Error(`order ${id}: rank ${rank} ended with ${received} samples, its part is ${part}`);
+          return;
+        }
+        if (performance.now() - t0 > timeoutMs) throw new Error(`order ${id}: ${total} of ${size} samples after ${(timeoutMs / 1000).toFixed(0)} s`);
       }
-      for (const slot of reply.slots) {
-        if (!Number.isInteger(slot) || slot < 0 || slot >= size) throw new Error(`order ${id}: slot ${slot} is outside 0..${size - 1}`);
-        if (seen[slot]) throw new Error(`order ${id}: slot ${slot} delivered twice`);
-        seen[slot] = 1;
-      }
-      total += reply.slots.length;
-      // The previous poll's delivery is committed after its response was sent: the next poll
-      // may read it a moment late. Counted, not an error (exactly-once is checked on the slots).
-      if (reply.remaining !== size - total) staleRemaining++;
-      if (reply.done) {
-        if (reply.orderStatus !== 'complete') throw new Error(`order ${id} ended ${reply.orderStatus} after ${total} of ${size} samples`);
-        break;
-      }
-      if (performance.now() - t0 > timeoutMs) throw new Error(`order ${id}: ${total} of ${size} samples after ${(timeoutMs / 1000).toFixed(0)} s`);
-    }
+    };
+    await Promise.all(Array.from({ length: ranks }, (_, rank) => drainRank(rank)));
     if (total !== size) throw new Error(`order ${id}: ${total} samples delivered, expected exactly ${size}`);
     if (seen.indexOf(0) !== -1) throw new Error(`order ${id}: slot ${seen.indexOf(0)} never delivered`);
     const status = JSON.parse((await ctx.client.expect(200, { ...this.api('GET', `/v1/orders/${id}`), keepBody: true })).body!.toString()) as {
@@ -642,6 +656,48 @@ export async function orderFigures(ctx: OrderContext): Promise<Figure[]> {
         ],
         runsLine: `  4: ours ${ours.map((r) => (r.size / r.seconds).toFixed(0)).join(' ')}; reference ${refs.map((r) => (r.messages / r.seconds).toFixed(0)).join(' ')} (samples/s, in run order); polls per order ${ours.map((r) => `${r.polls} (${r.emptyPolls} empty)`).join(', ')}; median poll ${medianOf((r) => r.pollMs.median).toFixed(0)} ms (headers after ${medianOf((r) => r.headersMs.median).toFixed(0)} ms + body ${medianOf((r) => r.bodyMs.median).toFixed(0)} ms), ${medianOf((r) => r.samplesPerPoll.median).toFixed(0)} samples/poll; first poll answered after ${medianOf((r) => r.firstSampleMs).toFixed(0)} ms`,
         cpuLine: `  4: per sample: service ${perSample(medianOf((r) => r.cpuMs.service))} ms + worker ${perSample(medianOf((r) => r.cpuMs.worker))} ms + client ${perSample(medianOf((r) => r.cpuMs.client))} ms; reference client ${(summarize(refs.map((r) => r.cpuMs)).median / size).toFixed(3)} ms per message (medians, all threads)`,
+      });
+    }
+
+    if (ctx.figures.has('4w')) {
+      // The same order with 4 ranks polled at once beside 1 rank, alternating: ranks must not
+      // serialise on one lock (the stream rows, the result queues, the worker's tasks).
+      const size = ctx.settings.orderSize - (ctx.settings.orderSize % RANKS);
+      if (!ctx.figures.has('4')) await bench.runOrder(dataset, Math.min(size, 4096), 1);
+      const single: OrderRun[] = [];
+      const ranked: OrderRun[] = [];
+      for (let round = 1; round <= ctx.settings.rounds; round++) {
+        single.push(await bench.runOrder(dataset, size, 2000 + round));
+        ranked.push(await bench.runOrder(dataset, size, 3000 + round, undefined, RANKS));
+        ctx.log(`ranks round ${round}: 1 rank ${(size / single.at(-1)!.seconds).toFixed(0)} samples/s, ${RANKS} ranks ${(size / ranked.at(-1)!.seconds).toFixed(0)} samples/s`);
+      }
+      const oursRate = summarize(ranked.map((r) => r.size / r.seconds));
+      const refRate = summarize(single.map((r) => r.size / r.seconds));
+      const ratio = oursRate.median / refRate.median;
+      const cpu = (runs: OrderRun[], pick: (r: OrderRun) => number) => (summarize(runs.map(pick)).median / size).toFixed(3);
+      figures.push({
+        id: '4w',
+        title: `order ${grouped(size)} with ${RANKS} ranks polled at once vs 1 rank`,
+        unit: 'samples/s',
+        ours: oursRate,
+        reference: refRate,
+        ratio,
+        target: RANKS_TARGET,
+        verdict: ratio >= RANKS_TARGET ? 'PASS' : 'BELOW',
+        details: { size, ranks: RANKS, rounds: ranked.map((r, i) => ({ ranks: r, single: single[i] })) },
+        rows: [
+          [
+            '4w',
+            `order of ${grouped(size)}, ${RANKS} ranks each polled by its own client at once, serve + 1 worker ×${WORKER_CONCURRENCY}, ×${ranked.length}`,
+            rate(oursRate.median),
+            `${rate(refRate.median)} (same order, 1 rank)`,
+            ratio.toFixed(2),
+            `≥ ${RANKS_TARGET}`,
+            ratio >= RANKS_TARGET ? 'PASS' : 'BELOW',
+          ],
+        ],
+        runsLine: `  4w: ${RANKS} ranks ${ranked.map((r) => (r.size / r.seconds).toFixed(0)).join(' ')}; 1 rank ${single.map((r) => (r.size / r.seconds).toFixed(0)).join(' ')} (samples/s, in run order)`,
+        cpuLine: `  4w: per sample, ${RANKS} ranks: service ${cpu(ranked, (r) => r.cpuMs.service)} ms + worker ${cpu(ranked, (r) => r.cpuMs.worker)} ms; 1 rank: service ${cpu(single, (r) => r.cpuMs.service)} ms + worker ${cpu(single, (r) => r.cpuMs.worker)} ms (medians, all threads)`,
       });
     }
 

@@ -13,6 +13,8 @@
  *   4. a batch order of 20,000 samples through RabbitMQ (serve + one worker child), polled as
  *      safetensors to the end (samples/s, every slot checked once) vs a bare amqplib client
  *      publishing and consuming 20,000 messages of 30,000 bytes at once (bench/orders.ts);
+ *  4w. the same order with 4 ranks, each polled by its own client at once, vs 1 rank, alternating
+ *      (≥ 0.9 of its samples/s: ranks must not serialise; bench/orders.ts);
  *   5. memory during an order of 200,000: peak RSS of serve and of the worker, and the longest
  *      result queue seen vs its x-max-length bound (bench/orders.ts);
  *   6. PostgreSQL beside SQLite: ingest as in 3, and small batches as in 1, one serve on each,
@@ -35,7 +37,7 @@
  * port; the client is node:http with a keep-alive agent in this process. References and our
  * figures alternate (reference, ours, reference, ours, …) and medians are compared.
  *
- * Knobs (environment): BENCH_FIGURES=1,2,3,3r,3b,3i,4,…,11 (any subset, e.g. BENCH_FIGURES=4) ·
+ * Knobs (environment): BENCH_FIGURES=1,2,3,3r,3b,3i,4,4w,…,11 (any subset, e.g. BENCH_FIGURES=4) ·
  * BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/out/prof" (every serve child) ·
  * BENCH_WORKER_NODE_ARGS (the order worker child, likewise) · BENCH_BATCH_REPEATS (9) ·
  * BENCH_JSON_REPEATS (3) · BENCH_INGEST_ROUNDS (3) · BENCH_INGEST_SAMPLES (2000) ·
@@ -83,7 +85,7 @@ const envInt = (name: string, fallback: number) => {
 };
 
 const SETTINGS = {
-  figures: new Set((process.env.BENCH_FIGURES || '1,2,3,3r,3b,3i,4,5,6,7,8,9,10,11').split(',').map((s) => s.trim())),
+  figures: new Set((process.env.BENCH_FIGURES || '1,2,3,3r,3b,3i,4,4w,5,6,7,8,9,10,11').split(',').map((s) => s.trim())),
   figuresExplicit: process.env.BENCH_FIGURES !== undefined && process.env.BENCH_FIGURES !== '',
   concurrency: 8,
   smallSamples: 1000,
@@ -230,10 +232,10 @@ async function main(): Promise<void> {
     // --- inputs: distinct PNGs, generated before anything is timed
     const t0 = performance.now();
     const wants = (...ids: string[]) => ids.some((id) => SETTINGS.figures.has(id));
-    const wantsOrders = wants('4', '5');
+    const wantsOrders = wants('4', '4w', '5');
     const wantsProduction = wants('6', '7');
     const wantsEmbedded = wants('1', '2', '3', '3r', '3b', '3i', '8', '9', '10', '11');
-    const smallPngs = wants('1', '2', '4', '5', '6', '8', '9', '10', '11') ? await makePngs(0, SETTINGS.smallSamples) : [];
+    const smallPngs = wants('1', '2', '4', '4w', '5', '6', '8', '9', '10', '11') ? await makePngs(0, SETTINGS.smallSamples) : [];
     const ingestSets: Buffer[][] = [];
     const ingestRounds = wantsProduction ? SETTINGS.productionRounds : 0;
     for (let r = 1; r <= ingestRounds; r++) ingestSets.push(await makePngs(r, SETTINGS.ingestSamples));
