@@ -25,11 +25,15 @@ function rssOf(pid: number): number {
   return Number(/(\d+)/.exec(line)![1]) * 1024;
 }
 
-/** POSTs a batch over node:http and returns the whole body. */
+/**
+ * POSTs a batch over node:http and returns the whole body. A connection of its own each time:
+ * checking a batch can take longer than the server's keep-alive timeout, and a request sent on
+ * a kept-alive socket just as the server closes it would fail with a hang-up.
+ */
 function fetchBatch(url: string, body: Record<string, unknown>, accept: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const payload = Buffer.from(JSON.stringify(body));
-    const request = http.request(`${url}/v1/datasets/big/batches`, { method: 'POST', headers: { 'api-access-key': KEY, accept, 'content-type': 'application/json', 'content-length': payload.length } }, (response) => {
+    const request = http.request(`${url}/v1/datasets/big/batches`, { method: 'POST', agent: false, headers: { 'api-access-key': KEY, accept, 'content-type': 'application/json', 'content-length': payload.length } }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => resolve({ status: response.statusCode!, headers: response.headers, body: Buffer.concat(chunks) }));
