@@ -24,6 +24,8 @@ interface ResultQueue {
   /** Bytes of the messages waiting (the bound counts those, as RabbitMQ's does). */
   bytes: number;
   lastUsed: number;
+  /** A poll found it empty: its next message is taken even past the total (so it always moves). */
+  wanted: boolean;
 }
 
 interface Consumer {
@@ -38,7 +40,9 @@ interface Consumer {
  * messages and bytes that refuse publishes when full, expiry when unused, requeue on failure),
  * held in this process. Nothing here survives a restart; orders recover when polled. Besides each
  * queue's bound, the bytes waiting in all of them are bounded (`maxTotalBytes`): a publish past it
- * is refused too, and the orders refused hear a signal once polls made room.
+ * is refused too — unless a poll found that queue empty, so a polled stream always moves (the
+ * total is passed by one message per such stream at most) — and the orders refused hear a
+ * signal once polls made room.
  */
 export class MemoryOrderQueue implements OrderQueue {
   readonly kind = 'memory' as const;
@@ -117,7 +121,7 @@ export class MemoryOrderQueue implements OrderQueue {
 
   async ensureResultQueue(ref: StreamRef, bound: ResultQueueBound, ttlSeconds: number): Promise<boolean> {
     if (this.live(ref)) return false;
-    this.results.set(resultQueueName(ref), { messages: [], bound, ttlMs: ttlSeconds * 1000, bytes: 0, lastUsed: this.now() });
+    this.results.set(resultQueueName(ref), { messages: [], bound, ttlMs: ttlSeconds * 1000, bytes: 0, lastUsed: this.now(), wanted: false });
     return true;
   }
 
@@ -126,11 +130,12 @@ export class MemoryOrderQueue implements OrderQueue {
     // Like an unroutable message on the broker: a publish to a missing queue is dropped.
     if (!queue) return 'published';
     if (queue.messages.length >= queue.bound.maxMessages || queue.bytes + body.length > queue.bound.maxBytes) return 'full';
-    if (this.totalBytes + body.length > this.maxTotalBytes) {
+    if (this.totalBytes + body.length > this.maxTotalBytes && !(queue.wanted && queue.messages.length === 0)) {
       this.refusedForTotal.add(ref.orderId);
       return 'full';
     }
     queue.messages.push({ seq: this.seq++, body });
+    queue.wanted = false;
     this.addBytes(queue, body.length);
     this.emit(ref.orderId);
     return 'published';
@@ -141,6 +146,7 @@ export class MemoryOrderQueue implements OrderQueue {
     if (!queue) return [];
     queue.lastUsed = this.now();
     const taken = queue.messages.splice(0, max);
+    if (taken.length === 0) queue.wanted = true;
     this.addBytes(queue, -taken.reduce((sum, message) => sum + message.body.length, 0));
     return taken.map((message) => {
       let settled = false;
