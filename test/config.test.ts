@@ -193,6 +193,19 @@ describe('loadConfig', () => {
     ['SENSORY_MAX_ORDER_SHARDS', '0'],
     ['SENSORY_MAX_ORDER_RANKS', '0'],
     ['SENSORY_MAX_ORDER_RANKS', '4097'],
+    ['SENSORY_POLL_RECHECK_MS', '49'],
+    ['SENSORY_POLL_RECHECK_MS', '60001'],
+    ['SENSORY_POLL_RECHECK_MS', 'soon'],
+    ['SENSORY_MAX_WAITING_POLLS', '0'],
+    ['SENSORY_MAX_WAITING_POLLS', '-1'],
+    ['SENSORY_MAX_WAITING_POLLS_PER_KEY', '0'],
+    ['SENSORY_MAX_WAITING_POLLS_PER_KEY', '1.5'],
+    ['SENSORY_MAX_ACTIVE_ORDERS_PER_KEY', '0'],
+    ['SENSORY_MAX_ACTIVE_ORDERS_PER_KEY', 'many'],
+    ['SENSORY_ORDER_BUFFER_BYTES', '1048575'],
+    ['SENSORY_ORDER_BUFFER_BYTES', '256MiB'],
+    ['SENSORY_ORDER_BUFFER_TOTAL_BYTES', '1048575'],
+    ['SENSORY_ORDER_BUFFER_TOTAL_BYTES', '1099511627777'],
   ];
   for (const [variable, value] of invalid) {
     it(`refuses ${variable}=${JSON.stringify(value)}, naming the variable`, () => {
