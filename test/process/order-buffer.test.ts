@@ -6,6 +6,10 @@
  * samples the orders ask for. Production parks at the bound and goes on when polled: every order
  * is then delivered whole, one after the other, each while the others still hold their buffers.
  *
+ * In the production shape (RabbitMQ, a `sensory worker`), each rank's result queue is declared
+ * with its share of the order's buffer as x-max-length-bytes and reject-publish: the worker parks
+ * at it, and polled, every sample comes exactly once (none lost to the overflow).
+ *
  * Measured without the bounds (each rank's queue held up to 256 MiB): 720 MiB produced unpolled,
  * RSS +740 MiB; with them (32 MiB an order, 24 MiB in all): 21 MiB produced, RSS +14 MiB.
  */
@@ -13,8 +17,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { parseSafetensors } from '@sensory/client';
+import { AMQP_URL, cleanBroker, describeWithBroker, uniqueAmqpNames } from '../support/broker.js';
 import { makePng } from '../support/harness.js';
-import { call, ensureBuilt, killAll, removeTempDirs, sleep, startServer, tempDir, type Server } from '../support/process.js';
+import { call, ensureBuilt, killAll, removeTempDirs, sleep, startServer, startWorker, tempDir, type Server } from '../support/process.js';
 
 const KEY = 'buffer-admin-key-0123456789';
 const SIDE = 1024;
@@ -114,5 +119,92 @@ describe('unpolled orders of large records hold a bounded number of bytes', () =
     }
     log(`all ${ORDERS} orders delivered; RSS peak while polling +${mib(peak - baseline)}`);
     assert.ok(peak - baseline < 384 * MiB, `RSS grew by ${mib(peak - baseline)} while the orders were polled`);
+  });
+});
+
+/** Polls every rank of the order until done; returns the slots received, each once. */
+async function pollWhole(url: string, id: string, ranks: number): Promise<Set<number>> {
+  const received = new Set<number>();
+  for (let rank = 0; rank < ranks; rank++) {
+    for (let polls = 0; ; polls++) {
+      assert.ok(polls < 200, `rank ${rank} of order ${id} was not delivered`);
+      const reply = await call(url, KEY, 'POST', `/v1/orders/${id}/poll`, { json: { rank, max: 8, waitMs: 5000 }, accept: 'application/x-safetensors', timeoutMs: 60_000 });
+      assert.equal(reply.status, 200, reply.body.toString().slice(0, 300));
+      const file = parseSafetensors(reply.body);
+      for (const slot of JSON.parse(file.metadata.slots) as number[]) {
+        assert.ok(!received.has(slot), `slot ${slot} came twice`);
+        received.add(slot);
+      }
+      if (file.metadata.done === 'true') break;
+    }
+  }
+  return received;
+}
+
+const amqpNames = uniqueAmqpNames('buffer');
+const brokerOrders: string[] = [];
+
+await describeWithBroker('unpolled orders of large records on RabbitMQ: each result queue holds its share of the order buffer', () => {
+  const BROKER_ORDER_BUFFER = 16 * MiB;
+  const BROKER_ORDERS = 2;
+  const BROKER_PER_RANK = 10;
+  let server: Server;
+
+  before(async () => {
+    ensureBuilt();
+    const env = {
+      SENSORY_DATA_DIR: tempDir('sensory-buffer-amqp-'),
+      SENSORY_AMQP_URL: AMQP_URL,
+      SENSORY_AMQP_EXCHANGE: amqpNames.exchange,
+      SENSORY_AMQP_TASK_QUEUE: amqpNames.taskQueue,
+      SENSORY_AMQP_TASK_ROUTING_KEY: amqpNames.taskRoutingKey,
+      SENSORY_API_KEYS: `${KEY}:admin`,
+      SENSORY_ORDER_BUFFER_BYTES: String(BROKER_ORDER_BUFFER),
+      SENSORY_LOG_LEVEL: 'warn',
+    };
+    server = await startServer(env.SENSORY_DATA_DIR, env);
+    await startWorker(env, 2);
+    assert.equal((await call(server.url, KEY, 'PUT', '/v1/datasets/big', { json: { width: SIDE, height: SIDE, channels: 3 } })).status, 201);
+    for (let seed = 0; seed < 4; seed++) {
+      const reply = await call(server.url, KEY, 'POST', '/v1/datasets/big/samples?category=a', { bytes: await makePng(SIDE, SIDE, 3, seed), timeoutMs: 60_000 });
+      assert.equal(reply.status, 201, reply.body.toString());
+    }
+  });
+
+  after(async () => {
+    try {
+      await killAll();
+      const refs = brokerOrders.flatMap((orderId) => Array.from({ length: RANKS }, (_, stream) => ({ orderId, generation: 0, stream })));
+      await cleanBroker({ exchanges: [amqpNames.exchange], taskQueues: [amqpNames.taskQueue], orderIds: refs });
+    } finally {
+      removeTempDirs();
+    }
+  });
+
+  test(`${BROKER_ORDERS} orders × ${RANKS} ranks × ${BROKER_PER_RANK} records, unpolled: the worker parks at the queues' byte bound; polled, every sample once`, { timeout: 240_000 }, async () => {
+    for (let i = 0; i < BROKER_ORDERS; i++) {
+      const reply = await call(server.url, KEY, 'POST', '/v1/datasets/big/orders', { json: { size: RANKS * BROKER_PER_RANK, ranks: RANKS, seed: i } });
+      assert.equal(reply.status, 202, reply.body.toString());
+      brokerOrders.push(reply.json().id);
+    }
+    let last = '';
+    let stableSince = Date.now();
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && Date.now() - stableSince < 3000) {
+      await sleep(250);
+      const produced = (await Promise.all(brokerOrders.map(async (id) => (await call(server.url, KEY, 'GET', `/v1/orders/${id}`)).json().samples.produced))).join(',');
+      if (produced !== last) {
+        last = produced;
+        stableSince = Date.now();
+      }
+    }
+    log(`RabbitMQ, unpolled: produced ${last} records of ${mib(RECORD)} (order buffer ${mib(BROKER_ORDER_BUFFER)})`);
+    // The broker takes a publish while a queue is below its bound: a share plus one message a rank.
+    const most = Math.floor(BROKER_ORDER_BUFFER / RECORD) + RANKS;
+    for (const produced of last.split(',').map(Number)) assert.ok(produced <= most, `${produced} records were produced and held unpolled (at most ${most})`);
+    for (const id of brokerOrders) {
+      const received = await pollWhole(server.url, id, RANKS);
+      assert.equal(received.size, RANKS * BROKER_PER_RANK, `order ${id}: every slot once`);
+    }
   });
 });
