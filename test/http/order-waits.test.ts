@@ -37,6 +37,8 @@ describe('waiting polls wake on signals (in-process queue)', () => {
     const started = Date.now();
     const waiting = [0, 1, 2].map((rank) => poll(id, { rank, max: 2, waitMs: 1500 }));
     await sleep(200);
+    const scrape = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
+    assert.match(scrape, /^sensory_order_polls_waiting 3$/m, 'the waiting polls are a gauge of /metrics');
     const refused = await poll(id, { rank: 3, max: 2, waitMs: 1500 });
     const body = assertError(refused, 429, 'SENSORY_ERR_TOO_MANY_POLLS');
     assert.match(body.error.message, /SENSORY_MAX_WAITING_POLLS_PER_KEY/);
