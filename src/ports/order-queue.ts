@@ -76,10 +76,11 @@ export interface OrderQueue {
   deleteResultQueue(ref: StreamRef): Promise<void>;
   /**
    * Subscribes to order signals: results published to one of an order's streams or handed back
-   * to its queue, or signal() called for it — by this process or, on RabbitMQ, by any other.
-   * Signals are hints (one may be lost): a listener still looks again now and then.
+   * to its queue (with that stream), or signal() called for it (the whole order) — by this
+   * process or, on RabbitMQ, by any other. Signals are hints (one may be lost): a listener still
+   * looks again now and then.
    */
-  onSignal(listener: (orderId: string) => void): void;
+  onSignal(listener: (orderId: string, stream?: StreamRef) => void): void;
   /** Signals the order to every listener (its status changed, say); best effort. */
   signal(orderId: string): Promise<void>;
   /** Throws when the queue backend cannot be reached. */

@@ -1,5 +1,6 @@
 import { SensoryError } from '../domain/errors.js';
 import type { Clock } from '../ports/clock.js';
+import type { StreamRef } from '../ports/order-queue.js';
 
 /** How long a waiting poll goes without looking again when nothing told it to (default). */
 export const POLL_RECHECK_MS = 5000;
@@ -27,6 +28,9 @@ export interface Watch {
 }
 
 interface Waiter {
+  /** The stream the poll takes from: a signal of another stream of its order does not wake it. */
+  readonly generation: number;
+  readonly stream: number;
   fired: boolean;
   wake?: () => void;
 }
@@ -47,14 +51,18 @@ export class OrderSignals {
     private readonly clock: Clock,
     private readonly limits: WaitLimits,
     /** Subscribes to signals from elsewhere (the queue); called once, at the first watch. */
-    private readonly listen: (signal: (orderId: string) => void) => void = () => undefined,
+    private readonly listen: (signal: (orderId: string, stream?: StreamRef) => void) => void = () => undefined,
   ) {}
 
-  /** Wakes every poll waiting on the order. */
-  signal(orderId: string): void {
+  /**
+   * Wakes the polls waiting on one stream of the order (results for it), or on every stream
+   * (the order changed): a result wakes only the polls that can take it, not all the order's.
+   */
+  signal(orderId: string, stream?: StreamRef): void {
     const set = this.waiters.get(orderId);
     if (!set) return;
     for (const waiter of set) {
+      if (stream && (stream.generation !== waiter.generation || stream.stream !== waiter.stream)) continue;
       waiter.fired = true;
       waiter.wake?.();
     }
@@ -65,12 +73,13 @@ export class OrderSignals {
     return owner === undefined ? this.waiting : (this.perKey.get(owner) ?? 0);
   }
 
-  watch(orderId: string, owner: string): Watch {
+  watch(ref: StreamRef, owner: string): Watch {
+    const { orderId } = ref;
     if (!this.listening) {
       this.listening = true;
-      this.listen((id) => this.signal(id));
+      this.listen((id, stream) => this.signal(id, stream));
     }
-    const waiter: Waiter = { fired: false };
+    const waiter: Waiter = { generation: ref.generation, stream: ref.stream, fired: false };
     let set = this.waiters.get(orderId);
     if (!set) this.waiters.set(orderId, (set = new Set()));
     set.add(waiter);

@@ -206,7 +206,7 @@ export class OrderService {
       if (request.ack !== undefined || request.resume !== undefined) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'ack and resume go with a cursor: send cursor too');
       if (max === 0) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'max 0 is for a final acknowledgement: send cursor and ack with it');
     }
-    const watch = this.signals.watch(id, caller.owner);
+    const watch = this.signals.watch(ref, caller.owner);
     try {
       const waiting = { waitMs, watch };
       return request.cursor !== undefined ? await pollCursor(this.pollers, stored, ref, request, max, waiting) : await pollShared(this.pollers, stored, ref, max, waiting);

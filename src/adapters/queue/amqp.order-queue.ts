@@ -68,7 +68,7 @@ export class AmqpOrderQueue implements OrderQueue {
   private retryMs = RECONNECT_MIN_MS;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly subscriptions = new Set<Subscription>();
-  private readonly signalListeners: ((orderId: string) => void)[] = [];
+  private readonly signalListeners: ((orderId: string, stream?: StreamRef) => void)[] = [];
 
   constructor(
     private readonly topology: AmqpTopology,
@@ -307,7 +307,7 @@ export class AmqpOrderQueue implements OrderQueue {
       try {
         // reject-publish overflow: the broker nacks a publish to a full queue.
         publisher.sendToQueue(resultQueueName(ref), body, { persistent: false }, (error) => {
-          if (!error) this.announce(ref.orderId);
+          if (!error) this.announce(ref.orderId, ref);
           resolve(error ? 'full' : 'published');
         });
       } catch (error) {
@@ -325,7 +325,7 @@ export class AmqpOrderQueue implements OrderQueue {
       while (taken.length < max) {
         const message = await channel.get(resultQueueName(ref), { noAck: false });
         if (!message) break;
-        taken.push(this.received(channel, message, ref.orderId));
+        taken.push(this.received(channel, message, ref));
       }
     } catch {
       // A missing queue closes the channel (404): make a new one; what was taken is requeued.
@@ -361,7 +361,7 @@ export class AmqpOrderQueue implements OrderQueue {
     }
   }
 
-  private received(channel: Channel, message: amqp.GetMessage, orderId: string): ReceivedResult {
+  private received(channel: Channel, message: amqp.GetMessage, ref: StreamRef): ReceivedResult {
     let settled = false;
     const settle = (fn: () => void) => {
       if (settled) return;
@@ -378,7 +378,7 @@ export class AmqpOrderQueue implements OrderQueue {
       requeue: () =>
         settle(() => {
           channel.nack(message, false, true);
-          this.announce(orderId);
+          this.announce(ref.orderId, ref);
         }),
     };
   }
@@ -396,7 +396,7 @@ export class AmqpOrderQueue implements OrderQueue {
     return `${this.topology.taskRoutingKey}.signals`;
   }
 
-  onSignal(listener: (orderId: string) => void): void {
+  onSignal(listener: (orderId: string, stream?: StreamRef) => void): void {
     this.signalListeners.push(listener);
     if (this.signalListeners.length === 1 && this.link) {
       this.listenForSignals(this.link).catch((error: Error) => this.log(`RabbitMQ: could not listen for order signals: ${error.message}`));
@@ -407,12 +407,16 @@ export class AmqpOrderQueue implements OrderQueue {
     this.announce(orderId);
   }
 
-  /** A small message to every process listening for signals; fire and forget (signals are hints). */
-  private announce(orderId: string): void {
+  /**
+   * A small message to every process listening for signals — `{o: orderId}`, with `g` and `s`
+   * when it concerns one stream — fire and forget (signals are hints).
+   */
+  private announce(orderId: string, stream?: StreamRef): void {
     const link = this.link;
     if (!link || this.closed) return;
+    const body = stream ? { o: orderId, g: stream.generation, s: stream.stream } : { o: orderId };
     try {
-      link.publisher.publish(this.topology.exchange, this.signalRoutingKey, Buffer.from(orderId, 'utf8'), { persistent: false });
+      link.publisher.publish(this.topology.exchange, this.signalRoutingKey, Buffer.from(JSON.stringify(body), 'utf8'), { persistent: false });
     } catch {
       // The channel is being replaced: a waiting poll's re-check covers the lost signal.
     }
@@ -434,8 +438,9 @@ export class AmqpOrderQueue implements OrderQueue {
       queue,
       (message) => {
         if (!message) return;
-        const orderId = message.content.toString('utf8');
-        for (const listener of this.signalListeners) listener(orderId);
+        const signal = parseSignal(message.content);
+        if (!signal) return;
+        for (const listener of this.signalListeners) listener(signal.orderId, signal.stream);
       },
       { noAck: true },
     );
@@ -459,5 +464,17 @@ export class AmqpOrderQueue implements OrderQueue {
     const link = this.link;
     this.link = undefined;
     if (link) await link.connection.close().catch(() => undefined);
+  }
+}
+
+/** A signal message as announce() writes it; undefined for anything else. */
+function parseSignal(content: Buffer): { orderId: string; stream?: StreamRef } | undefined {
+  try {
+    const value = JSON.parse(content.toString('utf8')) as { o?: unknown; g?: unknown; s?: unknown };
+    if (typeof value?.o !== 'string') return undefined;
+    const whole = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0;
+    return whole(value.g) && whole(value.s) ? { orderId: value.o, stream: { orderId: value.o, generation: value.g, stream: value.s } } : { orderId: value.o };
+  } catch {
+    return undefined;
   }
 }

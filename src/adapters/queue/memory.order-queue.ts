@@ -49,7 +49,7 @@ export class MemoryOrderQueue implements OrderQueue {
   private readonly tasks: OrderTask[] = [];
   private readonly consumers: Consumer[] = [];
   private readonly results = new Map<string, ResultQueue>();
-  private readonly listeners: ((orderId: string) => void)[] = [];
+  private readonly listeners: ((orderId: string, stream?: StreamRef) => void)[] = [];
   private closed = false;
   private seq = 0;
   /** Bytes waiting in every result queue. */
@@ -137,7 +137,7 @@ export class MemoryOrderQueue implements OrderQueue {
     queue.messages.push({ seq: this.seq++, body });
     queue.wanted = false;
     this.addBytes(queue, body.length);
-    this.emit(ref.orderId);
+    this.emit(ref.orderId, ref);
     return 'published';
   }
 
@@ -165,7 +165,7 @@ export class MemoryOrderQueue implements OrderQueue {
             while (at < queue.messages.length && queue.messages[at].seq < message.seq) at++;
             queue.messages.splice(at, 0, message);
             this.addBytes(queue, message.body.length);
-            this.emit(ref.orderId);
+            this.emit(ref.orderId, ref);
           }
         },
       };
@@ -186,7 +186,7 @@ export class MemoryOrderQueue implements OrderQueue {
     if (queue) this.addBytes(queue, -queue.bytes);
   }
 
-  onSignal(listener: (orderId: string) => void): void {
+  onSignal(listener: (orderId: string, stream?: StreamRef) => void): void {
     this.listeners.push(listener);
   }
 
@@ -195,10 +195,10 @@ export class MemoryOrderQueue implements OrderQueue {
   }
 
   /** After the current call returns: a listener never runs inside a publish or a requeue. */
-  private emit(orderId: string): void {
+  private emit(orderId: string, stream?: StreamRef): void {
     if (this.listeners.length === 0) return;
     queueMicrotask(() => {
-      for (const listener of this.listeners) listener(orderId);
+      for (const listener of this.listeners) listener(orderId, stream);
     });
   }
 
