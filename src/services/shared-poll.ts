@@ -43,7 +43,13 @@ export async function pollShared(deps: PollerDeps, start: StoredOrder, ref: Stre
         await streams.recoverIfLost(stored.order, ref, lowestUndelivered);
       }
       if (count > 0 || state.closed || clock.now() >= deadline) break;
-      await watch.wait(deadline - clock.now());
+      try {
+        await watch.wait(deadline - clock.now());
+      } catch (error) {
+        // Refused a waiting place (429): it took nothing, and what it holds for others goes back.
+        for (const message of handBack) message.requeue();
+        throw error;
+      }
       stored = await host.reload(ref.orderId);
       continue;
     }
