@@ -498,6 +498,31 @@ for (const backend of [memory, amqpBackend]) {
       });
     });
 
+    it('signals: a published result, a result handed back and signal() reach every listener, with the order id', async () => {
+      const queue = await openQueue();
+      const heard: string[] = [];
+      queue.onSignal((orderId, stream) => heard.push(stream ? `${orderId}/${stream.generation}/${stream.stream}` : orderId));
+      // On RabbitMQ the listener's queue is bound asynchronously: give it a moment.
+      await sleep(backend.name === 'amqp' ? 300 : 0);
+      const until = async (count: number) => {
+        for (let i = 0; i < 100 && heard.length < count; i++) await sleep(20);
+      };
+      const ref = { ...newStream(), stream: 3 };
+      const named = `${ref.orderId}/0/3`;
+      await queue.ensureResultQueue(ref, messages(8), 60);
+      assert.equal(await queue.publishResult(ref, Buffer.from('one')), 'published');
+      await until(1);
+      assert.deepEqual(heard, [named], 'a published result, with its stream');
+      const [taken] = await queue.takeResults(ref, 1);
+      taken.requeue();
+      await until(2);
+      assert.deepEqual(heard, [named, named], 'a result handed back, with its stream');
+      await queue.signal('another-order');
+      await until(3);
+      assert.deepEqual(heard, [named, named, 'another-order'], 'signal(): the whole order');
+      await queue.deleteResultQueue(ref);
+    });
+
     it('close() twice is safe, and a closed queue fails ping', async () => {
       const queue = await openQueue();
       await queue.close();
@@ -506,3 +531,37 @@ for (const backend of [memory, amqpBackend]) {
     });
   });
 }
+
+describe('the in-process queue: bytes waiting in all its result queues', () => {
+  const ref = (orderId: string): StreamRef => ({ orderId, generation: 0, stream: 0 });
+  const body = (bytes: number) => Buffer.alloc(bytes, 1);
+
+  it('refuses a publish past the total, except the next message of a queue a poll found empty; signals the refused once there is room', async () => {
+    const queue = new MemoryOrderQueue(Date.now, 1000);
+    const heard: string[] = [];
+    queue.onSignal((orderId, stream) => heard.push(stream ? `${orderId}/${stream.stream}` : orderId));
+    for (const id of ['a', 'b', 'c']) await queue.ensureResultQueue(ref(id), { maxMessages: 100, maxBytes: 10_000 }, 60);
+    assert.equal(await queue.publishResult(ref('a'), body(600)), 'published');
+    assert.equal(await queue.publishResult(ref('b'), body(400)), 'published');
+    assert.equal(queue.bufferedBytes(), 1000);
+    assert.equal(await queue.publishResult(ref('c'), body(1)), 'full', 'past the total');
+    // A poll of c finds it empty: c's next message is taken even so, and only that one.
+    assert.deepEqual(await queue.takeResults(ref('c'), 1), []);
+    assert.equal(await queue.publishResult(ref('c'), body(300)), 'published');
+    assert.equal(await queue.publishResult(ref('c'), body(300)), 'full');
+    assert.equal(queue.bufferedBytes(), 1300);
+    await sleep(0);
+    heard.length = 0;
+    // Taking a's message makes room below the total: c, refused, is signalled.
+    const [message] = await queue.takeResults(ref('a'), 1);
+    message.ack();
+    await sleep(0);
+    assert.deepEqual(heard, ['c']);
+    assert.equal(queue.bufferedBytes(), 700);
+    // Purge and delete give their bytes back too.
+    await queue.purgeResults(ref('b'));
+    await queue.deleteResultQueue(ref('c'));
+    assert.equal(queue.bufferedBytes(), 0);
+    await queue.close();
+  });
+});

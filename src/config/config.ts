@@ -27,6 +27,17 @@ export interface Config {
   /** Shards of an order: ranks × ⌈samples per rank / shardSize⌉. */
   readonly maxOrderShards: number;
   readonly maxOrderRanks: number;
+  /** A waiting poll looks again this often when nothing woke it (results, a status change). */
+  readonly pollRecheckMs: number;
+  /** Polls waiting at once in this process, in all and per API key. */
+  readonly maxWaitingPolls: number;
+  readonly maxWaitingPollsPerKey: number;
+  /** Active (queued or running) orders one API key may have. */
+  readonly maxActiveOrdersPerKey: number;
+  /** Bytes of one order's results produced and not yet polled (over all its ranks). */
+  readonly orderBufferBytes: number;
+  /** Bytes of every order's results produced and not yet polled, in the in-process queue. */
+  readonly orderBufferTotalBytes: number;
   /** undefined → the admin key generated at first start, kept in `<dataDir>/api-key`. */
   readonly apiKeys: readonly ApiKeyEntry[] | undefined;
   readonly apiVersion: string;
@@ -122,6 +133,12 @@ const SETTINGS = [
   { key: 'maxOrderSamples', variable: 'SENSORY_MAX_ORDER_SAMPLES', fallback: 100_000_000, read: integer(1, 100_000_000) },
   { key: 'maxOrderShards', variable: 'SENSORY_MAX_ORDER_SHARDS', fallback: 100_000, read: integer(1, 10_000_000) },
   { key: 'maxOrderRanks', variable: 'SENSORY_MAX_ORDER_RANKS', fallback: 64, read: integer(1, 4096) },
+  { key: 'pollRecheckMs', variable: 'SENSORY_POLL_RECHECK_MS', fallback: 5000, read: integer(50, 60_000) },
+  { key: 'maxWaitingPolls', variable: 'SENSORY_MAX_WAITING_POLLS', fallback: 4096, read: integer(1, 1_000_000) },
+  { key: 'maxWaitingPollsPerKey', variable: 'SENSORY_MAX_WAITING_POLLS_PER_KEY', fallback: 1024, read: integer(1, 1_000_000) },
+  { key: 'maxActiveOrdersPerKey', variable: 'SENSORY_MAX_ACTIVE_ORDERS_PER_KEY', fallback: 16, read: integer(1, 1_000_000) },
+  { key: 'orderBufferBytes', variable: 'SENSORY_ORDER_BUFFER_BYTES', fallback: 256 * MiB, read: integer(MiB, 64 * GiB) },
+  { key: 'orderBufferTotalBytes', variable: 'SENSORY_ORDER_BUFFER_TOTAL_BYTES', fallback: 2 * GiB, read: integer(MiB, 1024 * GiB) },
   { key: 'apiKeys', variable: 'SENSORY_API_KEYS', fallback: undefined, read: parseApiKeys, secret: true },
   { key: 'apiVersion', variable: 'SENSORY_API_VERSION', fallback: '0.3.0', read: text },
   {

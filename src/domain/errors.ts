@@ -44,6 +44,8 @@ export const ERROR_REGISTRY = {
   SENSORY_ERR_UNKNOWN_CATEGORY: { status: 422, summary: 'A category asked for does not exist in the dataset.' },
   SENSORY_ERR_UNEVEN_RANKS: { status: 422, summary: 'The samples do not divide evenly over the ranks and rounding is exact: ask rounding drop or repeat.' },
   SENSORY_ERR_TOO_MANY_RANKS: { status: 422, summary: 'More ranks than samples to share, or than SENSORY_MAX_ORDER_RANKS.' },
+  SENSORY_ERR_TOO_MANY_ORDERS: { status: 429, summary: 'The API key has as many active (queued or running) orders as SENSORY_MAX_ACTIVE_ORDERS_PER_KEY allows; finish or cancel one, or retry after Retry-After seconds.' },
+  SENSORY_ERR_TOO_MANY_POLLS: { status: 429, summary: 'As many order polls are waiting as SENSORY_MAX_WAITING_POLLS_PER_KEY (this API key) or SENSORY_MAX_WAITING_POLLS (the process) allow; retry after Retry-After seconds.' },
   SENSORY_ERR_TOO_MANY_CONNECTIONS: { status: 429, summary: 'More than SENSORY_MAX_CONNECTIONS_PER_IP connections are open from this address; the connection is closed.' },
   SENSORY_ERR_HEADERS_TOO_LARGE: { status: 431, summary: 'The request line and headers are larger than the server accepts (16 KiB).' },
   SENSORY_ERR_INTERNAL: { status: 500, summary: 'An unexpected error; the response carries the request id to look up in the logs.' },

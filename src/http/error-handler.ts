@@ -8,9 +8,12 @@ export function errorBody(code: ErrorCode, message: string, requestId?: string) 
 
 /** Seconds a client should wait before retrying a 503: a database restart takes about that. */
 const RETRY_AFTER_SECONDS = 2;
+/** Seconds before retrying a refusal for load: a waiting place frees within a poll's waitMs. */
+const RETRY_AFTER: Partial<Record<ErrorCode, number>> = { SENSORY_ERR_TOO_MANY_POLLS: 1, SENSORY_ERR_TOO_MANY_ORDERS: 10 };
 
 export function sendError(reply: FastifyReply, error: SensoryError) {
-  if (error.status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+  const retryAfter = error.status === 503 ? RETRY_AFTER_SECONDS : RETRY_AFTER[error.code];
+  if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
   return reply.code(error.status).type('application/json').send(errorBody(error.code, error.message));
 }
 

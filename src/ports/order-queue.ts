@@ -74,6 +74,15 @@ export interface OrderQueue {
   /** Removes the messages waiting in the queue (not those taken and unsettled). */
   purgeResults(ref: StreamRef): Promise<void>;
   deleteResultQueue(ref: StreamRef): Promise<void>;
+  /**
+   * Subscribes to order signals: results published to one of an order's streams or handed back
+   * to its queue (with that stream), or signal() called for it (the whole order) — by this
+   * process or, on RabbitMQ, by any other. Signals are hints (one may be lost): a listener still
+   * looks again now and then.
+   */
+  onSignal(listener: (orderId: string, stream?: StreamRef) => void): void;
+  /** Signals the order to every listener (its status changed, say); best effort. */
+  signal(orderId: string): Promise<void>;
   /** Throws when the queue backend cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

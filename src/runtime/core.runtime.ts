@@ -50,7 +50,7 @@ export function databaseUrl(config: Config): string {
 }
 
 async function openQueue(config: Config, log: (message: string) => void): Promise<OrderQueue> {
-  if (config.amqpUrl === undefined) return new MemoryOrderQueue();
+  if (config.amqpUrl === undefined) return new MemoryOrderQueue(Date.now, config.orderBufferTotalBytes);
   const queue = new AmqpOrderQueue(
     { url: config.amqpUrl, exchange: config.amqpExchange, taskQueue: config.amqpTaskQueue, taskRoutingKey: config.amqpTaskRoutingKey },
     log,
@@ -68,6 +68,11 @@ function orderSettings(config: Config): OrderSettings {
     maxShards: config.maxOrderShards,
     maxRanks: config.maxOrderRanks,
     maxTtlSeconds: config.orderMaxTtlSeconds,
+    pollRecheckMs: config.pollRecheckMs,
+    maxWaitingPolls: config.maxWaitingPolls,
+    maxWaitingPollsPerKey: config.maxWaitingPollsPerKey,
+    maxActiveOrdersPerKey: config.maxActiveOrdersPerKey,
+    bufferBytes: config.orderBufferBytes,
   };
 }
 

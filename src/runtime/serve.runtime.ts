@@ -41,6 +41,7 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
   const metrics = new PrometheusTelemetry();
   const core = await openCoreRuntime(config, { log, telemetry: metrics });
   const { store, pixels, queue, batches, orders } = core;
+  metrics.watchWaitingPolls(() => orders.waitingPolls());
   const blobs = openByScheme(BLOB_STORES, blobUrl(config), { blobIndex: core.blobIndex, segmentBytes: config.segmentBytes, log });
   // Repairs what a crashed writer left (a torn segment tail) before the first upload.
   await blobs.init();

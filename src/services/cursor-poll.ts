@@ -6,7 +6,7 @@ import { deliveredCount } from '../domain/stream-state.js';
 import { sliceResultMessage, type ResultMessage } from '../formats/result-message.js';
 import type { ReceivedResult, StreamRef } from '../ports/order-queue.js';
 import type { StoredOrder } from '../ports/order-store.js';
-import { EMPTY_WAIT_MS, decoded, pollResult, type PollRequest, type PollResult, type PollerDeps } from './order-poll.js';
+import { decoded, pollResult, type PollRequest, type PollResult, type PollerDeps, type Waiting } from './order-poll.js';
 import { describeOrder } from './order-report.js';
 
 /** The answer of a poll of a finished order: nothing more will come. */
@@ -25,7 +25,7 @@ async function finished(deps: PollerDeps, stored: StoredOrder, ref: StreamRef, c
 }
 
 /** A poll with a cursor: one consumer per rank, retried polls give the same samples, acks deliver. */
-export async function pollCursor(deps: PollerDeps, start: StoredOrder, ref: StreamRef, request: PollRequest, max: number, waitMs: number): Promise<PollResult> {
+export async function pollCursor(deps: PollerDeps, start: StoredOrder, ref: StreamRef, request: PollRequest, max: number, { waitMs, watch }: Waiting): Promise<PollResult> {
   const { orders, queue, streams, clock, host } = deps;
   let stored = start;
   const expected = { orderId: ref.orderId, generation: ref.generation, stream: ref.stream };
@@ -55,6 +55,7 @@ export async function pollCursor(deps: PollerDeps, start: StoredOrder, ref: Stre
   let tookAny = false;
   const deadline = clock.now() + waitMs;
   while (isActive(status) && !state.closed && count < max && position < state.length) {
+    watch.arm();
     const messages = await queue.takeResults(ref, Math.max(1, Math.floor((max - count) / stored.order.spec.chunkSamples)));
     if (messages.length === 0) {
       state = (await orders.stream(ref)) ?? state;
@@ -67,8 +68,8 @@ export async function pollCursor(deps: PollerDeps, start: StoredOrder, ref: Stre
         // checkpoint, or a retry of a lost last answer): nothing would bring them again.
         else if (state.produced > from) state = (await streams.reset(ref, () => from)) ?? state;
       }
-      if (count > 0 || clock.now() >= deadline) break;
-      await clock.sleep(EMPTY_WAIT_MS);
+      if (count > 0 || state.closed || clock.now() >= deadline) break;
+      await watch.wait(deadline - clock.now());
       stored = await host.reload(ref.orderId);
       status = describeOrder(stored, clock.now()).status;
       continue;

@@ -24,6 +24,15 @@ export interface OrderSettings {
   readonly maxShards: number;
   readonly maxRanks: number;
   readonly maxTtlSeconds: number;
+  /** A waiting poll looks again this often when nothing woke it; POLL_RECHECK_MS when absent. */
+  readonly pollRecheckMs?: number;
+  /** Polls waiting at once, in all and per API key; over either → 429 SENSORY_ERR_TOO_MANY_POLLS. */
+  readonly maxWaitingPolls?: number;
+  readonly maxWaitingPollsPerKey?: number;
+  /** Active orders per API key; over it → 429 SENSORY_ERR_TOO_MANY_ORDERS. MAX_ACTIVE_ORDERS_PER_KEY when absent. */
+  readonly maxActiveOrdersPerKey?: number;
+  /** Bytes of one order's results produced and not polled yet (split over its ranks). */
+  readonly bufferBytes?: number;
 }
 
 /** Who asks: an order belongs to the key that placed it; admin keys act on every order. */

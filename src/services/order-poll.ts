@@ -7,10 +7,8 @@ import type { Clock } from '../ports/clock.js';
 import type { OrderQueue, ReceivedResult, StreamRef } from '../ports/order-queue.js';
 import type { OrderStore, StoredOrder } from '../ports/order-store.js';
 import { describeOrder, type OrderReport } from './order-report.js';
+import type { Watch } from './order-signals.js';
 import type { StreamQueues } from './stream-queues.js';
-
-/** How long a waiting poll sleeps between looks at an empty queue. */
-export const EMPTY_WAIT_MS = 15;
 
 export interface PollRequest {
   /** The stream (rank) polled; 0 by default. */
@@ -62,6 +60,12 @@ export interface PollerDeps {
   readonly clock: Clock;
   readonly leaseMs: number;
   readonly host: PollHost;
+}
+
+/** How a poll waits for something to send: `watch` wakes it (see OrderSignals). */
+export interface Waiting {
+  readonly waitMs: number;
+  readonly watch: Watch;
 }
 
 /** The answer's samples as a batch plan, rendered from the messages' bytes (no joined copy). */

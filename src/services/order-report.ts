@@ -9,8 +9,8 @@ import type { OrderSpec, StoredOrder } from '../ports/order-store.js';
 
 /** The most samples one poll hands out. */
 export const MAX_POLL = 4096;
-/** What one stream's result queue may hold in bytes, unless two messages need more. */
-export const RESULT_QUEUE_MAX_BYTES = 256 * 1024 * 1024;
+/** What one order's result queues may hold in bytes, over all its ranks (SENSORY_ORDER_BUFFER_BYTES' default). */
+export const ORDER_BUFFER_BYTES = 256 * 1024 * 1024;
 
 export interface StreamReport {
   readonly rank: number;
@@ -96,11 +96,12 @@ export function describeOrder(stored: StoredOrder, now: number): OrderReport {
 }
 
 /**
- * What a stream's result queue holds: enough for two full polls, in messages, and at most
- * RESULT_QUEUE_MAX_BYTES (but always two messages), so large records do not flood memory.
+ * What a stream's result queue holds: enough for two full polls, in messages, and at most its
+ * share of the order's buffer (`bufferBytes` / ranks), but always one message, so an order's
+ * unpolled results stay within about `bufferBytes` whatever its records' size.
  */
-export function resultQueueBound(spec: Pick<OrderSpec, 'chunkSamples' | 'width' | 'height' | 'channels'>): ResultQueueBound {
+export function resultQueueBound(spec: Pick<OrderSpec, 'chunkSamples' | 'width' | 'height' | 'channels'>, ranks = 1, bufferBytes = ORDER_BUFFER_BYTES): ResultQueueBound {
   const maxMessages = Math.max(8, 2 * Math.ceil(MAX_POLL / spec.chunkSamples));
   const message = messageBytes(spec.chunkSamples, recordBytes(spec));
-  return { maxMessages, maxBytes: Math.max(2 * message, Math.min(maxMessages * message, RESULT_QUEUE_MAX_BYTES)) };
+  return { maxMessages, maxBytes: Math.max(message, Math.min(maxMessages * message, Math.floor(bufferBytes / ranks))) };
 }

@@ -12,6 +12,7 @@ import { pollCursor } from './cursor-poll.js';
 import type { PollRequest, PollResult, PollerDeps } from './order-poll.js';
 import { pollShared } from './shared-poll.js';
 import { MAX_POLL, describeOrder, orderFacts, type OrderReport } from './order-report.js';
+import { MAX_WAITING_POLLS, MAX_WAITING_POLLS_PER_KEY, OrderSignals, POLL_RECHECK_MS } from './order-signals.js';
 import { StreamQueues } from './stream-queues.js';
 import { canonicalRequest, checkOrder, orderSpec, type Caller, type OrderRequest, type OrderSettings } from './order-placement.js';
 
@@ -20,6 +21,8 @@ export type { PollRequest, PollResult };
 export const MAX_WAIT_MS = 20_000;
 /** How long a poll holds the samples it is sending before another poll may send them (default). */
 export const LEASE_MS = 120_000;
+/** Active orders one API key may have (default). */
+export const MAX_ACTIVE_ORDERS_PER_KEY = 16;
 
 export type { Caller, OrderRequest, OrderSettings };
 
@@ -31,6 +34,7 @@ export type { Caller, OrderRequest, OrderSettings };
 export class OrderService {
   private readonly streams: StreamQueues;
   private readonly pollers: PollerDeps;
+  private readonly signals: OrderSignals;
 
   constructor(
     private readonly orders: OrderStore,
@@ -40,7 +44,16 @@ export class OrderService {
     private readonly settings: OrderSettings,
     private readonly clock: Clock,
   ) {
-    this.streams = new StreamQueues(orders, queue, clock);
+    this.streams = new StreamQueues(orders, queue, clock, settings.bufferBytes);
+    this.signals = new OrderSignals(
+      clock,
+      {
+        recheckMs: settings.pollRecheckMs ?? POLL_RECHECK_MS,
+        maxWaiting: settings.maxWaitingPolls ?? MAX_WAITING_POLLS,
+        maxWaitingPerKey: settings.maxWaitingPollsPerKey ?? MAX_WAITING_POLLS_PER_KEY,
+      },
+      (signal) => queue.onSignal(signal),
+    );
     this.pollers = {
       orders,
       queue,
@@ -59,6 +72,7 @@ export class OrderService {
       const existing = await this.orders.findByKey(caller.owner, request.key);
       if (existing) return { order: this.sameRequest(existing, canonical), created: false };
     }
+    await this.checkActiveOrders(caller);
     const selection = await this.batches.select(datasetName, request);
     if (selection.eligible.length === 0) {
       throw new SensoryError('SENSORY_ERR_NOT_ENOUGH_SAMPLES', `size ${request.size} is above the 0 eligible samples`, { size: request.size, eligible: 0 });
@@ -85,6 +99,26 @@ export class OrderService {
       throw error instanceof SensoryError ? error : new SensoryError('SENSORY_ERR_UNAVAILABLE', `the queue refused the order: ${(error as Error).message}`);
     }
     return { order: describeOrder({ order, streams }, this.clock.now()), created: true };
+  }
+
+  /**
+   * 429 when the key has SENSORY_MAX_ACTIVE_ORDERS_PER_KEY active orders: those whose rows say
+   * active, brought up to date first (an expired or completed one is finished now, and frees its
+   * place). Concurrent placements of one key may pass it by the few that race.
+   */
+  private async checkActiveOrders(caller: Caller): Promise<void> {
+    const max = this.settings.maxActiveOrdersPerKey ?? MAX_ACTIVE_ORDERS_PER_KEY;
+    const candidates = await this.orders.list({ owner: caller.owner, activeOnly: true, limit: max });
+    if (candidates.length < max) return;
+    const now = this.clock.now();
+    const active = (await Promise.all(candidates.map((one) => this.refresh(one)))).filter((one) => isActive(describeOrder(one, now).status));
+    if (active.length >= max) {
+      throw new SensoryError(
+        'SENSORY_ERR_TOO_MANY_ORDERS',
+        `this API key has ${active.length} active orders, the most SENSORY_MAX_ACTIVE_ORDERS_PER_KEY allows: cancel one (DELETE /v1/orders/{id}) or wait until one is complete or expired`,
+        { active: active.length, max },
+      );
+    }
   }
 
   private sameRequest(existing: StoredOrder, canonical: string): OrderReport {
@@ -153,6 +187,7 @@ export class OrderService {
     }, { durable: true }))!;
     await this.streams.remove(reshaped.before);
     await this.streams.start(reshaped.after).catch(() => undefined); // a poll recovers what this could not start
+    await this.announce(id);
     return this.get(id);
   }
 
@@ -167,10 +202,22 @@ export class OrderService {
     const max = request.max ?? MAX_POLL;
     const waitMs = request.waitMs ?? 0;
     const ref = { orderId: id, generation: g, stream: rank };
-    if (request.cursor !== undefined) return pollCursor(this.pollers, stored, ref, request, max, waitMs);
-    if (request.ack !== undefined || request.resume !== undefined) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'ack and resume go with a cursor: send cursor too');
-    if (max === 0) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'max 0 is for a final acknowledgement: send cursor and ack with it');
-    return pollShared(this.pollers, stored, ref, max, waitMs);
+    if (request.cursor === undefined) {
+      if (request.ack !== undefined || request.resume !== undefined) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'ack and resume go with a cursor: send cursor too');
+      if (max === 0) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'max 0 is for a final acknowledgement: send cursor and ack with it');
+    }
+    const watch = this.signals.watch(ref, caller.owner);
+    try {
+      const waiting = { waitMs, watch };
+      return request.cursor !== undefined ? await pollCursor(this.pollers, stored, ref, request, max, waiting) : await pollShared(this.pollers, stored, ref, max, waiting);
+    } finally {
+      watch.close();
+    }
+  }
+
+  /** Polls waiting now: in all, or of one API key. */
+  waitingPolls(owner?: string): number {
+    return this.signals.count(owner);
   }
 
   /** The order, with the transitions its facts call for written first; 404 when there is none. */
@@ -215,7 +262,10 @@ export class OrderService {
       const next: OrderRow = { ...order, status, ...(error ? { error } : {}) };
       return { order: next, result: next };
     }, { durable: true });
-    if (finishedOrder) await this.streams.remove(finishedOrder);
+    if (finishedOrder) {
+      await this.streams.remove(finishedOrder);
+      await this.announce(id);
+    }
     return finishedOrder !== undefined;
   }
 
@@ -231,6 +281,12 @@ export class OrderService {
     }
     if (completed) return 'complete';
     return isActive(order.status) ? 'running' : order.status;
+  }
+
+  /** Wakes the order's waiting polls, here and (through the queue) in other processes. */
+  private async announce(id: string): Promise<void> {
+    this.signals.signal(id);
+    await this.queue.signal(id).catch(() => undefined);
   }
 
   private expiry(ttlSeconds: number): string {

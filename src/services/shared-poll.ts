@@ -5,11 +5,11 @@ import { deliveredCount, enterMode, lowestUndelivered } from '../domain/stream-s
 import { sliceResultMessage, type ResultMessage } from '../formats/result-message.js';
 import type { ReceivedResult, StreamRef } from '../ports/order-queue.js';
 import type { StoredOrder } from '../ports/order-store.js';
-import { EMPTY_WAIT_MS, decoded, pollResult, type PollResult, type PollerDeps } from './order-poll.js';
+import { decoded, pollResult, type PollResult, type PollerDeps, type Waiting } from './order-poll.js';
 import { describeOrder } from './order-report.js';
 
 /** A poll without a cursor: shared by whoever polls the rank; delivered once written whole. */
-export async function pollShared(deps: PollerDeps, start: StoredOrder, ref: StreamRef, max: number, waitMs: number): Promise<PollResult> {
+export async function pollShared(deps: PollerDeps, start: StoredOrder, ref: StreamRef, max: number, { waitMs, watch }: Waiting): Promise<PollResult> {
   const { orders, queue, streams, clock, leaseMs, host } = deps;
   let stored = start;
   // A finished order answers done, whatever its streams were polled like.
@@ -33,6 +33,7 @@ export async function pollShared(deps: PollerDeps, start: StoredOrder, ref: Stre
     // put back by a requeue does not count against the queue's bound, so fewer go back.
     const whole = Math.floor((max - count) / chunkSamples);
     if (whole === 0 && count > 0) break;
+    watch.arm();
     const messages = await queue.takeResults(ref, Math.max(1, whole));
     if (messages.length === 0) {
       state = (await orders.stream(ref)) ?? state;
@@ -41,8 +42,14 @@ export async function pollShared(deps: PollerDeps, start: StoredOrder, ref: Stre
         checked = true;
         await streams.recoverIfLost(stored.order, ref, lowestUndelivered);
       }
-      if (count > 0 || clock.now() >= deadline) break;
-      await clock.sleep(EMPTY_WAIT_MS);
+      if (count > 0 || state.closed || clock.now() >= deadline) break;
+      try {
+        await watch.wait(deadline - clock.now());
+      } catch (error) {
+        // Refused a waiting place (429): it took nothing, and what it holds for others goes back.
+        for (const message of handBack) message.requeue();
+        throw error;
+      }
       stored = await host.reload(ref.orderId);
       continue;
     }

@@ -5,7 +5,7 @@ import type { StreamState } from '../domain/stream-state.js';
 import type { Clock } from '../ports/clock.js';
 import type { OrderQueue, ProduceTask, StreamRef } from '../ports/order-queue.js';
 import type { OrderRow, OrderStore } from '../ports/order-store.js';
-import { resultQueueBound } from './order-report.js';
+import { ORDER_BUFFER_BYTES, resultQueueBound } from './order-report.js';
 
 export function produceTask(ref: StreamRef): ProduceTask {
   return { kind: 'produce', version: 2, data: { orderId: ref.orderId, generation: ref.generation, stream: ref.stream, taskId: randomUUID() } };
@@ -25,12 +25,18 @@ export class StreamQueues {
     private readonly orders: OrderStore,
     private readonly queue: OrderQueue,
     private readonly clock: Clock,
+    /** SENSORY_ORDER_BUFFER_BYTES: an order's result queues hold this much at most, over all its ranks. */
+    private readonly bufferBytes = ORDER_BUFFER_BYTES,
   ) {}
+
+  private bound(order: OrderRow) {
+    return resultQueueBound(order.spec, order.plan.generations[currentGeneration(order.plan)].ranks, this.bufferBytes);
+  }
 
   /** Creates the result queues of the order's current generation and publishes a produce task per stream: O(ranks). */
   async start(order: OrderRow): Promise<void> {
     const refs = streamRefs(order);
-    for (const ref of refs) await this.queue.ensureResultQueue(ref, resultQueueBound(order.spec), order.ttlSeconds);
+    for (const ref of refs) await this.queue.ensureResultQueue(ref, this.bound(order), order.ttlSeconds);
     await this.queue.publishTasks(refs.map(produceTask));
   }
 
@@ -76,7 +82,7 @@ export class StreamQueues {
    * `position(state)`. True when it was lost.
    */
   async recoverIfLost(order: OrderRow, ref: StreamRef, position: (state: StreamState) => number): Promise<boolean> {
-    const created = await this.queue.ensureResultQueue(ref, resultQueueBound(order.spec), order.ttlSeconds);
+    const created = await this.queue.ensureResultQueue(ref, this.bound(order), order.ttlSeconds);
     if (created) await this.reset(ref, position);
     return created;
   }

@@ -55,6 +55,8 @@ export const SETTINGS: OrderSettings = {
   maxShards: 100_000,
   maxRanks: 64,
   maxTtlSeconds: 7 * 24 * 3600,
+  // The fake clock moves by what a poll waits: small steps, as a busy worker's results would wake it.
+  pollRecheckMs: 15,
 };
 
 export interface ServiceWorld {

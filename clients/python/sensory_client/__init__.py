@@ -64,12 +64,18 @@ _NETWORK_ERRORS = (OSError, http.client.HTTPException)  # ConnectionError, timeo
 class SensoryError(Exception):
     """An error answer of the service: HTTP status, SENSORY_ERR_* code, message, request id."""
 
-    def __init__(self, status: int, code: str, message: str, request_id: Optional[str] = None) -> None:
+    def __init__(self, status: int, code: str, message: str, request_id: Optional[str] = None, retry_after: Optional[float] = None) -> None:
         super().__init__("%s %s: %s" % (status, code, message))
         self.status = status
         self.code = code
         self.message = message
         self.request_id = request_id
+        #: Seconds the answer's Retry-After asked to wait, when it gave one.
+        self.retry_after = retry_after
+
+
+#: Refusals for load that took nothing: sent again after the answer's Retry-After.
+_RETRY_LATER_CODES = frozenset(["SENSORY_ERR_TOO_MANY_POLLS"])
 
 
 class SensoryConnectionError(SensoryError):
@@ -229,8 +235,13 @@ class Client:
                     raise _api_error(status, response, buf)
                 return status, response, buf
             except SensoryError as error:
-                if not (idempotent and error.status >= 500) or attempt >= self.retries:
+                retry_later = error.code in _RETRY_LATER_CODES
+                if not ((idempotent and error.status >= 500) or retry_later) or attempt >= self.retries:
                     raise
+                if retry_later and error.retry_after is not None:
+                    time.sleep(min(error.retry_after, 30.0))
+                    attempt += 1
+                    continue
             except _NETWORK_ERRORS as error:
                 retryable = idempotent or getattr(error, "sensory_stale", False)
                 if not retryable or attempt >= self.retries:
@@ -662,7 +673,11 @@ def _batch_body(size, seed, noise, split, categories, dtype, labels, fields):
 def _api_error(status, response, buf):
     request_id = response.getheader("X-Request-Id")
     try:
+        retry_after = float(response.getheader("Retry-After"))
+    except (TypeError, ValueError):
+        retry_after = None
+    try:
         error = json.loads(bytes(buf))["error"]
-        return SensoryError(status, error["code"], error.get("message", ""), error.get("requestId", request_id))
+        return SensoryError(status, error["code"], error.get("message", ""), error.get("requestId", request_id), retry_after)
     except (ValueError, KeyError, TypeError):
         return SensoryError(status, "SENSORY_ERR_UNKNOWN", bytes(buf[:300]).decode("utf-8", "replace") or "HTTP %d" % status, request_id)

@@ -51,9 +51,12 @@ export class SensoryOrderEndedError extends Error {
 
 const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ECONNABORTED', 'SENSORY_CONNECTION_ABORTED']);
 
-/** Worth another try: the connection failed or broke, or the service answered 5xx. */
+/** Refusals for load that took nothing: the service says when to come back (Retry-After). */
+const RETRY_LATER_CODES = new Set(['SENSORY_ERR_TOO_MANY_POLLS']);
+
+/** Worth another try: the connection failed or broke, the service answered 5xx, or asked to come back later. */
 export function isTransient(error: unknown): boolean {
-  if (error instanceof SensoryApiError) return error.status >= 500;
+  if (error instanceof SensoryApiError) return error.status >= 500 || RETRY_LATER_CODES.has(error.code);
   if (error instanceof SensoryConnectionError) return TRANSIENT_CODES.has(error.code);
   return false;
 }

@@ -3,5 +3,5 @@ import type { Clock } from '../../ports/clock.js';
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms) => sleep(ms),
+  sleep: (ms, signal) => (signal ? sleep(ms, undefined, { signal }).catch(() => undefined) : sleep(ms)),
 };

@@ -68,6 +68,7 @@ export class AmqpOrderQueue implements OrderQueue {
   private retryMs = RECONNECT_MIN_MS;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly subscriptions = new Set<Subscription>();
+  private readonly signalListeners: ((orderId: string, stream?: StreamRef) => void)[] = [];
 
   constructor(
     private readonly topology: AmqpTopology,
@@ -127,6 +128,7 @@ export class AmqpOrderQueue implements OrderQueue {
       this.link = link;
       this.watchPublisher(link);
       for (const subscription of this.subscriptions) await this.subscribe(subscription);
+      if (this.signalListeners.length > 0) await this.listenForSignals(link);
     } catch (error) {
       await connection.close().catch(() => undefined);
       throw error;
@@ -304,7 +306,10 @@ export class AmqpOrderQueue implements OrderQueue {
     return new Promise((resolve, reject) => {
       try {
         // reject-publish overflow: the broker nacks a publish to a full queue.
-        publisher.sendToQueue(resultQueueName(ref), body, { persistent: false }, (error) => resolve(error ? 'full' : 'published'));
+        publisher.sendToQueue(resultQueueName(ref), body, { persistent: false }, (error) => {
+          if (!error) this.announce(ref.orderId, ref);
+          resolve(error ? 'full' : 'published');
+        });
       } catch (error) {
         // The channel closed under us (it is being replaced).
         reject(asUnavailable(error));
@@ -312,7 +317,7 @@ export class AmqpOrderQueue implements OrderQueue {
     });
   }
 
-  async takeResults(ref: StreamRef, max: number): Promise<ReceivedResult[]> {
+  async takeResults(ref: StreamRef, max: number, retried = false): Promise<ReceivedResult[]> {
     const link = this.current();
     const channel = link.getter;
     const taken: ReceivedResult[] = [];
@@ -320,12 +325,17 @@ export class AmqpOrderQueue implements OrderQueue {
       while (taken.length < max) {
         const message = await channel.get(resultQueueName(ref), { noAck: false });
         if (!message) break;
-        taken.push(this.received(channel, message));
+        taken.push(this.received(channel, message, ref));
       }
     } catch {
       // A missing queue closes the channel (404): make a new one; what was taken is requeued.
       if (link.getter === channel && this.link === link) {
         link.getter = await this.newChannel(link.connection).catch(() => channel);
+      }
+      // The channel is shared: a get of another, deleted queue may have closed it under this one.
+      // A waiting poll would not look again until signalled, so an existing queue is read again.
+      if (!retried && this.link === link && link.getter !== channel && (await this.exists(link, resultQueueName(ref)).catch(() => false))) {
+        return this.takeResults(ref, max, true);
       }
       return [];
     }
@@ -351,7 +361,7 @@ export class AmqpOrderQueue implements OrderQueue {
     }
   }
 
-  private received(channel: Channel, message: amqp.GetMessage): ReceivedResult {
+  private received(channel: Channel, message: amqp.GetMessage, ref: StreamRef): ReceivedResult {
     let settled = false;
     const settle = (fn: () => void) => {
       if (settled) return;
@@ -365,7 +375,11 @@ export class AmqpOrderQueue implements OrderQueue {
     return {
       body: message.content,
       ack: () => settle(() => channel.ack(message)),
-      requeue: () => settle(() => channel.nack(message, false, true)),
+      requeue: () =>
+        settle(() => {
+          channel.nack(message, false, true);
+          this.announce(ref.orderId, ref);
+        }),
     };
   }
 
@@ -375,6 +389,61 @@ export class AmqpOrderQueue implements OrderQueue {
     } catch (error) {
       throw asUnavailable(error);
     }
+  }
+
+  /** Signals travel on the exchange under this routing key (never the task queue's). */
+  private get signalRoutingKey(): string {
+    return `${this.topology.taskRoutingKey}.signals`;
+  }
+
+  onSignal(listener: (orderId: string, stream?: StreamRef) => void): void {
+    this.signalListeners.push(listener);
+    if (this.signalListeners.length === 1 && this.link) {
+      this.listenForSignals(this.link).catch((error: Error) => this.log(`RabbitMQ: could not listen for order signals: ${error.message}`));
+    }
+  }
+
+  async signal(orderId: string): Promise<void> {
+    this.announce(orderId);
+  }
+
+  /**
+   * A small message to every process listening for signals — `{o: orderId}`, with `g` and `s`
+   * when it concerns one stream — fire and forget (signals are hints).
+   */
+  private announce(orderId: string, stream?: StreamRef): void {
+    const link = this.link;
+    if (!link || this.closed) return;
+    const body = stream ? { o: orderId, g: stream.generation, s: stream.stream } : { o: orderId };
+    try {
+      link.publisher.publish(this.topology.exchange, this.signalRoutingKey, Buffer.from(JSON.stringify(body), 'utf8'), { persistent: false });
+    } catch {
+      // The channel is being replaced: a waiting poll's re-check covers the lost signal.
+    }
+  }
+
+  /** An exclusive queue of this process, bound to the signals' routing key (it goes with the connection). */
+  private async listenForSignals(link: Link): Promise<void> {
+    const channel = await this.newChannel(link.connection);
+    channel.once('close', () => {
+      if (this.closed || this.link !== link) return; // a new connection listens again
+      const retry = setTimeout(() => {
+        if (!this.closed && this.link === link) this.listenForSignals(link).catch(() => undefined);
+      }, RECONNECT_MIN_MS);
+      retry.unref();
+    });
+    const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true, durable: false });
+    await channel.bindQueue(queue, this.topology.exchange, this.signalRoutingKey);
+    await channel.consume(
+      queue,
+      (message) => {
+        if (!message) return;
+        const signal = parseSignal(message.content);
+        if (!signal) return;
+        for (const listener of this.signalListeners) listener(signal.orderId, signal.stream);
+      },
+      { noAck: true },
+    );
   }
 
   async ping(): Promise<void> {
@@ -395,5 +464,17 @@ export class AmqpOrderQueue implements OrderQueue {
     const link = this.link;
     this.link = undefined;
     if (link) await link.connection.close().catch(() => undefined);
+  }
+}
+
+/** A signal message as announce() writes it; undefined for anything else. */
+function parseSignal(content: Buffer): { orderId: string; stream?: StreamRef } | undefined {
+  try {
+    const value = JSON.parse(content.toString('utf8')) as { o?: unknown; g?: unknown; s?: unknown };
+    if (typeof value?.o !== 'string') return undefined;
+    const whole = (n: unknown): n is number => typeof n === 'number' && Number.isInteger(n) && n >= 0;
+    return whole(value.g) && whole(value.s) ? { orderId: value.o, stream: { orderId: value.o, generation: value.g, stream: value.s } } : { orderId: value.o };
+  } catch {
+    return undefined;
   }
 }

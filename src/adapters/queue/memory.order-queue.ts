@@ -24,6 +24,8 @@ interface ResultQueue {
   /** Bytes of the messages waiting (the bound counts those, as RabbitMQ's does). */
   bytes: number;
   lastUsed: number;
+  /** A poll found it empty: its next message is taken even past the total (so it always moves). */
+  wanted: boolean;
 }
 
 interface Consumer {
@@ -36,17 +38,44 @@ interface Consumer {
 /**
  * The embedded shape's queue: the same semantics as the RabbitMQ one (result queues bounded in
  * messages and bytes that refuse publishes when full, expiry when unused, requeue on failure),
- * held in this process. Nothing here survives a restart; orders recover when polled.
+ * held in this process. Nothing here survives a restart; orders recover when polled. Besides each
+ * queue's bound, the bytes waiting in all of them are bounded (`maxTotalBytes`): a publish past it
+ * is refused too — unless a poll found that queue empty, so a polled stream always moves (the
+ * total is passed by one message per such stream at most) — and the orders refused hear a
+ * signal once polls made room.
  */
 export class MemoryOrderQueue implements OrderQueue {
   readonly kind = 'memory' as const;
   private readonly tasks: OrderTask[] = [];
   private readonly consumers: Consumer[] = [];
   private readonly results = new Map<string, ResultQueue>();
+  private readonly listeners: ((orderId: string, stream?: StreamRef) => void)[] = [];
   private closed = false;
   private seq = 0;
+  /** Bytes waiting in every result queue. */
+  private totalBytes = 0;
+  /** Orders whose publish was refused for the total: signalled once there is room. */
+  private readonly refusedForTotal = new Set<string>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly maxTotalBytes = Number.POSITIVE_INFINITY,
+  ) {}
+
+  /** Bytes waiting in every result queue (messages taken and not settled are not counted). */
+  bufferedBytes(): number {
+    return this.totalBytes;
+  }
+
+  private addBytes(queue: ResultQueue, bytes: number): void {
+    queue.bytes += bytes;
+    this.totalBytes += bytes;
+    if (bytes < 0 && this.refusedForTotal.size > 0 && this.totalBytes < this.maxTotalBytes) {
+      const orders = [...this.refusedForTotal];
+      this.refusedForTotal.clear();
+      for (const orderId of orders) this.emit(orderId);
+    }
+  }
 
   async publishTasks(tasks: readonly OrderTask[]): Promise<void> {
     // Through JSON, as on the broker: a handler never shares an object with the publisher.
@@ -92,7 +121,7 @@ export class MemoryOrderQueue implements OrderQueue {
 
   async ensureResultQueue(ref: StreamRef, bound: ResultQueueBound, ttlSeconds: number): Promise<boolean> {
     if (this.live(ref)) return false;
-    this.results.set(resultQueueName(ref), { messages: [], bound, ttlMs: ttlSeconds * 1000, bytes: 0, lastUsed: this.now() });
+    this.results.set(resultQueueName(ref), { messages: [], bound, ttlMs: ttlSeconds * 1000, bytes: 0, lastUsed: this.now(), wanted: false });
     return true;
   }
 
@@ -101,8 +130,14 @@ export class MemoryOrderQueue implements OrderQueue {
     // Like an unroutable message on the broker: a publish to a missing queue is dropped.
     if (!queue) return 'published';
     if (queue.messages.length >= queue.bound.maxMessages || queue.bytes + body.length > queue.bound.maxBytes) return 'full';
+    if (this.totalBytes + body.length > this.maxTotalBytes && !(queue.wanted && queue.messages.length === 0)) {
+      this.refusedForTotal.add(ref.orderId);
+      return 'full';
+    }
     queue.messages.push({ seq: this.seq++, body });
-    queue.bytes += body.length;
+    queue.wanted = false;
+    this.addBytes(queue, body.length);
+    this.emit(ref.orderId, ref);
     return 'published';
   }
 
@@ -111,7 +146,8 @@ export class MemoryOrderQueue implements OrderQueue {
     if (!queue) return [];
     queue.lastUsed = this.now();
     const taken = queue.messages.splice(0, max);
-    queue.bytes -= taken.reduce((sum, message) => sum + message.body.length, 0);
+    if (taken.length === 0) queue.wanted = true;
+    this.addBytes(queue, -taken.reduce((sum, message) => sum + message.body.length, 0));
     return taken.map((message) => {
       let settled = false;
       return {
@@ -128,7 +164,8 @@ export class MemoryOrderQueue implements OrderQueue {
             let at = 0;
             while (at < queue.messages.length && queue.messages[at].seq < message.seq) at++;
             queue.messages.splice(at, 0, message);
-            queue.bytes += message.body.length;
+            this.addBytes(queue, message.body.length);
+            this.emit(ref.orderId, ref);
           }
         },
       };
@@ -139,11 +176,30 @@ export class MemoryOrderQueue implements OrderQueue {
     const queue = this.live(ref);
     if (!queue) return;
     queue.messages.length = 0;
-    queue.bytes = 0;
+    this.addBytes(queue, -queue.bytes);
   }
 
   async deleteResultQueue(ref: StreamRef): Promise<void> {
-    this.results.delete(resultQueueName(ref));
+    const name = resultQueueName(ref);
+    const queue = this.results.get(name);
+    this.results.delete(name);
+    if (queue) this.addBytes(queue, -queue.bytes);
+  }
+
+  onSignal(listener: (orderId: string, stream?: StreamRef) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async signal(orderId: string): Promise<void> {
+    this.emit(orderId);
+  }
+
+  /** After the current call returns: a listener never runs inside a publish or a requeue. */
+  private emit(orderId: string, stream?: StreamRef): void {
+    if (this.listeners.length === 0) return;
+    queueMicrotask(() => {
+      for (const listener of this.listeners) listener(orderId, stream);
+    });
   }
 
   async ping(): Promise<void> {
@@ -161,6 +217,7 @@ export class MemoryOrderQueue implements OrderQueue {
     const queue = this.results.get(name);
     if (queue && this.now() - queue.lastUsed > queue.ttlMs) {
       this.results.delete(name);
+      this.addBytes(queue, -queue.bytes);
       return undefined;
     }
     return queue;

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BatchFormat, Telemetry } from '../../ports/telemetry.js';
 
 /** The counts of the services and the HTTP edge, in one Prometheus registry with the Node process metrics. */
@@ -44,6 +44,18 @@ export class PrometheusTelemetry implements Telemetry {
 
   countOrderSamplesDelivered(format: string, count: number): void {
     if (count > 0) this.orderSamplesDelivered.inc({ format }, count);
+  }
+
+  /** Exposes the order polls waiting now (read at each scrape). */
+  watchWaitingPolls(read: () => number): void {
+    new Gauge({
+      name: 'sensory_order_polls_waiting',
+      help: 'Order polls waiting for samples in this process (bounded by SENSORY_MAX_WAITING_POLLS)',
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
   }
 
   observeRequest(method: string, route: string, status: number, seconds: number): void {

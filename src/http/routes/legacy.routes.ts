@@ -66,7 +66,7 @@ export function legacyOrderRoutes(app: FastifyInstance, deps: AppDeps): void {
         tags: ['legacy'],
         headers: LegacyHeaders,
         body: LegacyBatchBody,
-        response: errorResponses(400, 403, 404, 422, 503),
+        response: errorResponses(400, 403, 404, 422, 429, 503),
       },
     },
     async (request, reply) => {

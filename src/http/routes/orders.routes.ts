@@ -34,7 +34,7 @@ export function orderRoutes(app: FastifyInstance, { orders, metrics }: AppDeps):
         tags: ['orders'],
         params: DatasetParams,
         body: OrderBody,
-        response: { 200: OrderCreated, 202: OrderCreated, ...errorResponses(400, 401, 403, 404, 409, 413, 422, 503) },
+        response: { 200: OrderCreated, 202: OrderCreated, ...errorResponses(400, 401, 403, 404, 409, 413, 422, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -111,7 +111,7 @@ export function orderRoutes(app: FastifyInstance, { orders, metrics }: AppDeps):
         params: OrderParams,
         body: PollBody,
         produces: ['application/json', SAFETENSORS],
-        response: { ...POLL_ANSWER, ...errorResponses(400, 401, 403, 404, 409) },
+        response: { ...POLL_ANSWER, ...errorResponses(400, 401, 403, 404, 409, 429) },
       },
     },
     async (request, reply) => sendPoll(request, reply, await orders.poll(request.params.id, callerOf(request), request.body ?? {}), metrics),
