@@ -18,6 +18,7 @@ import { legacyOrderRoutes, legacyRoutes } from './routes/legacy.routes.js';
 import { operationsRoutes } from './routes/operations.routes.js';
 import { orderRoutes } from './routes/orders.routes.js';
 import { sampleRoutes, sampleUploadRoutes } from './routes/samples.routes.js';
+import { thumbnailRoutes } from './routes/thumbnails.routes.js';
 import { ErrorBody } from './schemas.js';
 import { installSecurityHeaders } from './security-headers.js';
 import { GZIP_TYPES, TAR_TYPES } from './upload-body.js';
@@ -86,6 +87,7 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   sampleUploadRoutes(app, deps);
   sampleRoutes(app, deps);
   bulkRoutes(app, deps);
+  thumbnailRoutes(app, deps);
   batchRoutes(app, deps);
   orderRoutes(app, deps);
   legacyRoutes(app, deps);

@@ -15,6 +15,8 @@ import { ImportService } from '../services/import.service.js';
 import { IngestService } from '../services/ingest.service.js';
 import { LegacyService } from '../services/legacy.service.js';
 import { SampleService } from '../services/sample.service.js';
+import { ThumbnailService } from '../services/thumbnail.service.js';
+import { FileThumbnailCache } from '../adapters/files/file.thumbnail-cache.js';
 import { openCoreRuntime, type CoreRuntime } from './core.runtime.js';
 
 /** Active orders a purge looks through (newest first); far above what a service runs at once. */
@@ -66,6 +68,8 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
     datasets,
     stats: new DatasetStatsService(batches),
     samples: new SampleService(store, blobs),
+    // Previews on the data volume, beside the originals: replicas sharing it share them.
+    thumbnails: new ThumbnailService(store, blobs, imaging, new FileThumbnailCache(join(config.dataDir, 'thumbnails'))),
     ingest,
     imports: new ImportService(store, ingest, archiveLimits, metrics),
     bulk: new BulkUploadService(store, ingest, archiveLimits),

@@ -68,6 +68,22 @@ export class SharpImaging implements Imaging {
     return this.decodeWithSharp(bytes, shape, mediaType);
   }
 
+  async thumbnail(bytes: Buffer, size: number): Promise<Buffer> {
+    const mediaType = sniffMediaType(bytes);
+    if (!mediaType) throw notAnImage('The bytes are not a PNG, JPEG, WebP, GIF or TIFF image.');
+    try {
+      // JPEGs shrink while they decode (libjpeg's scaling), so a 12-megapixel photo costs a fraction of a full decode.
+      return await sharp(bytes, { failOn: 'none', pages: 1, limitInputPixels: this.limits.maxPixels })
+        .rotate()
+        .resize(size, size, { fit: 'inside', withoutEnlargement: true })
+        .webp({ quality: 72, effort: 2 })
+        .toBuffer();
+    } catch (error) {
+      const reason = error instanceof Error ? error.message.trim() : String(error);
+      throw new SensoryError('SENSORY_ERR_NOT_AN_IMAGE', `The ${mediaType} image cannot be decoded for a preview.`, { decoder: reason });
+    }
+  }
+
   private checkSize(width: number, height: number): void {
     if (width * height > this.limits.maxPixels) {
       throw new SensoryError(

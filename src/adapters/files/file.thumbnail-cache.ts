@@ -1,0 +1,43 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ThumbnailCache } from '../../ports/thumbnail-cache.js';
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+/**
+ * Previews as files under one directory (the data dir's `thumbnails/`): `<ab>/<sha256>-<size>.webp`.
+ * Written to a temporary name and renamed into place, so replicas sharing the volume never read
+ * a partial file; not synced, since a preview lost in a crash is simply made again.
+ */
+export class FileThumbnailCache implements ThumbnailCache {
+  constructor(private readonly root: string) {}
+
+  private path(sha256: string, size: number): string {
+    if (!SHA256.test(sha256) || !Number.isInteger(size)) throw new Error(`not a thumbnail key: ${sha256}/${size}`);
+    return join(this.root, sha256.slice(0, 2), `${sha256}-${size}.webp`);
+  }
+
+  async get(sha256: string, size: number): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.path(sha256, size));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  async put(sha256: string, size: number, bytes: Buffer): Promise<void> {
+    const path = this.path(sha256, size);
+    const dir = join(this.root, sha256.slice(0, 2));
+    await mkdir(dir, { recursive: true });
+    const temporary = join(dir, `.${sha256}-${size}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    try {
+      await writeFile(temporary, bytes);
+      await rename(temporary, path);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw error;
+    }
+  }
+}
