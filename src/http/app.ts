@@ -15,6 +15,7 @@ import { bulkRoutes } from './routes/bulk.routes.js';
 import { datasetRoutes } from './routes/datasets.routes.js';
 import { clientErrorHandler, frameworkErrors } from './router-errors.js';
 import { legacyOrderRoutes, legacyRoutes } from './routes/legacy.routes.js';
+import { meRoutes } from './routes/me.routes.js';
 import { operationsRoutes } from './routes/operations.routes.js';
 import { orderRoutes } from './routes/orders.routes.js';
 import { sampleRoutes, sampleUploadRoutes } from './routes/samples.routes.js';
@@ -88,6 +89,7 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   sampleRoutes(app, deps);
   bulkRoutes(app, deps);
   thumbnailRoutes(app, deps);
+  meRoutes(app);
   batchRoutes(app, deps);
   orderRoutes(app, deps);
   legacyRoutes(app, deps);
