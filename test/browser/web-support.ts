@@ -46,13 +46,13 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 /** The page's elements, counted. */
 export const elementCount = (page: Page): Promise<number> => page.evaluate(() => document.getElementsByTagName('*').length);
 
-/** The JS heap in use after a full garbage collection, in bytes. */
+/** The JS heap in use after a full garbage collection, with ArrayBuffer backing stores (typed arrays), in bytes. */
 export async function heapUsed(page: Page): Promise<number> {
   const cdp = await page.context().newCDPSession(page);
   try {
     await cdp.send('HeapProfiler.collectGarbage');
-    const usage = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number };
-    return usage.usedSize;
+    const usage = (await cdp.send('Runtime.getHeapUsage')) as { usedSize: number; backingStorageSize?: number };
+    return usage.usedSize + (usage.backingStorageSize ?? 0);
   } finally {
     await cdp.detach();
   }
