@@ -193,6 +193,7 @@ export function uploadCard({ name, datalistId, field, section, onStored }) {
       } catch (error) {
         if (error.name === 'AbortError' || !retryable(error) || attempt >= RETRIES) throw error;
         run.retries++;
+        renderProgress(run);
         // The same body again stores nothing twice: what the lost answer stored comes back as duplicates.
         await sleep(500 * 2 ** attempt, run.signal);
       }

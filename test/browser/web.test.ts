@@ -50,6 +50,8 @@ describe('web page', { skip }, () => {
   const pageErrors: string[] = [];
   const files: { path: string; name: string; bytes: Buffer; width: number; height: number }[] = [];
   const requested: string[] = [];
+  /** Set while a test cuts requests off on purpose: Chromium logs each as a failed resource. */
+  let cuttingRequests = false;
 
   async function call(method: string, path: string, key: string, body?: unknown) {
     const response = await fetch(`${server.url}${path}`, {
@@ -119,6 +121,7 @@ describe('web page', { skip }, () => {
     page.on('pageerror', (error) => pageErrors.push(`pageerror: ${error.message}`));
     page.on('console', (message) => {
       // A 4xx that the page shows as an error message (401, 403, 404, 409) is logged by Chromium too: expected.
+      if (cuttingRequests && /Failed to load resource: net::ERR_/.test(message.text())) return;
       if (message.type() === 'error' && !/Failed to load resource: the server responded with a status of 4\d\d/.test(message.text())) pageErrors.push(`console: ${message.text()}`);
     });
     page.on('request', (request) => requested.push(new URL(request.url()).pathname));
@@ -265,6 +268,81 @@ describe('web page', { skip }, () => {
     await page.locator('.chosen').filter({ hasText: '6 files' }).waitFor();
     await page.getByRole('button', { name: 'Upload', exact: true }).click();
     await page.locator('.upload-summary[data-duplicates="6"][data-state="done"]').waitFor();
+  });
+
+  test('the upload queue retries a lost request, asks before the page is left, and cancels', async () => {
+    // Its own dataset, so that the other tests keep their small one.
+    assert.equal((await call('PUT', '/v1/datasets/queue', ADMIN, { width: 12, height: 12, channels: 3 })).status, 201);
+    await page.goto(`${server.url}/#/datasets/queue`);
+    await page.getByRole('heading', { level: 1, name: 'queue' }).waitFor();
+    const root = join(fileDir, 'queue', 'many');
+    for (let i = 0; i < 1200; i++) {
+      mkdirSync(join(root, `q${i % 3}`), { recursive: true });
+      writeFileSync(join(root, `q${i % 3}`, `${i}.png`), await sharp({ create: { width: 12, height: 12, channels: 3, background: { r: i % 256, g: (i >> 8) * 40, b: 7 } } }).png().toBuffer());
+    }
+    // The first bulk request is cut off on the network; every later one is held until released.
+    let requests = 0;
+    cuttingRequests = true;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route('**/samples/bulk', async (route) => {
+      requests++;
+      if (requests === 1) return route.abort('connectionreset');
+      await held;
+      return route.abort('aborted').catch(() => undefined);
+    });
+    try {
+      await queueChecks();
+    } finally {
+      release();
+      await page.unroute('**/samples/bulk').catch(() => undefined);
+      cuttingRequests = false;
+      await page.goto(`${server.url}/#/datasets/${DATASET}`);
+      await page.getByRole('heading', { level: 1, name: DATASET }).waitFor();
+    }
+
+    async function queueChecks() {
+    await page.locator('input[webkitdirectory]').setInputFiles(root);
+    await page.locator('.chosen').filter({ hasText: '1,200 files' }).waitFor();
+    await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    await page.locator('.upload-summary').filter({ hasText: '1 retry' }).waitFor();
+    // Three requests in flight at once, the first one sent again.
+    await page.waitForFunction(() => true);
+    while (requests < 4) await new Promise((resolve) => setTimeout(resolve, 50));
+
+    // Leaving the dataset mid-upload asks first; staying keeps the upload going.
+    const asked: string[] = [];
+    page.once('dialog', (dialog) => {
+      asked.push(`${dialog.type()}: ${dialog.message()}`);
+      void dialog.dismiss();
+    });
+    await page.evaluate(() => (location.hash = '#/orders'));
+    await page.waitForFunction(() => location.hash === '#/datasets/queue');
+    assert.deepEqual(asked, ['confirm: An upload is running. Leave this page and cancel it?']);
+    assert.equal(await page.getByRole('heading', { level: 1, name: 'queue' }).count(), 1);
+    // Closing the tab asks too (beforeunload).
+    page.once('dialog', (dialog) => {
+      asked.push(dialog.type());
+      void dialog.dismiss();
+    });
+    await page.close({ runBeforeUnload: true });
+    for (let i = 0; i < 40 && asked.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(asked.slice(1), ['beforeunload']);
+    assert.equal(page.isClosed(), false);
+
+    await page.getByRole('button', { name: 'Cancel upload' }).click();
+    await page.locator('.upload-summary[data-state="cancelled"]').waitFor();
+    release();
+    await page.unroute('**/samples/bulk');
+    assert.equal(await page.locator('.upload-summary').getAttribute('data-stored'), '0');
+    await page.getByRole('status').filter({ hasText: 'Upload cancelled: 0 stored, 0 duplicate, 0 rejected, 1,200 not sent.' }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Cancel upload' }).isVisible(), false);
+
+    // The same files again, on a network that works: all stored, in three requests of at most 500.
+    await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    await page.locator('.upload-summary[data-state="done"][data-stored="1200"]').waitFor({ timeout: 60_000 });
+    assert.equal((await call('GET', '/v1/datasets/queue', ADMIN)).body.sampleCount, 1200);
+    }
   });
 
   async function splitCounts(category: string): Promise<[number, number]> {
