@@ -25,11 +25,16 @@ export function launch(): Promise<Browser> {
 // Evaluated through the DevTools protocol: the page's Content-Security-Policy (script-src 'self') stays on.
 const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
-/** axe-core's serious and critical violations on the page as it is (WCAG 2.x A and AA, and best practices). */
+/** Fails on axe-core's serious and critical violations of the page as it is (WCAG 2.x A and AA, best practices, names matching visible text). */
 export async function axeViolations(page: Page, what: string): Promise<void> {
   if (!(await page.evaluate(() => Boolean((window as any).axe)))) await page.evaluate(AXE_SOURCE);
   const found = await page.evaluate(async () => {
-    const result = await (window as any).axe.run(document, { resultTypes: ['violations'], runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } });
+    const result = await (window as any).axe.run(document, {
+      resultTypes: ['violations'],
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+      // Experimental in axe, so off by default: a control's accessible name must contain its visible text.
+      rules: { 'label-content-name-mismatch': { enabled: true } },
+    });
     return result.violations
       .filter((v: any) => v.impact === 'serious' || v.impact === 'critical')
       .map((v: any) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n: any) => n.target.join(' ')).join(' | ')}`);

@@ -7,12 +7,12 @@ const ROLE_ORDER = ['read', 'write', 'admin'] as const;
 const MeView = Type.Object(
   {
     name: Type.String({ description: 'the key as logs name it ("key 2"), never the key itself', examples: ['key 2'] }),
-    roles: Type.Array(Type.Union(ROLE_ORDER.map((role) => Type.Literal(role))), {
+    roles: Type.Array(Type.Unsafe<(typeof ROLE_ORDER)[number]>({ type: 'string', enum: [...ROLE_ORDER] }), {
       description: 'the roles of the key; admin may do everything',
       examples: [['read', 'write']],
     }),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'The presented key' },
 );
 
 /** Who the presented key is: what a client (the web page) needs to show only what the key may do. */
@@ -22,6 +22,7 @@ export function meRoutes(app: FastifyInstance): void {
     {
       config: { role: 'any' },
       schema: {
+        operationId: 'getMe',
         summary: 'The presented API key: its name and roles',
         description: 'Any known key may ask. The answer never contains the key.',
         tags: ['keys'],

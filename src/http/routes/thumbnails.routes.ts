@@ -35,6 +35,7 @@ export function thumbnailRoutes(app: FastifyInstance, { thumbnails }: AppDeps): 
     {
       config: { role: 'read' },
       schema: {
+        operationId: 'getSampleThumbnail',
         summary: 'A small WebP preview of the sample, fitted inside size × size (never enlarged)',
         description: `Made from the original on first request and cached on the data volume, shared by replicas. Sizes: ${THUMBNAIL_SIZES.join(', ')} (default ${DEFAULT_THUMBNAIL_SIZE}). A strong ETag from the original's SHA-256; If-None-Match answers 304.`,
         tags: ['samples'],
