@@ -10,11 +10,13 @@ import { requireDataset } from './dataset.service.js';
 export const THUMBNAIL_SIZES = [64, 128, 256, 512] as const;
 export const DEFAULT_THUMBNAIL_SIZE = 128;
 /** Bumped when the way previews are made changes: part of the validator, so caches let go of the old ones. */
-const RECIPE = 'w1';
+const RECIPE = 'w2';
 
 export interface ThumbnailRef {
   readonly sha256: string;
   readonly size: number;
+  /** The recipe and size (`w2-128`): the cache key beside the SHA-256. */
+  readonly variant: string;
   /** A strong validator: the original's content and the recipe decide the bytes. */
   readonly etag: string;
 }
@@ -46,14 +48,15 @@ export class ThumbnailService {
     const dataset = await requireDataset(this.store, datasetName);
     const sample = await this.store.getSample(dataset.id, id);
     if (!sample) throw new SensoryError('SENSORY_ERR_SAMPLE_NOT_FOUND', `dataset ${dataset.name} has no sample ${id}`);
-    return { sha256: sample.sha256, size, etag: `"${RECIPE}-${size}-${sample.sha256}"` };
+    const variant = `${RECIPE}-${size}`;
+    return { sha256: sample.sha256, size, variant, etag: `"${variant}-${sample.sha256}"` };
   }
 
   /** The preview's bytes: from the cache, or made from the original and cached. */
   async bytes(ref: ThumbnailRef): Promise<Buffer> {
-    const cached = await this.cache.get(ref.sha256, ref.size);
+    const cached = await this.cache.get(ref.sha256, ref.variant);
     if (cached) return cached;
-    const key = `${ref.sha256}-${ref.size}`;
+    const key = `${ref.sha256}-${ref.variant}`;
     let pending = this.making.get(key);
     if (!pending) {
       pending = this.limit.run(() => this.make(ref)).finally(() => this.making.delete(key));
@@ -66,7 +69,7 @@ export class ThumbnailService {
     const original = await this.blobs.get(ref.sha256);
     const preview = await this.imaging.thumbnail(original, ref.size);
     // A cache that cannot be written (a full disk) costs a remake next time, not this answer.
-    await this.cache.put(ref.sha256, ref.size, preview).catch(() => undefined);
+    await this.cache.put(ref.sha256, ref.variant, preview).catch(() => undefined);
     return preview;
   }
 }

@@ -70,7 +70,7 @@ describe('sample thumbnails', () => {
     assert.equal(meta.format, 'webp');
     assert.deepEqual([meta.width, meta.height], [128, 96]);
     // Made once, then read from the cache: the same bytes, faster.
-    assert.deepEqual(cacheFiles(t), [`${photo.sha256}-128.webp`]);
+    assert.deepEqual(cacheFiles(t), [`${photo.sha256}-w2-128.webp`]);
     const again = performance.now();
     const second = await get(`/v1/datasets/photos/samples/${photo.id}/thumbnail?size=128`);
     assert.deepEqual(second.rawPayload, bytes);
@@ -84,11 +84,14 @@ describe('sample thumbnails', () => {
     assert.ok(large.rawPayload.length < 80 * 1024, `a 512 px preview is ${large.rawPayload.length} bytes`);
   });
 
-  test('a small image is never enlarged', async () => {
+  test('a small image is never enlarged, and keeps its exact pixels', async () => {
     const res = await get(`/v1/datasets/photos/samples/${tiny.id}/thumbnail?size=256`);
     assert.equal(res.statusCode, 200, res.body);
     const meta = await sharp(res.rawPayload).metadata();
     assert.deepEqual([meta.width, meta.height], [20, 10]);
+    const preview = await sharp(res.rawPayload).removeAlpha().raw().toBuffer();
+    const original = await sharp(await makePng(20, 10, 3, 1)).removeAlpha().raw().toBuffer();
+    assert.deepEqual(preview, original);
   });
 
   test('a strong ETag and Cache-Control; If-None-Match answers 304 with no body', async () => {

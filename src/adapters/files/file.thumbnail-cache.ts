@@ -4,34 +4,35 @@ import { join } from 'node:path';
 import type { ThumbnailCache } from '../../ports/thumbnail-cache.js';
 
 const SHA256 = /^[0-9a-f]{64}$/;
+const VARIANT = /^[a-z0-9]{1,8}-\d{1,5}$/;
 
 /**
- * Previews as files under one directory (the data dir's `thumbnails/`): `<ab>/<sha256>-<size>.webp`.
+ * Previews as files under one directory (the data dir's `thumbnails/`): `<ab>/<sha256>-<variant>.webp`.
  * Written to a temporary name and renamed into place, so replicas sharing the volume never read
  * a partial file; not synced, since a preview lost in a crash is simply made again.
  */
 export class FileThumbnailCache implements ThumbnailCache {
   constructor(private readonly root: string) {}
 
-  private path(sha256: string, size: number): string {
-    if (!SHA256.test(sha256) || !Number.isInteger(size)) throw new Error(`not a thumbnail key: ${sha256}/${size}`);
-    return join(this.root, sha256.slice(0, 2), `${sha256}-${size}.webp`);
+  private path(sha256: string, variant: string): string {
+    if (!SHA256.test(sha256) || !VARIANT.test(variant)) throw new Error(`not a thumbnail key: ${sha256}/${variant}`);
+    return join(this.root, sha256.slice(0, 2), `${sha256}-${variant}.webp`);
   }
 
-  async get(sha256: string, size: number): Promise<Buffer | undefined> {
+  async get(sha256: string, variant: string): Promise<Buffer | undefined> {
     try {
-      return await readFile(this.path(sha256, size));
+      return await readFile(this.path(sha256, variant));
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
   }
 
-  async put(sha256: string, size: number, bytes: Buffer): Promise<void> {
-    const path = this.path(sha256, size);
+  async put(sha256: string, variant: string, bytes: Buffer): Promise<void> {
+    const path = this.path(sha256, variant);
     const dir = join(this.root, sha256.slice(0, 2));
     await mkdir(dir, { recursive: true });
-    const temporary = join(dir, `.${sha256}-${size}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const temporary = join(dir, `.${sha256}-${variant}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
     try {
       await writeFile(temporary, bytes);
       await rename(temporary, path);
