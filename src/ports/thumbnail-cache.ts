@@ -9,4 +9,8 @@ export interface ThumbnailCache {
   get(sha256: string, variant: string): Promise<Buffer | undefined>;
   /** Stores the bytes; a concurrent put of the same key leaves one whole copy. */
   put(sha256: string, variant: string, bytes: Buffer): Promise<void>;
+  /** Every cached preview's key, one at a time. */
+  list(): AsyncIterable<{ readonly sha256: string; readonly variant: string }>;
+  /** Removes one preview; a missing one is fine. */
+  remove(sha256: string, variant: string): Promise<void>;
 }

@@ -61,6 +61,8 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
     fail: (id, reason) => orders.fail(id, reason),
   };
   const datasets = new DatasetService(store, pixels, blobs, [ingest], config.maxRecordBytes);
+  // Previews on the data volume, beside the originals: replicas sharing it share them.
+  const thumbnails = new ThumbnailService(store, blobs, imaging, new FileThumbnailCache(join(config.dataDir, 'thumbnails')));
   const deps: AppDeps = {
     config,
     version: VERSION,
@@ -68,12 +70,11 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
     datasets,
     stats: new DatasetStatsService(batches),
     samples: new SampleService(store, blobs),
-    // Previews on the data volume, beside the originals: replicas sharing it share them.
-    thumbnails: new ThumbnailService(store, blobs, imaging, new FileThumbnailCache(join(config.dataDir, 'thumbnails'))),
+    thumbnails,
     ingest,
     imports: new ImportService(store, ingest, archiveLimits, metrics),
     bulk: new BulkUploadService(store, ingest, archiveLimits),
-    compaction: new CompactionService(store, blobs, pinnedOrders, config.purgeRetentionSeconds),
+    compaction: new CompactionService(store, blobs, pinnedOrders, config.purgeRetentionSeconds, () => thumbnails.dropOrphans()),
     batches,
     orders,
     legacy: new LegacyService(config.legacyDataset, datasets, ingest, batches),

@@ -72,4 +72,18 @@ export class ThumbnailService {
     await this.cache.put(ref.sha256, ref.variant, preview).catch(() => undefined);
     return preview;
   }
+
+  /**
+   * Removes the previews of originals the blob store no longer holds (after the admin purge
+   * dropped them): a preview is a copy of the image, so it goes with it. Returns how many.
+   */
+  async dropOrphans(): Promise<number> {
+    let dropped = 0;
+    for await (const { sha256, variant } of this.cache.list()) {
+      if (await this.blobs.has(sha256)) continue;
+      await this.cache.remove(sha256, variant);
+      dropped++;
+    }
+    return dropped;
+  }
 }

@@ -152,10 +152,19 @@ describe('sample thumbnails', () => {
     assert.deepEqual(cacheFiles(t), before);
   });
 
-  test('a deleted sample has no preview', async () => {
+  test('a deleted sample has no preview; the admin purge removes the previews of the originals it drops', async () => {
     const gone = await addSample(t, 'photos', 'icons', await makePng(12, 12, 3, 9));
+    assert.equal((await get(`/v1/datasets/photos/samples/${gone.id}/thumbnail?size=64`)).statusCode, 200);
+    assert.ok(cacheFiles(t).includes(`${gone.sha256}-w2-64.webp`));
     const deleted = await t.app.inject({ method: 'DELETE', url: `/v1/datasets/photos/samples/${gone.id}`, headers: t.auth('admin') });
     assert.equal(deleted.statusCode, 200);
     assertError(await get(`/v1/datasets/photos/samples/${gone.id}/thumbnail`), 404, 'SENSORY_ERR_SAMPLE_NOT_FOUND');
+    // Still on disk until the purge: a batch pinned to an older revision may still use the original.
+    assert.ok(cacheFiles(t).includes(`${gone.sha256}-w2-64.webp`));
+    const kept = cacheFiles(t).filter((name) => !name.startsWith(gone.sha256));
+    const purge = await t.app.inject({ method: 'POST', url: '/v1/admin/compaction', headers: t.auth('admin'), payload: { retentionSeconds: 0 } });
+    assert.equal(purge.statusCode, 200, purge.body);
+    assert.ok(purge.json().blobsDropped >= 1);
+    assert.deepEqual(cacheFiles(t), kept, 'only the dropped original\'s previews go');
   });
 });

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, opendir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ThumbnailCache } from '../../ports/thumbnail-cache.js';
 
 const SHA256 = /^[0-9a-f]{64}$/;
 const VARIANT = /^[a-z0-9]{1,8}-\d{1,5}$/;
+const FILE = /^([0-9a-f]{64})-([a-z0-9]{1,8}-\d{1,5})\.webp$/;
 
 /**
  * Previews as files under one directory (the data dir's `thumbnails/`): `<ab>/<sha256>-<variant>.webp`.
@@ -40,5 +41,26 @@ export class FileThumbnailCache implements ThumbnailCache {
       await rm(temporary, { force: true });
       throw error;
     }
+  }
+
+  async *list(): AsyncIterable<{ sha256: string; variant: string }> {
+    let top;
+    try {
+      top = await opendir(this.root);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    for await (const folder of top) {
+      if (!folder.isDirectory() || !/^[0-9a-f]{2}$/.test(folder.name)) continue;
+      for await (const entry of await opendir(join(this.root, folder.name))) {
+        const match = FILE.exec(entry.name);
+        if (entry.isFile() && match) yield { sha256: match[1], variant: match[2] };
+      }
+    }
+  }
+
+  async remove(sha256: string, variant: string): Promise<void> {
+    await rm(this.path(sha256, variant), { force: true });
   }
 }
