@@ -101,12 +101,11 @@ function keyView(root) {
       await loadRoles(candidate);
       accept(candidate);
     } catch (error) {
-      {
-        showError(errors, error);
-        input.setAttribute('aria-invalid', 'true');
-        input.select();
-        input.focus();
-      }
+      // /v1/me answers any known key, so a refusal here is a wrong key (401) or the service away.
+      showError(errors, error);
+      input.setAttribute('aria-invalid', 'true');
+      input.select();
+      input.focus();
     } finally {
       submit.disabled = false;
       submit.textContent = 'Continue';
