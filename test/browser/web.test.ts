@@ -270,6 +270,42 @@ describe('web page', { skip }, () => {
     await page.locator('.upload-summary[data-duplicates="6"][data-state="done"]').waitFor();
   });
 
+  test('previews over real HTTP: small WebP, a strong ETag answered 304, clear 4xx for wrong inputs', async () => {
+    const id = (await call('GET', `/v1/datasets/${DATASET}/samples`, READER)).body.samples[0].id as number;
+    const url = `${server.url}/v1/datasets/${DATASET}/samples/${id}/thumbnail?size=128`;
+    const first = await fetch(url, { headers: { 'API-ACCESS-KEY': READER } });
+    assert.equal(first.status, 200);
+    assert.equal(first.headers.get('content-type'), 'image/webp');
+    assert.equal(first.headers.get('cache-control'), 'private, max-age=604800');
+    const etag = first.headers.get('etag')!;
+    assert.match(etag, /^"w2-128-[0-9a-f]{64}"$/);
+    assert.ok((await first.arrayBuffer()).byteLength < 2048);
+    // (node:http, not fetch: fetch adds Cache-Control: no-cache to a request carrying If-None-Match.)
+    const revalidated = await new Promise<{ status: number; length: number }>((resolve, reject) =>
+      http
+        .get(url, { headers: { 'if-none-match': etag, 'api-access-key': READER } }, (response) => {
+          let length = 0;
+          response.on('data', (chunk: Buffer) => (length += chunk.length));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, length }));
+        })
+        .on('error', reject),
+    );
+    assert.deepEqual(revalidated, { status: 304, length: 0 });
+    for (const [query, status, code] of [
+      ['?size=100', 400, 'SENSORY_ERR_BAD_REQUEST'],
+      ['?size=big', 400, 'SENSORY_ERR_BAD_REQUEST'],
+    ] as const) {
+      const wrong = await fetch(`${server.url}/v1/datasets/${DATASET}/samples/${id}/thumbnail${query}`, { headers: { 'API-ACCESS-KEY': READER } });
+      assert.equal(wrong.status, status);
+      const body = (await wrong.json()) as any;
+      assert.equal(body.error.code, code);
+      assert.match(body.error.message, /size/);
+    }
+    const unknown = await fetch(`${server.url}/v1/datasets/${DATASET}/samples/987654/thumbnail`, { headers: { 'API-ACCESS-KEY': READER } });
+    assert.equal(unknown.status, 404);
+    assert.equal(((await unknown.json()) as any).error.code, 'SENSORY_ERR_SAMPLE_NOT_FOUND');
+  });
+
   test('the upload queue retries a lost request, asks before the page is left, and cancels', async () => {
     // Its own dataset, so that the other tests keep their small one.
     assert.equal((await call('PUT', '/v1/datasets/queue', ADMIN, { width: 12, height: 12, channels: 3 })).status, 201);
