@@ -3,7 +3,21 @@
 
 const KEY_ITEM = 'sensory.apiKey';
 
+/** The key's roles, from GET /v1/me once the key is entered (kept in memory, asked again on reload). */
+let roles = null;
+
 export const session = {
+  /** 'read', 'write' or 'admin' (admin may do everything); null before /v1/me answered. */
+  can(role) {
+    if (!roles) return false;
+    return roles.includes('admin') || roles.includes(role);
+  },
+  get roles() {
+    return roles;
+  },
+  set roles(value) {
+    roles = value;
+  },
   get key() {
     return sessionStorage.getItem(KEY_ITEM) ?? '';
   },
@@ -12,6 +26,7 @@ export const session = {
   },
   forget() {
     sessionStorage.removeItem(KEY_ITEM);
+    roles = null;
   },
 };
 
@@ -42,7 +57,7 @@ async function errorOf(response) {
  * Response when it is 2xx, otherwise rejects with an ApiError carrying the server's message.
  * A 401 with the session's key also tells the page (the key was revoked): it asks for a key again.
  */
-export async function api(path, { method = 'GET', json, body, headers = {}, key = session.key, signal } = {}) {
+export async function api(path, { method = 'GET', json, body, headers = {}, key = session.key, signal, cache = 'no-cache' } = {}) {
   const sent = { ...headers };
   if (key) sent['API-ACCESS-KEY'] = key;
   if (json !== undefined) {
@@ -51,7 +66,7 @@ export async function api(path, { method = 'GET', json, body, headers = {}, key 
   }
   let response;
   try {
-    response = await fetch(path, { method, headers: sent, body, signal, cache: 'no-cache' });
+    response = await fetch(path, { method, headers: sent, body, signal, cache });
   } catch (error) {
     if (error.name === 'AbortError') throw error;
     throw new ApiError(0, 'NETWORK', `The service could not be reached (${error.message}).`);
@@ -80,6 +95,9 @@ export const paths = {
   },
   sample: (name, id) => `/v1/datasets/${encodeURIComponent(name)}/samples/${id}`,
   content: (name, id) => `/v1/datasets/${encodeURIComponent(name)}/samples/${id}/content`,
+  thumbnail: (name, id, size) => `/v1/datasets/${encodeURIComponent(name)}/samples/${id}/thumbnail?size=${size}`,
+  bulk: (name) => `/v1/datasets/${encodeURIComponent(name)}/samples/bulk`,
+  me: () => '/v1/me',
   orders: (active) => `/v1/orders${active ? '?active=true' : ''}`,
   order: (id) => `/v1/orders/${encodeURIComponent(id)}`,
 };
@@ -87,5 +105,14 @@ export const paths = {
 /** A sample's original bytes as an object URL (an <img> cannot send the key header itself). */
 export async function contentUrl(name, id, signal) {
   const response = await api(paths.content(name, id), { signal });
+  return URL.createObjectURL(await response.blob());
+}
+
+/**
+ * A sample's preview (a small WebP the server makes) as an object URL. The browser's HTTP cache
+ * keeps it (the answer is private, max-age a week, with an ETag): scrolling back costs nothing.
+ */
+export async function thumbnailUrl(name, id, size, signal) {
+  const response = await api(paths.thumbnail(name, id, size), { signal, cache: 'default' });
   return URL.createObjectURL(await response.blob());
 }

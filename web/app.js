@@ -17,11 +17,26 @@ function route() {
   return { view: 'datasets' };
 }
 
+/** Learns the key's roles (GET /v1/me) before the first view, so each view shows only what the key may do. */
+async function loadRoles(key) {
+  const me = await apiJson(paths.me(), { key });
+  session.roles = me.roles;
+  return me;
+}
+
 function render() {
   cleanup();
   cleanup = () => {};
   clear(main);
   const signedIn = Boolean(session.key);
+  if (signedIn && !session.roles) {
+    main.append(h('p', { class: 'muted', text: 'Checking the key…' }));
+    loadRoles(session.key).then(render, (error) => {
+      // A refused key is handled by the unauthorized event; anything else shows here.
+      if (error.status !== 401) showError(clear(main), error, 'Could not check the key');
+    });
+    return;
+  }
   document.getElementById('nav').hidden = !signedIn;
   document.getElementById('session').hidden = !signedIn;
   if (!signedIn) {
@@ -30,7 +45,8 @@ function render() {
     return;
   }
   const key = session.key;
-  document.getElementById('key-hint').textContent = `Key …${key.slice(-4)}`;
+  document.getElementById('key-hint').textContent = `Key …${key.slice(-4)} · ${session.roles.join(', ')}`;
+  document.body.dataset.roles = session.roles.join(' ');
   const current = route();
   for (const link of document.querySelectorAll('[data-nav]')) {
     const active = link.dataset.nav === (current.view === 'orders' ? 'orders' : 'datasets');
@@ -82,17 +98,14 @@ function keyView(root) {
     submit.disabled = true;
     submit.textContent = 'Checking…';
     try {
-      await apiJson(paths.datasets(), { key: candidate });
+      await loadRoles(candidate);
       accept(candidate);
     } catch (error) {
-      // 403: the key is known but cannot list datasets; keep it, each view shows what it cannot do.
-      if (error.status === 403) accept(candidate);
-      else {
-        showError(errors, error);
-        input.setAttribute('aria-invalid', 'true');
-        input.select();
-        input.focus();
-      }
+      // /v1/me answers any known key, so a refusal here is a wrong key (401) or the service away.
+      showError(errors, error);
+      input.setAttribute('aria-invalid', 'true');
+      input.select();
+      input.focus();
     } finally {
       submit.disabled = false;
       submit.textContent = 'Continue';
@@ -138,7 +151,14 @@ window.addEventListener('sensory:unauthorized', (event) => {
   render();
 });
 
+let shownHash = location.hash;
 window.addEventListener('hashchange', () => {
+  // Leaving a dataset mid-upload cancels the upload: ask first.
+  if (cleanup.busy?.() && !window.confirm('An upload is running. Leave this page and cancel it?')) {
+    history.replaceState(null, '', shownHash || '#/');
+    return;
+  }
+  shownHash = location.hash;
   render();
   focusHeading();
 });

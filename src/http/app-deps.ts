@@ -10,6 +10,7 @@ import type { IngestService } from '../services/ingest.service.js';
 import type { LegacyService } from '../services/legacy.service.js';
 import type { OrderService } from '../services/order.service.js';
 import type { SampleService } from '../services/sample.service.js';
+import type { ThumbnailService } from '../services/thumbnail.service.js';
 import type { Metrics } from './metrics.js';
 
 /** What the HTTP edge is given: the services its routes call, and what it reports about itself. */
@@ -20,6 +21,7 @@ export interface AppDeps {
   readonly datasets: DatasetService;
   readonly stats: DatasetStatsService;
   readonly samples: SampleService;
+  readonly thumbnails: ThumbnailService;
   readonly ingest: IngestService;
   readonly imports: ImportService;
   readonly bulk: BulkUploadService;

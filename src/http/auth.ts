@@ -6,8 +6,8 @@ import { urlCarriesCredential } from './log-redaction.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The role a modern route needs (401 without a known key, 403 without the role). */
-    role?: Role;
+    /** The role a modern route needs (401 without a known key, 403 without the role); 'any': any known key. */
+    role?: Role | 'any';
     /** The role a legacy route needs (403 without a known key or the role, 400 on a wrong API-VERSION). */
     legacyRole?: Role;
   }
@@ -35,7 +35,7 @@ export function installAuth(app: FastifyInstance, keyring: ApiKeyring, apiVersio
     if (role) {
       const principal = keyring.authenticate(presentedKey(request));
       if (!principal) throw new SensoryError('SENSORY_ERR_UNAUTHORIZED', 'send a known API key in API-ACCESS-KEY or Authorization: Bearer');
-      if (!hasRole(principal, role)) throw new SensoryError('SENSORY_ERR_FORBIDDEN', `this call needs the ${role} role`);
+      if (role !== 'any' && !hasRole(principal, role)) throw new SensoryError('SENSORY_ERR_FORBIDDEN', `this call needs the ${role} role`);
       request.principal = principal;
     } else if (legacyRole) {
       const principal = keyring.authenticate(presentedKey(request));

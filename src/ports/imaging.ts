@@ -18,4 +18,9 @@ export interface DecodeOptions {
 export interface Imaging {
   /** Throws SENSORY_ERR_NOT_AN_IMAGE for anything but a decodable PNG, JPEG, WebP, GIF (first frame) or TIFF. */
   toDatasetPixels(bytes: Buffer, shape: DatasetShape, options?: DecodeOptions): Promise<DecodedImage>;
+  /**
+   * A small WebP preview: the image fitted inside size × size (aspect kept, never enlarged),
+   * turned upright by its EXIF orientation, first frame only. Throws like toDatasetPixels.
+   */
+  thumbnail(bytes: Buffer, size: number): Promise<Buffer>;
 }

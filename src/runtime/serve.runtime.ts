@@ -15,6 +15,8 @@ import { ImportService } from '../services/import.service.js';
 import { IngestService } from '../services/ingest.service.js';
 import { LegacyService } from '../services/legacy.service.js';
 import { SampleService } from '../services/sample.service.js';
+import { ThumbnailService } from '../services/thumbnail.service.js';
+import { FileThumbnailCache } from '../adapters/files/file.thumbnail-cache.js';
 import { openCoreRuntime, type CoreRuntime } from './core.runtime.js';
 
 /** Active orders a purge looks through (newest first); far above what a service runs at once. */
@@ -60,6 +62,8 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
     fail: (id, reason) => orders.fail(id, reason),
   };
   const datasets = new DatasetService(store, pixels, blobs, [ingest], config.maxRecordBytes);
+  // Previews on the data volume, beside the originals: replicas sharing it share them.
+  const thumbnails = new ThumbnailService(store, blobs, imaging, new FileThumbnailCache(join(config.dataDir, 'thumbnails')));
   const deps: AppDeps = {
     config,
     version: VERSION,
@@ -67,10 +71,11 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
     datasets,
     stats: new DatasetStatsService(batches),
     samples: new SampleService(store, blobs),
+    thumbnails,
     ingest,
     imports: new ImportService(store, ingest, archiveLimits, metrics),
     bulk: new BulkUploadService(store, ingest, archiveLimits),
-    compaction: new CompactionService(store, blobs, pinnedOrders, config.purgeRetentionSeconds),
+    compaction: new CompactionService(store, blobs, pinnedOrders, config.purgeRetentionSeconds, () => thumbnails.dropOrphans()),
     batches,
     orders,
     legacy: new LegacyService(config.legacyDataset, datasets, ingest, batches),

@@ -45,6 +45,8 @@ export class CompactionService {
     private readonly blobs: BlobStore,
     private readonly orders: PinnedOrders,
     private readonly retentionSeconds: number,
+    /** Removes what was made from originals that are gone (their previews); runs after the drop. */
+    private readonly dropDerived: () => Promise<unknown> = async () => undefined,
   ) {}
 
   async run(request: CompactionRequest = {}): Promise<CompactionResult> {
@@ -77,6 +79,7 @@ export class CompactionService {
       // Originals of earlier releases join the index first, so that those no sample names go too.
       const legacyOriginalsMoved = isCompacting(this.blobs) ? await this.blobs.moveLegacyOriginals() : 0;
       const blobsDropped = await this.store.dropUnreferencedBlobs();
+      await this.dropDerived();
       const segments = isCompacting(this.blobs) ? await this.blobs.compact({ minGarbageShare }) : undefined;
       return { cutoff, purged, ordersFailed, legacyOriginalsMoved, blobsDropped, segments, seconds: (performance.now() - started) / 1000 };
     } finally {

@@ -68,6 +68,27 @@ export class SharpImaging implements Imaging {
     return this.decodeWithSharp(bytes, shape, mediaType);
   }
 
+  async thumbnail(bytes: Buffer, size: number): Promise<Buffer> {
+    const mediaType = sniffMediaType(bytes);
+    if (!mediaType) throw notAnImage('The bytes are not a PNG, JPEG, WebP, GIF or TIFF image.');
+    try {
+      const options = { failOn: 'none', pages: 1, limitInputPixels: this.limits.maxPixels } as const;
+      const { width = 0, height = 0, pageHeight } = await sharp(bytes, options).metadata();
+      // An image that fits already is kept pixel for pixel (lossless: a 28 × 28 digit stays sharp,
+      // where lossy WebP would smear its colours); a larger one is reduced and compressed.
+      const fits = width <= size && (pageHeight ?? height) <= size;
+      // JPEGs shrink while they decode (libjpeg's scaling), so a 12-megapixel photo costs a fraction of a full decode.
+      return await sharp(bytes, options)
+        .rotate()
+        .resize(size, size, { fit: 'inside', withoutEnlargement: true })
+        .webp(fits ? { lossless: true, effort: 2 } : { quality: 72, effort: 2 })
+        .toBuffer();
+    } catch (error) {
+      const reason = error instanceof Error ? error.message.trim() : String(error);
+      throw new SensoryError('SENSORY_ERR_NOT_AN_IMAGE', `The ${mediaType} image cannot be decoded for a preview.`, { decoder: reason });
+    }
+  }
+
   private checkSize(width: number, height: number): void {
     if (width * height > this.limits.maxPixels) {
       throw new SensoryError(
