@@ -59,6 +59,10 @@ export interface Config {
   readonly purgeRetentionSeconds: number;
   /** A segment file of originals is closed, and the next begun, at about this size. */
   readonly segmentBytes: number;
+  /** How long an export job stays held by a runner that stopped renewing it (died): then another takes it. */
+  readonly exportLeaseMs: number;
+  /** Export jobs one process (serve in the embedded shape, each worker in production) runs at once. */
+  readonly exportConcurrency: number;
   readonly logLevel: string;
 }
 
@@ -146,6 +150,8 @@ const SETTINGS = [
   { key: 'maxBulkItems', variable: 'SENSORY_MAX_BULK_ITEMS', fallback: 100_000, read: integer(1, 1_000_000) },
   { key: 'segmentBytes', variable: 'SENSORY_SEGMENT_BYTES', fallback: 64 * MiB, read: integer(MiB, 4096 * MiB) },
   { key: 'purgeRetentionSeconds', variable: 'SENSORY_PURGE_RETENTION_SECONDS', fallback: 7 * 24 * 3600, read: integer(0, 10 * 365 * 24 * 3600) },
+  { key: 'exportLeaseMs', variable: 'SENSORY_EXPORT_LEASE_MS', fallback: 30_000, read: integer(1000, HOUR_MS) },
+  { key: 'exportConcurrency', variable: 'SENSORY_EXPORT_CONCURRENCY', fallback: 1, read: integer(1, 64) },
   {
     key: 'logLevel',
     variable: 'SENSORY_LOG_LEVEL',

@@ -5,6 +5,7 @@ import type { BulkUploadService } from '../services/bulk-upload.service.js';
 import type { CompactionService } from '../services/compaction.service.js';
 import type { DatasetStatsService } from '../services/dataset-stats.service.js';
 import type { DatasetService } from '../services/dataset.service.js';
+import type { ExportService } from '../services/export.service.js';
 import type { ImportService } from '../services/import.service.js';
 import type { IngestService } from '../services/ingest.service.js';
 import type { LegacyService } from '../services/legacy.service.js';
@@ -26,6 +27,7 @@ export interface AppDeps {
   readonly compaction: CompactionService;
   readonly batches: BatchService;
   readonly orders: OrderService;
+  readonly exports: ExportService;
   readonly legacy: LegacyService;
   /** Each dependency's state: 'ok' or what is wrong with it. */
   readonly readiness: () => Promise<Record<string, string>>;

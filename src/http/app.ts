@@ -13,6 +13,7 @@ import { adminRoutes } from './routes/admin.routes.js';
 import { batchRoutes } from './routes/batches.routes.js';
 import { bulkRoutes } from './routes/bulk.routes.js';
 import { datasetRoutes } from './routes/datasets.routes.js';
+import { exportRoutes } from './routes/exports.routes.js';
 import { clientErrorHandler, frameworkErrors } from './router-errors.js';
 import { legacyOrderRoutes, legacyRoutes } from './routes/legacy.routes.js';
 import { operationsRoutes } from './routes/operations.routes.js';
@@ -88,6 +89,7 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   bulkRoutes(app, deps);
   batchRoutes(app, deps);
   orderRoutes(app, deps);
+  exportRoutes(app, deps);
   legacyRoutes(app, deps);
   legacyOrderRoutes(app, deps);
   operationsRoutes(app, deps);

@@ -1,7 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { BLOB_STORES, openByScheme } from '../adapters/backends.js';
 import { SharpImaging } from '../adapters/imaging/sharp.imaging.js';
 import { PrometheusTelemetry } from '../adapters/telemetry/prometheus.telemetry.js';
 import type { Config } from '../config/config.js';
@@ -29,10 +26,7 @@ export interface ServeRuntime extends CoreRuntime {
   readonly keyFile?: { path: string; newKey?: string };
 }
 
-/** SENSORY_BLOB_URL, or files under the data dir when it is unset. */
-export function blobUrl(config: Config): string {
-  return config.blobUrl ?? pathToFileURL(join(config.dataDir, 'blobs')).href;
-}
+export { blobUrl } from './core.runtime.js';
 
 const state = (check: Promise<void>) => check.then(() => 'ok', (error: Error) => `unavailable: ${error.message}`);
 
@@ -40,10 +34,7 @@ const state = (check: Promise<void>) => check.then(() => 'ok', (error: Error) =>
 export async function openServeRuntime(config: Config, log: (message: string) => void = () => undefined): Promise<ServeRuntime> {
   const metrics = new PrometheusTelemetry();
   const core = await openCoreRuntime(config, { log, telemetry: metrics });
-  const { store, pixels, queue, batches, orders } = core;
-  const blobs = openByScheme(BLOB_STORES, blobUrl(config), { blobIndex: core.blobIndex, segmentBytes: config.segmentBytes, log });
-  // Repairs what a crashed writer left (a torn segment tail) before the first upload.
-  await blobs.init();
+  const { store, pixels, queue, batches, orders, blobs } = core;
   const generated = config.apiKeys ? undefined : await loadOrCreateAdminKey(config.dataDir);
   const imaging = new SharpImaging({ maxPixels: config.maxImagePixels, maxFrames: config.maxImageFrames });
   const ingest = new IngestService(store, blobs, pixels, imaging, config.maxSampleBytes, metrics);
@@ -72,16 +63,14 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
     compaction: new CompactionService(store, blobs, pinnedOrders, config.purgeRetentionSeconds),
     batches,
     orders,
+    exports: core.exports,
     legacy: new LegacyService(config.legacyDataset, datasets, ingest, batches),
     metrics,
     readiness: async () => ({ database: await state(store.ping()), dataDir: await state(blobs.ping()), queue: await state(queue.ping()) }),
   };
-  let closing: Promise<void> | undefined;
   return {
     ...core,
     deps,
     keyFile: generated ? { path: generated.path, newKey: generated.newKey } : undefined,
-    // The open segment is sealed before the stores close.
-    close: () => (closing ??= blobs.close().then(() => core.close(), () => core.close())),
   };
 }

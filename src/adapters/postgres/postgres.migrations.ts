@@ -172,6 +172,27 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   -- Revisions below this one may miss purged samples: batches and orders there are refused.
   ALTER TABLE datasets ADD COLUMN purged_rev bigint NOT NULL DEFAULT 0;
   `,
+  `
+  -- Export jobs: what each exports (spec, JSON), how far it is, its finished files (JSON), and
+  -- the runner that holds it until lease_until (epoch ms); a runner that died loses it then.
+  CREATE TABLE export_jobs (
+    id          text    PRIMARY KEY,
+    dataset_id  bigint  NOT NULL,
+    dataset_name text   NOT NULL,
+    spec        text    NOT NULL,
+    status      text    NOT NULL,
+    done        bigint  NOT NULL DEFAULT 0,
+    files       text    NOT NULL DEFAULT '[]',
+    error       text,
+    runner      text,
+    lease_until bigint  NOT NULL DEFAULT 0,
+    attempts    integer NOT NULL DEFAULT 0,
+    created_at  text    NOT NULL,
+    finished_at text
+  );
+  CREATE INDEX export_jobs_claimable ON export_jobs(status, created_at);
+  CREATE INDEX export_jobs_dataset ON export_jobs(dataset_name, created_at);
+`,
 ];
 
 /**

@@ -179,4 +179,25 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   -- Revisions below this one may miss purged samples: batches and orders there are refused.
   ALTER TABLE datasets ADD COLUMN purged_rev INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  -- Export jobs: what each exports (spec, JSON), how far it is, its finished files (JSON), and
+  -- the runner that holds it until lease_until (epoch ms); a runner that died loses it then.
+  CREATE TABLE export_jobs (
+    id          TEXT    PRIMARY KEY,
+    dataset_id  INTEGER  NOT NULL,
+    dataset_name TEXT   NOT NULL,
+    spec        TEXT    NOT NULL,
+    status      TEXT    NOT NULL,
+    done        INTEGER  NOT NULL DEFAULT 0,
+    files       TEXT    NOT NULL DEFAULT '[]',
+    error       TEXT,
+    runner      TEXT,
+    lease_until INTEGER  NOT NULL DEFAULT 0,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    created_at  TEXT    NOT NULL,
+    finished_at TEXT
+  );
+  CREATE INDEX export_jobs_claimable ON export_jobs(status, created_at);
+  CREATE INDEX export_jobs_dataset ON export_jobs(dataset_name, created_at);
+`,
 ];
