@@ -28,6 +28,8 @@ const TYPES: readonly { name: string; schema: TSchema; omit?: readonly string[] 
   { name: 'CompactionRequest', schema: Schemas.CompactionBody },
   { name: 'CompactionResult', schema: Schemas.CompactionResult },
   { name: 'BatchRequest', schema: Schemas.BatchBody },
+  { name: 'ExportRequest', schema: Schemas.ExportBody },
+  { name: 'ExportView', schema: Schemas.ExportView },
   { name: 'OrderRequest', schema: Schemas.OrderBody },
   { name: 'OrderCreated', schema: Schemas.OrderCreated },
   { name: 'OrderView', schema: Schemas.OrderView },
