@@ -11,7 +11,9 @@ import { after, before, describe, test } from 'node:test';
 import { pack } from 'tar-stream';
 import { makePng } from '../support/harness.js';
 import { READ_WEBDATASET, python } from '../support/python.js';
-import { call, ensureBuilt, killAll, removeTempDirs, runCli, sha256, sleep, startServer, stop, tempDir, within, type Server } from '../support/process.js';
+import { AMQP_URL, brokerSkip, cleanBroker, uniqueAmqpNames } from '../support/broker.js';
+import { dropSchemas, postgresSkip, uniqueSchema, useSchema } from '../support/postgres.js';
+import { call, ensureBuilt, killAll, removeTempDirs, runCli, sha256, sleep, startServer, startWorker, stop, tempDir, within, type Server } from '../support/process.js';
 
 const KEY = 'export-jobs-key-0123456789';
 const ENV = { SENSORY_API_KEYS: `${KEY}:admin`, SENSORY_EXPORT_LEASE_MS: '1500' };
@@ -162,6 +164,48 @@ describe('an export job survives a SIGKILL of its process', () => {
       assert.equal(Number(entry.cls), map[category]);
     }
     assert.equal(readdirSync(dir).filter((name) => name.endsWith('.partial')).length, 0, 'no partial file left');
+    await stop(server);
+  });
+});
+
+const productionSkip = [await postgresSkip(), await brokerSkip()].find((reason): reason is string => typeof reason === 'string') ?? false;
+
+describe('the production shape: a worker runs the job, not the API replica', { skip: productionSkip }, () => {
+  const names = uniqueAmqpNames('exports');
+  after(async () => {
+    await cleanBroker({ exchanges: [names.exchange], taskQueues: [names.taskQueue], orderIds: [] });
+    await dropSchemas();
+  });
+
+  test('queued while no worker runs; a worker started later takes it from the queue and finishes it', { timeout: 180_000 }, async () => {
+    const env = {
+      ...ENV,
+      SENSORY_DATABASE_URL: await useSchema(uniqueSchema('exports')),
+      SENSORY_AMQP_URL: AMQP_URL,
+      SENSORY_AMQP_EXCHANGE: names.exchange,
+      SENSORY_AMQP_TASK_QUEUE: names.taskQueue,
+      SENSORY_AMQP_TASK_ROUTING_KEY: names.taskRoutingKey,
+    };
+    const dataDir = tempDir('sensory-export-prod-');
+    const server = await startServer(dataDir, env);
+    await seed(server, 'prod', 40, 8, 8);
+    const created = await call(server.url, KEY, 'POST', '/v1/datasets/prod/exports', { json: { format: 'safetensors', shardSize: 16 } });
+    assert.equal(created.status, 202, created.body.toString());
+    const id = created.json().id as string;
+    await sleep(2500);
+    assert.equal((await call(server.url, KEY, 'GET', `/v1/exports/${id}`)).json().status, 'queued', 'the API replica runs no job');
+    const worker = await startWorker({ ...env, SENSORY_DATA_DIR: dataDir }, 1);
+    let view = { status: 'queued', files: [] as unknown[] };
+    for (let i = 0; i < 600 && view.status !== 'complete'; i++) {
+      await sleep(100);
+      view = (await call(server.url, KEY, 'GET', `/v1/exports/${id}`)).json();
+    }
+    assert.equal(view.status, 'complete');
+    assert.equal(view.files.length, 3);
+    const file = await call(server.url, KEY, 'GET', `/v1/exports/${id}/files/2`);
+    assert.equal(file.status, 200);
+    assert.equal(file.body.readUInt32LE(0) > 0, true, 'a safetensors header');
+    await stop(worker);
     await stop(server);
   });
 });
