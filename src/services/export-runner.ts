@@ -196,7 +196,7 @@ export class ExportRunner {
       if (samples.length === 0) throw new JobFailure(`samples of revision ${spec.revision} of dataset ${spec.datasetName} are gone (purged or the dataset deleted)`);
       left -= samples.length;
       after = samples.at(-1)!.id;
-      const originals = withOriginals ? await Promise.all(samples.map((sample) => this.blobs.get(sample.sha256))) : [];
+      const originals = withOriginals ? await this.originals(samples) : [];
       return { samples, originals };
     };
     let next = fetch();
@@ -208,6 +208,11 @@ export class ExportRunner {
       next.catch(() => undefined);
       yield page;
     }
+  }
+
+  private originals(samples: readonly ExportSample[]): Promise<Buffer[]> {
+    const sha256s = samples.map((sample) => sample.sha256);
+    return this.blobs.getMany ? this.blobs.getMany(sha256s) : Promise.all(sha256s.map((sha256) => this.blobs.get(sha256)));
   }
 
   private async writeTar(spec: ExportSpec, writer: ExportFileWriter, afterId: number, count: number, progress: Progress): Promise<number> {
