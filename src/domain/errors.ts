@@ -17,6 +17,7 @@ export const ERROR_REGISTRY = {
   SENSORY_ERR_ORDER_NOT_FOUND: { status: 404, summary: 'No order with that id.' },
   SENSORY_ERR_EXPORT_NOT_FOUND: { status: 404, summary: 'No export job with that id.' },
   SENSORY_ERR_EXPORT_FILE_NOT_FOUND: { status: 404, summary: 'The export job has no file with that number (or its file was removed).' },
+  SENSORY_ERR_WEBHOOK_NOT_FOUND: { status: 404, summary: 'No webhook with that id.' },
   SENSORY_ERR_LEGACY_DATASET_UNSET: { status: 404, summary: 'SENSORY_LEGACY_DATASET is unset or names a dataset that does not exist.' },
   SENSORY_ERR_REQUEST_TIMEOUT: { status: 408, summary: 'The headers (SENSORY_HEADERS_TIMEOUT_MS) or the whole request (SENSORY_REQUEST_TIMEOUT_MS) did not arrive in time; the connection is closed.' },
   SENSORY_ERR_DATASET_SHAPE_CONFLICT: { status: 409, summary: 'The dataset exists with another shape or test share.' },

@@ -11,6 +11,7 @@ import type { IngestService } from '../services/ingest.service.js';
 import type { LegacyService } from '../services/legacy.service.js';
 import type { OrderService } from '../services/order.service.js';
 import type { SampleService } from '../services/sample.service.js';
+import type { WebhookService } from '../services/webhook.service.js';
 import type { Metrics } from './metrics.js';
 
 /** What the HTTP edge is given: the services its routes call, and what it reports about itself. */
@@ -28,6 +29,7 @@ export interface AppDeps {
   readonly batches: BatchService;
   readonly orders: OrderService;
   readonly exports: ExportService;
+  readonly webhooks: WebhookService;
   readonly legacy: LegacyService;
   /** Each dependency's state: 'ok' or what is wrong with it. */
   readonly readiness: () => Promise<Record<string, string>>;

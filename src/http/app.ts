@@ -14,6 +14,7 @@ import { batchRoutes } from './routes/batches.routes.js';
 import { bulkRoutes } from './routes/bulk.routes.js';
 import { datasetRoutes } from './routes/datasets.routes.js';
 import { exportRoutes } from './routes/exports.routes.js';
+import { webhookRoutes } from './routes/webhooks.routes.js';
 import { clientErrorHandler, frameworkErrors } from './router-errors.js';
 import { legacyOrderRoutes, legacyRoutes } from './routes/legacy.routes.js';
 import { operationsRoutes } from './routes/operations.routes.js';
@@ -90,6 +91,7 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   batchRoutes(app, deps);
   orderRoutes(app, deps);
   exportRoutes(app, deps);
+  webhookRoutes(app, deps);
   legacyRoutes(app, deps);
   legacyOrderRoutes(app, deps);
   operationsRoutes(app, deps);

@@ -345,3 +345,4 @@ export const LegacyBatchBody = LegacyRequestBody;
 export const LegacyPollBody = Type.Object({ batch_id: Type.String({ maxLength: 64 }) });
 export type LegacyPollBody = Static<typeof LegacyPollBody>;
 export * from './export.schemas.js';
+export * from './webhook.schemas.js';

@@ -11,6 +11,7 @@ import type { ExportJob } from '../domain/export-job.js';
 import type { BlobIndex } from '../ports/blob-index.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { ExportStore } from '../ports/export-store.js';
+import type { WebhookStore } from '../ports/webhook-store.js';
 import type { MetadataStore } from '../ports/metadata-store.js';
 import type { OrderQueue, TaskConsumer } from '../ports/order-queue.js';
 import type { PixelStore } from '../ports/pixel-store.js';
@@ -18,6 +19,7 @@ import { SILENT_TELEMETRY, type Telemetry } from '../ports/telemetry.js';
 import { BatchService } from '../services/batch.service.js';
 import { OrderService, type OrderSettings } from '../services/order.service.js';
 import { ExportRunner } from '../services/export-runner.js';
+import { WebhookService } from '../services/webhook.service.js';
 import { ExportService } from '../services/export.service.js';
 import { OrderWorker } from '../services/order-worker.js';
 import { PixelQuota } from '../services/pixel-quota.js';
@@ -42,6 +44,9 @@ export interface CoreRuntime {
   readonly exports: ExportService;
   /** Runs export jobs in this process: those the queue's tasks name, and those a sweep finds queued or abandoned. */
   readonly exportRunner: ExportRunner;
+  /** Webhooks, and the events every process reports into their outbox. */
+  readonly webhooks: WebhookService;
+  readonly webhookStore: WebhookStore;
   /** Starts consuming produce tasks; the consumer is closed (tasks in flight handed back after their chunk) by close(). */
   startWorker(concurrency: number): Promise<TaskConsumer>;
   /** Closes every adapter, each even if another fails; safe to call twice. */
@@ -53,8 +58,6 @@ export interface CoreOptions {
   readonly log?: (message: string) => void;
   /** What the services count as they work; nothing is counted without it. */
   readonly telemetry?: Telemetry;
-  /** Told of every export job that ended. */
-  readonly onExportFinished?: (job: ExportJob) => void;
 }
 
 /** SENSORY_BLOB_URL, or files under the data dir when it is unset. */
@@ -90,9 +93,9 @@ function orderSettings(config: Config): OrderSettings {
 }
 
 /** The composition root's core: configuration in, stores, queue and the order services wired together. */
-export async function openCoreRuntime(config: Config, { log = () => undefined, telemetry = SILENT_TELEMETRY, onExportFinished }: CoreOptions = {}): Promise<CoreRuntime> {
+export async function openCoreRuntime(config: Config, { log = () => undefined, telemetry = SILENT_TELEMETRY }: CoreOptions = {}): Promise<CoreRuntime> {
   await mkdir(config.dataDir, { recursive: true });
-  const { metadata: store, orders: orderStore, blobIndex, exports: exportJobs } = openByScheme(DATABASES, databaseUrl(config));
+  const { metadata: store, orders: orderStore, blobIndex, exports: exportJobs, webhooks: webhookStore } = openByScheme(DATABASES, databaseUrl(config));
   await store.migrate();
   const blobs = openByScheme(BLOB_STORES, blobUrl(config), { blobIndex, segmentBytes: config.segmentBytes, log });
   // Repairs what a crashed writer left (a torn segment tail) before the first upload.
@@ -101,6 +104,18 @@ export async function openCoreRuntime(config: Config, { log = () => undefined, t
   const batches = new BatchService(store, pixels, config.maxBatchSamples, telemetry, config.maxBatchBytes);
   const queue = await openQueue(config, log);
   const orders = new OrderService(orderStore, queue, batches, store, orderSettings(config), systemClock);
+  const webhooks = new WebhookService(webhookStore, systemClock, log);
+  orders.onFinished = (order) => {
+    if (order.status !== 'complete' && order.status !== 'failed') return;
+    webhooks.report(order.status === 'complete' ? 'order.completed' : 'order.failed', order.spec.id, {
+      order: order.spec.id,
+      dataset: order.spec.datasetName,
+      status: order.status,
+      size: order.spec.size,
+      revision: order.spec.revision,
+      ...(order.error ? { error: order.error } : {}),
+    });
+  };
   const exportsDir = join(config.dataDir, 'exports');
   const exports = new ExportService(store, exportJobs, batches, queue, systemClock, exportsDir, log);
   const exportRunner = new ExportRunner(store, exportJobs, blobs, pixels, systemClock, {
@@ -108,7 +123,17 @@ export async function openCoreRuntime(config: Config, { log = () => undefined, t
     leaseMs: config.exportLeaseMs,
     concurrency: config.exportConcurrency,
     log,
-    ...(onExportFinished ? { onFinished: onExportFinished } : {}),
+    onFinished: (job: ExportJob) =>
+      webhooks.report(job.status === 'complete' ? 'export.completed' : 'export.failed', job.spec.id, {
+        export: job.spec.id,
+        dataset: job.spec.datasetName,
+        format: job.spec.format,
+        status: job.status,
+        revision: job.spec.revision,
+        samples: job.spec.total,
+        files: job.files.map((file, n) => ({ n, name: file.name, bytes: file.bytes, url: `/v1/exports/${job.spec.id}/files/${n}` })),
+        ...(job.error ? { error: job.error } : {}),
+      }),
   });
   const consumers: TaskConsumer[] = [];
   const workers: OrderWorker[] = [];
@@ -127,6 +152,8 @@ export async function openCoreRuntime(config: Config, { log = () => undefined, t
     exportJobs,
     exports,
     exportRunner,
+    webhooks,
+    webhookStore,
     startWorker: async (concurrency) => {
       const worker = new OrderWorker(store, orderStore, orders, queue, batches, systemClock, log);
       workers.push(worker);

@@ -12,10 +12,14 @@ import { ImportService } from '../services/import.service.js';
 import { IngestService } from '../services/ingest.service.js';
 import { LegacyService } from '../services/legacy.service.js';
 import { SampleService } from '../services/sample.service.js';
+import { WebhookDispatcher } from '../services/webhook-dispatcher.js';
+import { systemClock } from '../adapters/clock/system.clock.js';
 import { openCoreRuntime, type CoreRuntime } from './core.runtime.js';
 
 /** Active orders a purge looks through (newest first); far above what a service runs at once. */
 const MAX_ACTIVE_ORDERS_LISTED = 100_000;
+/** Webhook deliveries one replica has in flight at once. */
+const WEBHOOK_CONCURRENCY = 8;
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -24,6 +28,8 @@ export interface ServeRuntime extends CoreRuntime {
   readonly deps: AppDeps;
   /** Where the generated admin key is kept, and the key itself when it was made by this start. */
   readonly keyFile?: { path: string; newKey?: string };
+  /** Sends the webhook outbox and reports dataset revisions (every replica runs one). */
+  readonly dispatcher: WebhookDispatcher;
 }
 
 export { blobUrl } from './core.runtime.js';
@@ -64,13 +70,32 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
     batches,
     orders,
     exports: core.exports,
+    webhooks: core.webhooks,
     legacy: new LegacyService(config.legacyDataset, datasets, ingest, batches),
     metrics,
     readiness: async () => ({ database: await state(store.ping()), dataDir: await state(blobs.ping()), queue: await state(queue.ping()) }),
   };
+  const dispatcher = new WebhookDispatcher(
+    core.webhookStore,
+    core.webhooks,
+    store,
+    systemClock,
+    {
+      timeoutMs: config.webhookTimeoutMs,
+      maxAttempts: config.webhookMaxAttempts,
+      retryBaseMs: config.webhookRetryBaseMs,
+      debounceMs: config.webhookDebounceMs,
+      concurrency: WEBHOOK_CONCURRENCY,
+    },
+    log,
+  );
+  let closing: Promise<void> | undefined;
   return {
     ...core,
     deps,
+    dispatcher,
     keyFile: generated ? { path: generated.path, newKey: generated.newKey } : undefined,
+    // Deliveries in flight end (each within its timeout) before the stores close.
+    close: () => (closing ??= dispatcher.stop().then(() => core.close(), () => core.close())),
   };
 }

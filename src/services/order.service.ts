@@ -29,6 +29,8 @@ export type { Caller, OrderRequest, OrderSettings };
  * stream-production, order-lifecycle); this reads and writes rows and queues around them.
  */
 export class OrderService {
+  /** Told of every order that reached a final status (once, by the process that wrote it). */
+  onFinished: ((order: OrderRow) => void) | undefined;
   private readonly streams: StreamQueues;
   private readonly pollers: PollerDeps;
 
@@ -215,7 +217,14 @@ export class OrderService {
       const next: OrderRow = { ...order, status, ...(error ? { error } : {}) };
       return { order: next, result: next };
     }, { durable: true });
-    if (finishedOrder) await this.streams.remove(finishedOrder);
+    if (finishedOrder) {
+      try {
+        this.onFinished?.(finishedOrder);
+      } catch {
+        // a listener's failure is its own
+      }
+      await this.streams.remove(finishedOrder);
+    }
     return finishedOrder !== undefined;
   }
 

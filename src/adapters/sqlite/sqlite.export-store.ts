@@ -1,25 +1,30 @@
 import type Database from 'better-sqlite3';
-import { SqlExportStore } from '../sql/export-store.sql.js';
+import { SqlExportStore, type SqlExecutor } from '../sql/export-store.sql.js';
 import type { SqliteDatabase } from './sqlite.database.js';
 
-/** Export jobs in a SqliteDatabase (the metadata's); a write resolves once the shared WAL sync has it on disk. */
+/** Statements on the database's one connection (prepared once each); a write resolves once the shared WAL sync has it on disk. */
+export function sqliteExecutor(database: SqliteDatabase): SqlExecutor {
+  const statements = new Map<string, Database.Statement>();
+  return {
+    byteOrder: '',
+    skipLocked: '',
+    query: async (sql, params) => {
+      let statement = statements.get(sql);
+      if (!statement) {
+        statement = database.connection.prepare(sql);
+        statements.set(sql, statement);
+      }
+      if (/^\s*SELECT/i.test(sql)) return statement.all(...params) as Record<string, unknown>[];
+      const rows = statement.reader ? (statement.all(...params) as Record<string, unknown>[]) : (statement.run(...params), []);
+      await database.syncCommitted();
+      return rows;
+    },
+  };
+}
+
+/** Export jobs in a SqliteDatabase (the metadata's). */
 export class SqliteExportStore extends SqlExportStore {
   constructor(database: SqliteDatabase) {
-    const statements = new Map<string, Database.Statement>();
-    super({
-      byteOrder: '',
-      skipLocked: '',
-      query: async (sql, params) => {
-        let statement = statements.get(sql);
-        if (!statement) {
-          statement = database.connection.prepare(sql);
-          statements.set(sql, statement);
-        }
-        if (/^\s*SELECT/i.test(sql)) return statement.all(...params) as Record<string, unknown>[];
-        const rows = statement.reader ? (statement.all(...params) as Record<string, unknown>[]) : (statement.run(...params), []);
-        await database.syncCommitted();
-        return rows;
-      },
-    });
+    super(sqliteExecutor(database));
   }
 }

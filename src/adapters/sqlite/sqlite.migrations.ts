@@ -200,4 +200,38 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX export_jobs_claimable ON export_jobs(status, created_at);
   CREATE INDEX export_jobs_dataset ON export_jobs(dataset_name, created_at);
 `,
+  `
+  -- Webhooks, and their outbox: one row per delivery, written when the event happens and sent
+  -- by a dispatcher (next_at: when the next attempt is due, epoch ms). One delivery per hook and
+  -- event key, however often replicas report the event.
+  CREATE TABLE webhooks (
+    id         TEXT    PRIMARY KEY,
+    url        TEXT    NOT NULL,
+    events     TEXT    NOT NULL,
+    secret     TEXT    NOT NULL,
+    created_at TEXT    NOT NULL
+  );
+  CREATE TABLE webhook_deliveries (
+    id           TEXT    PRIMARY KEY,
+    hook_id      TEXT    NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event        TEXT    NOT NULL,
+    event_key    TEXT    NOT NULL,
+    body         TEXT    NOT NULL,
+    status       TEXT    NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_at      INTEGER  NOT NULL,
+    last_status  INTEGER,
+    last_error   TEXT,
+    created_at   TEXT    NOT NULL,
+    delivered_at TEXT,
+    UNIQUE (hook_id, event_key)
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_at);
+  CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(hook_id, created_at);
+  -- The revision each dataset was last notified at (dataset.revision events).
+  CREATE TABLE webhook_revision_cursors (
+    dataset_id INTEGER  PRIMARY KEY,
+    revision   INTEGER  NOT NULL
+  );
+`,
 ];
