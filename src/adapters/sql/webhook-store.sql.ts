@@ -66,11 +66,12 @@ export class SqlWebhookStore implements WebhookStore {
 
   async claimDue(now: number, leaseMs: number, limit: number): Promise<Delivery[]> {
     const rows = await this.sql.query(
-      `UPDATE webhook_deliveries SET next_at = ?
-       WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ? ${this.sql.skipLocked})
-         AND status = 'pending' AND next_at <= ?
+      // The pick is a CTE, evaluated once: as an IN subquery PostgreSQL may run its LIMIT again per row.
+      `WITH picked AS (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_at <= ? ORDER BY next_at LIMIT ? ${this.sql.skipLocked})
+       UPDATE webhook_deliveries SET next_at = ?
+       WHERE id IN (SELECT id FROM picked) AND status = 'pending' AND next_at <= ?
        RETURNING ${DELIVERY_COLUMNS}`,
-      [now + leaseMs, now, limit, now],
+      [now, limit, now + leaseMs, now],
     );
     return rows.map(deliveryOf);
   }
