@@ -4,6 +4,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { verifyWebhookSignature } from '@sensory/client';
 import { verifySignature } from '../../src/domain/webhook.js';
 import { addSample, assertError, createDataset, makePng, removeDir, startTestApp, type TestApp } from '../support/harness.js';
 
@@ -138,6 +139,9 @@ describe('a hook and its events, signed', () => {
     assert.equal(verifySignature('whsec_other', signature, last.body, now), false, 'another secret');
     assert.equal(verifySignature(hook.secret, signature, last.body, now + 3600), false, 'a replay an hour later');
     assert.equal(last.json.id, last.headers['sensory-delivery']);
+    assert.equal(verifyWebhookSignature(hook.secret, signature, last.body), true, 'the SDK verifies it too');
+    assert.equal(verifyWebhookSignature(hook.secret, signature, Buffer.from(last.body)), true);
+    assert.equal(verifyWebhookSignature(hook.secret, signature, `${last.body} `), false);
   });
 
   test('order.completed and order.failed', async () => {

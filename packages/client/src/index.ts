@@ -8,3 +8,4 @@ export type { BulkItem } from './bulk-archive.js';
 export type { TransportOptions } from './http-transport.js';
 export type * from './types.js';
 export { parseSafetensors, type ParsedSafetensors, type SafetensorsDtype } from './safetensors.reader.js';
+export { verifyWebhookSignature } from './webhooks.js';

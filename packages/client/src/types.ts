@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'SENSORY_ERR_ORDER_NOT_FOUND'
   | 'SENSORY_ERR_EXPORT_NOT_FOUND'
   | 'SENSORY_ERR_EXPORT_FILE_NOT_FOUND'
+  | 'SENSORY_ERR_WEBHOOK_NOT_FOUND'
   | 'SENSORY_ERR_LEGACY_DATASET_UNSET'
   | 'SENSORY_ERR_REQUEST_TIMEOUT'
   | 'SENSORY_ERR_DATASET_SHAPE_CONFLICT'
@@ -257,6 +258,45 @@ export type ExportView = {
   createdAt: string;
   finishedAt: string | null;
   error?: string;
+};
+
+export type WebhookRequest = {
+  /** http:// or https:// URL the events are POSTed to (no credentials in it) */
+  url: string;
+  /** the events to send: dataset.revision, order.completed, order.failed, export.completed, export.failed */
+  events: string[];
+};
+
+export type WebhookView = {
+  id: string;
+  url: string;
+  events: ('dataset.revision' | 'order.completed' | 'order.failed' | 'export.completed' | 'export.failed')[];
+  createdAt: string;
+};
+
+export type WebhookCreated = {
+  id: string;
+  url: string;
+  events: ('dataset.revision' | 'order.completed' | 'order.failed' | 'export.completed' | 'export.failed')[];
+  createdAt: string;
+  /** the signing secret: shown this once only; keep it to verify the Sensory-Signature header */
+  secret: string;
+};
+
+export type DeliveryView = {
+  id: string;
+  event: 'dataset.revision' | 'order.completed' | 'order.failed' | 'export.completed' | 'export.failed';
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  /** the HTTP status of the last attempt, or null when it got none */
+  lastStatus: number | null;
+  lastError: string | null;
+  /** pending: when the next attempt is due */
+  nextAttemptAt: string | null;
+  createdAt: string;
+  deliveredAt: string | null;
+  /** the JSON body sent */
+  body: string;
 };
 
 export type OrderRequest = {
