@@ -256,3 +256,36 @@ describe('wrong inputs: a clear 4xx naming the field, and no job', () => {
     assertError(await t.app.inject({ method: 'POST', url: '/v1/datasets/pets/exports', payload: { format: 'webdataset' } }), 401, 'SENSORY_ERR_UNAUTHORIZED');
   });
 });
+
+describe('a job no runner has taken yet', () => {
+  let idle: TestApp;
+  before(async () => {
+    // No worker started: the job stays queued.
+    idle = await startTestApp();
+    await seedDataset(idle, 'waiting', { width: 4, height: 4, channels: 3 }, 3, ['a']);
+  });
+  after(async () => {
+    await idle.close();
+    removeDir(idle.dataDir);
+  });
+
+  test('is listed queued; its first file is not ready (409); other reads are refused clearly', async () => {
+    const res = await idle.app.inject({ method: 'POST', url: '/v1/datasets/waiting/exports', headers: idle.auth('read'), payload: { format: 'safetensors', shardSize: 2 } });
+    assert.equal(res.statusCode, 202);
+    const job = res.json() as ExportView;
+    const listed = (await idle.app.inject({ method: 'GET', url: '/v1/exports?dataset=waiting', headers: idle.auth('read') })).json() as { exports: ExportView[] };
+    assert.deepEqual(listed.exports.map((e) => [e.id, e.status]), [[job.id, 'queued']]);
+    assertError(await idle.app.inject({ method: 'GET', url: `/v1/exports/${job.id}/files/0`, headers: idle.auth('read') }), 409, 'SENSORY_ERR_EXPORT_FILE_NOT_READY');
+    assertError(await idle.app.inject({ method: 'GET', url: `/v1/exports/${job.id}/files/1`, headers: idle.auth('read') }), 409, 'SENSORY_ERR_EXPORT_FILE_NOT_READY');
+    assertError(await idle.app.inject({ method: 'GET', url: `/v1/exports/${job.id}/files/2`, headers: idle.auth('read') }), 404, 'SENSORY_ERR_EXPORT_FILE_NOT_FOUND');
+    const negative = assertError(await idle.app.inject({ method: 'GET', url: `/v1/exports/${job.id}/files/-1`, headers: idle.auth('read') }), 400, 'SENSORY_ERR_BAD_REQUEST');
+    assert.match(negative.error.message, /n/);
+    const unknown = assertError(await idle.app.inject({ method: 'GET', url: '/v1/exports?status=queued', headers: idle.auth('read') }), 400, 'SENSORY_ERR_BAD_REQUEST');
+    assert.match(unknown.error.message, /status/);
+    assertError(await idle.app.inject({ method: 'GET', url: `/v1/exports/${'x'.repeat(65)}`, headers: idle.auth('read') }), 400, 'SENSORY_ERR_BAD_REQUEST');
+    assertError(await idle.app.inject({ method: 'GET', url: `/v1/exports/${job.id}` }), 401, 'SENSORY_ERR_UNAUTHORIZED');
+    // A queued job can be removed; the runner that comes later finds nothing to take.
+    assert.equal((await idle.app.inject({ method: 'DELETE', url: `/v1/exports/${job.id}`, headers: idle.auth('admin') })).statusCode, 200);
+    assert.equal(((await idle.app.inject({ method: 'GET', url: '/v1/exports', headers: idle.auth('read') })).json() as { exports: unknown[] }).exports.length, 0);
+  });
+});
