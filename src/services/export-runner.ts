@@ -58,8 +58,9 @@ export class ExportRunner {
     private readonly options: ExportRunnerOptions,
   ) {}
 
-  /** Sweeps now and then every half lease. */
+  /** Sweeps now and then every half lease (up to 5 s); a second call does nothing. */
   start(): void {
+    if (this.sweepTimer || this.stopping) return;
     const every = Math.max(200, Math.min(5000, Math.floor(this.options.leaseMs / 2)));
     this.sweepTimer = setInterval(() => void this.sweep(), every);
     this.sweepTimer.unref();

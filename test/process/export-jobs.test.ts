@@ -168,6 +168,35 @@ describe('an export job survives a SIGKILL of its process', () => {
   });
 });
 
+describe('a clean stop hands the job back', () => {
+  test('SIGTERM mid-job: the restarted process takes it at once, not after the lease', { timeout: 300_000 }, async () => {
+    const dataDir = tempDir('sensory-export-term-');
+    // A lease far longer than the test may wait: only a job handed back is taken in time.
+    const env = { ...ENV, SENSORY_EXPORT_LEASE_MS: '600000' };
+    let server = await startServer(dataDir, env);
+    await seed(server, 'stopped', 600, 8, 8);
+    const id = (await call(server.url, KEY, 'POST', '/v1/datasets/stopped/exports', { json: { format: 'webdataset', shardSize: 1 } })).json().id as string;
+    let seen = { status: 'queued', files: [] as unknown[] };
+    for (let i = 0; i < 2000 && seen.files.length < 20; i++) {
+      seen = (await call(server.url, KEY, 'GET', `/v1/exports/${id}`)).json();
+      await sleep(5);
+    }
+    assert.equal(seen.status, 'running');
+    const exit = await stop(server, 'SIGTERM');
+    assert.equal(exit.code, 0, server.stderr());
+    server = await startServer(dataDir, env);
+    let view = { status: 'queued', attempts: 0, files: [] as unknown[] };
+    for (let i = 0; i < 1200 && view.status !== 'complete'; i++) {
+      await sleep(100);
+      view = (await call(server.url, KEY, 'GET', `/v1/exports/${id}`)).json();
+    }
+    assert.equal(view.status, 'complete');
+    assert.equal(view.attempts, 2);
+    assert.equal(view.files.length, 600);
+    await stop(server);
+  });
+});
+
 const productionSkip = [await postgresSkip(), await brokerSkip()].find((reason): reason is string => typeof reason === 'string') ?? false;
 
 describe('the production shape: a worker runs the job, not the API replica', { skip: productionSkip }, () => {
