@@ -82,6 +82,7 @@ export const paths = {
   content: (name, id) => `/v1/datasets/${encodeURIComponent(name)}/samples/${id}/content`,
   orders: (active) => `/v1/orders${active ? '?active=true' : ''}`,
   order: (id) => `/v1/orders/${encodeURIComponent(id)}`,
+  exports: () => '/v1/exports',
 };
 
 /** A sample's original bytes as an object URL (an <img> cannot send the key header itself). */
