@@ -15,8 +15,16 @@ export function sqliteExecutor(database: SqliteDatabase): SqlExecutor {
         statements.set(sql, statement);
       }
       if (/^\s*SELECT/i.test(sql)) return statement.all(...params) as Record<string, unknown>[];
-      const rows = statement.reader ? (statement.all(...params) as Record<string, unknown>[]) : (statement.run(...params), []);
-      await database.syncCommitted();
+      let changed: boolean;
+      let rows: Record<string, unknown>[] = [];
+      if (statement.reader) {
+        rows = statement.all(...params) as Record<string, unknown>[];
+        changed = rows.length > 0;
+      } else {
+        changed = statement.run(...params).changes > 0;
+      }
+      // Only a write that changed something waits for the WAL sync (an idle dispatcher's claims change nothing).
+      if (changed) await database.syncCommitted();
       return rows;
     },
   };
