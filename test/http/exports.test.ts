@@ -284,6 +284,13 @@ describe('a job no runner has taken yet', () => {
     assert.match(unknown.error.message, /status/);
     assertError(await idle.app.inject({ method: 'GET', url: `/v1/exports/${'x'.repeat(65)}`, headers: idle.auth('read') }), 400, 'SENSORY_ERR_BAD_REQUEST');
     assertError(await idle.app.inject({ method: 'GET', url: `/v1/exports/${job.id}` }), 401, 'SENSORY_ERR_UNAUTHORIZED');
+    // Held by a runner (another process, here by hand): it cannot be removed, and stays.
+    const held = (await idle.app.inject({ method: 'POST', url: '/v1/datasets/waiting/exports', headers: idle.auth('read'), payload: { format: 'webdataset' } })).json() as ExportView;
+    assert.ok(await idle.runtime.exportJobs.claim(held.id, { runner: 'elsewhere', now: Date.now(), leaseMs: 60_000 }));
+    assertError(await idle.app.inject({ method: 'DELETE', url: `/v1/exports/${held.id}`, headers: idle.auth('admin') }), 409, 'SENSORY_ERR_EXPORT_RUNNING');
+    assert.equal(((await idle.app.inject({ method: 'GET', url: `/v1/exports/${held.id}`, headers: idle.auth('read') })).json() as ExportView).status, 'running');
+    await idle.runtime.exportJobs.release(held.id, 'elsewhere');
+    assert.equal((await idle.app.inject({ method: 'DELETE', url: `/v1/exports/${held.id}`, headers: idle.auth('admin') })).statusCode, 200);
     // A queued job can be removed; the runner that comes later finds nothing to take.
     assert.equal((await idle.app.inject({ method: 'DELETE', url: `/v1/exports/${job.id}`, headers: idle.auth('admin') })).statusCode, 200);
     assert.equal(((await idle.app.inject({ method: 'GET', url: '/v1/exports', headers: idle.auth('read') })).json() as { exports: unknown[] }).exports.length, 0);
