@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { open, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pack } from 'tar-stream';
@@ -51,12 +51,16 @@ export async function exportFigure(ctx: ExportFigureContext): Promise<Figure> {
   const ours: number[] = [];
   const reference: number[] = [];
   const oursCpu: number[] = [];
+  const rssGrowth: number[] = [];
   let bytes = 0;
   for (let round = 0; round < ctx.rounds; round++) {
     const ref = await bareTar(pngs, ctx.categories, join(ctx.tmp, `reference-${round}.tar`));
     reference.push(ref.bytes / ref.seconds);
     const cpuBefore = processCpuMs(service.pid);
-    const job = await runExport(client, service);
+    const rssBefore = rssBytes(service.pid);
+    let rssPeak = rssBefore;
+    const job = await runExport(client, service, () => (rssPeak = Math.max(rssPeak, rssBytes(service.pid))));
+    rssGrowth.push(rssPeak - rssBefore);
     const seconds = (Date.parse(job.finishedAt!) - Date.parse(job.createdAt)) / 1000;
     oursCpu.push(processCpuMs(service.pid) - cpuBefore);
     bytes = job.files.reduce((sum, file) => sum + file.bytes, 0);
@@ -77,22 +81,33 @@ export async function exportFigure(ctx: ExportFigureContext): Promise<Figure> {
     ratio,
     target: TARGET,
     verdict,
-    details: { bytes, samples: ctx.samples, oursCpuMs: oursCpu },
+    details: { bytes, samples: ctx.samples, oursCpuMs: oursCpu, rssGrowthBytes: rssGrowth },
     rows: [
       ['12', `export job, webdataset (${(bytes / 1e6).toFixed(1)} MB, ${ctx.samples} PNGs), ×${ctx.rounds}`, mbps(oursSummary.median), mbps(refSummary.median), ratio.toFixed(2), `≥ ${TARGET} and ≥ ${ABSOLUTE_TARGET_MBPS} MB/s`, verdict],
     ],
     runsLine: `  12: ours ${ours.map((v) => (v / 1e6).toFixed(0)).join(' ')}; bare tar-stream writer ${reference.map((v) => (v / 1e6).toFixed(0)).join(' ')} (MB/s, in run order)`,
-    cpuLine: `  12: service CPU per export job ${oursCpu.map((v) => v.toFixed(0)).join(' ')} ms`,
+    cpuLine: `  12: service CPU per export job ${oursCpu.map((v) => v.toFixed(0)).join(' ')} ms; service RSS growth while it ran ${rssGrowth.map((v) => (v / 2 ** 20).toFixed(0)).join(' ')} MiB (the export is ${(bytes / 2 ** 20).toFixed(0)} MiB)`,
   };
 }
 
-async function runExport(client: BenchClient, service: { port: number; key: string }): Promise<ExportView> {
+/** Resident memory of a process now (VmRSS), in bytes; NaN when unreadable. */
+function rssBytes(pid: number): number {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function runExport(client: BenchClient, service: { port: number; key: string }, sample: () => void): Promise<ExportView> {
   const created = await client.expect(202, { ...apiRequest(service, 'POST', '/v1/datasets/exports/exports', { format: 'webdataset', shardSize: 1_000_000 }), keepBody: true });
   const { id } = JSON.parse(created.body!.toString()) as ExportView;
   for (;;) {
     const reply = await client.expect(200, { ...apiRequest(service, 'GET', `/v1/exports/${id}`), keepBody: true });
     const view = JSON.parse(reply.body!.toString()) as ExportView;
     if (view.status === 'failed') throw new Error(`export job failed: ${view.error}`);
+    sample();
     if (view.status === 'complete') return view;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
