@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Delivery, DeliveryStatus, Webhook, WebhookEvent } from '../../domain/webhook.js';
 import type { AttemptOutcome, NewEvent, WebhookStore } from '../../ports/webhook-store.js';
-import type { SqlExecutor } from './export-store.sql.js';
+import type { SqlExecutor } from './sql-executor.js';
 
 const HOOK_COLUMNS = 'id, url, events, secret, created_at';
 const DELIVERY_COLUMNS = 'id, hook_id, event, event_key, body, status, attempts, next_at, last_status, last_error, created_at, delivered_at';
