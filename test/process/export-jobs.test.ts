@@ -5,7 +5,7 @@
  * finishes it after the files already written).
  */
 import assert from 'node:assert/strict';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pack } from 'tar-stream';
@@ -96,6 +96,23 @@ describe('sensory export --format', () => {
       assert.equal(sample.category, labels.get(sha));
       assert.deepEqual(copy.get(sha), sample, `sample ${sha}: same label, same pixels`);
     }
+  });
+
+  test('--job ID resumes a download cut off: the partial file is continued with a Range request', { timeout: 60_000 }, async () => {
+    const listed = (await call(server.url, KEY, 'GET', '/v1/exports?dataset=roundtrip')).json() as { exports: { id: string; files: { name: string; url: string }[] }[] };
+    const job = listed.exports[0];
+    const whole = (await call(server.url, KEY, 'GET', job.files[0].url)).body;
+    const out = tempDir('sensory-export-resume-');
+    // What a download killed after 4,096 bytes leaves; marked (zeros) so that a resume shows.
+    writeFileSync(join(out, `${job.files[0].name}.partial`), Buffer.alloc(4096));
+    const run = runCli(['export', 'roundtrip', '--format', 'imagefolder', '--job', job.id, '--out', out, '--url', server.url, '--key', KEY], {});
+    assert.equal((await within(run.exit, 60_000, 'sensory export --job')).code, 0, run.stderr());
+    const got = readFileSync(join(out, job.files[0].name));
+    assert.equal(got.length, whole.length);
+    assert.ok(got.subarray(0, 4096).equals(Buffer.alloc(4096)), 'the partial bytes were kept: the download resumed');
+    assert.ok(got.subarray(4096).equals(whole.subarray(4096)), 'the rest came from the range');
+    assert.equal(existsSync(join(out, `${job.files[0].name}.partial`)), false);
+    assert.equal(((await call(server.url, KEY, 'GET', '/v1/exports?dataset=roundtrip')).json() as { exports: unknown[] }).exports.length, 1, 'no new job');
   });
 
   test('wrong flags: a usage error naming the flag, no job started', async () => {
