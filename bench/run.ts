@@ -32,6 +32,9 @@
  *      with PIL vs through the Python client, at 100×100 PNGs and 224×224 JPEGs q90 (images/s per
  *      trainer process and trainer CPU per image, ≥ 3× each; bench/read-path.ts,
  *      bench/trainer_alternative.py; Debian's python3-pil is installed when missing).
+ *  12. An export job (webdataset, one shard of BENCH_EXPORT_SAMPLES 100×100 PNGs), from POST to
+ *      the job's finishedAt, beside a bare tar-stream writer of the same members from memory into
+ *      a file on the same disk (MB/s; ≥ 0.5 of it, and ≥ 200 MB/s; bench/export.ts).
  *
  * The service is a real `node dist/cli/main.js serve` child on a temporary data dir and a free
  * port; the client is node:http with a keep-alive agent in this process. References and our
@@ -47,7 +50,8 @@
  * cli/main.js, to try a change to the service; default dist/cli/main.js) ·
  * BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/test; figures 6–7 work in a schema of
  * their own, dropped after) · BENCH_PRODUCTION_ROUNDS (3) · BENCH_PY_REPEATS (41) ·
- * BENCH_TRAINER_ROUNDS (3, timed epochs per trainer run of figure 11).
+ * BENCH_TRAINER_ROUNDS (3, timed epochs per trainer run of figure 11) · BENCH_EXPORT_SAMPLES (5000,
+ * the PNGs of figure 12's dataset) · BENCH_EXPORT_ROUNDS (5).
  * With BENCH_FIGURES unset, figures 4–5 are skipped (with a note) when RabbitMQ cannot be
  * reached, 6–7 when PostgreSQL cannot, 8 when no python3 has numpy, and 11 when none has numpy
  * and PIL (after trying apt-get).
@@ -64,6 +68,7 @@ import { serviceEnv, startServe, type Child } from './children.js';
 import { BenchClient } from './http-client.js';
 import { CHANNELS, RECORD_BYTES, SIDE, makePngs } from './images.js';
 import { ingestFigures, pngVariant } from './ingest.js';
+import { exportFigure } from './export.js';
 import type { Figure } from './figure.js';
 import { orderFigures } from './orders.js';
 import { ownCpuMs, processCpuMs, summarize, type Summary } from './pool.js';
@@ -85,7 +90,7 @@ const envInt = (name: string, fallback: number) => {
 };
 
 const SETTINGS = {
-  figures: new Set((process.env.BENCH_FIGURES || '1,2,3,3r,3b,3i,4,4w,5,6,7,8,9,10,11').split(',').map((s) => s.trim())),
+  figures: new Set((process.env.BENCH_FIGURES || '1,2,3,3r,3b,3i,4,4w,5,6,7,8,9,10,11,12').split(',').map((s) => s.trim())),
   figuresExplicit: process.env.BENCH_FIGURES !== undefined && process.env.BENCH_FIGURES !== '',
   concurrency: 8,
   smallSamples: 1000,
@@ -106,6 +111,8 @@ const SETTINGS = {
   productionRounds: envInt('BENCH_PRODUCTION_ROUNDS', 3),
   pythonRepeats: envInt('BENCH_PY_REPEATS', 41),
   trainerRounds: envInt('BENCH_TRAINER_ROUNDS', 3),
+  exportSamples: envInt('BENCH_EXPORT_SAMPLES', 5000),
+  exportRounds: envInt('BENCH_EXPORT_ROUNDS', 5),
   keepTmp: process.env.BENCH_KEEP_TMP === '1',
 };
 const TARGET = 0.5;
@@ -234,7 +241,7 @@ async function main(): Promise<void> {
     const wants = (...ids: string[]) => ids.some((id) => SETTINGS.figures.has(id));
     const wantsOrders = wants('4', '4w', '5');
     const wantsProduction = wants('6', '7');
-    const wantsEmbedded = wants('1', '2', '3', '3r', '3b', '3i', '8', '9', '10', '11');
+    const wantsEmbedded = wants('1', '2', '3', '3r', '3b', '3i', '8', '9', '10', '11', '12');
     const smallPngs = wants('1', '2', '4', '4w', '5', '6', '8', '9', '10', '11') ? await makePngs(0, SETTINGS.smallSamples) : [];
     const ingestSets: Buffer[][] = [];
     const ingestRounds = wantsProduction ? SETTINGS.productionRounds : 0;
@@ -374,6 +381,21 @@ async function main(): Promise<void> {
         if (python) figures.push(await trainerFigure(readPath, python));
         else if (SETTINGS.figuresExplicit) throw new Error('figure 11 needs a python3 with numpy and PIL (apt-get install -y python3-numpy python3-pil)');
         else log('figure 11 skipped: no python3 with numpy and PIL (apt-get install -y python3-numpy python3-pil)');
+      }
+
+      // --- figure 12: an export job beside a bare tar writer of the same bytes
+      if (SETTINGS.figures.has('12')) {
+        figures.push(
+          await exportFigure({
+            client,
+            service: { ...embedded, pid: service.process.pid! },
+            samples: SETTINGS.exportSamples,
+            rounds: SETTINGS.exportRounds,
+            categories: CATEGORIES,
+            tmp,
+            log,
+          }),
+        );
       }
 
       const stopCode = await service.stop(15_000);

@@ -3,7 +3,7 @@ import { after, before, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import { AmqpOrderQueue } from '../src/adapters/queue/amqp.order-queue.js';
-import { resultQueueName, type OrderTask, type ProduceTask, type TaskConsumer } from '../src/ports/order-queue.js';
+import { orderTasksOnly, resultQueueName, type OrderTask, type ProduceTask, type TaskConsumer } from '../src/ports/order-queue.js';
 import { AMQP_URL, describeWithBroker, uniqueAmqpNames } from './support/broker.js';
 
 /**
@@ -178,10 +178,10 @@ await describeWithBroker('RabbitMQ topology of AmqpOrderQueue', () => {
   it('declares the topology again after a reconnect, and resubscribes its consumers', async () => {
     const seen: number[] = [];
     consumers.push(
-      await queue.consumeTasks(2, async (task) => {
+      await queue.consumeTasks(2, orderTasksOnly(async (task) => {
         if (task.data.orderId === orderId) seen.push(streamOf(task));
         return 'ack';
-      }),
+      })),
     );
     await queue.publishTasks([produceTask(orderId, 10)]);
     await until(() => seen.includes(10), 'a task before the reconnect');

@@ -74,6 +74,12 @@ describe('loadConfig', () => {
       maxBulkItems: 100_000,
       purgeRetentionSeconds: 604_800,
       segmentBytes: 64 * MiB,
+      exportLeaseMs: 30_000,
+      exportConcurrency: 1,
+      webhookTimeoutMs: 5000,
+      webhookMaxAttempts: 12,
+      webhookRetryBaseMs: 1000,
+      webhookDebounceMs: 2000,
     };
     for (const [key, value] of Object.entries(expected)) assert.deepEqual(config[key as keyof Config], value, key);
   });

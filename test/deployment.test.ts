@@ -28,7 +28,7 @@ import { parse as parseYaml } from 'yaml';
 import { AmqpOrderQueue } from '../src/adapters/queue/amqp.order-queue.js';
 import { CONFIG_VARIABLES } from '../src/config/config.js';
 import { PollBody } from '../src/http/schemas.js';
-import { resultQueueName, type OrderTask, type TaskOutcome } from '../src/ports/order-queue.js';
+import { orderTasksOnly, resultQueueName, type OrderTask, type TaskOutcome } from '../src/ports/order-queue.js';
 import { inCi } from './support/broker.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -484,14 +484,14 @@ describe(
         const MARKER_STREAM = 900_001;
         let resolveTask!: (task: OrderTask) => void;
         const received = new Promise<OrderTask>((resolve) => (resolveTask = resolve));
-        const consumer = await queue.consumeTasks(20, async (task): Promise<TaskOutcome> => {
+        const consumer = await queue.consumeTasks(20, orderTasksOnly(async (task): Promise<TaskOutcome> => {
           if (task.data.orderId === orderId) {
             resolveTask(task);
             return 'ack';
           }
           // Left over by an earlier run of this test that stopped early; anything else goes back.
           return task.kind === 'produce' && task.data.stream === MARKER_STREAM ? 'drop' : 'requeue';
-        });
+        }));
         const task: OrderTask = { kind: 'produce', version: 2, data: { orderId, generation: 0, stream: MARKER_STREAM, taskId: orderId } };
         await queue.publishTasks([task]);
         const arrived = await Promise.race([received, sleep(10_000, 'timed out' as const, { ref: false })]);

@@ -391,6 +391,44 @@ for (const backend of selected) {
       assert.deepEqual(sortedIds(await store.listSamples(none.id, { split: 'train', limit: 10 })), [only.id]);
     });
 
+    it('exportPage and countEligible: the eligible samples page by page, with what an export writes of each', async () => {
+      const ds = await dataset(30);
+      const made = (
+        await store.addSamples(ds.id, [
+          sample('x-1', 'a', { pixelSlot: 0, splitBucket: 10 }),
+          sample('x-2', 'a', { pixelSlot: 1, splitBucket: 70, mediaType: 'image/jpeg' }),
+          sample('x-3', 'b', { pixelSlot: 2, splitBucket: 20 }),
+          sample('x-4', 'b', { pixelSlot: 3, splitBucket: 90 }),
+          sample('x-5', 'a', { pixelSlot: 4, splitBucket: 50 }),
+        ])
+      ).map(added); // revisions 1..5
+      await store.relabelSample(ds.id, made[0].id, 'b'); // rev 6
+      await store.deleteSample(ds.id, made[1].id); // rev 7
+      for (const revision of [3, 5, 6, 7]) {
+        for (const split of ['all', 'train', 'test'] as const) {
+          for (const categoryIndexes of [undefined, [0], [1], [0, 1], []]) {
+            const query = { revision, split, ...(categoryIndexes ? { categoryIndexes } : {}) };
+            const eligible = await store.eligibleSamples(ds.id, query);
+            assert.equal(await store.countEligible(ds.id, query), eligible.length, JSON.stringify(query));
+            const paged = [];
+            for (let afterId = 0; ; ) {
+              const page = await store.exportPage(ds.id, { ...query, afterId, limit: 2 });
+              assert.ok(page.length <= 2);
+              if (page.length === 0) break;
+              paged.push(...page);
+              afterId = page.at(-1)!.id;
+            }
+            assert.deepEqual(paged.map(({ id, categoryIndex, pixelSlot }) => ({ id, categoryIndex, pixelSlot })), eligible, JSON.stringify(query));
+          }
+        }
+      }
+      const [first, second] = await store.exportPage(ds.id, { revision: 5, split: 'all', afterId: 0, limit: 2 });
+      assert.deepEqual(first, { id: made[0].id, sha256: made[0].sha256, mediaType: 'image/png', categoryIndex: 0, pixelSlot: 0, splitBucket: 10 });
+      assert.equal(second.mediaType, 'image/jpeg');
+      assert.equal(second.splitBucket, 70);
+      assert.equal(await store.countEligible(ds.id + 1000, { revision: 5, split: 'all' }), 0, 'no such dataset: none');
+    });
+
     it('listSamples: category filter, ascending ids, paging by afterId', async () => {
       const ds = await dataset();
       const samples = (

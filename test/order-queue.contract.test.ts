@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
 import { AmqpOrderQueue } from '../src/adapters/queue/amqp.order-queue.js';
 import { MemoryOrderQueue } from '../src/adapters/queue/memory.order-queue.js';
-import type { OrderQueue, OrderTask, ProduceTask, ResultQueueBound, StreamRef, TaskConsumer, TaskOutcome } from '../src/ports/order-queue.js';
+import { orderTasksOnly, type OrderQueue, type OrderTask, type ProduceTask, type ResultQueueBound, type StreamRef, type TaskConsumer, type TaskOutcome } from '../src/ports/order-queue.js';
 import { AMQP_ADDRESS, AMQP_URL, amqpAvailable, brokerSkip, inCi, uniqueAmqpNames } from './support/broker.js';
 
 /**
@@ -117,7 +117,7 @@ for (const backend of [memory, amqpBackend]) {
     }
 
     async function consume(queue: OrderQueue, prefetch: number, handle: (task: OrderTask) => Promise<TaskOutcome>): Promise<TaskConsumer> {
-      const consumer = await queue.consumeTasks(prefetch, handle);
+      const consumer = await queue.consumeTasks(prefetch, orderTasksOnly(handle));
       consumers.push(consumer);
       return consumer;
     }
@@ -250,13 +250,13 @@ for (const backend of [memory, amqpBackend]) {
         const hold = gate();
         const startedA: number[] = [];
         const finishedA: number[] = [];
-        const consumerA = await queue.consumeTasks(2, async (t) => {
+        const consumerA = await queue.consumeTasks(2, orderTasksOnly(async (t) => {
           startedA.push(numberOf(t));
           await hold.promise;
           await sleep(20);
           finishedA.push(numberOf(t));
           return 'ack';
-        });
+        }));
         await until(() => startedA.length === 2, 'two tasks in flight');
         let closed = false;
         const closing = consumerA.close().then(() => {

@@ -216,6 +216,26 @@ describe('segment store', () => {
     await reopened.close();
   });
 
+  it('getMany gives what get gives, in the order asked, across segments, after a removal and a compaction', async () => {
+    const dir = freshDir();
+    const { blobs, close } = await open(dir, { segmentBytes: 300_000 });
+    const store = blobs as SegmentBlobStore & CompactingBlobStore;
+    const all = Array.from({ length: 60 }, (_, i) => blobNumbered(i, 'm'));
+    for (const { sha, bytes } of all) await store.put(sha, bytes);
+    const order = [...all.keys()].sort((a, b) => ((a * 37) % 61) - ((b * 37) % 61));
+    const got = await store.getMany(order.map((i) => all[i].sha));
+    order.forEach((i, k) => assert.ok(got[k].equals(all[i].bytes), `blob ${i}`));
+    // Every other blob removed, then the segments compacted: the rest moved.
+    for (let i = 0; i < all.length; i += 2) await store.remove(all[i].sha);
+    await store.compact({ minGarbageShare: 0.1 });
+    const kept = all.filter((_, i) => i % 2 === 1);
+    const again = await store.getMany(kept.map((b) => b.sha));
+    kept.forEach((b, k) => assert.ok(again[k].equals(b.bytes)));
+    await assert.rejects(store.getMany([kept[0].sha, all[0].sha]), 'a missing blob rejects');
+    assert.deepEqual(await store.getMany([]), []);
+    await close();
+  });
+
   it('rolls to a new segment when one is full and seals each on close', async () => {
     const dir = freshDir();
     const { blobs, close } = await open(dir, { segmentBytes: 200_000 });

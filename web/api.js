@@ -100,6 +100,7 @@ export const paths = {
   me: () => '/v1/me',
   orders: (active) => `/v1/orders${active ? '?active=true' : ''}`,
   order: (id) => `/v1/orders/${encodeURIComponent(id)}`,
+  exports: () => '/v1/exports',
 };
 
 /** A sample's original bytes as an object URL (an <img> cannot send the key header itself). */

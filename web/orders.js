@@ -1,6 +1,7 @@
 // Orders in flight and recent ones, refreshed every second while the view is shown.
 import { api, apiJson, paths } from './api.js';
 import { clear, confirmDialog, fmt, fmtTime, h, newId, showError, toast } from './dom.js';
+import { exportsSection } from './exports.js';
 
 const ACTIVE = new Set(['queued', 'running']);
 const RECENT = 10;
@@ -15,14 +16,16 @@ export function ordersView(root) {
   const recentEmpty = h('p', { class: 'empty', text: 'No finished orders yet.' });
   const updated = h('p', { class: 'muted small' });
   const cards = new Map();
+  const exportJobs = exportsSection(errors);
 
   const activeTitle = newId('active');
   const recentTitle = newId('recent');
   root.append(
-    h('div', { class: 'page-head' }, h('h1', { tabindex: '-1', text: 'Orders' }), h('p', { class: 'muted', text: 'Large batches that trainers poll until every sample is delivered. This page refreshes every second.' })),
+    h('div', { class: 'page-head' }, h('h1', { tabindex: '-1', text: 'Orders' }), h('p', { class: 'muted', text: 'Large batches that trainers poll until every sample is delivered, and export jobs. This page refreshes every second.' })),
     errors,
     h('section', { class: 'card', 'aria-labelledby': activeTitle }, h('h2', { id: activeTitle, text: 'In flight' }), activeEmpty, activeList),
     h('section', { class: 'card', 'aria-labelledby': recentTitle }, h('h2', { id: recentTitle, text: 'Recent' }), recentEmpty, recentList),
+    exportJobs.element,
     updated,
   );
 
@@ -134,10 +137,11 @@ export function ordersView(root) {
       place(activeList, active.orders, activeEmpty);
       place(recentList, all.orders.filter((o) => !activeIds.has(o.id) && !ACTIVE.has(o.status)).slice(0, RECENT), recentEmpty);
       for (const id of cards.keys()) if (!cards.get(id).element.isConnected) cards.delete(id);
+      await exportJobs.refresh(controller.signal);
       showError(errors, null);
       updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
     } catch (error) {
-      if (error.name !== 'AbortError') showError(errors, error, 'Could not list orders');
+      if (error.name !== 'AbortError') showError(errors, error, 'Could not list orders and exports');
     } finally {
       inFlight = false;
     }

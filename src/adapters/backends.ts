@@ -2,13 +2,19 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BlobIndex } from '../ports/blob-index.js';
 import type { BlobStore } from '../ports/blob-store.js';
+import type { ExportStore } from '../ports/export-store.js';
+import type { WebhookStore } from '../ports/webhook-store.js';
 import type { MetadataStore } from '../ports/metadata-store.js';
 import type { OrderStore } from '../ports/order-store.js';
 import { SegmentBlobStore } from './files/segment.blob-store.js';
+import { PostgresExportStore } from './postgres/postgres.export-store.js';
+import { PostgresWebhookStore } from './postgres/postgres.webhook-store.js';
 import { PostgresBlobIndex } from './postgres/postgres.blob-index.js';
 import { PostgresMetadataStore } from './postgres/postgres.metadata-store.js';
 import { PostgresOrderStore } from './postgres/postgres.order-store.js';
 import { SqliteDatabase } from './sqlite/sqlite.database.js';
+import { SqliteExportStore } from './sqlite/sqlite.export-store.js';
+import { SqliteWebhookStore } from './sqlite/sqlite.webhook-store.js';
 import { SqliteBlobIndex } from './sqlite/sqlite.blob-index.js';
 import { SqliteMetadataStore } from './sqlite/sqlite.metadata-store.js';
 import { SqliteOrderStore } from './sqlite/sqlite.order-store.js';
@@ -18,17 +24,24 @@ export interface Database {
   readonly metadata: MetadataStore;
   readonly orders: OrderStore;
   readonly blobIndex: BlobIndex;
+  readonly exports: ExportStore;
+  readonly webhooks: WebhookStore;
 }
 
 function openSqlite(url: string): Database {
   const database = new SqliteDatabase(decodeURIComponent(new URL(url).pathname));
   const synced = () => database.syncCommitted();
-  return { metadata: new SqliteMetadataStore(database), orders: new SqliteOrderStore(database), blobIndex: new SqliteBlobIndex(database.connection, synced) };
+  return { metadata: new SqliteMetadataStore(database), orders: new SqliteOrderStore(database), blobIndex: new SqliteBlobIndex(database.connection, synced),
+    exports: new SqliteExportStore(database),
+    webhooks: new SqliteWebhookStore(database),
+  };
 }
 
 function openPostgres(url: string): Database {
   const metadata = new PostgresMetadataStore(url);
-  return { metadata, orders: new PostgresOrderStore(metadata.pool), blobIndex: new PostgresBlobIndex(metadata.pool) };
+  return { metadata, orders: new PostgresOrderStore(metadata.pool), blobIndex: new PostgresBlobIndex(metadata.pool), exports: new PostgresExportStore(metadata.pool),
+    webhooks: new PostgresWebhookStore(metadata.pool),
+  };
 }
 
 /** Every database, by the scheme of SENSORY_DATABASE_URL: a new backend is its adapter and one row here. */

@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { CONFIG_VARIABLES, ConfigError, loadConfig, type Config } from '../config/config.js';
 import { SensoryApiError, SensoryClient, SensoryConnectionError } from '@sensory/client';
-import { exportDataset } from './export.command.js';
+import { exportDataset, exportJob, type ExportJobOptions } from './export.command.js';
 import { findDiceboxDatasets, importTree, type ImportOptions } from './import.command.js';
 import { resolveKey } from './key.js';
 import { serve, work } from './serve.command.js';
@@ -12,7 +12,10 @@ const USAGE = `usage:
   sensory worker [--concurrency N] [--<setting> V …]
   sensory import <dir> --dataset NAME --width W --height H [--channels 1|3] [--url URL] [--key KEY] [--concurrency N]
   sensory import <dicebox data dir> [--channels 1|3] [--url URL] [--key KEY]   (one dataset per <name>_<W>x<H>/data)
-  sensory export NAME <dir> [--url URL] [--key KEY]
+  sensory export NAME <dir> [--url URL] [--key KEY]   (originals as <dir>/<category>/<sha256>.<ext>, for import)
+  sensory export NAME --format webdataset|imagefolder|safetensors [--out DIR] [--shard-size N] [--revision R]
+                 [--split train|test|all] [--categories a,b] [--job ID] [--url URL] [--key KEY]
+                 (an export job on the service, then its files downloaded into DIR, default ./NAME-FORMAT)
   sensory compact [--retention-seconds N] [--min-garbage-share X] [--url URL] [--key KEY]   (admin key)
 
 Every SENSORY_* setting has a flag: SENSORY_MAX_SAMPLE_BYTES is --max-sample-bytes.
@@ -56,6 +59,30 @@ function compactionRequest(values: Record<string, unknown>): { retentionSeconds?
   return request;
 }
 
+const EXPORT_FORMATS = ['webdataset', 'imagefolder', 'safetensors'] as const;
+
+/** The flags of an export job, checked before anything is sent. */
+function exportJobOptions(dataset: string, values: Record<string, unknown>): ExportJobOptions {
+  const format = values.format as string;
+  if (!(EXPORT_FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format must be one of ${EXPORT_FORMATS.join(', ')}`);
+  const split = values.split as string | undefined;
+  if (split !== undefined && !['train', 'test', 'all'].includes(split)) throw new UsageError('--split must be train, test or all');
+  const revision = values.revision as string | undefined;
+  if (revision !== undefined && !/^\d+$/.test(revision)) throw new UsageError('--revision must be a whole number of 0 or more');
+  const categories = values.categories as string | undefined;
+  const list = categories?.split(',').map((name) => name.trim()).filter(Boolean);
+  if (categories !== undefined && list!.length === 0) throw new UsageError('--categories must name at least one category (a,b,c)');
+  return {
+    format: format as ExportJobOptions['format'],
+    out: (values.out as string | undefined) ?? `${dataset}-${format}`,
+    ...(values['shard-size'] !== undefined ? { shardSize: wholeNumber('shard-size', values['shard-size']) } : {}),
+    ...(revision !== undefined ? { revision: Number(revision) } : {}),
+    ...(split !== undefined ? { split: split as 'train' | 'test' | 'all' } : {}),
+    ...(list ? { categories: list } : {}),
+    ...(values.job !== undefined ? { job: values.job as string } : {}),
+  };
+}
+
 async function client(values: Record<string, unknown>, config: Config): Promise<SensoryClient> {
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = (values.url as string | undefined) ?? `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
@@ -86,6 +113,13 @@ async function main(argv: string[]): Promise<number> {
       url: { type: 'string' },
       key: { type: 'string' },
       concurrency: { type: 'string' },
+      format: { type: 'string' },
+      out: { type: 'string' },
+      'shard-size': { type: 'string' },
+      revision: { type: 'string' },
+      split: { type: 'string' },
+      categories: { type: 'string' },
+      job: { type: 'string' },
       'retention-seconds': { type: 'string' },
       'min-garbage-share': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -95,7 +129,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return command === undefined ? 2 : 0;
   }
-  const config = configFrom(values);
+  // An export job's --shard-size is its own (samples per file), not SENSORY_SHARD_SIZE of orders.
+  const config = configFrom(command === 'export' ? { ...values, 'shard-size': undefined } : values);
   switch (command) {
     case 'serve':
       await serve(config);
@@ -132,7 +167,14 @@ async function main(argv: string[]): Promise<number> {
       return rejectedCount === 0 ? 0 : 1;
     }
     case 'export': {
-      if (positionals.length !== 2) throw new UsageError('export needs NAME and <dir>');
+      if (values.format !== undefined) {
+        if (positionals.length !== 1) throw new UsageError('export --format takes NAME only (the files go to --out DIR)');
+        const options = exportJobOptions(positionals[0], values);
+        const result = await withClient(values, config, (api) => exportJob(api, positionals[0], options));
+        process.stdout.write(`${JSON.stringify(result)}\n`);
+        return 0;
+      }
+      if (positionals.length !== 2) throw new UsageError('export needs NAME and <dir>, or NAME --format FORMAT');
       const result = await withClient(values, config, (api) => exportDataset(api, positionals[0], positionals[1]));
       process.stdout.write(`${JSON.stringify(result)}\n`);
       return 0;

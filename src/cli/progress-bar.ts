@@ -16,7 +16,13 @@ export class ProgressBar {
 
   /** `count` more done. */
   advance(count: number, detail = ''): void {
-    this.done += count;
+    this.set(this.done + count, detail);
+  }
+
+  /** `done` done in all (a job's progress read from elsewhere). */
+  set(done: number, detail = ''): void {
+    if (done === this.done && detail === '' && !this.out.isTTY) return;
+    this.done = done;
     const now = Date.now();
     if (this.out.isTTY) {
       const width = 30;

@@ -25,6 +25,7 @@ export async function serve(config: Config): Promise<void> {
   const runtime = await openServeRuntime(config, (message) => logger.warn(message));
   const app = await buildApp(runtime.deps, logger);
   if (runtime.queue.kind === 'memory') await runtime.startWorker(EMBEDDED_WORKER_CONCURRENCY);
+  runtime.dispatcher.start();
   await app.listen({ host: config.host, port: config.port });
   const { port } = app.server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;

@@ -70,6 +70,18 @@ export interface Config {
   readonly purgeRetentionSeconds: number;
   /** A segment file of originals is closed, and the next begun, at about this size. */
   readonly segmentBytes: number;
+  /** How long an export job stays held by a runner that stopped renewing it (died): then another takes it. */
+  readonly exportLeaseMs: number;
+  /** Export jobs one process (serve in the embedded shape, each worker in production) runs at once. */
+  readonly exportConcurrency: number;
+  /** A webhook delivery attempt without an answer by then fails (and is retried). */
+  readonly webhookTimeoutMs: number;
+  /** Attempts of a webhook delivery before it is given up. */
+  readonly webhookMaxAttempts: number;
+  /** First retry delay of a webhook delivery; it doubles with each failed attempt, up to an hour. */
+  readonly webhookRetryBaseMs: number;
+  /** dataset.revision events: the revision must hold still this long (or move for three times this long). */
+  readonly webhookDebounceMs: number;
   readonly logLevel: string;
 }
 
@@ -163,6 +175,12 @@ const SETTINGS = [
   { key: 'maxBulkItems', variable: 'SENSORY_MAX_BULK_ITEMS', fallback: 100_000, read: integer(1, 1_000_000) },
   { key: 'segmentBytes', variable: 'SENSORY_SEGMENT_BYTES', fallback: 64 * MiB, read: integer(MiB, 4096 * MiB) },
   { key: 'purgeRetentionSeconds', variable: 'SENSORY_PURGE_RETENTION_SECONDS', fallback: 7 * 24 * 3600, read: integer(0, 10 * 365 * 24 * 3600) },
+  { key: 'exportLeaseMs', variable: 'SENSORY_EXPORT_LEASE_MS', fallback: 30_000, read: integer(1000, HOUR_MS) },
+  { key: 'exportConcurrency', variable: 'SENSORY_EXPORT_CONCURRENCY', fallback: 1, read: integer(1, 64) },
+  { key: 'webhookTimeoutMs', variable: 'SENSORY_WEBHOOK_TIMEOUT_MS', fallback: 5000, read: integer(100, 60_000) },
+  { key: 'webhookMaxAttempts', variable: 'SENSORY_WEBHOOK_MAX_ATTEMPTS', fallback: 12, read: integer(1, 100) },
+  { key: 'webhookRetryBaseMs', variable: 'SENSORY_WEBHOOK_RETRY_BASE_MS', fallback: 1000, read: integer(10, HOUR_MS) },
+  { key: 'webhookDebounceMs', variable: 'SENSORY_WEBHOOK_DEBOUNCE_MS', fallback: 2000, read: integer(100, HOUR_MS) },
   {
     key: 'logLevel',
     variable: 'SENSORY_LOG_LEVEL',

@@ -13,6 +13,8 @@ import { adminRoutes } from './routes/admin.routes.js';
 import { batchRoutes } from './routes/batches.routes.js';
 import { bulkRoutes } from './routes/bulk.routes.js';
 import { datasetRoutes } from './routes/datasets.routes.js';
+import { exportRoutes } from './routes/exports.routes.js';
+import { webhookRoutes } from './routes/webhooks.routes.js';
 import { clientErrorHandler, frameworkErrors } from './router-errors.js';
 import { legacyOrderRoutes, legacyRoutes } from './routes/legacy.routes.js';
 import { meRoutes } from './routes/me.routes.js';
@@ -92,6 +94,8 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   meRoutes(app);
   batchRoutes(app, deps);
   orderRoutes(app, deps);
+  exportRoutes(app, deps);
+  webhookRoutes(app, deps);
   legacyRoutes(app, deps);
   legacyOrderRoutes(app, deps);
   operationsRoutes(app, deps);

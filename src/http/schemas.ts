@@ -344,3 +344,5 @@ export type OrderPatchBody = Static<typeof OrderPatchBody>;
 export const LegacyBatchBody = LegacyRequestBody;
 export const LegacyPollBody = Type.Object({ batch_id: Type.String({ maxLength: 64 }) });
 export type LegacyPollBody = Static<typeof LegacyPollBody>;
+export * from './export.schemas.js';
+export * from './webhook.schemas.js';

@@ -21,6 +21,8 @@ export interface BlobStore {
   stage?(sha256: string, bytes: Buffer, indexed?: boolean): Promise<IndexedBlob | undefined>;
   /** Rejects when there is no such blob. */
   get(sha256: string): Promise<Buffer>;
+  /** Optional: many blobs at once, in the order asked (fewer opens and reads than one get each). Rejects when one is missing. */
+  getMany?(sha256s: readonly string[]): Promise<Buffer[]>;
   has(sha256: string): Promise<boolean>;
   /** Removes the one copy; removing a missing blob is fine. */
   remove(sha256: string): Promise<void>;

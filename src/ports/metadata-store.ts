@@ -103,6 +103,19 @@ export interface EligibleSample {
   readonly pixelSlot: number;
 }
 
+/** A page of the samples an export writes: those live at `revision`, in the split and categories, after `afterId`. */
+export interface ExportPageQuery extends EligibleQuery {
+  readonly afterId: number;
+  readonly limit: number;
+}
+
+/** A sample as an export writes it: labelled as it was at the export's revision. */
+export interface ExportSample extends EligibleSample {
+  readonly sha256: string;
+  readonly mediaType: string;
+  readonly splitBucket: number;
+}
+
 /**
  * Datasets, categories and sample metadata. Every method is atomic. Implementations keep their
  * SQL dialect to themselves; the contract suite in test/metadata-store.contract.test.ts runs on
@@ -153,6 +166,10 @@ export interface MetadataStore {
   listCategories(datasetId: number): Promise<CategoryRecord[]>;
   /** Samples live at `revision`, labelled as they were then, by ascending id. */
   eligibleSamples(datasetId: number, query: EligibleQuery): Promise<EligibleSample[]>;
+  /** How many samples eligibleSamples would return, without returning them. */
+  countEligible(datasetId: number, query: EligibleQuery): Promise<number>;
+  /** Up to `limit` of the eligible samples with an id above `afterId`, by ascending id, with what an export writes of each. */
+  exportPage(datasetId: number, query: ExportPageQuery): Promise<ExportSample[]>;
 
   /** Per dataset, the tombstones deleted before `cutoff` (an ISO-8601 time). */
   purgeCandidates(cutoff: string): Promise<PurgeCandidates[]>;

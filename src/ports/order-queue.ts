@@ -24,6 +24,16 @@ export interface ShardTask {
 
 export type OrderTask = ProduceTask | ShardTask;
 
+/** An export job to run now: a runner takes it (a sweep takes jobs whose task was lost). */
+export interface ExportTask {
+  readonly kind: 'export';
+  readonly version: 1;
+  readonly data: { readonly jobId: string };
+}
+
+/** Every task the queue carries. */
+export type QueueTask = OrderTask | ExportTask;
+
 /** What a task handler decides: done, try again later (another worker may take it), or discard. */
 export type TaskOutcome = 'ack' | 'requeue' | 'drop';
 
@@ -62,9 +72,9 @@ export type PublishOutcome = 'published' | 'full';
 export interface OrderQueue {
   readonly kind: 'memory' | 'amqp';
   /** Durable once the promise resolves (publisher confirms on RabbitMQ). */
-  publishTasks(tasks: readonly OrderTask[]): Promise<void>;
+  publishTasks(tasks: readonly QueueTask[]): Promise<void>;
   /** Tasks of unknown kinds or versions are dropped without reaching `handle`. */
-  consumeTasks(prefetch: number, handle: (task: OrderTask) => Promise<TaskOutcome>): Promise<TaskConsumer>;
+  consumeTasks(prefetch: number, handle: (task: QueueTask) => Promise<TaskOutcome>): Promise<TaskConsumer>;
   /** Creates the stream's result queue (bounded, expiring after ttlSeconds unused); true when it did not exist. */
   ensureResultQueue(ref: StreamRef, bound: ResultQueueBound, ttlSeconds: number): Promise<boolean>;
   /** Confirmed publish; 'full' when the bounded queue refused it (back-pressure). */
@@ -92,10 +102,16 @@ export function resultQueueName(ref: StreamRef): string {
   return `sensory.order.${ref.orderId}.${ref.generation}.${ref.stream}`;
 }
 
+/** A handler of order tasks as a handler of every task: other kinds are dropped (for consumers that only know orders). */
+export function orderTasksOnly(handle: (task: OrderTask) => Promise<TaskOutcome>): (task: QueueTask) => Promise<TaskOutcome> {
+  return async (task) => (task.kind === 'export' ? 'drop' : handle(task));
+}
+
 /** A task read from the queue, or undefined when it is not one this release knows. */
-export function parseTask(value: unknown): OrderTask | undefined {
+export function parseTask(value: unknown): QueueTask | undefined {
   const task = value as { kind?: unknown; version?: unknown; data?: Record<string, unknown> } | null;
   const data = task?.data;
+  if (task?.kind === 'export' && task.version === 1 && typeof data?.jobId === 'string') return task as ExportTask;
   if (!data || typeof data.orderId !== 'string') return undefined;
   const whole = (n: unknown) => typeof n === 'number' && Number.isInteger(n) && n >= 0;
   if (task.kind === 'produce' && task.version === 2 && whole(data.generation) && whole(data.stream) && typeof data.taskId === 'string') return task as ProduceTask;

@@ -1,7 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { BLOB_STORES, openByScheme } from '../adapters/backends.js';
 import { SharpImaging } from '../adapters/imaging/sharp.imaging.js';
 import { PrometheusTelemetry } from '../adapters/telemetry/prometheus.telemetry.js';
 import type { Config } from '../config/config.js';
@@ -17,10 +15,14 @@ import { LegacyService } from '../services/legacy.service.js';
 import { SampleService } from '../services/sample.service.js';
 import { ThumbnailService } from '../services/thumbnail.service.js';
 import { FileThumbnailCache } from '../adapters/files/file.thumbnail-cache.js';
+import { WebhookDispatcher } from '../services/webhook-dispatcher.js';
+import { systemClock } from '../adapters/clock/system.clock.js';
 import { openCoreRuntime, type CoreRuntime } from './core.runtime.js';
 
 /** Active orders a purge looks through (newest first); far above what a service runs at once. */
 const MAX_ACTIVE_ORDERS_LISTED = 100_000;
+/** Webhook deliveries one replica has in flight at once. */
+const WEBHOOK_CONCURRENCY = 8;
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 
@@ -29,12 +31,11 @@ export interface ServeRuntime extends CoreRuntime {
   readonly deps: AppDeps;
   /** Where the generated admin key is kept, and the key itself when it was made by this start. */
   readonly keyFile?: { path: string; newKey?: string };
+  /** Sends the webhook outbox and reports dataset revisions (every replica runs one). */
+  readonly dispatcher: WebhookDispatcher;
 }
 
-/** SENSORY_BLOB_URL, or files under the data dir when it is unset. */
-export function blobUrl(config: Config): string {
-  return config.blobUrl ?? pathToFileURL(join(config.dataDir, 'blobs')).href;
-}
+export { blobUrl } from './core.runtime.js';
 
 const state = (check: Promise<void>) => check.then(() => 'ok', (error: Error) => `unavailable: ${error.message}`);
 
@@ -42,11 +43,8 @@ const state = (check: Promise<void>) => check.then(() => 'ok', (error: Error) =>
 export async function openServeRuntime(config: Config, log: (message: string) => void = () => undefined): Promise<ServeRuntime> {
   const metrics = new PrometheusTelemetry();
   const core = await openCoreRuntime(config, { log, telemetry: metrics });
-  const { store, pixels, queue, batches, orders } = core;
+  const { store, pixels, queue, batches, orders, blobs } = core;
   metrics.watchWaitingPolls(() => orders.waitingPolls());
-  const blobs = openByScheme(BLOB_STORES, blobUrl(config), { blobIndex: core.blobIndex, segmentBytes: config.segmentBytes, log });
-  // Repairs what a crashed writer left (a torn segment tail) before the first upload.
-  await blobs.init();
   const generated = config.apiKeys ? undefined : await loadOrCreateAdminKey(config.dataDir);
   const imaging = new SharpImaging({ maxPixels: config.maxImagePixels, maxFrames: config.maxImageFrames });
   const ingest = new IngestService(store, blobs, pixels, imaging, config.maxSampleBytes, metrics);
@@ -78,16 +76,33 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
     compaction: new CompactionService(store, blobs, pinnedOrders, config.purgeRetentionSeconds, () => thumbnails.dropOrphans()),
     batches,
     orders,
+    exports: core.exports,
+    webhooks: core.webhooks,
     legacy: new LegacyService(config.legacyDataset, datasets, ingest, batches),
     metrics,
     readiness: async () => ({ database: await state(store.ping()), dataDir: await state(blobs.ping()), queue: await state(queue.ping()) }),
   };
+  const dispatcher = new WebhookDispatcher(
+    core.webhookStore,
+    core.webhooks,
+    store,
+    systemClock,
+    {
+      timeoutMs: config.webhookTimeoutMs,
+      maxAttempts: config.webhookMaxAttempts,
+      retryBaseMs: config.webhookRetryBaseMs,
+      debounceMs: config.webhookDebounceMs,
+      concurrency: WEBHOOK_CONCURRENCY,
+    },
+    log,
+  );
   let closing: Promise<void> | undefined;
   return {
     ...core,
     deps,
+    dispatcher,
     keyFile: generated ? { path: generated.path, newKey: generated.newKey } : undefined,
-    // The open segment is sealed before the stores close.
-    close: () => (closing ??= blobs.close().then(() => core.close(), () => core.close())),
+    // Deliveries in flight end (each within its timeout) before the stores close.
+    close: () => (closing ??= dispatcher.stop().then(() => core.close(), () => core.close())),
   };
 }

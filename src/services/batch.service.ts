@@ -112,6 +112,14 @@ export class BatchService {
 
   /** The candidates a batch or an order draws from: the dataset at a revision, in a split and categories. */
   async select(datasetName: string, request: Pick<BatchRequest, 'revision' | 'categories' | 'split'>): Promise<Selection> {
+    const scope = await this.scope(datasetName, request);
+    const { dataset, revision, split, categoryIndexes } = scope;
+    const eligible = await this.store.eligibleSamples(dataset.id, { revision, split, categoryIndexes });
+    return { ...scope, eligible };
+  }
+
+  /** What select() checks and resolves, without reading the samples: the dataset, revision, categories and split. */
+  async scope(datasetName: string, request: Pick<BatchRequest, 'revision' | 'categories' | 'split'>): Promise<Omit<Selection, 'eligible'>> {
     const dataset = await requireDataset(this.store, datasetName);
     const revision = request.revision ?? dataset.revision;
     if (revision > dataset.revision) {
@@ -135,8 +143,7 @@ export class BatchService {
       return found.index;
     });
     const split = request.split ?? 'all';
-    const eligible = await this.store.eligibleSamples(dataset.id, { revision, split, categoryIndexes });
-    return { dataset, revision, categories, categoryIndexes, split, eligible };
+    return { dataset, revision, categories, categoryIndexes, split };
   }
 
   /** The category map as it was at `revision`. */

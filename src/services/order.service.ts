@@ -32,6 +32,8 @@ export type { Caller, OrderRequest, OrderSettings };
  * stream-production, order-lifecycle); this reads and writes rows and queues around them.
  */
 export class OrderService {
+  /** Told of every order that reached a final status (once, by the process that wrote it). */
+  onFinished: ((order: OrderRow) => void) | undefined;
   private readonly streams: StreamQueues;
   private readonly pollers: PollerDeps;
   private readonly signals: OrderSignals;
@@ -263,6 +265,11 @@ export class OrderService {
       return { order: next, result: next };
     }, { durable: true });
     if (finishedOrder) {
+      try {
+        this.onFinished?.(finishedOrder);
+      } catch {
+        // a listener's failure is its own
+      }
       await this.streams.remove(finishedOrder);
       await this.announce(id);
     }

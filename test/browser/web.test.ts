@@ -11,7 +11,7 @@
  * is missing; under CI=true it fails.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +20,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { ensureBuilt, sha256, startServer, stop, type Server } from '../support/process.js';
 import { tarOf } from '../support/tar.js';
-import { axeViolations, dropPaths, launch, screenshot, skip } from './web-support.js';
+import { ARTIFACTS, axeViolations, dropPaths, launch, screenshot, skip } from './web-support.js';
 
 const ADMIN = 'web-admin-key-0123456789';
 const WRITER = 'web-write-key-0123456789';
@@ -634,6 +634,25 @@ describe('web page', { skip }, () => {
     await page.setViewportSize({ width: 1280, height: 900 });
     await axeViolations(page, 'the datasets view');
     await screenshot(page, 'datasets-desktop');
+  });
+
+  test('export jobs on the orders page: progress to complete, and their files downloaded', async () => {
+    await page.getByRole('link', { name: 'Orders' }).click();
+    await page.getByRole('heading', { level: 2, name: 'Export jobs' }).waitFor();
+    const created = await call('POST', `/v1/datasets/${DATASET}/exports`, READER, { format: 'webdataset', shardSize: 5 });
+    assert.equal(created.status, 202);
+    const id = created.body.id as string;
+    const item = page.locator(`[data-export-id="${id}"]`);
+    await item.locator('.badge').filter({ hasText: 'complete' }).waitFor();
+    await item.locator('[data-field="percent"]').filter({ hasText: '100%' }).waitFor();
+    const files = (await call('GET', `/v1/exports/${id}`, READER)).body.files as { name: string; bytes: number }[];
+    assert.ok(files.length >= 1);
+    await item.getByRole('button', { name: `Download ${files[0].name}` }).waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), item.getByRole('button', { name: `Download ${files[0].name}` }).click()]);
+    assert.equal(download.suggestedFilename(), files[0].name);
+    const saved = join(ARTIFACTS, files[0].name);
+    await download.saveAs(saved);
+    assert.equal(statSync(saved).size, files[0].bytes);
   });
 
   test('no script errors on the page', () => {

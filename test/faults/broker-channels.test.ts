@@ -51,7 +51,7 @@ describe('RabbitMQ channels and connections closed by the broker', { skip }, () 
     queue = new AmqpOrderQueue({ url: broker.url, ...uniqueAmqpNames('faults') }, log);
     await queue.start();
     await queue.consumeTasks(2, async (t) => {
-      handled.push(t.kind === 'produce' ? t.data.stream : t.data.shard);
+      handled.push(t.kind === 'produce' ? t.data.stream : t.kind === 'shard' ? t.data.shard : -1);
       return 'ack';
     });
   });

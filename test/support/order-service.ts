@@ -12,7 +12,7 @@ import { SqliteMetadataStore } from '../../src/adapters/sqlite/sqlite.metadata-s
 import { SqliteOrderStore } from '../../src/adapters/sqlite/sqlite.order-store.js';
 import type { Clock } from '../../src/ports/clock.js';
 import { SILENT_TELEMETRY } from '../../src/ports/telemetry.js';
-import type { OrderTask, TaskConsumer } from '../../src/ports/order-queue.js';
+import { orderTasksOnly, type QueueTask, type TaskConsumer } from '../../src/ports/order-queue.js';
 import { BatchService } from '../../src/services/batch.service.js';
 import { DatasetService } from '../../src/services/dataset.service.js';
 import { IngestService } from '../../src/services/ingest.service.js';
@@ -67,7 +67,7 @@ export interface ServiceWorld {
   readonly queue: MemoryOrderQueue;
   readonly datasets: DatasetService;
   /** Every task published, in order. */
-  readonly tasks: OrderTask[];
+  readonly tasks: QueueTask[];
   /** Sample ids of the dataset seeded by `seed`, with their labels. */
   readonly samples: Map<number, number>;
   startWorker(concurrency?: number): Promise<TaskConsumer>;
@@ -85,7 +85,7 @@ export async function openWorld(settings: Partial<OrderSettings> = {}): Promise<
   const blobs = new FileBlobStore(join(dir, 'blobs'));
   const pixels = new FilePixelStore(join(dir, 'pixels'));
   const queue = new MemoryOrderQueue(() => clock.now());
-  const tasks: OrderTask[] = [];
+  const tasks: QueueTask[] = [];
   const publish = queue.publishTasks.bind(queue);
   queue.publishTasks = async (published) => {
     tasks.push(...published);
@@ -110,7 +110,7 @@ export async function openWorld(settings: Partial<OrderSettings> = {}): Promise<
     startWorker: async (concurrency = 2) => {
       const worker = new OrderWorker(store, orderStore, orders, queue, batches, clock);
       workers.push(worker);
-      const consumer = await queue.consumeTasks(concurrency, worker.handle);
+      const consumer = await queue.consumeTasks(concurrency, orderTasksOnly(worker.handle));
       consumers.push(consumer);
       return consumer;
     },

@@ -1,3 +1,5 @@
+import { createWriteStream } from 'node:fs';
+import { rename, stat } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
@@ -110,6 +112,85 @@ export class HttpTransport {
     if (retryAfter !== undefined) return Math.min(retryAfter, MAX_RETRY_AFTER_MS);
     const ceiling = Math.min(MAX_BACKOFF_MS, this.retryDelayMs * 2 ** attempt);
     return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+
+  /**
+   * Streams a GET into `target`, through `<target>.partial`: a download cut off (here, or in an
+   * earlier process) resumes with a Range request from the partial file's size, and a file that
+   * changed meanwhile (If-Range no longer matches) starts again. Retried on connection failures
+   * and 5xx. Renamed to `target` once whole; returns its size.
+   */
+  async download(path: string, target: string, onBytes: (bytes: number) => void = () => undefined): Promise<number> {
+    const partial = `${target}.partial`;
+    let etag: string | undefined;
+    for (let attempt = 0; ; attempt++) {
+      const have = (await stat(partial).catch(() => undefined))?.size ?? 0;
+      try {
+        const size = await this.downloadAttempt(path, partial, have, etag, onBytes, (tag) => (etag = tag));
+        await rename(partial, target);
+        return size;
+      } catch (error) {
+        if (!isTransient(error) || attempt >= this.retries) throw error;
+        await sleep(this.backoff(attempt, error));
+      }
+    }
+  }
+
+  private downloadAttempt(path: string, partial: string, have: number, etag: string | undefined, onBytes: (bytes: number) => void, onEtag: (etag: string) => void): Promise<number> {
+    const headers: http.OutgoingHttpHeaders = { 'api-access-key': this.options.key, accept: '*/*' };
+    if (have > 0) {
+      headers.range = `bytes=${have}-`;
+      if (etag) headers['if-range'] = etag;
+    }
+    return new Promise<number>((resolve, reject) => {
+      const request = this.lib.request(
+        { protocol: this.base.protocol, hostname: this.base.hostname, port: this.base.port, method: 'GET', path: this.pathOf({ method: 'GET', path, retry: 'idempotent' }), headers, agent: this.agent, timeout: this.timeoutMs },
+        (response) => {
+          const status = response.statusCode ?? 0;
+          if (typeof response.headers.etag === 'string') onEtag(response.headers.etag);
+          const contentRange = /\/(\d+)$/.exec(String(response.headers['content-range'] ?? ''));
+          if (status === 416 && contentRange && Number(contentRange[1]) === have) {
+            // The partial file is whole already.
+            response.resume();
+            return resolve(have);
+          }
+          if (status >= 400) {
+            const chunks: Buffer[] = [];
+            response.on('data', (chunk: Buffer) => chunks.push(chunk));
+            response.on('end', () => reject(apiError({ status, headers: response.headers, body: Buffer.concat(chunks) })));
+            response.on('error', (error) => reject(connectionError(error)));
+            return;
+          }
+          // 200: the whole file (no range asked, or the file changed): start over.
+          const start = status === 206 ? have : 0;
+          const total = status === 206 && contentRange ? Number(contentRange[1]) : Number(response.headers['content-length']);
+          onBytes(start);
+          const out = createWriteStream(partial, { flags: start === 0 ? 'w' : 'a' });
+          let written = start;
+          response.on('data', (chunk: Buffer) => {
+            written += chunk.length;
+            onBytes(written);
+          });
+          response.pipe(out);
+          const fail = (error: Error) => {
+            out.destroy();
+            reject(connectionError(error));
+          };
+          response.on('error', fail);
+          response.on('close', () => {
+            if (!response.complete) fail(aborted(`the download stopped after ${written} bytes`));
+          });
+          out.on('error', (error) => reject(error));
+          out.on('finish', () => {
+            if (Number.isFinite(total) && written !== total) return reject(aborted(`the download ended after ${written} of ${total} bytes`));
+            resolve(written);
+          });
+        },
+      );
+      request.on('timeout', () => request.destroy(new SensoryConnectionError(`no data from ${this.base.host} for ${this.timeoutMs} ms`, 'ETIMEDOUT')));
+      request.on('error', (error) => reject(connectionError(error)));
+      request.end();
+    });
   }
 
   /** Closes the idle keep-alive connections; calls still running finish. */

@@ -3,6 +3,7 @@ import { decodeBatch, decodePoll, type Batch, type LabelArray, type PolledBatch 
 import { DatasetsResource, datasetPath, parseJson } from './datasets.resource.js';
 import { SensoryOrderEndedError } from './errors.js';
 import { HttpTransport, type TransportOptions } from './http-transport.js';
+import { ExportsResource } from './exports.resource.js';
 import { SamplesResource } from './samples.resource.js';
 import type { BatchRequest, CompactionRequest, CompactionResult, OrderCreated, OrderRequest, OrderView, PollRequest, ReshapeRequest } from './types.js';
 
@@ -32,12 +33,14 @@ export interface OrderIterationOptions extends Pick<PollRequest, 'max' | 'waitMs
 export class SensoryClient {
   readonly datasets: DatasetsResource;
   readonly samples: SamplesResource;
+  readonly exports: ExportsResource;
   private readonly http: HttpTransport;
 
   constructor(options: SensoryClientOptions) {
     this.http = new HttpTransport(options);
     this.datasets = new DatasetsResource(this.http);
     this.samples = new SamplesResource(this.http);
+    this.exports = new ExportsResource(this.http);
   }
 
   get url(): string {

@@ -17,6 +17,9 @@ export type ErrorCode =
   | 'SENSORY_ERR_DATASET_NOT_FOUND'
   | 'SENSORY_ERR_SAMPLE_NOT_FOUND'
   | 'SENSORY_ERR_ORDER_NOT_FOUND'
+  | 'SENSORY_ERR_EXPORT_NOT_FOUND'
+  | 'SENSORY_ERR_EXPORT_FILE_NOT_FOUND'
+  | 'SENSORY_ERR_WEBHOOK_NOT_FOUND'
   | 'SENSORY_ERR_LEGACY_DATASET_UNSET'
   | 'SENSORY_ERR_REQUEST_TIMEOUT'
   | 'SENSORY_ERR_DATASET_SHAPE_CONFLICT'
@@ -29,6 +32,8 @@ export type ErrorCode =
   | 'SENSORY_ERR_RANK_OUT_OF_RANGE'
   | 'SENSORY_ERR_POLL_MODE_CONFLICT'
   | 'SENSORY_ERR_CURSOR_CONFLICT'
+  | 'SENSORY_ERR_EXPORT_FILE_NOT_READY'
+  | 'SENSORY_ERR_EXPORT_RUNNING'
   | 'SENSORY_ERR_SAMPLE_TOO_LARGE'
   | 'SENSORY_ERR_BODY_TOO_LARGE'
   | 'SENSORY_ERR_IMAGE_TOO_LARGE'
@@ -39,6 +44,7 @@ export type ErrorCode =
   | 'SENSORY_ERR_URL_TOO_LONG'
   | 'SENSORY_ERR_NOT_AN_IMAGE'
   | 'SENSORY_ERR_UNSUPPORTED_MEDIA_TYPE'
+  | 'SENSORY_ERR_RANGE_NOT_SATISFIABLE'
   | 'SENSORY_ERR_NOT_ENOUGH_SAMPLES'
   | 'SENSORY_ERR_UNBALANCEABLE'
   | 'SENSORY_ERR_UNKNOWN_REVISION'
@@ -210,6 +216,89 @@ export type BatchRequest = {
   /** axis order of data: N×H×W×C, or channels first N×C×H×W */
   layout?: 'nhwc' | 'nchw';
   balance?: boolean;
+};
+
+export type ExportRequest = {
+  /** webdataset: tar shards of <key>.<ext> + <key>.cls + <key>.json; imagefolder: one tar of <split>/<category>/<sha256>.<ext>; safetensors: shards of data (N×H×W×C U8), labels (N I64) and ids (N I64) */
+  format: 'webdataset' | 'imagefolder' | 'safetensors';
+  /** samples per shard (webdataset, safetensors); default 10000 */
+  shardSize?: number;
+  /** the revision exported (default: the current one); the job sees the samples and labels as they were then */
+  revision?: number;
+  split?: 'train' | 'test' | 'all';
+  /** only these categories (default: all) */
+  categories?: string[];
+};
+
+export type ExportView = {
+  id: string;
+  dataset: string;
+  format: 'webdataset' | 'imagefolder' | 'safetensors';
+  status: 'queued' | 'running' | 'complete' | 'failed';
+  revision: number;
+  split: string;
+  /** the categories exported, or null for all */
+  categories: string[] | null;
+  shardSize: number;
+  samples: {
+    total: number;
+    done: number;
+  };
+  /** 0 to 1 */
+  progress: number;
+  /** finished files, downloadable while the job goes on */
+  files: {
+    n: number;
+    name: string;
+    bytes: number;
+    samples: number;
+    /** GET it (Range requests resume a download) */
+    url: string;
+  }[];
+  /** times a runner took the job (more than 1: it was resumed after a runner stopped or died) */
+  attempts: number;
+  createdAt: string;
+  finishedAt: string | null;
+  error?: string;
+};
+
+export type WebhookRequest = {
+  /** http:// or https:// URL the events are POSTed to (no credentials in it) */
+  url: string;
+  /** the events to send: dataset.revision, order.completed, order.failed, export.completed, export.failed */
+  events: string[];
+};
+
+export type WebhookView = {
+  id: string;
+  url: string;
+  events: ('dataset.revision' | 'order.completed' | 'order.failed' | 'export.completed' | 'export.failed')[];
+  createdAt: string;
+};
+
+export type WebhookCreated = {
+  id: string;
+  url: string;
+  events: ('dataset.revision' | 'order.completed' | 'order.failed' | 'export.completed' | 'export.failed')[];
+  createdAt: string;
+  /** the signing secret: shown this once only; keep it to verify the Sensory-Signature header */
+  secret: string;
+};
+
+export type DeliveryView = {
+  id: string;
+  event: 'dataset.revision' | 'order.completed' | 'order.failed' | 'export.completed' | 'export.failed';
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  /** the HTTP status of the last attempt, or null when it got none */
+  lastStatus: number | null;
+  lastError: string | null;
+  /** pending: when the next attempt is due */
+  nextAttemptAt: string | null;
+  createdAt: string;
+  deliveredAt: string | null;
+  /** the JSON body sent */
+  body: string;
 };
 
 export type OrderRequest = {

@@ -11,6 +11,8 @@ import type {
   DatasetSpec,
   EligibleQuery,
   EligibleSample,
+  ExportPageQuery,
+  ExportSample,
   MetadataStore,
   NewSample,
   PurgeCandidates,
@@ -112,6 +114,20 @@ const ELIGIBLE_SQL = `
   WHERE s.dataset_id = $1 AND s.id > $3 AND s.id <= $4 AND s.added_rev <= $2
     AND (s.deleted_rev IS NULL OR s.deleted_rev > $2)
     AND s.split_bucket >= $5 AND s.split_bucket < $6`;
+
+// The export's selection: labels as at $2, the split by bucket ($4), categories ($5, all when NULL).
+const EXPORT_SELECTION = `
+  SELECT id, sha256, "mediaType", "categoryIndex", "pixelSlot", "splitBucket" FROM (
+    SELECT s.id AS id, s.sha256 AS sha256, s.media_type AS "mediaType", s.pixel_slot AS "pixelSlot", s.split_bucket AS "splitBucket",
+      CASE WHEN s.label_rev <= $2 THEN s.category_idx
+        ELSE (SELECT l.category_idx FROM sample_labels l
+              WHERE l.sample_id = s.id AND l.from_rev <= $2
+              ORDER BY l.from_rev DESC LIMIT 1) END AS "categoryIndex"
+    FROM samples s JOIN datasets d ON d.id = s.dataset_id
+    WHERE s.dataset_id = $1 AND s.id > $3 AND s.added_rev <= $2
+      AND (s.deleted_rev IS NULL OR s.deleted_rev > $2)
+      AND ($4::text = 'all' OR ($4::text = 'test') = (s.split_bucket < d.test_percent))) e
+  WHERE $5::integer[] IS NULL OR "categoryIndex" = ANY($5::integer[])`;
 
 /** Bounds on split_bucket selecting a split: lo <= bucket < hi (within PostgreSQL's integer range). */
 function splitBounds(split: Split | undefined, testPercent: number): { lo: number; hi: number } {
@@ -472,6 +488,29 @@ export class PostgresMetadataStore implements MetadataStore {
       },
       'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY',
     );
+  }
+
+  async countEligible(datasetId: number, query: EligibleQuery): Promise<number> {
+    const { rows } = await this.pool.query<{ count: number }>(`SELECT count(*) AS count FROM (${EXPORT_SELECTION}) c`, [
+      datasetId,
+      query.revision,
+      0,
+      query.split,
+      query.categoryIndexes ?? null,
+    ]);
+    return Number(rows[0].count);
+  }
+
+  async exportPage(datasetId: number, query: ExportPageQuery): Promise<ExportSample[]> {
+    const { rows } = await this.pool.query<ExportSample>(`${EXPORT_SELECTION} ORDER BY id LIMIT $6`, [
+      datasetId,
+      query.revision,
+      query.afterId,
+      query.split,
+      query.categoryIndexes ?? null,
+      query.limit,
+    ]);
+    return rows;
   }
 
   async purgeCandidates(cutoff: string): Promise<PurgeCandidates[]> {

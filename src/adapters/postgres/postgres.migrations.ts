@@ -172,6 +172,61 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   -- Revisions below this one may miss purged samples: batches and orders there are refused.
   ALTER TABLE datasets ADD COLUMN purged_rev bigint NOT NULL DEFAULT 0;
   `,
+  `
+  -- Export jobs: what each exports (spec, JSON), how far it is, its finished files (JSON), and
+  -- the runner that holds it until lease_until (epoch ms); a runner that died loses it then.
+  CREATE TABLE export_jobs (
+    id          text    PRIMARY KEY,
+    dataset_id  bigint  NOT NULL,
+    dataset_name text   NOT NULL,
+    spec        text    NOT NULL,
+    status      text    NOT NULL,
+    done        bigint  NOT NULL DEFAULT 0,
+    files       text    NOT NULL DEFAULT '[]',
+    error       text,
+    runner      text,
+    lease_until bigint  NOT NULL DEFAULT 0,
+    attempts    integer NOT NULL DEFAULT 0,
+    created_at  text    NOT NULL,
+    finished_at text
+  );
+  CREATE INDEX export_jobs_claimable ON export_jobs(status, created_at);
+  CREATE INDEX export_jobs_dataset ON export_jobs(dataset_name, created_at);
+`,
+  `
+  -- Webhooks, and their outbox: one row per delivery, written when the event happens and sent
+  -- by a dispatcher (next_at: when the next attempt is due, epoch ms). One delivery per hook and
+  -- event key, however often replicas report the event.
+  CREATE TABLE webhooks (
+    id         text    PRIMARY KEY,
+    url        text    NOT NULL,
+    events     text    NOT NULL,
+    secret     text    NOT NULL,
+    created_at text    NOT NULL
+  );
+  CREATE TABLE webhook_deliveries (
+    id           text    PRIMARY KEY,
+    hook_id      text    NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event        text    NOT NULL,
+    event_key    text    NOT NULL,
+    body         text    NOT NULL,
+    status       text    NOT NULL,
+    attempts     integer NOT NULL DEFAULT 0,
+    next_at      bigint  NOT NULL,
+    last_status  integer,
+    last_error   text,
+    created_at   text    NOT NULL,
+    delivered_at text,
+    UNIQUE (hook_id, event_key)
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_at);
+  CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(hook_id, created_at);
+  -- The revision each dataset was last notified at (dataset.revision events).
+  CREATE TABLE webhook_revision_cursors (
+    dataset_id bigint  PRIMARY KEY,
+    revision   bigint  NOT NULL
+  );
+`,
 ];
 
 /**

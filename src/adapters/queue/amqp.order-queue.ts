@@ -4,7 +4,7 @@ import {
   parseTask,
   resultQueueName,
   type OrderQueue,
-  type OrderTask,
+  type QueueTask,
   type PublishOutcome,
   type ReceivedResult,
   type ResultQueueBound,
@@ -22,7 +22,7 @@ export interface AmqpTopology {
 
 interface Subscription {
   readonly prefetch: number;
-  readonly handle: (task: OrderTask) => Promise<TaskOutcome>;
+  readonly handle: (task: QueueTask) => Promise<TaskOutcome>;
   readonly inFlight: Set<Promise<void>>;
   channel?: Channel;
   consumerTag?: string;
@@ -172,7 +172,7 @@ export class AmqpOrderQueue implements OrderQueue {
     return this.link;
   }
 
-  async publishTasks(tasks: readonly OrderTask[]): Promise<void> {
+  async publishTasks(tasks: readonly QueueTask[]): Promise<void> {
     const { publisher } = this.current();
     try {
       for (const task of tasks) {
@@ -188,7 +188,7 @@ export class AmqpOrderQueue implements OrderQueue {
     }
   }
 
-  async consumeTasks(prefetch: number, handle: (task: OrderTask) => Promise<TaskOutcome>): Promise<TaskConsumer> {
+  async consumeTasks(prefetch: number, handle: (task: QueueTask) => Promise<TaskOutcome>): Promise<TaskConsumer> {
     const subscription: Subscription = { prefetch, handle, inFlight: new Set(), open: true };
     this.subscriptions.add(subscription);
     this.reconnectTimer?.ref();
@@ -239,9 +239,9 @@ export class AmqpOrderQueue implements OrderQueue {
     subscription.consumerTag = reply.consumerTag;
   }
 
-  private async runTask(channel: Channel, message: ConsumeMessage, handle: (task: OrderTask) => Promise<TaskOutcome>): Promise<void> {
+  private async runTask(channel: Channel, message: ConsumeMessage, handle: (task: QueueTask) => Promise<TaskOutcome>): Promise<void> {
     let outcome: TaskOutcome;
-    let task: OrderTask | undefined;
+    let task: QueueTask | undefined;
     try {
       task = parseTask(JSON.parse(message.content.toString('utf8')));
     } catch {

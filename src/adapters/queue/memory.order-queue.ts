@@ -2,7 +2,7 @@ import {
   parseTask,
   resultQueueName,
   type OrderQueue,
-  type OrderTask,
+  type QueueTask,
   type PublishOutcome,
   type ReceivedResult,
   type ResultQueueBound,
@@ -30,7 +30,7 @@ interface ResultQueue {
 
 interface Consumer {
   readonly prefetch: number;
-  readonly handle: (task: OrderTask) => Promise<TaskOutcome>;
+  readonly handle: (task: QueueTask) => Promise<TaskOutcome>;
   readonly inFlight: Set<Promise<void>>;
   open: boolean;
 }
@@ -46,7 +46,7 @@ interface Consumer {
  */
 export class MemoryOrderQueue implements OrderQueue {
   readonly kind = 'memory' as const;
-  private readonly tasks: OrderTask[] = [];
+  private readonly tasks: QueueTask[] = [];
   private readonly consumers: Consumer[] = [];
   private readonly results = new Map<string, ResultQueue>();
   private readonly listeners: ((orderId: string, stream?: StreamRef) => void)[] = [];
@@ -77,7 +77,7 @@ export class MemoryOrderQueue implements OrderQueue {
     }
   }
 
-  async publishTasks(tasks: readonly OrderTask[]): Promise<void> {
+  async publishTasks(tasks: readonly QueueTask[]): Promise<void> {
     // Through JSON, as on the broker: a handler never shares an object with the publisher.
     for (const task of tasks) {
       const parsed = parseTask(JSON.parse(JSON.stringify(task)));
@@ -86,7 +86,7 @@ export class MemoryOrderQueue implements OrderQueue {
     this.dispatch();
   }
 
-  async consumeTasks(prefetch: number, handle: (task: OrderTask) => Promise<TaskOutcome>): Promise<TaskConsumer> {
+  async consumeTasks(prefetch: number, handle: (task: QueueTask) => Promise<TaskOutcome>): Promise<TaskConsumer> {
     const consumer: Consumer = { prefetch, handle, inFlight: new Set(), open: true };
     this.consumers.push(consumer);
     this.dispatch();

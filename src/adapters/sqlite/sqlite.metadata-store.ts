@@ -9,6 +9,8 @@ import type {
   DatasetSpec,
   EligibleQuery,
   EligibleSample,
+  ExportPageQuery,
+  ExportSample,
   MetadataStore,
   NewSample,
   PurgeCandidates,
@@ -40,6 +42,11 @@ function splitBounds(split: Split | undefined, testPercent: number): { lo: numbe
   if (split === 'test') return { lo: Number.MIN_SAFE_INTEGER, hi: testPercent };
   if (split === 'train') return { lo: testPercent, hi: Number.MAX_SAFE_INTEGER };
   return { lo: Number.MIN_SAFE_INTEGER, hi: Number.MAX_SAFE_INTEGER };
+}
+
+function exportParams(datasetId: number, query: ExportPageQuery) {
+  const categories = query.categoryIndexes ? JSON.stringify(query.categoryIndexes) : null;
+  return { datasetId, revision: query.revision, afterId: query.afterId, limit: query.limit, split: query.split, categories };
 }
 
 function prepareAll(db: Database.Database) {
@@ -114,8 +121,25 @@ function prepareAll(db: Database.Database) {
       WHERE s.dataset_id = @datasetId AND s.id > @fromId AND s.id <= @toId AND s.added_rev <= @revision
         AND (s.deleted_rev IS NULL OR s.deleted_rev > @revision)
         AND s.split_bucket >= @lo AND s.split_bucket < @hi`).pluck(true),
+    // The export's selection: labels as at @revision, the split by bucket, categories from a JSON array (or all when NULL).
+    exportPage: p(`${EXPORT_SELECTION} LIMIT @limit`),
+    countEligible: p(`SELECT count(*) FROM (${EXPORT_SELECTION})`).pluck(true),
   };
 }
+
+const EXPORT_SELECTION = `
+  SELECT id, sha256, mediaType, categoryIndex, pixelSlot, splitBucket FROM (
+    SELECT s.id AS id, s.sha256 AS sha256, s.media_type AS mediaType, s.pixel_slot AS pixelSlot, s.split_bucket AS splitBucket,
+      CASE WHEN s.label_rev <= @revision THEN s.category_idx
+        ELSE (SELECT l.category_idx FROM sample_labels l
+              WHERE l.sample_id = s.id AND l.from_rev <= @revision
+              ORDER BY l.from_rev DESC LIMIT 1) END AS categoryIndex
+    FROM samples s JOIN datasets d ON d.id = s.dataset_id
+    WHERE s.dataset_id = @datasetId AND s.id > @afterId AND s.added_rev <= @revision
+      AND (s.deleted_rev IS NULL OR s.deleted_rev > @revision)
+      AND (@split = 'all' OR (@split = 'test') = (s.split_bucket < d.test_percent))
+    ORDER BY s.id)
+  WHERE @categories IS NULL OR categoryIndex IN (SELECT value FROM json_each(@categories))`;
 
 type Statements = ReturnType<typeof prepareAll>;
 
@@ -341,6 +365,14 @@ export class SqliteMetadataStore implements MetadataStore {
       }
       return out;
     })();
+  }
+
+  async countEligible(datasetId: number, query: EligibleQuery): Promise<number> {
+    return this.q.countEligible.get(exportParams(datasetId, { ...query, afterId: 0, limit: 0 })) as number;
+  }
+
+  async exportPage(datasetId: number, query: ExportPageQuery): Promise<ExportSample[]> {
+    return this.q.exportPage.all(exportParams(datasetId, query)) as ExportSample[];
   }
 
   async purgeCandidates(cutoff: string): Promise<PurgeCandidates[]> {

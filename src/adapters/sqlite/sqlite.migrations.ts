@@ -179,4 +179,59 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   -- Revisions below this one may miss purged samples: batches and orders there are refused.
   ALTER TABLE datasets ADD COLUMN purged_rev INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  -- Export jobs: what each exports (spec, JSON), how far it is, its finished files (JSON), and
+  -- the runner that holds it until lease_until (epoch ms); a runner that died loses it then.
+  CREATE TABLE export_jobs (
+    id          TEXT    PRIMARY KEY,
+    dataset_id  INTEGER  NOT NULL,
+    dataset_name TEXT   NOT NULL,
+    spec        TEXT    NOT NULL,
+    status      TEXT    NOT NULL,
+    done        INTEGER  NOT NULL DEFAULT 0,
+    files       TEXT    NOT NULL DEFAULT '[]',
+    error       TEXT,
+    runner      TEXT,
+    lease_until INTEGER  NOT NULL DEFAULT 0,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    created_at  TEXT    NOT NULL,
+    finished_at TEXT
+  );
+  CREATE INDEX export_jobs_claimable ON export_jobs(status, created_at);
+  CREATE INDEX export_jobs_dataset ON export_jobs(dataset_name, created_at);
+`,
+  `
+  -- Webhooks, and their outbox: one row per delivery, written when the event happens and sent
+  -- by a dispatcher (next_at: when the next attempt is due, epoch ms). One delivery per hook and
+  -- event key, however often replicas report the event.
+  CREATE TABLE webhooks (
+    id         TEXT    PRIMARY KEY,
+    url        TEXT    NOT NULL,
+    events     TEXT    NOT NULL,
+    secret     TEXT    NOT NULL,
+    created_at TEXT    NOT NULL
+  );
+  CREATE TABLE webhook_deliveries (
+    id           TEXT    PRIMARY KEY,
+    hook_id      TEXT    NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event        TEXT    NOT NULL,
+    event_key    TEXT    NOT NULL,
+    body         TEXT    NOT NULL,
+    status       TEXT    NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_at      INTEGER  NOT NULL,
+    last_status  INTEGER,
+    last_error   TEXT,
+    created_at   TEXT    NOT NULL,
+    delivered_at TEXT,
+    UNIQUE (hook_id, event_key)
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_at);
+  CREATE INDEX webhook_deliveries_hook ON webhook_deliveries(hook_id, created_at);
+  -- The revision each dataset was last notified at (dataset.revision events).
+  CREATE TABLE webhook_revision_cursors (
+    dataset_id INTEGER  PRIMARY KEY,
+    revision   INTEGER  NOT NULL
+  );
+`,
 ];
