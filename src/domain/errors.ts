@@ -58,6 +58,8 @@ export class SensoryError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly details?: Record<string, unknown>;
+  /** The request field the error is about (`split`, `categories[2]`, `cursor`), from `details.field`; answered to the client. */
+  readonly field?: string;
 
   constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
     super(message);
@@ -65,6 +67,7 @@ export class SensoryError extends Error {
     this.code = code;
     this.status = ERROR_REGISTRY[code].status;
     this.details = details;
+    if (typeof details?.field === 'string') this.field = details.field;
   }
 }
 

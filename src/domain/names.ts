@@ -2,13 +2,15 @@ import { SensoryError } from './errors.js';
 
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const NAME_PATTERN_SOURCE = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
+/** The dataset name rule in words, for messages. */
+export const NAME_RULE = '1–64 characters of A–Z a–z 0–9 . _ -, starting with a letter or digit';
 
 /** Checks a dataset or category name; the only way a name reaches a path or a query. */
 export function assertValidName(field: string, value: unknown): string {
   if (typeof value !== 'string' || !NAME_PATTERN.test(value)) {
     throw new SensoryError(
       'SENSORY_ERR_INVALID_NAME',
-      `${field} must match ${NAME_PATTERN_SOURCE}, got ${JSON.stringify(String(value)).slice(0, 80)}`,
+      `${field} must be ${NAME_RULE}; got ${shownValue(value)}`,
       { field },
     );
   }
@@ -36,4 +38,10 @@ export function caseConflict(requested: string, existing: string): SensoryError 
     `Dataset '${existing}' exists; names differing only in letter case cannot coexist (asked '${requested}').`,
     { existing },
   );
+}
+
+/** The value as sent, quoted and cut short. */
+export function shownValue(value: unknown): string {
+  const text = typeof value === 'string' ? JSON.stringify(value) : value === undefined ? 'nothing' : JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

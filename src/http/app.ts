@@ -28,8 +28,8 @@ import { webRoutes } from './web.js';
  * path parameters are text, so they are coerced.
  */
 function validatorCompiler() {
-  const strict = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false });
-  const coercing = new Ajv({ allErrors: false, coerceTypes: 'array', useDefaults: true, removeAdditional: false, strict: false });
+  const strict = new Ajv({ allErrors: false, verbose: true, coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false });
+  const coercing = new Ajv({ allErrors: false, verbose: true, coerceTypes: 'array', useDefaults: true, removeAdditional: false, strict: false });
   return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
     (httpPart === 'body' ? strict : coercing).compile(schema);
 }

@@ -6,12 +6,28 @@ import { MAX_PAGE } from '../services/sample.service.js';
 
 /** The schemas routes validate with; the OpenAPI description is generated from the same objects. */
 
+/**
+ * A string that is one of `values`: a JSON Schema `enum` (not an anyOf of constants), so that the
+ * OpenAPI document lists the values as an enum and a wrong value is answered with the list.
+ */
+export function StringEnum<const T extends readonly string[]>(values: T, options: Record<string, unknown> = {}) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+}
+
+/** A whole number that is one of `values`, likewise an `enum`. */
+export function IntegerEnum<const T extends readonly number[]>(values: T, options: Record<string, unknown> = {}) {
+  return Type.Unsafe<T[number]>({ type: 'integer', enum: [...values], ...options });
+}
+
+const SPLIT = ['train', 'test', 'all'] as const;
+
 export const ErrorBody = Type.Object(
   {
     error: Type.Object({
-      code: Type.Union(Object.keys(ERROR_REGISTRY).map((code) => Type.Literal(code))),
-      message: Type.String(),
-      requestId: Type.Optional(Type.String()),
+      code: StringEnum(Object.keys(ERROR_REGISTRY) as (keyof typeof ERROR_REGISTRY)[], { description: 'stable, for programs: see docs/errors.md' }),
+      message: Type.String({ description: 'for people: names the field, what was sent and what is allowed' }),
+      field: Type.Optional(Type.String({ description: 'the request field the error is about, e.g. split, categories[2], cursor' })),
+      requestId: Type.Optional(Type.String({ description: '500 only: the id to look up in the logs' })),
     }),
   },
   { $id: 'ErrorBody', description: 'Every error: a SENSORY_ERR_* code and a message for people.' },
@@ -27,7 +43,7 @@ export const DatasetBody = Type.Object(
   {
     width: Type.Integer({ minimum: 1, maximum: MAX_SIDE }),
     height: Type.Integer({ minimum: 1, maximum: MAX_SIDE }),
-    channels: Type.Union([Type.Literal(1), Type.Literal(3)]),
+    channels: IntegerEnum([1, 3] as const),
     testPercent: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_TEST_PERCENT, default: 0 })),
   },
   { additionalProperties: false },
@@ -77,7 +93,7 @@ export const SampleView = Type.Object({
   createdAt: Type.String(),
   mediaType: Type.String(),
   bytes: Type.Integer(),
-  split: Type.Union([Type.Literal('train'), Type.Literal('test')]),
+  split: StringEnum(['train', 'test'] as const),
   duplicate: Type.Optional(Type.Boolean()),
 });
 
@@ -106,7 +122,7 @@ export const SampleUploadQuery = Type.Object({ category: Type.Optional(Type.Stri
 export const SampleListQuery = Type.Object(
   {
     category: Type.Optional(Type.String()),
-    split: Type.Optional(Type.Union([Type.Literal('train'), Type.Literal('test'), Type.Literal('all')])),
+    split: Type.Optional(StringEnum(SPLIT)),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 100 })),
   },
@@ -130,7 +146,7 @@ export const ImportSummary = Type.Object({
 
 export const BulkReceipt = Type.Object({
   path: Type.String({ description: 'the member as the archive names it (without a leading ./)' }),
-  status: Type.Union([Type.Literal('stored'), Type.Literal('duplicate'), Type.Literal('rejected')]),
+  status: StringEnum(['stored', 'duplicate', 'rejected'] as const),
   sampleId: Type.Optional(Type.Integer({ description: 'stored or duplicate: the sample' })),
   category: Type.Optional(Type.String()),
   sha256: Type.Optional(Type.String()),
@@ -171,17 +187,17 @@ export const BatchBody = Type.Object(
     size: Type.Integer({ minimum: 1, description: 'samples in the batch; at most SENSORY_MAX_BATCH_SAMPLES (413 above)' }),
     noise: Type.Optional(Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'probability of each augmentation' })),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SEED, description: 'same seed, same revision → byte-identical batch' })),
-    split: Type.Optional(Type.Union([Type.Literal('train'), Type.Literal('test'), Type.Literal('all')], { default: 'all' })),
+    split: Type.Optional(StringEnum(SPLIT, { default: 'all' })),
     categories: Type.Optional(Type.Array(Type.String(), { minItems: 1, maxItems: 10_000 })),
     revision: Type.Optional(Type.Integer({ minimum: 0 })),
-    dtype: Type.Optional(Type.Union([Type.Literal('uint8'), Type.Literal('float32')], { default: 'uint8' })),
-    labels: Type.Optional(Type.Union([Type.Literal('index'), Type.Literal('onehot')], { default: 'index' })),
+    dtype: Type.Optional(StringEnum(['uint8', 'float32'] as const, { default: 'uint8' })),
+    labels: Type.Optional(StringEnum(['index', 'onehot'] as const, { default: 'index' })),
     labelDtype: Type.Optional(
       // No schema default: given with labels: onehot, it is refused, so it must stay absent when not given.
-      Type.Union([Type.Literal('int32'), Type.Literal('int64')], { description: 'integer type of index labels: int32 (the default, safetensors I32) or int64 (I64); not with labels: onehot' }),
+      StringEnum(['int32', 'int64'] as const, { description: 'integer type of index labels: int32 (the default, safetensors I32) or int64 (I64); not with labels: onehot' }),
     ),
     layout: Type.Optional(
-      Type.Union([Type.Literal('nhwc'), Type.Literal('nchw')], { default: 'nhwc', description: 'axis order of data: N×H×W×C, or channels first N×C×H×W' }),
+      StringEnum(['nhwc', 'nchw'] as const, { default: 'nhwc', description: 'axis order of data: N×H×W×C, or channels first N×C×H×W' }),
     ),
     balance: Type.Optional(Type.Boolean({ default: false })),
   },
@@ -221,7 +237,7 @@ export function errorResponses(...statuses: number[]): Record<number, { descript
 
 export const ORDER_KEY_PATTERN = '^[A-Za-z0-9._:-]{1,128}$';
 const rounding = (options: { default?: 'exact' } = {}) =>
-  Type.Union([Type.Literal('exact'), Type.Literal('drop'), Type.Literal('repeat')], {
+  StringEnum(['exact', 'drop', 'repeat'] as const, {
     description: 'how samples that do not divide evenly over the ranks are dealt: exact (refused), drop (the last ones are left out), repeat (the first ones are repeated)',
     ...options,
   });
@@ -236,7 +252,7 @@ export const OrderBody = Type.Object(
     shardSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'positions a worker produces per task; default SENSORY_SHARD_SIZE; ranks × ⌈samples per rank / shardSize⌉ is at most SENSORY_MAX_ORDER_SHARDS (413 above)' })),
     ranks: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_RANKS, default: 1, description: 'ranks (data-parallel consumers) sharing the order, each polling its own equal part; at most SENSORY_MAX_ORDER_RANKS and size' })),
     rounding: Type.Optional(rounding({ default: 'exact' })),
-    key: Type.Optional(Type.String({ pattern: ORDER_KEY_PATTERN, description: 'idempotency key: the same key with the same request from the same API key returns the same order (200); with another request 409' })),
+    key: Type.Optional(Type.String({ pattern: ORDER_KEY_PATTERN, 'x-allowed': '1–128 characters of A-Z a-z 0-9 . _ : -', description: 'idempotency key: the same key with the same request from the same API key returns the same order (200); with another request 409' })),
   },
   { additionalProperties: false },
 );
@@ -252,14 +268,14 @@ export const OrderCreated = Type.Object({
   revision: Type.Integer(),
 });
 
-const PollModeView = Type.Union([Type.Literal('none'), Type.Literal('shared'), Type.Literal('cursor')], {
+const PollModeView = StringEnum(['none', 'shared', 'cursor'] as const, {
   description: 'how the rank is polled: not yet, without cursors (shared), or with cursors',
 });
 
 export const OrderView = Type.Object({
   id: Type.String(),
   dataset: Type.String(),
-  status: Type.Union(['queued', 'running', 'complete', 'failed', 'cancelled', 'expired'].map((status) => Type.Literal(status))),
+  status: StringEnum(['queued', 'running', 'complete', 'failed', 'cancelled', 'expired'] as const),
   size: Type.Integer({ description: 'the size asked for' }),
   slots: Type.Integer({ description: 'samples the order delivers in all: size rounded for its ranks, reshapes included' }),
   ranks: Type.Integer({ description: 'ranks of the current generation' }),

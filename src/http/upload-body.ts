@@ -39,7 +39,7 @@ export async function readUploadBody(request: FastifyRequest<{ Querystring: { ca
     return { kind: 'one', upload: { category, bytes: file.bytes } };
   }
   if (Buffer.isBuffer(request.body)) {
-    if (request.query.category === undefined) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'a raw image body needs ?category=');
+    if (request.query.category === undefined) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'category is required in the query string with a raw image body (?category=)', { field: 'category' });
     return { kind: 'one', upload: { category: request.query.category, bytes: request.body } };
   }
   if (typeof request.body === 'object' && request.body !== null) {
@@ -76,6 +76,6 @@ async function readForm(request: FastifyRequest): Promise<{ category: unknown; f
     if (isSensoryError(error) || (error as { statusCode?: number }).statusCode) throw error;
     throw new SensoryError('SENSORY_ERR_BAD_REQUEST', `the multipart form could not be read: ${(error as Error).message}`);
   }
-  if (files.length === 0) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'the form has no file part');
+  if (files.length === 0) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'the form has no file part: send one or more parts named file', { field: 'file' });
   return { category, files };
 }

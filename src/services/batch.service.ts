@@ -131,7 +131,7 @@ export class BatchService {
     const categoryIndexes = request.categories?.map((name) => {
       assertValidName('categories[]', name);
       const found = categories.find((category) => category.name === name);
-      if (!found) throw new SensoryError('SENSORY_ERR_UNKNOWN_CATEGORY', `dataset ${dataset.name} has no category ${name} at revision ${revision}`);
+      if (!found) throw new SensoryError('SENSORY_ERR_UNKNOWN_CATEGORY', `categories names ${JSON.stringify(name)}, which dataset ${dataset.name} does not have at revision ${revision}`, { field: 'categories' });
       return found.index;
     });
     const split = request.split ?? 'all';

@@ -314,8 +314,13 @@ export type ReshapeRequest = {
 /** Every error: a SENSORY_ERR_* code and a message for people. */
 export type ErrorBody = {
   error: {
+    /** stable, for programs: see docs/errors.md */
     code: ErrorCode;
+    /** for people: names the field, what was sent and what is allowed */
     message: string;
+    /** the request field the error is about, e.g. split, categories[2], cursor */
+    field?: string;
+    /** 500 only: the id to look up in the logs */
     requestId?: string;
   };
 };
