@@ -5,7 +5,7 @@
  */
 export const ERROR_REGISTRY = {
   SENSORY_ERR_BAD_REQUEST: { status: 400, summary: 'The request is malformed (a field, the URL, or the HTTP itself) or an API key was sent in the URL.' },
-  SENSORY_ERR_INVALID_NAME: { status: 400, summary: 'A dataset or category name does not match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$.' },
+  SENSORY_ERR_INVALID_NAME: { status: 400, summary: 'A dataset name is not 1–64 characters of A–Z a–z 0–9 . _ - starting with a letter or digit, or a category name breaks the category rule (README, Categories).' },
   SENSORY_ERR_LEGACY_VERSION: { status: 400, summary: 'The legacy API-VERSION header is missing or differs from SENSORY_API_VERSION.' },
   SENSORY_ERR_BAD_CURSOR: { status: 400, summary: 'A cursor or ack of an order poll is not a token of this service, or ack is past the cursor.' },
   SENSORY_ERR_UNAUTHORIZED: { status: 401, summary: 'No API key, or an unknown one.' },
@@ -20,6 +20,7 @@ export const ERROR_REGISTRY = {
   SENSORY_ERR_DATASET_SHAPE_CONFLICT: { status: 409, summary: 'The dataset exists with another shape or test share.' },
   SENSORY_ERR_DATASET_NAME_CONFLICT: { status: 409, summary: 'A dataset whose name differs only in letter case exists; the message names it.' },
   SENSORY_ERR_COMPACTION_RUNNING: { status: 409, summary: 'A purge and compaction is already running in this process.' },
+  SENSORY_ERR_CATEGORY_LIST_CONFLICT: { status: 409, summary: 'A declared category list does not begin with the categories the dataset has, in index order: indices never move, new names go at the end.' },
   SENSORY_ERR_CATEGORY_CONFLICT: { status: 409, summary: 'The same bytes are already stored in this dataset under another category.' },
   SENSORY_ERR_ORDER_KEY_CONFLICT: { status: 409, summary: 'The order key already names an order of this API key with another request.' },
   SENSORY_ERR_ORDER_FINISHED: { status: 409, summary: 'The order is no longer active (complete, cancelled, expired or failed): it cannot be reshaped or extended.' },
@@ -42,6 +43,7 @@ export const ERROR_REGISTRY = {
   SENSORY_ERR_UNKNOWN_REVISION: { status: 422, summary: 'The revision asked for is above the dataset\'s current revision.' },
   SENSORY_ERR_REVISION_PURGED: { status: 422, summary: 'The revision asked for is below the dataset\'s purged revision: samples it held were deleted long enough ago to be purged.' },
   SENSORY_ERR_UNKNOWN_CATEGORY: { status: 422, summary: 'A category asked for does not exist in the dataset.' },
+  SENSORY_ERR_UNDECLARED_CATEGORY: { status: 422, summary: 'The dataset declares its categories and this one is not among them: declare it first (PUT the dataset with the list extended).' },
   SENSORY_ERR_UNEVEN_RANKS: { status: 422, summary: 'The samples do not divide evenly over the ranks and rounding is exact: ask rounding drop or repeat.' },
   SENSORY_ERR_TOO_MANY_RANKS: { status: 422, summary: 'More ranks than samples to share, or than SENSORY_MAX_ORDER_RANKS.' },
   SENSORY_ERR_TOO_MANY_CONNECTIONS: { status: 429, summary: 'More than SENSORY_MAX_CONNECTIONS_PER_IP connections are open from this address; the connection is closed.' },

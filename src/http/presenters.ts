@@ -12,6 +12,7 @@ export function datasetView(dataset: DatasetRecord, categories?: readonly Catego
     revision: dataset.revision,
     sampleCount: dataset.sampleCount,
     createdAt: dataset.createdAt,
+    categoriesDeclared: dataset.categoriesDeclared,
     ...(categories ? { categories: categories.map(categoryView) } : {}),
   };
 }

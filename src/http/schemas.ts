@@ -33,6 +33,22 @@ export const ErrorBody = Type.Object(
   { $id: 'ErrorBody', description: 'Every error: a SENSORY_ERR_* code and a message for people.' },
 );
 
+export const MeView = Type.Object(
+  {
+    name: Type.String({ description: 'the key\'s name (name@key in SENSORY_API_KEYS), or "key N" by its position; never the key' }),
+    roles: Type.Array(StringEnum(['read', 'write', 'admin'] as const), { description: 'the roles given to the key' }),
+    can: Type.Object(
+      {
+        read: Type.Boolean({ description: 'list, browse, fetch batches, place and poll orders' }),
+        write: Type.Boolean({ description: 'create datasets, upload, relabel, tag, bulk actions other than delete' }),
+        admin: Type.Boolean({ description: 'everything: deletes, bulk deletes, the admin purge' }),
+      },
+      { description: 'what the key may do (admin implies every role; read and write do not imply each other)' },
+    ),
+  },
+  { description: 'The key this request was made with' },
+);
+
 export const DatasetParams = Type.Object({ name: Type.String({ description: 'dataset name' }) });
 export const SampleParams = Type.Object({
   name: Type.String({ description: 'dataset name' }),
@@ -45,6 +61,14 @@ export const DatasetBody = Type.Object(
     height: Type.Integer({ minimum: 1, maximum: MAX_SIDE }),
     channels: IntegerEnum([1, 3] as const),
     testPercent: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_TEST_PERCENT, default: 0 })),
+    categories: Type.Optional(
+      Type.Array(Type.String(), {
+        minItems: 1,
+        maxItems: 10_000,
+        description:
+          'the class list, declared: indices 0, 1, … in this order; then uploads and relabels into other categories are refused (422). On an existing dataset the list must begin with its categories in index order (409 otherwise); names after them are appended',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -61,6 +85,7 @@ export const DatasetView = Type.Object({
   revision: Type.Integer(),
   sampleCount: Type.Integer(),
   createdAt: Type.String(),
+  categoriesDeclared: Type.Boolean({ description: 'the dataset declares its categories: uploads and relabels into others are refused' }),
   categories: Type.Optional(Type.Array(CategoryView)),
 });
 

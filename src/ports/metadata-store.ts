@@ -8,9 +8,16 @@ export interface DatasetSpec {
   readonly height: number;
   readonly channels: Channels;
   readonly testPercent: number;
+  /**
+   * A declared class list (category names, checked, in index order): on creation the categories
+   * get indices 0, 1, … in this order; on an existing dataset the list must begin with its
+   * categories in index order, and the names after them are appended (raising the revision).
+   * Either way the dataset then refuses uploads and relabels into categories it does not have.
+   */
+  readonly categories?: readonly string[];
 }
 
-export interface DatasetRecord extends DatasetSpec {
+export interface DatasetRecord extends Omit<DatasetSpec, 'categories'> {
   readonly id: number;
   /** Raised by one on every add, relabel and delete. 0 for a new dataset. */
   readonly revision: number;
@@ -19,6 +26,8 @@ export interface DatasetRecord extends DatasetSpec {
   readonly createdAt: string;
   /** Revisions below this one may miss purged samples: batches and orders there are refused. 0 until a purge. */
   readonly purgedRevision: number;
+  /** The dataset declared its categories: uploads and relabels into others are refused. */
+  readonly categoriesDeclared: boolean;
 }
 
 export interface CategoryRecord {
@@ -70,7 +79,9 @@ export type AddOutcome =
   | { readonly kind: 'duplicate'; readonly sample: SampleRecord }
   | { readonly kind: 'conflict'; readonly existing: SampleRecord }
   /** Its blob is no longer indexed: put the bytes again and retry. Nothing was added. */
-  | { readonly kind: 'blob-missing' };
+  | { readonly kind: 'blob-missing' }
+  /** The dataset declares its categories and this one is not among them. Nothing was added. */
+  | { readonly kind: 'undeclared'; readonly category: string };
 
 /** Tombstones of one dataset that a purge with some cutoff would remove. */
 export interface PurgeCandidates {
@@ -116,7 +127,11 @@ export interface MetadataStore {
   ping(): Promise<void>;
   close(): Promise<void>;
 
-  /** Creates the dataset, or returns the existing one; SENSORY_ERR_DATASET_SHAPE_CONFLICT when its spec differs. */
+  /**
+   * Creates the dataset, or returns the existing one; SENSORY_ERR_DATASET_SHAPE_CONFLICT when its
+   * shape differs. `categories` declares (or extends) its class list: see DatasetSpec;
+   * SENSORY_ERR_CATEGORY_LIST_CONFLICT when the list does not begin with its categories.
+   */
   putDataset(spec: DatasetSpec): Promise<{ dataset: DatasetRecord; created: boolean }>;
   getDataset(name: string): Promise<DatasetRecord | undefined>;
   /** By name. */
@@ -144,7 +159,11 @@ export interface MetadataStore {
   getSample(datasetId: number, id: number): Promise<SampleRecord | undefined>;
   /** Live samples by ascending id. */
   listSamples(datasetId: number, query: SampleQuery): Promise<SampleRecord[]>;
-  /** Moves a live sample to `category` (created on first appearance), raising the revision; unchanged when it is already there. */
+  /**
+   * Moves a live sample to `category` (created on first appearance), raising the revision;
+   * unchanged when it is already there. SENSORY_ERR_UNDECLARED_CATEGORY when the dataset declares
+   * its categories and this is not one.
+   */
   relabelSample(datasetId: number, id: number, category: string): Promise<SampleRecord | undefined>;
   /** Tombstones a live sample, raising the revision; its data stays for older revisions. */
   deleteSample(datasetId: number, id: number): Promise<SampleRecord | undefined>;

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { recordBytes, type DatasetShape } from '../domain/dataset-shape.js';
 import { SensoryError, isSensoryError } from '../domain/errors.js';
-import { assertValidName } from '../domain/names.js';
+import { assertValidName, categoryName } from '../domain/names.js';
+import { undeclaredCategory } from '../domain/category-list.js';
 import { splitBucket } from '../domain/split.js';
 import { WriteBatcher } from '../lib/write-batcher.js';
 import type { BlobStore } from '../ports/blob-store.js';
@@ -40,6 +41,8 @@ export type Prepared = { readonly kind: 'ready'; readonly sample: NewSample } | 
 export class IngestService {
   private readonly slots: PixelSlotAllocator;
   private readonly committers = new Map<number, WriteBatcher<NewSample, AddOutcome>>();
+  /** The categories of datasets that declare theirs, as last read: lists only grow, so a miss reads again. */
+  private readonly declared = new Map<number, Set<string>>();
 
   constructor(
     private readonly store: MetadataStore,
@@ -94,7 +97,7 @@ export class IngestService {
    */
   async addFiles(datasetName: string, category: unknown, files: readonly FileUpload[]): Promise<FileOutcome[]> {
     await requireDataset(this.store, datasetName);
-    assertValidName('category', category);
+    categoryName('category', category);
     return Promise.all(
       files.map(async (file): Promise<FileOutcome> => {
         try {
@@ -126,9 +129,11 @@ export class IngestService {
     options: DecodeOptions = {},
     blobIndexed?: boolean,
   ): Promise<Prepared> {
-    const category = assertValidName('category', upload.category);
+    const category = categoryName('category', upload.category);
     this.assertSize(upload.bytes.length);
     if (existing) return { kind: 'known', stored: knownOrConflict(dataset, existing, category) };
+    // Refused before any byte is written; the commit checks again.
+    if (dataset.categoriesDeclared && !(await this.isDeclared(dataset, category))) throw undeclaredCategory(dataset.name, category);
     const decoded = await this.imaging.toDatasetPixels(upload.bytes, dataset, options);
     if (decoded.pixels.length !== recordBytes(dataset)) throw new Error('imaging returned pixels of the wrong size');
     // The original and the pixels are independent files: both are written, then both synced.
@@ -180,8 +185,16 @@ export class IngestService {
     return undefined;
   }
 
+  private async isDeclared(dataset: DatasetRecord, category: string): Promise<boolean> {
+    if (this.declared.get(dataset.id)?.has(category)) return true;
+    const names = new Set((await this.store.listCategories(dataset.id)).map((known) => known.name));
+    this.declared.set(dataset.id, names);
+    return names.has(category);
+  }
+
   /** The dataset is gone and its id is never used again: its slots and committer can go. */
   forgetDataset(datasetId: number): void {
+    this.declared.delete(datasetId);
     this.slots.forget(datasetId);
     this.committers.delete(datasetId);
   }
@@ -203,6 +216,7 @@ function knownOrConflict(dataset: DatasetRecord, existing: SampleRecord, categor
 
 export function settle(dataset: DatasetRecord, outcome: AddOutcome): Stored {
   if (outcome.kind === 'conflict') throw conflict(outcome.existing, undefined);
+  if (outcome.kind === 'undeclared') throw undeclaredCategory(dataset.name, outcome.category);
   if (outcome.kind === 'blob-missing') throw new Error('the original of a sample kept leaving the blob index while it was being committed');
   return { dataset, sample: outcome.sample, duplicate: outcome.kind === 'duplicate' };
 }

@@ -1,6 +1,6 @@
 import { categoryMap } from '../domain/batch-plan.js';
 import { SensoryError } from '../domain/errors.js';
-import { assertValidName, legacyDatasetName } from '../domain/names.js';
+import { assertValidName, categoryName, legacyDatasetName } from '../domain/names.js';
 import type { EncodedBatch } from '../formats/encoded-batch.js';
 import type { BatchService } from './batch.service.js';
 import type { DatasetDetail, DatasetService } from './dataset.service.js';
@@ -33,7 +33,7 @@ export class LegacyService {
     const dataset = legacyDatasetName(name, width, height);
     assertValidName('name', dataset);
     this.ingest.assertSize(bytes.length);
-    assertValidName('category', category);
+    categoryName('category', category);
     if (!(await this.datasets.find(dataset))) {
       await this.ingest.assertImage(bytes, { width, height, channels: 3 });
       await this.datasets.put(dataset, { width, height, channels: 3 });

@@ -1,5 +1,5 @@
 import { SensoryError } from '../domain/errors.js';
-import { assertValidName } from '../domain/names.js';
+import { categoryName } from '../domain/names.js';
 import type { Split } from '../domain/split.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { DatasetRecord, MetadataStore, SampleRecord } from '../ports/metadata-store.js';
@@ -43,10 +43,10 @@ export class SampleService {
 
   async list(datasetName: string, request: SamplePageRequest): Promise<SamplePage> {
     const dataset = await requireDataset(this.store, datasetName);
-    if (request.category !== undefined) assertValidName('category', request.category);
+    const category = request.category === undefined ? undefined : categoryName('category', request.category);
     const limit = request.limit ?? DEFAULT_PAGE;
     const samples = await this.store.listSamples(dataset.id, {
-      category: request.category,
+      category,
       split: request.split,
       afterId: decodeCursor(request.cursor),
       limit: limit + 1,
@@ -68,7 +68,7 @@ export class SampleService {
 
   async relabel(datasetName: string, id: number, category: unknown): Promise<{ dataset: DatasetRecord; sample: SampleRecord }> {
     const dataset = await requireDataset(this.store, datasetName);
-    const name = assertValidName('category', category);
+    const name = categoryName('category', category);
     const sample = await this.store.relabelSample(dataset.id, id, name);
     if (!sample) throw notFound(dataset, id);
     return { dataset, sample };

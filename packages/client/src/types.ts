@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'SENSORY_ERR_DATASET_SHAPE_CONFLICT'
   | 'SENSORY_ERR_DATASET_NAME_CONFLICT'
   | 'SENSORY_ERR_COMPACTION_RUNNING'
+  | 'SENSORY_ERR_CATEGORY_LIST_CONFLICT'
   | 'SENSORY_ERR_CATEGORY_CONFLICT'
   | 'SENSORY_ERR_ORDER_KEY_CONFLICT'
   | 'SENSORY_ERR_ORDER_FINISHED'
@@ -44,6 +45,7 @@ export type ErrorCode =
   | 'SENSORY_ERR_UNKNOWN_REVISION'
   | 'SENSORY_ERR_REVISION_PURGED'
   | 'SENSORY_ERR_UNKNOWN_CATEGORY'
+  | 'SENSORY_ERR_UNDECLARED_CATEGORY'
   | 'SENSORY_ERR_UNEVEN_RANKS'
   | 'SENSORY_ERR_TOO_MANY_RANKS'
   | 'SENSORY_ERR_TOO_MANY_CONNECTIONS'
@@ -58,6 +60,8 @@ export type DatasetShape = {
   height: number;
   channels: 1 | 3;
   testPercent?: number;
+  /** the class list, declared: indices 0, 1, … in this order; then uploads and relabels into other categories are refused (422). On an existing dataset the list must begin with its categories in index order (409 otherwise); names after them are appended */
+  categories?: string[];
 };
 
 export type DatasetView = {
@@ -69,6 +73,8 @@ export type DatasetView = {
   revision: number;
   sampleCount: number;
   createdAt: string;
+  /** the dataset declares its categories: uploads and relabels into others are refused */
+  categoriesDeclared: boolean;
   categories?: {
     name: string;
     index: number;

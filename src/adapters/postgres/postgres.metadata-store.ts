@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { SensoryError } from '../../domain/errors.js';
 import { caseConflict } from '../../domain/names.js';
+import { categoriesToAppend, undeclaredCategory } from '../../domain/category-list.js';
 import type { Split } from '../../domain/split.js';
 import type { IndexedBlob } from '../../ports/blob-index.js';
 import type {
@@ -83,7 +84,8 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
 
 // Columns are aliased to the record fields, so rows are the records themselves.
 const DATASET_COLUMNS = `id, name, width, height, channels, test_percent AS "testPercent", revision,
-  live_count AS "sampleCount", created_at AS "createdAt", purged_rev AS "purgedRevision"`;
+  live_count AS "sampleCount", created_at AS "createdAt", purged_rev AS "purgedRevision",
+  categories_declared AS "categoriesDeclared"`;
 const DATASET_SELECT = `SELECT ${DATASET_COLUMNS} FROM datasets`;
 
 const SAMPLE_SELECT = `
@@ -172,7 +174,7 @@ export class PostgresMetadataStore implements MetadataStore {
          ON CONFLICT DO NOTHING RETURNING ${DATASET_COLUMNS}`,
         [name, width, height, channels, testPercent, new Date().toISOString()],
       );
-      if (inserted.rows[0]) return { dataset: inserted.rows[0], created: true };
+      if (inserted.rows[0]) return { dataset: await this.declare(inserted.rows[0], spec.categories), created: true };
       const dataset = await this.getDataset(name);
       if (!dataset) {
         // The unique index on lower(name) refused it: a name differing only in case exists.
@@ -190,8 +192,38 @@ export class PostgresMetadataStore implements MetadataStore {
           Object.fromEntries(differs.map((f) => [f, { existing: dataset[f], requested: spec[f] }])),
         );
       }
-      return { dataset, created: false };
+      return { dataset: await this.declare(dataset, spec.categories), created: false };
     }
+  }
+
+  /**
+   * Declares (or extends) the dataset's class list under its row lock: the names after its
+   * current categories are appended at the next indices. On a dataset with samples this raises
+   * the revision, so that snapshots before it keep their category map.
+   */
+  private async declare(dataset: DatasetRecord, categories: readonly string[] | undefined): Promise<DatasetRecord> {
+    if (!categories) return dataset;
+    return inTransaction(this.pool, async (client) => {
+      const locked = await client.query<DatasetRecord>(`SELECT ${DATASET_COLUMNS} FROM datasets WHERE id = $1 FOR UPDATE`, [dataset.id]);
+      const current = locked.rows[0];
+      if (!current) throw datasetNotFound(dataset.id);
+      const existing = (await client.query<{ name: string }>('SELECT name FROM categories WHERE dataset_id = $1 ORDER BY idx', [dataset.id])).rows.map((row) => row.name);
+      const append = categoriesToAppend(current.name, existing, categories);
+      if (append.length === 0 && current.categoriesDeclared) return current;
+      const revision = append.length > 0 && current.revision > 0 ? await bumpRevision(client, dataset.id, 0) : current.revision;
+      const first = existing.length;
+      if (append.length > 0) {
+        await client.query(
+          `INSERT INTO categories (dataset_id, idx, name, created_rev) SELECT $1, * FROM unnest($2::integer[], $3::text[], $4::bigint[])`,
+          [dataset.id, append.map((_, i) => first + i), append, append.map(() => revision)],
+        );
+      }
+      const updated = await client.query<DatasetRecord>(
+        `UPDATE datasets SET categories_declared = true, next_category_index = $2 WHERE id = $1 RETURNING ${DATASET_COLUMNS}`,
+        [dataset.id, first + append.length],
+      );
+      return updated.rows[0];
+    });
   }
 
   async getDataset(name: string): Promise<DatasetRecord | undefined> {
@@ -240,12 +272,13 @@ export class PostgresMetadataStore implements MetadataStore {
     samples: readonly NewSample[],
   ): Promise<{ outcomes: AddOutcome[]; revisions: { before: number; after: number } }> {
     return inTransaction(this.pool, async (client) => {
-      const locked = await client.query<{ revision: number; next_category_index: number }>(
-        'SELECT revision, next_category_index FROM datasets WHERE id = $1 FOR UPDATE',
+      const locked = await client.query<{ revision: number; next_category_index: number; categories_declared: boolean }>(
+        'SELECT revision, next_category_index, categories_declared FROM datasets WHERE id = $1 FOR UPDATE',
         [datasetId],
       );
       if (!locked.rows[0]) throw datasetNotFound(datasetId);
       let { revision, next_category_index: nextIndex } = locked.rows[0];
+      const declared = locked.rows[0].categories_declared;
       const before = revision;
       if (samples.length === 0) return { outcomes: [], revisions: { before, after: before } };
 
@@ -286,6 +319,11 @@ export class PostgresMetadataStore implements MetadataStore {
             const sample = existing();
             return sample.category === same ? { kind: 'duplicate', sample } : { kind: 'conflict', existing: sample };
           });
+          continue;
+        }
+        if (declared && !categoryIndex.has(item.category)) {
+          const category = item.category;
+          outcomes.push(() => ({ kind: 'undeclared', category }));
           continue;
         }
         if (item.newBlob) newBlobs.push(item.newBlob);
@@ -410,6 +448,11 @@ export class PostgresMetadataStore implements MetadataStore {
       const row = await liveSampleById(client, datasetId, id);
       if (!row) return undefined;
       if (row.category === category) return row;
+      const flags = await client.query<{ name: string; categories_declared: boolean; known: boolean }>(
+        'SELECT name, categories_declared, EXISTS (SELECT 1 FROM categories WHERE dataset_id = $1 AND name = $2) AS known FROM datasets WHERE id = $1',
+        [datasetId, category],
+      );
+      if (flags.rows[0]?.categories_declared && !flags.rows[0].known) throw undeclaredCategory(flags.rows[0].name, category);
       const revision = await bumpRevision(client, datasetId, 0);
       const categoryIndex = await ensureCategory(client, datasetId, category, revision);
       await client.query('INSERT INTO sample_labels (sample_id, from_rev, category_idx) VALUES ($1, $2, $3)', [id, revision, categoryIndex]);

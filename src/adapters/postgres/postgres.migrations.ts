@@ -172,6 +172,11 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   -- Revisions below this one may miss purged samples: batches and orders there are refused.
   ALTER TABLE datasets ADD COLUMN purged_rev bigint NOT NULL DEFAULT 0;
   `,
+  // Declared class lists: a dataset that declares its categories refuses uploads and relabels
+  // into others (domain/category-list.ts).
+  `
+  ALTER TABLE datasets ADD COLUMN categories_declared boolean NOT NULL DEFAULT false;
+  `,
 ];
 
 /**

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { SensoryError } from '../../domain/errors.js';
 import { caseConflict } from '../../domain/names.js';
+import { categoriesToAppend, undeclaredCategory } from '../../domain/category-list.js';
 import type { Split } from '../../domain/split.js';
 import type {
   AddOutcome,
@@ -20,7 +21,8 @@ import { SqliteDatabase } from './sqlite.database.js';
 // Columns are aliased to the record fields, so rows are the records themselves.
 const DATASET_SELECT = `
   SELECT id, name, width, height, channels, test_percent AS testPercent, revision,
-         live_count AS sampleCount, created_at AS createdAt, purged_rev AS purgedRevision
+         live_count AS sampleCount, created_at AS createdAt, purged_rev AS purgedRevision,
+         categories_declared AS categoriesDeclared
   FROM datasets`;
 
 const SAMPLE_SELECT = `
@@ -53,6 +55,9 @@ function prepareAll(db: Database.Database) {
                       VALUES (@name, @width, @height, @channels, @testPercent, @createdAt)`),
     deleteDataset: p(`DELETE FROM datasets WHERE id = ?`),
     testPercent: p(`SELECT test_percent FROM datasets WHERE id = ?`).pluck(true),
+    declared: p(`SELECT categories_declared FROM datasets WHERE id = ?`).pluck(true),
+    setDeclared: p(`UPDATE datasets SET categories_declared = 1 WHERE id = ?`),
+    categoryNames: p(`SELECT name FROM categories WHERE dataset_id = ? ORDER BY idx`).pluck(true),
     idSpan: p(`SELECT min(id) AS lo, max(id) AS hi FROM samples WHERE dataset_id = ?`),
     reserveSlots: p(`UPDATE datasets SET next_pixel_slot = next_pixel_slot + @count WHERE id = @id
                      RETURNING next_pixel_slot - @count AS first`),
@@ -167,7 +172,7 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.durable(
       this.db
         .transaction(() => {
-          const dataset = this.q.datasetByName.get(spec.name) as DatasetRecord | undefined;
+          const dataset = toDataset(this.q.datasetByName.get(spec.name));
           if (dataset) {
             const fields = ['width', 'height', 'channels', 'testPercent'] as const;
             const differs = fields.filter((f) => dataset[f] !== spec[f]);
@@ -179,32 +184,51 @@ export class SqliteMetadataStore implements MetadataStore {
                 Object.fromEntries(differs.map((f) => [f, { existing: dataset[f], requested: spec[f] }])),
               );
             }
-            return { dataset, created: false };
+            return { dataset: this.declare(dataset, spec.categories), created: false };
           }
           const variant = this.q.datasetNameFolded.get(spec.name) as { name: string } | undefined;
           if (variant) throw caseConflict(spec.name, variant.name);
           const { name, width, height, channels, testPercent } = spec;
           const createdAt = new Date().toISOString();
           const info = this.q.insertDataset.run({ name, width, height, channels, testPercent, createdAt });
-          return { dataset: this.q.datasetById.get(info.lastInsertRowid) as DatasetRecord, created: true };
+          return { dataset: this.declare(toDataset(this.q.datasetById.get(info.lastInsertRowid))!, spec.categories), created: true };
         })
         .immediate(),
     );
   }
 
   async getDataset(name: string): Promise<DatasetRecord | undefined> {
-    return this.q.datasetByName.get(name) as DatasetRecord | undefined;
+    return toDataset(this.q.datasetByName.get(name));
   }
 
   async listDatasets(): Promise<DatasetRecord[]> {
-    return this.q.listDatasets.all() as DatasetRecord[];
+    return this.q.listDatasets.all().map((row) => toDataset(row)!);
+  }
+
+  /**
+   * Declares (or extends) the dataset's class list, inside the caller's transaction: the names
+   * after its current categories are appended at the next indices. On a dataset with samples
+   * this raises the revision, so that snapshots before it keep their category map.
+   */
+  private declare(dataset: DatasetRecord, categories: readonly string[] | undefined): DatasetRecord {
+    if (!categories) return dataset;
+    const existing = this.q.categoryNames.all(dataset.id) as string[];
+    const append = categoriesToAppend(dataset.name, existing, categories);
+    if (append.length === 0 && dataset.categoriesDeclared) return dataset;
+    const revision = append.length > 0 && dataset.revision > 0 ? this.bumpRevision(dataset.id, 0) : dataset.revision;
+    for (const name of append) {
+      const { idx } = this.q.nextCategoryIdx.get(dataset.id) as { idx: number };
+      this.q.insertCategory.run(dataset.id, idx, name, revision);
+    }
+    this.q.setDeclared.run(dataset.id);
+    return toDataset(this.q.datasetById.get(dataset.id))!;
   }
 
   async deleteDataset(name: string): Promise<DatasetRecord | undefined> {
     return this.durable(
       this.db
         .transaction(() => {
-          const row = this.q.datasetByName.get(name) as DatasetRecord | undefined;
+          const row = toDataset(this.q.datasetByName.get(name));
           if (!row) return undefined;
           this.q.deleteDataset.run(row.id);
           return row;
@@ -226,13 +250,18 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.durable(
       this.db
         .transaction(() => {
-          if (this.q.testPercent.get(datasetId) === undefined) throw datasetNotFound(datasetId);
+          const declared = this.q.declared.get(datasetId) as number | undefined;
+          if (declared === undefined) throw datasetNotFound(datasetId);
           const outcomes: AddOutcome[] = [];
           for (const item of samples) {
             const live = this.q.liveSampleBySha.get(datasetId, item.sha256) as SampleRecord | undefined;
             if (live) {
               const same = live.category === item.category;
               outcomes.push(same ? { kind: 'duplicate', sample: live } : { kind: 'conflict', existing: live });
+              continue;
+            }
+            if (declared === 1 && this.q.categoryIdx.get(datasetId, item.category) === undefined) {
+              outcomes.push({ kind: 'undeclared', category: item.category });
               continue;
             }
             if (item.newBlob) {
@@ -263,7 +292,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async findDatasetAndLiveSample(name: string, sha256: string): Promise<{ dataset?: DatasetRecord; existing?: SampleRecord; blobIndexed?: boolean }> {
-    const dataset = this.q.datasetByName.get(name) as DatasetRecord | undefined;
+    const dataset = toDataset(this.q.datasetByName.get(name));
     if (!dataset) return {};
     const existing = this.q.liveSampleBySha.get(dataset.id, sha256) as SampleRecord | undefined;
     return { dataset, existing, blobIndexed: this.q.blobIndexed.get(sha256) !== undefined };
@@ -293,6 +322,10 @@ export class SqliteMetadataStore implements MetadataStore {
           const row = this.q.liveSampleById.get(datasetId, id) as SampleRecord | undefined;
           if (!row) return undefined;
           if (row.category === category) return row;
+          if (this.q.declared.get(datasetId) === 1 && this.q.categoryIdx.get(datasetId, category) === undefined) {
+            const dataset = toDataset(this.q.datasetById.get(datasetId))!;
+            throw undeclaredCategory(dataset.name, category);
+          }
           const revision = this.bumpRevision(datasetId, 0);
           const categoryIndex = this.ensureCategory(datasetId, category, revision);
           this.q.insertLabel.run(id, revision, categoryIndex);
@@ -381,7 +414,7 @@ export class SqliteMetadataStore implements MetadataStore {
       if (removed < PURGE_BATCH) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
-    if (samples === 0) purgedRevision = (this.q.datasetById.get(datasetId) as DatasetRecord | undefined)?.purgedRevision ?? 0;
+    if (samples === 0) purgedRevision = toDataset(this.q.datasetById.get(datasetId))?.purgedRevision ?? 0;
     return { samples, purgedRevision };
   }
 
@@ -413,6 +446,13 @@ export class SqliteMetadataStore implements MetadataStore {
     this.q.insertCategory.run(datasetId, idx, name, revision);
     return idx;
   }
+}
+
+/** A dataset row as its record (SQLite has no booleans). */
+function toDataset(row: unknown): DatasetRecord | undefined {
+  if (!row) return undefined;
+  const record = row as Omit<DatasetRecord, 'categoriesDeclared'> & { categoriesDeclared: unknown };
+  return { ...record, categoriesDeclared: record.categoriesDeclared === 1 || record.categoriesDeclared === true };
 }
 
 function datasetNotFound(datasetId: number): SensoryError {

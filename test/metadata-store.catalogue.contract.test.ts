@@ -1,0 +1,133 @@
+/**
+ * The MetadataStore contract for what a team curating a dataset needs: declared class lists (and
+ * later annotations, bulk actions, the audit log). One suite, run against every backend (narrowed
+ * by SENSORY_TEST_BACKENDS), in the manner of metadata-store.contract.test.ts.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PostgresMetadataStore } from '../src/adapters/postgres/postgres.metadata-store.js';
+import { SqliteMetadataStore } from '../src/adapters/sqlite/sqlite.metadata-store.js';
+import { isSensoryError } from '../src/domain/errors.js';
+import type { AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../src/ports/metadata-store.js';
+import { dropSchemas, postgresSkip, requirePostgresInCi, selectBackends, uniqueSchema, useSchema } from './support/postgres.js';
+
+const TMP = mkdtempSync(join(tmpdir(), 'sensory-catalogue-'));
+after(() => rmSync(TMP, { recursive: true, force: true }));
+
+const PG_SCHEMA = uniqueSchema('catalogue');
+after(dropSchemas);
+
+const BACKENDS = [
+  { name: 'sqlite', skip: false as false | string, create: async (): Promise<MetadataStore> => new SqliteMetadataStore(join(TMP, 'x.db')) },
+  { name: 'postgres', skip: await postgresSkip(), create: async (): Promise<MetadataStore> => new PostgresMetadataStore(await useSchema(PG_SCHEMA)) },
+];
+const selected = selectBackends(BACKENDS);
+
+const RUN = randomBytes(4).toString('hex');
+let seq = 0;
+const uniqueName = (prefix: string) => `${prefix}-${RUN}-${++seq}`;
+const sha = (label: string | number) => createHash('sha256').update(`${RUN}:${label}`).digest('hex');
+
+export function sample(label: string | number, category: string, extra: Partial<NewSample> = {}): NewSample {
+  return { sha256: sha(label), category, mediaType: 'image/png', bytes: 123, pixelSlot: 0, splitBucket: 50, ...extra };
+}
+
+function added(outcome: AddOutcome): SampleRecord {
+  assert.equal(outcome.kind, 'added', JSON.stringify(outcome));
+  return (outcome as Extract<AddOutcome, { kind: 'added' }>).sample;
+}
+
+const rejectsWith = (code: string) => (error: unknown) => {
+  assert.ok(isSensoryError(error), String(error));
+  assert.equal(error.code, code, error.message);
+  return true;
+};
+
+if (selected.some((b) => b.name === 'postgres')) await requirePostgresInCi();
+
+for (const backend of selected) {
+  describe(`MetadataStore catalogue contract: ${backend.name}`, { skip: backend.skip }, () => {
+    let store: MetadataStore;
+    before(async () => {
+      store = await backend.create();
+      await store.migrate();
+    });
+    after(async () => {
+      await store.close();
+    });
+
+    async function dataset(categories?: string[]): Promise<DatasetRecord> {
+      const { dataset } = await store.putDataset({ name: uniqueName('cat'), width: 2, height: 2, channels: 1, testPercent: 0, ...(categories ? { categories } : {}) });
+      return dataset;
+    }
+
+    describe('declared categories', () => {
+      it('a new dataset gets the declared names at indices 0, 1, … in order, at revision 0', async () => {
+        const ds = await dataset(['zebra', 'my cat', 'Ähre', '猫']);
+        assert.equal(ds.categoriesDeclared, true);
+        assert.equal(ds.revision, 0);
+        const categories = await store.listCategories(ds.id);
+        assert.deepEqual(categories.map((c) => [c.name, c.index, c.count, c.createdRevision]), [
+          ['zebra', 0, 0, 0],
+          ['my cat', 1, 0, 0],
+          ['Ähre', 2, 0, 0],
+          ['猫', 3, 0, 0],
+        ]);
+      });
+
+      it('uploads into a declared category keep its index; others are refused and add nothing', async () => {
+        const ds = await dataset(['a', 'b']);
+        const outcomes = await store.addSamples(ds.id, [sample(`${ds.name}-1`, 'b'), sample(`${ds.name}-2`, 'c'), sample(`${ds.name}-3`, 'a')]);
+        assert.equal(added(outcomes[0]).categoryIndex, 1);
+        assert.deepEqual(outcomes[1], { kind: 'undeclared', category: 'c' });
+        assert.equal(added(outcomes[2]).categoryIndex, 0);
+        const after = (await store.getDataset(ds.name))!;
+        assert.equal(after.revision, 2, 'the refused sample raised nothing');
+        assert.deepEqual((await store.listCategories(ds.id)).map((c) => c.name), ['a', 'b']);
+      });
+
+      it('a relabel into an undeclared category is SENSORY_ERR_UNDECLARED_CATEGORY and changes nothing', async () => {
+        const ds = await dataset(['a', 'b']);
+        const one = added((await store.addSamples(ds.id, [sample(`${ds.name}-r`, 'a')]))[0]);
+        await assert.rejects(store.relabelSample(ds.id, one.id, 'z'), rejectsWith('SENSORY_ERR_UNDECLARED_CATEGORY'));
+        assert.equal((await store.getSample(ds.id, one.id))!.category, 'a');
+        assert.equal((await store.getDataset(ds.name))!.revision, 1);
+        assert.equal((await store.relabelSample(ds.id, one.id, 'b'))!.categoryIndex, 1);
+      });
+
+      it('a longer list appends at the next indices (raising the revision); a list that does not begin with the categories is a conflict', async () => {
+        const ds = await dataset(['a', 'b']);
+        await store.addSamples(ds.id, [sample(`${ds.name}-x`, 'a')]);
+        const spec = { name: ds.name, width: 2, height: 2, channels: 1 as const, testPercent: 0 };
+        const same = await store.putDataset({ ...spec, categories: ['a', 'b'] });
+        assert.equal(same.dataset.revision, 1, 'the same list changes nothing');
+        const longer = await store.putDataset({ ...spec, categories: ['a', 'b', 'c'] });
+        assert.equal(longer.created, false);
+        assert.equal(longer.dataset.revision, 2);
+        const categories = await store.listCategories(ds.id);
+        assert.deepEqual(categories.map((c) => [c.name, c.index, c.createdRevision]), [['a', 0, 0], ['b', 1, 0], ['c', 2, 2]]);
+        await assert.rejects(store.putDataset({ ...spec, categories: ['b', 'a', 'c'] }), rejectsWith('SENSORY_ERR_CATEGORY_LIST_CONFLICT'));
+        await assert.rejects(store.putDataset({ ...spec, categories: ['a'] }), rejectsWith('SENSORY_ERR_CATEGORY_LIST_CONFLICT'));
+        assert.equal((await store.getDataset(ds.name))!.revision, 2);
+        assert.equal(added((await store.addSamples(ds.id, [sample(`${ds.name}-c`, 'c')]))[0]).categoryIndex, 2);
+      });
+
+      it('a dataset whose categories came by arrival may declare them, keeping their indices', async () => {
+        const ds = await dataset();
+        assert.equal(ds.categoriesDeclared, false);
+        await store.addSamples(ds.id, [sample(`${ds.name}-1`, 'seven'), sample(`${ds.name}-2`, 'three')]);
+        const spec = { name: ds.name, width: 2, height: 2, channels: 1 as const, testPercent: 0 };
+        await assert.rejects(store.putDataset({ ...spec, categories: ['three', 'seven'] }), rejectsWith('SENSORY_ERR_CATEGORY_LIST_CONFLICT'));
+        const declared = await store.putDataset({ ...spec, categories: ['seven', 'three'] });
+        assert.equal(declared.dataset.categoriesDeclared, true);
+        assert.equal(declared.dataset.revision, 2, 'declaring what exists appends nothing and keeps the revision');
+        const [refused] = await store.addSamples(ds.id, [sample(`${ds.name}-3`, 'one')]);
+        assert.equal(refused.kind, 'undeclared');
+      });
+    });
+  });
+}
