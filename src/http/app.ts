@@ -15,6 +15,7 @@ import { bulkRoutes } from './routes/bulk.routes.js';
 import { datasetRoutes } from './routes/datasets.routes.js';
 import { clientErrorHandler, frameworkErrors } from './router-errors.js';
 import { legacyOrderRoutes, legacyRoutes } from './routes/legacy.routes.js';
+import { meRoutes } from './routes/me.routes.js';
 import { operationsRoutes } from './routes/operations.routes.js';
 import { orderRoutes } from './routes/orders.routes.js';
 import { sampleRoutes, sampleUploadRoutes } from './routes/samples.routes.js';
@@ -82,6 +83,7 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
 
   await registerOpenApi(app, deps.version);
 
+  meRoutes(app);
   datasetRoutes(app, deps);
   sampleUploadRoutes(app, deps);
   sampleRoutes(app, deps);
