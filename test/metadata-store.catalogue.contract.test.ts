@@ -129,5 +129,61 @@ for (const backend of selected) {
         assert.equal(refused.kind, 'undeclared');
       });
     });
+
+    describe('sample annotations', () => {
+      it('a new sample keeps its filename, tags and metadata; without them it has null, [] and {}', async () => {
+        const ds = await dataset();
+        const [withAll, bare] = await store.addSamples(ds.id, [
+          sample(`${ds.name}-a`, 'cat', { filename: 'IMG_0001.JPG', tags: ['blurry', 'night'], metadata: { camera: 'A', iso: 800 } }),
+          sample(`${ds.name}-b`, 'cat'),
+        ]);
+        const a = added(withAll);
+        assert.deepEqual([a.filename, a.tags, a.metadata], ['IMG_0001.JPG', ['blurry', 'night'], { camera: 'A', iso: 800 }]);
+        const b = added(bare);
+        assert.deepEqual([b.filename, b.tags, b.metadata], [null, [], {}]);
+        assert.deepEqual(await store.getSample(ds.id, a.id), a);
+        assert.deepEqual((await store.listSamples(ds.id, { limit: 10 })).map((s) => s.id), [a.id, b.id]);
+        assert.deepEqual((await store.listSamples(ds.id, { limit: 10 }))[0], a);
+      });
+
+      it('annotateSample replaces, adds and removes tags and replaces metadata, raising no revision', async () => {
+        const ds = await dataset();
+        const one = added((await store.addSamples(ds.id, [sample(`${ds.name}-x`, 'cat', { tags: ['a', 'b'] })]))[0]);
+        const revision = (await store.getDataset(ds.name))!.revision;
+        const changed = await store.annotateSample(ds.id, one.id, { addTags: ['c', 'a'], removeTags: ['b'], metadata: { k: 1 }, filename: 'x.png' });
+        assert.deepEqual([changed!.tags, changed!.metadata, changed!.filename], [['a', 'c'], { k: 1 }, 'x.png']);
+        assert.deepEqual(await store.getSample(ds.id, one.id), changed);
+        const replaced = await store.annotateSample(ds.id, one.id, { tags: ['z'] });
+        assert.deepEqual([replaced!.tags, replaced!.metadata, replaced!.filename], [['z'], { k: 1 }, 'x.png'], 'absent fields are kept');
+        assert.equal((await store.getDataset(ds.name))!.revision, revision);
+        await store.deleteSample(ds.id, one.id);
+        assert.equal(await store.annotateSample(ds.id, one.id, { tags: [] }), undefined, 'a deleted sample is not annotated');
+        assert.equal(await store.annotateSample(ds.id, 999_999_999, { tags: [] }), undefined);
+      });
+
+      it('listSamples filters by filename part (case ignored), by tag, and searches id, SHA-256 prefix, filename and tag', async () => {
+        const ds = await dataset();
+        const outcomes = await store.addSamples(ds.id, [
+          sample(`${ds.name}-1`, 'cat', { filename: 'Holiday_001.jpg', tags: ['beach'] }),
+          sample(`${ds.name}-2`, 'dog', { filename: 'holiday_002.jpg', tags: ['beach', 'night'] }),
+          sample(`${ds.name}-3`, 'cat', { filename: 'work.png', tags: ['night'] }),
+          sample(`${ds.name}-4`, 'cat'),
+        ]);
+        const [s1, s2, s3, s4] = outcomes.map(added);
+        const ids = async (query: Parameters<MetadataStore['listSamples']>[1]) => (await store.listSamples(ds.id, query)).map((s) => s.id);
+        assert.deepEqual(await ids({ limit: 10, filename: 'holiday' }), [s1.id, s2.id]);
+        assert.deepEqual(await ids({ limit: 10, filename: 'HOLIDAY_00' }), [s1.id, s2.id]);
+        assert.deepEqual(await ids({ limit: 10, tag: 'night' }), [s2.id, s3.id]);
+        assert.deepEqual(await ids({ limit: 10, tag: 'nigh' }), [], 'tags match whole');
+        assert.deepEqual(await ids({ limit: 10, tag: 'beach', category: 'cat' }), [s1.id]);
+        assert.deepEqual(await ids({ limit: 1, tag: 'beach', afterId: s1.id }), [s2.id], 'filters page like the rest');
+        assert.deepEqual(await ids({ limit: 10, search: { text: 'work' } }), [s3.id]);
+        assert.deepEqual(await ids({ limit: 10, search: { text: 'beach' } }), [s1.id, s2.id]);
+        assert.deepEqual(await ids({ limit: 10, search: { text: String(s4.id), id: s4.id } }), [s4.id]);
+        const prefix = s4.sha256.slice(0, 12);
+        assert.deepEqual(await ids({ limit: 10, search: { text: prefix, shaPrefix: prefix } }), [s4.id]);
+        assert.deepEqual(await ids({ limit: 10, search: { text: 'nothing-like-it' } }), []);
+      });
+    });
   });
 }

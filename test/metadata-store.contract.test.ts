@@ -168,7 +168,7 @@ for (const backend of selected) {
       const s = added(outcome);
       assert.deepEqual(
         { ...s, id: 0, createdAt: '' },
-        { ...input, id: 0, createdAt: '', datasetId: ds.id, categoryIndex: 0, revision: 1 },
+        { ...input, id: 0, createdAt: '', datasetId: ds.id, categoryIndex: 0, revision: 1, filename: null, tags: [], metadata: {} },
       );
       assert.ok(!Number.isNaN(Date.parse(s.createdAt)));
       assert.deepEqual(await store.getSample(ds.id, s.id), s);

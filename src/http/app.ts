@@ -79,7 +79,7 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   app.addContentTypeParser(/^image\/.+/, { parseAs: 'buffer', bodyLimit: deps.config.maxSampleBytes }, (_request, body, done) => done(null, body));
   // Tar imports are streamed: the parser hands the untouched request stream to the route.
   app.addContentTypeParser([...TAR_TYPES, ...GZIP_TYPES], (_request, _payload, done) => done(null));
-  await app.register(multipart, { throwFileSizeLimit: false, limits: { fileSize: deps.config.maxSampleBytes, files: 1000, fields: 20, fieldSize: 4096, parts: 1020 } });
+  await app.register(multipart, { throwFileSizeLimit: false, limits: { fileSize: deps.config.maxSampleBytes, files: 1000, fields: 64, fieldSize: Math.max(4096, deps.config.maxSampleMetadataBytes), parts: 1064 } });
 
   await registerOpenApi(app, deps.version);
 

@@ -119,8 +119,15 @@ export const SampleView = Type.Object({
   mediaType: Type.String(),
   bytes: Type.Integer(),
   split: StringEnum(['train', 'test'] as const),
-  duplicate: Type.Optional(Type.Boolean()),
+  filename: Type.Optional(Type.String({ description: 'the original file name, when the upload gave one' })),
+  tags: Type.Array(Type.String(), { description: 'short names to filter by (?tag=)' }),
+  metadata: Type.Record(Type.String(), Type.Unknown(), { description: 'a small JSON object (at most SENSORY_MAX_SAMPLE_METADATA_BYTES as JSON)' }),
+  duplicate: Type.Optional(Type.Boolean({ description: 'the same bytes were already this sample: nothing was stored (annotations sent with them are not applied)' })),
 });
+
+const TAGS = (description: string) => Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 32, description });
+const METADATA = Type.Record(Type.String(), Type.Unknown(), { description: 'a JSON object, at most SENSORY_MAX_SAMPLE_METADATA_BYTES (default 4096) as JSON' });
+const FILENAME = Type.String({ minLength: 1, maxLength: 1024, description: 'the original file name (folders are dropped; at most 255 characters kept)' });
 
 export const UploadResults = Type.Object({
   samples: Type.Array(
@@ -137,17 +144,30 @@ export const SampleJsonBody = Type.Object(
   {
     category: Type.String(),
     data: Type.String({ description: 'the image bytes, base64' }),
+    filename: Type.Optional(FILENAME),
+    tags: Type.Optional(TAGS('tags of the new sample')),
+    metadata: Type.Optional(METADATA),
   },
   { additionalProperties: false },
 );
 export type SampleJsonBody = Static<typeof SampleJsonBody>;
 
-export const SampleUploadQuery = Type.Object({ category: Type.Optional(Type.String({ description: 'with a raw image/* body' })) });
+export const SampleUploadQuery = Type.Object({
+  category: Type.Optional(Type.String({ description: 'with a raw image/* body' })),
+  filename: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'with a raw image/* body: the original file name' })),
+  tag: Type.Optional(TAGS('with a raw image/* body: a tag of the new sample (repeat ?tag= for several)')),
+});
+export type SampleUploadQuery = Static<typeof SampleUploadQuery>;
 
 export const SampleListQuery = Type.Object(
   {
     category: Type.Optional(Type.String()),
     split: Type.Optional(StringEnum(SPLIT)),
+    filename: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'samples whose filename contains this (letter case ignored)' })),
+    tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'samples carrying this tag' })),
+    q: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 256, description: 'search: the sample id (a whole number), a SHA-256 prefix (4+ hex digits), part of the filename, or a tag' }),
+    ),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 100 })),
   },
@@ -160,7 +180,15 @@ export const SamplePage = Type.Object({
   nextCursor: Type.Optional(Type.String()),
 });
 
-export const RelabelBody = Type.Object({ category: Type.String() }, { additionalProperties: false });
+export const RelabelBody = Type.Object(
+  {
+    category: Type.Optional(Type.String({ description: 'relabel: raises the revision (unless it is the category the sample has)' })),
+    filename: Type.Optional(FILENAME),
+    tags: Type.Optional(TAGS('replace the tags')),
+    metadata: Type.Optional(METADATA),
+  },
+  { additionalProperties: false, minProperties: 1, description: 'at least one field; tags, filename and metadata raise no revision' },
+);
 export type RelabelBody = Static<typeof RelabelBody>;
 
 export const ImportSummary = Type.Object({

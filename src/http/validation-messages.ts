@@ -126,8 +126,12 @@ export function describeIssue(issue: SchemaIssue, context: string): { field: str
       const length = Array.isArray(issue.data) ? `; got ${issue.data.length}` : got;
       return { field, message: `${field} must have ${range(parent, ' items')}${length}` };
     }
+    case 'minProperties': {
+      const known = Object.keys(parent?.properties ?? {});
+      if (issue.params.limit === 1 && known.length > 0) return { field, message: `${at === '' ? place : field} must have at least one of ${known.join(', ')}` };
+      return { field, message: `${field} must have at least ${issue.params.limit} keys` };
+    }
     case 'maxProperties':
-    case 'minProperties':
       return { field, message: `${field} must have ${issue.keyword === 'maxProperties' ? 'at most' : 'at least'} ${issue.params.limit} keys` };
     case 'pattern': {
       const allowed = typeof parent?.['x-allowed'] === 'string' ? parent['x-allowed'] : `text matching ${issue.params.pattern}`;

@@ -1,6 +1,7 @@
 import type { Channels } from '../domain/dataset-shape.js';
 import type { IndexedBlob } from './blob-index.js';
 import type { Split } from '../domain/split.js';
+import type { SampleSearch } from '../domain/sample-annotations.js';
 
 export interface DatasetSpec {
   readonly name: string;
@@ -56,6 +57,25 @@ export interface SampleRecord {
   readonly pixelSlot: number;
   /** 0–99, from its SHA-256; in the test split when below the dataset's testPercent. */
   readonly splitBucket: number;
+  /** The original file name, when the upload gave one. */
+  readonly filename: string | null;
+  /** Short names people filter by; not part of snapshots (changing them raises no revision). */
+  readonly tags: readonly string[];
+  /** A small JSON object; not part of snapshots either. */
+  readonly metadata: Readonly<Record<string, unknown>>;
+}
+
+/** A change of a live sample's annotations: absent fields are kept. */
+export interface AnnotationChange {
+  readonly filename?: string;
+  /** Replaces the tags. */
+  readonly tags?: readonly string[];
+  /** Added to the tags (after `tags`, if both). */
+  readonly addTags?: readonly string[];
+  /** Taken from the tags. */
+  readonly removeTags?: readonly string[];
+  /** Replaces the metadata. */
+  readonly metadata?: Readonly<Record<string, unknown>>;
 }
 
 export interface NewSample {
@@ -65,6 +85,9 @@ export interface NewSample {
   readonly bytes: number;
   readonly pixelSlot: number;
   readonly splitBucket: number;
+  readonly filename?: string;
+  readonly tags?: readonly string[];
+  readonly metadata?: Readonly<Record<string, unknown>>;
   /** The index row of a blob staged for this sample, inserted by the same commit (unless the SHA-256 is indexed already). */
   readonly newBlob?: IndexedBlob;
   /**
@@ -95,6 +118,12 @@ export interface PurgeCandidates {
 export interface SampleQuery {
   readonly category?: string;
   readonly split?: Split;
+  /** Only samples whose filename contains this (letter case ignored, at least for ASCII). */
+  readonly filename?: string;
+  /** Only samples carrying this tag. */
+  readonly tag?: string;
+  /** Only samples whose id is `search.id`, whose SHA-256 starts with `search.shaPrefix`, whose filename contains `search.text` or that carry the tag `search.text`. */
+  readonly search?: SampleSearch;
   /** Only samples with a larger id (the cursor of the previous page). */
   readonly afterId?: number;
   readonly limit: number;
@@ -165,6 +194,8 @@ export interface MetadataStore {
    * its categories and this is not one.
    */
   relabelSample(datasetId: number, id: number, category: string): Promise<SampleRecord | undefined>;
+  /** Changes a live sample's filename, tags or metadata (no revision is raised); undefined when there is no such live sample. */
+  annotateSample(datasetId: number, id: number, change: AnnotationChange): Promise<SampleRecord | undefined>;
   /** Tombstones a live sample, raising the revision; its data stays for older revisions. */
   deleteSample(datasetId: number, id: number): Promise<SampleRecord | undefined>;
 

@@ -65,7 +65,7 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
     keyring: new ApiKeyring(config.apiKeys ?? generated!.entries),
     datasets,
     stats: new DatasetStatsService(batches),
-    samples: new SampleService(store, blobs),
+    samples: new SampleService(store, blobs, config.maxSampleMetadataBytes),
     ingest,
     imports: new ImportService(store, ingest, archiveLimits, metrics),
     bulk: new BulkUploadService(store, ingest, archiveLimits),

@@ -67,7 +67,7 @@ export class BulkUploadService {
         const size = item.bytes.length;
         bytesInFlight += size;
         const task = this.ingest
-          .addTo(dataset, { category: item.category, bytes: item.bytes }, { offload: true })
+          .addTo(dataset, { category: item.category, bytes: item.bytes, annotations: { filename: item.filename } }, { offload: true })
           .then(
             (stored) =>
               record(index, {

@@ -45,7 +45,7 @@ export class ImportService {
           continue;
         }
         const task = limit
-          .run(() => this.ingest.prepare(dataset, { category: item.category, bytes: item.bytes }, { offload: true }))
+          .run(() => this.ingest.prepare(dataset, { category: item.category, bytes: item.bytes, annotations: { filename: item.filename } }, { offload: true }))
           .then(
             (prepared: Prepared) => {
               if (prepared.kind === 'ready') ready.push({ path: item.path, sample: prepared.sample, bytes: item.bytes });

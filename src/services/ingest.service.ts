@@ -3,6 +3,7 @@ import { recordBytes, type DatasetShape } from '../domain/dataset-shape.js';
 import { SensoryError, isSensoryError } from '../domain/errors.js';
 import { assertValidName, categoryName } from '../domain/names.js';
 import { undeclaredCategory } from '../domain/category-list.js';
+import type { SampleAnnotations } from '../domain/sample-annotations.js';
 import { splitBucket } from '../domain/split.js';
 import { WriteBatcher } from '../lib/write-batcher.js';
 import type { BlobStore } from '../ports/blob-store.js';
@@ -16,6 +17,8 @@ import { PixelSlotAllocator } from './pixel-slots.js';
 export interface Upload {
   readonly category: unknown;
   readonly bytes: Buffer;
+  /** Checked already (domain/sample-annotations.ts); kept by a new sample, ignored for a duplicate. */
+  readonly annotations?: SampleAnnotations;
 }
 
 export interface Stored {
@@ -25,7 +28,9 @@ export interface Stored {
 }
 
 /** One file of a several-file upload: its bytes, or what was wrong with it as it was read. */
-export type FileUpload = { readonly filename: string; readonly bytes: Buffer } | { readonly filename: string; readonly error: SensoryError };
+export type FileUpload =
+  | { readonly filename: string; readonly bytes: Buffer; readonly annotations?: SampleAnnotations }
+  | { readonly filename: string; readonly error: SensoryError };
 
 /** What became of one file of a several-file upload. */
 export type FileOutcome = { readonly filename: string; readonly stored: Stored } | { readonly filename: string; readonly error: SensoryError };
@@ -102,7 +107,7 @@ export class IngestService {
       files.map(async (file): Promise<FileOutcome> => {
         try {
           if ('error' in file) throw file.error;
-          return { filename: file.filename, stored: await this.add(datasetName, { category, bytes: file.bytes }) };
+          return { filename: file.filename, stored: await this.add(datasetName, { category, bytes: file.bytes, annotations: file.annotations }) };
         } catch (error) {
           if (!isSensoryError(error)) throw error;
           return { filename: file.filename, error };
@@ -140,7 +145,16 @@ export class IngestService {
     const [pixelSlot, blob] = await Promise.all([this.writePixels(dataset, decoded.pixels), this.storeOriginal(sha256, upload.bytes, blobIndexed)]);
     return {
       kind: 'ready',
-      sample: { sha256, category, mediaType: decoded.mediaType, bytes: upload.bytes.length, pixelSlot, splitBucket: splitBucket(sha256), ...blob },
+      sample: {
+        sha256,
+        category,
+        mediaType: decoded.mediaType,
+        bytes: upload.bytes.length,
+        pixelSlot,
+        splitBucket: splitBucket(sha256),
+        ...blob,
+        ...definedAnnotations(upload.annotations),
+      },
     };
   }
 
@@ -207,6 +221,12 @@ export class IngestService {
     }
     return committer;
   }
+}
+
+function definedAnnotations(annotations: SampleAnnotations | undefined): SampleAnnotations {
+  if (!annotations) return {};
+  const { filename, tags, metadata } = annotations;
+  return { ...(filename !== undefined ? { filename } : {}), ...(tags !== undefined ? { tags } : {}), ...(metadata !== undefined ? { metadata } : {}) };
 }
 
 function knownOrConflict(dataset: DatasetRecord, existing: SampleRecord, category: string): Stored {

@@ -1,5 +1,6 @@
 import { SensoryError } from '../domain/errors.js';
 import { categoryName } from '../domain/names.js';
+import { DEFAULT_MAX_METADATA_BYTES, sampleAnnotations, sampleSearch } from '../domain/sample-annotations.js';
 import type { Split } from '../domain/split.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { DatasetRecord, MetadataStore, SampleRecord } from '../ports/metadata-store.js';
@@ -11,6 +12,9 @@ export const DEFAULT_PAGE = 100;
 export interface SamplePageRequest {
   readonly category?: string;
   readonly split?: Split;
+  readonly filename?: string;
+  readonly tag?: string;
+  readonly q?: string;
   readonly cursor?: string;
   readonly limit?: number;
 }
@@ -39,7 +43,29 @@ export class SampleService {
   constructor(
     private readonly store: MetadataStore,
     private readonly blobs: BlobStore,
+    /** SENSORY_MAX_SAMPLE_METADATA_BYTES. */
+    private readonly maxMetadataBytes = DEFAULT_MAX_METADATA_BYTES,
   ) {}
+
+  /**
+   * Relabels (raising the revision) and changes the filename, tags or metadata (raising none), in
+   * that order; everything is checked before anything changes.
+   */
+  async patch(datasetName: string, id: number, change: { category?: unknown; filename?: unknown; tags?: unknown; metadata?: unknown }): Promise<{ dataset: DatasetRecord; sample: SampleRecord }> {
+    const dataset = await requireDataset(this.store, datasetName);
+    const category = change.category === undefined ? undefined : categoryName('category', change.category);
+    const annotations = sampleAnnotations(change, this.maxMetadataBytes);
+    if (category === undefined && Object.keys(annotations).length === 0) {
+      throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'send at least one of category, filename, tags, metadata', { field: 'body' });
+    }
+    let sample = category === undefined ? await this.store.getSample(dataset.id, id) : await this.store.relabelSample(dataset.id, id, category);
+    if (!sample) throw notFound(dataset, id);
+    if (Object.keys(annotations).length > 0) {
+      sample = await this.store.annotateSample(dataset.id, id, annotations);
+      if (!sample) throw notFound(dataset, id);
+    }
+    return { dataset, sample };
+  }
 
   async list(datasetName: string, request: SamplePageRequest): Promise<SamplePage> {
     const dataset = await requireDataset(this.store, datasetName);
@@ -48,6 +74,9 @@ export class SampleService {
     const samples = await this.store.listSamples(dataset.id, {
       category,
       split: request.split,
+      ...(request.filename !== undefined ? { filename: request.filename.normalize('NFC') } : {}),
+      ...(request.tag !== undefined ? { tag: request.tag.normalize('NFC') } : {}),
+      ...(request.q !== undefined ? { search: sampleSearch(request.q.normalize('NFC')) } : {}),
       afterId: decodeCursor(request.cursor),
       limit: limit + 1,
     });

@@ -50,7 +50,7 @@ const CASES: readonly Case[] = [
   { name: 'upload raw body without category', method: 'POST', url: UPLOAD, payload: Buffer.from('x'), headers: { 'content-type': 'image/png' }, field: 'category', says: ['category is required'] },
   // One sample
   { name: 'sample id not a number', method: 'GET', url: `${UPLOAD}/first`, field: 'id', says: ['a whole number', 'got "first"'] },
-  { name: 'relabel without category', method: 'PATCH', url: `${UPLOAD}/1`, payload: {}, field: 'category', says: ['category is required in the body'] },
+  { name: 'patch without a field', method: 'PATCH', url: `${UPLOAD}/1`, payload: {}, field: 'body', says: ['the body must have at least one of category, filename, tags, metadata'] },
   { name: 'relabel category not a string', method: 'PATCH', url: `${UPLOAD}/1`, payload: { category: 7 }, field: 'category', says: ['a string', 'got 7'] },
   // Batches
   { name: 'batch split outside its values', method: 'POST', url: '/v1/datasets/digits/batches', payload: { size: 1, split: 'validation' }, field: 'split', says: ['split must be one of train, test, all; got "validation"'] },

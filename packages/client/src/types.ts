@@ -107,6 +107,13 @@ export type SampleView = {
   mediaType: string;
   bytes: number;
   split: 'train' | 'test';
+  /** the original file name, when the upload gave one */
+  filename?: string;
+  /** short names to filter by (?tag=) */
+  tags: string[];
+  /** a small JSON object (at most SENSORY_MAX_SAMPLE_METADATA_BYTES as JSON) */
+  metadata: Record<string, unknown>;
+  /** the same bytes were already this sample: nothing was stored (annotations sent with them are not applied) */
   duplicate?: boolean;
 };
 
@@ -118,6 +125,12 @@ export type SamplePage = {
 export type SampleListQuery = {
   category?: string;
   split?: 'train' | 'test' | 'all';
+  /** samples whose filename contains this (letter case ignored) */
+  filename?: string;
+  /** samples carrying this tag */
+  tag?: string;
+  /** search: the sample id (a whole number), a SHA-256 prefix (4+ hex digits), part of the filename, or a tag */
+  q?: string;
   limit?: number;
 };
 

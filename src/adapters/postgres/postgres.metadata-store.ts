@@ -17,7 +17,9 @@ import type {
   PurgeCandidates,
   SampleQuery,
   SampleRecord,
+  AnnotationChange,
 } from '../../ports/metadata-store.js';
+import { applyAnnotationChange } from '../../domain/sample-annotations.js';
 import { MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, POSTGRES_MIGRATIONS } from './postgres.migrations.js';
 
 const INT8_OID = 20;
@@ -91,7 +93,7 @@ const DATASET_SELECT = `SELECT ${DATASET_COLUMNS} FROM datasets`;
 const SAMPLE_SELECT = `
   SELECT s.id, s.dataset_id AS "datasetId", s.sha256, c.name AS category, s.category_idx AS "categoryIndex",
          s.added_rev AS revision, s.created_at AS "createdAt", s.media_type AS "mediaType", s.bytes,
-         s.pixel_slot AS "pixelSlot", s.split_bucket AS "splitBucket"
+         s.pixel_slot AS "pixelSlot", s.split_bucket AS "splitBucket", s.filename, s.tags, s.metadata
   FROM samples s JOIN categories c ON c.dataset_id = s.dataset_id AND c.idx = s.category_idx`;
 
 /** Tombstones removed per transaction by a purge. */
@@ -339,7 +341,8 @@ export class PostgresMetadataStore implements MetadataStore {
           newCategories.push({ idx: index, name: item.category, revision });
         }
         const { sha256, category, mediaType, bytes, pixelSlot, splitBucket } = item;
-        const record = { id: 0, datasetId, sha256, category, categoryIndex: index, revision, createdAt: new Date().toISOString(), mediaType, bytes, pixelSlot, splitBucket };
+        const annotations = { filename: item.filename ?? null, tags: [...(item.tags ?? [])], metadata: item.metadata ?? {} };
+        const record = { id: 0, datasetId, sha256, category, categoryIndex: index, revision, createdAt: new Date().toISOString(), mediaType, bytes, pixelSlot, splitBucket, ...annotations };
         toInsert.push(record);
         bySha.set(sha256, () => record);
         outcomes.push(() => ({ kind: 'added', sample: record }));
@@ -358,10 +361,10 @@ export class PostgresMetadataStore implements MetadataStore {
         // round trip (the labels' foreign keys are checked at its end, when the samples exist).
         const ids = await client.query<{ id: number; sha256: string }>(
           `WITH added AS (
-             INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, label_rev, added_rev, created_at)
-             SELECT $1, u.sha, u.media, u.bytes, u.slot, u.bucket, u.idx, u.rev, u.rev, u.created
-             FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::integer[], $7::integer[], $8::bigint[], $9::text[])
-               WITH ORDINALITY AS u(sha, media, bytes, slot, bucket, idx, rev, created, ord)
+             INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, label_rev, added_rev, created_at, filename, tags, metadata)
+             SELECT $1, u.sha, u.media, u.bytes, u.slot, u.bucket, u.idx, u.rev, u.rev, u.created, u.filename, u.tags::jsonb, u.metadata::jsonb
+             FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::integer[], $7::integer[], $8::bigint[], $9::text[], $17::text[], $18::text[], $19::text[])
+               WITH ORDINALITY AS u(sha, media, bytes, slot, bucket, idx, rev, created, filename, tags, metadata, ord)
              ORDER BY u.ord
              RETURNING id, sha256, added_rev, category_idx
            ), labelled AS (
@@ -391,6 +394,9 @@ export class PostgresMetadataStore implements MetadataStore {
             newBlobs.map((b) => b.segment),
             newBlobs.map((b) => b.offset),
             newBlobs.map((b) => b.length),
+            column('filename'),
+            toInsert.map((r) => JSON.stringify(r.tags)),
+            toInsert.map((r) => JSON.stringify(r.metadata)),
           ],
         );
         const idBySha = new Map(ids.rows.map((row) => [row.sha256, row.id]));
@@ -426,20 +432,34 @@ export class PostgresMetadataStore implements MetadataStore {
     if (testPercent === undefined || query.limit <= 0) return [];
     const { lo, hi } = splitBounds(query.split, testPercent);
     const params: unknown[] = [datasetId, query.afterId ?? 0, lo, hi, query.limit];
-    let inCategory = '';
+    const where = ['s.dataset_id = $1', 's.deleted_rev IS NULL', 's.id > $2', 's.split_bucket >= $3', 's.split_bucket < $4'];
+    const param = (value: unknown) => `$${params.push(value)}`;
     if (query.category !== undefined) {
       const category = await this.pool.query<{ idx: number }>('SELECT idx FROM categories WHERE dataset_id = $1 AND name = $2', [datasetId, query.category]);
       if (!category.rows[0]) return [];
-      params.push(category.rows[0].idx);
-      inCategory = 'AND s.category_idx = $6';
+      where.push(`s.category_idx = ${param(category.rows[0].idx)}`);
     }
-    const { rows } = await this.pool.query<SampleRecord>(
-      `${SAMPLE_SELECT}
-       WHERE s.dataset_id = $1 AND s.deleted_rev IS NULL AND s.id > $2 AND s.split_bucket >= $3 AND s.split_bucket < $4 ${inCategory}
-       ORDER BY s.id LIMIT $5`,
-      params,
-    );
+    if (query.filename !== undefined) where.push(`strpos(lower(s.filename), ${param(query.filename.toLowerCase())}) > 0`);
+    if (query.tag !== undefined) where.push(`s.tags ? ${param(query.tag)}`);
+    if (query.search !== undefined) {
+      const { text, id, shaPrefix } = query.search;
+      const conditions = [`strpos(lower(coalesce(s.filename, '')), ${param(text.toLowerCase())}) > 0`, `s.tags ? ${param(text)}`];
+      if (id !== undefined) conditions.push(`s.id = ${param(id)}`);
+      if (shaPrefix !== undefined) conditions.push(`left(s.sha256, ${shaPrefix.length}) = ${param(shaPrefix)}`);
+      where.push(`(${conditions.join(' OR ')})`);
+    }
+    const { rows } = await this.pool.query<SampleRecord>(`${SAMPLE_SELECT} WHERE ${where.join(' AND ')} ORDER BY s.id LIMIT $5`, params);
     return rows;
+  }
+
+  async annotateSample(datasetId: number, id: number, change: AnnotationChange): Promise<SampleRecord | undefined> {
+    return inTransaction(this.pool, async (client) => {
+      const row = (await client.query<SampleRecord>(`${SAMPLE_SELECT} WHERE s.dataset_id = $1 AND s.id = $2 AND s.deleted_rev IS NULL FOR UPDATE OF s`, [datasetId, id])).rows[0];
+      if (!row) return undefined;
+      const next = applyAnnotationChange(row, change);
+      await client.query('UPDATE samples SET filename = $2, tags = $3::jsonb, metadata = $4::jsonb WHERE id = $1', [id, next.filename, JSON.stringify(next.tags), JSON.stringify(next.metadata)]);
+      return next;
+    });
   }
 
   async relabelSample(datasetId: number, id: number, category: string): Promise<SampleRecord | undefined> {

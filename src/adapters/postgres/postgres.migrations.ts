@@ -177,6 +177,13 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE datasets ADD COLUMN categories_declared boolean NOT NULL DEFAULT false;
   `,
+  // What a sample carries beside its label: the original filename, tags and a small JSON object
+  // (domain/sample-annotations.ts). Not part of snapshots: changing them raises no revision.
+  `
+  ALTER TABLE samples ADD COLUMN filename text;
+  ALTER TABLE samples ADD COLUMN tags jsonb NOT NULL DEFAULT '[]';
+  ALTER TABLE samples ADD COLUMN metadata jsonb NOT NULL DEFAULT '{}';
+  `,
 ];
 
 /**

@@ -15,7 +15,9 @@ import type {
   PurgeCandidates,
   SampleQuery,
   SampleRecord,
+  AnnotationChange,
 } from '../../ports/metadata-store.js';
+import { applyAnnotationChange } from '../../domain/sample-annotations.js';
 import { SqliteDatabase } from './sqlite.database.js';
 
 // Columns are aliased to the record fields, so rows are the records themselves.
@@ -28,7 +30,7 @@ const DATASET_SELECT = `
 const SAMPLE_SELECT = `
   SELECT s.id, s.dataset_id AS datasetId, s.sha256, c.name AS category, s.category_idx AS categoryIndex,
          s.added_rev AS revision, s.created_at AS createdAt, s.media_type AS mediaType, s.bytes,
-         s.pixel_slot AS pixelSlot, s.split_bucket AS splitBucket
+         s.pixel_slot AS pixelSlot, s.split_bucket AS splitBucket, s.filename, s.tags, s.metadata
   FROM samples s JOIN categories c ON c.dataset_id = s.dataset_id AND c.idx = s.category_idx`;
 
 /** Tombstones removed per transaction by a purge. */
@@ -68,9 +70,10 @@ function prepareAll(db: Database.Database) {
                         RETURNING next_category_index - 1 AS idx`),
     insertCategory: p(`INSERT INTO categories (dataset_id, idx, name, created_rev) VALUES (?, ?, ?, ?)`),
     insertSample: p(`INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket,
-                       category_idx, label_rev, added_rev, created_at)
+                       category_idx, label_rev, added_rev, created_at, filename, tags, metadata)
                      VALUES (@datasetId, @sha256, @mediaType, @bytes, @pixelSlot, @splitBucket,
-                       @categoryIndex, @revision, @revision, @createdAt)`),
+                       @categoryIndex, @revision, @revision, @createdAt, @filename, @tagsJson, @metadataJson)`),
+    setAnnotations: p(`UPDATE samples SET filename = @filename, tags = @tagsJson, metadata = @metadataJson WHERE id = @id`),
     insertLabel: p(`INSERT INTO sample_labels (sample_id, from_rev, category_idx) VALUES (?, ?, ?)`),
     setLabel: p(`UPDATE samples SET category_idx = ?, label_rev = ? WHERE id = ?`),
     tombstone: p(`UPDATE samples SET deleted_rev = ?, deleted_at = ? WHERE id = ?`),
@@ -92,14 +95,6 @@ function prepareAll(db: Database.Database) {
                            AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.sha256 = blob_index.sha256)`),
     liveSampleById: p(`${SAMPLE_SELECT} WHERE s.dataset_id = ? AND s.id = ? AND s.deleted_rev IS NULL`),
     liveSampleBySha: p(`${SAMPLE_SELECT} WHERE s.dataset_id = ? AND s.sha256 = ? AND s.deleted_rev IS NULL`),
-    listSamples: p(`${SAMPLE_SELECT}
-      WHERE s.dataset_id = @datasetId AND s.deleted_rev IS NULL AND s.id > @afterId
-        AND s.split_bucket >= @lo AND s.split_bucket < @hi
-      ORDER BY s.id LIMIT @limit`),
-    listSamplesInCategory: p(`${SAMPLE_SELECT}
-      WHERE s.dataset_id = @datasetId AND s.deleted_rev IS NULL AND s.category_idx = @categoryIndex
-        AND s.id > @afterId AND s.split_bucket >= @lo AND s.split_bucket < @hi
-      ORDER BY s.id LIMIT @limit`),
     listCategories: p(`
       SELECT c.name, c.idx AS "index", c.created_rev AS createdRevision,
              (SELECT COUNT(*) FROM samples s
@@ -134,6 +129,8 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly database: SqliteDatabase;
   private readonly db: Database.Database;
   private statements: Statements | undefined;
+  /** Listing statements, by their SQL (one per combination of filters). */
+  private readonly listStatements = new Map<string, Database.Statement>();
 
   constructor(database: SqliteDatabase | string) {
     this.database = typeof database === 'string' ? new SqliteDatabase(database) : database;
@@ -254,7 +251,7 @@ export class SqliteMetadataStore implements MetadataStore {
           if (declared === undefined) throw datasetNotFound(datasetId);
           const outcomes: AddOutcome[] = [];
           for (const item of samples) {
-            const live = this.q.liveSampleBySha.get(datasetId, item.sha256) as SampleRecord | undefined;
+            const live = toSample(this.q.liveSampleBySha.get(datasetId, item.sha256));
             if (live) {
               const same = live.category === item.category;
               outcomes.push(same ? { kind: 'duplicate', sample: live } : { kind: 'conflict', existing: live });
@@ -274,12 +271,15 @@ export class SqliteMetadataStore implements MetadataStore {
             const revision = this.bumpRevision(datasetId, +1);
             const categoryIndex = this.ensureCategory(datasetId, item.category, revision);
             const createdAt = new Date().toISOString();
-            const row = { ...item, datasetId, categoryIndex, revision, createdAt };
+            const { sha256, category, mediaType, bytes, pixelSlot, splitBucket } = item;
+            const filename = item.filename ?? null;
+            const tags = [...(item.tags ?? [])];
+            const metadata = item.metadata ?? {};
+            const row = { sha256, mediaType, bytes, pixelSlot, splitBucket, datasetId, categoryIndex, revision, createdAt, filename, tagsJson: JSON.stringify(tags), metadataJson: JSON.stringify(metadata) };
             const id = Number(this.q.insertSample.run(row).lastInsertRowid);
             this.q.insertLabel.run(id, revision, categoryIndex);
-            const { sha256, category, mediaType, bytes, pixelSlot, splitBucket } = item;
             const sample = { id, datasetId, sha256, category, categoryIndex, revision, createdAt };
-            outcomes.push({ kind: 'added', sample: { ...sample, mediaType, bytes, pixelSlot, splitBucket } });
+            outcomes.push({ kind: 'added', sample: { ...sample, mediaType, bytes, pixelSlot, splitBucket, filename, tags, metadata } });
           }
           return outcomes;
         })
@@ -288,38 +288,74 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async findLiveSampleBySha(datasetId: number, sha256: string): Promise<SampleRecord | undefined> {
-    return this.q.liveSampleBySha.get(datasetId, sha256) as SampleRecord | undefined;
+    return toSample(this.q.liveSampleBySha.get(datasetId, sha256));
   }
 
   async findDatasetAndLiveSample(name: string, sha256: string): Promise<{ dataset?: DatasetRecord; existing?: SampleRecord; blobIndexed?: boolean }> {
     const dataset = toDataset(this.q.datasetByName.get(name));
     if (!dataset) return {};
-    const existing = this.q.liveSampleBySha.get(dataset.id, sha256) as SampleRecord | undefined;
+    const existing = toSample(this.q.liveSampleBySha.get(dataset.id, sha256));
     return { dataset, existing, blobIndexed: this.q.blobIndexed.get(sha256) !== undefined };
   }
 
   async getSample(datasetId: number, id: number): Promise<SampleRecord | undefined> {
-    return this.q.liveSampleById.get(datasetId, id) as SampleRecord | undefined;
+    return toSample(this.q.liveSampleById.get(datasetId, id));
   }
 
   async listSamples(datasetId: number, query: SampleQuery): Promise<SampleRecord[]> {
     const testPercent = this.q.testPercent.get(datasetId) as number | undefined;
     if (testPercent === undefined || query.limit <= 0) return [];
     const bounds = splitBounds(query.split, testPercent);
-    const params = { datasetId, afterId: query.afterId ?? 0, limit: query.limit, ...bounds };
-    if (query.category === undefined) {
-      return this.q.listSamples.all(params) as SampleRecord[];
+    const params: Record<string, unknown> = { datasetId, afterId: query.afterId ?? 0, limit: query.limit, ...bounds };
+    const where = ['s.dataset_id = @datasetId', 's.deleted_rev IS NULL', 's.id > @afterId', 's.split_bucket >= @lo', 's.split_bucket < @hi'];
+    if (query.category !== undefined) {
+      const category = this.q.categoryIdx.get(datasetId, query.category) as { idx: number } | undefined;
+      if (!category) return [];
+      params.categoryIndex = category.idx;
+      where.push('s.category_idx = @categoryIndex');
     }
-    const category = this.q.categoryIdx.get(datasetId, query.category) as { idx: number } | undefined;
-    if (!category) return [];
-    return this.q.listSamplesInCategory.all({ ...params, categoryIndex: category.idx }) as SampleRecord[];
+    if (query.filename !== undefined) {
+      params.filename = query.filename.toLowerCase();
+      where.push('instr(lower(s.filename), @filename) > 0');
+    }
+    if (query.tag !== undefined) {
+      params.tag = query.tag;
+      where.push('EXISTS (SELECT 1 FROM json_each(s.tags) t WHERE t.value = @tag)');
+    }
+    if (query.search !== undefined) {
+      const { text, id, shaPrefix } = query.search;
+      Object.assign(params, { qText: text, qLower: text.toLowerCase(), qId: id ?? -1, qSha: shaPrefix ?? '' });
+      where.push(`(s.id = @qId OR (@qSha <> '' AND substr(s.sha256, 1, length(@qSha)) = @qSha)
+        OR instr(lower(coalesce(s.filename, '')), @qLower) > 0 OR EXISTS (SELECT 1 FROM json_each(s.tags) t WHERE t.value = @qText))`);
+    }
+    const sql = `${SAMPLE_SELECT} WHERE ${where.join(' AND ')} ORDER BY s.id LIMIT @limit`;
+    let statement = this.listStatements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.listStatements.set(sql, statement);
+    }
+    return statement.all(params).map((row) => toSample(row)!);
+  }
+
+  async annotateSample(datasetId: number, id: number, change: AnnotationChange): Promise<SampleRecord | undefined> {
+    return this.durable(
+      this.db
+        .transaction(() => {
+          const row = toSample(this.q.liveSampleById.get(datasetId, id));
+          if (!row) return undefined;
+          const next = applyAnnotationChange(row, change);
+          this.q.setAnnotations.run({ id, filename: next.filename, tagsJson: JSON.stringify(next.tags), metadataJson: JSON.stringify(next.metadata) });
+          return next;
+        })
+        .immediate(),
+    );
   }
 
   async relabelSample(datasetId: number, id: number, category: string): Promise<SampleRecord | undefined> {
     return this.durable(
       this.db
         .transaction(() => {
-          const row = this.q.liveSampleById.get(datasetId, id) as SampleRecord | undefined;
+          const row = toSample(this.q.liveSampleById.get(datasetId, id));
           if (!row) return undefined;
           if (row.category === category) return row;
           if (this.q.declared.get(datasetId) === 1 && this.q.categoryIdx.get(datasetId, category) === undefined) {
@@ -340,7 +376,7 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.durable(
       this.db
         .transaction(() => {
-          const row = this.q.liveSampleById.get(datasetId, id) as SampleRecord | undefined;
+          const row = toSample(this.q.liveSampleById.get(datasetId, id));
           if (!row) return undefined;
           const revision = this.bumpRevision(datasetId, -1);
           this.q.tombstone.run(revision, new Date().toISOString(), id);
@@ -446,6 +482,13 @@ export class SqliteMetadataStore implements MetadataStore {
     this.q.insertCategory.run(datasetId, idx, name, revision);
     return idx;
   }
+}
+
+/** A sample row as its record: tags and metadata are JSON text in SQLite. */
+function toSample(row: unknown): SampleRecord | undefined {
+  if (!row) return undefined;
+  const record = row as Omit<SampleRecord, 'tags' | 'metadata'> & { tags: string; metadata: string };
+  return { ...record, tags: JSON.parse(record.tags) as string[], metadata: JSON.parse(record.metadata) as Record<string, unknown> };
 }
 
 /** A dataset row as its record (SQLite has no booleans). */

@@ -184,4 +184,11 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE datasets ADD COLUMN categories_declared INTEGER NOT NULL DEFAULT 0;
   `,
+  // What a sample carries beside its label: the original filename, tags and a small JSON object
+  // (domain/sample-annotations.ts). Not part of snapshots: changing them raises no revision.
+  `
+  ALTER TABLE samples ADD COLUMN filename TEXT;
+  ALTER TABLE samples ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE samples ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
+  `,
 ];

@@ -58,11 +58,11 @@ const contentSchema = {
 /** Samples in: one or several uploads, or a tar import. */
 export function sampleUploadRoutes(app: FastifyInstance, { ingest, imports, config }: AppDeps): void {
   const uploadBodyLimit = Math.ceil((config.maxSampleBytes * 4) / 3) + 64 * 1024;
-  app.post<Named & { Querystring: { category?: string }; Body: unknown }>(
+  app.post<Named & { Querystring: SampleUploadQuery; Body: unknown }>(
     '/v1/datasets/:name/samples',
     { config: { role: 'write' }, bodyLimit: uploadBodyLimit, schema: uploadSchema },
     async (request, reply) => {
-      const body = await readUploadBody(request);
+      const body = await readUploadBody(request, config.maxSampleMetadataBytes);
       const { status, body: view } =
         body.kind === 'files' ? fileOutcomesView(await ingest.addFiles(request.params.name, body.category, body.files)) : storedView(await ingest.add(request.params.name, body.upload));
       return reply.code(status).send(view);
@@ -96,9 +96,9 @@ export function sampleRoutes(app: FastifyInstance, { samples }: AppDeps): void {
 
   app.patch<OneSample & { Body: RelabelBody }>(
     '/v1/datasets/:name/samples/:id',
-    { config: { role: 'write' }, schema: oneSchema('Relabel a sample', { body: RelabelBody }) },
+    { config: { role: 'write' }, schema: oneSchema('Relabel a sample, or change its filename, tags or metadata', { body: RelabelBody }) },
     async (request) => {
-      const { dataset, sample } = await samples.relabel(request.params.name, request.params.id, request.body.category);
+      const { dataset, sample } = await samples.patch(request.params.name, request.params.id, request.body);
       return sampleView(dataset, sample);
     },
   );
