@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { PostgresMetadataStore } from '../src/adapters/postgres/postgres.metadata-store.js';
 import { SqliteMetadataStore } from '../src/adapters/sqlite/sqlite.metadata-store.js';
 import { isSensoryError } from '../src/domain/errors.js';
-import type { AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../src/ports/metadata-store.js';
+import type { Actor, AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../src/ports/metadata-store.js';
 import { dropSchemas, postgresSkip, requirePostgresInCi, selectBackends, uniqueSchema, useSchema } from './support/postgres.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'sensory-catalogue-'));
@@ -183,6 +183,115 @@ for (const backend of selected) {
         const prefix = s4.sha256.slice(0, 12);
         assert.deepEqual(await ids({ limit: 10, search: { text: prefix, shaPrefix: prefix } }), [s4.id]);
         assert.deepEqual(await ids({ limit: 10, search: { text: 'nothing-like-it' } }), []);
+      });
+    });
+
+    describe('bulk actions and the audit log', () => {
+      const alice: Actor = { name: 'alice', roles: ['read', 'write'] };
+      const boss: Actor = { name: 'boss', roles: ['admin'] };
+      async function filled(n: number, categories?: string[]) {
+        const ds = await dataset(categories);
+        const outcomes = await store.addSamples(ds.id, Array.from({ length: n }, (_, i) => sample(`${ds.name}-${i}`, i % 2 ? 'odd' : 'even', { actor: alice, tags: i === 0 ? ['keep'] : [] })));
+        return { ds, samples: outcomes.map(added) };
+      }
+
+      it('a bulk relabel is one revision with a result per item, recorded for undo and in the audit log', async () => {
+        const { ds, samples } = await filled(4);
+        const before = (await store.getDataset(ds.name))!.revision;
+        const outcome = await store.applyBulk(ds.id, [samples[0].id, samples[1].id, samples[2].id, 999_999_999, samples[0].id], { kind: 'relabel', category: 'odd' }, boss);
+        assert.deepEqual(outcome.results, [
+          { id: samples[0].id, status: 'changed' },
+          { id: samples[1].id, status: 'unchanged' },
+          { id: samples[2].id, status: 'changed' },
+          { id: 999_999_999, status: 'not_found' },
+        ]);
+        assert.equal(outcome.action.revision, before + 1);
+        assert.deepEqual([outcome.action.kind, outcome.action.changed, outcome.action.actor, outcome.action.undoneBy], ['relabel', 2, boss, null]);
+        assert.equal((await store.getDataset(ds.name))!.revision, before + 1);
+        assert.equal((await store.getSample(ds.id, samples[0].id))!.category, 'odd');
+        const atBefore = await store.eligibleSamples(ds.id, { revision: before, split: 'all' });
+        assert.deepEqual(atBefore.map((e) => e.categoryIndex), [0, 1, 0, 1], 'the snapshot before keeps its labels');
+        const log = await store.listAudit(ds.id, { limit: 10 });
+        assert.deepEqual(log.slice(0, 2).map((e) => [e.action, e.actor.name, e.bulkId, e.revision, e.detail]), [
+          ['relabel', 'boss', outcome.action.id, before + 1, { from: 'even', to: 'odd' }],
+          ['relabel', 'boss', outcome.action.id, before + 1, { from: 'even', to: 'odd' }],
+        ]);
+        assert.deepEqual(log.slice(2).map((e) => [e.action, e.actor.name, e.detail]), [
+          ['add', 'alice', { category: 'odd' }],
+          ['add', 'alice', { category: 'even' }],
+          ['add', 'alice', { category: 'odd' }],
+          ['add', 'alice', { category: 'even' }],
+        ]);
+        const one = await store.listAudit(ds.id, { limit: 10, sampleId: samples[0].id });
+        assert.deepEqual(one.map((e) => e.action), ['relabel', 'add']);
+        const paged = await store.listAudit(ds.id, { limit: 2, beforeId: log[1].id });
+        assert.deepEqual(paged.map((e) => e.id), [log[2].id, log[3].id]);
+
+        const undone = await store.undoBulk(ds.id, outcome.action.id, alice);
+        assert.deepEqual(undone.results, [
+          { id: samples[0].id, status: 'changed' },
+          { id: samples[2].id, status: 'changed' },
+        ]);
+        assert.equal(undone.action.kind, 'undo');
+        assert.equal(undone.action.undoes, outcome.action.id);
+        assert.equal(undone.action.revision, before + 2);
+        assert.equal((await store.getSample(ds.id, samples[0].id))!.category, 'even');
+        const actions = await store.listBulkActions(ds.id, 10);
+        assert.deepEqual(actions.map((a) => [a.kind, a.undoneBy]), [['undo', null], ['relabel', undone.action.id]]);
+        await assert.rejects(store.undoBulk(ds.id, outcome.action.id, alice), rejectsWith('SENSORY_ERR_UNDO_CONFLICT'));
+        await assert.rejects(store.undoBulk(ds.id, undone.action.id, alice), rejectsWith('SENSORY_ERR_UNDO_CONFLICT'));
+        await assert.rejects(store.undoBulk(ds.id, 987_654_321, alice), rejectsWith('SENSORY_ERR_BULK_ACTION_NOT_FOUND'));
+      });
+
+      it('a bulk delete is one revision; its undo brings the samples back as new samples, the same bytes and label', async () => {
+        const { ds, samples } = await filled(3);
+        const before = (await store.getDataset(ds.name))!;
+        const outcome = await store.applyBulk(ds.id, samples.map((s) => s.id), { kind: 'delete' }, boss);
+        assert.ok(outcome.results.every((r) => r.status === 'changed'));
+        const after = (await store.getDataset(ds.name))!;
+        assert.deepEqual([after.revision, after.sampleCount], [before.revision + 1, 0]);
+        const undone = await store.undoBulk(ds.id, outcome.action.id, boss);
+        assert.ok(undone.results.every((r) => r.status === 'restored' && r.newId && !samples.some((s) => s.id === r.newId)));
+        const restored = (await store.getDataset(ds.name))!;
+        assert.deepEqual([restored.revision, restored.sampleCount], [before.revision + 2, 3]);
+        const live = await store.listSamples(ds.id, { limit: 10 });
+        assert.deepEqual(live.map((s) => [s.sha256, s.category, s.tags]), samples.map((s) => [s.sha256, s.category, s.tags]));
+        const history = await store.listAudit(ds.id, { limit: 1, sampleId: undone.results[0].newId });
+        assert.deepEqual(history[0].detail, { from: samples[0].id, category: samples[0].category });
+      });
+
+      it('bulk tags raise no revision; a later action makes an earlier one impossible to undo', async () => {
+        const { ds, samples } = await filled(2);
+        const before = (await store.getDataset(ds.name))!.revision;
+        const tagged = await store.applyBulk(ds.id, samples.map((s) => s.id), { kind: 'tag', tags: ['keep', 'new'] }, alice);
+        assert.deepEqual(tagged.results.map((r) => r.status), ['changed', 'changed']);
+        assert.deepEqual((await store.getSample(ds.id, samples[0].id))!.tags, ['keep', 'new']);
+        assert.equal((await store.getDataset(ds.name))!.revision, before);
+        const untagged = await store.applyBulk(ds.id, [samples[1].id], { kind: 'untag', tags: ['new', 'absent'] }, alice);
+        assert.deepEqual(untagged.results, [{ id: samples[1].id, status: 'changed' }]);
+        await assert.rejects(store.undoBulk(ds.id, tagged.action.id, alice), rejectsWith('SENSORY_ERR_UNDO_CONFLICT'));
+        await store.undoBulk(ds.id, untagged.action.id, alice);
+        assert.deepEqual((await store.getSample(ds.id, samples[1].id))!.tags, ['keep', 'new']);
+      });
+
+      it('a bulk relabel into a category a declaring dataset lacks changes nothing', async () => {
+        const { ds, samples } = await filled(2, ['even', 'odd']);
+        await assert.rejects(store.applyBulk(ds.id, [samples[0].id], { kind: 'relabel', category: 'other' }, alice), rejectsWith('SENSORY_ERR_UNDECLARED_CATEGORY'));
+        assert.deepEqual(await store.listBulkActions(ds.id, 5), []);
+      });
+
+      it('single relabels, deletes and annotations are in the audit log with their actor', async () => {
+        const { ds, samples } = await filled(2);
+        await store.relabelSample(ds.id, samples[0].id, 'third', alice);
+        await store.annotateSample(ds.id, samples[0].id, { tags: ['x'] }, alice);
+        await store.deleteSample(ds.id, samples[1].id, boss);
+        const log = await store.listAudit(ds.id, { limit: 3 });
+        assert.deepEqual(log.map((e) => [e.sampleId, e.action, e.actor.name, e.detail]), [
+          [samples[1].id, 'delete', 'boss', { category: 'odd' }],
+          [samples[0].id, 'annotate', 'alice', { tags: ['x'] }],
+          [samples[0].id, 'relabel', 'alice', { from: 'even', to: 'third' }],
+        ]);
+        assert.ok(log.every((e) => !Number.isNaN(Date.parse(e.at))));
       });
     });
   });

@@ -3,6 +3,77 @@ import type { IndexedBlob } from './blob-index.js';
 import type { Split } from '../domain/split.js';
 import type { SampleSearch } from '../domain/sample-annotations.js';
 
+/** Who made a change: the key's name and roles, never the key. */
+export interface Actor {
+  readonly name: string;
+  readonly roles: readonly string[];
+}
+
+/** The actor of changes made without a key (the store's own tests, migrations). */
+export const SYSTEM_ACTOR: Actor = Object.freeze({ name: 'system', roles: [] });
+
+/** What the audit log records. */
+export type AuditAction = 'add' | 'relabel' | 'delete' | 'annotate' | 'restore';
+
+export interface AuditRecord {
+  readonly id: number;
+  readonly sampleId: number;
+  readonly action: AuditAction;
+  readonly actor: Actor;
+  readonly at: string;
+  /** The dataset's revision after the change (annotations raise none: the revision they were made at). */
+  readonly revision: number;
+  /** The bulk action the change was part of. */
+  readonly bulkId: number | null;
+  /** add: {category}; relabel: {from, to}; delete: {category}; annotate: the fields set; restore: {from: the deleted sample's id}. */
+  readonly detail: Readonly<Record<string, unknown>>;
+}
+
+export interface AuditQuery {
+  /** Only this sample's history. */
+  readonly sampleId?: number;
+  /** Only entries older than this one (the cursor of the previous page). */
+  readonly beforeId?: number;
+  readonly limit: number;
+}
+
+/** One change applied to many samples at once. */
+export type BulkChange =
+  | { readonly kind: 'relabel'; readonly category: string }
+  | { readonly kind: 'delete' }
+  | { readonly kind: 'tag'; readonly tags: readonly string[] }
+  | { readonly kind: 'untag'; readonly tags: readonly string[] };
+
+export type BulkItemStatus = 'changed' | 'unchanged' | 'not_found' | 'restored' | 'skipped';
+
+export interface BulkItemResult {
+  readonly id: number;
+  readonly status: BulkItemStatus;
+  /** restored: the new sample the deleted one came back as. */
+  readonly newId?: number;
+  /** skipped (an undo): why. */
+  readonly reason?: string;
+}
+
+export interface BulkActionRecord {
+  readonly id: number;
+  readonly kind: BulkChange['kind'] | 'undo';
+  readonly actor: Actor;
+  readonly at: string;
+  /** The dataset's revision after the action. */
+  readonly revision: number;
+  readonly changed: number;
+  /** An undo: the action it undid. */
+  readonly undoes: number | null;
+  /** The undo that undid this action, if any. */
+  readonly undoneBy: number | null;
+}
+
+export interface BulkOutcome {
+  readonly action: BulkActionRecord;
+  readonly results: readonly BulkItemResult[];
+}
+
 export interface DatasetSpec {
   readonly name: string;
   readonly width: number;
@@ -85,6 +156,8 @@ export interface NewSample {
   readonly bytes: number;
   readonly pixelSlot: number;
   readonly splitBucket: number;
+  /** Who added it (the audit log); SYSTEM_ACTOR when absent. */
+  readonly actor?: Actor;
   readonly filename?: string;
   readonly tags?: readonly string[];
   readonly metadata?: Readonly<Record<string, unknown>>;
@@ -193,11 +266,31 @@ export interface MetadataStore {
    * unchanged when it is already there. SENSORY_ERR_UNDECLARED_CATEGORY when the dataset declares
    * its categories and this is not one.
    */
-  relabelSample(datasetId: number, id: number, category: string): Promise<SampleRecord | undefined>;
+  relabelSample(datasetId: number, id: number, category: string, actor?: Actor): Promise<SampleRecord | undefined>;
   /** Changes a live sample's filename, tags or metadata (no revision is raised); undefined when there is no such live sample. */
-  annotateSample(datasetId: number, id: number, change: AnnotationChange): Promise<SampleRecord | undefined>;
+  annotateSample(datasetId: number, id: number, change: AnnotationChange, actor?: Actor): Promise<SampleRecord | undefined>;
   /** Tombstones a live sample, raising the revision; its data stays for older revisions. */
-  deleteSample(datasetId: number, id: number): Promise<SampleRecord | undefined>;
+  deleteSample(datasetId: number, id: number, actor?: Actor): Promise<SampleRecord | undefined>;
+
+  /**
+   * Applies one change to the live samples among `ids` in one transaction: relabels and deletes
+   * raise the revision by one in all (none when nothing changed); tags raise none. Records the
+   * action (what an undo needs) and an audit entry per changed sample. A relabel into a category
+   * a declaring dataset lacks is SENSORY_ERR_UNDECLARED_CATEGORY, and changes nothing.
+   */
+  applyBulk(datasetId: number, ids: readonly number[], change: BulkChange, actor: Actor): Promise<BulkOutcome>;
+  /**
+   * Undoes the dataset's last bulk action (not an undo, not undone): relabels back, takes added
+   * tags away and gives removed ones back, and brings deleted samples back as new samples (new
+   * ids, the same bytes, label and annotations) — each only where nothing changed it since
+   * (`skipped` otherwise). One revision, one new action of kind undo. SENSORY_ERR_BULK_ACTION_NOT_FOUND
+   * or SENSORY_ERR_UNDO_CONFLICT (not the last one, or undone already).
+   */
+  undoBulk(datasetId: number, actionId: number, actor: Actor): Promise<BulkOutcome>;
+  /** The dataset's bulk actions, newest first. */
+  listBulkActions(datasetId: number, limit: number): Promise<BulkActionRecord[]>;
+  /** The dataset's audit log (or one sample's), newest first. */
+  listAudit(datasetId: number, query: AuditQuery): Promise<AuditRecord[]>;
 
   /** Every category the dataset has had, by index, with live counts. */
   listCategories(datasetId: number): Promise<CategoryRecord[]>;

@@ -16,7 +16,17 @@ import type {
   SampleQuery,
   SampleRecord,
   AnnotationChange,
+  Actor,
+  AuditAction,
+  AuditQuery,
+  AuditRecord,
+  BulkActionRecord,
+  BulkChange,
+  BulkItemResult,
+  BulkOutcome,
 } from '../../ports/metadata-store.js';
+import { SYSTEM_ACTOR } from '../../ports/metadata-store.js';
+import { assertUndoable, bulkNotFound, planBulkItem } from '../../domain/bulk-actions.js';
 import { applyAnnotationChange } from '../../domain/sample-annotations.js';
 import { SqliteDatabase } from './sqlite.database.js';
 
@@ -32,6 +42,9 @@ const SAMPLE_SELECT = `
          s.added_rev AS revision, s.created_at AS createdAt, s.media_type AS mediaType, s.bytes,
          s.pixel_slot AS pixelSlot, s.split_bucket AS splitBucket, s.filename, s.tags, s.metadata
   FROM samples s JOIN categories c ON c.dataset_id = s.dataset_id AND c.idx = s.category_idx`;
+
+const BULK_SELECT = `
+  SELECT id, kind, actor, roles, at, revision, changed, undoes, undone_by AS undoneBy, undo FROM bulk_actions`;
 
 /** Tombstones removed per transaction by a purge. */
 const PURGE_BATCH = 2000;
@@ -74,6 +87,20 @@ function prepareAll(db: Database.Database) {
                      VALUES (@datasetId, @sha256, @mediaType, @bytes, @pixelSlot, @splitBucket,
                        @categoryIndex, @revision, @revision, @createdAt, @filename, @tagsJson, @metadataJson)`),
     setAnnotations: p(`UPDATE samples SET filename = @filename, tags = @tagsJson, metadata = @metadataJson WHERE id = @id`),
+    revisionOf: p(`SELECT revision FROM datasets WHERE id = ?`).pluck(true),
+    adjustLive: p(`UPDATE datasets SET live_count = live_count + ? WHERE id = ?`),
+    insertAudit: p(`INSERT INTO audit_log (dataset_id, sample_id, action, actor, roles, at, revision, bulk_id, detail)
+                    VALUES (@datasetId, @sampleId, @action, @actor, @roles, @at, @revision, @bulkId, @detail)`),
+    insertBulk: p(`INSERT INTO bulk_actions (dataset_id, kind, actor, roles, at, revision, changed, undoes, undo)
+                   VALUES (@datasetId, @kind, @actor, @roles, @at, @revision, @changed, @undoes, @undo)`),
+    bulkById: p(`${BULK_SELECT} WHERE dataset_id = ? AND id = ?`),
+    lastBulk: p(`${BULK_SELECT} WHERE dataset_id = ? AND kind <> 'undo' ORDER BY id DESC LIMIT 1`),
+    listBulk: p(`${BULK_SELECT} WHERE dataset_id = ? ORDER BY id DESC LIMIT ?`),
+    setUndoneBy: p(`UPDATE bulk_actions SET undone_by = ? WHERE id = ?`),
+    tombstoneById: p(`SELECT id, sha256 FROM samples WHERE dataset_id = ? AND id = ? AND deleted_rev IS NOT NULL`),
+    restore: p(`INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, label_rev, added_rev, created_at, filename, tags, metadata)
+                SELECT dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, @revision, @revision, created_at, filename, tags, metadata
+                FROM samples WHERE id = @id`),
     insertLabel: p(`INSERT INTO sample_labels (sample_id, from_rev, category_idx) VALUES (?, ?, ?)`),
     setLabel: p(`UPDATE samples SET category_idx = ?, label_rev = ? WHERE id = ?`),
     tombstone: p(`UPDATE samples SET deleted_rev = ?, deleted_at = ? WHERE id = ?`),
@@ -278,6 +305,7 @@ export class SqliteMetadataStore implements MetadataStore {
             const row = { sha256, mediaType, bytes, pixelSlot, splitBucket, datasetId, categoryIndex, revision, createdAt, filename, tagsJson: JSON.stringify(tags), metadataJson: JSON.stringify(metadata) };
             const id = Number(this.q.insertSample.run(row).lastInsertRowid);
             this.q.insertLabel.run(id, revision, categoryIndex);
+            this.audit(datasetId, id, 'add', item.actor, revision, null, { category });
             const sample = { id, datasetId, sha256, category, categoryIndex, revision, createdAt };
             outcomes.push({ kind: 'added', sample: { ...sample, mediaType, bytes, pixelSlot, splitBucket, filename, tags, metadata } });
           }
@@ -337,7 +365,7 @@ export class SqliteMetadataStore implements MetadataStore {
     return statement.all(params).map((row) => toSample(row)!);
   }
 
-  async annotateSample(datasetId: number, id: number, change: AnnotationChange): Promise<SampleRecord | undefined> {
+  async annotateSample(datasetId: number, id: number, change: AnnotationChange, actor?: Actor): Promise<SampleRecord | undefined> {
     return this.durable(
       this.db
         .transaction(() => {
@@ -345,13 +373,14 @@ export class SqliteMetadataStore implements MetadataStore {
           if (!row) return undefined;
           const next = applyAnnotationChange(row, change);
           this.q.setAnnotations.run({ id, filename: next.filename, tagsJson: JSON.stringify(next.tags), metadataJson: JSON.stringify(next.metadata) });
+          this.audit(datasetId, id, 'annotate', actor, this.q.revisionOf.get(datasetId) as number, null, { ...change });
           return next;
         })
         .immediate(),
     );
   }
 
-  async relabelSample(datasetId: number, id: number, category: string): Promise<SampleRecord | undefined> {
+  async relabelSample(datasetId: number, id: number, category: string, actor?: Actor): Promise<SampleRecord | undefined> {
     return this.durable(
       this.db
         .transaction(() => {
@@ -366,13 +395,14 @@ export class SqliteMetadataStore implements MetadataStore {
           const categoryIndex = this.ensureCategory(datasetId, category, revision);
           this.q.insertLabel.run(id, revision, categoryIndex);
           this.q.setLabel.run(categoryIndex, revision, id);
+          this.audit(datasetId, id, 'relabel', actor, revision, null, { from: row.category, to: category });
           return { ...row, category, categoryIndex };
         })
         .immediate(),
     );
   }
 
-  async deleteSample(datasetId: number, id: number): Promise<SampleRecord | undefined> {
+  async deleteSample(datasetId: number, id: number, actor?: Actor): Promise<SampleRecord | undefined> {
     return this.durable(
       this.db
         .transaction(() => {
@@ -380,6 +410,7 @@ export class SqliteMetadataStore implements MetadataStore {
           if (!row) return undefined;
           const revision = this.bumpRevision(datasetId, -1);
           this.q.tombstone.run(revision, new Date().toISOString(), id);
+          this.audit(datasetId, id, 'delete', actor, revision, null, { category: row.category });
           return row;
         })
         .immediate(),
@@ -467,6 +498,186 @@ export class SqliteMetadataStore implements MetadataStore {
     return dropped;
   }
 
+  async applyBulk(datasetId: number, ids: readonly number[], change: BulkChange, actor: Actor): Promise<BulkOutcome> {
+    return this.durable(
+      this.db
+        .transaction(() => {
+          const dataset = toDataset(this.q.datasetById.get(datasetId));
+          if (!dataset) throw datasetNotFound(datasetId);
+          if (change.kind === 'relabel' && dataset.categoriesDeclared && this.q.categoryIdx.get(datasetId, change.category) === undefined) {
+            throw undeclaredCategory(dataset.name, change.category);
+          }
+          let revision: number | undefined;
+          const raise = () => (revision ??= this.bumpRevision(datasetId, 0));
+          const at = new Date().toISOString();
+          const results: BulkItemResult[] = [];
+          const undo: unknown[] = [];
+          const audits: (() => void)[] = [];
+          let live = 0;
+          for (const id of new Set(ids)) {
+            const row = toSample(this.q.liveSampleById.get(datasetId, id));
+            if (!row) {
+              results.push({ id, status: 'not_found' });
+              continue;
+            }
+            const plan = planBulkItem(row, change);
+            if (!plan) {
+              results.push({ id, status: 'unchanged' });
+              continue;
+            }
+            if (plan.kind === 'relabel') {
+              const rev = raise();
+              const categoryIndex = this.ensureCategory(datasetId, plan.to, rev);
+              this.q.insertLabel.run(id, rev, categoryIndex);
+              this.q.setLabel.run(categoryIndex, rev, id);
+              undo.push([id, row.categoryIndex, categoryIndex]);
+              audits.push(() => this.audit(datasetId, id, 'relabel', actor, rev, bulkId, { from: row.category, to: plan.to }));
+            } else if (plan.kind === 'delete') {
+              const rev = raise();
+              this.q.tombstone.run(rev, at, id);
+              live -= 1;
+              undo.push(id);
+              audits.push(() => this.audit(datasetId, id, 'delete', actor, rev, bulkId, { category: row.category }));
+            } else if (plan.kind === 'annotate') {
+              this.setAnnotations(id, plan.next);
+              undo.push([id, plan.tags]);
+              const detail = change.kind === 'tag' ? { addTags: plan.tags } : { removeTags: plan.tags };
+              audits.push(() => this.audit(datasetId, id, 'annotate', actor, revision ?? dataset.revision, bulkId, detail));
+            }
+            results.push({ id, status: 'changed' });
+          }
+          if (live !== 0) this.q.adjustLive.run(live, datasetId);
+          const bulkId = this.insertBulk(datasetId, change.kind, actor, at, revision ?? dataset.revision, audits.length, null, undo);
+          for (const write of audits) write();
+          return { action: this.bulkRecord(datasetId, bulkId), results };
+        })
+        .immediate(),
+    );
+  }
+
+  async undoBulk(datasetId: number, actionId: number, actor: Actor): Promise<BulkOutcome> {
+    return this.durable(
+      this.db
+        .transaction(() => {
+          const row = this.q.bulkById.get(datasetId, actionId) as BulkRow | undefined;
+          if (!row) throw bulkNotFound(actionId);
+          const last = this.q.lastBulk.get(datasetId) as BulkRow | undefined;
+          assertUndoable(row, last);
+          const dataset = toDataset(this.q.datasetById.get(datasetId))!;
+          let revision: number | undefined;
+          const raise = () => (revision ??= this.bumpRevision(datasetId, 0));
+          const at = new Date().toISOString();
+          const results: BulkItemResult[] = [];
+          const audits: (() => void)[] = [];
+          let live = 0;
+          let names: Map<number, string> | undefined;
+          for (const entry of JSON.parse(row.undo) as unknown[]) {
+            if (row.kind === 'relabel') {
+              const [id, from, to] = entry as [number, number, number];
+              const sample = toSample(this.q.liveSampleById.get(datasetId, id));
+              if (!sample || sample.categoryIndex !== to) {
+                results.push({ id, status: 'skipped', reason: sample ? 'relabelled since' : 'deleted since' });
+                continue;
+              }
+              const rev = raise();
+              this.q.insertLabel.run(id, rev, from);
+              this.q.setLabel.run(from, rev, id);
+              names ??= new Map((this.q.listCategories.all(datasetId) as CategoryRecord[]).map((c) => [c.index, c.name]));
+              const back = names.get(from) ?? String(from);
+              audits.push(() => this.audit(datasetId, id, 'relabel', actor, rev, bulkId, { from: sample.category, to: back }));
+              results.push({ id, status: 'changed' });
+            } else if (row.kind === 'delete') {
+              const id = entry as number;
+              const tomb = this.q.tombstoneById.get(datasetId, id) as { id: number; sha256: string } | undefined;
+              if (!tomb) {
+                results.push({ id, status: 'skipped', reason: 'purged' });
+                continue;
+              }
+              if (this.q.liveSampleBySha.get(datasetId, tomb.sha256)) {
+                results.push({ id, status: 'skipped', reason: 'its bytes are a live sample again' });
+                continue;
+              }
+              const rev = raise();
+              const newId = Number(this.q.restore.run({ id, revision: rev }).lastInsertRowid);
+              const restored = toSample(this.q.liveSampleById.get(datasetId, newId))!;
+              this.q.insertLabel.run(newId, rev, restored.categoryIndex);
+              live += 1;
+              audits.push(() => this.audit(datasetId, newId, 'restore', actor, rev, bulkId, { from: id, category: restored.category }));
+              results.push({ id, status: 'restored', newId });
+            } else {
+              const [id, tags] = entry as [number, string[]];
+              const sample = toSample(this.q.liveSampleById.get(datasetId, id));
+              if (!sample) {
+                results.push({ id, status: 'skipped', reason: 'deleted since' });
+                continue;
+              }
+              const inverse: BulkChange = row.kind === 'tag' ? { kind: 'untag', tags } : { kind: 'tag', tags };
+              const plan = planBulkItem(sample, inverse);
+              if (!plan || plan.kind === 'relabel' || plan.kind === 'delete') {
+                results.push({ id, status: 'unchanged' });
+                continue;
+              }
+              this.setAnnotations(id, plan.next);
+              const detail = inverse.kind === 'tag' ? { addTags: plan.tags } : { removeTags: plan.tags };
+              audits.push(() => this.audit(datasetId, id, 'annotate', actor, revision ?? dataset.revision, bulkId, detail));
+              results.push({ id, status: 'changed' });
+            }
+          }
+          if (live !== 0) this.q.adjustLive.run(live, datasetId);
+          const bulkId = this.insertBulk(datasetId, 'undo', actor, at, revision ?? dataset.revision, audits.length, actionId, []);
+          this.q.setUndoneBy.run(bulkId, actionId);
+          for (const write of audits) write();
+          return { action: this.bulkRecord(datasetId, bulkId), results };
+        })
+        .immediate(),
+    );
+  }
+
+  async listBulkActions(datasetId: number, limit: number): Promise<BulkActionRecord[]> {
+    return (this.q.listBulk.all(datasetId, limit) as BulkRow[]).map(toBulkRecord);
+  }
+
+  async listAudit(datasetId: number, query: AuditQuery): Promise<AuditRecord[]> {
+    const where = ['dataset_id = @datasetId', 'id < @beforeId'];
+    if (query.sampleId !== undefined) where.push('sample_id = @sampleId');
+    const sql = `SELECT id, sample_id AS sampleId, action, actor, roles, at, revision, bulk_id AS bulkId, detail FROM audit_log
+                 WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT @limit`;
+    let statement = this.listStatements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.listStatements.set(sql, statement);
+    }
+    const rows = statement.all({ datasetId, beforeId: query.beforeId ?? Number.MAX_SAFE_INTEGER, limit: query.limit, sampleId: query.sampleId }) as AuditRow[];
+    return rows.map((row) => ({
+      id: row.id,
+      sampleId: row.sampleId,
+      action: row.action,
+      actor: { name: row.actor, roles: row.roles === '' ? [] : row.roles.split(',') },
+      at: row.at,
+      revision: row.revision,
+      bulkId: row.bulkId,
+      detail: JSON.parse(row.detail) as Record<string, unknown>,
+    }));
+  }
+
+  private audit(datasetId: number, sampleId: number, action: AuditAction, actor: Actor | undefined, revision: number, bulkId: number | null, detail: Record<string, unknown>): void {
+    const who = actor ?? SYSTEM_ACTOR;
+    this.q.insertAudit.run({ datasetId, sampleId, action, actor: who.name, roles: who.roles.join(','), at: new Date().toISOString(), revision, bulkId, detail: JSON.stringify(detail) });
+  }
+
+  private setAnnotations(id: number, next: { filename: string | null; tags: readonly string[]; metadata: Readonly<Record<string, unknown>> }): void {
+    this.q.setAnnotations.run({ id, filename: next.filename, tagsJson: JSON.stringify(next.tags), metadataJson: JSON.stringify(next.metadata) });
+  }
+
+  private insertBulk(datasetId: number, kind: string, actor: Actor, at: string, revision: number, changed: number, undoes: number | null, undo: unknown[]): number {
+    const info = this.q.insertBulk.run({ datasetId, kind, actor: actor.name, roles: actor.roles.join(','), at, revision, changed, undoes, undo: JSON.stringify(undo) });
+    return Number(info.lastInsertRowid);
+  }
+
+  private bulkRecord(datasetId: number, id: number): BulkActionRecord {
+    return toBulkRecord(this.q.bulkById.get(datasetId, id) as BulkRow);
+  }
+
   /** Raises the dataset's revision by one, moves its live count by `liveDelta`; returns the new revision. */
   private bumpRevision(datasetId: number, liveDelta: number): number {
     const row = this.q.bumpRevision.get({ datasetId, liveDelta }) as { revision: number } | undefined;
@@ -482,6 +693,36 @@ export class SqliteMetadataStore implements MetadataStore {
     this.q.insertCategory.run(datasetId, idx, name, revision);
     return idx;
   }
+}
+
+interface BulkRow {
+  id: number;
+  kind: BulkActionRecord['kind'];
+  actor: string;
+  roles: string;
+  at: string;
+  revision: number;
+  changed: number;
+  undoes: number | null;
+  undoneBy: number | null;
+  undo: string;
+}
+
+interface AuditRow {
+  id: number;
+  sampleId: number;
+  action: AuditAction;
+  actor: string;
+  roles: string;
+  at: string;
+  revision: number;
+  bulkId: number | null;
+  detail: string;
+}
+
+function toBulkRecord(row: BulkRow): BulkActionRecord {
+  const { undo: _undo, roles, actor, ...rest } = row;
+  return { ...rest, actor: { name: actor, roles: roles === '' ? [] : roles.split(',') } };
 }
 
 /** A sample row as its record: tags and metadata are JSON text in SQLite. */
