@@ -16,6 +16,7 @@ import { datasetRoutes } from './routes/datasets.routes.js';
 import { clientErrorHandler, frameworkErrors } from './router-errors.js';
 import { legacyOrderRoutes, legacyRoutes } from './routes/legacy.routes.js';
 import { meRoutes } from './routes/me.routes.js';
+import { curationRoutes } from './routes/curation.routes.js';
 import { operationsRoutes } from './routes/operations.routes.js';
 import { orderRoutes } from './routes/orders.routes.js';
 import { sampleRoutes, sampleUploadRoutes } from './routes/samples.routes.js';
@@ -86,6 +87,7 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   meRoutes(app);
   datasetRoutes(app, deps);
   sampleUploadRoutes(app, deps);
+  curationRoutes(app, deps);
   sampleRoutes(app, deps);
   bulkRoutes(app, deps);
   batchRoutes(app, deps);

@@ -413,3 +413,87 @@ export type OrderPatchBody = Static<typeof OrderPatchBody>;
 export const LegacyBatchBody = LegacyRequestBody;
 export const LegacyPollBody = Type.Object({ batch_id: Type.String({ maxLength: 64 }) });
 export type LegacyPollBody = Static<typeof LegacyPollBody>;
+
+const ActorView = Type.Object(
+  { name: Type.String({ description: 'the key\'s name, never the key' }), roles: Type.Array(Type.String()) },
+  { description: 'who made the change' },
+);
+
+export const BulkActionBody = Type.Object(
+  {
+    action: StringEnum(['relabel', 'delete', 'tag', 'untag'] as const, {
+      description:
+        'relabel (category), delete (admin), tag or untag (tags). There is no move between train and test: the split is a stable hash of the bytes (see testPercent), the same for the image wherever it is uploaded',
+    }),
+    ids: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, maxItems: 100_000, description: 'the samples to change; or filter' })),
+    filter: Type.Optional(
+      Type.Object(
+        {
+          category: Type.Optional(Type.String()),
+          split: Type.Optional(StringEnum(SPLIT)),
+          tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+          filename: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+          q: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+        },
+        { additionalProperties: false, description: 'every live sample the listing with these parameters gives (at most 100,000); or ids' },
+      ),
+    ),
+    category: Type.Optional(Type.String({ description: 'relabel: the category to move the samples to' })),
+    tags: Type.Optional(TAGS('tag, untag: the tags to add or take away')),
+  },
+  { additionalProperties: false },
+);
+export type BulkActionBody = Static<typeof BulkActionBody>;
+
+export const BulkActionView = Type.Object({
+  id: Type.Integer({ description: 'undo it with POST …/samples/actions/{id}/undo while it is the last one' }),
+  action: StringEnum(['relabel', 'delete', 'tag', 'untag', 'undo'] as const),
+  actor: ActorView,
+  at: Type.String(),
+  revision: Type.Integer({ description: 'the dataset revision after the action (relabels and deletes raise it by one in all)' }),
+  changed: Type.Integer({ description: 'samples changed' }),
+  undoes: Type.Optional(Type.Integer({ description: 'an undo: the action it undid' })),
+  undoneBy: Type.Optional(Type.Integer({ description: 'the undo that undid this action' })),
+});
+
+export const BulkActionResult = Type.Object({
+  action: BulkActionView,
+  results: Type.Array(
+    Type.Object({
+      id: Type.Integer({ description: 'the sample asked for' }),
+      status: StringEnum(['changed', 'unchanged', 'not_found', 'restored', 'skipped'] as const, {
+        description: 'changed; unchanged (already so); not_found (no live sample of that id); an undo: restored (a deleted sample back, as newId) or skipped (changed since, or purged: see reason)',
+      }),
+      newId: Type.Optional(Type.Integer()),
+      reason: Type.Optional(Type.String()),
+    }),
+    { description: 'one per distinct sample, in the order asked' },
+  ),
+});
+
+export const BulkActionList = Type.Object({ actions: Type.Array(BulkActionView, { description: 'newest first' }) });
+export const BulkActionParams = Type.Object({ name: Type.String({ description: 'dataset name' }), id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'bulk action id' }) });
+export const BulkActionListQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })) }, { additionalProperties: false });
+
+export const AuditQuery = Type.Object(
+  { cursor: Type.Optional(Type.String({ maxLength: 200 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })) },
+  { additionalProperties: false },
+);
+export type AuditQuery = Static<typeof AuditQuery>;
+
+export const AuditPage = Type.Object({
+  entries: Type.Array(
+    Type.Object({
+      id: Type.Integer(),
+      sampleId: Type.Integer(),
+      action: StringEnum(['add', 'relabel', 'delete', 'annotate', 'restore'] as const),
+      actor: ActorView,
+      at: Type.String(),
+      revision: Type.Integer({ description: 'the dataset revision after the change (annotations raise none)' }),
+      bulkId: Type.Optional(Type.Integer({ description: 'the bulk action the change was part of' })),
+      detail: Type.Record(Type.String(), Type.Unknown(), { description: 'add, delete: {category}; relabel: {from, to}; annotate: the fields set; restore: {from: the deleted sample\'s id, category}' }),
+    }),
+    { description: 'newest first' },
+  ),
+  nextCursor: Type.Optional(Type.String({ description: 'pass as cursor for the next (older) page' })),
+});

@@ -1,3 +1,4 @@
+import { CurationService } from '../services/curation.service.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -66,6 +67,7 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
     datasets,
     stats: new DatasetStatsService(batches),
     samples: new SampleService(store, blobs, config.maxSampleMetadataBytes),
+    curation: new CurationService(store),
     ingest,
     imports: new ImportService(store, ingest, archiveLimits, metrics),
     bulk: new BulkUploadService(store, ingest, archiveLimits),

@@ -8,7 +8,7 @@ import { splitBucket } from '../domain/split.js';
 import { WriteBatcher } from '../lib/write-batcher.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { DecodeOptions, Imaging } from '../ports/imaging.js';
-import type { AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../ports/metadata-store.js';
+import type { Actor, AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../ports/metadata-store.js';
 import type { PixelStore } from '../ports/pixel-store.js';
 import type { Telemetry } from '../ports/telemetry.js';
 import { datasetNotFound, requireDataset } from './dataset.service.js';
@@ -19,6 +19,8 @@ export interface Upload {
   readonly bytes: Buffer;
   /** Checked already (domain/sample-annotations.ts); kept by a new sample, ignored for a duplicate. */
   readonly annotations?: SampleAnnotations;
+  /** Who uploads it (the audit log). */
+  readonly actor?: Actor;
 }
 
 export interface Stored {
@@ -100,14 +102,14 @@ export class IngestService {
    * Several files into one category, each stored (or refused) on its own. What fails them all
    * fails them once, before any file: the dataset and the category.
    */
-  async addFiles(datasetName: string, category: unknown, files: readonly FileUpload[]): Promise<FileOutcome[]> {
+  async addFiles(datasetName: string, category: unknown, files: readonly FileUpload[], actor?: Actor): Promise<FileOutcome[]> {
     await requireDataset(this.store, datasetName);
     categoryName('category', category);
     return Promise.all(
       files.map(async (file): Promise<FileOutcome> => {
         try {
           if ('error' in file) throw file.error;
-          return { filename: file.filename, stored: await this.add(datasetName, { category, bytes: file.bytes, annotations: file.annotations }) };
+          return { filename: file.filename, stored: await this.add(datasetName, { category, bytes: file.bytes, annotations: file.annotations, actor }) };
         } catch (error) {
           if (!isSensoryError(error)) throw error;
           return { filename: file.filename, error };
@@ -154,6 +156,7 @@ export class IngestService {
         splitBucket: splitBucket(sha256),
         ...blob,
         ...definedAnnotations(upload.annotations),
+        ...(upload.actor ? { actor: upload.actor } : {}),
       },
     };
   }

@@ -3,7 +3,7 @@ import { categoryName } from '../domain/names.js';
 import { DEFAULT_MAX_METADATA_BYTES, sampleAnnotations, sampleSearch } from '../domain/sample-annotations.js';
 import type { Split } from '../domain/split.js';
 import type { BlobStore } from '../ports/blob-store.js';
-import type { DatasetRecord, MetadataStore, SampleRecord } from '../ports/metadata-store.js';
+import type { Actor, DatasetRecord, MetadataStore, SampleRecord } from '../ports/metadata-store.js';
 import { requireDataset } from './dataset.service.js';
 
 export const MAX_PAGE = 1000;
@@ -51,17 +51,22 @@ export class SampleService {
    * Relabels (raising the revision) and changes the filename, tags or metadata (raising none), in
    * that order; everything is checked before anything changes.
    */
-  async patch(datasetName: string, id: number, change: { category?: unknown; filename?: unknown; tags?: unknown; metadata?: unknown }): Promise<{ dataset: DatasetRecord; sample: SampleRecord }> {
+  async patch(
+    datasetName: string,
+    id: number,
+    change: { category?: unknown; filename?: unknown; tags?: unknown; metadata?: unknown },
+    actor?: Actor,
+  ): Promise<{ dataset: DatasetRecord; sample: SampleRecord }> {
     const dataset = await requireDataset(this.store, datasetName);
     const category = change.category === undefined ? undefined : categoryName('category', change.category);
     const annotations = sampleAnnotations(change, this.maxMetadataBytes);
     if (category === undefined && Object.keys(annotations).length === 0) {
       throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'send at least one of category, filename, tags, metadata', { field: 'body' });
     }
-    let sample = category === undefined ? await this.store.getSample(dataset.id, id) : await this.store.relabelSample(dataset.id, id, category);
+    let sample = category === undefined ? await this.store.getSample(dataset.id, id) : await this.store.relabelSample(dataset.id, id, category, actor);
     if (!sample) throw notFound(dataset, id);
     if (Object.keys(annotations).length > 0) {
-      sample = await this.store.annotateSample(dataset.id, id, annotations);
+      sample = await this.store.annotateSample(dataset.id, id, annotations, actor);
       if (!sample) throw notFound(dataset, id);
     }
     return { dataset, sample };
@@ -103,9 +108,9 @@ export class SampleService {
     return { dataset, sample };
   }
 
-  async delete(datasetName: string, id: number): Promise<{ dataset: DatasetRecord; sample: SampleRecord }> {
+  async delete(datasetName: string, id: number, actor?: Actor): Promise<{ dataset: DatasetRecord; sample: SampleRecord }> {
     const dataset = await requireDataset(this.store, datasetName);
-    const sample = await this.store.deleteSample(dataset.id, id);
+    const sample = await this.store.deleteSample(dataset.id, id, actor);
     if (!sample) throw notFound(dataset, id);
     return { dataset, sample };
   }

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../app-deps.js';
+import { actorOf } from '../actor.js';
 import { fileOutcomesView, sampleView, storedView } from '../presenters.js';
 import {
   DatasetParams,
@@ -64,7 +65,9 @@ export function sampleUploadRoutes(app: FastifyInstance, { ingest, imports, conf
     async (request, reply) => {
       const body = await readUploadBody(request, config.maxSampleMetadataBytes);
       const { status, body: view } =
-        body.kind === 'files' ? fileOutcomesView(await ingest.addFiles(request.params.name, body.category, body.files)) : storedView(await ingest.add(request.params.name, body.upload));
+        body.kind === 'files'
+          ? fileOutcomesView(await ingest.addFiles(request.params.name, body.category, body.files, actorOf(request)))
+          : storedView(await ingest.add(request.params.name, { ...body.upload, actor: actorOf(request) }));
       return reply.code(status).send(view);
     },
   );
@@ -73,7 +76,7 @@ export function sampleUploadRoutes(app: FastifyInstance, { ingest, imports, conf
     '/v1/datasets/:name/imports',
     // The media type is checked before any body parser runs (after auth), so that a JSON or text body is a 415, not a parse error.
     { config: { role: 'write' }, schema: importSchema, onRequest: async (request) => void importMediaType(request) },
-    async (request) => imports.importTar(request.params.name, request.raw, importMediaType(request) === 'gzip'),
+    async (request) => imports.importTar(request.params.name, request.raw, importMediaType(request) === 'gzip', actorOf(request)),
   );
 }
 
@@ -98,13 +101,13 @@ export function sampleRoutes(app: FastifyInstance, { samples }: AppDeps): void {
     '/v1/datasets/:name/samples/:id',
     { config: { role: 'write' }, schema: oneSchema('Relabel a sample, or change its filename, tags or metadata', { body: RelabelBody }) },
     async (request) => {
-      const { dataset, sample } = await samples.patch(request.params.name, request.params.id, request.body);
+      const { dataset, sample } = await samples.patch(request.params.name, request.params.id, request.body, actorOf(request));
       return sampleView(dataset, sample);
     },
   );
 
   app.delete<OneSample>('/v1/datasets/:name/samples/:id', { config: { role: 'admin' }, schema: oneSchema('Delete a sample (kept for older revisions)') }, async (request) => {
-    const { dataset, sample } = await samples.delete(request.params.name, request.params.id);
+    const { dataset, sample } = await samples.delete(request.params.name, request.params.id, actorOf(request));
     return sampleView(dataset, sample);
   });
 }
