@@ -20,6 +20,7 @@ import { curationRoutes } from './routes/curation.routes.js';
 import { operationsRoutes } from './routes/operations.routes.js';
 import { orderRoutes } from './routes/orders.routes.js';
 import { sampleRoutes, sampleUploadRoutes } from './routes/samples.routes.js';
+import { completeOpenApi } from './openapi-document.js';
 import { ErrorBody } from './schemas.js';
 import { installSecurityHeaders } from './security-headers.js';
 import { GZIP_TYPES, TAR_TYPES } from './upload-body.js';
@@ -51,6 +52,8 @@ async function registerOpenApi(app: FastifyInstance, version: string): Promise<v
     },
     // Shared schemas keep their $id as their component name (ErrorBody), not def-0.
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    // operationIds, descriptions, the bodies and answers that are not JSON, examples, public endpoints.
+    transformObject: (document) => ('openapiObject' in document ? completeOpenApi(document.openapiObject as Record<string, any>) : document.swaggerObject) as never,
   });
   app.addSchema(ErrorBody);
   await app.register(swaggerUi, { routePrefix: '/docs' });
