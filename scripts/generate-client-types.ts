@@ -66,6 +66,8 @@ function render(schema: TSchema, indent: string, omit: readonly string[] = [], t
   if (named) return named;
   if (Array.isArray(schema.anyOf)) return schema.anyOf.map((member: TSchema) => render(member, indent)).join(' | ');
   if (schema.const !== undefined) return literal(schema.const);
+  if (Array.isArray(schema.enum)) return schema.enum.map(literal).join(' | ');
+  if (schema.type === undefined && Object.keys(schema).every((key) => key === 'description')) return 'unknown';
   switch (schema.type) {
     case 'string':
       return 'string';

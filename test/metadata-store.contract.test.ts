@@ -98,7 +98,7 @@ for (const backend of selected) {
       assert.equal(first.created, true);
       assert.deepEqual(
         { ...first.dataset, id: 0, createdAt: '' },
-        { ...spec, id: 0, createdAt: '', revision: 0, sampleCount: 0, purgedRevision: 0 },
+        { ...spec, id: 0, createdAt: '', revision: 0, sampleCount: 0, purgedRevision: 0, categoriesDeclared: false },
       );
       assert.ok(Number.isInteger(first.dataset.id));
       assert.ok(!Number.isNaN(Date.parse(first.dataset.createdAt)), 'createdAt is an ISO date');
@@ -168,7 +168,7 @@ for (const backend of selected) {
       const s = added(outcome);
       assert.deepEqual(
         { ...s, id: 0, createdAt: '' },
-        { ...input, id: 0, createdAt: '', datasetId: ds.id, categoryIndex: 0, revision: 1 },
+        { ...input, id: 0, createdAt: '', datasetId: ds.id, categoryIndex: 0, revision: 1, filename: null, tags: [], metadata: {} },
       );
       assert.ok(!Number.isNaN(Date.parse(s.createdAt)));
       assert.deepEqual(await store.getSample(ds.id, s.id), s);

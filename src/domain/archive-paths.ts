@@ -1,5 +1,5 @@
 import { SensoryError } from './errors.js';
-import { NAME_PATTERN, NAME_PATTERN_SOURCE } from './names.js';
+import { CATEGORY_RULE, isCategoryName } from './names.js';
 
 /** Where a member of an uploaded archive goes: its category (the folder) and its file name. */
 export interface MemberPlace {
@@ -21,10 +21,11 @@ export function memberPlace(path: string): MemberPlace | SensoryError {
   if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
     return new SensoryError('SENSORY_ERR_BAD_REQUEST', `${describe(path)} is not <category>/<file>`);
   }
-  if (!NAME_PATTERN.test(parts[0])) {
-    return new SensoryError('SENSORY_ERR_INVALID_NAME', `the folder of ${describe(path)} is not a category name (${NAME_PATTERN_SOURCE})`, { field: 'category' });
+  const category = parts[0].normalize('NFC');
+  if (!isCategoryName(category)) {
+    return new SensoryError('SENSORY_ERR_INVALID_NAME', `the folder of ${describe(path)} is not a category name (${CATEGORY_RULE})`, { field: 'category' });
   }
-  return { category: parts[0], file: parts[1] };
+  return { category, file: parts[1] };
 }
 
 function describe(path: string): string {

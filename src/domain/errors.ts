@@ -5,7 +5,7 @@
  */
 export const ERROR_REGISTRY = {
   SENSORY_ERR_BAD_REQUEST: { status: 400, summary: 'The request is malformed (a field, the URL, or the HTTP itself) or an API key was sent in the URL.' },
-  SENSORY_ERR_INVALID_NAME: { status: 400, summary: 'A dataset or category name does not match ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$.' },
+  SENSORY_ERR_INVALID_NAME: { status: 400, summary: 'A dataset name is not 1–64 characters of A–Z a–z 0–9 . _ - starting with a letter or digit, or a category name breaks the category rule (README, Categories).' },
   SENSORY_ERR_LEGACY_VERSION: { status: 400, summary: 'The legacy API-VERSION header is missing or differs from SENSORY_API_VERSION.' },
   SENSORY_ERR_BAD_CURSOR: { status: 400, summary: 'A cursor or ack of an order poll is not a token of this service, or ack is past the cursor.' },
   SENSORY_ERR_UNAUTHORIZED: { status: 401, summary: 'No API key, or an unknown one.' },
@@ -14,6 +14,7 @@ export const ERROR_REGISTRY = {
   SENSORY_ERR_NOT_FOUND: { status: 404, summary: 'No such route (or no such method on it).' },
   SENSORY_ERR_DATASET_NOT_FOUND: { status: 404, summary: 'No dataset of that name.' },
   SENSORY_ERR_SAMPLE_NOT_FOUND: { status: 404, summary: 'No live sample with that id in the dataset.' },
+  SENSORY_ERR_BULK_ACTION_NOT_FOUND: { status: 404, summary: 'No bulk action with that id in the dataset.' },
   SENSORY_ERR_ORDER_NOT_FOUND: { status: 404, summary: 'No order with that id.' },
   SENSORY_ERR_EXPORT_NOT_FOUND: { status: 404, summary: 'No export job with that id.' },
   SENSORY_ERR_EXPORT_FILE_NOT_FOUND: { status: 404, summary: 'The export job has no file with that number (or its file was removed).' },
@@ -23,7 +24,9 @@ export const ERROR_REGISTRY = {
   SENSORY_ERR_DATASET_SHAPE_CONFLICT: { status: 409, summary: 'The dataset exists with another shape or test share.' },
   SENSORY_ERR_DATASET_NAME_CONFLICT: { status: 409, summary: 'A dataset whose name differs only in letter case exists; the message names it.' },
   SENSORY_ERR_COMPACTION_RUNNING: { status: 409, summary: 'A purge and compaction is already running in this process.' },
+  SENSORY_ERR_CATEGORY_LIST_CONFLICT: { status: 409, summary: 'A declared category list does not begin with the categories the dataset has, in index order: indices never move, new names go at the end.' },
   SENSORY_ERR_CATEGORY_CONFLICT: { status: 409, summary: 'The same bytes are already stored in this dataset under another category.' },
+  SENSORY_ERR_UNDO_CONFLICT: { status: 409, summary: 'Only the last bulk action of a dataset can be undone, once: a later action exists, or it was undone already.' },
   SENSORY_ERR_ORDER_KEY_CONFLICT: { status: 409, summary: 'The order key already names an order of this API key with another request.' },
   SENSORY_ERR_ORDER_FINISHED: { status: 409, summary: 'The order is no longer active (complete, cancelled, expired or failed): it cannot be reshaped or extended.' },
   SENSORY_ERR_ORDER_BUSY: { status: 409, summary: 'Polls without a cursor are sending samples of the order: reshape it once they finish.' },
@@ -48,6 +51,7 @@ export const ERROR_REGISTRY = {
   SENSORY_ERR_UNKNOWN_REVISION: { status: 422, summary: 'The revision asked for is above the dataset\'s current revision.' },
   SENSORY_ERR_REVISION_PURGED: { status: 422, summary: 'The revision asked for is below the dataset\'s purged revision: samples it held were deleted long enough ago to be purged.' },
   SENSORY_ERR_UNKNOWN_CATEGORY: { status: 422, summary: 'A category asked for does not exist in the dataset.' },
+  SENSORY_ERR_UNDECLARED_CATEGORY: { status: 422, summary: 'The dataset declares its categories and this one is not among them: declare it first (PUT the dataset with the list extended).' },
   SENSORY_ERR_UNEVEN_RANKS: { status: 422, summary: 'The samples do not divide evenly over the ranks and rounding is exact: ask rounding drop or repeat.' },
   SENSORY_ERR_TOO_MANY_RANKS: { status: 422, summary: 'More ranks than samples to share, or than SENSORY_MAX_ORDER_RANKS.' },
   SENSORY_ERR_TOO_MANY_ORDERS: { status: 429, summary: 'The API key has as many active (queued or running) orders as SENSORY_MAX_ACTIVE_ORDERS_PER_KEY allows; finish or cancel one, or retry after Retry-After seconds.' },
@@ -66,6 +70,8 @@ export class SensoryError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly details?: Record<string, unknown>;
+  /** The request field the error is about (`split`, `categories[2]`, `cursor`), from `details.field`; answered to the client. */
+  readonly field?: string;
 
   constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
     super(message);
@@ -73,6 +79,7 @@ export class SensoryError extends Error {
     this.code = code;
     this.status = ERROR_REGISTRY[code].status;
     this.details = details;
+    if (typeof details?.field === 'string') this.field = details.field;
   }
 }
 

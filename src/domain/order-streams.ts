@@ -62,7 +62,7 @@ function roundedLength(available: number, ranks: number, rounding: Rounding): nu
 }
 
 function assertRanks(ranks: number, available: number, what: string, rounding: Rounding): void {
-  if (!Number.isInteger(ranks) || ranks < 1) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', `ranks must be a whole number of at least 1 (got ${ranks})`);
+  if (!Number.isInteger(ranks) || ranks < 1) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', `ranks must be a whole number of at least 1; got ${ranks}`, { field: 'ranks' });
   if (ranks > available) {
     throw new SensoryError('SENSORY_ERR_TOO_MANY_RANKS', `ranks ${ranks} is above the ${what} ${available}: every rank needs at least one sample`, { ranks, available });
   }
@@ -77,7 +77,7 @@ function assertRanks(ranks: number, available: number, what: string, rounding: R
 
 /** Generation 0 of an order of `size` over `ranks` streams. */
 export function planOrder(size: number, ranks: number, rounding: Rounding): OrderPlan {
-  if (!Number.isInteger(size) || size < 1) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', `size must be a whole number of at least 1 (got ${size})`);
+  if (!Number.isInteger(size) || size < 1) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', `size must be a whole number of at least 1; got ${size}`, { field: 'size' });
   assertRanks(ranks, size, 'size', rounding);
   const length = roundedLength(size, ranks, rounding);
   const taken = Math.min(size, length);

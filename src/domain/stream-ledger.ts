@@ -116,9 +116,9 @@ export interface CursorPoll {
 export function cursorPoll(before: StreamState, request: CursorPoll): { state: StreamState; position: number; newlyAcked: number } {
   const state = enterMode(before, 'cursor');
   const position = request.cursor === 'start' ? state.acked : request.cursor;
-  if (position < 0 || position > state.length) throw new SensoryError('SENSORY_ERR_BAD_CURSOR', `cursor position ${position} is outside rank ${state.stream} (0 … ${state.length})`);
+  if (position < 0 || position > state.length) throw new SensoryError('SENSORY_ERR_BAD_CURSOR', `cursor position ${position} is outside rank ${state.stream} (0 … ${state.length})`, { field: 'cursor' });
   if (request.ack !== undefined && request.ack > position) {
-    throw new SensoryError('SENSORY_ERR_BAD_CURSOR', `ack (position ${request.ack}) is past the cursor (position ${position}): acknowledge only what was received`);
+    throw new SensoryError('SENSORY_ERR_BAD_CURSOR', `ack (position ${request.ack}) is past the cursor (position ${position}): acknowledge only what was received`, { field: 'ack' });
   }
   let acked = state.acked;
   if (position < acked) {

@@ -3,6 +3,7 @@ import type { ApiKeyring } from '../services/api-keyring.js';
 import type { BatchService } from '../services/batch.service.js';
 import type { BulkUploadService } from '../services/bulk-upload.service.js';
 import type { CompactionService } from '../services/compaction.service.js';
+import type { CurationService } from '../services/curation.service.js';
 import type { DatasetStatsService } from '../services/dataset-stats.service.js';
 import type { DatasetService } from '../services/dataset.service.js';
 import type { ExportService } from '../services/export.service.js';
@@ -24,6 +25,7 @@ export interface AppDeps {
   readonly stats: DatasetStatsService;
   readonly samples: SampleService;
   readonly thumbnails: ThumbnailService;
+  readonly curation: CurationService;
   readonly ingest: IngestService;
   readonly imports: ImportService;
   readonly bulk: BulkUploadService;

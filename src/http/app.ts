@@ -18,10 +18,12 @@ import { webhookRoutes } from './routes/webhooks.routes.js';
 import { clientErrorHandler, frameworkErrors } from './router-errors.js';
 import { legacyOrderRoutes, legacyRoutes } from './routes/legacy.routes.js';
 import { meRoutes } from './routes/me.routes.js';
+import { curationRoutes } from './routes/curation.routes.js';
 import { operationsRoutes } from './routes/operations.routes.js';
 import { orderRoutes } from './routes/orders.routes.js';
 import { sampleRoutes, sampleUploadRoutes } from './routes/samples.routes.js';
 import { thumbnailRoutes } from './routes/thumbnails.routes.js';
+import { completeOpenApi } from './openapi-document.js';
 import { ErrorBody } from './schemas.js';
 import { installSecurityHeaders } from './security-headers.js';
 import { GZIP_TYPES, TAR_TYPES } from './upload-body.js';
@@ -32,8 +34,8 @@ import { webRoutes } from './web.js';
  * path parameters are text, so they are coerced.
  */
 function validatorCompiler() {
-  const strict = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false });
-  const coercing = new Ajv({ allErrors: false, coerceTypes: 'array', useDefaults: true, removeAdditional: false, strict: false });
+  const strict = new Ajv({ allErrors: false, verbose: true, coerceTypes: false, useDefaults: true, removeAdditional: false, strict: false });
+  const coercing = new Ajv({ allErrors: false, verbose: true, coerceTypes: 'array', useDefaults: true, removeAdditional: false, strict: false });
   return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
     (httpPart === 'body' ? strict : coercing).compile(schema);
 }
@@ -53,6 +55,8 @@ async function registerOpenApi(app: FastifyInstance, version: string): Promise<v
     },
     // Shared schemas keep their $id as their component name (ErrorBody), not def-0.
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    // operationIds, descriptions, the bodies and answers that are not JSON, examples, public endpoints.
+    transformObject: (document) => ('openapiObject' in document ? completeOpenApi(document.openapiObject as Record<string, any>) : document.swaggerObject) as never,
   });
   app.addSchema(ErrorBody);
   await app.register(swaggerUi, { routePrefix: '/docs' });
@@ -82,16 +86,17 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   app.addContentTypeParser(/^image\/.+/, { parseAs: 'buffer', bodyLimit: deps.config.maxSampleBytes }, (_request, body, done) => done(null, body));
   // Tar imports are streamed: the parser hands the untouched request stream to the route.
   app.addContentTypeParser([...TAR_TYPES, ...GZIP_TYPES], (_request, _payload, done) => done(null));
-  await app.register(multipart, { throwFileSizeLimit: false, limits: { fileSize: deps.config.maxSampleBytes, files: 1000, fields: 20, fieldSize: 4096, parts: 1020 } });
+  await app.register(multipart, { throwFileSizeLimit: false, limits: { fileSize: deps.config.maxSampleBytes, files: 1000, fields: 64, fieldSize: Math.max(4096, deps.config.maxSampleMetadataBytes), parts: 1064 } });
 
   await registerOpenApi(app, deps.version);
 
+  meRoutes(app);
   datasetRoutes(app, deps);
   sampleUploadRoutes(app, deps);
+  curationRoutes(app, deps);
   sampleRoutes(app, deps);
   bulkRoutes(app, deps);
   thumbnailRoutes(app, deps);
-  meRoutes(app);
   batchRoutes(app, deps);
   orderRoutes(app, deps);
   exportRoutes(app, deps);

@@ -6,8 +6,10 @@ import { urlCarriesCredential } from './log-redaction.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The role a modern route needs (401 without a known key, 403 without the role); 'any': any known key. */
-    role?: Role | 'any';
+    /** The role a modern route needs (401 without a known key, 403 without the role). */
+    role?: Role;
+    /** Any known key will do, whatever its roles (401 without one). */
+    anyKey?: boolean;
     /** The role a legacy route needs (403 without a known key or the role, 400 on a wrong API-VERSION). */
     legacyRole?: Role;
   }
@@ -31,11 +33,11 @@ export function installAuth(app: FastifyInstance, keyring: ApiKeyring, apiVersio
     if (urlCarriesCredential(request.url)) {
       throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'an API key must not be sent in the URL: send it in API-ACCESS-KEY or Authorization: Bearer');
     }
-    const { role, legacyRole } = request.routeOptions.config;
-    if (role) {
+    const { role, legacyRole, anyKey } = request.routeOptions.config;
+    if (role || anyKey) {
       const principal = keyring.authenticate(presentedKey(request));
       if (!principal) throw new SensoryError('SENSORY_ERR_UNAUTHORIZED', 'send a known API key in API-ACCESS-KEY or Authorization: Bearer');
-      if (role !== 'any' && !hasRole(principal, role)) throw new SensoryError('SENSORY_ERR_FORBIDDEN', `this call needs the ${role} role`);
+      if (role && !hasRole(principal, role)) throw new SensoryError('SENSORY_ERR_FORBIDDEN', `this call needs the ${role} role`);
       request.principal = principal;
     } else if (legacyRole) {
       const principal = keyring.authenticate(presentedKey(request));

@@ -1,9 +1,10 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { dependencyFault } from '../adapters/dependency-faults.js';
 import { ERROR_REGISTRY, SensoryError, isSensoryError, type ErrorCode } from '../domain/errors.js';
+import { validationError, type SchemaIssue } from './validation-messages.js';
 
-export function errorBody(code: ErrorCode, message: string, requestId?: string) {
-  return { error: { code, message, ...(requestId ? { requestId } : {}) } };
+export function errorBody(code: ErrorCode, message: string, requestId?: string, field?: string) {
+  return { error: { code, message, ...(field ? { field } : {}), ...(requestId ? { requestId } : {}) } };
 }
 
 /** Seconds a client should wait before retrying a 503: a database restart takes about that. */
@@ -14,7 +15,7 @@ const RETRY_AFTER: Partial<Record<ErrorCode, number>> = { SENSORY_ERR_TOO_MANY_P
 export function sendError(reply: FastifyReply, error: SensoryError) {
   const retryAfter = error.status === 503 ? RETRY_AFTER_SECONDS : RETRY_AFTER[error.code];
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
-  return reply.code(error.status).type('application/json').send(errorBody(error.code, error.message));
+  return reply.code(error.status).type('application/json').send(errorBody(error.code, error.message, undefined, error.field));
 }
 
 /** Framework and plugin errors, by their code, to ours. */
@@ -37,14 +38,17 @@ export function installErrorHandling(app: FastifyInstance): void {
       return sendError(reply, error);
     }
     if (error.validation) {
-      const where = error.validationContext ?? 'request';
-      // Ajv's message for a field it does not know omits the field's name.
-      const unknown = error.validation.find((issue) => issue.keyword === 'additionalProperties')?.params?.additionalProperty;
-      const message = `${where}: ${error.message.replace(/^(body|querystring|params|headers)\/?/, '')}${unknown ? `: ${unknown}` : ''}`;
-      return sendError(reply, new SensoryError('SENSORY_ERR_BAD_REQUEST', message));
+      // Schema text (anyOf, must match pattern) becomes a sentence naming the field, what was sent and what is allowed.
+      return sendError(reply, validationError(error.validation as unknown as SchemaIssue[], error.validationContext));
     }
     const mapped = error.code ? FRAMEWORK_ERRORS[error.code] : undefined;
     if (mapped) return sendError(reply, new SensoryError(mapped, error.message));
+    if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+      return sendError(reply, new SensoryError('SENSORY_ERR_BAD_REQUEST', 'the body is empty but Content-Type says JSON: send a JSON object, or no Content-Type', { field: 'body' }));
+    }
+    if (error.statusCode === 400 && (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError)) {
+      return sendError(reply, new SensoryError('SENSORY_ERR_BAD_REQUEST', `the body is not valid JSON: ${error.message}`, { field: 'body' }));
+    }
     if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
       return sendError(reply, new SensoryError('SENSORY_ERR_BAD_REQUEST', error.message));
     }

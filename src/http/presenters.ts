@@ -12,6 +12,7 @@ export function datasetView(dataset: DatasetRecord, categories?: readonly Catego
     revision: dataset.revision,
     sampleCount: dataset.sampleCount,
     createdAt: dataset.createdAt,
+    categoriesDeclared: dataset.categoriesDeclared,
     ...(categories ? { categories: categories.map(categoryView) } : {}),
   };
 }
@@ -39,6 +40,9 @@ export function sampleView(dataset: DatasetRecord, sample: SampleRecord, duplica
     mediaType: sample.mediaType,
     bytes: sample.bytes,
     split: isTestBucket(sample.splitBucket, dataset.testPercent) ? ('test' as const) : ('train' as const),
+    ...(sample.filename !== null ? { filename: sample.filename } : {}),
+    tags: sample.tags,
+    metadata: sample.metadata,
     ...(duplicate ? { duplicate: true } : {}),
   };
 }

@@ -6,15 +6,47 @@ import { MAX_PAGE } from '../services/sample.service.js';
 
 /** The schemas routes validate with; the OpenAPI description is generated from the same objects. */
 
+/**
+ * A string that is one of `values`: a JSON Schema `enum` (not an anyOf of constants), so that the
+ * OpenAPI document lists the values as an enum and a wrong value is answered with the list.
+ */
+export function StringEnum<const T extends readonly string[]>(values: T, options: Record<string, unknown> = {}) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+}
+
+/** A whole number that is one of `values`, likewise an `enum`. */
+export function IntegerEnum<const T extends readonly number[]>(values: T, options: Record<string, unknown> = {}) {
+  return Type.Unsafe<T[number]>({ type: 'integer', enum: [...values], ...options });
+}
+
+const SPLIT = ['train', 'test', 'all'] as const;
+
 export const ErrorBody = Type.Object(
   {
     error: Type.Object({
-      code: Type.Union(Object.keys(ERROR_REGISTRY).map((code) => Type.Literal(code))),
-      message: Type.String(),
-      requestId: Type.Optional(Type.String()),
+      code: StringEnum(Object.keys(ERROR_REGISTRY) as (keyof typeof ERROR_REGISTRY)[], { description: 'stable, for programs: see docs/errors.md' }),
+      message: Type.String({ description: 'for people: names the field, what was sent and what is allowed' }),
+      field: Type.Optional(Type.String({ description: 'the request field the error is about, e.g. split, categories[2], cursor' })),
+      requestId: Type.Optional(Type.String({ description: '500 only: the id to look up in the logs' })),
     }),
   },
   { $id: 'ErrorBody', description: 'Every error: a SENSORY_ERR_* code and a message for people.' },
+);
+
+export const MeView = Type.Object(
+  {
+    name: Type.String({ description: 'the key\'s name (name@key in SENSORY_API_KEYS), or "key N" by its position; never the key' }),
+    roles: Type.Array(StringEnum(['read', 'write', 'admin'] as const), { description: 'the roles given to the key' }),
+    can: Type.Object(
+      {
+        read: Type.Boolean({ description: 'list, browse, fetch batches, place and poll orders' }),
+        write: Type.Boolean({ description: 'create datasets, upload, relabel, tag, bulk actions other than delete' }),
+        admin: Type.Boolean({ description: 'everything: deletes, bulk deletes, the admin purge' }),
+      },
+      { description: 'what the key may do (admin implies every role; read and write do not imply each other)' },
+    ),
+  },
+  { description: 'The key this request was made with' },
 );
 
 export const DatasetParams = Type.Object({ name: Type.String({ description: 'dataset name' }) });
@@ -27,8 +59,16 @@ export const DatasetBody = Type.Object(
   {
     width: Type.Integer({ minimum: 1, maximum: MAX_SIDE }),
     height: Type.Integer({ minimum: 1, maximum: MAX_SIDE }),
-    channels: Type.Union([Type.Literal(1), Type.Literal(3)]),
+    channels: IntegerEnum([1, 3] as const),
     testPercent: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_TEST_PERCENT, default: 0 })),
+    categories: Type.Optional(
+      Type.Array(Type.String(), {
+        minItems: 1,
+        maxItems: 10_000,
+        description:
+          'the class list, declared: indices 0, 1, … in this order; then uploads and relabels into other categories are refused (422). On an existing dataset the list must begin with its categories in index order (409 otherwise); names after them are appended',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -45,6 +85,7 @@ export const DatasetView = Type.Object({
   revision: Type.Integer(),
   sampleCount: Type.Integer(),
   createdAt: Type.String(),
+  categoriesDeclared: Type.Boolean({ description: 'the dataset declares its categories: uploads and relabels into others are refused' }),
   categories: Type.Optional(Type.Array(CategoryView)),
 });
 
@@ -77,9 +118,16 @@ export const SampleView = Type.Object({
   createdAt: Type.String(),
   mediaType: Type.String(),
   bytes: Type.Integer(),
-  split: Type.Union([Type.Literal('train'), Type.Literal('test')]),
-  duplicate: Type.Optional(Type.Boolean()),
+  split: StringEnum(['train', 'test'] as const),
+  filename: Type.Optional(Type.String({ description: 'the original file name, when the upload gave one' })),
+  tags: Type.Array(Type.String(), { description: 'short names to filter by (?tag=)' }),
+  metadata: Type.Record(Type.String(), Type.Unknown(), { description: 'a small JSON object (at most SENSORY_MAX_SAMPLE_METADATA_BYTES as JSON)' }),
+  duplicate: Type.Optional(Type.Boolean({ description: 'the same bytes were already this sample: nothing was stored (annotations sent with them are not applied)' })),
 });
+
+const TAGS = (description: string) => Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 32, description });
+const METADATA = Type.Record(Type.String(), Type.Unknown(), { description: 'a JSON object, at most SENSORY_MAX_SAMPLE_METADATA_BYTES (default 4096) as JSON' });
+const FILENAME = Type.String({ minLength: 1, maxLength: 1024, description: 'the original file name (folders are dropped; at most 255 characters kept)' });
 
 export const UploadResults = Type.Object({
   samples: Type.Array(
@@ -96,17 +144,30 @@ export const SampleJsonBody = Type.Object(
   {
     category: Type.String(),
     data: Type.String({ description: 'the image bytes, base64' }),
+    filename: Type.Optional(FILENAME),
+    tags: Type.Optional(TAGS('tags of the new sample')),
+    metadata: Type.Optional(METADATA),
   },
   { additionalProperties: false },
 );
 export type SampleJsonBody = Static<typeof SampleJsonBody>;
 
-export const SampleUploadQuery = Type.Object({ category: Type.Optional(Type.String({ description: 'with a raw image/* body' })) });
+export const SampleUploadQuery = Type.Object({
+  category: Type.Optional(Type.String({ description: 'with a raw image/* body' })),
+  filename: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'with a raw image/* body: the original file name' })),
+  tag: Type.Optional(TAGS('with a raw image/* body: a tag of the new sample (repeat ?tag= for several)')),
+});
+export type SampleUploadQuery = Static<typeof SampleUploadQuery>;
 
 export const SampleListQuery = Type.Object(
   {
     category: Type.Optional(Type.String()),
-    split: Type.Optional(Type.Union([Type.Literal('train'), Type.Literal('test'), Type.Literal('all')])),
+    split: Type.Optional(StringEnum(SPLIT)),
+    filename: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'samples whose filename contains this (letter case ignored)' })),
+    tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'samples carrying this tag' })),
+    q: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 256, description: 'search: the sample id (a whole number), a SHA-256 prefix (4+ hex digits), part of the filename, or a tag' }),
+    ),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 100 })),
   },
@@ -119,7 +180,15 @@ export const SamplePage = Type.Object({
   nextCursor: Type.Optional(Type.String()),
 });
 
-export const RelabelBody = Type.Object({ category: Type.String() }, { additionalProperties: false });
+export const RelabelBody = Type.Object(
+  {
+    category: Type.Optional(Type.String({ description: 'relabel: raises the revision (unless it is the category the sample has)' })),
+    filename: Type.Optional(FILENAME),
+    tags: Type.Optional(TAGS('replace the tags')),
+    metadata: Type.Optional(METADATA),
+  },
+  { additionalProperties: false, minProperties: 1, description: 'at least one field; tags, filename and metadata raise no revision' },
+);
 export type RelabelBody = Static<typeof RelabelBody>;
 
 export const ImportSummary = Type.Object({
@@ -130,7 +199,7 @@ export const ImportSummary = Type.Object({
 
 export const BulkReceipt = Type.Object({
   path: Type.String({ description: 'the member as the archive names it (without a leading ./)' }),
-  status: Type.Union([Type.Literal('stored'), Type.Literal('duplicate'), Type.Literal('rejected')]),
+  status: StringEnum(['stored', 'duplicate', 'rejected'] as const),
   sampleId: Type.Optional(Type.Integer({ description: 'stored or duplicate: the sample' })),
   category: Type.Optional(Type.String()),
   sha256: Type.Optional(Type.String()),
@@ -171,17 +240,17 @@ export const BatchBody = Type.Object(
     size: Type.Integer({ minimum: 1, description: 'samples in the batch; at most SENSORY_MAX_BATCH_SAMPLES (413 above)' }),
     noise: Type.Optional(Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'probability of each augmentation' })),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SEED, description: 'same seed, same revision → byte-identical batch' })),
-    split: Type.Optional(Type.Union([Type.Literal('train'), Type.Literal('test'), Type.Literal('all')], { default: 'all' })),
+    split: Type.Optional(StringEnum(SPLIT, { default: 'all' })),
     categories: Type.Optional(Type.Array(Type.String(), { minItems: 1, maxItems: 10_000 })),
     revision: Type.Optional(Type.Integer({ minimum: 0 })),
-    dtype: Type.Optional(Type.Union([Type.Literal('uint8'), Type.Literal('float32')], { default: 'uint8' })),
-    labels: Type.Optional(Type.Union([Type.Literal('index'), Type.Literal('onehot')], { default: 'index' })),
+    dtype: Type.Optional(StringEnum(['uint8', 'float32'] as const, { default: 'uint8' })),
+    labels: Type.Optional(StringEnum(['index', 'onehot'] as const, { default: 'index' })),
     labelDtype: Type.Optional(
       // No schema default: given with labels: onehot, it is refused, so it must stay absent when not given.
-      Type.Union([Type.Literal('int32'), Type.Literal('int64')], { description: 'integer type of index labels: int32 (the default, safetensors I32) or int64 (I64); not with labels: onehot' }),
+      StringEnum(['int32', 'int64'] as const, { description: 'integer type of index labels: int32 (the default, safetensors I32) or int64 (I64); not with labels: onehot' }),
     ),
     layout: Type.Optional(
-      Type.Union([Type.Literal('nhwc'), Type.Literal('nchw')], { default: 'nhwc', description: 'axis order of data: N×H×W×C, or channels first N×C×H×W' }),
+      StringEnum(['nhwc', 'nchw'] as const, { default: 'nhwc', description: 'axis order of data: N×H×W×C, or channels first N×C×H×W' }),
     ),
     balance: Type.Optional(Type.Boolean({ default: false })),
   },
@@ -221,7 +290,7 @@ export function errorResponses(...statuses: number[]): Record<number, { descript
 
 export const ORDER_KEY_PATTERN = '^[A-Za-z0-9._:-]{1,128}$';
 const rounding = (options: { default?: 'exact' } = {}) =>
-  Type.Union([Type.Literal('exact'), Type.Literal('drop'), Type.Literal('repeat')], {
+  StringEnum(['exact', 'drop', 'repeat'] as const, {
     description: 'how samples that do not divide evenly over the ranks are dealt: exact (refused), drop (the last ones are left out), repeat (the first ones are repeated)',
     ...options,
   });
@@ -236,7 +305,7 @@ export const OrderBody = Type.Object(
     shardSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'positions a worker produces per task; default SENSORY_SHARD_SIZE; ranks × ⌈samples per rank / shardSize⌉ is at most SENSORY_MAX_ORDER_SHARDS (413 above)' })),
     ranks: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_RANKS, default: 1, description: 'ranks (data-parallel consumers) sharing the order, each polling its own equal part; at most SENSORY_MAX_ORDER_RANKS and size' })),
     rounding: Type.Optional(rounding({ default: 'exact' })),
-    key: Type.Optional(Type.String({ pattern: ORDER_KEY_PATTERN, description: 'idempotency key: the same key with the same request from the same API key returns the same order (200); with another request 409' })),
+    key: Type.Optional(Type.String({ pattern: ORDER_KEY_PATTERN, 'x-allowed': '1–128 characters of A-Z a-z 0-9 . _ : -', description: 'idempotency key: the same key with the same request from the same API key returns the same order (200); with another request 409' })),
   },
   { additionalProperties: false },
 );
@@ -252,14 +321,14 @@ export const OrderCreated = Type.Object({
   revision: Type.Integer(),
 });
 
-const PollModeView = Type.Union([Type.Literal('none'), Type.Literal('shared'), Type.Literal('cursor')], {
+const PollModeView = StringEnum(['none', 'shared', 'cursor'] as const, {
   description: 'how the rank is polled: not yet, without cursors (shared), or with cursors',
 });
 
 export const OrderView = Type.Object({
   id: Type.String(),
   dataset: Type.String(),
-  status: Type.Union(['queued', 'running', 'complete', 'failed', 'cancelled', 'expired'].map((status) => Type.Literal(status))),
+  status: StringEnum(['queued', 'running', 'complete', 'failed', 'cancelled', 'expired'] as const),
   size: Type.Integer({ description: 'the size asked for' }),
   slots: Type.Integer({ description: 'samples the order delivers in all: size rounded for its ranks, reshapes included' }),
   ranks: Type.Integer({ description: 'ranks of the current generation' }),
@@ -346,3 +415,87 @@ export const LegacyPollBody = Type.Object({ batch_id: Type.String({ maxLength: 6
 export type LegacyPollBody = Static<typeof LegacyPollBody>;
 export * from './export.schemas.js';
 export * from './webhook.schemas.js';
+
+const ActorView = Type.Object(
+  { name: Type.String({ description: 'the key\'s name, never the key' }), roles: Type.Array(Type.String()) },
+  { description: 'who made the change' },
+);
+
+export const BulkActionBody = Type.Object(
+  {
+    action: StringEnum(['relabel', 'delete', 'tag', 'untag'] as const, {
+      description:
+        'relabel (category), delete (admin), tag or untag (tags). There is no move between train and test: the split is a stable hash of the bytes (see testPercent), the same for the image wherever it is uploaded',
+    }),
+    ids: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, maxItems: 100_000, description: 'the samples to change; or filter' })),
+    filter: Type.Optional(
+      Type.Object(
+        {
+          category: Type.Optional(Type.String()),
+          split: Type.Optional(StringEnum(SPLIT)),
+          tag: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+          filename: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+          q: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+        },
+        { additionalProperties: false, description: 'every live sample the listing with these parameters gives (at most 100,000); or ids' },
+      ),
+    ),
+    category: Type.Optional(Type.String({ description: 'relabel: the category to move the samples to' })),
+    tags: Type.Optional(TAGS('tag, untag: the tags to add or take away')),
+  },
+  { additionalProperties: false },
+);
+export type BulkActionBody = Static<typeof BulkActionBody>;
+
+export const BulkActionView = Type.Object({
+  id: Type.Integer({ description: 'undo it with POST …/samples/actions/{id}/undo while it is the last one' }),
+  action: StringEnum(['relabel', 'delete', 'tag', 'untag', 'undo'] as const),
+  actor: ActorView,
+  at: Type.String(),
+  revision: Type.Integer({ description: 'the dataset revision after the action (relabels and deletes raise it by one in all)' }),
+  changed: Type.Integer({ description: 'samples changed' }),
+  undoes: Type.Optional(Type.Integer({ description: 'an undo: the action it undid' })),
+  undoneBy: Type.Optional(Type.Integer({ description: 'the undo that undid this action' })),
+});
+
+export const BulkActionResult = Type.Object({
+  action: BulkActionView,
+  results: Type.Array(
+    Type.Object({
+      id: Type.Integer({ description: 'the sample asked for' }),
+      status: StringEnum(['changed', 'unchanged', 'not_found', 'restored', 'skipped'] as const, {
+        description: 'changed; unchanged (already so); not_found (no live sample of that id); an undo: restored (a deleted sample back, as newId) or skipped (changed since, or purged: see reason)',
+      }),
+      newId: Type.Optional(Type.Integer()),
+      reason: Type.Optional(Type.String()),
+    }),
+    { description: 'one per distinct sample, in the order asked' },
+  ),
+});
+
+export const BulkActionList = Type.Object({ actions: Type.Array(BulkActionView, { description: 'newest first' }) });
+export const BulkActionParams = Type.Object({ name: Type.String({ description: 'dataset name' }), id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'bulk action id' }) });
+export const BulkActionListQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })) }, { additionalProperties: false });
+
+export const AuditQuery = Type.Object(
+  { cursor: Type.Optional(Type.String({ maxLength: 200 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })) },
+  { additionalProperties: false },
+);
+export type AuditQuery = Static<typeof AuditQuery>;
+
+export const AuditPage = Type.Object({
+  entries: Type.Array(
+    Type.Object({
+      id: Type.Integer(),
+      sampleId: Type.Integer(),
+      action: StringEnum(['add', 'relabel', 'delete', 'annotate', 'restore'] as const),
+      actor: ActorView,
+      at: Type.String(),
+      revision: Type.Integer({ description: 'the dataset revision after the change (annotations raise none)' }),
+      bulkId: Type.Optional(Type.Integer({ description: 'the bulk action the change was part of' })),
+      detail: Type.Record(Type.String(), Type.Unknown(), { description: 'add, delete: {category}; relabel: {from, to}; annotate: the fields set; restore: {from: the deleted sample\'s id, category}' }),
+    }),
+    { description: 'newest first' },
+  ),
+  nextCursor: Type.Optional(Type.String({ description: 'pass as cursor for the next (older) page' })),
+});

@@ -1,6 +1,78 @@
 import type { Channels } from '../domain/dataset-shape.js';
 import type { IndexedBlob } from './blob-index.js';
 import type { Split } from '../domain/split.js';
+import type { SampleSearch } from '../domain/sample-annotations.js';
+
+/** Who made a change: the key's name and roles, never the key. */
+export interface Actor {
+  readonly name: string;
+  readonly roles: readonly string[];
+}
+
+/** The actor of changes made without a key (the store's own tests, migrations). */
+export const SYSTEM_ACTOR: Actor = Object.freeze({ name: 'system', roles: [] });
+
+/** What the audit log records. */
+export type AuditAction = 'add' | 'relabel' | 'delete' | 'annotate' | 'restore';
+
+export interface AuditRecord {
+  readonly id: number;
+  readonly sampleId: number;
+  readonly action: AuditAction;
+  readonly actor: Actor;
+  readonly at: string;
+  /** The dataset's revision after the change (annotations raise none: the revision they were made at). */
+  readonly revision: number;
+  /** The bulk action the change was part of. */
+  readonly bulkId: number | null;
+  /** add: {category}; relabel: {from, to}; delete: {category}; annotate: the fields set; restore: {from: the deleted sample's id}. */
+  readonly detail: Readonly<Record<string, unknown>>;
+}
+
+export interface AuditQuery {
+  /** Only this sample's history. */
+  readonly sampleId?: number;
+  /** Only entries older than this one (the cursor of the previous page). */
+  readonly beforeId?: number;
+  readonly limit: number;
+}
+
+/** One change applied to many samples at once. */
+export type BulkChange =
+  | { readonly kind: 'relabel'; readonly category: string }
+  | { readonly kind: 'delete' }
+  | { readonly kind: 'tag'; readonly tags: readonly string[] }
+  | { readonly kind: 'untag'; readonly tags: readonly string[] };
+
+export type BulkItemStatus = 'changed' | 'unchanged' | 'not_found' | 'restored' | 'skipped';
+
+export interface BulkItemResult {
+  readonly id: number;
+  readonly status: BulkItemStatus;
+  /** restored: the new sample the deleted one came back as. */
+  readonly newId?: number;
+  /** skipped (an undo): why. */
+  readonly reason?: string;
+}
+
+export interface BulkActionRecord {
+  readonly id: number;
+  readonly kind: BulkChange['kind'] | 'undo';
+  readonly actor: Actor;
+  readonly at: string;
+  /** The dataset's revision after the action. */
+  readonly revision: number;
+  readonly changed: number;
+  /** An undo: the action it undid. */
+  readonly undoes: number | null;
+  /** The undo that undid this action, if any. */
+  readonly undoneBy: number | null;
+}
+
+export interface BulkOutcome {
+  readonly action: BulkActionRecord;
+  readonly results: readonly BulkItemResult[];
+}
 
 export interface DatasetSpec {
   readonly name: string;
@@ -8,9 +80,16 @@ export interface DatasetSpec {
   readonly height: number;
   readonly channels: Channels;
   readonly testPercent: number;
+  /**
+   * A declared class list (category names, checked, in index order): on creation the categories
+   * get indices 0, 1, … in this order; on an existing dataset the list must begin with its
+   * categories in index order, and the names after them are appended (raising the revision).
+   * Either way the dataset then refuses uploads and relabels into categories it does not have.
+   */
+  readonly categories?: readonly string[];
 }
 
-export interface DatasetRecord extends DatasetSpec {
+export interface DatasetRecord extends Omit<DatasetSpec, 'categories'> {
   readonly id: number;
   /** Raised by one on every add, relabel and delete. 0 for a new dataset. */
   readonly revision: number;
@@ -19,6 +98,8 @@ export interface DatasetRecord extends DatasetSpec {
   readonly createdAt: string;
   /** Revisions below this one may miss purged samples: batches and orders there are refused. 0 until a purge. */
   readonly purgedRevision: number;
+  /** The dataset declared its categories: uploads and relabels into others are refused. */
+  readonly categoriesDeclared: boolean;
 }
 
 export interface CategoryRecord {
@@ -47,6 +128,25 @@ export interface SampleRecord {
   readonly pixelSlot: number;
   /** 0–99, from its SHA-256; in the test split when below the dataset's testPercent. */
   readonly splitBucket: number;
+  /** The original file name, when the upload gave one. */
+  readonly filename: string | null;
+  /** Short names people filter by; not part of snapshots (changing them raises no revision). */
+  readonly tags: readonly string[];
+  /** A small JSON object; not part of snapshots either. */
+  readonly metadata: Readonly<Record<string, unknown>>;
+}
+
+/** A change of a live sample's annotations: absent fields are kept. */
+export interface AnnotationChange {
+  readonly filename?: string;
+  /** Replaces the tags. */
+  readonly tags?: readonly string[];
+  /** Added to the tags (after `tags`, if both). */
+  readonly addTags?: readonly string[];
+  /** Taken from the tags. */
+  readonly removeTags?: readonly string[];
+  /** Replaces the metadata. */
+  readonly metadata?: Readonly<Record<string, unknown>>;
 }
 
 export interface NewSample {
@@ -56,6 +156,11 @@ export interface NewSample {
   readonly bytes: number;
   readonly pixelSlot: number;
   readonly splitBucket: number;
+  /** Who added it (the audit log); SYSTEM_ACTOR when absent. */
+  readonly actor?: Actor;
+  readonly filename?: string;
+  readonly tags?: readonly string[];
+  readonly metadata?: Readonly<Record<string, unknown>>;
   /** The index row of a blob staged for this sample, inserted by the same commit (unless the SHA-256 is indexed already). */
   readonly newBlob?: IndexedBlob;
   /**
@@ -70,7 +175,9 @@ export type AddOutcome =
   | { readonly kind: 'duplicate'; readonly sample: SampleRecord }
   | { readonly kind: 'conflict'; readonly existing: SampleRecord }
   /** Its blob is no longer indexed: put the bytes again and retry. Nothing was added. */
-  | { readonly kind: 'blob-missing' };
+  | { readonly kind: 'blob-missing' }
+  /** The dataset declares its categories and this one is not among them. Nothing was added. */
+  | { readonly kind: 'undeclared'; readonly category: string };
 
 /** Tombstones of one dataset that a purge with some cutoff would remove. */
 export interface PurgeCandidates {
@@ -84,6 +191,12 @@ export interface PurgeCandidates {
 export interface SampleQuery {
   readonly category?: string;
   readonly split?: Split;
+  /** Only samples whose filename contains this (letter case ignored, at least for ASCII). */
+  readonly filename?: string;
+  /** Only samples carrying this tag. */
+  readonly tag?: string;
+  /** Only samples whose id is `search.id`, whose SHA-256 starts with `search.shaPrefix`, whose filename contains `search.text` or that carry the tag `search.text`. */
+  readonly search?: SampleSearch;
   /** Only samples with a larger id (the cursor of the previous page). */
   readonly afterId?: number;
   readonly limit: number;
@@ -129,7 +242,11 @@ export interface MetadataStore {
   ping(): Promise<void>;
   close(): Promise<void>;
 
-  /** Creates the dataset, or returns the existing one; SENSORY_ERR_DATASET_SHAPE_CONFLICT when its spec differs. */
+  /**
+   * Creates the dataset, or returns the existing one; SENSORY_ERR_DATASET_SHAPE_CONFLICT when its
+   * shape differs. `categories` declares (or extends) its class list: see DatasetSpec;
+   * SENSORY_ERR_CATEGORY_LIST_CONFLICT when the list does not begin with its categories.
+   */
   putDataset(spec: DatasetSpec): Promise<{ dataset: DatasetRecord; created: boolean }>;
   getDataset(name: string): Promise<DatasetRecord | undefined>;
   /** By name. */
@@ -157,10 +274,36 @@ export interface MetadataStore {
   getSample(datasetId: number, id: number): Promise<SampleRecord | undefined>;
   /** Live samples by ascending id. */
   listSamples(datasetId: number, query: SampleQuery): Promise<SampleRecord[]>;
-  /** Moves a live sample to `category` (created on first appearance), raising the revision; unchanged when it is already there. */
-  relabelSample(datasetId: number, id: number, category: string): Promise<SampleRecord | undefined>;
+  /**
+   * Moves a live sample to `category` (created on first appearance), raising the revision;
+   * unchanged when it is already there. SENSORY_ERR_UNDECLARED_CATEGORY when the dataset declares
+   * its categories and this is not one.
+   */
+  relabelSample(datasetId: number, id: number, category: string, actor?: Actor): Promise<SampleRecord | undefined>;
+  /** Changes a live sample's filename, tags or metadata (no revision is raised); undefined when there is no such live sample. */
+  annotateSample(datasetId: number, id: number, change: AnnotationChange, actor?: Actor): Promise<SampleRecord | undefined>;
   /** Tombstones a live sample, raising the revision; its data stays for older revisions. */
-  deleteSample(datasetId: number, id: number): Promise<SampleRecord | undefined>;
+  deleteSample(datasetId: number, id: number, actor?: Actor): Promise<SampleRecord | undefined>;
+
+  /**
+   * Applies one change to the live samples among `ids` in one transaction: relabels and deletes
+   * raise the revision by one in all (none when nothing changed); tags raise none. Records the
+   * action (what an undo needs) and an audit entry per changed sample. A relabel into a category
+   * a declaring dataset lacks is SENSORY_ERR_UNDECLARED_CATEGORY, and changes nothing.
+   */
+  applyBulk(datasetId: number, ids: readonly number[], change: BulkChange, actor: Actor): Promise<BulkOutcome>;
+  /**
+   * Undoes the dataset's last bulk action (not an undo, not undone): relabels back, takes added
+   * tags away and gives removed ones back, and brings deleted samples back as new samples (new
+   * ids, the same bytes, label and annotations) — each only where nothing changed it since
+   * (`skipped` otherwise). One revision, one new action of kind undo. SENSORY_ERR_BULK_ACTION_NOT_FOUND
+   * or SENSORY_ERR_UNDO_CONFLICT (not the last one, or undone already).
+   */
+  undoBulk(datasetId: number, actionId: number, actor: Actor): Promise<BulkOutcome>;
+  /** The dataset's bulk actions, newest first. */
+  listBulkActions(datasetId: number, limit: number): Promise<BulkActionRecord[]>;
+  /** The dataset's audit log (or one sample's), newest first. */
+  listAudit(datasetId: number, query: AuditQuery): Promise<AuditRecord[]>;
 
   /** Every category the dataset has had, by index, with live counts. */
   listCategories(datasetId: number): Promise<CategoryRecord[]>;

@@ -1,3 +1,4 @@
+import { CurationService } from '../services/curation.service.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SharpImaging } from '../adapters/imaging/sharp.imaging.js';
@@ -68,8 +69,9 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
     keyring: new ApiKeyring(config.apiKeys ?? generated!.entries),
     datasets,
     stats: new DatasetStatsService(batches),
-    samples: new SampleService(store, blobs),
+    samples: new SampleService(store, blobs, config.maxSampleMetadataBytes),
     thumbnails,
+    curation: new CurationService(store),
     ingest,
     imports: new ImportService(store, ingest, archiveLimits, metrics),
     bulk: new BulkUploadService(store, ingest, archiveLimits),

@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import type { ApiKeyEntry, Role } from '../config/api-keys-setting.js';
 
 export interface Principal {
-  /** "key 1", "key 2", … in configuration order: what logs may name instead of the key. */
+  /**
+   * The key's name (`name@key` in SENSORY_API_KEYS), or "key 1", "key 2", … in configuration
+   * order: what logs, the audit log and GET /v1/me name instead of the key.
+   */
   readonly label: string;
   readonly roles: ReadonlySet<Role>;
   /** A stable id of the key (from its digest, never the key itself): who placed an order. */
@@ -29,7 +32,7 @@ export class ApiKeyring {
   constructor(entries: readonly ApiKeyEntry[]) {
     this.keys = entries.map((entry, position) => {
       const keyDigest = digest(entry.key);
-      return { label: `key ${position + 1}`, roles: new Set(entry.roles), digest: keyDigest, owner: ownerOf(keyDigest) };
+      return { label: entry.name ?? `key ${position + 1}`, roles: new Set(entry.roles), digest: keyDigest, owner: ownerOf(keyDigest) };
     });
   }
 

@@ -1,11 +1,12 @@
 import type { Readable } from 'node:stream';
 import { memberPlace } from '../domain/archive-paths.js';
 import { SensoryError, isSensoryError } from '../domain/errors.js';
+import { sampleFilename } from '../domain/sample-annotations.js';
 import { tarEntries, type BodyCounter } from '../formats/tar.reader.js';
 
 /** One member of an uploaded archive that is an item: a file to store, or the reason it cannot be. */
 export type ArchiveItem =
-  | { readonly path: string; readonly category: string; readonly bytes: Buffer }
+  | { readonly path: string; readonly category: string; readonly bytes: Buffer; readonly filename?: string }
   | { readonly path: string; readonly error: SensoryError };
 
 export interface ArchiveLimits {
@@ -53,10 +54,10 @@ export async function* archiveItems(body: Readable, gzipped: boolean, limits: Ar
         yield { path, error: refusal };
         continue;
       }
-      const place = memberPlace(entry.path) as { category: string };
+      const place = memberPlace(entry.path) as { category: string; file: string };
       const bytes = await entry.readAll();
       items++;
-      yield { path, category: place.category, bytes };
+      yield { path, category: place.category, bytes, ...memberFilename(place.file) };
     }
   } catch (error) {
     if (isSensoryError(error)) throw error;
@@ -64,6 +65,15 @@ export async function* archiveItems(body: Readable, gzipped: boolean, limits: Ar
     throw new BrokenArchive(items, (error as Error).message);
   }
   if (counter.bytes === 0) throw emptyBody();
+}
+
+/** The member's file name, kept as the sample's filename when it is one. */
+function memberFilename(file: string): { filename?: string } {
+  try {
+    return { filename: sampleFilename('filename', file) };
+  } catch {
+    return {};
+  }
 }
 
 function emptyBody(): SensoryError {

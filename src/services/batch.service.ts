@@ -2,7 +2,7 @@ import { drawAugment, warpInto, isIdentity } from '../domain/augmentation.js';
 import type { BatchPlan, Dtype, LabelDtype, LabelForm, Layout } from '../domain/batch-plan.js';
 import { recordBytes } from '../domain/dataset-shape.js';
 import { SensoryError } from '../domain/errors.js';
-import { assertValidName } from '../domain/names.js';
+import { categoryName } from '../domain/names.js';
 import { randomSeed } from '../domain/random.js';
 import { drawBalancedBatch, drawBatch } from '../domain/sampling.js';
 import { releaseChunk, takeChunk } from '../lib/chunk-pool.js';
@@ -137,9 +137,9 @@ export class BatchService {
     }
     const categories = await this.categoriesAt(dataset, revision);
     const categoryIndexes = request.categories?.map((name) => {
-      assertValidName('categories[]', name);
-      const found = categories.find((category) => category.name === name);
-      if (!found) throw new SensoryError('SENSORY_ERR_UNKNOWN_CATEGORY', `dataset ${dataset.name} has no category ${name} at revision ${revision}`);
+      const wanted = categoryName('categories', name);
+      const found = categories.find((category) => category.name === wanted);
+      if (!found) throw new SensoryError('SENSORY_ERR_UNKNOWN_CATEGORY', `categories names ${JSON.stringify(name)}, which dataset ${dataset.name} does not have at revision ${revision}`, { field: 'categories' });
       return found.index;
     });
     const split = request.split ?? 'all';

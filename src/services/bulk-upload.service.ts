@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { isSensoryError } from '../domain/errors.js';
-import type { MetadataStore } from '../ports/metadata-store.js';
+import type { Actor, MetadataStore } from '../ports/metadata-store.js';
 import { BrokenArchive, archiveItems, brokenArchiveError, type ArchiveLimits } from './archive-items.js';
 import { requireDataset } from './dataset.service.js';
 import type { IngestService } from './ingest.service.js';
@@ -47,7 +47,7 @@ export class BulkUploadService {
     private readonly limits: ArchiveLimits,
   ) {}
 
-  async upload(datasetName: string, body: Readable, gzipped: boolean): Promise<BulkResult> {
+  async upload(datasetName: string, body: Readable, gzipped: boolean, actor?: Actor): Promise<BulkResult> {
     const dataset = await requireDataset(this.store, datasetName);
     const receipts: Receipt[] = [];
     const inFlight = new Set<Promise<void>>();
@@ -67,7 +67,7 @@ export class BulkUploadService {
         const size = item.bytes.length;
         bytesInFlight += size;
         const task = this.ingest
-          .addTo(dataset, { category: item.category, bytes: item.bytes }, { offload: true })
+          .addTo(dataset, { category: item.category, bytes: item.bytes, annotations: { filename: item.filename }, actor }, { offload: true })
           .then(
             (stored) =>
               record(index, {

@@ -1,6 +1,7 @@
 import { MAX_SIDE, MAX_TEST_PERCENT, type Channels } from '../domain/dataset-shape.js';
 import { SensoryError } from '../domain/errors.js';
 import { assertValidName } from '../domain/names.js';
+import { declaredCategoryList } from '../domain/category-list.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { CategoryRecord, DatasetRecord, MetadataStore } from '../ports/metadata-store.js';
 import type { PixelStore } from '../ports/pixel-store.js';
@@ -10,6 +11,8 @@ export interface DatasetRequest {
   readonly height: number;
   readonly channels: number;
   readonly testPercent?: number;
+  /** A declared class list (see DatasetSpec.categories). */
+  readonly categories?: unknown;
 }
 
 export interface DatasetDetail extends DatasetRecord {
@@ -67,12 +70,14 @@ export class DatasetService {
         { recordBytes: record, max: this.maxRecordBytes },
       );
     }
+    const categories = request.categories === undefined ? undefined : declaredCategoryList(request.categories);
     return this.store.putDataset({
       name,
       width: request.width,
       height: request.height,
       channels: request.channels as Channels,
       testPercent,
+      ...(categories ? { categories } : {}),
     });
   }
 

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { SensoryError, isSensoryError } from '../domain/errors.js';
 import { ConcurrencyLimit } from '../lib/concurrency.js';
-import type { AddOutcome, MetadataStore, NewSample } from '../ports/metadata-store.js';
+import type { Actor, AddOutcome, MetadataStore, NewSample } from '../ports/metadata-store.js';
 import { BrokenArchive, archiveItems, brokenArchiveError, type ArchiveLimits } from './archive-items.js';
 import type { Telemetry } from '../ports/telemetry.js';
 import { requireDataset } from './dataset.service.js';
@@ -29,7 +29,7 @@ export class ImportService {
     private readonly telemetry: Telemetry,
   ) {}
 
-  async importTar(datasetName: string, body: Readable, gzipped: boolean): Promise<ImportSummary> {
+  async importTar(datasetName: string, body: Readable, gzipped: boolean, actor?: Actor): Promise<ImportSummary> {
     const dataset = await requireDataset(this.store, datasetName);
     const summary: ImportSummary = { imported: 0, duplicates: 0, rejected: [] };
     const ready: { path: string; sample: NewSample; bytes: Buffer }[] = [];
@@ -45,7 +45,7 @@ export class ImportService {
           continue;
         }
         const task = limit
-          .run(() => this.ingest.prepare(dataset, { category: item.category, bytes: item.bytes }, { offload: true }))
+          .run(() => this.ingest.prepare(dataset, { category: item.category, bytes: item.bytes, annotations: { filename: item.filename }, actor }, { offload: true }))
           .then(
             (prepared: Prepared) => {
               if (prepared.kind === 'ready') ready.push({ path: item.path, sample: prepared.sample, bytes: item.bytes });

@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import { recordBytes, type DatasetShape } from '../domain/dataset-shape.js';
 import { SensoryError, isSensoryError } from '../domain/errors.js';
-import { assertValidName } from '../domain/names.js';
+import { assertValidName, categoryName } from '../domain/names.js';
+import { undeclaredCategory } from '../domain/category-list.js';
+import type { SampleAnnotations } from '../domain/sample-annotations.js';
 import { splitBucket } from '../domain/split.js';
 import { WriteBatcher } from '../lib/write-batcher.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { DecodeOptions, Imaging } from '../ports/imaging.js';
-import type { AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../ports/metadata-store.js';
+import type { Actor, AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../ports/metadata-store.js';
 import type { PixelStore } from '../ports/pixel-store.js';
 import type { Telemetry } from '../ports/telemetry.js';
 import { datasetNotFound, requireDataset } from './dataset.service.js';
@@ -15,6 +17,10 @@ import { PixelSlotAllocator } from './pixel-slots.js';
 export interface Upload {
   readonly category: unknown;
   readonly bytes: Buffer;
+  /** Checked already (domain/sample-annotations.ts); kept by a new sample, ignored for a duplicate. */
+  readonly annotations?: SampleAnnotations;
+  /** Who uploads it (the audit log). */
+  readonly actor?: Actor;
 }
 
 export interface Stored {
@@ -24,7 +30,9 @@ export interface Stored {
 }
 
 /** One file of a several-file upload: its bytes, or what was wrong with it as it was read. */
-export type FileUpload = { readonly filename: string; readonly bytes: Buffer } | { readonly filename: string; readonly error: SensoryError };
+export type FileUpload =
+  | { readonly filename: string; readonly bytes: Buffer; readonly annotations?: SampleAnnotations }
+  | { readonly filename: string; readonly error: SensoryError };
 
 /** What became of one file of a several-file upload. */
 export type FileOutcome = { readonly filename: string; readonly stored: Stored } | { readonly filename: string; readonly error: SensoryError };
@@ -40,6 +48,8 @@ export type Prepared = { readonly kind: 'ready'; readonly sample: NewSample } | 
 export class IngestService {
   private readonly slots: PixelSlotAllocator;
   private readonly committers = new Map<number, WriteBatcher<NewSample, AddOutcome>>();
+  /** The categories of datasets that declare theirs, as last read: lists only grow, so a miss reads again. */
+  private readonly declared = new Map<number, Set<string>>();
 
   constructor(
     private readonly store: MetadataStore,
@@ -92,14 +102,14 @@ export class IngestService {
    * Several files into one category, each stored (or refused) on its own. What fails them all
    * fails them once, before any file: the dataset and the category.
    */
-  async addFiles(datasetName: string, category: unknown, files: readonly FileUpload[]): Promise<FileOutcome[]> {
+  async addFiles(datasetName: string, category: unknown, files: readonly FileUpload[], actor?: Actor): Promise<FileOutcome[]> {
     await requireDataset(this.store, datasetName);
-    assertValidName('category', category);
+    categoryName('category', category);
     return Promise.all(
       files.map(async (file): Promise<FileOutcome> => {
         try {
           if ('error' in file) throw file.error;
-          return { filename: file.filename, stored: await this.add(datasetName, { category, bytes: file.bytes }) };
+          return { filename: file.filename, stored: await this.add(datasetName, { category, bytes: file.bytes, annotations: file.annotations, actor }) };
         } catch (error) {
           if (!isSensoryError(error)) throw error;
           return { filename: file.filename, error };
@@ -126,16 +136,28 @@ export class IngestService {
     options: DecodeOptions = {},
     blobIndexed?: boolean,
   ): Promise<Prepared> {
-    const category = assertValidName('category', upload.category);
+    const category = categoryName('category', upload.category);
     this.assertSize(upload.bytes.length);
     if (existing) return { kind: 'known', stored: knownOrConflict(dataset, existing, category) };
+    // Refused before any byte is written; the commit checks again.
+    if (dataset.categoriesDeclared && !(await this.isDeclared(dataset, category))) throw undeclaredCategory(dataset.name, category);
     const decoded = await this.imaging.toDatasetPixels(upload.bytes, dataset, options);
     if (decoded.pixels.length !== recordBytes(dataset)) throw new Error('imaging returned pixels of the wrong size');
     // The original and the pixels are independent files: both are written, then both synced.
     const [pixelSlot, blob] = await Promise.all([this.writePixels(dataset, decoded.pixels), this.storeOriginal(sha256, upload.bytes, blobIndexed)]);
     return {
       kind: 'ready',
-      sample: { sha256, category, mediaType: decoded.mediaType, bytes: upload.bytes.length, pixelSlot, splitBucket: splitBucket(sha256), ...blob },
+      sample: {
+        sha256,
+        category,
+        mediaType: decoded.mediaType,
+        bytes: upload.bytes.length,
+        pixelSlot,
+        splitBucket: splitBucket(sha256),
+        ...blob,
+        ...definedAnnotations(upload.annotations),
+        ...(upload.actor ? { actor: upload.actor } : {}),
+      },
     };
   }
 
@@ -180,8 +202,16 @@ export class IngestService {
     return undefined;
   }
 
+  private async isDeclared(dataset: DatasetRecord, category: string): Promise<boolean> {
+    if (this.declared.get(dataset.id)?.has(category)) return true;
+    const names = new Set((await this.store.listCategories(dataset.id)).map((known) => known.name));
+    this.declared.set(dataset.id, names);
+    return names.has(category);
+  }
+
   /** The dataset is gone and its id is never used again: its slots and committer can go. */
   forgetDataset(datasetId: number): void {
+    this.declared.delete(datasetId);
     this.slots.forget(datasetId);
     this.committers.delete(datasetId);
   }
@@ -196,6 +226,12 @@ export class IngestService {
   }
 }
 
+function definedAnnotations(annotations: SampleAnnotations | undefined): SampleAnnotations {
+  if (!annotations) return {};
+  const { filename, tags, metadata } = annotations;
+  return { ...(filename !== undefined ? { filename } : {}), ...(tags !== undefined ? { tags } : {}), ...(metadata !== undefined ? { metadata } : {}) };
+}
+
 function knownOrConflict(dataset: DatasetRecord, existing: SampleRecord, category: string): Stored {
   if (existing.category !== category) throw conflict(existing, category);
   return { dataset, sample: existing, duplicate: true };
@@ -203,6 +239,7 @@ function knownOrConflict(dataset: DatasetRecord, existing: SampleRecord, categor
 
 export function settle(dataset: DatasetRecord, outcome: AddOutcome): Stored {
   if (outcome.kind === 'conflict') throw conflict(outcome.existing, undefined);
+  if (outcome.kind === 'undeclared') throw undeclaredCategory(dataset.name, outcome.category);
   if (outcome.kind === 'blob-missing') throw new Error('the original of a sample kept leaving the blob index while it was being committed');
   return { dataset, sample: outcome.sample, duplicate: outcome.kind === 'duplicate' };
 }

@@ -1,6 +1,7 @@
+import type { Actor } from '../ports/metadata-store.js';
 import { categoryMap } from '../domain/batch-plan.js';
 import { SensoryError } from '../domain/errors.js';
-import { assertValidName, legacyDatasetName } from '../domain/names.js';
+import { assertValidName, categoryName, legacyDatasetName } from '../domain/names.js';
 import type { EncodedBatch } from '../formats/encoded-batch.js';
 import type { BatchService } from './batch.service.js';
 import type { DatasetDetail, DatasetService } from './dataset.service.js';
@@ -13,6 +14,7 @@ export interface LegacyStore {
   readonly height: number;
   readonly category: string;
   readonly bytes: Buffer;
+  readonly actor?: Actor;
 }
 
 /**
@@ -28,17 +30,17 @@ export class LegacyService {
   ) {}
 
   /** Stores the image, creating its dataset first when missing. A store that fails stores nothing, not even that dataset. */
-  async store({ name, width, height, category, bytes }: LegacyStore): Promise<void> {
+  async store({ name, width, height, category, bytes, actor }: LegacyStore): Promise<void> {
     assertValidName('name', name);
     const dataset = legacyDatasetName(name, width, height);
     assertValidName('name', dataset);
     this.ingest.assertSize(bytes.length);
-    assertValidName('category', category);
+    categoryName('category', category);
     if (!(await this.datasets.find(dataset))) {
       await this.ingest.assertImage(bytes, { width, height, channels: 3 });
       await this.datasets.put(dataset, { width, height, channels: 3 });
     }
-    await this.ingest.add(dataset, { category, bytes });
+    await this.ingest.add(dataset, { category, bytes, actor });
   }
 
   /** The dataset the batch endpoints serve. */

@@ -60,7 +60,7 @@ export function canonicalRequest(dataset: string, request: OrderRequest, shardSi
 
 /** The order's plan and shard size, after every limit is checked: nothing is stored for an order refused here. */
 export function checkOrder(request: OrderRequest, settings: OrderSettings): { plan: OrderPlan; shardSize: number } {
-  if (request.balance) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'balance is available for small batches only, not for orders');
+  if (request.balance) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'balance is available for small batches only, not for orders', { field: 'balance' });
   const { maxSamples, maxShards, maxRanks } = settings;
   if (request.size > maxSamples) {
     throw new SensoryError('SENSORY_ERR_ORDER_TOO_LARGE', `an order may have at most ${maxSamples} samples (SENSORY_MAX_ORDER_SAMPLES); this one asks ${request.size}`, { size: request.size, max: maxSamples });

@@ -157,7 +157,7 @@ export class OrderService {
   async extend(id: string, caller: Caller, ttlSeconds: number): Promise<OrderReport> {
     const max = this.settings.maxTtlSeconds;
     if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > max) {
-      throw new SensoryError('SENSORY_ERR_BAD_REQUEST', `ttlSeconds must be a whole number from 1 to ${max} (SENSORY_ORDER_MAX_TTL_SECONDS); got ${ttlSeconds}`);
+      throw new SensoryError('SENSORY_ERR_BAD_REQUEST', `ttlSeconds must be a whole number from 1 to ${max} (SENSORY_ORDER_MAX_TTL_SECONDS); got ${ttlSeconds}`, { field: 'ttlSeconds' });
     }
     await this.owned(id, caller, { active: true });
     await this.orders.updateOrder(id, ({ order }) => {
@@ -205,8 +205,8 @@ export class OrderService {
     const waitMs = request.waitMs ?? 0;
     const ref = { orderId: id, generation: g, stream: rank };
     if (request.cursor === undefined) {
-      if (request.ack !== undefined || request.resume !== undefined) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'ack and resume go with a cursor: send cursor too');
-      if (max === 0) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'max 0 is for a final acknowledgement: send cursor and ack with it');
+      if (request.ack !== undefined || request.resume !== undefined) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'ack and resume go with a cursor: send cursor too', { field: 'cursor' });
+      if (max === 0) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'max 0 is for a final acknowledgement: send cursor and ack with it', { field: 'max' });
     }
     const watch = this.signals.watch(ref, caller.owner);
     try {

@@ -1,8 +1,9 @@
 import { SensoryError } from '../domain/errors.js';
-import { assertValidName } from '../domain/names.js';
+import { categoryName } from '../domain/names.js';
+import { DEFAULT_MAX_METADATA_BYTES, sampleAnnotations, sampleSearch } from '../domain/sample-annotations.js';
 import type { Split } from '../domain/split.js';
 import type { BlobStore } from '../ports/blob-store.js';
-import type { DatasetRecord, MetadataStore, SampleRecord } from '../ports/metadata-store.js';
+import type { Actor, DatasetRecord, MetadataStore, SampleRecord } from '../ports/metadata-store.js';
 import { requireDataset } from './dataset.service.js';
 
 export const MAX_PAGE = 1000;
@@ -11,6 +12,9 @@ export const DEFAULT_PAGE = 100;
 export interface SamplePageRequest {
   readonly category?: string;
   readonly split?: Split;
+  readonly filename?: string;
+  readonly tag?: string;
+  readonly q?: string;
   readonly cursor?: string;
   readonly limit?: number;
 }
@@ -39,15 +43,45 @@ export class SampleService {
   constructor(
     private readonly store: MetadataStore,
     private readonly blobs: BlobStore,
+    /** SENSORY_MAX_SAMPLE_METADATA_BYTES. */
+    private readonly maxMetadataBytes = DEFAULT_MAX_METADATA_BYTES,
   ) {}
+
+  /**
+   * Relabels (raising the revision) and changes the filename, tags or metadata (raising none), in
+   * that order; everything is checked before anything changes.
+   */
+  async patch(
+    datasetName: string,
+    id: number,
+    change: { category?: unknown; filename?: unknown; tags?: unknown; metadata?: unknown },
+    actor?: Actor,
+  ): Promise<{ dataset: DatasetRecord; sample: SampleRecord }> {
+    const dataset = await requireDataset(this.store, datasetName);
+    const category = change.category === undefined ? undefined : categoryName('category', change.category);
+    const annotations = sampleAnnotations(change, this.maxMetadataBytes);
+    if (category === undefined && Object.keys(annotations).length === 0) {
+      throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'send at least one of category, filename, tags, metadata', { field: 'body' });
+    }
+    let sample = category === undefined ? await this.store.getSample(dataset.id, id) : await this.store.relabelSample(dataset.id, id, category, actor);
+    if (!sample) throw notFound(dataset, id);
+    if (Object.keys(annotations).length > 0) {
+      sample = await this.store.annotateSample(dataset.id, id, annotations, actor);
+      if (!sample) throw notFound(dataset, id);
+    }
+    return { dataset, sample };
+  }
 
   async list(datasetName: string, request: SamplePageRequest): Promise<SamplePage> {
     const dataset = await requireDataset(this.store, datasetName);
-    if (request.category !== undefined) assertValidName('category', request.category);
+    const category = request.category === undefined ? undefined : categoryName('category', request.category);
     const limit = request.limit ?? DEFAULT_PAGE;
     const samples = await this.store.listSamples(dataset.id, {
-      category: request.category,
+      category,
       split: request.split,
+      ...(request.filename !== undefined ? { filename: request.filename.normalize('NFC') } : {}),
+      ...(request.tag !== undefined ? { tag: request.tag.normalize('NFC') } : {}),
+      ...(request.q !== undefined ? { search: sampleSearch(request.q.normalize('NFC')) } : {}),
       afterId: decodeCursor(request.cursor),
       limit: limit + 1,
     });
@@ -68,15 +102,15 @@ export class SampleService {
 
   async relabel(datasetName: string, id: number, category: unknown): Promise<{ dataset: DatasetRecord; sample: SampleRecord }> {
     const dataset = await requireDataset(this.store, datasetName);
-    const name = assertValidName('category', category);
+    const name = categoryName('category', category);
     const sample = await this.store.relabelSample(dataset.id, id, name);
     if (!sample) throw notFound(dataset, id);
     return { dataset, sample };
   }
 
-  async delete(datasetName: string, id: number): Promise<{ dataset: DatasetRecord; sample: SampleRecord }> {
+  async delete(datasetName: string, id: number, actor?: Actor): Promise<{ dataset: DatasetRecord; sample: SampleRecord }> {
     const dataset = await requireDataset(this.store, datasetName);
-    const sample = await this.store.deleteSample(dataset.id, id);
+    const sample = await this.store.deleteSample(dataset.id, id, actor);
     if (!sample) throw notFound(dataset, id);
     return { dataset, sample };
   }

@@ -201,7 +201,7 @@ describe('imports', () => {
       { name: 'a/b/c.png', data: images.p5 },
       { name: 'x.png', data: images.p6 },
       { name: '-bad/y.png', data: images.p7 },
-      { name: 'has space/z.png', data: images.p8 },
+      { name: 'has:colon/z.png', data: images.p8 },
       { name: 'cat/notes.txt', data: Buffer.from('not an image at all, just words') },
       { name: 'cat/empty.png', data: Buffer.alloc(0) },
       { name: 'cat/broken.png', data: images.p9.subarray(0, 40) },
@@ -215,7 +215,7 @@ describe('imports', () => {
     assert.equal(rejected['a/b/c.png'], 'SENSORY_ERR_BAD_REQUEST');
     assert.equal(rejected['x.png'], 'SENSORY_ERR_BAD_REQUEST');
     assert.equal(rejected['-bad/y.png'], 'SENSORY_ERR_INVALID_NAME');
-    assert.equal(rejected['has space/z.png'], 'SENSORY_ERR_INVALID_NAME');
+    assert.equal(rejected['has:colon/z.png'], 'SENSORY_ERR_INVALID_NAME');
     assert.equal(rejected['cat/notes.txt'], 'SENSORY_ERR_NOT_AN_IMAGE');
     assert.equal(rejected['cat/empty.png'], 'SENSORY_ERR_NOT_AN_IMAGE');
     assert.equal(rejected['cat/broken.png'], 'SENSORY_ERR_NOT_AN_IMAGE');

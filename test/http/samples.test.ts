@@ -951,7 +951,7 @@ describe('samples', () => {
       await expectRefused(await api.postRaw(NAME, 'null', 'application/json'), 400, 'SENSORY_ERR_BAD_REQUEST');
     });
 
-    for (const category of ['-bad', 'a b', 'a/b', '..', '.', 'x'.repeat(65), 'caf\u00e9', '']) {
+    for (const category of ['-bad', ' a', 'a/b', '..', '.', 'x'.repeat(65), 'a\tb', 'what?', '']) {
       test(`invalid category ${JSON.stringify(category.length > 20 ? `${category.slice(0, 8)}…(${category.length})` : category)} → 400 (JSON, raw, form)`, async () => {
         const codes = category === '' ? ['SENSORY_ERR_INVALID_NAME', 'SENSORY_ERR_BAD_REQUEST'] : ['SENSORY_ERR_INVALID_NAME'];
         const json = await api.postJson(NAME, { category, data: png.toString('base64') });

@@ -143,8 +143,8 @@ describe('labelDtype and layout', () => {
     const spec = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json() as any;
     const schemaOf = (path: string) => spec.paths[path].post.requestBody.content['application/json'].schema;
     const batch = schemaOf('/v1/datasets/{name}/batches').properties;
-    assert.deepEqual(batch.labelDtype.anyOf.map((option: { enum?: string[]; const?: string }) => option.enum?.[0] ?? option.const), ['int32', 'int64']);
-    assert.deepEqual(batch.layout.anyOf.map((option: { enum?: string[]; const?: string }) => option.enum?.[0] ?? option.const), ['nhwc', 'nchw']);
+    assert.deepEqual(batch.labelDtype.enum, ['int32', 'int64']);
+    assert.deepEqual(batch.layout.enum, ['nhwc', 'nchw']);
     const order = schemaOf('/v1/datasets/{name}/orders').properties;
     assert.equal(order.labelDtype, undefined);
     assert.equal(order.layout, undefined);

@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'SENSORY_ERR_NOT_FOUND'
   | 'SENSORY_ERR_DATASET_NOT_FOUND'
   | 'SENSORY_ERR_SAMPLE_NOT_FOUND'
+  | 'SENSORY_ERR_BULK_ACTION_NOT_FOUND'
   | 'SENSORY_ERR_ORDER_NOT_FOUND'
   | 'SENSORY_ERR_EXPORT_NOT_FOUND'
   | 'SENSORY_ERR_EXPORT_FILE_NOT_FOUND'
@@ -25,7 +26,9 @@ export type ErrorCode =
   | 'SENSORY_ERR_DATASET_SHAPE_CONFLICT'
   | 'SENSORY_ERR_DATASET_NAME_CONFLICT'
   | 'SENSORY_ERR_COMPACTION_RUNNING'
+  | 'SENSORY_ERR_CATEGORY_LIST_CONFLICT'
   | 'SENSORY_ERR_CATEGORY_CONFLICT'
+  | 'SENSORY_ERR_UNDO_CONFLICT'
   | 'SENSORY_ERR_ORDER_KEY_CONFLICT'
   | 'SENSORY_ERR_ORDER_FINISHED'
   | 'SENSORY_ERR_ORDER_BUSY'
@@ -50,6 +53,7 @@ export type ErrorCode =
   | 'SENSORY_ERR_UNKNOWN_REVISION'
   | 'SENSORY_ERR_REVISION_PURGED'
   | 'SENSORY_ERR_UNKNOWN_CATEGORY'
+  | 'SENSORY_ERR_UNDECLARED_CATEGORY'
   | 'SENSORY_ERR_UNEVEN_RANKS'
   | 'SENSORY_ERR_TOO_MANY_RANKS'
   | 'SENSORY_ERR_TOO_MANY_ORDERS'
@@ -66,6 +70,8 @@ export type DatasetShape = {
   height: number;
   channels: 1 | 3;
   testPercent?: number;
+  /** the class list, declared: indices 0, 1, … in this order; then uploads and relabels into other categories are refused (422). On an existing dataset the list must begin with its categories in index order (409 otherwise); names after them are appended */
+  categories?: string[];
 };
 
 export type DatasetView = {
@@ -77,6 +83,8 @@ export type DatasetView = {
   revision: number;
   sampleCount: number;
   createdAt: string;
+  /** the dataset declares its categories: uploads and relabels into others are refused */
+  categoriesDeclared: boolean;
   categories?: {
     name: string;
     index: number;
@@ -109,6 +117,13 @@ export type SampleView = {
   mediaType: string;
   bytes: number;
   split: 'train' | 'test';
+  /** the original file name, when the upload gave one */
+  filename?: string;
+  /** short names to filter by (?tag=) */
+  tags: string[];
+  /** a small JSON object (at most SENSORY_MAX_SAMPLE_METADATA_BYTES as JSON) */
+  metadata: Record<string, unknown>;
+  /** the same bytes were already this sample: nothing was stored (annotations sent with them are not applied) */
   duplicate?: boolean;
 };
 
@@ -120,6 +135,12 @@ export type SamplePage = {
 export type SampleListQuery = {
   category?: string;
   split?: 'train' | 'test' | 'all';
+  /** samples whose filename contains this (letter case ignored) */
+  filename?: string;
+  /** samples carrying this tag */
+  tag?: string;
+  /** search: the sample id (a whole number), a SHA-256 prefix (4+ hex digits), part of the filename, or a tag */
+  q?: string;
   limit?: number;
 };
 
@@ -405,8 +426,13 @@ export type ReshapeRequest = {
 /** Every error: a SENSORY_ERR_* code and a message for people. */
 export type ErrorBody = {
   error: {
+    /** stable, for programs: see docs/errors.md */
     code: ErrorCode;
+    /** for people: names the field, what was sent and what is allowed */
     message: string;
+    /** the request field the error is about, e.g. split, categories[2], cursor */
+    field?: string;
+    /** 500 only: the id to look up in the logs */
     requestId?: string;
   };
 };

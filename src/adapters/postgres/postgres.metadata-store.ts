@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { SensoryError } from '../../domain/errors.js';
 import { caseConflict } from '../../domain/names.js';
+import { categoriesToAppend, undeclaredCategory } from '../../domain/category-list.js';
 import type { Split } from '../../domain/split.js';
 import type { IndexedBlob } from '../../ports/blob-index.js';
 import type {
@@ -18,7 +19,19 @@ import type {
   PurgeCandidates,
   SampleQuery,
   SampleRecord,
+  AnnotationChange,
+  Actor,
+  AuditAction,
+  AuditQuery,
+  AuditRecord,
+  BulkActionRecord,
+  BulkChange,
+  BulkItemResult,
+  BulkOutcome,
 } from '../../ports/metadata-store.js';
+import { SYSTEM_ACTOR } from '../../ports/metadata-store.js';
+import { assertUndoable, bulkNotFound, planBulkItem } from '../../domain/bulk-actions.js';
+import { applyAnnotationChange } from '../../domain/sample-annotations.js';
 import { MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, POSTGRES_MIGRATIONS } from './postgres.migrations.js';
 
 const INT8_OID = 20;
@@ -85,13 +98,14 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
 
 // Columns are aliased to the record fields, so rows are the records themselves.
 const DATASET_COLUMNS = `id, name, width, height, channels, test_percent AS "testPercent", revision,
-  live_count AS "sampleCount", created_at AS "createdAt", purged_rev AS "purgedRevision"`;
+  live_count AS "sampleCount", created_at AS "createdAt", purged_rev AS "purgedRevision",
+  categories_declared AS "categoriesDeclared"`;
 const DATASET_SELECT = `SELECT ${DATASET_COLUMNS} FROM datasets`;
 
 const SAMPLE_SELECT = `
   SELECT s.id, s.dataset_id AS "datasetId", s.sha256, c.name AS category, s.category_idx AS "categoryIndex",
          s.added_rev AS revision, s.created_at AS "createdAt", s.media_type AS "mediaType", s.bytes,
-         s.pixel_slot AS "pixelSlot", s.split_bucket AS "splitBucket"
+         s.pixel_slot AS "pixelSlot", s.split_bucket AS "splitBucket", s.filename, s.tags, s.metadata
   FROM samples s JOIN categories c ON c.dataset_id = s.dataset_id AND c.idx = s.category_idx`;
 
 /** Tombstones removed per transaction by a purge. */
@@ -188,7 +202,7 @@ export class PostgresMetadataStore implements MetadataStore {
          ON CONFLICT DO NOTHING RETURNING ${DATASET_COLUMNS}`,
         [name, width, height, channels, testPercent, new Date().toISOString()],
       );
-      if (inserted.rows[0]) return { dataset: inserted.rows[0], created: true };
+      if (inserted.rows[0]) return { dataset: await this.declare(inserted.rows[0], spec.categories), created: true };
       const dataset = await this.getDataset(name);
       if (!dataset) {
         // The unique index on lower(name) refused it: a name differing only in case exists.
@@ -206,8 +220,38 @@ export class PostgresMetadataStore implements MetadataStore {
           Object.fromEntries(differs.map((f) => [f, { existing: dataset[f], requested: spec[f] }])),
         );
       }
-      return { dataset, created: false };
+      return { dataset: await this.declare(dataset, spec.categories), created: false };
     }
+  }
+
+  /**
+   * Declares (or extends) the dataset's class list under its row lock: the names after its
+   * current categories are appended at the next indices. On a dataset with samples this raises
+   * the revision, so that snapshots before it keep their category map.
+   */
+  private async declare(dataset: DatasetRecord, categories: readonly string[] | undefined): Promise<DatasetRecord> {
+    if (!categories) return dataset;
+    return inTransaction(this.pool, async (client) => {
+      const locked = await client.query<DatasetRecord>(`SELECT ${DATASET_COLUMNS} FROM datasets WHERE id = $1 FOR UPDATE`, [dataset.id]);
+      const current = locked.rows[0];
+      if (!current) throw datasetNotFound(dataset.id);
+      const existing = (await client.query<{ name: string }>('SELECT name FROM categories WHERE dataset_id = $1 ORDER BY idx', [dataset.id])).rows.map((row) => row.name);
+      const append = categoriesToAppend(current.name, existing, categories);
+      if (append.length === 0 && current.categoriesDeclared) return current;
+      const revision = append.length > 0 && current.revision > 0 ? await bumpRevision(client, dataset.id, 0) : current.revision;
+      const first = existing.length;
+      if (append.length > 0) {
+        await client.query(
+          `INSERT INTO categories (dataset_id, idx, name, created_rev) SELECT $1, * FROM unnest($2::integer[], $3::text[], $4::bigint[])`,
+          [dataset.id, append.map((_, i) => first + i), append, append.map(() => revision)],
+        );
+      }
+      const updated = await client.query<DatasetRecord>(
+        `UPDATE datasets SET categories_declared = true, next_category_index = $2 WHERE id = $1 RETURNING ${DATASET_COLUMNS}`,
+        [dataset.id, first + append.length],
+      );
+      return updated.rows[0];
+    });
   }
 
   async getDataset(name: string): Promise<DatasetRecord | undefined> {
@@ -256,12 +300,13 @@ export class PostgresMetadataStore implements MetadataStore {
     samples: readonly NewSample[],
   ): Promise<{ outcomes: AddOutcome[]; revisions: { before: number; after: number } }> {
     return inTransaction(this.pool, async (client) => {
-      const locked = await client.query<{ revision: number; next_category_index: number }>(
-        'SELECT revision, next_category_index FROM datasets WHERE id = $1 FOR UPDATE',
+      const locked = await client.query<{ revision: number; next_category_index: number; categories_declared: boolean }>(
+        'SELECT revision, next_category_index, categories_declared FROM datasets WHERE id = $1 FOR UPDATE',
         [datasetId],
       );
       if (!locked.rows[0]) throw datasetNotFound(datasetId);
       let { revision, next_category_index: nextIndex } = locked.rows[0];
+      const declared = locked.rows[0].categories_declared;
       const before = revision;
       if (samples.length === 0) return { outcomes: [], revisions: { before, after: before } };
 
@@ -291,6 +336,7 @@ export class PostgresMetadataStore implements MetadataStore {
       const newCategories: { idx: number; name: string; revision: number }[] = [];
       const bySha = new Map<string, () => SampleRecord>(live.rows.map((row) => [row.sha256, () => row]));
       const toInsert: SampleRecord[] = [];
+      const actors = new Map<SampleRecord, Actor>();
       const newBlobs: IndexedBlob[] = [];
       const outcomes: (() => AddOutcome)[] = [];
 
@@ -302,6 +348,11 @@ export class PostgresMetadataStore implements MetadataStore {
             const sample = existing();
             return sample.category === same ? { kind: 'duplicate', sample } : { kind: 'conflict', existing: sample };
           });
+          continue;
+        }
+        if (declared && !categoryIndex.has(item.category)) {
+          const category = item.category;
+          outcomes.push(() => ({ kind: 'undeclared', category }));
           continue;
         }
         if (item.newBlob) newBlobs.push(item.newBlob);
@@ -317,8 +368,10 @@ export class PostgresMetadataStore implements MetadataStore {
           newCategories.push({ idx: index, name: item.category, revision });
         }
         const { sha256, category, mediaType, bytes, pixelSlot, splitBucket } = item;
-        const record = { id: 0, datasetId, sha256, category, categoryIndex: index, revision, createdAt: new Date().toISOString(), mediaType, bytes, pixelSlot, splitBucket };
+        const annotations = { filename: item.filename ?? null, tags: [...(item.tags ?? [])], metadata: item.metadata ?? {} };
+        const record = { id: 0, datasetId, sha256, category, categoryIndex: index, revision, createdAt: new Date().toISOString(), mediaType, bytes, pixelSlot, splitBucket, ...annotations };
         toInsert.push(record);
+        actors.set(record, item.actor ?? SYSTEM_ACTOR);
         bySha.set(sha256, () => record);
         outcomes.push(() => ({ kind: 'added', sample: record }));
       }
@@ -336,10 +389,10 @@ export class PostgresMetadataStore implements MetadataStore {
         // round trip (the labels' foreign keys are checked at its end, when the samples exist).
         const ids = await client.query<{ id: number; sha256: string }>(
           `WITH added AS (
-             INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, label_rev, added_rev, created_at)
-             SELECT $1, u.sha, u.media, u.bytes, u.slot, u.bucket, u.idx, u.rev, u.rev, u.created
-             FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::integer[], $7::integer[], $8::bigint[], $9::text[])
-               WITH ORDINALITY AS u(sha, media, bytes, slot, bucket, idx, rev, created, ord)
+             INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, label_rev, added_rev, created_at, filename, tags, metadata)
+             SELECT $1, u.sha, u.media, u.bytes, u.slot, u.bucket, u.idx, u.rev, u.rev, u.created, u.filename, u.tags::jsonb, u.metadata::jsonb
+             FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::integer[], $7::integer[], $8::bigint[], $9::text[], $17::text[], $18::text[], $19::text[])
+               WITH ORDINALITY AS u(sha, media, bytes, slot, bucket, idx, rev, created, filename, tags, metadata, ord)
              ORDER BY u.ord
              RETURNING id, sha256, added_rev, category_idx
            ), labelled AS (
@@ -350,6 +403,10 @@ export class PostgresMetadataStore implements MetadataStore {
              INSERT INTO blob_index (sha256, segment_id, byte_offset, byte_length)
              SELECT * FROM unnest($13::text[], $14::bigint[], $15::bigint[], $16::bigint[])
              ON CONFLICT (sha256) DO NOTHING
+           ), audited AS (
+             INSERT INTO audit_log (dataset_id, sample_id, action, actor, roles, at, revision, detail)
+             SELECT $1, a.id, 'add', w.actor, w.roles, w.at, a.added_rev, jsonb_build_object('category', w.category)
+             FROM added a JOIN unnest($8::bigint[], $20::text[], $21::text[], $9::text[], $22::text[]) AS w(rev, actor, roles, at, category) ON w.rev = a.added_rev
            )
            SELECT id, sha256 FROM added`,
           [
@@ -369,6 +426,12 @@ export class PostgresMetadataStore implements MetadataStore {
             newBlobs.map((b) => b.segment),
             newBlobs.map((b) => b.offset),
             newBlobs.map((b) => b.length),
+            column('filename'),
+            toInsert.map((r) => JSON.stringify(r.tags)),
+            toInsert.map((r) => JSON.stringify(r.metadata)),
+            toInsert.map((r) => actors.get(r)!.name),
+            toInsert.map((r) => actors.get(r)!.roles.join(',')),
+            column('category'),
           ],
         );
         const idBySha = new Map(ids.rows.map((row) => [row.sha256, row.id]));
@@ -404,43 +467,66 @@ export class PostgresMetadataStore implements MetadataStore {
     if (testPercent === undefined || query.limit <= 0) return [];
     const { lo, hi } = splitBounds(query.split, testPercent);
     const params: unknown[] = [datasetId, query.afterId ?? 0, lo, hi, query.limit];
-    let inCategory = '';
+    const where = ['s.dataset_id = $1', 's.deleted_rev IS NULL', 's.id > $2', 's.split_bucket >= $3', 's.split_bucket < $4'];
+    const param = (value: unknown) => `$${params.push(value)}`;
     if (query.category !== undefined) {
       const category = await this.pool.query<{ idx: number }>('SELECT idx FROM categories WHERE dataset_id = $1 AND name = $2', [datasetId, query.category]);
       if (!category.rows[0]) return [];
-      params.push(category.rows[0].idx);
-      inCategory = 'AND s.category_idx = $6';
+      where.push(`s.category_idx = ${param(category.rows[0].idx)}`);
     }
-    const { rows } = await this.pool.query<SampleRecord>(
-      `${SAMPLE_SELECT}
-       WHERE s.dataset_id = $1 AND s.deleted_rev IS NULL AND s.id > $2 AND s.split_bucket >= $3 AND s.split_bucket < $4 ${inCategory}
-       ORDER BY s.id LIMIT $5`,
-      params,
-    );
+    if (query.filename !== undefined) where.push(`strpos(lower(s.filename), ${param(query.filename.toLowerCase())}) > 0`);
+    if (query.tag !== undefined) where.push(`s.tags ? ${param(query.tag)}`);
+    if (query.search !== undefined) {
+      const { text, id, shaPrefix } = query.search;
+      const conditions = [`strpos(lower(coalesce(s.filename, '')), ${param(text.toLowerCase())}) > 0`, `s.tags ? ${param(text)}`];
+      if (id !== undefined) conditions.push(`s.id = ${param(id)}`);
+      if (shaPrefix !== undefined) conditions.push(`left(s.sha256, ${shaPrefix.length}) = ${param(shaPrefix)}`);
+      where.push(`(${conditions.join(' OR ')})`);
+    }
+    const { rows } = await this.pool.query<SampleRecord>(`${SAMPLE_SELECT} WHERE ${where.join(' AND ')} ORDER BY s.id LIMIT $5`, params);
     return rows;
   }
 
-  async relabelSample(datasetId: number, id: number, category: string): Promise<SampleRecord | undefined> {
+  async annotateSample(datasetId: number, id: number, change: AnnotationChange, actor?: Actor): Promise<SampleRecord | undefined> {
+    return inTransaction(this.pool, async (client) => {
+      const row = (await client.query<SampleRecord>(`${SAMPLE_SELECT} WHERE s.dataset_id = $1 AND s.id = $2 AND s.deleted_rev IS NULL FOR UPDATE OF s`, [datasetId, id])).rows[0];
+      if (!row) return undefined;
+      const next = applyAnnotationChange(row, change);
+      await client.query('UPDATE samples SET filename = $2, tags = $3::jsonb, metadata = $4::jsonb WHERE id = $1', [id, next.filename, JSON.stringify(next.tags), JSON.stringify(next.metadata)]);
+      const revision = (await client.query<{ revision: number }>('SELECT revision FROM datasets WHERE id = $1', [datasetId])).rows[0].revision;
+      await audit(client, datasetId, [{ sampleId: id, action: 'annotate', revision, detail: { ...change } }], actor, null);
+      return next;
+    });
+  }
+
+  async relabelSample(datasetId: number, id: number, category: string, actor?: Actor): Promise<SampleRecord | undefined> {
     return inTransaction(this.pool, async (client) => {
       if (!(await lockDataset(client, datasetId))) return undefined;
       const row = await liveSampleById(client, datasetId, id);
       if (!row) return undefined;
       if (row.category === category) return row;
+      const flags = await client.query<{ name: string; categories_declared: boolean; known: boolean }>(
+        'SELECT name, categories_declared, EXISTS (SELECT 1 FROM categories WHERE dataset_id = $1 AND name = $2) AS known FROM datasets WHERE id = $1',
+        [datasetId, category],
+      );
+      if (flags.rows[0]?.categories_declared && !flags.rows[0].known) throw undeclaredCategory(flags.rows[0].name, category);
       const revision = await bumpRevision(client, datasetId, 0);
       const categoryIndex = await ensureCategory(client, datasetId, category, revision);
       await client.query('INSERT INTO sample_labels (sample_id, from_rev, category_idx) VALUES ($1, $2, $3)', [id, revision, categoryIndex]);
       await client.query('UPDATE samples SET category_idx = $1, label_rev = $2 WHERE id = $3', [categoryIndex, revision, id]);
+      await audit(client, datasetId, [{ sampleId: id, action: 'relabel', revision, detail: { from: row.category, to: category } }], actor, null);
       return { ...row, category, categoryIndex };
     });
   }
 
-  async deleteSample(datasetId: number, id: number): Promise<SampleRecord | undefined> {
+  async deleteSample(datasetId: number, id: number, actor?: Actor): Promise<SampleRecord | undefined> {
     return inTransaction(this.pool, async (client) => {
       if (!(await lockDataset(client, datasetId))) return undefined;
       const row = await liveSampleById(client, datasetId, id);
       if (!row) return undefined;
       const revision = await bumpRevision(client, datasetId, -1);
       await client.query('UPDATE samples SET deleted_rev = $1, deleted_at = $3 WHERE id = $2', [revision, id, new Date().toISOString()]);
+      await audit(client, datasetId, [{ sampleId: id, action: 'delete', revision, detail: { category: row.category } }], actor, null);
       return row;
     });
   }
@@ -595,12 +681,221 @@ export class PostgresMetadataStore implements MetadataStore {
     return dropped;
   }
 
+  async applyBulk(datasetId: number, ids: readonly number[], change: BulkChange, actor: Actor): Promise<BulkOutcome> {
+    return inTransaction(this.pool, async (client) => {
+      const dataset = (await client.query<DatasetRecord>(`SELECT ${DATASET_COLUMNS} FROM datasets WHERE id = $1 FOR UPDATE`, [datasetId])).rows[0];
+      if (!dataset) throw datasetNotFound(datasetId);
+      let targetIndex: number | undefined;
+      if (change.kind === 'relabel') {
+        targetIndex = (await client.query<{ idx: number }>('SELECT idx FROM categories WHERE dataset_id = $1 AND name = $2', [datasetId, change.category])).rows[0]?.idx;
+        if (targetIndex === undefined && dataset.categoriesDeclared) throw undeclaredCategory(dataset.name, change.category);
+      }
+      const unique = [...new Set(ids)];
+      const rows = (await client.query<SampleRecord>(`${SAMPLE_SELECT} WHERE s.dataset_id = $1 AND s.id = ANY($2::bigint[]) AND s.deleted_rev IS NULL FOR UPDATE OF s`, [datasetId, unique])).rows;
+      const byId = new Map(rows.map((row) => [row.id, row]));
+      const results: BulkItemResult[] = [];
+      const undo: unknown[] = [];
+      const audits: AuditEntry[] = [];
+      const relabelled: number[] = [];
+      const deleted: number[] = [];
+      const annotated: { id: number; tags: readonly string[] }[] = [];
+      for (const id of unique) {
+        const row = byId.get(id);
+        const plan = row && planBulkItem(row, change);
+        results.push({ id, status: !row ? 'not_found' : plan ? 'changed' : 'unchanged' });
+        if (!row || !plan) continue;
+        if (plan.kind === 'relabel') relabelled.push(id);
+        else if (plan.kind === 'delete') deleted.push(id);
+        else annotated.push({ id, tags: plan.next.tags }), undo.push([id, plan.tags]);
+        if (plan.kind !== 'annotate') undo.push(plan.kind === 'relabel' ? [id, row.categoryIndex, -1] : id);
+        audits.push({
+          sampleId: id,
+          action: plan.kind === 'annotate' ? 'annotate' : plan.kind,
+          revision: 0,
+          detail: plan.kind === 'relabel' ? { from: row.category, to: plan.to } : plan.kind === 'delete' ? { category: row.category } : change.kind === 'tag' ? { addTags: plan.tags } : { removeTags: plan.tags },
+        });
+      }
+      let revision = dataset.revision;
+      if (relabelled.length > 0 || deleted.length > 0) revision = await bumpRevision(client, datasetId, -deleted.length);
+      if (relabelled.length > 0) {
+        const index = targetIndex ?? (await ensureCategory(client, datasetId, (change as { category: string }).category, revision));
+        for (const entry of undo) if (Array.isArray(entry) && entry[2] === -1) entry[2] = index;
+        await client.query('INSERT INTO sample_labels (sample_id, from_rev, category_idx) SELECT unnest($1::bigint[]), $2, $3', [relabelled, revision, index]);
+        await client.query('UPDATE samples SET category_idx = $2, label_rev = $3 WHERE id = ANY($1::bigint[])', [relabelled, index, revision]);
+      }
+      if (deleted.length > 0) {
+        await client.query('UPDATE samples SET deleted_rev = $2, deleted_at = $3 WHERE id = ANY($1::bigint[])', [deleted, revision, new Date().toISOString()]);
+      }
+      if (annotated.length > 0) {
+        await client.query('UPDATE samples SET tags = u.tags::jsonb FROM unnest($1::bigint[], $2::text[]) AS u(id, tags) WHERE samples.id = u.id', [
+          annotated.map((a) => a.id),
+          annotated.map((a) => JSON.stringify(a.tags)),
+        ]);
+      }
+      const action = await insertBulk(client, datasetId, change.kind, actor, revision, audits.length, null, undo);
+      await audit(client, datasetId, audits.map((entry) => ({ ...entry, revision })), actor, action.id);
+      return { action, results };
+    });
+  }
+
+  async undoBulk(datasetId: number, actionId: number, actor: Actor): Promise<BulkOutcome> {
+    return inTransaction(this.pool, async (client) => {
+      const dataset = (await client.query<DatasetRecord>(`SELECT ${DATASET_COLUMNS} FROM datasets WHERE id = $1 FOR UPDATE`, [datasetId])).rows[0];
+      if (!dataset) throw datasetNotFound(datasetId);
+      const row = (await client.query<BulkRow>(`${BULK_SELECT} WHERE dataset_id = $1 AND id = $2`, [datasetId, actionId])).rows[0];
+      if (!row) throw bulkNotFound(actionId);
+      const last = (await client.query<BulkRow>(`${BULK_SELECT} WHERE dataset_id = $1 AND kind <> 'undo' ORDER BY id DESC LIMIT 1`, [datasetId])).rows[0];
+      assertUndoable(row, last);
+      const entries = row.undo as unknown[];
+      const results: BulkItemResult[] = [];
+      const audits: AuditEntry[] = [];
+      let revision: number | undefined;
+      const raise = async (liveDelta: number) => (revision ??= await bumpRevision(client, datasetId, liveDelta));
+      const names = new Map((await client.query<{ idx: number; name: string }>('SELECT idx, name FROM categories WHERE dataset_id = $1', [datasetId])).rows.map((c) => [c.idx, c.name]));
+      if (row.kind === 'relabel') {
+        const wanted = entries as [number, number, number][];
+        const live = new Map((await client.query<SampleRecord>(`${SAMPLE_SELECT} WHERE s.dataset_id = $1 AND s.id = ANY($2::bigint[]) AND s.deleted_rev IS NULL FOR UPDATE OF s`, [datasetId, wanted.map((e) => e[0])])).rows.map((r) => [r.id, r]));
+        const back: [number, number][] = [];
+        for (const [id, from, to] of wanted) {
+          const sample = live.get(id);
+          if (!sample || sample.categoryIndex !== to) results.push({ id, status: 'skipped', reason: sample ? 'relabelled since' : 'deleted since' });
+          else {
+            back.push([id, from]);
+            results.push({ id, status: 'changed' });
+            audits.push({ sampleId: id, action: 'relabel', revision: 0, detail: { from: sample.category, to: names.get(from) ?? String(from) } });
+          }
+        }
+        if (back.length > 0) {
+          const rev = await raise(0);
+          await client.query('INSERT INTO sample_labels (sample_id, from_rev, category_idx) SELECT u.id, $3, u.idx FROM unnest($1::bigint[], $2::integer[]) AS u(id, idx)', [back.map((b) => b[0]), back.map((b) => b[1]), rev]);
+          await client.query('UPDATE samples SET category_idx = u.idx, label_rev = $3 FROM unnest($1::bigint[], $2::integer[]) AS u(id, idx) WHERE samples.id = u.id', [back.map((b) => b[0]), back.map((b) => b[1]), rev]);
+        }
+      } else if (row.kind === 'delete') {
+        for (const id of entries as number[]) {
+          const tomb = (await client.query<{ sha256: string }>('SELECT sha256 FROM samples WHERE dataset_id = $1 AND id = $2 AND deleted_rev IS NOT NULL', [datasetId, id])).rows[0];
+          if (!tomb) {
+            results.push({ id, status: 'skipped', reason: 'purged' });
+            continue;
+          }
+          if ((await client.query('SELECT 1 FROM samples WHERE dataset_id = $1 AND sha256 = $2 AND deleted_rev IS NULL', [datasetId, tomb.sha256])).rows.length > 0) {
+            results.push({ id, status: 'skipped', reason: 'its bytes are a live sample again' });
+            continue;
+          }
+          const rev = await raise(0);
+          const restored = (
+            await client.query<{ id: number; category_idx: number }>(
+              `INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, label_rev, added_rev, created_at, filename, tags, metadata)
+               SELECT dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, $2, $2, created_at, filename, tags, metadata FROM samples WHERE id = $1
+               RETURNING id, category_idx`,
+              [id, rev],
+            )
+          ).rows[0];
+          await client.query('INSERT INTO sample_labels (sample_id, from_rev, category_idx) VALUES ($1, $2, $3)', [restored.id, rev, restored.category_idx]);
+          results.push({ id, status: 'restored', newId: restored.id });
+          audits.push({ sampleId: restored.id, action: 'restore', revision: 0, detail: { from: id, category: names.get(restored.category_idx) ?? '' } });
+        }
+        const restoredCount = results.filter((r) => r.status === 'restored').length;
+        if (restoredCount > 0) await client.query('UPDATE datasets SET live_count = live_count + $2 WHERE id = $1', [datasetId, restoredCount]);
+      } else {
+        const wanted = entries as [number, string[]][];
+        const live = new Map((await client.query<SampleRecord>(`${SAMPLE_SELECT} WHERE s.dataset_id = $1 AND s.id = ANY($2::bigint[]) AND s.deleted_rev IS NULL FOR UPDATE OF s`, [datasetId, wanted.map((e) => e[0])])).rows.map((r) => [r.id, r]));
+        const updates: { id: number; tags: readonly string[] }[] = [];
+        for (const [id, tags] of wanted) {
+          const sample = live.get(id);
+          if (!sample) {
+            results.push({ id, status: 'skipped', reason: 'deleted since' });
+            continue;
+          }
+          const inverse: BulkChange = row.kind === 'tag' ? { kind: 'untag', tags } : { kind: 'tag', tags };
+          const plan = planBulkItem(sample, inverse);
+          if (!plan || plan.kind !== 'annotate') {
+            results.push({ id, status: 'unchanged' });
+            continue;
+          }
+          updates.push({ id, tags: plan.next.tags });
+          results.push({ id, status: 'changed' });
+          audits.push({ sampleId: id, action: 'annotate', revision: 0, detail: inverse.kind === 'tag' ? { addTags: plan.tags } : { removeTags: plan.tags } });
+        }
+        if (updates.length > 0) {
+          await client.query('UPDATE samples SET tags = u.tags::jsonb FROM unnest($1::bigint[], $2::text[]) AS u(id, tags) WHERE samples.id = u.id', [updates.map((u) => u.id), updates.map((u) => JSON.stringify(u.tags))]);
+        }
+      }
+      const finalRevision = revision ?? dataset.revision;
+      const action = await insertBulk(client, datasetId, 'undo', actor, finalRevision, audits.length, actionId, []);
+      await client.query('UPDATE bulk_actions SET undone_by = $1 WHERE id = $2', [action.id, actionId]);
+      await audit(client, datasetId, audits.map((entry) => ({ ...entry, revision: finalRevision })), actor, action.id);
+      return { action, results };
+    });
+  }
+
+  async listBulkActions(datasetId: number, limit: number): Promise<BulkActionRecord[]> {
+    return (await this.pool.query<BulkRow>(`${BULK_SELECT} WHERE dataset_id = $1 ORDER BY id DESC LIMIT $2`, [datasetId, limit])).rows.map(toBulkRecord);
+  }
+
+  async listAudit(datasetId: number, query: AuditQuery): Promise<AuditRecord[]> {
+    const params: unknown[] = [datasetId, query.beforeId ?? Number.MAX_SAFE_INTEGER, query.limit];
+    const bySample = query.sampleId !== undefined ? `AND sample_id = $${params.push(query.sampleId)}` : '';
+    const { rows } = await this.pool.query<Omit<AuditRecord, 'actor'> & { actor: string; roles: string }>(
+      `SELECT id, sample_id AS "sampleId", action, actor, roles, at, revision, bulk_id AS "bulkId", detail FROM audit_log
+       WHERE dataset_id = $1 AND id < $2 ${bySample} ORDER BY id DESC LIMIT $3`,
+      params,
+    );
+    return rows.map(({ actor, roles, ...rest }) => ({ ...rest, actor: { name: actor, roles: roles === '' ? [] : roles.split(',') } }));
+  }
+
   private async testPercent(datasetId: number): Promise<number | undefined> {
     return (await this.pool.query<{ test_percent: number }>('SELECT test_percent FROM datasets WHERE id = $1', [datasetId])).rows[0]?.test_percent;
   }
 }
 
 type Queryable = pg.Pool | pg.PoolClient;
+
+const BULK_SELECT = `SELECT id, kind, actor, roles, at, revision, changed, undoes, undone_by AS "undoneBy", undo FROM bulk_actions`;
+
+interface BulkRow {
+  id: number;
+  kind: BulkActionRecord['kind'];
+  actor: string;
+  roles: string;
+  at: string;
+  revision: number;
+  changed: number;
+  undoes: number | null;
+  undoneBy: number | null;
+  undo: unknown;
+}
+
+function toBulkRecord(row: BulkRow): BulkActionRecord {
+  const { undo: _undo, roles, actor, ...rest } = row;
+  return { ...rest, actor: { name: actor, roles: roles === '' ? [] : roles.split(',') } };
+}
+
+async function insertBulk(client: pg.PoolClient, datasetId: number, kind: string, actor: Actor, revision: number, changed: number, undoes: number | null, undo: unknown[]): Promise<BulkActionRecord> {
+  const { rows } = await client.query<BulkRow>(
+    `INSERT INTO bulk_actions (dataset_id, kind, actor, roles, at, revision, changed, undoes, undo) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)
+     RETURNING id, kind, actor, roles, at, revision, changed, undoes, undone_by AS "undoneBy", undo`,
+    [datasetId, kind, actor.name, actor.roles.join(','), new Date().toISOString(), revision, changed, undoes, JSON.stringify(undo)],
+  );
+  return toBulkRecord(rows[0]);
+}
+
+interface AuditEntry {
+  readonly sampleId: number;
+  readonly action: AuditAction;
+  readonly revision: number;
+  readonly detail: Record<string, unknown>;
+}
+
+/** Audit rows for changes made in this transaction, in one statement. */
+async function audit(client: pg.PoolClient, datasetId: number, entries: readonly AuditEntry[], actor: Actor | undefined, bulkId: number | null): Promise<void> {
+  if (entries.length === 0) return;
+  const who = actor ?? SYSTEM_ACTOR;
+  await client.query(
+    `INSERT INTO audit_log (dataset_id, sample_id, action, actor, roles, at, revision, bulk_id, detail)
+     SELECT $1, u.sample, u.action, $2, $3, $4, u.rev, $5, u.detail::jsonb FROM unnest($6::bigint[], $7::text[], $8::bigint[], $9::text[]) AS u(sample, action, rev, detail)`,
+    [datasetId, who.name, who.roles.join(','), new Date().toISOString(), bulkId, entries.map((e) => e.sampleId), entries.map((e) => e.action), entries.map((e) => e.revision), entries.map((e) => JSON.stringify(e.detail))],
+  );
+}
 
 async function liveSampleById(db: Queryable, datasetId: number, id: number): Promise<SampleRecord | undefined> {
   return (await db.query<SampleRecord>(`${SAMPLE_SELECT} WHERE s.dataset_id = $1 AND s.id = $2 AND s.deleted_rev IS NULL`, [datasetId, id])).rows[0];

@@ -227,6 +227,50 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     revision   bigint  NOT NULL
   );
 `,
+  // Declared class lists: a dataset that declares its categories refuses uploads and relabels
+  // into others (domain/category-list.ts).
+  `
+  ALTER TABLE datasets ADD COLUMN categories_declared boolean NOT NULL DEFAULT false;
+  `,
+  // What a sample carries beside its label: the original filename, tags and a small JSON object
+  // (domain/sample-annotations.ts). Not part of snapshots: changing them raises no revision.
+  `
+  ALTER TABLE samples ADD COLUMN filename text;
+  ALTER TABLE samples ADD COLUMN tags jsonb NOT NULL DEFAULT '[]';
+  ALTER TABLE samples ADD COLUMN metadata jsonb NOT NULL DEFAULT '{}';
+  `,
+  // Bulk actions (with what undoing each needs) and the audit log: who added, relabelled, deleted,
+  // annotated or restored which sample, when (the key's name and roles, never the key).
+  `
+  CREATE TABLE bulk_actions (
+    id         bigserial PRIMARY KEY,
+    dataset_id bigint  NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    kind       text    NOT NULL,
+    actor      text    NOT NULL,
+    roles      text    NOT NULL,
+    at         text    NOT NULL,
+    revision   bigint  NOT NULL,
+    changed    integer NOT NULL,
+    undoes     bigint,
+    undone_by  bigint,
+    undo       jsonb   NOT NULL
+  );
+  CREATE INDEX bulk_actions_dataset ON bulk_actions(dataset_id, id);
+  CREATE TABLE audit_log (
+    id         bigserial PRIMARY KEY,
+    dataset_id bigint  NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    sample_id  bigint  NOT NULL,  -- no foreign key: a purged sample keeps its history
+    action     text    NOT NULL,
+    actor      text    NOT NULL,
+    roles      text    NOT NULL,
+    at         text    NOT NULL,
+    revision   bigint  NOT NULL,
+    bulk_id    bigint,
+    detail     jsonb   NOT NULL
+  );
+  CREATE INDEX audit_log_dataset ON audit_log(dataset_id, id);
+  CREATE INDEX audit_log_sample ON audit_log(dataset_id, sample_id, id);
+  `,
 ];
 
 /**

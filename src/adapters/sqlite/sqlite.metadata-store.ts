@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { SensoryError } from '../../domain/errors.js';
 import { caseConflict } from '../../domain/names.js';
+import { categoriesToAppend, undeclaredCategory } from '../../domain/category-list.js';
 import type { Split } from '../../domain/split.js';
 import type {
   AddOutcome,
@@ -16,20 +17,36 @@ import type {
   PurgeCandidates,
   SampleQuery,
   SampleRecord,
+  AnnotationChange,
+  Actor,
+  AuditAction,
+  AuditQuery,
+  AuditRecord,
+  BulkActionRecord,
+  BulkChange,
+  BulkItemResult,
+  BulkOutcome,
 } from '../../ports/metadata-store.js';
+import { SYSTEM_ACTOR } from '../../ports/metadata-store.js';
+import { assertUndoable, bulkNotFound, planBulkItem } from '../../domain/bulk-actions.js';
+import { applyAnnotationChange } from '../../domain/sample-annotations.js';
 import { SqliteDatabase } from './sqlite.database.js';
 
 // Columns are aliased to the record fields, so rows are the records themselves.
 const DATASET_SELECT = `
   SELECT id, name, width, height, channels, test_percent AS testPercent, revision,
-         live_count AS sampleCount, created_at AS createdAt, purged_rev AS purgedRevision
+         live_count AS sampleCount, created_at AS createdAt, purged_rev AS purgedRevision,
+         categories_declared AS categoriesDeclared
   FROM datasets`;
 
 const SAMPLE_SELECT = `
   SELECT s.id, s.dataset_id AS datasetId, s.sha256, c.name AS category, s.category_idx AS categoryIndex,
          s.added_rev AS revision, s.created_at AS createdAt, s.media_type AS mediaType, s.bytes,
-         s.pixel_slot AS pixelSlot, s.split_bucket AS splitBucket
+         s.pixel_slot AS pixelSlot, s.split_bucket AS splitBucket, s.filename, s.tags, s.metadata
   FROM samples s JOIN categories c ON c.dataset_id = s.dataset_id AND c.idx = s.category_idx`;
+
+const BULK_SELECT = `
+  SELECT id, kind, actor, roles, at, revision, changed, undoes, undone_by AS undoneBy, undo FROM bulk_actions`;
 
 /** Tombstones removed per transaction by a purge. */
 const PURGE_BATCH = 2000;
@@ -60,6 +77,9 @@ function prepareAll(db: Database.Database) {
                       VALUES (@name, @width, @height, @channels, @testPercent, @createdAt)`),
     deleteDataset: p(`DELETE FROM datasets WHERE id = ?`),
     testPercent: p(`SELECT test_percent FROM datasets WHERE id = ?`).pluck(true),
+    declared: p(`SELECT categories_declared FROM datasets WHERE id = ?`).pluck(true),
+    setDeclared: p(`UPDATE datasets SET categories_declared = 1 WHERE id = ?`),
+    categoryNames: p(`SELECT name FROM categories WHERE dataset_id = ? ORDER BY idx`).pluck(true),
     idSpan: p(`SELECT min(id) AS lo, max(id) AS hi FROM samples WHERE dataset_id = ?`),
     reserveSlots: p(`UPDATE datasets SET next_pixel_slot = next_pixel_slot + @count WHERE id = @id
                      RETURNING next_pixel_slot - @count AS first`),
@@ -70,9 +90,24 @@ function prepareAll(db: Database.Database) {
                         RETURNING next_category_index - 1 AS idx`),
     insertCategory: p(`INSERT INTO categories (dataset_id, idx, name, created_rev) VALUES (?, ?, ?, ?)`),
     insertSample: p(`INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket,
-                       category_idx, label_rev, added_rev, created_at)
+                       category_idx, label_rev, added_rev, created_at, filename, tags, metadata)
                      VALUES (@datasetId, @sha256, @mediaType, @bytes, @pixelSlot, @splitBucket,
-                       @categoryIndex, @revision, @revision, @createdAt)`),
+                       @categoryIndex, @revision, @revision, @createdAt, @filename, @tagsJson, @metadataJson)`),
+    setAnnotations: p(`UPDATE samples SET filename = @filename, tags = @tagsJson, metadata = @metadataJson WHERE id = @id`),
+    revisionOf: p(`SELECT revision FROM datasets WHERE id = ?`).pluck(true),
+    adjustLive: p(`UPDATE datasets SET live_count = live_count + ? WHERE id = ?`),
+    insertAudit: p(`INSERT INTO audit_log (dataset_id, sample_id, action, actor, roles, at, revision, bulk_id, detail)
+                    VALUES (@datasetId, @sampleId, @action, @actor, @roles, @at, @revision, @bulkId, @detail)`),
+    insertBulk: p(`INSERT INTO bulk_actions (dataset_id, kind, actor, roles, at, revision, changed, undoes, undo)
+                   VALUES (@datasetId, @kind, @actor, @roles, @at, @revision, @changed, @undoes, @undo)`),
+    bulkById: p(`${BULK_SELECT} WHERE dataset_id = ? AND id = ?`),
+    lastBulk: p(`${BULK_SELECT} WHERE dataset_id = ? AND kind <> 'undo' ORDER BY id DESC LIMIT 1`),
+    listBulk: p(`${BULK_SELECT} WHERE dataset_id = ? ORDER BY id DESC LIMIT ?`),
+    setUndoneBy: p(`UPDATE bulk_actions SET undone_by = ? WHERE id = ?`),
+    tombstoneById: p(`SELECT id, sha256 FROM samples WHERE dataset_id = ? AND id = ? AND deleted_rev IS NOT NULL`),
+    restore: p(`INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, label_rev, added_rev, created_at, filename, tags, metadata)
+                SELECT dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, @revision, @revision, created_at, filename, tags, metadata
+                FROM samples WHERE id = @id`),
     insertLabel: p(`INSERT INTO sample_labels (sample_id, from_rev, category_idx) VALUES (?, ?, ?)`),
     setLabel: p(`UPDATE samples SET category_idx = ?, label_rev = ? WHERE id = ?`),
     tombstone: p(`UPDATE samples SET deleted_rev = ?, deleted_at = ? WHERE id = ?`),
@@ -94,14 +129,6 @@ function prepareAll(db: Database.Database) {
                            AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.sha256 = blob_index.sha256)`),
     liveSampleById: p(`${SAMPLE_SELECT} WHERE s.dataset_id = ? AND s.id = ? AND s.deleted_rev IS NULL`),
     liveSampleBySha: p(`${SAMPLE_SELECT} WHERE s.dataset_id = ? AND s.sha256 = ? AND s.deleted_rev IS NULL`),
-    listSamples: p(`${SAMPLE_SELECT}
-      WHERE s.dataset_id = @datasetId AND s.deleted_rev IS NULL AND s.id > @afterId
-        AND s.split_bucket >= @lo AND s.split_bucket < @hi
-      ORDER BY s.id LIMIT @limit`),
-    listSamplesInCategory: p(`${SAMPLE_SELECT}
-      WHERE s.dataset_id = @datasetId AND s.deleted_rev IS NULL AND s.category_idx = @categoryIndex
-        AND s.id > @afterId AND s.split_bucket >= @lo AND s.split_bucket < @hi
-      ORDER BY s.id LIMIT @limit`),
     listCategories: p(`
       SELECT c.name, c.idx AS "index", c.created_rev AS createdRevision,
              (SELECT COUNT(*) FROM samples s
@@ -153,6 +180,8 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly database: SqliteDatabase;
   private readonly db: Database.Database;
   private statements: Statements | undefined;
+  /** Listing statements, by their SQL (one per combination of filters). */
+  private readonly listStatements = new Map<string, Database.Statement>();
 
   constructor(database: SqliteDatabase | string) {
     this.database = typeof database === 'string' ? new SqliteDatabase(database) : database;
@@ -191,7 +220,7 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.durable(
       this.db
         .transaction(() => {
-          const dataset = this.q.datasetByName.get(spec.name) as DatasetRecord | undefined;
+          const dataset = toDataset(this.q.datasetByName.get(spec.name));
           if (dataset) {
             const fields = ['width', 'height', 'channels', 'testPercent'] as const;
             const differs = fields.filter((f) => dataset[f] !== spec[f]);
@@ -203,32 +232,51 @@ export class SqliteMetadataStore implements MetadataStore {
                 Object.fromEntries(differs.map((f) => [f, { existing: dataset[f], requested: spec[f] }])),
               );
             }
-            return { dataset, created: false };
+            return { dataset: this.declare(dataset, spec.categories), created: false };
           }
           const variant = this.q.datasetNameFolded.get(spec.name) as { name: string } | undefined;
           if (variant) throw caseConflict(spec.name, variant.name);
           const { name, width, height, channels, testPercent } = spec;
           const createdAt = new Date().toISOString();
           const info = this.q.insertDataset.run({ name, width, height, channels, testPercent, createdAt });
-          return { dataset: this.q.datasetById.get(info.lastInsertRowid) as DatasetRecord, created: true };
+          return { dataset: this.declare(toDataset(this.q.datasetById.get(info.lastInsertRowid))!, spec.categories), created: true };
         })
         .immediate(),
     );
   }
 
   async getDataset(name: string): Promise<DatasetRecord | undefined> {
-    return this.q.datasetByName.get(name) as DatasetRecord | undefined;
+    return toDataset(this.q.datasetByName.get(name));
   }
 
   async listDatasets(): Promise<DatasetRecord[]> {
-    return this.q.listDatasets.all() as DatasetRecord[];
+    return this.q.listDatasets.all().map((row) => toDataset(row)!);
+  }
+
+  /**
+   * Declares (or extends) the dataset's class list, inside the caller's transaction: the names
+   * after its current categories are appended at the next indices. On a dataset with samples
+   * this raises the revision, so that snapshots before it keep their category map.
+   */
+  private declare(dataset: DatasetRecord, categories: readonly string[] | undefined): DatasetRecord {
+    if (!categories) return dataset;
+    const existing = this.q.categoryNames.all(dataset.id) as string[];
+    const append = categoriesToAppend(dataset.name, existing, categories);
+    if (append.length === 0 && dataset.categoriesDeclared) return dataset;
+    const revision = append.length > 0 && dataset.revision > 0 ? this.bumpRevision(dataset.id, 0) : dataset.revision;
+    for (const name of append) {
+      const { idx } = this.q.nextCategoryIdx.get(dataset.id) as { idx: number };
+      this.q.insertCategory.run(dataset.id, idx, name, revision);
+    }
+    this.q.setDeclared.run(dataset.id);
+    return toDataset(this.q.datasetById.get(dataset.id))!;
   }
 
   async deleteDataset(name: string): Promise<DatasetRecord | undefined> {
     return this.durable(
       this.db
         .transaction(() => {
-          const row = this.q.datasetByName.get(name) as DatasetRecord | undefined;
+          const row = toDataset(this.q.datasetByName.get(name));
           if (!row) return undefined;
           this.q.deleteDataset.run(row.id);
           return row;
@@ -250,13 +298,18 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.durable(
       this.db
         .transaction(() => {
-          if (this.q.testPercent.get(datasetId) === undefined) throw datasetNotFound(datasetId);
+          const declared = this.q.declared.get(datasetId) as number | undefined;
+          if (declared === undefined) throw datasetNotFound(datasetId);
           const outcomes: AddOutcome[] = [];
           for (const item of samples) {
-            const live = this.q.liveSampleBySha.get(datasetId, item.sha256) as SampleRecord | undefined;
+            const live = toSample(this.q.liveSampleBySha.get(datasetId, item.sha256));
             if (live) {
               const same = live.category === item.category;
               outcomes.push(same ? { kind: 'duplicate', sample: live } : { kind: 'conflict', existing: live });
+              continue;
+            }
+            if (declared === 1 && this.q.categoryIdx.get(datasetId, item.category) === undefined) {
+              outcomes.push({ kind: 'undeclared', category: item.category });
               continue;
             }
             if (item.newBlob) {
@@ -269,12 +322,16 @@ export class SqliteMetadataStore implements MetadataStore {
             const revision = this.bumpRevision(datasetId, +1);
             const categoryIndex = this.ensureCategory(datasetId, item.category, revision);
             const createdAt = new Date().toISOString();
-            const row = { ...item, datasetId, categoryIndex, revision, createdAt };
+            const { sha256, category, mediaType, bytes, pixelSlot, splitBucket } = item;
+            const filename = item.filename ?? null;
+            const tags = [...(item.tags ?? [])];
+            const metadata = item.metadata ?? {};
+            const row = { sha256, mediaType, bytes, pixelSlot, splitBucket, datasetId, categoryIndex, revision, createdAt, filename, tagsJson: JSON.stringify(tags), metadataJson: JSON.stringify(metadata) };
             const id = Number(this.q.insertSample.run(row).lastInsertRowid);
             this.q.insertLabel.run(id, revision, categoryIndex);
-            const { sha256, category, mediaType, bytes, pixelSlot, splitBucket } = item;
+            this.audit(datasetId, id, 'add', item.actor, revision, null, { category });
             const sample = { id, datasetId, sha256, category, categoryIndex, revision, createdAt };
-            outcomes.push({ kind: 'added', sample: { ...sample, mediaType, bytes, pixelSlot, splitBucket } });
+            outcomes.push({ kind: 'added', sample: { ...sample, mediaType, bytes, pixelSlot, splitBucket, filename, tags, metadata } });
           }
           return outcomes;
         })
@@ -283,58 +340,101 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async findLiveSampleBySha(datasetId: number, sha256: string): Promise<SampleRecord | undefined> {
-    return this.q.liveSampleBySha.get(datasetId, sha256) as SampleRecord | undefined;
+    return toSample(this.q.liveSampleBySha.get(datasetId, sha256));
   }
 
   async findDatasetAndLiveSample(name: string, sha256: string): Promise<{ dataset?: DatasetRecord; existing?: SampleRecord; blobIndexed?: boolean }> {
-    const dataset = this.q.datasetByName.get(name) as DatasetRecord | undefined;
+    const dataset = toDataset(this.q.datasetByName.get(name));
     if (!dataset) return {};
-    const existing = this.q.liveSampleBySha.get(dataset.id, sha256) as SampleRecord | undefined;
+    const existing = toSample(this.q.liveSampleBySha.get(dataset.id, sha256));
     return { dataset, existing, blobIndexed: this.q.blobIndexed.get(sha256) !== undefined };
   }
 
   async getSample(datasetId: number, id: number): Promise<SampleRecord | undefined> {
-    return this.q.liveSampleById.get(datasetId, id) as SampleRecord | undefined;
+    return toSample(this.q.liveSampleById.get(datasetId, id));
   }
 
   async listSamples(datasetId: number, query: SampleQuery): Promise<SampleRecord[]> {
     const testPercent = this.q.testPercent.get(datasetId) as number | undefined;
     if (testPercent === undefined || query.limit <= 0) return [];
     const bounds = splitBounds(query.split, testPercent);
-    const params = { datasetId, afterId: query.afterId ?? 0, limit: query.limit, ...bounds };
-    if (query.category === undefined) {
-      return this.q.listSamples.all(params) as SampleRecord[];
+    const params: Record<string, unknown> = { datasetId, afterId: query.afterId ?? 0, limit: query.limit, ...bounds };
+    const where = ['s.dataset_id = @datasetId', 's.deleted_rev IS NULL', 's.id > @afterId', 's.split_bucket >= @lo', 's.split_bucket < @hi'];
+    if (query.category !== undefined) {
+      const category = this.q.categoryIdx.get(datasetId, query.category) as { idx: number } | undefined;
+      if (!category) return [];
+      params.categoryIndex = category.idx;
+      where.push('s.category_idx = @categoryIndex');
     }
-    const category = this.q.categoryIdx.get(datasetId, query.category) as { idx: number } | undefined;
-    if (!category) return [];
-    return this.q.listSamplesInCategory.all({ ...params, categoryIndex: category.idx }) as SampleRecord[];
+    if (query.filename !== undefined) {
+      params.filename = query.filename.toLowerCase();
+      where.push('instr(lower(s.filename), @filename) > 0');
+    }
+    if (query.tag !== undefined) {
+      params.tag = query.tag;
+      where.push('EXISTS (SELECT 1 FROM json_each(s.tags) t WHERE t.value = @tag)');
+    }
+    if (query.search !== undefined) {
+      const { text, id, shaPrefix } = query.search;
+      Object.assign(params, { qText: text, qLower: text.toLowerCase(), qId: id ?? -1, qSha: shaPrefix ?? '' });
+      where.push(`(s.id = @qId OR (@qSha <> '' AND substr(s.sha256, 1, length(@qSha)) = @qSha)
+        OR instr(lower(coalesce(s.filename, '')), @qLower) > 0 OR EXISTS (SELECT 1 FROM json_each(s.tags) t WHERE t.value = @qText))`);
+    }
+    const sql = `${SAMPLE_SELECT} WHERE ${where.join(' AND ')} ORDER BY s.id LIMIT @limit`;
+    let statement = this.listStatements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.listStatements.set(sql, statement);
+    }
+    return statement.all(params).map((row) => toSample(row)!);
   }
 
-  async relabelSample(datasetId: number, id: number, category: string): Promise<SampleRecord | undefined> {
+  async annotateSample(datasetId: number, id: number, change: AnnotationChange, actor?: Actor): Promise<SampleRecord | undefined> {
     return this.durable(
       this.db
         .transaction(() => {
-          const row = this.q.liveSampleById.get(datasetId, id) as SampleRecord | undefined;
+          const row = toSample(this.q.liveSampleById.get(datasetId, id));
+          if (!row) return undefined;
+          const next = applyAnnotationChange(row, change);
+          this.q.setAnnotations.run({ id, filename: next.filename, tagsJson: JSON.stringify(next.tags), metadataJson: JSON.stringify(next.metadata) });
+          this.audit(datasetId, id, 'annotate', actor, this.q.revisionOf.get(datasetId) as number, null, { ...change });
+          return next;
+        })
+        .immediate(),
+    );
+  }
+
+  async relabelSample(datasetId: number, id: number, category: string, actor?: Actor): Promise<SampleRecord | undefined> {
+    return this.durable(
+      this.db
+        .transaction(() => {
+          const row = toSample(this.q.liveSampleById.get(datasetId, id));
           if (!row) return undefined;
           if (row.category === category) return row;
+          if (this.q.declared.get(datasetId) === 1 && this.q.categoryIdx.get(datasetId, category) === undefined) {
+            const dataset = toDataset(this.q.datasetById.get(datasetId))!;
+            throw undeclaredCategory(dataset.name, category);
+          }
           const revision = this.bumpRevision(datasetId, 0);
           const categoryIndex = this.ensureCategory(datasetId, category, revision);
           this.q.insertLabel.run(id, revision, categoryIndex);
           this.q.setLabel.run(categoryIndex, revision, id);
+          this.audit(datasetId, id, 'relabel', actor, revision, null, { from: row.category, to: category });
           return { ...row, category, categoryIndex };
         })
         .immediate(),
     );
   }
 
-  async deleteSample(datasetId: number, id: number): Promise<SampleRecord | undefined> {
+  async deleteSample(datasetId: number, id: number, actor?: Actor): Promise<SampleRecord | undefined> {
     return this.durable(
       this.db
         .transaction(() => {
-          const row = this.q.liveSampleById.get(datasetId, id) as SampleRecord | undefined;
+          const row = toSample(this.q.liveSampleById.get(datasetId, id));
           if (!row) return undefined;
           const revision = this.bumpRevision(datasetId, -1);
           this.q.tombstone.run(revision, new Date().toISOString(), id);
+          this.audit(datasetId, id, 'delete', actor, revision, null, { category: row.category });
           return row;
         })
         .immediate(),
@@ -413,7 +513,7 @@ export class SqliteMetadataStore implements MetadataStore {
       if (removed < PURGE_BATCH) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
-    if (samples === 0) purgedRevision = (this.q.datasetById.get(datasetId) as DatasetRecord | undefined)?.purgedRevision ?? 0;
+    if (samples === 0) purgedRevision = toDataset(this.q.datasetById.get(datasetId))?.purgedRevision ?? 0;
     return { samples, purgedRevision };
   }
 
@@ -428,6 +528,186 @@ export class SqliteMetadataStore implements MetadataStore {
     }
     await this.syncCommitted();
     return dropped;
+  }
+
+  async applyBulk(datasetId: number, ids: readonly number[], change: BulkChange, actor: Actor): Promise<BulkOutcome> {
+    return this.durable(
+      this.db
+        .transaction(() => {
+          const dataset = toDataset(this.q.datasetById.get(datasetId));
+          if (!dataset) throw datasetNotFound(datasetId);
+          if (change.kind === 'relabel' && dataset.categoriesDeclared && this.q.categoryIdx.get(datasetId, change.category) === undefined) {
+            throw undeclaredCategory(dataset.name, change.category);
+          }
+          let revision: number | undefined;
+          const raise = () => (revision ??= this.bumpRevision(datasetId, 0));
+          const at = new Date().toISOString();
+          const results: BulkItemResult[] = [];
+          const undo: unknown[] = [];
+          const audits: (() => void)[] = [];
+          let live = 0;
+          for (const id of new Set(ids)) {
+            const row = toSample(this.q.liveSampleById.get(datasetId, id));
+            if (!row) {
+              results.push({ id, status: 'not_found' });
+              continue;
+            }
+            const plan = planBulkItem(row, change);
+            if (!plan) {
+              results.push({ id, status: 'unchanged' });
+              continue;
+            }
+            if (plan.kind === 'relabel') {
+              const rev = raise();
+              const categoryIndex = this.ensureCategory(datasetId, plan.to, rev);
+              this.q.insertLabel.run(id, rev, categoryIndex);
+              this.q.setLabel.run(categoryIndex, rev, id);
+              undo.push([id, row.categoryIndex, categoryIndex]);
+              audits.push(() => this.audit(datasetId, id, 'relabel', actor, rev, bulkId, { from: row.category, to: plan.to }));
+            } else if (plan.kind === 'delete') {
+              const rev = raise();
+              this.q.tombstone.run(rev, at, id);
+              live -= 1;
+              undo.push(id);
+              audits.push(() => this.audit(datasetId, id, 'delete', actor, rev, bulkId, { category: row.category }));
+            } else if (plan.kind === 'annotate') {
+              this.setAnnotations(id, plan.next);
+              undo.push([id, plan.tags]);
+              const detail = change.kind === 'tag' ? { addTags: plan.tags } : { removeTags: plan.tags };
+              audits.push(() => this.audit(datasetId, id, 'annotate', actor, revision ?? dataset.revision, bulkId, detail));
+            }
+            results.push({ id, status: 'changed' });
+          }
+          if (live !== 0) this.q.adjustLive.run(live, datasetId);
+          const bulkId = this.insertBulk(datasetId, change.kind, actor, at, revision ?? dataset.revision, audits.length, null, undo);
+          for (const write of audits) write();
+          return { action: this.bulkRecord(datasetId, bulkId), results };
+        })
+        .immediate(),
+    );
+  }
+
+  async undoBulk(datasetId: number, actionId: number, actor: Actor): Promise<BulkOutcome> {
+    return this.durable(
+      this.db
+        .transaction(() => {
+          const row = this.q.bulkById.get(datasetId, actionId) as BulkRow | undefined;
+          if (!row) throw bulkNotFound(actionId);
+          const last = this.q.lastBulk.get(datasetId) as BulkRow | undefined;
+          assertUndoable(row, last);
+          const dataset = toDataset(this.q.datasetById.get(datasetId))!;
+          let revision: number | undefined;
+          const raise = () => (revision ??= this.bumpRevision(datasetId, 0));
+          const at = new Date().toISOString();
+          const results: BulkItemResult[] = [];
+          const audits: (() => void)[] = [];
+          let live = 0;
+          let names: Map<number, string> | undefined;
+          for (const entry of JSON.parse(row.undo) as unknown[]) {
+            if (row.kind === 'relabel') {
+              const [id, from, to] = entry as [number, number, number];
+              const sample = toSample(this.q.liveSampleById.get(datasetId, id));
+              if (!sample || sample.categoryIndex !== to) {
+                results.push({ id, status: 'skipped', reason: sample ? 'relabelled since' : 'deleted since' });
+                continue;
+              }
+              const rev = raise();
+              this.q.insertLabel.run(id, rev, from);
+              this.q.setLabel.run(from, rev, id);
+              names ??= new Map((this.q.listCategories.all(datasetId) as CategoryRecord[]).map((c) => [c.index, c.name]));
+              const back = names.get(from) ?? String(from);
+              audits.push(() => this.audit(datasetId, id, 'relabel', actor, rev, bulkId, { from: sample.category, to: back }));
+              results.push({ id, status: 'changed' });
+            } else if (row.kind === 'delete') {
+              const id = entry as number;
+              const tomb = this.q.tombstoneById.get(datasetId, id) as { id: number; sha256: string } | undefined;
+              if (!tomb) {
+                results.push({ id, status: 'skipped', reason: 'purged' });
+                continue;
+              }
+              if (this.q.liveSampleBySha.get(datasetId, tomb.sha256)) {
+                results.push({ id, status: 'skipped', reason: 'its bytes are a live sample again' });
+                continue;
+              }
+              const rev = raise();
+              const newId = Number(this.q.restore.run({ id, revision: rev }).lastInsertRowid);
+              const restored = toSample(this.q.liveSampleById.get(datasetId, newId))!;
+              this.q.insertLabel.run(newId, rev, restored.categoryIndex);
+              live += 1;
+              audits.push(() => this.audit(datasetId, newId, 'restore', actor, rev, bulkId, { from: id, category: restored.category }));
+              results.push({ id, status: 'restored', newId });
+            } else {
+              const [id, tags] = entry as [number, string[]];
+              const sample = toSample(this.q.liveSampleById.get(datasetId, id));
+              if (!sample) {
+                results.push({ id, status: 'skipped', reason: 'deleted since' });
+                continue;
+              }
+              const inverse: BulkChange = row.kind === 'tag' ? { kind: 'untag', tags } : { kind: 'tag', tags };
+              const plan = planBulkItem(sample, inverse);
+              if (!plan || plan.kind === 'relabel' || plan.kind === 'delete') {
+                results.push({ id, status: 'unchanged' });
+                continue;
+              }
+              this.setAnnotations(id, plan.next);
+              const detail = inverse.kind === 'tag' ? { addTags: plan.tags } : { removeTags: plan.tags };
+              audits.push(() => this.audit(datasetId, id, 'annotate', actor, revision ?? dataset.revision, bulkId, detail));
+              results.push({ id, status: 'changed' });
+            }
+          }
+          if (live !== 0) this.q.adjustLive.run(live, datasetId);
+          const bulkId = this.insertBulk(datasetId, 'undo', actor, at, revision ?? dataset.revision, audits.length, actionId, []);
+          this.q.setUndoneBy.run(bulkId, actionId);
+          for (const write of audits) write();
+          return { action: this.bulkRecord(datasetId, bulkId), results };
+        })
+        .immediate(),
+    );
+  }
+
+  async listBulkActions(datasetId: number, limit: number): Promise<BulkActionRecord[]> {
+    return (this.q.listBulk.all(datasetId, limit) as BulkRow[]).map(toBulkRecord);
+  }
+
+  async listAudit(datasetId: number, query: AuditQuery): Promise<AuditRecord[]> {
+    const where = ['dataset_id = @datasetId', 'id < @beforeId'];
+    if (query.sampleId !== undefined) where.push('sample_id = @sampleId');
+    const sql = `SELECT id, sample_id AS sampleId, action, actor, roles, at, revision, bulk_id AS bulkId, detail FROM audit_log
+                 WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT @limit`;
+    let statement = this.listStatements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.listStatements.set(sql, statement);
+    }
+    const rows = statement.all({ datasetId, beforeId: query.beforeId ?? Number.MAX_SAFE_INTEGER, limit: query.limit, sampleId: query.sampleId }) as AuditRow[];
+    return rows.map((row) => ({
+      id: row.id,
+      sampleId: row.sampleId,
+      action: row.action,
+      actor: { name: row.actor, roles: row.roles === '' ? [] : row.roles.split(',') },
+      at: row.at,
+      revision: row.revision,
+      bulkId: row.bulkId,
+      detail: JSON.parse(row.detail) as Record<string, unknown>,
+    }));
+  }
+
+  private audit(datasetId: number, sampleId: number, action: AuditAction, actor: Actor | undefined, revision: number, bulkId: number | null, detail: Record<string, unknown>): void {
+    const who = actor ?? SYSTEM_ACTOR;
+    this.q.insertAudit.run({ datasetId, sampleId, action, actor: who.name, roles: who.roles.join(','), at: new Date().toISOString(), revision, bulkId, detail: JSON.stringify(detail) });
+  }
+
+  private setAnnotations(id: number, next: { filename: string | null; tags: readonly string[]; metadata: Readonly<Record<string, unknown>> }): void {
+    this.q.setAnnotations.run({ id, filename: next.filename, tagsJson: JSON.stringify(next.tags), metadataJson: JSON.stringify(next.metadata) });
+  }
+
+  private insertBulk(datasetId: number, kind: string, actor: Actor, at: string, revision: number, changed: number, undoes: number | null, undo: unknown[]): number {
+    const info = this.q.insertBulk.run({ datasetId, kind, actor: actor.name, roles: actor.roles.join(','), at, revision, changed, undoes, undo: JSON.stringify(undo) });
+    return Number(info.lastInsertRowid);
+  }
+
+  private bulkRecord(datasetId: number, id: number): BulkActionRecord {
+    return toBulkRecord(this.q.bulkById.get(datasetId, id) as BulkRow);
   }
 
   /** Raises the dataset's revision by one, moves its live count by `liveDelta`; returns the new revision. */
@@ -445,6 +725,50 @@ export class SqliteMetadataStore implements MetadataStore {
     this.q.insertCategory.run(datasetId, idx, name, revision);
     return idx;
   }
+}
+
+interface BulkRow {
+  id: number;
+  kind: BulkActionRecord['kind'];
+  actor: string;
+  roles: string;
+  at: string;
+  revision: number;
+  changed: number;
+  undoes: number | null;
+  undoneBy: number | null;
+  undo: string;
+}
+
+interface AuditRow {
+  id: number;
+  sampleId: number;
+  action: AuditAction;
+  actor: string;
+  roles: string;
+  at: string;
+  revision: number;
+  bulkId: number | null;
+  detail: string;
+}
+
+function toBulkRecord(row: BulkRow): BulkActionRecord {
+  const { undo: _undo, roles, actor, ...rest } = row;
+  return { ...rest, actor: { name: actor, roles: roles === '' ? [] : roles.split(',') } };
+}
+
+/** A sample row as its record: tags and metadata are JSON text in SQLite. */
+function toSample(row: unknown): SampleRecord | undefined {
+  if (!row) return undefined;
+  const record = row as Omit<SampleRecord, 'tags' | 'metadata'> & { tags: string; metadata: string };
+  return { ...record, tags: JSON.parse(record.tags) as string[], metadata: JSON.parse(record.metadata) as Record<string, unknown> };
+}
+
+/** A dataset row as its record (SQLite has no booleans). */
+function toDataset(row: unknown): DatasetRecord | undefined {
+  if (!row) return undefined;
+  const record = row as Omit<DatasetRecord, 'categoriesDeclared'> & { categoriesDeclared: unknown };
+  return { ...record, categoriesDeclared: record.categoriesDeclared === 1 || record.categoriesDeclared === true };
 }
 
 function datasetNotFound(datasetId: number): SensoryError {

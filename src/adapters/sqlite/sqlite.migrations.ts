@@ -234,4 +234,48 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     revision   INTEGER  NOT NULL
   );
 `,
+  // Declared class lists: a dataset that declares its categories refuses uploads and relabels
+  // into others (domain/category-list.ts).
+  `
+  ALTER TABLE datasets ADD COLUMN categories_declared INTEGER NOT NULL DEFAULT 0;
+  `,
+  // What a sample carries beside its label: the original filename, tags and a small JSON object
+  // (domain/sample-annotations.ts). Not part of snapshots: changing them raises no revision.
+  `
+  ALTER TABLE samples ADD COLUMN filename TEXT;
+  ALTER TABLE samples ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE samples ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';
+  `,
+  // Bulk actions (with what undoing each needs) and the audit log: who added, relabelled, deleted,
+  // annotated or restored which sample, when (the key's name and roles, never the key).
+  `
+  CREATE TABLE bulk_actions (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    kind       TEXT    NOT NULL,
+    actor      TEXT    NOT NULL,
+    roles      TEXT    NOT NULL,
+    at         TEXT    NOT NULL,
+    revision   INTEGER NOT NULL,
+    changed    INTEGER NOT NULL,
+    undoes     INTEGER,
+    undone_by  INTEGER,
+    undo       TEXT    NOT NULL
+  );
+  CREATE INDEX bulk_actions_dataset ON bulk_actions(dataset_id, id);
+  CREATE TABLE audit_log (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    sample_id  INTEGER NOT NULL,  -- no foreign key: a purged sample keeps its history
+    action     TEXT    NOT NULL,
+    actor      TEXT    NOT NULL,
+    roles      TEXT    NOT NULL,
+    at         TEXT    NOT NULL,
+    revision   INTEGER NOT NULL,
+    bulk_id    INTEGER,
+    detail     TEXT    NOT NULL
+  );
+  CREATE INDEX audit_log_dataset ON audit_log(dataset_id, id);
+  CREATE INDEX audit_log_sample ON audit_log(dataset_id, sample_id, id);
+  `,
 ];

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../app-deps.js';
+import { actorOf } from '../actor.js';
 import { BulkResult, DatasetParams, errorResponses } from '../schemas.js';
 import { GZIP_TYPES, TAR_TYPES, importMediaType } from '../upload-body.js';
 
@@ -25,7 +26,7 @@ export function bulkRoutes(app: FastifyInstance, deps: AppDeps): void {
       },
     },
     async (request, reply) => {
-      const result = await bulk.upload(request.params.name, request.raw, importMediaType(request) === 'gzip');
+      const result = await bulk.upload(request.params.name, request.raw, importMediaType(request) === 'gzip', actorOf(request));
       return reply.code(result.stored > 0 ? 201 : 200).send(result);
     },
   );

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { recordBytes } from '../../domain/dataset-shape.js';
 import { LEGACY_NO_SAMPLE, encodeLegacySample } from '../../formats/legacy-json.encoder.js';
 import type { AppDeps } from '../app-deps.js';
+import { actorOf } from '../actor.js';
 import { sendEncoded } from '../batch-reply.js';
 import { LegacyBatchBody, LegacyHeaders, LegacyPollBody, LegacyRequestBody, LegacyStoreBody, errorResponses } from '../schemas.js';
 import { decodeBase64 } from '../upload-body.js';
@@ -31,7 +32,7 @@ export function legacyRoutes(app: FastifyInstance, { legacy, config, version }: 
   const storeLimits = { config: { legacyRole: 'write' as const }, schema: storeSchema, bodyLimit: Math.ceil((config.maxSampleBytes * 4) / 3) + 64 * 1024 };
   app.post<{ Body: LegacyStoreBody }>('/api/sensory/store', storeLimits, async (request) => {
     const { data, ...store } = request.body;
-    await legacy.store({ ...store, bytes: decodeBase64('data', data) });
+    await legacy.store({ ...store, bytes: decodeBase64('data', data), actor: actorOf(request) });
     return { sensory_store: true };
   });
 

@@ -1,37 +1,29 @@
-import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { errorResponses } from '../schemas.js';
+import { ROLES } from '../../config/api-keys-setting.js';
+import { SensoryError } from '../../domain/errors.js';
+import { hasRole } from '../../services/api-keyring.js';
+import { MeView, errorResponses } from '../schemas.js';
 
-const ROLE_ORDER = ['read', 'write', 'admin'] as const;
-
-const MeView = Type.Object(
-  {
-    name: Type.String({ description: 'the key as logs name it ("key 2"), never the key itself', examples: ['key 2'] }),
-    roles: Type.Array(Type.Unsafe<(typeof ROLE_ORDER)[number]>({ type: 'string', enum: [...ROLE_ORDER] }), {
-      description: 'the roles of the key; admin may do everything',
-      examples: [['read', 'write']],
-    }),
+const meSchema = {
+  operationId: 'getMe',
+  summary: 'The key this request carries: its name, roles and what it may do',
+  description: 'Any known key may ask. A client (the web page) shows only the controls the key may use.',
+  tags: ['keys'],
+  response: {
+    200: { ...MeView, examples: [{ name: 'labeller', roles: ['read', 'write'], can: { read: true, write: true, admin: false } }] },
+    ...errorResponses(401),
   },
-  { additionalProperties: false, description: 'The presented key' },
-);
+};
 
-/** Who the presented key is: what a client (the web page) needs to show only what the key may do. */
+/** GET /v1/me: who the key is, by name and roles (never the key itself). */
 export function meRoutes(app: FastifyInstance): void {
-  app.get(
-    '/v1/me',
-    {
-      config: { role: 'any' },
-      schema: {
-        operationId: 'getMe',
-        summary: 'The presented API key: its name and roles',
-        description: 'Any known key may ask. The answer never contains the key.',
-        tags: ['keys'],
-        response: { 200: MeView, ...errorResponses(401) },
-      },
-    },
-    async (request) => {
-      const principal = request.principal!;
-      return { name: principal.label, roles: ROLE_ORDER.filter((role) => principal.roles.has(role)) };
-    },
-  );
+  app.get('/v1/me', { config: { anyKey: true }, schema: meSchema }, async (request) => {
+    const principal = request.principal;
+    if (!principal) throw new SensoryError('SENSORY_ERR_UNAUTHORIZED', 'send a known API key in API-ACCESS-KEY or Authorization: Bearer');
+    return {
+      name: principal.label,
+      roles: ROLES.filter((role) => principal.roles.has(role)),
+      can: { read: hasRole(principal, 'read'), write: hasRole(principal, 'write'), admin: hasRole(principal, 'admin') },
+    };
+  });
 }

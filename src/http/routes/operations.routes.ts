@@ -18,5 +18,5 @@ export function operationsRoutes(app: FastifyInstance, { readiness, metrics }: A
     return reply.type(contentType).send(text);
   });
 
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { summary: 'This OpenAPI 3 document', tags: ['operations'] } }, async () => app.swagger());
 }

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AppDeps } from '../app-deps.js';
+import { actorOf } from '../actor.js';
 import { fileOutcomesView, sampleView, storedView } from '../presenters.js';
 import {
   DatasetParams,
@@ -58,13 +59,15 @@ const contentSchema = {
 /** Samples in: one or several uploads, or a tar import. */
 export function sampleUploadRoutes(app: FastifyInstance, { ingest, imports, config }: AppDeps): void {
   const uploadBodyLimit = Math.ceil((config.maxSampleBytes * 4) / 3) + 64 * 1024;
-  app.post<Named & { Querystring: { category?: string }; Body: unknown }>(
+  app.post<Named & { Querystring: SampleUploadQuery; Body: unknown }>(
     '/v1/datasets/:name/samples',
     { config: { role: 'write' }, bodyLimit: uploadBodyLimit, schema: uploadSchema },
     async (request, reply) => {
-      const body = await readUploadBody(request);
+      const body = await readUploadBody(request, config.maxSampleMetadataBytes);
       const { status, body: view } =
-        body.kind === 'files' ? fileOutcomesView(await ingest.addFiles(request.params.name, body.category, body.files)) : storedView(await ingest.add(request.params.name, body.upload));
+        body.kind === 'files'
+          ? fileOutcomesView(await ingest.addFiles(request.params.name, body.category, body.files, actorOf(request)))
+          : storedView(await ingest.add(request.params.name, { ...body.upload, actor: actorOf(request) }));
       return reply.code(status).send(view);
     },
   );
@@ -73,7 +76,7 @@ export function sampleUploadRoutes(app: FastifyInstance, { ingest, imports, conf
     '/v1/datasets/:name/imports',
     // The media type is checked before any body parser runs (after auth), so that a JSON or text body is a 415, not a parse error.
     { config: { role: 'write' }, schema: importSchema, onRequest: async (request) => void importMediaType(request) },
-    async (request) => imports.importTar(request.params.name, request.raw, importMediaType(request) === 'gzip'),
+    async (request) => imports.importTar(request.params.name, request.raw, importMediaType(request) === 'gzip', actorOf(request)),
   );
 }
 
@@ -96,15 +99,15 @@ export function sampleRoutes(app: FastifyInstance, { samples }: AppDeps): void {
 
   app.patch<OneSample & { Body: RelabelBody }>(
     '/v1/datasets/:name/samples/:id',
-    { config: { role: 'write' }, schema: oneSchema('Relabel a sample', { body: RelabelBody }) },
+    { config: { role: 'write' }, schema: oneSchema('Relabel a sample, or change its filename, tags or metadata', { body: RelabelBody }) },
     async (request) => {
-      const { dataset, sample } = await samples.relabel(request.params.name, request.params.id, request.body.category);
+      const { dataset, sample } = await samples.patch(request.params.name, request.params.id, request.body, actorOf(request));
       return sampleView(dataset, sample);
     },
   );
 
   app.delete<OneSample>('/v1/datasets/:name/samples/:id', { config: { role: 'admin' }, schema: oneSchema('Delete a sample (kept for older revisions)') }, async (request) => {
-    const { dataset, sample } = await samples.delete(request.params.name, request.params.id);
+    const { dataset, sample } = await samples.delete(request.params.name, request.params.id, actorOf(request));
     return sampleView(dataset, sample);
   });
 }
