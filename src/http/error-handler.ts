@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { dependencyFault } from '../adapters/dependency-faults.js';
+import { noteErrorCode } from './access-log.js';
 import { ERROR_REGISTRY, SensoryError, isSensoryError, type ErrorCode } from '../domain/errors.js';
 
 export function errorBody(code: ErrorCode, message: string, requestId?: string) {
@@ -10,6 +11,7 @@ export function errorBody(code: ErrorCode, message: string, requestId?: string) 
 const RETRY_AFTER_SECONDS = 2;
 
 export function sendError(reply: FastifyReply, error: SensoryError) {
+  noteErrorCode(reply, error.code);
   if (error.status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
   return reply.code(error.status).type('application/json').send(errorBody(error.code, error.message));
 }
@@ -51,6 +53,7 @@ export function installErrorHandling(app: FastifyInstance): void {
       return sendError(reply, fault);
     }
     request.log.error({ err: error }, 'unexpected error');
+    noteErrorCode(reply, 'SENSORY_ERR_INTERNAL');
     return reply
       .code(ERROR_REGISTRY.SENSORY_ERR_INTERNAL.status)
       .send(errorBody('SENSORY_ERR_INTERNAL', `internal error; quote request id ${request.id} when reporting it`, request.id));
