@@ -68,14 +68,20 @@ export async function importSource(
   target: ImportTarget,
   options: { concurrency: number; progress?: boolean },
 ): Promise<ImportReport> {
+  // 404: a new dataset. 403: a key without the read role cannot look; the flags must then say it all.
+  let unreadable = false;
   const existing = await client.datasets.get(target.dataset).catch((error: unknown) => {
-    if (error instanceof SensoryApiError && error.status === 404) return undefined;
-    throw error;
+    unreadable = error instanceof SensoryApiError && error.status === 403;
+    return unless404or403(error);
   });
   const width = target.width ?? existing?.width;
   const height = target.height ?? existing?.height;
   if (width === undefined || height === undefined) {
-    throw new MissingShapeError(`dataset ${target.dataset} does not exist: give --width and --height to create it`);
+    throw new MissingShapeError(
+      unreadable
+        ? `this key may not read dataset ${target.dataset}: give --width and --height (and --channels, --test-percent if not 3 and 0)`
+        : `dataset ${target.dataset} does not exist: give --width and --height to create it`,
+    );
   }
   const { created } = await client.datasets.put(target.dataset, {
     width,
@@ -92,6 +98,12 @@ export async function importSource(
   }
   if (created && report.stored + report.duplicates === 0) await removeCreated(client, target.dataset, report);
   return report;
+}
+
+/** undefined for a 404 (not there) or a 403 (the key may not read it); any other error is thrown. */
+function unless404or403(error: unknown): undefined {
+  if (error instanceof SensoryApiError && (error.status === 404 || error.status === 403)) return undefined;
+  throw error;
 }
 
 async function removeCreated(client: SensoryClient, dataset: string, report: ImportReport): Promise<void> {
@@ -129,7 +141,8 @@ async function upload(
   // Seeds: the first file of each new category, one request each, in sorted order. A seed the
   // service rejects (not an image) is followed by the category's next file before the next
   // category's turn, up to SEED_CANDIDATES files.
-  const known = new Set((await client.datasets.categories(dataset)).categories.map((category) => category.name));
+  // A key that cannot read the categories seeds every category: the ones the dataset has keep their indices anyway.
+  const known = new Set(((await client.datasets.categories(dataset).catch(unless404or403))?.categories ?? []).map((category) => category.name));
   const candidates = new Map<string, ImportEntry[]>(survey.categories.filter((category) => !known.has(category)).map((category) => [category, []]));
   const sent = new Set<string>();
   if (candidates.size > 0) {

@@ -13,6 +13,7 @@ import { call, ensureBuilt, killAll, removeTempDirs, runCli, startServer, stop, 
 import { tarOf, type TarMember } from '../support/tar.js';
 
 const KEY = 'cli-import-admin-key-0123456789';
+const WRITER = 'cli-import-writer-key-0123456789';
 
 function summary(run: Run): any {
   const lines = run.stdout().trim().split('\n');
@@ -25,8 +26,8 @@ describe('sensory import: splits, category order, archives, nesting, clean failu
   let seed = 0;
   const png = () => makePng(8, 8, 3, ++seed);
 
-  async function cli(args: string[]): Promise<Run & { code: number | null }> {
-    const run = runCli([...args, '--url', server.url, '--key', KEY], { SENSORY_DATA_DIR: join(workDir, 'cli-data') });
+  async function cli(args: string[], key = KEY): Promise<Run & { code: number | null }> {
+    const run = runCli([...args, '--url', server.url, '--key', key], { SENSORY_DATA_DIR: join(workDir, 'cli-data') });
     const { code } = await within(run.exit, 60_000, `sensory ${args.join(' ')}`);
     return { ...run, code };
   }
@@ -51,7 +52,7 @@ describe('sensory import: splits, category order, archives, nesting, clean failu
   before(async () => {
     ensureBuilt();
     workDir = tempDir('sensory-cli-import-');
-    server = await startServer(join(workDir, 'server-data'), { SENSORY_API_KEYS: `${KEY}:admin`, SENSORY_LOG_LEVEL: 'warn' });
+    server = await startServer(join(workDir, 'server-data'), { SENSORY_API_KEYS: `${KEY}:admin;${WRITER}:write`, SENSORY_LOG_LEVEL: 'warn' });
   });
 
   after(async () => {
@@ -177,6 +178,26 @@ describe('sensory import: splits, category order, archives, nesting, clean failu
     const top = await cli(['import', root, '--dataset', 'nested-top', '--width', '8', '--height', '8', '--category-from', 'top']);
     assert.equal(top.code, 0, top.stderr());
     assert.deepEqual(await counts('nested-top'), { animals: 3, plants: 1 });
+  });
+
+  test('a key with the write role only: the import works from the flags, with sorted indices; what it cannot remove it says', async () => {
+    const files: Record<string, Buffer | string> = {};
+    for (const category of ['zeta', 'alpha', 'mid']) for (let i = 0; i < 2; i++) files[`${category}/${i}.png`] = await png();
+    const root = tree('writer', files);
+    const run = await cli(['import', root, '--dataset', 'by-writer', '--width', '8', '--height', '8'], WRITER);
+    assert.equal(run.code, 0, run.stderr());
+    assert.deepEqual(summary(run), { stored: 6, duplicates: 0, rejected: 0 });
+    assert.deepEqual((await get('/v1/datasets/by-writer/categories')).json().map, { alpha: 0, mid: 1, zeta: 2 });
+    const again = await cli(['import', root, '--dataset', 'by-writer', '--width', '8', '--height', '8'], WRITER);
+    assert.deepEqual(summary(again), { stored: 0, duplicates: 6, rejected: 0 });
+
+    const junk = tree('writer-junk', { 'cats/a.txt': 'text\n' });
+    const failed = await cli(['import', junk, '--dataset', 'writer-junk', '--width', '8', '--height', '8'], WRITER);
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr(), /could not remove dataset writer-junk, which this import created and stored nothing in: .*admin/);
+    const missing = await cli(['import', root, '--dataset', 'no-shape'], WRITER);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr(), /this key may not read dataset no-shape: give --width and --height/);
   });
 
   test('an import that stores nothing removes the dataset it created, and keeps one that existed', async () => {
