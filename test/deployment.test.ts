@@ -1,10 +1,14 @@
 /**
  * The deployment files, checked without a Docker engine (this machine has only the client):
  *   1. compose.yaml — services, commands, the shared volume, settings that exist and agree with
- *      the config defaults, AMQP and PostgreSQL URLs that match the broker's and database's accounts;
- *   2. deploy/rabbitmq/definitions.json — vhost, topology, and an account limited by its regexes;
- *   3. the definitions imported into the REAL RabbitMQ: the account runs an AmqpOrderQueue and is
- *      refused anything else (under CI=true this runs; elsewhere it is skipped when missing);
+ *      the config defaults, no credential written in it (each from the environment, interpolated
+ *      here as compose does), AMQP and PostgreSQL URLs that match the broker's and database's
+ *      accounts, RabbitMQ 4;
+ *   2. deploy/rabbitmq/definitions.template.json, rendered by deploy/rabbitmq/entrypoint.sh with
+ *      the account from the environment — vhost, topology, and an account limited by its regexes;
+ *   3. the rendered definitions imported into the REAL RabbitMQ: the account runs an
+ *      AmqpOrderQueue and is refused anything else (under CI=true this runs; elsewhere it is
+ *      skipped when missing);
  *   4. the Dockerfile's steps run outside Docker: the build stage's COPY and RUN lines in a temp
  *      dir, the runtime stage laid out from its COPY --from lines, the service started with the
  *      image's ENV and ENTRYPOINT/CMD, and the HEALTHCHECK's command run against it;
@@ -13,7 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -39,8 +43,13 @@ const EXCHANGE = String(DEFAULTS.get('SENSORY_AMQP_EXCHANGE'));
 const TASK_QUEUE = String(DEFAULTS.get('SENSORY_AMQP_TASK_QUEUE'));
 const TASK_ROUTING_KEY = String(DEFAULTS.get('SENSORY_AMQP_TASK_ROUTING_KEY'));
 const VHOST = 'sensory';
-/** The service account's password: what compose and the docs use (definitions.json holds its hash). */
-const PASSWORD = 'change-me';
+/** The credentials compose is given from the environment in these checks (compose.yaml writes none). */
+const COMPOSE_ENV: Record<string, string> = {
+  SENSORY_API_KEYS: 'deployment-compose-key:admin',
+  RABBITMQ_USER: 'sensory',
+  RABBITMQ_PASS: `pw-${randomUUID()}`,
+  POSTGRES_PASSWORD: `pg-${randomUUID()}`,
+};
 /** The longest long-poll a client may ask for (POST /v1/orders/:id/poll waitMs), in seconds. */
 const LONGEST_POLL_SECONDS = (PollBody.properties.waitMs.maximum ?? 20_000) / 1000;
 
@@ -170,6 +179,7 @@ interface ComposeService {
   readonly healthcheck?: { disable?: boolean; test?: unknown };
   readonly depends_on?: Record<string, { condition?: string }> | string[];
   readonly stop_grace_period?: string;
+  readonly entrypoint?: string | string[];
   readonly ports?: unknown[];
 }
 interface ComposeFile {
@@ -183,9 +193,25 @@ interface Mount {
   readonly target: string;
 }
 
-function loadCompose(): ComposeFile {
+/**
+ * Compose's interpolation of `text` with `env`: `${VAR}`, `${VAR:-default}`, `${VAR-default}`,
+ * `${VAR:?message}` and `${VAR?message}` (an error naming VAR when unset), `$$` for a dollar.
+ */
+function interpolate(text: string, env: Record<string, string | undefined>): string {
+  return text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (match, name, colon, kind, word, bare) => {
+    if (match === '$$') return '$';
+    if (bare) return env[bare] ?? '';
+    const value = env[name];
+    const missing = value === undefined || (colon === ':' && value === '');
+    if (!missing) return value;
+    if (kind === '?') throw new Error(`compose refuses to start: ${name} ${word || 'is not set'}`);
+    return kind === '-' ? word : '';
+  });
+}
+
+function loadCompose(env: Record<string, string | undefined> = COMPOSE_ENV): ComposeFile {
   // merge: the services share their settings through a YAML merge key (<<: *sensory).
-  return parseYaml(read('compose.yaml'), { merge: true }) as ComposeFile;
+  return parseYaml(interpolate(read('compose.yaml'), env), { merge: true }) as ComposeFile;
 }
 
 function environmentOf(service: ComposeService): Record<string, string> {
@@ -217,7 +243,7 @@ function mountsOf(service: ComposeService): Mount[] {
 }
 
 interface Definitions {
-  readonly users: { name: string; password_hash: string; hashing_algorithm: string; tags: string[] | string }[];
+  readonly users: { name: string; password?: string; password_hash?: string; tags: string[] | string }[];
   readonly vhosts: { name: string }[];
   readonly permissions: { user: string; vhost: string; configure: string; write: string; read: string }[];
   readonly exchanges: { name: string; vhost: string; type: string; durable: boolean; auto_delete: boolean; internal: boolean; arguments: object }[];
@@ -225,21 +251,36 @@ interface Definitions {
   readonly bindings: { source: string; vhost: string; destination: string; destination_type: string; routing_key: string; arguments: object }[];
 }
 
-const DEFINITIONS_PATH = 'deploy/rabbitmq/definitions.json';
-const loadDefinitions = () => JSON.parse(read(DEFINITIONS_PATH)) as Definitions;
+const TEMPLATE_PATH = 'deploy/rabbitmq/definitions.template.json';
+const ENTRYPOINT_PATH = 'deploy/rabbitmq/entrypoint.sh';
 
-/** RabbitMQ's salted hash: base64(salt[4] ‖ H(salt ‖ password)). */
-function passwordMatches(hash: string, algorithm: string, password: string): boolean {
-  const digest = { rabbit_password_hashing_sha256: 'sha256', rabbit_password_hashing_sha512: 'sha512', rabbit_password_hashing_md5: 'md5' }[algorithm];
-  assert.ok(digest, `unknown hashing_algorithm ${algorithm}`);
-  const bytes = Buffer.from(hash, 'base64');
-  const salt = bytes.subarray(0, 4);
-  return createHash(digest).update(Buffer.concat([salt, Buffer.from(password, 'utf8')])).digest().equals(bytes.subarray(4));
+/** Runs the rabbitmq service's entrypoint as compose would, but only to write the definitions; returns them. */
+function renderDefinitions(user: string | undefined, password: string | undefined): { code: number | null; output: string; definitions?: Definitions; mode?: number } {
+  const dir = mkdtempSync(join(tmpdir(), 'sensory-deploy-defs-'));
+  try {
+    const out = join(dir, 'definitions.json');
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, RENDER_ONLY: '1', DEFINITIONS_TEMPLATE: join(ROOT, TEMPLATE_PATH), DEFINITIONS_OUT: out };
+    if (user !== undefined) env.RABBITMQ_USER = user;
+    if (password !== undefined) env.RABBITMQ_PASS = password;
+    const result = spawnSync('sh', [join(ROOT, ENTRYPOINT_PATH)], { env, encoding: 'utf8', timeout: 10_000 });
+    const output = `${result.stdout}${result.stderr}`;
+    if (result.status !== 0) return { code: result.status, output };
+    return { code: 0, output, definitions: JSON.parse(readFileSync(out, 'utf8')), mode: statSync(out).mode & 0o777 };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
+
+/** The definitions as compose's rabbitmq would load them, with COMPOSE_ENV's account. */
+const loadDefinitions = (): Definitions => {
+  const rendered = renderDefinitions(COMPOSE_ENV.RABBITMQ_USER, COMPOSE_ENV.RABBITMQ_PASS);
+  assert.equal(rendered.code, 0, `${ENTRYPOINT_PATH} failed:\n${rendered.output}`);
+  return rendered.definitions!;
+};
 
 /** The one account of the definitions (and its permissions on the vhost). */
 function serviceAccount(definitions: Definitions) {
-  assert.equal(definitions.users.length, 1, 'definitions.json should define exactly one user, the service account');
+  assert.equal(definitions.users.length, 1, 'the definitions should define exactly one user, the service account');
   const user = definitions.users[0];
   const permissions = definitions.permissions.filter((entry) => entry.user === user.name);
   assert.equal(permissions.length, 1, `${user.name} should have permissions on exactly one vhost`);
@@ -292,6 +333,7 @@ describe('compose.yaml', () => {
     const definitions = loadDefinitions();
     const { user } = serviceAccount(definitions);
     const postgres = environmentOf(services.postgres);
+    const rabbitmq = environmentOf(services.rabbitmq);
     for (const name of SENSORY) {
       const env = environmentOf(services[name]);
       assert.equal(env.SENSORY_AMQP_EXCHANGE ?? EXCHANGE, EXCHANGE, `${name}: SENSORY_AMQP_EXCHANGE`);
@@ -304,10 +346,9 @@ describe('compose.yaml', () => {
       assert.equal(amqpUrl.hostname, 'rabbitmq', `${name}: the broker is the rabbitmq service`);
       assert.equal(decodeURIComponent(amqpUrl.pathname.slice(1)), VHOST, `${name}: the AMQP URL's vhost`);
       assert.equal(decodeURIComponent(amqpUrl.username), user.name, `${name}: the AMQP user is the definitions' user`);
-      assert.ok(
-        passwordMatches(user.password_hash, user.hashing_algorithm, decodeURIComponent(amqpUrl.password)),
-        `${name}: the AMQP URL's password does not match the password_hash in ${DEFINITIONS_PATH}`,
-      );
+      assert.equal(decodeURIComponent(amqpUrl.username), rabbitmq.RABBITMQ_USER, `${name}: the AMQP user is the one rabbitmq is given`);
+      assert.equal(decodeURIComponent(amqpUrl.password), user.password, `${name}: the AMQP URL's password is the definitions' password`);
+      assert.equal(decodeURIComponent(amqpUrl.password), rabbitmq.RABBITMQ_PASS, `${name}: the AMQP password is the one rabbitmq is given`);
 
       assert.ok(env.SENSORY_DATABASE_URL, `${name}: SENSORY_DATABASE_URL is not set`);
       const dbUrl = new URL(env.SENSORY_DATABASE_URL);
@@ -335,26 +376,64 @@ describe('compose.yaml', () => {
     for (const name of WORKERS) assert.equal(services[name].healthcheck?.disable, true, `${name}: the image's HTTP healthcheck would mark it unhealthy`);
   });
 
-  it('loads the definitions into rabbitmq at boot, the way rabbitmq.conf says', () => {
+  it('renders the definitions at each start and loads them at boot, the way rabbitmq.conf says', () => {
     const mounts = mountsOf(services.rabbitmq);
     const conf = read('deploy/rabbitmq/rabbitmq.conf');
     const load = /^\s*load_definitions\s*=\s*(\S+)\s*$/m.exec(conf);
     assert.ok(load, 'rabbitmq.conf has no load_definitions line');
-    const definitionsMount = mounts.find((mount) => mount.source.replace(/^\.\//, '') === DEFINITIONS_PATH);
-    assert.ok(definitionsMount, `rabbitmq does not mount ./${DEFINITIONS_PATH}`);
-    assert.equal(definitionsMount.target, load[1], 'rabbitmq.conf loads the definitions from where compose mounts them');
+    const script = read(ENTRYPOINT_PATH);
+    const templateDefault = /template=\$\{DEFINITIONS_TEMPLATE:-([^}]+)\}/.exec(script)?.[1];
+    const outDefault = /out=\$\{DEFINITIONS_OUT:-([^}]+)\}/.exec(script)?.[1];
+    assert.ok(templateDefault && outDefault, `${ENTRYPOINT_PATH} names where it reads the template and writes the definitions`);
+    assert.equal(outDefault, load[1], 'the entrypoint writes the definitions where rabbitmq.conf loads them from');
+    assert.ok(!outDefault.startsWith('/var/lib/rabbitmq'), 'the rendered definitions (with the password) are not written to the volume');
+    const entrypointMount = mounts.find((mount) => mount.source.replace(/^\.\//, '') === ENTRYPOINT_PATH);
+    assert.ok(entrypointMount, `rabbitmq does not mount ./${ENTRYPOINT_PATH}`);
+    const entrypoint = services.rabbitmq.entrypoint;
+    assert.ok(Array.isArray(entrypoint) && entrypoint.includes(entrypointMount.target), `rabbitmq's entrypoint runs ${entrypointMount.target}`);
+    assert.deepEqual(commandOf(services.rabbitmq), ['rabbitmq-server'], "rabbitmq's command is the image's");
+    const templateMount = mounts.find((mount) => mount.source.replace(/^\.\//, '') === TEMPLATE_PATH);
+    assert.ok(templateMount, `rabbitmq does not mount ./${TEMPLATE_PATH}`);
+    assert.equal(templateMount.target, templateDefault, 'the template is mounted where the entrypoint reads it');
     const confMount = mounts.find((mount) => mount.source.replace(/^\.\//, '') === 'deploy/rabbitmq/rabbitmq.conf');
     assert.ok(confMount, 'rabbitmq does not mount ./deploy/rabbitmq/rabbitmq.conf');
     assert.match(confMount.target, /^\/etc\/rabbitmq\/(rabbitmq\.conf|conf\.d\/[^/]+\.conf)$/, 'rabbitmq.conf is mounted where RabbitMQ reads configuration');
+    assert.match(conf, /^deprecated_features\.permit\.transient_nonexcl_queues = true$/m, 'result queues are transient and non-exclusive: RabbitMQ 4.3+ refuses them unless permitted');
     assert.ok(services.rabbitmq.healthcheck?.test, 'rabbitmq needs a healthcheck (the Sensory services wait for service_healthy)');
     assert.ok(services.postgres.healthcheck?.test, 'postgres needs a healthcheck (the Sensory services wait for service_healthy)');
+  });
+
+  it('runs a supported RabbitMQ: 4.x', () => {
+    const image = services.rabbitmq.image ?? '';
+    const version = /^rabbitmq:(\d+)\.(\d+)(?:\.\d+)?(?:-management)?$/.exec(image);
+    assert.ok(version, `rabbitmq's image should be pinned to a minor version: ${image}`);
+    assert.ok(Number(version[1]) >= 4, `RabbitMQ ${version[1]}.${version[2]} is out of support: ${image}`);
+  });
+
+  it('writes no credential: every password and key comes from the environment, and compose refuses to start without it', () => {
+    const raw = parseYaml(read('compose.yaml'), { merge: true }) as ComposeFile;
+    const fromEnv = (value: string | undefined, variable: string) => new RegExp(`^\\$\\{${variable}:\\?[^}]+\\}$`).test(value ?? '');
+    const rabbitmq = environmentOf(raw.services.rabbitmq);
+    assert.ok(fromEnv(rabbitmq.RABBITMQ_USER, 'RABBITMQ_USER') && fromEnv(rabbitmq.RABBITMQ_PASS, 'RABBITMQ_PASS'), 'rabbitmq: RABBITMQ_USER and RABBITMQ_PASS from the environment');
+    assert.ok(fromEnv(environmentOf(raw.services.postgres).POSTGRES_PASSWORD, 'POSTGRES_PASSWORD'), 'postgres: POSTGRES_PASSWORD from the environment');
+    for (const name of SENSORY) {
+      const env = environmentOf(raw.services[name]);
+      assert.ok(fromEnv(env.SENSORY_API_KEYS, 'SENSORY_API_KEYS'), `${name}: SENSORY_API_KEYS from the environment`);
+      assert.match(env.SENSORY_AMQP_URL, /^amqp:\/\/\$\{RABBITMQ_USER:\?[^}]+\}:\$\{RABBITMQ_PASS:\?[^}]+\}@/, `${name}: the AMQP URL's credentials from the environment`);
+      assert.match(env.SENSORY_DATABASE_URL, /^postgres:\/\/[^:]+:\$\{POSTGRES_PASSWORD:\?[^}]+\}@/, `${name}: the database URL's password from the environment`);
+    }
+    for (const word of ['change-me', 'guest:guest', 'password:']) assert.ok(!read('compose.yaml').includes(word), `compose.yaml mentions ${word}`);
+    for (const variable of Object.keys(COMPOSE_ENV)) {
+      assert.throws(() => loadCompose({ ...COMPOSE_ENV, [variable]: undefined }), new RegExp(`refuses to start: ${variable}`), `without ${variable}`);
+      assert.throws(() => loadCompose({ ...COMPOSE_ENV, [variable]: '' }), new RegExp(`refuses to start: ${variable}`), `with an empty ${variable}`);
+    }
   });
 });
 
 // ---------------------------------------------------------------------------------------------
-// 2. deploy/rabbitmq/definitions.json
+// 2. deploy/rabbitmq/definitions.template.json, rendered by deploy/rabbitmq/entrypoint.sh
 
-describe('deploy/rabbitmq/definitions.json', () => {
+describe('the RabbitMQ definitions rendered from the environment', () => {
   const definitions = loadDefinitions();
   const someResultQueue = resultQueueName({ orderId: randomUUID(), generation: 3, stream: 7 });
 
@@ -379,12 +458,44 @@ describe('deploy/rabbitmq/definitions.json', () => {
     assert.equal(binding.routing_key, TASK_ROUTING_KEY);
   });
 
-  it('has one account, password change-me, no tags, with permissions on the sensory vhost only', () => {
+  it('has one account, the one from the environment, no tags, with permissions on the sensory vhost only', () => {
     const { user, permissions } = serviceAccount(definitions);
     assert.equal(permissions.vhost, VHOST);
-    assert.ok(passwordMatches(user.password_hash, user.hashing_algorithm, PASSWORD), `the password_hash of ${user.name} is not the hash of ${PASSWORD}`);
+    assert.equal(user.name, COMPOSE_ENV.RABBITMQ_USER);
+    assert.equal(user.password, COMPOSE_ENV.RABBITMQ_PASS);
+    assert.equal(user.password_hash, undefined);
     const tags = Array.isArray(user.tags) ? user.tags : user.tags.split(',').filter((tag) => tag !== '');
     assert.deepEqual(tags, [], 'the service account needs no management or administrator tag');
+  });
+
+  it('writes any user and password as JSON strings (quotes, backslashes, & and | included), readable by its owner only', () => {
+    for (const [name, password] of [
+      ['sensory', 'a"b\\c&d|e$f`g'],
+      ['svc.user-1', "it's /a/ p@ss:word"],
+    ]) {
+      const rendered = renderDefinitions(name, password);
+      assert.equal(rendered.code, 0, rendered.output);
+      const { user, permissions } = serviceAccount(rendered.definitions!);
+      assert.equal(user.name, name);
+      assert.equal(user.password, password);
+      assert.equal(permissions.user, name);
+      assert.equal(rendered.mode, 0o600, 'the rendered file holds a password');
+    }
+    const template = read(TEMPLATE_PATH);
+    assert.ok(!/password_hash|change-me/.test(template), 'the template holds no password');
+  });
+
+  it('refuses to render without RABBITMQ_USER or RABBITMQ_PASS, naming the missing one', () => {
+    for (const [user, password, missing] of [
+      [undefined, 'x', 'RABBITMQ_USER'],
+      ['sensory', undefined, 'RABBITMQ_PASS'],
+      ['sensory', '', 'RABBITMQ_PASS'],
+    ] as const) {
+      const rendered = renderDefinitions(user, password);
+      assert.notEqual(rendered.code, 0);
+      assert.match(rendered.output, new RegExp(missing));
+    }
+    assert.notEqual(renderDefinitions('sensory', 'two\nlines').code, 0, 'a password of two lines is refused');
   });
 
   // RabbitMQ matches a permission regex anywhere in the name (re:run), as RegExp#test does.
@@ -424,8 +535,11 @@ describe(
   { skip: brokerMissing && !inCi() ? `${brokerMissing}: skipped outside CI (with CI=true this fails)` : false },
   () => {
     const requireBroker = () => assert.ok(!brokerMissing, `CI is set but ${brokerMissing}: these checks must run under CI`);
-    const { user } = serviceAccount(loadDefinitions());
-    const url = (vhost: string) => `amqp://${encodeURIComponent(user.name)}:${encodeURIComponent(PASSWORD)}@${BROKER_HOST}:${BROKER_PORT}/${encodeURIComponent(vhost)}`;
+    // An account of its own, so that the broker's other users are left as they are.
+    const account = { user: 'sensory-deploy-check', password: `check-${randomUUID()}` };
+    const rendered = renderDefinitions(account.user, account.password);
+    const definitions = rendered.definitions!;
+    const url = (vhost: string) => `amqp://${encodeURIComponent(account.user)}:${encodeURIComponent(account.password)}@${BROKER_HOST}:${BROKER_PORT}/${encodeURIComponent(vhost)}`;
     const orderId = randomUUID();
     const ref = { orderId, generation: 0, stream: 1 };
     let imported = false;
@@ -439,10 +553,10 @@ describe(
     it('imports with rabbitmqctl import_definitions', async () => {
       requireBroker();
       // On standard input: the broker node (another OS user) need not be able to read the checkout.
-      const result = await run('rabbitmqctl', ['import_definitions', '--format', 'json'], { timeoutMs: 60_000, input: read(DEFINITIONS_PATH) });
+      assert.equal(rendered.code, 0, rendered.output);
+      const result = await run('rabbitmqctl', ['import_definitions', '--format', 'json'], { timeoutMs: 60_000, input: JSON.stringify(definitions) });
       assert.equal(result.code, 0, `rabbitmqctl import_definitions failed:\n${tail(result.output)}`);
       // An import from standard input finishes asynchronously: wait until the broker lists it all.
-      const definitions = loadDefinitions();
       const { permissions } = serviceAccount(definitions);
       const expected = {
         list_permissions: `${permissions.user}\t${permissions.configure}\t${permissions.write}\t${permissions.read}`,

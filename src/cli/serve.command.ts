@@ -4,7 +4,9 @@ import type { Config } from '../config/config.js';
 import { buildApp } from '../http/app.js';
 import { requestSerializer } from '../http/log-redaction.js';
 import { openCoreRuntime } from '../runtime/core.runtime.js';
+import type { CoreRuntime } from '../runtime/core.runtime.js';
 import { openServeRuntime } from '../runtime/serve.runtime.js';
+import { DependencyWatch, type WatchLog } from '../services/dependency-watch.js';
 
 const REDACTED_HEADERS = ['req.headers.authorization', 'req.headers["api-access-key"]'];
 /** Shards the embedded shape's in-process worker fulfils at once. */
@@ -23,6 +25,7 @@ export async function serve(config: Config): Promise<void> {
   const logger = pino({ level: config.logLevel, redact: REDACTED_HEADERS, serializers: { req: requestSerializer } }, destination);
   setInterval(() => destination.flush(), 1000).unref();
   const runtime = await openServeRuntime(config, (message) => logger.warn(message));
+  const watch = watchDependencies(runtime, logger);
   const app = await buildApp(runtime.deps, logger);
   if (runtime.queue.kind === 'memory') await runtime.startWorker(EMBEDDED_WORKER_CONCURRENCY);
   runtime.dispatcher.start();
@@ -44,6 +47,7 @@ export async function serve(config: Config): Promise<void> {
 
   onShutdown(async () => {
     app.log.info('shutting down');
+    watch.stop();
     const results = await Promise.allSettled([app.close()]);
     await runtime.close();
     destination.flushSync();
@@ -59,13 +63,24 @@ export async function work(config: Config, concurrency: number): Promise<void> {
   const logger = pino({ level: config.logLevel });
   // Only the stores, the queue and the order services: no HTTP layer, no metrics to export.
   const runtime = await openCoreRuntime(config, { log: (message) => logger.warn(message) });
+  const watch = watchDependencies(runtime, logger);
   await runtime.startWorker(concurrency);
   process.stderr.write(`Sensory worker: ${concurrency} shard(s) at a time from ${config.amqpTaskQueue}\n`);
   onShutdown(async () => {
     logger.info('worker shutting down');
+    watch.stop();
     await runtime.close();
     return true;
   });
+}
+
+/** Logs when the database, and the broker when there is one, stop answering and come back. */
+function watchDependencies(runtime: CoreRuntime, log: WatchLog): DependencyWatch {
+  const dependencies = [{ name: 'database', ping: () => runtime.store.ping() }];
+  if (runtime.queue.kind === 'amqp') dependencies.push({ name: 'broker', ping: () => runtime.queue.ping() });
+  const watch = new DependencyWatch(dependencies, log);
+  watch.start();
+  return watch;
 }
 
 function onShutdown(stop: () => Promise<boolean>): void {

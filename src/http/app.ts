@@ -5,6 +5,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AppDeps } from './app-deps.js';
+import { installAccessLog } from './access-log.js';
 import { installAuth } from './auth.js';
 import { installConnectionLimits, serverTimeouts } from './connection-limits.js';
 import { installErrorHandling } from './error-handler.js';
@@ -67,6 +68,8 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   const app = Fastify({
     ...(logger ? { loggerInstance: logger } : { logger: false }),
     requestIdHeader: 'x-request-id',
+    // One access line per request instead (access-log.ts).
+    disableRequestLogging: true,
     genReqId: () => randomUUID(),
     forceCloseConnections: false,
     ...serverTimeouts(deps.config),
@@ -75,6 +78,8 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   });
   app.setValidatorCompiler(validatorCompiler());
   installErrorHandling(app);
+  // First, so that a request refused by a later hook (a connection cap, a missing key) is logged whole.
+  installAccessLog(app);
   installConnectionLimits(app, deps.config);
   installSecurityHeaders(app);
   installAuth(app, deps.keyring, deps.config.apiVersion);

@@ -37,16 +37,17 @@ export function installAuth(app: FastifyInstance, keyring: ApiKeyring, apiVersio
     if (role || anyKey) {
       const principal = keyring.authenticate(presentedKey(request));
       if (!principal) throw new SensoryError('SENSORY_ERR_UNAUTHORIZED', 'send a known API key in API-ACCESS-KEY or Authorization: Bearer');
-      if (role && !hasRole(principal, role)) throw new SensoryError('SENSORY_ERR_FORBIDDEN', `this call needs the ${role} role`);
+      // Known before its role is checked: the access log names the key a refusal was for.
       request.principal = principal;
+      if (role && !hasRole(principal, role)) throw new SensoryError('SENSORY_ERR_FORBIDDEN', `this call needs the ${role} role`);
     } else if (legacyRole) {
       const principal = keyring.authenticate(presentedKey(request));
       if (!principal) throw new SensoryError('SENSORY_ERR_FORBIDDEN', 'send a known API key in API-ACCESS-KEY');
+      request.principal = principal;
       if (!hasRole(principal, legacyRole)) throw new SensoryError('SENSORY_ERR_FORBIDDEN', `this call needs the ${legacyRole} role`);
       if (request.headers['api-version'] !== apiVersion) {
         throw new SensoryError('SENSORY_ERR_LEGACY_VERSION', `API-VERSION must be ${apiVersion}`);
       }
-      request.principal = principal;
     }
   });
 }

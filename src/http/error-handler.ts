@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { dependencyFault } from '../adapters/dependency-faults.js';
+import { noteErrorCode } from './access-log.js';
 import { ERROR_REGISTRY, SensoryError, isSensoryError, type ErrorCode } from '../domain/errors.js';
 import { validationError, type SchemaIssue } from './validation-messages.js';
 
@@ -13,6 +14,7 @@ const RETRY_AFTER_SECONDS = 2;
 const RETRY_AFTER: Partial<Record<ErrorCode, number>> = { SENSORY_ERR_TOO_MANY_POLLS: 1, SENSORY_ERR_TOO_MANY_ORDERS: 10 };
 
 export function sendError(reply: FastifyReply, error: SensoryError) {
+  noteErrorCode(reply, error.code);
   const retryAfter = error.status === 503 ? RETRY_AFTER_SECONDS : RETRY_AFTER[error.code];
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
   return reply.code(error.status).type('application/json').send(errorBody(error.code, error.message, undefined, error.field));
@@ -58,6 +60,7 @@ export function installErrorHandling(app: FastifyInstance): void {
       return sendError(reply, fault);
     }
     request.log.error({ err: error }, 'unexpected error');
+    noteErrorCode(reply, 'SENSORY_ERR_INTERNAL');
     return reply
       .code(ERROR_REGISTRY.SENSORY_ERR_INTERNAL.status)
       .send(errorBody('SENSORY_ERR_INTERNAL', `internal error; quote request id ${request.id} when reporting it`, request.id));

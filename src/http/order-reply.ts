@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { recordBytes } from '../domain/dataset-shape.js';
 import { SensoryError } from '../domain/errors.js';
 import { encodeJson } from '../formats/batch-json.encoder.js';
 import { encodeSafetensors } from '../formats/batch-safetensors.encoder.js';
@@ -48,7 +49,10 @@ export function settleWhenSent(request: FastifyRequest, reply: FastifyReply, res
   const settle = (sent: boolean) => {
     if (settled) return;
     settled = true;
-    if (sent) delivered.metrics.countOrderSamplesDelivered(delivered.format, result.count);
+    if (sent) {
+      delivered.metrics.countOrderSamplesDelivered(delivered.format, result.count);
+      delivered.metrics.countPixelBytesServed('order', result.count * recordBytes(result.plan.dataset));
+    }
     result.settle(sent).catch((error: unknown) => request.log.error({ err: error }, 'settling a poll failed'));
   };
   reply.raw.once('finish', () => settle(true));

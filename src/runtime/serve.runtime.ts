@@ -63,6 +63,15 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
   const datasets = new DatasetService(store, pixels, blobs, [ingest], config.maxRecordBytes);
   // Previews on the data volume, beside the originals: replicas sharing it share them.
   const thumbnails = new ThumbnailService(store, blobs, imaging, new FileThumbnailCache(join(config.dataDir, 'thumbnails')));
+  // The gauges read datasets and orders in flight when /metrics is scraped.
+  metrics.readStateFrom({
+    datasets: async () => (await datasets.list()).map((dataset) => ({ name: dataset.name, samples: dataset.sampleCount })),
+    activeOrders: async () =>
+      (await orders.list(SERVICE_CALLER, true, MAX_ACTIVE_ORDERS_LISTED)).map((order) => ({
+        status: order.status,
+        undelivered: Math.max(0, order.samples.produced - order.samples.delivered),
+      })),
+  });
   const deps: AppDeps = {
     config,
     version: VERSION,

@@ -68,9 +68,12 @@ export class BatchService {
 
   /** A small batch, planned and encoded in `format`; its pixels are rendered as the body is read. */
   async serve(datasetName: string, request: BatchRequest, format: BatchFormat): Promise<EncodedBatch> {
+    const started = performance.now();
     const plan = await this.plan(datasetName, request, format);
     this.telemetry.countBatchSamplesServed(format, plan.samples.length);
-    return ENCODERS[format](plan, (start, count, target) => this.render(plan, start, count, target));
+    this.telemetry.countPixelBytesServed('batch', plan.samples.length * recordBytes(plan.dataset));
+    const encoded = ENCODERS[format](plan, (start, count, target) => this.render(plan, start, count, target));
+    return { ...encoded, chunks: timedChunks(encoded.chunks, () => this.telemetry.observeBatch(format, (performance.now() - started) / 1000)) };
   }
 
   async plan(datasetName: string, request: BatchRequest, format: BatchFormat = 'json'): Promise<BatchPlan> {
@@ -174,5 +177,14 @@ export class BatchService {
     } finally {
       releaseChunk(source);
     }
+  }
+}
+
+/** The chunks as they are; `done` is called once the last one was taken, or the reader stopped. */
+async function* timedChunks(chunks: AsyncIterable<Uint8Array>, done: () => void): AsyncGenerator<Uint8Array> {
+  try {
+    yield* chunks;
+  } finally {
+    done();
   }
 }

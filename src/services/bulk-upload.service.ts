@@ -61,6 +61,7 @@ export class BulkUploadService {
         const index = receipts.length;
         receipts.push(undefined as unknown as Receipt);
         if ('error' in item) {
+          this.ingest.refused(item.error);
           record(index, { path: item.path, status: 'rejected', error: { code: item.error.code, message: item.error.message } });
           continue;
         }

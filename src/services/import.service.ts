@@ -36,7 +36,10 @@ export class ImportService {
     const limit = new ConcurrencyLimit(PARALLEL_DECODES);
     const inFlight = new Set<Promise<void>>();
     let internalError: unknown;
-    const reject = (path: string, error: SensoryError) => summary.rejected.push({ path, error: { code: error.code, message: error.message } });
+    const reject = (path: string, error: SensoryError, started?: number) => {
+      this.ingest.refused(error, started);
+      summary.rejected.push({ path, error: { code: error.code, message: error.message } });
+    };
 
     try {
       for await (const item of archiveItems(body, gzipped, this.limits)) {
@@ -44,15 +47,21 @@ export class ImportService {
           reject(item.path, item.error);
           continue;
         }
+        let started = 0;
         const task = limit
-          .run(() => this.ingest.prepare(dataset, { category: item.category, bytes: item.bytes, annotations: { filename: item.filename }, actor }, { offload: true }))
+          .run(() => {
+            started = performance.now();
+            return this.ingest.prepare(dataset, { category: item.category, bytes: item.bytes, annotations: { filename: item.filename }, actor }, { offload: true });
+          })
           .then(
             (prepared: Prepared) => {
+              // An import commits at its end: an item's time is its checks, decoding and writes.
+              this.telemetry.observeIngest(prepared.kind === 'ready' ? 'stored' : 'duplicate', (performance.now() - started) / 1000);
               if (prepared.kind === 'ready') ready.push({ path: item.path, sample: prepared.sample, bytes: item.bytes });
               else summary.duplicates++;
             },
             (error: unknown) => {
-              if (isSensoryError(error)) reject(item.path, error);
+              if (isSensoryError(error)) reject(item.path, error, started);
               else internalError ??= error;
             },
           )

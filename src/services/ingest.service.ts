@@ -63,7 +63,30 @@ export class IngestService {
   }
 
   /** One sample; errors are thrown (400, 409, 413, 415). */
-  async add(datasetName: string, upload: Upload): Promise<Stored> {
+  add(datasetName: string, upload: Upload): Promise<Stored> {
+    return this.measured(() => this.addUnmeasured(datasetName, upload));
+  }
+
+  /** Times one upload and counts its outcome: stored, duplicate, or refused by its error code. */
+  private async measured(store: () => Promise<Stored>): Promise<Stored> {
+    const started = performance.now();
+    try {
+      const stored = await store();
+      this.telemetry.observeIngest(stored.duplicate ? 'duplicate' : 'stored', (performance.now() - started) / 1000);
+      return stored;
+    } catch (error) {
+      if (isSensoryError(error)) this.refused(error, started);
+      throw error;
+    }
+  }
+
+  /** Counts an upload refused before or while it was stored (`started`: when its work began). */
+  refused(error: SensoryError, started?: number): void {
+    this.telemetry.countUploadRejected(error.code);
+    if (started !== undefined) this.telemetry.observeIngest('rejected', (performance.now() - started) / 1000);
+  }
+
+  private async addUnmeasured(datasetName: string, upload: Upload): Promise<Stored> {
     assertValidName('dataset', datasetName);
     const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
     const { dataset, existing, blobIndexed } = await this.store.findDatasetAndLiveSample(datasetName, sha256);
@@ -90,7 +113,11 @@ export class IngestService {
   }
 
   /** One sample of a bulk upload into a dataset already looked up; errors are thrown as by add(). */
-  async addTo(dataset: DatasetRecord, upload: Upload, options: DecodeOptions = {}): Promise<Stored> {
+  addTo(dataset: DatasetRecord, upload: Upload, options: DecodeOptions = {}): Promise<Stored> {
+    return this.measured(() => this.addToUnmeasured(dataset, upload, options));
+  }
+
+  private async addToUnmeasured(dataset: DatasetRecord, upload: Upload, options: DecodeOptions): Promise<Stored> {
     const prepared = await this.prepare(dataset, upload, options);
     if (prepared.kind === 'known') return prepared.stored;
     const stored = settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes));
@@ -108,7 +135,10 @@ export class IngestService {
     return Promise.all(
       files.map(async (file): Promise<FileOutcome> => {
         try {
-          if ('error' in file) throw file.error;
+          if ('error' in file) {
+            this.refused(file.error);
+            throw file.error;
+          }
           return { filename: file.filename, stored: await this.add(datasetName, { category, bytes: file.bytes, annotations: file.annotations, actor }) };
         } catch (error) {
           if (!isSensoryError(error)) throw error;

@@ -13,6 +13,7 @@ import {
   ensureBuilt,
   killAll,
   removeTempDirs,
+  ROOT,
   runCli,
   sha256,
   startServer,
@@ -156,25 +157,78 @@ describe('sensory import / export as real processes', () => {
     assert.deepEqual(files.map((file) => statSync(join(out, file)).mtimeMs), mtimes);
   });
 
-  test('wrong usage exits 2 with the usage text; a wrong key or a missing dataset names the server\'s error code', async () => {
+  test('--version prints the package version; --help lists the commands, and each command has its own help', async () => {
+    const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
+    for (const flag of ['--version', '-V']) {
+      const run = await cli([flag]);
+      assert.equal(run.code, 0, run.stderr());
+      assert.equal(run.stdout().trim(), version);
+    }
+    const help = await cli(['--help']);
+    assert.equal(help.code, 0, help.stderr());
+    for (const command of ['serve', 'worker', 'import', 'export', 'compact']) assert.match(help.stdout(), new RegExp(`^  ${command} `, 'm'));
+    const own: Record<string, RegExp[]> = {
+      serve: [/Usage: sensory serve \[options\]/, /--max-sample-bytes <value>\s+SENSORY_MAX_SAMPLE_BYTES/, /--amqp-url <value>/],
+      worker: [/Usage: sensory worker \[options\]/, /--concurrency <n>/, /--amqp-url <value>/],
+      import: [/Usage: sensory import \[options\] <source>/, /--test-percent <p>/, /--category-from <rule>/, /tar/],
+      export: [/Usage: sensory export \[options\] <dataset> <dir>/, /--url <url>/],
+      compact: [/Usage: sensory compact \[options\]/, /--retention-seconds <n>/, /--min-garbage-share <x>/],
+    };
+    for (const [command, patterns] of Object.entries(own)) {
+      for (const args of [[command, '--help'], ['help', command]]) {
+        const run = await cli(args);
+        assert.equal(run.code, 0, run.stderr());
+        for (const pattern of patterns) assert.match(run.stdout(), pattern, `sensory ${args.join(' ')}`);
+      }
+    }
+    // A command's help lists its own options only.
+    assert.doesNotMatch((await cli(['export', '--help'])).stdout(), /--test-percent|--max-sample-bytes/);
+  });
+
+  test('wrong usage exits 2 with a message naming what is wrong and where the usage is; a wrong key or a missing dataset names the server\'s error code', async () => {
     const tree = join(workDir, 'tree');
     const flags = ['--url', server.url, '--key', key];
-    const usages: string[][] = [
-      ['import', tree, '--width', '16', '--height', '16', ...flags],
-      ['import', tree, '--dataset', 'd3', '--width', 'abc', '--height', '16', ...flags],
+    const shape = ['--width', '16', '--height', '16'];
+    // [arguments, what the message must say]; none of them may reach the service or create anything.
+    const usages: [string[], RegExp][] = [
+      [['import', tree, ...shape, ...flags], /--width and --height need --dataset NAME/],
+      [['import', tree, '--dataset', 'd3', '--width', 'abc', '--height', '16', ...flags], /--width <pixels>' argument 'abc' is invalid.*whole number/],
       // The usage is checked before anything else, a key included.
-      ['import', tree, '--dataset', 'd3', '--width', 'abc', '--height', '16'],
-      ['import', tree, '--dataset', 'd3', '--width', '16', '--height', '16', '--channels', '2', ...flags],
-      ['import', tree, '--dataset', 'd3', '--width', '16', '--height', '16', '--bogus', ...flags],
-      ['export', 'd1', ...flags],
-      ['frobnicate', ...flags],
-      [],
+      [['import', tree, '--dataset', 'd3', '--width', 'abc', '--height', '16'], /--width <pixels>' argument 'abc' is invalid/],
+      [['import', tree, '--dataset', 'd3', ...shape, '--channels', '2', ...flags], /--channels <n>' argument '2' is invalid.*one of 1, 3/],
+      [['import', tree, '--dataset', 'd3', ...shape, '--test-percent', '51', ...flags], /--test-percent <p>' argument '51' is invalid.*from 0 to 50/],
+      [['import', tree, '--dataset', 'd3', ...shape, '--test-percent', '-1', ...flags], /--test-percent/],
+      [['import', tree, '--dataset', 'd3', ...shape, '--category-from', 'middle', ...flags], /--category-from <rule>' argument 'middle' is invalid.*leaf, top/],
+      [['import', tree, '--dataset', 'd3', ...shape, '--concurrency', '0', ...flags], /--concurrency <n>' argument '0' is invalid/],
+      [['import', tree, '--dataset', 'd3', ...shape, '--bogus', ...flags], /unknown option '--bogus'/],
+      [['import', '--dataset', 'd3', ...shape, ...flags], /missing required argument 'source'/],
+      [['import', tree, 'extra', '--dataset', 'd3', ...shape, ...flags], /too many arguments/],
+      [['import', join(workDir, 'no-such-dir'), '--dataset', 'd3', ...shape, ...flags], /no-such-dir does not exist/],
+      [['import', join(tree, 'cats', 'img0.png'), '--dataset', 'd3', ...shape, ...flags], /img0\.png is not a readable tar archive/],
+      [['import', join(workDir, 'empty-tree'), '--dataset', 'd3', ...shape, ...flags], /empty-tree holds no files to import/],
+      [['import', tree, '--dataset', 'd3', ...flags], /dataset d3 does not exist: give --width and --height to create it/],
+      [['export', 'd1', ...flags], /missing required argument 'dir'/],
+      [['export', 'd1', 'a', 'b', ...flags], /too many arguments/],
+      [['compact', 'now', ...flags], /too many arguments/],
+      [['compact', '--retention-seconds', '-5', ...flags], /--retention-seconds <n>' argument '-5' is invalid/],
+      [['compact', '--min-garbage-share', '2', ...flags], /--min-garbage-share <x>' argument '2' is invalid.*from 0 to 1/],
+      [['worker', '--concurrency', 'many'], /--concurrency <n>' argument 'many' is invalid/],
+      [['worker', '--shard-size', '0'], /SENSORY_SHARD_SIZE/],
+      [['serve', '--port', 'abc'], /SENSORY_PORT/],
+      [['frobnicate', ...flags], /unknown command 'frobnicate'/],
+      [[], /Usage: sensory \[options\] \[command\]/],
     ];
-    for (const args of usages) {
+    mkdirSync(join(workDir, 'empty-tree', 'cats'), { recursive: true });
+    for (const [args, message] of usages) {
       const run = await cli(args);
       assert.equal(run.code, 2, `sensory ${args.join(' ')} → ${run.code}\n${run.stderr()}`);
-      assert.match(run.stdout() + run.stderr(), /usage:\s+sensory serve/, `sensory ${args.join(' ')} prints the usage`);
+      assert.match(run.stderr(), message, `sensory ${args.join(' ')} says what is wrong`);
+      assert.equal(run.stdout(), '', `sensory ${args.join(' ')} writes nothing to stdout`);
+      if (args[0] === 'import' || args[0] === 'export' || args[0] === 'compact') {
+        assert.match(run.stderr(), new RegExp(`sensory ${args[0]} --help`), `sensory ${args.join(' ')} says where the usage is`);
+      }
     }
+    assert.ok(!(await cli(['import', tree, '--dataset', 'd3', '--width', 'abc', '--height', '16', ...flags])).stderr().includes(key), 'the key is not echoed');
     assert.equal((await call(server.url, key, 'GET', '/v1/datasets/d3')).status, 404, 'no wrong usage created anything');
 
     const wrongKey = ['--url', server.url, '--key', 'not-the-key-0123456789'];

@@ -179,7 +179,7 @@ describe('sensory import <dicebox data dir>: one dataset per <name>_<W>x<H>/data
       assert.equal(run.code, 2, `import ${dir} → ${run.code}\n${run.stderr()}`);
       assert.match(run.stderr(), /<name>_<W>x<H>\/data\/<category>\/<file>/, 'names the dicebox layout');
       assert.match(run.stderr(), /--dataset NAME --width W --height H/, 'and the other way');
-      assert.match(run.stderr(), /usage:\s+sensory serve/);
+      assert.match(run.stderr(), /sensory import --help/);
     }
     const names = ((await get('/v1/datasets')).datasets as { name: string }[]).map((dataset) => dataset.name).sort();
     assert.deepEqual(names, ['faces_16x12', 'mnist_28x28'], 'nothing created');
