@@ -171,7 +171,7 @@ describe('sensory import / export as real processes', () => {
       serve: [/Usage: sensory serve \[options\]/, /--max-sample-bytes <value>\s+SENSORY_MAX_SAMPLE_BYTES/, /--amqp-url <value>/],
       worker: [/Usage: sensory worker \[options\]/, /--concurrency <n>/, /--amqp-url <value>/],
       import: [/Usage: sensory import \[options\] <source>/, /--test-percent <p>/, /--category-from <rule>/, /tar/],
-      export: [/Usage: sensory export \[options\] <dataset> <dir>/, /--url <url>/],
+      export: [/Usage: sensory export \[options\] <dataset> \[dir\]/, /--url <url>/, /--format <format>/, /--shard-size <n>\s+with --format: samples per shard/],
       compact: [/Usage: sensory compact \[options\]/, /--retention-seconds <n>/, /--min-garbage-share <x>/],
     };
     for (const [command, patterns] of Object.entries(own)) {
@@ -207,7 +207,11 @@ describe('sensory import / export as real processes', () => {
       [['import', join(tree, 'cats', 'img0.png'), '--dataset', 'd3', ...shape, ...flags], /img0\.png is not a readable tar archive/],
       [['import', join(workDir, 'empty-tree'), '--dataset', 'd3', ...shape, ...flags], /empty-tree holds no files to import/],
       [['import', tree, '--dataset', 'd3', ...flags], /dataset d3 does not exist: give --width and --height to create it/],
-      [['export', 'd1', ...flags], /missing required argument 'dir'/],
+      [['export', 'd1', ...flags], /export needs <dataset> and <dir>, or <dataset> --format FORMAT/],
+      [['export', 'd1', '--format', 'zip', ...flags], /--format <format>' argument 'zip' is invalid.*webdataset, imagefolder, safetensors/],
+      [['export', 'd1', 'out', '--format', 'webdataset', ...flags], /export --format takes the dataset only/],
+      [['export', 'd1', '--format', 'webdataset', '--split', 'val', ...flags], /--split <split>' argument 'val' is invalid/],
+      [['export', 'd1', '--format', 'webdataset', '--categories', ',', ...flags], /--categories must name at least one category/],
       [['export', 'd1', 'a', 'b', ...flags], /too many arguments/],
       [['compact', 'now', ...flags], /too many arguments/],
       [['compact', '--retention-seconds', '-5', ...flags], /--retention-seconds <n>' argument '-5' is invalid/],
