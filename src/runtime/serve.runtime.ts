@@ -11,6 +11,7 @@ import { DatasetStatsService } from '../services/dataset-stats.service.js';
 import { BulkUploadService } from '../services/bulk-upload.service.js';
 import { CompactionService, type PinnedOrders } from '../services/compaction.service.js';
 import { DatasetService } from '../services/dataset.service.js';
+import { HashBackfill } from '../services/hash-backfill.service.js';
 import { ImportService } from '../services/import.service.js';
 import { IngestService } from '../services/ingest.service.js';
 import { LegacyService } from '../services/legacy.service.js';
@@ -25,6 +26,8 @@ export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.js
 /** The API process: the core, plus the blobs, imaging, keys, metrics and services only the HTTP layer uses. */
 export interface ServeRuntime extends CoreRuntime {
   readonly deps: AppDeps;
+  /** The background pass computing the perceptual hashes of samples stored before they were computed at ingest. */
+  readonly backfill: HashBackfill;
   /** Where the generated admin key is kept, and the key itself when it was made by this start. */
   readonly keyFile?: { path: string; newKey?: string };
 }
@@ -76,12 +79,15 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
     metrics,
     readiness: async () => ({ database: await state(store.ping()), dataDir: await state(blobs.ping()), queue: await state(queue.ping()) }),
   };
+  const backfill = new HashBackfill(store, pixels, log);
+  backfill.start();
   let closing: Promise<void> | undefined;
   return {
     ...core,
     deps,
+    backfill,
     keyFile: generated ? { path: generated.path, newKey: generated.newKey } : undefined,
     // The open segment is sealed before the stores close.
-    close: () => (closing ??= blobs.close().then(() => core.close(), () => core.close())),
+    close: () => (closing ??= backfill.stop().then(() => blobs.close()).then(() => core.close(), () => core.close())),
   };
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { recordBytes, type DatasetShape } from '../domain/dataset-shape.js';
 import { SensoryError, isSensoryError } from '../domain/errors.js';
 import { assertValidName } from '../domain/names.js';
+import { perceptualHash } from '../domain/perceptual-hash.js';
 import { splitBucket } from '../domain/split.js';
 import { WriteBatcher } from '../lib/write-batcher.js';
 import type { BlobStore } from '../ports/blob-store.js';
@@ -135,7 +136,17 @@ export class IngestService {
     const [pixelSlot, blob] = await Promise.all([this.writePixels(dataset, decoded.pixels), this.storeOriginal(sha256, upload.bytes, blobIndexed)]);
     return {
       kind: 'ready',
-      sample: { sha256, category, mediaType: decoded.mediaType, bytes: upload.bytes.length, pixelSlot, splitBucket: splitBucket(sha256), ...blob },
+      sample: {
+        sha256,
+        category,
+        mediaType: decoded.mediaType,
+        bytes: upload.bytes.length,
+        pixelSlot,
+        splitBucket: splitBucket(sha256),
+        // From the pixels in hand: a few tens of microseconds, no read back.
+        perceptualHash: perceptualHash(decoded.pixels, dataset),
+        ...blob,
+      },
     };
   }
 

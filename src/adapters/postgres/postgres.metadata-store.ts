@@ -7,6 +7,11 @@ import type { IndexedBlob } from '../../ports/blob-index.js';
 import type {
   AddOutcome,
   CategoryRecord,
+  ChangeQuery,
+  HashedQuery,
+  HashedSample,
+  RevisionChange,
+  UnhashedSample,
   DatasetRecord,
   DatasetSpec,
   EligibleQuery,
@@ -275,6 +280,7 @@ export class PostgresMetadataStore implements MetadataStore {
       const newCategories: { idx: number; name: string; revision: number }[] = [];
       const bySha = new Map<string, () => SampleRecord>(live.rows.map((row) => [row.sha256, () => row]));
       const toInsert: SampleRecord[] = [];
+      const hashes = new Map<SampleRecord, string>();
       const newBlobs: IndexedBlob[] = [];
       const outcomes: (() => AddOutcome)[] = [];
 
@@ -303,6 +309,7 @@ export class PostgresMetadataStore implements MetadataStore {
         const { sha256, category, mediaType, bytes, pixelSlot, splitBucket } = item;
         const record = { id: 0, datasetId, sha256, category, categoryIndex: index, revision, createdAt: new Date().toISOString(), mediaType, bytes, pixelSlot, splitBucket };
         toInsert.push(record);
+        if (item.perceptualHash) hashes.set(record, item.perceptualHash);
         bySha.set(sha256, () => record);
         outcomes.push(() => ({ kind: 'added', sample: record }));
       }
@@ -320,10 +327,10 @@ export class PostgresMetadataStore implements MetadataStore {
         // round trip (the labels' foreign keys are checked at its end, when the samples exist).
         const ids = await client.query<{ id: number; sha256: string }>(
           `WITH added AS (
-             INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, label_rev, added_rev, created_at)
-             SELECT $1, u.sha, u.media, u.bytes, u.slot, u.bucket, u.idx, u.rev, u.rev, u.created
-             FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::integer[], $7::integer[], $8::bigint[], $9::text[])
-               WITH ORDINALITY AS u(sha, media, bytes, slot, bucket, idx, rev, created, ord)
+             INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, label_rev, added_rev, created_at, phash)
+             SELECT $1, u.sha, u.media, u.bytes, u.slot, u.bucket, u.idx, u.rev, u.rev, u.created, u.phash
+             FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::integer[], $7::integer[], $8::bigint[], $9::text[], $17::text[])
+               WITH ORDINALITY AS u(sha, media, bytes, slot, bucket, idx, rev, created, phash, ord)
              ORDER BY u.ord
              RETURNING id, sha256, added_rev, category_idx
            ), labelled AS (
@@ -353,6 +360,7 @@ export class PostgresMetadataStore implements MetadataStore {
             newBlobs.map((b) => b.segment),
             newBlobs.map((b) => b.offset),
             newBlobs.map((b) => b.length),
+            toInsert.map((r) => hashes.get(r) ?? null),
           ],
         );
         const idBySha = new Map(ids.rows.map((row) => [row.sha256, row.id]));
@@ -556,12 +564,61 @@ export class PostgresMetadataStore implements MetadataStore {
     return dropped;
   }
 
+  async samplesWithoutPerceptualHash(afterId: number, limit: number): Promise<UnhashedSample[]> {
+    const { rows } = await this.pool.query<UnhashedSample>(
+      'SELECT id, dataset_id AS "datasetId", pixel_slot AS "pixelSlot" FROM samples WHERE phash IS NULL AND id > $1 ORDER BY id LIMIT $2',
+      [afterId, limit],
+    );
+    return rows;
+  }
+
+  async setPerceptualHashes(hashes: readonly { readonly id: number; readonly hash: string }[]): Promise<void> {
+    if (hashes.length === 0) return;
+    await this.pool.query('UPDATE samples SET phash = u.hash FROM unnest($1::bigint[], $2::text[]) AS u(id, hash) WHERE samples.id = u.id', [
+      hashes.map((h) => h.id),
+      hashes.map((h) => h.hash),
+    ]);
+  }
+
+  async hashedSamples(datasetId: number, query: HashedQuery): Promise<HashedSample[]> {
+    const { rows } = await this.pool.query<HashedSample>(
+      `SELECT s.id, ${labelAt('$2')} AS "categoryIndex", s.split_bucket AS "splitBucket", s.phash AS hash
+       FROM samples s
+       WHERE s.dataset_id = $1 AND s.id > $3 AND s.added_rev <= $2 AND (s.deleted_rev IS NULL OR s.deleted_rev > $2)
+       ORDER BY s.id LIMIT $4`,
+      [datasetId, query.revision, query.afterId, query.limit],
+    );
+    return rows;
+  }
+
+  async revisionChanges(datasetId: number, query: ChangeQuery): Promise<RevisionChange[]> {
+    // Only samples added, deleted or relabelled after \`from\` can differ; the label history says how.
+    const { rows } = await this.pool.query<RevisionChange>(
+      `SELECT id, before, after FROM (
+         SELECT s.id,
+           CASE WHEN s.added_rev <= $2 AND (s.deleted_rev IS NULL OR s.deleted_rev > $2) THEN ${labelAt('$2')} END AS before,
+           CASE WHEN s.added_rev <= $3 AND (s.deleted_rev IS NULL OR s.deleted_rev > $3) THEN ${labelAt('$3')} END AS after
+         FROM samples s
+         WHERE s.dataset_id = $1 AND s.id > $4 AND (s.added_rev > $2 OR s.deleted_rev > $2 OR s.label_rev > $2)
+       ) c WHERE before IS DISTINCT FROM after ORDER BY id LIMIT $5`,
+      [datasetId, query.from, query.to, query.afterId, query.limit],
+    );
+    return rows;
+  }
+
   private async testPercent(datasetId: number): Promise<number | undefined> {
     return (await this.pool.query<{ test_percent: number }>('SELECT test_percent FROM datasets WHERE id = $1', [datasetId])).rows[0]?.test_percent;
   }
 }
 
 type Queryable = pg.Pool | pg.PoolClient;
+
+/** The category index of sample \`s\` at a revision (a parameter): its current label unless set after it, then the label history's. */
+function labelAt(revision: string): string {
+  return `(CASE WHEN s.label_rev <= ${revision} THEN s.category_idx
+            ELSE (SELECT l.category_idx FROM sample_labels l WHERE l.sample_id = s.id AND l.from_rev <= ${revision}
+                  ORDER BY l.from_rev DESC LIMIT 1) END)`;
+}
 
 async function liveSampleById(db: Queryable, datasetId: number, id: number): Promise<SampleRecord | undefined> {
   return (await db.query<SampleRecord>(`${SAMPLE_SELECT} WHERE s.dataset_id = $1 AND s.id = $2 AND s.deleted_rev IS NULL`, [datasetId, id])).rows[0];

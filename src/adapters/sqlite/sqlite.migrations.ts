@@ -179,4 +179,11 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   -- Revisions below this one may miss purged samples: batches and orders there are refused.
   ALTER TABLE datasets ADD COLUMN purged_rev INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  -- Perceptual hashes (domain/perceptual-hash.ts) of the stored pixels: 16 hex digits, computed at
+  -- ingest; NULL until the serve process's background pass has computed it for older samples.
+  ALTER TABLE samples ADD COLUMN phash TEXT;
+  -- What the background pass still has to do, by id: empty once every sample is hashed.
+  CREATE INDEX samples_phash_missing ON samples(id) WHERE phash IS NULL;
+  `,
 ];

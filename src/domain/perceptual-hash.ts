@@ -1,0 +1,163 @@
+/**
+ * The perceptual hash of a sample's stored pixels (pHash): the pixels to grey, resampled by area
+ * to 32×32, a 2-D DCT-II of which the 8×8 lowest frequencies are kept, and one bit per
+ * coefficient: above the median of the 64, or not. Images that look alike (resized, re-encoded,
+ * slightly shifted or recoloured) get hashes a few bits apart; different images about 32 apart.
+ *
+ * A hash is 64 bits, written as 16 lowercase hex digits (bit 63 first: the DC coefficient), and
+ * handled in code as two unsigned 32-bit words. No I/O: the same pixels always give the same hash.
+ */
+
+export interface HashedShape {
+  readonly width: number;
+  readonly height: number;
+  readonly channels: number;
+}
+
+/** 16 lowercase hex digits. */
+export type PerceptualHash = string;
+
+export const HASH_BITS = 64;
+const SIDE = 32;
+const LOW = 8;
+
+/** Area weights of a resample from `source` pixels to SIDE: for each output, its first source pixel and their weights. */
+interface AreaWeights {
+  readonly first: Int32Array;
+  readonly count: Int32Array;
+  /** `count[o]` weights of output o at `offset[o]`. */
+  readonly offset: Int32Array;
+  readonly weights: Float64Array;
+}
+
+const weightCache = new Map<number, AreaWeights>();
+
+/** Each output cell covers source/SIDE source pixels: every source pixel weighs by its overlap (works up and down). */
+function areaWeights(source: number): AreaWeights {
+  const cached = weightCache.get(source);
+  if (cached) return cached;
+  const first = new Int32Array(SIDE);
+  const count = new Int32Array(SIDE);
+  const offset = new Int32Array(SIDE);
+  const list: number[] = [];
+  const step = source / SIDE;
+  for (let o = 0; o < SIDE; o++) {
+    const lo = o * step;
+    const hi = (o + 1) * step;
+    const from = Math.floor(lo);
+    const to = Math.min(source, Math.ceil(hi));
+    first[o] = from;
+    count[o] = to - from;
+    offset[o] = list.length;
+    for (let i = from; i < to; i++) list.push((Math.min(hi, i + 1) - Math.max(lo, i)) / step);
+  }
+  const weights = { first, count, offset, weights: Float64Array.from(list) };
+  if (weightCache.size < 64) weightCache.set(source, weights);
+  return weights;
+}
+
+/** cos((2x + 1) u π / 64) for u < 8, x < 32: the DCT-II rows of the low frequencies. */
+const COS = (() => {
+  const table = new Float64Array(LOW * SIDE);
+  for (let u = 0; u < LOW; u++) for (let x = 0; x < SIDE; x++) table[u * SIDE + x] = Math.cos(((2 * x + 1) * u * Math.PI) / (2 * SIDE));
+  return table;
+})();
+
+/** The hash of H×W×C uint8 pixels (C = 1 or 3; 3 is read as RGB). */
+export function perceptualHash(pixels: Uint8Array, shape: HashedShape): PerceptualHash {
+  const { hi, lo } = perceptualHashWords(pixels, shape);
+  return formatHash(hi, lo);
+}
+
+/** The hash as two unsigned 32-bit words. */
+export function perceptualHashWords(pixels: Uint8Array, shape: HashedShape): { hi: number; lo: number } {
+  const { width, height, channels } = shape;
+  if (pixels.length !== width * height * channels) throw new Error(`expected ${width * height * channels} pixel bytes, got ${pixels.length}`);
+  const wx = areaWeights(width);
+  const wy = areaWeights(height);
+  // Grey rows resampled across: height × SIDE.
+  const rows = new Float64Array(height * SIDE);
+  const grey = new Float64Array(width);
+  for (let y = 0; y < height; y++) {
+    const base = y * width * channels;
+    if (channels === 3) {
+      for (let x = 0, p = base; x < width; x++, p += 3) grey[x] = 0.299 * pixels[p] + 0.587 * pixels[p + 1] + 0.114 * pixels[p + 2];
+    } else {
+      for (let x = 0, p = base; x < width; x++, p += channels) grey[x] = pixels[p];
+    }
+    for (let o = 0; o < SIDE; o++) {
+      let sum = 0;
+      const start = wx.first[o];
+      const at = wx.offset[o];
+      for (let k = 0; k < wx.count[o]; k++) sum += grey[start + k] * wx.weights[at + k];
+      rows[y * SIDE + o] = sum;
+    }
+  }
+  // Then down: SIDE × SIDE.
+  const image = new Float64Array(SIDE * SIDE);
+  for (let o = 0; o < SIDE; o++) {
+    const start = wy.first[o];
+    const at = wy.offset[o];
+    for (let k = 0; k < wy.count[o]; k++) {
+      const weight = wy.weights[at + k];
+      const row = (start + k) * SIDE;
+      for (let x = 0; x < SIDE; x++) image[o * SIDE + x] += rows[row + x] * weight;
+    }
+  }
+  // DCT along rows (8 low frequencies of each of 32 rows), then along columns (8 × 8).
+  const half = new Float64Array(SIDE * LOW);
+  for (let y = 0; y < SIDE; y++) {
+    for (let u = 0; u < LOW; u++) {
+      let sum = 0;
+      for (let x = 0; x < SIDE; x++) sum += image[y * SIDE + x] * COS[u * SIDE + x];
+      half[y * LOW + u] = sum;
+    }
+  }
+  const coefficients = new Float64Array(LOW * LOW);
+  for (let v = 0; v < LOW; v++) {
+    for (let u = 0; u < LOW; u++) {
+      let sum = 0;
+      for (let y = 0; y < SIDE; y++) sum += half[y * LOW + u] * COS[v * SIDE + y];
+      coefficients[v * LOW + u] = sum;
+    }
+  }
+  const sorted = Float64Array.from(coefficients).sort();
+  const median = (sorted[31] + sorted[32]) / 2;
+  let hi = 0;
+  let lo = 0;
+  for (let i = 0; i < 32; i++) {
+    hi = (hi << 1) | (coefficients[i] > median ? 1 : 0);
+    lo = (lo << 1) | (coefficients[32 + i] > median ? 1 : 0);
+  }
+  return { hi: hi >>> 0, lo: lo >>> 0 };
+}
+
+export function formatHash(hi: number, lo: number): PerceptualHash {
+  return (hi >>> 0).toString(16).padStart(8, '0') + (lo >>> 0).toString(16).padStart(8, '0');
+}
+
+const HASH_PATTERN = /^[0-9a-f]{16}$/;
+
+export function isPerceptualHash(value: unknown): value is PerceptualHash {
+  return typeof value === 'string' && HASH_PATTERN.test(value);
+}
+
+/** The two words of a hash written by formatHash. */
+export function parseHash(hash: PerceptualHash): { hi: number; lo: number } {
+  if (!isPerceptualHash(hash)) throw new Error(`not a perceptual hash: ${hash}`);
+  return { hi: Number.parseInt(hash.slice(0, 8), 16), lo: Number.parseInt(hash.slice(8), 16) };
+}
+
+/** Set bits of a 32-bit word. */
+export function popcount32(word: number): number {
+  let v = word - ((word >>> 1) & 0x55555555);
+  v = (v & 0x33333333) + ((v >>> 2) & 0x33333333);
+  return (Math.imul((v + (v >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+}
+
+/** Bits in which two hashes differ (0–64). */
+export function hammingDistance(a: PerceptualHash, b: PerceptualHash): number {
+  const x = parseHash(a);
+  const y = parseHash(b);
+  return popcount32((x.hi ^ y.hi) >>> 0) + popcount32((x.lo ^ y.lo) >>> 0);
+}
