@@ -579,13 +579,13 @@ for (const backend of selected) {
       await store.deleteSample(ds.id, c.id);
       const now = await store.hashedSamples(ds.id, { revision: revision + 2, afterId: 0, limit: 10 });
       assert.deepEqual(now, [
-        { id: a.id, categoryIndex: 1, splitBucket: 50, hash: '0123456789abcdef' },
-        { id: b.id, categoryIndex: 0, splitBucket: 50, hash: 'fedcba9876543210' },
+        { id: a.id, categoryIndex: 1, splitBucket: 50, pixelSlot: 0, hash: '0123456789abcdef' },
+        { id: b.id, categoryIndex: 0, splitBucket: 50, pixelSlot: 1, hash: 'fedcba9876543210' },
       ]);
       const then = await store.hashedSamples(ds.id, { revision, afterId: a.id, limit: 10 });
       assert.deepEqual(then, [
-        { id: b.id, categoryIndex: 0, splitBucket: 50, hash: 'fedcba9876543210' },
-        { id: c.id, categoryIndex: 1, splitBucket: 50, hash: null },
+        { id: b.id, categoryIndex: 0, splitBucket: 50, pixelSlot: 1, hash: 'fedcba9876543210' },
+        { id: c.id, categoryIndex: 1, splitBucket: 50, pixelSlot: 2, hash: null },
       ]);
       assert.equal((await store.hashedSamples(ds.id, { revision, afterId: 0, limit: 1 })).length, 1);
     });

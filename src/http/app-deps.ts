@@ -8,6 +8,8 @@ import type { DatasetService } from '../services/dataset.service.js';
 import type { ImportService } from '../services/import.service.js';
 import type { IngestService } from '../services/ingest.service.js';
 import type { LegacyService } from '../services/legacy.service.js';
+import type { NearDuplicateService } from '../services/near-duplicate.service.js';
+import type { RevisionDiffService } from '../services/revision-diff.service.js';
 import type { OrderService } from '../services/order.service.js';
 import type { SampleService } from '../services/sample.service.js';
 import type { Metrics } from './metrics.js';
@@ -27,6 +29,8 @@ export interface AppDeps {
   readonly batches: BatchService;
   readonly orders: OrderService;
   readonly legacy: LegacyService;
+  readonly nearDuplicates: NearDuplicateService;
+  readonly revisionDiffs: RevisionDiffService;
   /** Each dependency's state: 'ok' or what is wrong with it. */
   readonly readiness: () => Promise<Record<string, string>>;
   readonly metrics: Metrics;

@@ -12,6 +12,7 @@ import { installRequestMetrics } from './metrics.js';
 import { adminRoutes } from './routes/admin.routes.js';
 import { batchRoutes } from './routes/batches.routes.js';
 import { bulkRoutes } from './routes/bulk.routes.js';
+import { dataReportRoutes } from './routes/data-report.routes.js';
 import { datasetRoutes } from './routes/datasets.routes.js';
 import { clientErrorHandler, frameworkErrors } from './router-errors.js';
 import { legacyOrderRoutes, legacyRoutes } from './routes/legacy.routes.js';
@@ -85,6 +86,7 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   datasetRoutes(app, deps);
   sampleUploadRoutes(app, deps);
   sampleRoutes(app, deps);
+  dataReportRoutes(app, deps);
   bulkRoutes(app, deps);
   batchRoutes(app, deps);
   orderRoutes(app, deps);

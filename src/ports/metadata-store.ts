@@ -117,6 +117,7 @@ export interface HashedSample {
   readonly id: number;
   readonly categoryIndex: number;
   readonly splitBucket: number;
+  readonly pixelSlot: number;
   /** 16 hex digits; null while the background pass has not computed it. */
   readonly hash: string | null;
 }

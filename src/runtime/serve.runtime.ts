@@ -15,6 +15,8 @@ import { HashBackfill } from '../services/hash-backfill.service.js';
 import { ImportService } from '../services/import.service.js';
 import { IngestService } from '../services/ingest.service.js';
 import { LegacyService } from '../services/legacy.service.js';
+import { NearDuplicateService } from '../services/near-duplicate.service.js';
+import { RevisionDiffService } from '../services/revision-diff.service.js';
 import { SampleService } from '../services/sample.service.js';
 import { openCoreRuntime, type CoreRuntime } from './core.runtime.js';
 
@@ -61,7 +63,8 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
         .map((order) => ({ id: order.spec.id, revision: order.spec.revision })),
     fail: (id, reason) => orders.fail(id, reason),
   };
-  const datasets = new DatasetService(store, pixels, blobs, [ingest], config.maxRecordBytes);
+  const nearDuplicates = new NearDuplicateService(store, pixels);
+  const datasets = new DatasetService(store, pixels, blobs, [ingest, nearDuplicates], config.maxRecordBytes);
   const deps: AppDeps = {
     config,
     version: VERSION,
@@ -76,6 +79,8 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
     batches,
     orders,
     legacy: new LegacyService(config.legacyDataset, datasets, ingest, batches),
+    nearDuplicates,
+    revisionDiffs: new RevisionDiffService(store),
     metrics,
     readiness: async () => ({ database: await state(store.ping()), dataDir: await state(blobs.ping()), queue: await state(queue.ping()) }),
   };

@@ -582,7 +582,7 @@ export class PostgresMetadataStore implements MetadataStore {
 
   async hashedSamples(datasetId: number, query: HashedQuery): Promise<HashedSample[]> {
     const { rows } = await this.pool.query<HashedSample>(
-      `SELECT s.id, ${labelAt('$2')} AS "categoryIndex", s.split_bucket AS "splitBucket", s.phash AS hash
+      `SELECT s.id, ${labelAt('$2')} AS "categoryIndex", s.split_bucket AS "splitBucket", s.pixel_slot AS "pixelSlot", s.phash AS hash
        FROM samples s
        WHERE s.dataset_id = $1 AND s.id > $3 AND s.added_rev <= $2 AND (s.deleted_rev IS NULL OR s.deleted_rev > $2)
        ORDER BY s.id LIMIT $4`,

@@ -116,7 +116,7 @@ function prepareAll(db: Database.Database) {
                  WHERE phash IS NULL AND id > ? ORDER BY id LIMIT ?`),
     setHash: p(`UPDATE samples SET phash = ? WHERE id = ?`),
     hashed: p(`
-      SELECT s.id, ${labelAt('@revision')} AS categoryIndex, s.split_bucket AS splitBucket, s.phash AS hash
+      SELECT s.id, ${labelAt('@revision')} AS categoryIndex, s.split_bucket AS splitBucket, s.pixel_slot AS pixelSlot, s.phash AS hash
       FROM samples s
       WHERE s.dataset_id = @datasetId AND s.id > @afterId AND s.added_rev <= @revision
         AND (s.deleted_rev IS NULL OR s.deleted_rev > @revision)
