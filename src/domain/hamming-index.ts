@@ -122,6 +122,10 @@ export class HammingIndex {
    * Groups of hashes linked by chains of pairs within `distance` (connected components), as a
    * label per position: the smallest position of its group. Positions alone in their group are
    * labelled with themselves.
+   *
+   * A self-join by buckets rather than one search per hash: in each table, every pair of hashes in
+   * one bucket, and every pair across two buckets within ⌊D/4⌋ bits of each other, is checked
+   * once (half the work of searching from both ends, and no bookkeeping of what was seen).
    */
   components(distance: number): Int32Array {
     assertDistance(distance);
@@ -134,18 +138,37 @@ export class HammingIndex {
       }
       return x;
     };
-    for (let i = 0; i < this.size; i++) {
-      this.near(
-        this.hi[i],
-        this.lo[i],
-        distance,
-        (j) => {
-          const a = find(i);
-          const b = find(j);
-          if (a !== b) parent[Math.max(a, b)] = Math.min(a, b);
-        },
-        i,
-      );
+    const union = (i: number, j: number): void => {
+      const a = find(i);
+      const b = find(j);
+      if (a !== b) parent[Math.max(a, b)] = Math.min(a, b);
+    };
+    const masks = MASKS[Math.floor(distance / SUBSTRINGS)];
+    for (let t = 0; t < SUBSTRINGS; t++) {
+      const offsets = this.offsets[t];
+      const members = this.members[t];
+      const tableHi = this.tableHi[t];
+      const tableLo = this.tableLo[t];
+      for (let bucket = 0; bucket < BUCKETS; bucket++) {
+        const start = offsets[bucket];
+        const end = offsets[bucket + 1];
+        if (start === end) continue;
+        // masks[0] is 0: the bucket with itself, each pair once; then each farther bucket once.
+        for (let m = 0; m < masks.length; m++) {
+          const other = bucket ^ masks[m];
+          if (other < bucket) continue;
+          const otherEnd = offsets[other + 1];
+          for (let k = start; k < end; k++) {
+            const hi = tableHi[k];
+            const lo = tableLo[k];
+            for (let l = m === 0 ? k + 1 : offsets[other]; l < otherEnd; l++) {
+              const dHi = popcount32((tableHi[l] ^ hi) >>> 0);
+              if (dHi > distance) continue;
+              if (dHi + popcount32((tableLo[l] ^ lo) >>> 0) <= distance) union(members[k], members[l]);
+            }
+          }
+        }
+      }
     }
     for (let i = 0; i < this.size; i++) parent[i] = find(i);
     return parent;
