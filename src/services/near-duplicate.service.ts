@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { recordBytes } from '../domain/dataset-shape.js';
 import { SensoryError } from '../domain/errors.js';
-import { HammingIndex } from '../domain/hamming-index.js';
 import { formatHash, parseHash } from '../domain/perceptual-hash.js';
 import { isTestBucket } from '../domain/split.js';
+import { componentsOffThread } from '../lib/hamming-components.js';
 import type { DatasetRecord, MetadataStore } from '../ports/metadata-store.js';
 import type { PixelStore } from '../ports/pixel-store.js';
 import { requireDataset } from './dataset.service.js';
@@ -30,9 +30,11 @@ interface Snapshot {
   readonly pixelSlots: Float64Array;
   /** Live samples without a hash yet (left out of the index). */
   readonly unhashed: number;
-  readonly index: HammingIndex;
-  /** Groups by distance, computed on first use. */
-  readonly groups: Map<number, Groups>;
+  /** The hashes' words. */
+  readonly hi: Uint32Array;
+  readonly lo: Uint32Array;
+  /** Groups by distance, computed on first use (on a worker thread: seconds of CPU at a million hashes). */
+  readonly groups: Map<number, Promise<Groups>>;
 }
 
 /** Groups of two or more positions, ordered by their first (smallest) position. */
@@ -105,8 +107,9 @@ const encodeCursor = (firstId: number) => Buffer.from(`g${firstId}`, 'utf8').toS
 
 /**
  * Near-duplicates and split leaks, from the perceptual hashes: a dataset's hashes at its current
- * revision are loaded once into a multi-index (domain/hamming-index.ts) and kept while the
- * revision stays; groups at a distance are the connected components of pairs within it. Pages
+ * revision are loaded once into typed arrays and kept while the revision stays; groups at a
+ * distance are the connected components of pairs within it, found by multi-index hashing
+ * (domain/hamming-index.ts) on a worker thread and kept likewise. Pages
  * are served from that, ordered by each group's smallest sample id.
  */
 export class NearDuplicateService {
@@ -165,11 +168,13 @@ export class NearDuplicateService {
     const after = decodeCursor(request.cursor);
     const dataset = await requireDataset(this.store, datasetName);
     const snapshot = await this.snapshot(dataset);
-    let groups = snapshot.groups.get(distance);
-    if (!groups) {
-      groups = groupsOf(snapshot.index.components(distance));
-      snapshot.groups.set(distance, groups);
+    let grouping = snapshot.groups.get(distance);
+    if (!grouping) {
+      grouping = componentsOffThread(snapshot.hi, snapshot.lo, distance).then(groupsOf);
+      snapshot.groups.set(distance, grouping);
+      grouping.catch(() => snapshot.groups.delete(distance));
     }
+    const groups = await grouping;
     return { dataset, snapshot, distance, groups, after, limit };
   }
 
@@ -207,7 +212,7 @@ export class NearDuplicateService {
 
   private async groupView(dataset: DatasetRecord, snapshot: Snapshot, groups: Groups, g: number, names: Map<number, string>): Promise<DuplicateGroup> {
     const positions = Array.from(groups.members.subarray(groups.starts[g], groups.starts[g + 1]));
-    const { hi, lo } = snapshot.index;
+    const { hi, lo } = snapshot;
     const [p0] = positions;
     const members = positions.map((p) => ({
       id: snapshot.ids[p],
@@ -225,7 +230,7 @@ export class NearDuplicateService {
   /** Whether the members' stored pixels are byte-identical (read back only when their hashes are). */
   private async identical(dataset: DatasetRecord, snapshot: Snapshot, positions: readonly number[]): Promise<boolean | undefined> {
     if (positions.length > MAX_COMPARED_MEMBERS) return undefined;
-    const { hi, lo } = snapshot.index;
+    const { hi, lo } = snapshot;
     if (positions.some((p) => hi[p] !== hi[positions[0]] || lo[p] !== lo[positions[0]])) return false;
     const size = recordBytes(dataset);
     const target = new Uint8Array(size * positions.length);
@@ -290,9 +295,8 @@ export class NearDuplicateService {
       if (rows.length < LOAD_PAGE) break;
     }
     ids = ids.slice(0, n);
-    const index = new HammingIndex(hi.slice(0, n), lo.slice(0, n));
     const pixelSlots = slots.slice(0, n);
-    return { datasetId: dataset.id, revision: dataset.revision, ids, categories: categories.slice(0, n), buckets: buckets.slice(0, n), pixelSlots, unhashed, index, groups: new Map() };
+    return { datasetId: dataset.id, revision: dataset.revision, ids, categories: categories.slice(0, n), buckets: buckets.slice(0, n), pixelSlots, unhashed, hi: hi.slice(0, n), lo: lo.slice(0, n), groups: new Map() };
   }
 
 }
