@@ -21,12 +21,15 @@ export const HASH_BITS = 64;
 const SIDE = 32;
 const LOW = 8;
 
-/** Area weights of a resample from `source` pixels to SIDE: for each output, its first source pixel and their weights. */
+/**
+ * Area weights of a resample from `source` pixels to SIDE, by source pixel: pixel i adds
+ * `weights[k] × value` to output `outputs[k]` for k in starts[i] … starts[i + 1] (two outputs at
+ * most when shrinking, a few when growing). Scattering from each source pixel reads the pixels
+ * once, in order.
+ */
 interface AreaWeights {
-  readonly first: Int32Array;
-  readonly count: Int32Array;
-  /** `count[o]` weights of output o at `offset[o]`. */
-  readonly offset: Int32Array;
+  readonly starts: Int32Array;
+  readonly outputs: Int32Array;
   readonly weights: Float64Array;
 }
 
@@ -36,24 +39,25 @@ const weightCache = new Map<number, AreaWeights>();
 function areaWeights(source: number): AreaWeights {
   const cached = weightCache.get(source);
   if (cached) return cached;
-  const first = new Int32Array(SIDE);
-  const count = new Int32Array(SIDE);
-  const offset = new Int32Array(SIDE);
-  const list: number[] = [];
   const step = source / SIDE;
-  for (let o = 0; o < SIDE; o++) {
-    const lo = o * step;
-    const hi = (o + 1) * step;
-    const from = Math.floor(lo);
-    const to = Math.min(source, Math.ceil(hi));
-    first[o] = from;
-    count[o] = to - from;
-    offset[o] = list.length;
-    for (let i = from; i < to; i++) list.push((Math.min(hi, i + 1) - Math.max(lo, i)) / step);
+  const starts = new Int32Array(source + 1);
+  const outputs: number[] = [];
+  const weights: number[] = [];
+  for (let i = 0; i < source; i++) {
+    starts[i] = outputs.length;
+    const first = Math.floor(i / step);
+    for (let o = first; o < SIDE && o * step < i + 1; o++) {
+      const overlap = Math.min((o + 1) * step, i + 1) - Math.max(o * step, i);
+      if (overlap > 0) {
+        outputs.push(o);
+        weights.push(overlap / step);
+      }
+    }
   }
-  const weights = { first, count, offset, weights: Float64Array.from(list) };
-  if (weightCache.size < 64) weightCache.set(source, weights);
-  return weights;
+  starts[source] = outputs.length;
+  const table = { starts, outputs: Int32Array.from(outputs), weights: Float64Array.from(weights) };
+  if (weightCache.size < 64) weightCache.set(source, table);
+  return table;
 }
 
 /** cos((2x + 1) u π / 64) for u < 8, x < 32: the DCT-II rows of the low frequencies. */
@@ -62,6 +66,12 @@ const COS = (() => {
   for (let u = 0; u < LOW; u++) for (let x = 0; x < SIDE; x++) table[u * SIDE + x] = Math.cos(((2 * x + 1) * u * Math.PI) / (2 * SIDE));
   return table;
 })();
+
+const ACROSS = new Float64Array(SIDE);
+const IMAGE = new Float64Array(SIDE * SIDE);
+const HALF = new Float64Array(SIDE * LOW);
+const COEFFICIENTS = new Float64Array(LOW * LOW);
+const SORTED = new Float64Array(LOW * LOW);
 
 /** The hash of H×W×C uint8 pixels (C = 1 or 3; 3 is read as RGB). */
 export function perceptualHash(pixels: Uint8Array, shape: HashedShape): PerceptualHash {
@@ -75,37 +85,32 @@ export function perceptualHashWords(pixels: Uint8Array, shape: HashedShape): { h
   if (pixels.length !== width * height * channels) throw new Error(`expected ${width * height * channels} pixel bytes, got ${pixels.length}`);
   const wx = areaWeights(width);
   const wy = areaWeights(height);
-  // Grey rows resampled across: height × SIDE.
-  const rows = new Float64Array(height * SIDE);
-  const grey = new Float64Array(width);
+  // Scratch space, reused (a call never yields): one grey row resampled across, and the 32×32.
+  const across = ACROSS;
+  const image = IMAGE.fill(0);
   for (let y = 0; y < height; y++) {
+    across.fill(0);
     const base = y * width * channels;
+    const { starts, outputs, weights } = wx;
     if (channels === 3) {
-      for (let x = 0, p = base; x < width; x++, p += 3) grey[x] = 0.299 * pixels[p] + 0.587 * pixels[p + 1] + 0.114 * pixels[p + 2];
+      for (let x = 0, p = base; x < width; x++, p += 3) {
+        const grey = 0.299 * pixels[p] + 0.587 * pixels[p + 1] + 0.114 * pixels[p + 2];
+        for (let k = starts[x], end = starts[x + 1]; k < end; k++) across[outputs[k]] += grey * weights[k];
+      }
     } else {
-      for (let x = 0, p = base; x < width; x++, p += channels) grey[x] = pixels[p];
+      for (let x = 0, p = base; x < width; x++, p += channels) {
+        const grey = pixels[p];
+        for (let k = starts[x], end = starts[x + 1]; k < end; k++) across[outputs[k]] += grey * weights[k];
+      }
     }
-    for (let o = 0; o < SIDE; o++) {
-      let sum = 0;
-      const start = wx.first[o];
-      const at = wx.offset[o];
-      for (let k = 0; k < wx.count[o]; k++) sum += grey[start + k] * wx.weights[at + k];
-      rows[y * SIDE + o] = sum;
-    }
-  }
-  // Then down: SIDE × SIDE.
-  const image = new Float64Array(SIDE * SIDE);
-  for (let o = 0; o < SIDE; o++) {
-    const start = wy.first[o];
-    const at = wy.offset[o];
-    for (let k = 0; k < wy.count[o]; k++) {
-      const weight = wy.weights[at + k];
-      const row = (start + k) * SIDE;
-      for (let x = 0; x < SIDE; x++) image[o * SIDE + x] += rows[row + x] * weight;
+    for (let k = wy.starts[y], end = wy.starts[y + 1]; k < end; k++) {
+      const row = wy.outputs[k] * SIDE;
+      const weight = wy.weights[k];
+      for (let x = 0; x < SIDE; x++) image[row + x] += across[x] * weight;
     }
   }
   // DCT along rows (8 low frequencies of each of 32 rows), then along columns (8 × 8).
-  const half = new Float64Array(SIDE * LOW);
+  const half = HALF;
   for (let y = 0; y < SIDE; y++) {
     for (let u = 0; u < LOW; u++) {
       let sum = 0;
@@ -113,7 +118,7 @@ export function perceptualHashWords(pixels: Uint8Array, shape: HashedShape): { h
       half[y * LOW + u] = sum;
     }
   }
-  const coefficients = new Float64Array(LOW * LOW);
+  const coefficients = COEFFICIENTS;
   for (let v = 0; v < LOW; v++) {
     for (let u = 0; u < LOW; u++) {
       let sum = 0;
@@ -121,7 +126,9 @@ export function perceptualHashWords(pixels: Uint8Array, shape: HashedShape): { h
       coefficients[v * LOW + u] = sum;
     }
   }
-  const sorted = Float64Array.from(coefficients).sort();
+  const sorted = SORTED;
+  sorted.set(coefficients);
+  sorted.sort();
   const median = (sorted[31] + sorted[32]) / 2;
   let hi = 0;
   let lo = 0;
