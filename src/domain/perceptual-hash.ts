@@ -31,6 +31,14 @@ interface AreaWeights {
   readonly starts: Int32Array;
   readonly outputs: Int32Array;
   readonly weights: Float64Array;
+  /**
+   * When shrinking, the same as two columns per source pixel: its first output, and its weights
+   * there and in the next output (0 when it lies in one cell); the hot loop then has no inner loop.
+   */
+  readonly first: Int32Array;
+  readonly w0: Float64Array;
+  readonly w1: Float64Array;
+  readonly shrinks: boolean;
 }
 
 const weightCache = new Map<number, AreaWeights>();
@@ -55,7 +63,16 @@ function areaWeights(source: number): AreaWeights {
     }
   }
   starts[source] = outputs.length;
-  const table = { starts, outputs: Int32Array.from(outputs), weights: Float64Array.from(weights) };
+  const shrinks = source >= SIDE;
+  const first = new Int32Array(source);
+  const w0 = new Float64Array(source);
+  const w1 = new Float64Array(source);
+  for (let i = 0; shrinks && i < source; i++) {
+    first[i] = outputs[starts[i]];
+    w0[i] = weights[starts[i]];
+    if (starts[i + 1] - starts[i] > 1) w1[i] = weights[starts[i] + 1];
+  }
+  const table = { starts, outputs: Int32Array.from(outputs), weights: Float64Array.from(weights), first, w0, w1, shrinks };
   if (weightCache.size < 64) weightCache.set(source, table);
   return table;
 }
@@ -67,7 +84,8 @@ const COS = (() => {
   return table;
 })();
 
-const ACROSS = new Float64Array(SIDE);
+/** One more than SIDE: a shrinking pixel's second weight may be 0 past the last cell. */
+const ACROSS = new Float64Array(SIDE + 1);
 const IMAGE = new Float64Array(SIDE * SIDE);
 const HALF = new Float64Array(SIDE * LOW);
 const COEFFICIENTS = new Float64Array(LOW * LOW);
@@ -92,9 +110,18 @@ export function perceptualHashWords(pixels: Uint8Array, shape: HashedShape): { h
     across.fill(0);
     const base = y * width * channels;
     const { starts, outputs, weights } = wx;
-    if (channels === 3) {
+    if (channels === 3 && wx.shrinks) {
+      const { first, w0, w1 } = wx;
       for (let x = 0, p = base; x < width; x++, p += 3) {
-        const grey = 0.299 * pixels[p] + 0.587 * pixels[p + 1] + 0.114 * pixels[p + 2];
+        // Integer luma, × 65,536 (the bits compare coefficients with their median: scale is free).
+        const grey = 19595 * pixels[p] + 38470 * pixels[p + 1] + 7471 * pixels[p + 2];
+        const o = first[x];
+        across[o] += grey * w0[x];
+        across[o + 1] += grey * w1[x];
+      }
+    } else if (channels === 3) {
+      for (let x = 0, p = base; x < width; x++, p += 3) {
+        const grey = 19595 * pixels[p] + 38470 * pixels[p + 1] + 7471 * pixels[p + 2];
         for (let k = starts[x], end = starts[x + 1]; k < end; k++) across[outputs[k]] += grey * weights[k];
       }
     } else {
