@@ -21,6 +21,7 @@ export const ERROR_REGISTRY = {
   SENSORY_ERR_DATASET_NAME_CONFLICT: { status: 409, summary: 'A dataset whose name differs only in letter case exists; the message names it.' },
   SENSORY_ERR_COMPACTION_RUNNING: { status: 409, summary: 'A purge and compaction is already running in this process.' },
   SENSORY_ERR_CATEGORY_CONFLICT: { status: 409, summary: 'The same bytes are already stored in this dataset under another category.' },
+  SENSORY_ERR_NEAR_DUPLICATE: { status: 409, summary: 'The upload asked to be refused as a near-duplicate (rejectNearDuplicate) and a live sample\'s perceptual hash is within that distance; sampleId names it.' },
   SENSORY_ERR_ORDER_KEY_CONFLICT: { status: 409, summary: 'The order key already names an order of this API key with another request.' },
   SENSORY_ERR_ORDER_FINISHED: { status: 409, summary: 'The order is no longer active (complete, cancelled, expired or failed): it cannot be reshaped or extended.' },
   SENSORY_ERR_ORDER_BUSY: { status: 409, summary: 'Polls without a cursor are sending samples of the order: reshape it once they finish.' },

@@ -2,16 +2,20 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { dependencyFault } from '../adapters/dependency-faults.js';
 import { ERROR_REGISTRY, SensoryError, isSensoryError, type ErrorCode } from '../domain/errors.js';
 
-export function errorBody(code: ErrorCode, message: string, requestId?: string) {
-  return { error: { code, message, ...(requestId ? { requestId } : {}) } };
+export function errorBody(code: ErrorCode, message: string, requestId?: string, sampleId?: number) {
+  return { error: { code, message, ...(requestId ? { requestId } : {}), ...(sampleId !== undefined ? { sampleId } : {}) } };
 }
+
+/** Codes whose answer names the sample the request ran into (a program needs its id, not a sentence). */
+const NAMES_SAMPLE: ReadonlySet<ErrorCode> = new Set(['SENSORY_ERR_CATEGORY_CONFLICT', 'SENSORY_ERR_NEAR_DUPLICATE']);
 
 /** Seconds a client should wait before retrying a 503: a database restart takes about that. */
 const RETRY_AFTER_SECONDS = 2;
 
 export function sendError(reply: FastifyReply, error: SensoryError) {
   if (error.status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-  return reply.code(error.status).type('application/json').send(errorBody(error.code, error.message));
+  const sampleId = NAMES_SAMPLE.has(error.code) && typeof error.details?.sampleId === 'number' ? error.details.sampleId : undefined;
+  return reply.code(error.status).type('application/json').send(errorBody(error.code, error.message, undefined, sampleId));
 }
 
 /** Framework and plugin errors, by their code, to ours. */

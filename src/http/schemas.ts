@@ -14,6 +14,7 @@ export const ErrorBody = Type.Object(
       code: Type.Union(Object.keys(ERROR_REGISTRY).map((code) => Type.Literal(code))),
       message: Type.String(),
       requestId: Type.Optional(Type.String()),
+      sampleId: Type.Optional(Type.Integer({ description: 'a 409 about a sample already there (category conflict, near-duplicate): its id' })),
     }),
   },
   { $id: 'ErrorBody', description: 'Every error: a SENSORY_ERR_* code and a message for people.' },
@@ -103,7 +104,15 @@ export const SampleJsonBody = Type.Object(
 );
 export type SampleJsonBody = Static<typeof SampleJsonBody>;
 
-export const SampleUploadQuery = Type.Object({ category: Type.Optional(Type.String({ description: 'with a raw image/* body' })) });
+export const SampleUploadQuery = Type.Object(
+  {
+    category: Type.Optional(Type.String({ description: 'with a raw image/* body' })),
+    rejectNearDuplicate: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: MAX_DUPLICATE_DISTANCE, description: 'refuse the upload (409 SENSORY_ERR_NEAR_DUPLICATE, with sampleId) when a live sample\'s perceptual hash is within this many bits' }),
+    ),
+  },
+);
+export type SampleUploadQuery = Static<typeof SampleUploadQuery>;
 
 export const SampleListQuery = Type.Object(
   {

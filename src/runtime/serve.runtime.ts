@@ -51,7 +51,8 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
   await blobs.init();
   const generated = config.apiKeys ? undefined : await loadOrCreateAdminKey(config.dataDir);
   const imaging = new SharpImaging({ maxPixels: config.maxImagePixels, maxFrames: config.maxImageFrames });
-  const ingest = new IngestService(store, blobs, pixels, imaging, config.maxSampleBytes, metrics);
+  const nearDuplicates = new NearDuplicateService(store, pixels);
+  const ingest = new IngestService(store, blobs, pixels, imaging, config.maxSampleBytes, metrics, nearDuplicates);
   const archiveLimits = { maxSampleBytes: config.maxSampleBytes, maxItems: config.maxBulkItems };
   // The purge acts for the service itself: it sees every owner's orders.
   const SERVICE_CALLER = { owner: 'sensory', admin: true } as const;
@@ -63,7 +64,6 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
         .map((order) => ({ id: order.spec.id, revision: order.spec.revision })),
     fail: (id, reason) => orders.fail(id, reason),
   };
-  const nearDuplicates = new NearDuplicateService(store, pixels);
   const datasets = new DatasetService(store, pixels, blobs, [ingest, nearDuplicates], config.maxRecordBytes);
   const deps: AppDeps = {
     config,

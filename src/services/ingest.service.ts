@@ -30,6 +30,17 @@ export type FileUpload = { readonly filename: string; readonly bytes: Buffer } |
 /** What became of one file of a several-file upload. */
 export type FileOutcome = { readonly filename: string; readonly stored: Stored } | { readonly filename: string; readonly error: SensoryError };
 
+/** Options of one upload. */
+export interface UploadOptions {
+  /** Refuse the upload (409 SENSORY_ERR_NEAR_DUPLICATE) when a live sample's perceptual hash is within this many bits. */
+  readonly rejectNearDuplicate?: number;
+}
+
+/** What an upload that asks to be refused as a near-duplicate is checked against. */
+export interface NearDuplicateFinder {
+  findNear(dataset: DatasetRecord, hash: string, distance: number): Promise<{ id: number; distance: number } | undefined>;
+}
+
 /** A sample whose bytes and pixels are durable, waiting for its metadata commit. */
 export type Prepared = { readonly kind: 'ready'; readonly sample: NewSample } | { readonly kind: 'known'; readonly stored: Stored };
 
@@ -49,17 +60,18 @@ export class IngestService {
     private readonly imaging: Imaging,
     private readonly maxSampleBytes: number,
     private readonly telemetry: Telemetry,
+    private readonly nearDuplicates?: NearDuplicateFinder,
   ) {
     this.slots = new PixelSlotAllocator(store);
   }
 
   /** One sample; errors are thrown (400, 409, 413, 415). */
-  async add(datasetName: string, upload: Upload): Promise<Stored> {
+  async add(datasetName: string, upload: Upload, options: UploadOptions = {}): Promise<Stored> {
     assertValidName('dataset', datasetName);
     const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
     const { dataset, existing, blobIndexed } = await this.store.findDatasetAndLiveSample(datasetName, sha256);
     if (!dataset) throw datasetNotFound(datasetName);
-    const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing, {}, blobIndexed);
+    const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing, options, blobIndexed);
     if (prepared.kind === 'known') return prepared.stored;
     const stored = settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes));
     if (!stored.duplicate) this.telemetry.countSamplesStored(1);
@@ -93,14 +105,14 @@ export class IngestService {
    * Several files into one category, each stored (or refused) on its own. What fails them all
    * fails them once, before any file: the dataset and the category.
    */
-  async addFiles(datasetName: string, category: unknown, files: readonly FileUpload[]): Promise<FileOutcome[]> {
+  async addFiles(datasetName: string, category: unknown, files: readonly FileUpload[], options: UploadOptions = {}): Promise<FileOutcome[]> {
     await requireDataset(this.store, datasetName);
     assertValidName('category', category);
     return Promise.all(
       files.map(async (file): Promise<FileOutcome> => {
         try {
           if ('error' in file) throw file.error;
-          return { filename: file.filename, stored: await this.add(datasetName, { category, bytes: file.bytes }) };
+          return { filename: file.filename, stored: await this.add(datasetName, { category, bytes: file.bytes }, options) };
         } catch (error) {
           if (!isSensoryError(error)) throw error;
           return { filename: file.filename, error };
@@ -124,7 +136,7 @@ export class IngestService {
     upload: Upload,
     sha256: string,
     existing: SampleRecord | undefined,
-    options: DecodeOptions = {},
+    options: DecodeOptions & UploadOptions = {},
     blobIndexed?: boolean,
   ): Promise<Prepared> {
     const category = assertValidName('category', upload.category);
@@ -132,6 +144,9 @@ export class IngestService {
     if (existing) return { kind: 'known', stored: knownOrConflict(dataset, existing, category) };
     const decoded = await this.imaging.toDatasetPixels(upload.bytes, dataset, options);
     if (decoded.pixels.length !== recordBytes(dataset)) throw new Error('imaging returned pixels of the wrong size');
+    // From the pixels in hand: a few tens of microseconds, no read back.
+    const hash = perceptualHash(decoded.pixels, dataset);
+    if (options.rejectNearDuplicate !== undefined) await this.refuseNearDuplicate(dataset, hash, options.rejectNearDuplicate);
     // The original and the pixels are independent files: both are written, then both synced.
     const [pixelSlot, blob] = await Promise.all([this.writePixels(dataset, decoded.pixels), this.storeOriginal(sha256, upload.bytes, blobIndexed)]);
     return {
@@ -143,11 +158,23 @@ export class IngestService {
         bytes: upload.bytes.length,
         pixelSlot,
         splitBucket: splitBucket(sha256),
-        // From the pixels in hand: a few tens of microseconds, no read back.
-        perceptualHash: perceptualHash(decoded.pixels, dataset),
+        perceptualHash: hash,
         ...blob,
       },
     };
+  }
+
+  /** Checked before anything is written: a refused upload stores nothing. */
+  private async refuseNearDuplicate(dataset: DatasetRecord, hash: string, distance: number): Promise<void> {
+    if (!this.nearDuplicates) throw new Error('no near-duplicate finder was given to the ingest service');
+    const near = await this.nearDuplicates.findNear(dataset, hash, distance);
+    if (near) {
+      throw new SensoryError(
+        'SENSORY_ERR_NEAR_DUPLICATE',
+        `the image is a near-duplicate of sample ${near.id} (perceptual hashes ${near.distance} bits apart, at most ${distance} asked)`,
+        { sampleId: near.id, distance: near.distance },
+      );
+    }
   }
 
   /**

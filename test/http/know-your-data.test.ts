@@ -302,3 +302,54 @@ describe('know your data', () => {
 function sharpType(bytes: Buffer): string {
   return bytes[0] === 0xff ? 'image/jpeg' : 'image/png';
 }
+
+describe('an upload refused as a near-duplicate', () => {
+  let t: TestApp;
+  before(async () => {
+    t = await startTestApp();
+    await createDataset(t, 'kyd-reject', { width: 64, height: 64, channels: 3 });
+  });
+  after(async () => {
+    await t.close();
+    removeDir(t.dataDir);
+  });
+
+  const post = (bytes: Buffer, query: string, category = 'a') =>
+    t.app.inject({ method: 'POST', url: `/v1/datasets/kyd-reject/samples?category=${category}${query}`, headers: { ...t.auth('admin'), 'content-type': sharpType(bytes) }, payload: bytes });
+  const revision = async () => (await t.app.inject({ method: 'GET', url: '/v1/datasets/kyd-reject', headers: t.auth('read') })).json().revision as number;
+
+  test('answers 409 with the matching sample id and stores nothing; a distinct image, or no option, is stored', async () => {
+    const original = await post(await scenePng(61), '&rejectNearDuplicate=4');
+    assert.equal(original.statusCode, 201, original.body);
+    const id = original.json().id as number;
+    const other = await post(await scenePng(62), '&rejectNearDuplicate=4');
+    assert.equal(other.statusCode, 201, other.body);
+    const before = await revision();
+
+    const copy = await jpeg(await scenePng(61), 90);
+    const refused = assertError(await post(copy, '&rejectNearDuplicate=4'), 409, 'SENSORY_ERR_NEAR_DUPLICATE') as { error: { message: string; sampleId?: number } };
+    assert.equal(refused.error.sampleId, id);
+    assert.match(refused.error.message, new RegExp(`sample ${id}`));
+    const bigger = assertError(await post(await scenePng(61, 160), '&rejectNearDuplicate=2'), 409, 'SENSORY_ERR_NEAR_DUPLICATE') as { error: { sampleId?: number } };
+    assert.equal(bigger.error.sampleId, id);
+    assert.equal(await revision(), before, 'nothing stored');
+
+    // Without the option the copy is an ordinary new sample; then a relabel and a delete are seen by the next check.
+    const kept = await post(copy, '');
+    assert.equal(kept.statusCode, 201);
+    await t.app.inject({ method: 'DELETE', url: `/v1/datasets/kyd-reject/samples/${id}`, headers: t.auth('admin') });
+    await t.app.inject({ method: 'DELETE', url: `/v1/datasets/kyd-reject/samples/${kept.json().id}`, headers: t.auth('admin') });
+    const again = await post(await resized(await scenePng(61), 50), '&rejectNearDuplicate=4');
+    assert.equal(again.statusCode, 201, `the near samples were deleted: ${again.body}`);
+  });
+
+  test('wrong values of rejectNearDuplicate: 400 naming it, nothing stored', async () => {
+    const before = await revision();
+    for (const value of ['-1', '13', 'near', '2.5']) {
+      const res = await post(await scenePng(63), `&rejectNearDuplicate=${value}`);
+      const body = assertError(res, 400, 'SENSORY_ERR_BAD_REQUEST');
+      assert.match(body.error.message, /rejectNearDuplicate/, res.body);
+    }
+    assert.equal(await revision(), before);
+  });
+});

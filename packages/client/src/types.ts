@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'SENSORY_ERR_DATASET_NAME_CONFLICT'
   | 'SENSORY_ERR_COMPACTION_RUNNING'
   | 'SENSORY_ERR_CATEGORY_CONFLICT'
+  | 'SENSORY_ERR_NEAR_DUPLICATE'
   | 'SENSORY_ERR_ORDER_KEY_CONFLICT'
   | 'SENSORY_ERR_ORDER_FINISHED'
   | 'SENSORY_ERR_ORDER_BUSY'
@@ -447,6 +448,8 @@ export type ErrorBody = {
     code: ErrorCode;
     message: string;
     requestId?: string;
+    /** a 409 about a sample already there (category conflict, near-duplicate): its id */
+    sampleId?: number;
   };
 };
 

@@ -58,13 +58,16 @@ const contentSchema = {
 /** Samples in: one or several uploads, or a tar import. */
 export function sampleUploadRoutes(app: FastifyInstance, { ingest, imports, config }: AppDeps): void {
   const uploadBodyLimit = Math.ceil((config.maxSampleBytes * 4) / 3) + 64 * 1024;
-  app.post<Named & { Querystring: { category?: string }; Body: unknown }>(
+  app.post<Named & { Querystring: SampleUploadQuery; Body: unknown }>(
     '/v1/datasets/:name/samples',
     { config: { role: 'write' }, bodyLimit: uploadBodyLimit, schema: uploadSchema },
     async (request, reply) => {
       const body = await readUploadBody(request);
+      const options = { rejectNearDuplicate: request.query.rejectNearDuplicate };
       const { status, body: view } =
-        body.kind === 'files' ? fileOutcomesView(await ingest.addFiles(request.params.name, body.category, body.files)) : storedView(await ingest.add(request.params.name, body.upload));
+        body.kind === 'files'
+          ? fileOutcomesView(await ingest.addFiles(request.params.name, body.category, body.files, options))
+          : storedView(await ingest.add(request.params.name, body.upload, options));
       return reply.code(status).send(view);
     },
   );
