@@ -130,10 +130,19 @@ export function perceptualHashWords(pixels: Uint8Array, shape: HashedShape): { h
         for (let k = starts[x], end = starts[x + 1]; k < end; k++) across[outputs[k]] += grey * weights[k];
       }
     }
-    for (let k = wy.starts[y], end = wy.starts[y + 1]; k < end; k++) {
-      const row = wy.outputs[k] * SIDE;
-      const weight = wy.weights[k];
-      for (let x = 0; x < SIDE; x++) image[row + x] += across[x] * weight;
+    if (wy.shrinks) {
+      // This row adds to output row first[y] and (weight w1, maybe 0) the next one.
+      const row = wy.first[y] * SIDE;
+      const w0 = wy.w0[y];
+      const w1 = wy.w1[y];
+      for (let x = 0; x < SIDE; x++) image[row + x] += across[x] * w0;
+      if (w1 !== 0) for (let x = 0; x < SIDE; x++) image[row + SIDE + x] += across[x] * w1;
+    } else {
+      for (let k = wy.starts[y], end = wy.starts[y + 1]; k < end; k++) {
+        const row = wy.outputs[k] * SIDE;
+        const weight = wy.weights[k];
+        for (let x = 0; x < SIDE; x++) image[row + x] += across[x] * weight;
+      }
     }
   }
   // DCT along rows (8 low frequencies of each of 32 rows), then along columns (8 × 8).
