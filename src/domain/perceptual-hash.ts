@@ -1,6 +1,6 @@
 /**
- * The perceptual hash of a sample's stored pixels (pHash): the pixels to grey, resampled by area
- * to 32×32, a 2-D DCT-II of which the 8×8 lowest frequencies are kept, and one bit per
+ * The perceptual hash of a sample's stored pixels (pHash): the pixels to grey, resampled to 32×32
+ * (the mean of the pixels falling in each cell when shrinking, area weights when growing), a 2-D DCT-II of which the 8×8 lowest frequencies are kept, and one bit per
  * coefficient: above the median of the 64, or not. Images that look alike (resized, re-encoded,
  * slightly shifted or recoloured) get hashes a few bits apart; different images about 32 apart.
  *
@@ -31,14 +31,6 @@ interface AreaWeights {
   readonly starts: Int32Array;
   readonly outputs: Int32Array;
   readonly weights: Float64Array;
-  /**
-   * When shrinking, the same as two columns per source pixel: its first output, and its weights
-   * there and in the next output (0 when it lies in one cell); the hot loop then has no inner loop.
-   */
-  readonly first: Int32Array;
-  readonly w0: Float64Array;
-  readonly w1: Float64Array;
-  readonly shrinks: boolean;
 }
 
 const weightCache = new Map<number, AreaWeights>();
@@ -63,16 +55,7 @@ function areaWeights(source: number): AreaWeights {
     }
   }
   starts[source] = outputs.length;
-  const shrinks = source >= SIDE;
-  const first = new Int32Array(source);
-  const w0 = new Float64Array(source);
-  const w1 = new Float64Array(source);
-  for (let i = 0; shrinks && i < source; i++) {
-    first[i] = outputs[starts[i]];
-    w0[i] = weights[starts[i]];
-    if (starts[i + 1] - starts[i] > 1) w1[i] = weights[starts[i] + 1];
-  }
-  const table = { starts, outputs: Int32Array.from(outputs), weights: Float64Array.from(weights), first, w0, w1, shrinks };
+  const table = { starts, outputs: Int32Array.from(outputs), weights: Float64Array.from(weights) };
   if (weightCache.size < 64) weightCache.set(source, table);
   return table;
 }
@@ -84,10 +67,11 @@ const COS = (() => {
   return table;
 })();
 
-/** One more than SIDE: a shrinking pixel's second weight may be 0 past the last cell. */
-const ACROSS = new Float64Array(SIDE + 1);
+const ACROSS = new Float64Array(SIDE);
 const IMAGE = new Float64Array(SIDE * SIDE);
 const HALF = new Float64Array(SIDE * LOW);
+const EVEN = new Float64Array(SIDE / 2);
+const ODD = new Float64Array(SIDE / 2);
 const COEFFICIENTS = new Float64Array(LOW * LOW);
 const SORTED = new Float64Array(LOW * LOW);
 
@@ -101,64 +85,111 @@ export function perceptualHash(pixels: Uint8Array, shape: HashedShape): Perceptu
 export function perceptualHashWords(pixels: Uint8Array, shape: HashedShape): { hi: number; lo: number } {
   const { width, height, channels } = shape;
   if (pixels.length !== width * height * channels) throw new Error(`expected ${width * height * channels} pixel bytes, got ${pixels.length}`);
+  const image = IMAGE.fill(0);
+  if (width >= SIDE && height >= SIDE) boxResample(pixels, width, height, channels, image);
+  else areaResample(pixels, width, height, channels, image);
+  return hashOf32(image);
+}
+
+/** Output cell of each source pixel when shrinking (cell o holds x in [o·n/32, (o+1)·n/32)), and each cell's pixel count. */
+interface Bins {
+  readonly cell: Int32Array;
+  readonly count: Float64Array;
+}
+
+const binCache = new Map<number, Bins>();
+
+function bins(source: number): Bins {
+  let found = binCache.get(source);
+  if (!found) {
+    const cell = new Int32Array(source);
+    const count = new Float64Array(SIDE);
+    for (let i = 0; i < source; i++) {
+      cell[i] = Math.floor((i * SIDE) / source);
+      count[cell[i]]++;
+    }
+    found = { cell, count };
+    if (binCache.size < 64) binCache.set(source, found);
+  }
+  return found;
+}
+
+/**
+ * Shrinking: the mean grey of each cell's pixels, every pixel in the one cell its position falls
+ * in. Integer luma (× 65,536: the bits compare coefficients with their median, so a common scale
+ * changes nothing) and one add per pixel: this is most of the hash's cost.
+ */
+function boxResample(pixels: Uint8Array, width: number, height: number, channels: number, image: Float64Array): void {
+  const bx = bins(width);
+  const by = bins(height);
+  const across = ACROSS;
+  const cellX = bx.cell;
+  for (let y = 0; y < height; y++) {
+    across.fill(0);
+    const base = y * width * channels;
+    if (channels === 3) {
+      for (let x = 0, p = base; x < width; x++, p += 3) across[cellX[x]] += 19595 * pixels[p] + 38470 * pixels[p + 1] + 7471 * pixels[p + 2];
+    } else {
+      for (let x = 0, p = base; x < width; x++, p += channels) across[cellX[x]] += pixels[p];
+    }
+    const row = by.cell[y] * SIDE;
+    for (let x = 0; x < SIDE; x++) image[row + x] += across[x];
+  }
+  for (let o = 0; o < SIDE; o++) for (let x = 0; x < SIDE; x++) image[o * SIDE + x] /= by.count[o] * bx.count[x];
+}
+
+/** Growing (a side under 32 pixels): area weights, a source pixel shared by the cells it overlaps. */
+function areaResample(pixels: Uint8Array, width: number, height: number, channels: number, image: Float64Array): void {
   const wx = areaWeights(width);
   const wy = areaWeights(height);
-  // Scratch space, reused (a call never yields): one grey row resampled across, and the 32×32.
   const across = ACROSS;
-  const image = IMAGE.fill(0);
   for (let y = 0; y < height; y++) {
     across.fill(0);
     const base = y * width * channels;
     const { starts, outputs, weights } = wx;
-    if (channels === 3 && wx.shrinks) {
-      const { first, w0, w1 } = wx;
-      for (let x = 0, p = base; x < width; x++, p += 3) {
-        // Integer luma, × 65,536 (the bits compare coefficients with their median: scale is free).
-        const grey = 19595 * pixels[p] + 38470 * pixels[p + 1] + 7471 * pixels[p + 2];
-        const o = first[x];
-        across[o] += grey * w0[x];
-        across[o + 1] += grey * w1[x];
-      }
-    } else if (channels === 3) {
-      for (let x = 0, p = base; x < width; x++, p += 3) {
-        const grey = 19595 * pixels[p] + 38470 * pixels[p + 1] + 7471 * pixels[p + 2];
-        for (let k = starts[x], end = starts[x + 1]; k < end; k++) across[outputs[k]] += grey * weights[k];
-      }
-    } else {
-      for (let x = 0, p = base; x < width; x++, p += channels) {
-        const grey = pixels[p];
-        for (let k = starts[x], end = starts[x + 1]; k < end; k++) across[outputs[k]] += grey * weights[k];
-      }
+    for (let x = 0, p = base; x < width; x++, p += channels) {
+      const grey = channels === 3 ? 19595 * pixels[p] + 38470 * pixels[p + 1] + 7471 * pixels[p + 2] : pixels[p];
+      for (let k = starts[x], end = starts[x + 1]; k < end; k++) across[outputs[k]] += grey * weights[k];
     }
-    if (wy.shrinks) {
-      // This row adds to output row first[y] and (weight w1, maybe 0) the next one.
-      const row = wy.first[y] * SIDE;
-      const w0 = wy.w0[y];
-      const w1 = wy.w1[y];
-      for (let x = 0; x < SIDE; x++) image[row + x] += across[x] * w0;
-      if (w1 !== 0) for (let x = 0; x < SIDE; x++) image[row + SIDE + x] += across[x] * w1;
-    } else {
-      for (let k = wy.starts[y], end = wy.starts[y + 1]; k < end; k++) {
-        const row = wy.outputs[k] * SIDE;
-        const weight = wy.weights[k];
-        for (let x = 0; x < SIDE; x++) image[row + x] += across[x] * weight;
-      }
+    for (let k = wy.starts[y], end = wy.starts[y + 1]; k < end; k++) {
+      const row = wy.outputs[k] * SIDE;
+      const weight = wy.weights[k];
+      for (let x = 0; x < SIDE; x++) image[row + x] += across[x] * weight;
     }
   }
-  // DCT along rows (8 low frequencies of each of 32 rows), then along columns (8 × 8).
+}
+
+/** The bits of a 32×32 grey image: its DCT's 8×8 lowest frequencies against their median. */
+function hashOf32(image: Float64Array): { hi: number; lo: number } {
+  // DCT along rows (8 low frequencies of each of 32 rows), then along columns (8 × 8). The
+  // cosines of x and 31 − x are equal for even frequencies and opposite for odd ones, so each
+  // 32-term sum is a 16-term sum of the row folded in half: half the multiplications.
   const half = HALF;
+  const even = EVEN;
+  const odd = ODD;
   for (let y = 0; y < SIDE; y++) {
+    const row = y * SIDE;
+    for (let x = 0; x < SIDE / 2; x++) {
+      even[x] = image[row + x] + image[row + SIDE - 1 - x];
+      odd[x] = image[row + x] - image[row + SIDE - 1 - x];
+    }
     for (let u = 0; u < LOW; u++) {
+      const folded = u % 2 === 0 ? even : odd;
       let sum = 0;
-      for (let x = 0; x < SIDE; x++) sum += image[y * SIDE + x] * COS[u * SIDE + x];
+      for (let x = 0; x < SIDE / 2; x++) sum += folded[x] * COS[u * SIDE + x];
       half[y * LOW + u] = sum;
     }
   }
   const coefficients = COEFFICIENTS;
-  for (let v = 0; v < LOW; v++) {
-    for (let u = 0; u < LOW; u++) {
+  for (let u = 0; u < LOW; u++) {
+    for (let y = 0; y < SIDE / 2; y++) {
+      even[y] = half[y * LOW + u] + half[(SIDE - 1 - y) * LOW + u];
+      odd[y] = half[y * LOW + u] - half[(SIDE - 1 - y) * LOW + u];
+    }
+    for (let v = 0; v < LOW; v++) {
+      const folded = v % 2 === 0 ? even : odd;
       let sum = 0;
-      for (let y = 0; y < SIDE; y++) sum += half[y * LOW + u] * COS[v * SIDE + y];
+      for (let y = 0; y < SIDE / 2; y++) sum += folded[y] * COS[v * SIDE + y];
       coefficients[v * LOW + u] = sum;
     }
   }
