@@ -29,13 +29,17 @@
  *  11. the user's alternative: a Python trainer reading the same images from a local ImageFolder
  *      with PIL vs through the Python client, at 100×100 PNGs and 224×224 JPEGs q90 (images/s per
  *      trainer process and trainer CPU per image, ≥ 3× each; bench/read-path.ts,
- *      bench/trainer_alternative.py; Debian's python3-pil is installed when missing).
+ *      bench/trainer_alternative.py; Debian's python3-pil is installed when missing);
+ *  12. near-duplicates among 1,000,000 synthetic perceptual hashes: one multi-index search (p50)
+ *      beside a linear popcount scan of the same typed arrays, the grouping of all of them on the
+ *      service's worker thread, and the index's memory; 12h. the hash's CPU per sample beside an
+ *      upload's service CPU (≤ 5%) (bench/duplicates.ts).
  *
  * The service is a real `node dist/cli/main.js serve` child on a temporary data dir and a free
  * port; the client is node:http with a keep-alive agent in this process. References and our
  * figures alternate (reference, ours, reference, ours, …) and medians are compared.
  *
- * Knobs (environment): BENCH_FIGURES=1,2,3,3r,3b,3i,4,…,11 (any subset, e.g. BENCH_FIGURES=4) ·
+ * Knobs (environment): BENCH_FIGURES=1,2,3,3r,3b,3i,4,…,11,12,12h (any subset, e.g. BENCH_FIGURES=4) ·
  * BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/out/prof" (every serve child) ·
  * BENCH_WORKER_NODE_ARGS (the order worker child, likewise) · BENCH_BATCH_REPEATS (9) ·
  * BENCH_JSON_REPEATS (3) · BENCH_INGEST_ROUNDS (3) · BENCH_INGEST_SAMPLES (2000) ·
@@ -60,6 +64,7 @@ import amqp from 'amqplib';
 import sharp from 'sharp';
 import { serviceEnv, startServe, type Child } from './children.js';
 import { BenchClient } from './http-client.js';
+import { duplicateFigure, hashCostFigure } from './duplicates.js';
 import { CHANNELS, RECORD_BYTES, SIDE, makePngs } from './images.js';
 import { ingestFigures, pngVariant } from './ingest.js';
 import type { Figure } from './figure.js';
@@ -83,7 +88,7 @@ const envInt = (name: string, fallback: number) => {
 };
 
 const SETTINGS = {
-  figures: new Set((process.env.BENCH_FIGURES || '1,2,3,3r,3b,3i,4,5,6,7,8,9,10,11').split(',').map((s) => s.trim())),
+  figures: new Set((process.env.BENCH_FIGURES || '1,2,3,3r,3b,3i,4,5,6,7,8,9,10,11,12,12h').split(',').map((s) => s.trim())),
   figuresExplicit: process.env.BENCH_FIGURES !== undefined && process.env.BENCH_FIGURES !== '',
   concurrency: 8,
   smallSamples: 1000,
@@ -232,8 +237,8 @@ async function main(): Promise<void> {
     const wants = (...ids: string[]) => ids.some((id) => SETTINGS.figures.has(id));
     const wantsOrders = wants('4', '5');
     const wantsProduction = wants('6', '7');
-    const wantsEmbedded = wants('1', '2', '3', '3r', '3b', '3i', '8', '9', '10', '11');
-    const smallPngs = wants('1', '2', '4', '5', '6', '8', '9', '10', '11') ? await makePngs(0, SETTINGS.smallSamples) : [];
+    const wantsEmbedded = wants('1', '2', '3', '3r', '3b', '3i', '8', '9', '10', '11', '12h');
+    const smallPngs = wants('1', '2', '4', '5', '6', '8', '9', '10', '11', '12h') ? await makePngs(0, SETTINGS.smallSamples) : [];
     const ingestSets: Buffer[][] = [];
     const ingestRounds = wantsProduction ? SETTINGS.productionRounds : 0;
     for (let r = 1; r <= ingestRounds; r++) ingestSets.push(await makePngs(r, SETTINGS.ingestSamples));
@@ -374,6 +379,11 @@ async function main(): Promise<void> {
         else log('figure 11 skipped: no python3 with numpy and PIL (apt-get install -y python3-numpy python3-pil)');
       }
 
+      // --- figure 12h: the perceptual hash's CPU beside an upload's (a dataset of its own)
+      if (SETTINGS.figures.has('12h')) {
+        figures.push(await hashCostFigure(client, { ...embedded, pid: service.process.pid! }, smallPngs.map((png) => pngVariant(png, 'hash cost')), CATEGORIES, log));
+      }
+
       const stopCode = await service.stop(15_000);
       if (stopCode !== 0) log(`service exited with ${stopCode} on SIGTERM`);
     }
@@ -408,6 +418,9 @@ async function main(): Promise<void> {
         figures.push(...orderFigs);
       }
     }
+
+    // --- figure 12: near-duplicates among 1,000,000 synthetic hashes, beside a linear scan
+    if (SETTINGS.figures.has('12')) figures.push(await duplicateFigure(log));
 
     // --- figures 6 and 7: PostgreSQL beside SQLite, two replicas beside one
     if (wantsProduction) {

@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
+import { SensoryClient } from '@sensory/client';
 import { tarEntries } from '../../src/formats/tar.reader.js';
 import { jpeg, resized, scenePng, shifted } from '../support/look-alike-images.js';
 import { call, ensureBuilt, killAll, removeTempDirs, sleep, startServer, stop, tempDir } from '../support/process.js';
@@ -92,6 +93,17 @@ describe('know your data, in a real serve process', () => {
       ]);
       const leakage = (await call(server.url, KEY, 'GET', '/v1/datasets/kyd-scenes/leakage?distance=10')).json();
       assert.equal(leakage.labelConflicts.groups, 1, 'the JPEG copy carries another label');
+
+      // The same through the SDK, page by page.
+      const client = new SensoryClient({ url: server.url, key: KEY });
+      const first = await client.datasets.duplicates('kyd-scenes', { distance: 10, limit: 3 });
+      assert.equal(first.totals.groups, 4);
+      const second = await client.datasets.duplicates('kyd-scenes', { distance: 10, limit: 3, cursor: first.nextCursor });
+      assert.equal(second.nextCursor, undefined);
+      assert.deepEqual([...first.groups, ...second.groups].map((g) => g.members.map((m) => m.id)), groups);
+      assert.equal((await client.datasets.leakage('kyd-scenes', { distance: 10 })).labelConflicts.groups, 1);
+      const diff = await client.datasets.diff('kyd-scenes', { from: 0, to: ids.length });
+      assert.deepEqual(diff.totals, { added: ids.length, deleted: 0, relabelled: 0 });
     } finally {
       await stop(server);
     }
