@@ -231,6 +231,13 @@ describe('know your data', () => {
     }
     assert.deepEqual(paged, diff.changes);
     assert.deepEqual((await get('/v1/datasets/kyd-diff/diff?from=11&to=11')).json().changes, []);
+
+    // Once the deleted sample is purged, revisions before its deletion cannot be compared.
+    const purge = await t.app.inject({ method: 'POST', url: '/v1/admin/compaction', headers: t.auth('admin'), payload: { retentionSeconds: 0 } });
+    assert.equal(purge.statusCode, 200, purge.body);
+    const gone = assertError(await get('/v1/datasets/kyd-diff/diff?from=5&to=11'), 422, 'SENSORY_ERR_REVISION_PURGED');
+    assert.match(gone.error.message, /from 5/);
+    assert.deepEqual((await get('/v1/datasets/kyd-diff/diff?from=8&to=11')).json().totals, { added: 1, deleted: 0, relabelled: 0 });
   });
 
   test('wrong inputs to every report: a clear 4xx naming the field, and nothing changed', async () => {
@@ -262,6 +269,13 @@ describe('know your data', () => {
       const body = assertError(res, status, code);
       assert.match(body.error.message, field, `${url}: ${res.body}`);
     }
+    // An empty dataset has empty reports.
+    await createDataset(t, 'kyd-empty', { width: 8, height: 8, channels: 1 });
+    const empty = (await get('/v1/datasets/kyd-empty/duplicates')).json();
+    assert.deepEqual({ groups: empty.groups, totals: empty.totals, hashed: empty.hashed }, { groups: [], totals: { groups: 0, samples: 0 }, hashed: 0 });
+    assert.deepEqual((await get('/v1/datasets/kyd-empty/leakage')).json().splitLeaks, { groups: 0, samples: 0 });
+    assert.deepEqual((await get('/v1/datasets/kyd-empty/diff?from=0&to=0')).json().totals, { added: 0, deleted: 0, relabelled: 0 });
+
     const noKey = await t.app.inject({ method: 'GET', url: '/v1/datasets/kyd-wrong/duplicates' });
     assertError(noKey, 401, 'SENSORY_ERR_UNAUTHORIZED');
     assert.deepEqual((await get('/v1/datasets/kyd-wrong')).json(), before);
