@@ -11,6 +11,7 @@ import type { SqliteMetadataStore } from '../../src/adapters/sqlite/sqlite.metad
 import { HashBackfill } from '../../src/services/hash-backfill.service.js';
 import { assertError, createDataset, removeDir, startTestApp, type TestApp } from '../support/harness.js';
 import { DIGIT_HANDS, digitPng, jpeg, resized, scenePng, shifted } from '../support/look-alike-images.js';
+import { dropSchemas, postgresQuery, postgresSkip, uniqueSchema, useSchema } from '../support/postgres.js';
 
 interface Member {
   id: number;
@@ -365,5 +366,48 @@ describe('an upload refused as a near-duplicate', () => {
       assert.match(body.error.message, /rejectNearDuplicate/, res.body);
     }
     assert.equal(await revision(), before);
+  });
+});
+
+describe('know your data on PostgreSQL', { skip: await postgresSkip() }, () => {
+  const schema = uniqueSchema('kyd');
+  let t: TestApp;
+  before(async () => {
+    t = await startTestApp({ SENSORY_DATABASE_URL: await useSchema(schema) });
+  });
+  after(async () => {
+    await t.close();
+    removeDir(t.dataDir);
+    await dropSchemas();
+  });
+
+  test('hashes at ingest and by the background pass, groups, diffs and refuses near-duplicates as on SQLite', async () => {
+    await createDataset(t, 'kyd-pg', { width: 64, height: 64, channels: 3 });
+    const post = (bytes: Buffer, category: string, query = '') =>
+      t.app.inject({ method: 'POST', url: `/v1/datasets/kyd-pg/samples?category=${category}${query}`, headers: { ...t.auth('admin'), 'content-type': sharpType(bytes) }, payload: bytes });
+    const ids: number[] = [];
+    for (let seed = 1; seed <= 5; seed++) ids.push((await post(await scenePng(seed), 'a')).json().id);
+    const copy = (await post(await jpeg(await scenePng(2), 90), 'b')).json().id as number;
+    const get = (url: string) => t.app.inject({ method: 'GET', url, headers: t.auth('read') });
+    const groupsOf = async () => (await get('/v1/datasets/kyd-pg/duplicates?distance=8')).json().groups.map((g: Group) => g.members.map((m) => m.id));
+    assert.deepEqual(await groupsOf(), [[ids[1], copy]]);
+    assert.equal((await get('/v1/datasets/kyd-pg/leakage?distance=8')).json().labelConflicts.groups, 1);
+
+    // Relabel the copy, delete an original: the diff says so; the refused upload sees both.
+    const revision = (await get('/v1/datasets/kyd-pg')).json().revision as number;
+    await t.app.inject({ method: 'PATCH', url: `/v1/datasets/kyd-pg/samples/${copy}`, headers: t.auth('admin'), payload: { category: 'a' } });
+    await t.app.inject({ method: 'DELETE', url: `/v1/datasets/kyd-pg/samples/${ids[1]}`, headers: t.auth('admin') });
+    const diff = (await get(`/v1/datasets/kyd-pg/diff?from=${revision}&to=${revision + 2}`)).json();
+    assert.deepEqual(diff.totals, { added: 0, deleted: 1, relabelled: 1 });
+    assert.deepEqual(diff.relabels, [{ from: 'b', to: 'a', count: 1 }]);
+    const refused = assertError(await post(await resized(await scenePng(2), 48), 'a', '&rejectNearDuplicate=8'), 409, 'SENSORY_ERR_NEAR_DUPLICATE') as { error: { sampleId?: number } };
+    assert.equal(refused.error.sampleId, copy, 'the deleted original is not a match; its copy is');
+
+    // Hashes cleared as if stored before they existed; the pass computes the same ones again.
+    const before = await postgresQuery<{ id: string; phash: string }>(`SELECT id, phash FROM ${schema}.samples ORDER BY id`);
+    await postgresQuery(`UPDATE ${schema}.samples SET phash = NULL`);
+    const pass = await new HashBackfill(t.runtime.store, t.runtime.pixels, () => undefined, { batch: 4 }).runToEnd();
+    assert.equal(pass.hashed, before.length);
+    assert.deepEqual(await postgresQuery(`SELECT id, phash FROM ${schema}.samples ORDER BY id`), before);
   });
 });
