@@ -1,6 +1,7 @@
 // The datasets list, and one dataset: its chart, upload, thumbnail grid and sample detail.
 import { ApiError, api, apiJson, contentUrl, paths } from './api.js';
 import { clear, confirmDialog, fmt, fmtBytes, fmtTime, h, newId, plural, showError, toast } from './dom.js';
+import { insightsCard } from './insights.js';
 
 const NAME_PATTERN = '[A-Za-z0-9][A-Za-z0-9._\\-]{0,63}';
 const PAGE_SIZE = 60;
@@ -190,6 +191,7 @@ export function datasetView(root, name) {
     datalist,
     // Chart, upload, samples: the reading order on a phone; on a wide screen the upload is a side column.
     h('div', { class: 'dataset-layout' }, chartCard, upload.element, samplesCard),
+    insightsCard(name, signal),
     detail.element,
   );
 

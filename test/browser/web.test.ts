@@ -293,6 +293,25 @@ describe('web page', { skip }, () => {
     assert.equal(await page.locator('.thumbs li[data-sample-id]').count(), 2);
   });
 
+  test('know your data: near-duplicate and leakage reports, and the diff since the uploads', async () => {
+    const card = page.getByRole('region', { name: 'Know your data' });
+    await card.getByLabel('Distance (bits)').fill('12');
+    await card.getByRole('button', { name: 'Find' }).click();
+    await card.locator('.group-summary').filter({ hasText: /groups? of near-duplicates .* within 12 bits, at revision/ }).waitFor();
+    await card.getByLabel('Report').selectOption('leakage');
+    await card.getByRole('button', { name: 'Find' }).click();
+    await card.locator('.group-summary').filter({ hasText: /across the train\/test split/ }).waitFor();
+    // Since the three uploads (revision 3): the relabel and the delete of the tests above.
+    await card.getByLabel('From revision').fill('3');
+    await card.getByRole('button', { name: 'Compare' }).click();
+    await card.locator('.diff-summary').filter({ hasText: /^From revision 3 to \d+: 0 added, 1 deleted, \d+ relabelled\.$/ }).waitFor();
+    assert.ok((await card.locator('.diff tbody tr[data-category]').count()) >= 1);
+    // A revision above the current one: the server's message, shown.
+    await card.getByLabel('To revision').fill('999');
+    await card.getByRole('button', { name: 'Compare' }).click();
+    await card.getByRole('alert').filter({ hasText: /to 999 is above/ }).waitFor();
+  });
+
   test('at 390 px the dataset view has no horizontal scrollbar; screenshot', async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.evaluate(() => document.getElementById('toasts')?.replaceChildren());
