@@ -361,6 +361,7 @@ const GROUP_DISTANCE = { minimum: 0, maximum: MAX_DUPLICATE_DISTANCE, default: D
 export const DuplicateQuery = Type.Object(
   {
     distance: Type.Optional(Type.Integer({ ...GROUP_DISTANCE, description: 'bits (of 64) two perceptual hashes may differ by and still be near-duplicates; groups are chains of such pairs' })),
+    revision: Type.Optional(Type.Integer({ minimum: 0, description: 'the revision to look at, e.g. the one a model was trained at (default: the current one)' })),
     cursor: Type.Optional(Type.String({ maxLength: 200, description: 'nextCursor of the previous page' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_GROUP_PAGE, default: 100, description: 'groups per page' })),
   },
@@ -385,7 +386,7 @@ const DuplicateGroupView = Type.Object({
 
 const GROUP_REPORT = {
   dataset: Type.String(),
-  revision: Type.Integer({ description: 'the revision the groups are taken at (the current one)' }),
+  revision: Type.Integer({ description: 'the revision the groups are taken at' }),
   distance: Type.Integer(),
   hashed: Type.Integer({ description: 'live samples with a perceptual hash' }),
   unhashed: Type.Integer({ description: 'live samples whose hash the background pass has not computed yet (left out)' }),

@@ -40,11 +40,13 @@ export interface Groups {
  */
 export class HashSnapshots {
   private readonly snapshots = new Map<number, Promise<Snapshot>>();
+  private readonly past = new Map<string, Promise<Snapshot>>();
 
   constructor(private readonly store: MetadataStore) {}
 
   forget(datasetId: number): void {
     this.snapshots.delete(datasetId);
+    for (const key of this.past.keys()) if (key.startsWith(`${datasetId}@`)) this.past.delete(key);
   }
 
   /**
@@ -53,6 +55,32 @@ export class HashSnapshots {
    */
   get(dataset: DatasetRecord, refresh = false): Promise<Snapshot> {
     const cached = this.snapshots.get(dataset.id);
+    return this.current(dataset, cached, refresh);
+  }
+
+  /**
+   * The dataset's hashes at an older revision (what a model trained there saw). Such a snapshot
+   * never changes once everything in it is hashed; the last few asked for are kept.
+   */
+  at(dataset: DatasetRecord, revision: number): Promise<Snapshot> {
+    if (revision === dataset.revision) return this.get(dataset);
+    const key = `${dataset.id}@${revision}`;
+    const cached = this.past.get(key);
+    if (cached) {
+      return cached.then((snapshot) => {
+        if (snapshot.unhashed === 0) return snapshot;
+        this.past.delete(key);
+        return this.at(dataset, revision);
+      });
+    }
+    const building = this.load(dataset, revision);
+    this.past.set(key, building);
+    building.catch(() => this.past.delete(key));
+    while (this.past.size > CACHED_DATASETS) this.past.delete(this.past.keys().next().value!);
+    return building;
+  }
+
+  private current(dataset: DatasetRecord, cached: Promise<Snapshot> | undefined, refresh: boolean): Promise<Snapshot> {
     if (cached) {
       return cached.then((snapshot) => {
         // A snapshot with samples still unhashed is rebuilt: the background pass may have hashed them since.
@@ -129,7 +157,7 @@ export class HashSnapshots {
     return { datasetId: old.datasetId, revision: dataset.revision, unhashed: added.length - hashed.length, lastId, groups: new Map(), ...next };
   }
 
-  private async load(dataset: DatasetRecord): Promise<Snapshot> {
+  private async load(dataset: DatasetRecord, revision = dataset.revision): Promise<Snapshot> {
     let capacity = Math.max(16, dataset.sampleCount);
     let ids = new Float64Array(capacity);
     let hi = new Uint32Array(capacity);
@@ -141,7 +169,7 @@ export class HashSnapshots {
     let unhashed = 0;
     let lastId = 0;
     for (let afterId = 0; ; ) {
-      const rows = await this.store.hashedSamples(dataset.id, { revision: dataset.revision, afterId, limit: LOAD_PAGE });
+      const rows = await this.store.hashedSamples(dataset.id, { revision, afterId, limit: LOAD_PAGE });
       if (rows.length === 0) break;
       afterId = rows[rows.length - 1].id;
       lastId = afterId;
@@ -170,7 +198,7 @@ export class HashSnapshots {
     }
     ids = ids.slice(0, n);
     const pixelSlots = slots.slice(0, n);
-    return { datasetId: dataset.id, revision: dataset.revision, ids, categories: categories.slice(0, n), buckets: buckets.slice(0, n), pixelSlots, unhashed, lastId, hi: hi.slice(0, n), lo: lo.slice(0, n), groups: new Map() };
+    return { datasetId: dataset.id, revision, ids, categories: categories.slice(0, n), buckets: buckets.slice(0, n), pixelSlots, unhashed, lastId, hi: hi.slice(0, n), lo: lo.slice(0, n), groups: new Map() };
   }
 
 }

@@ -19,6 +19,8 @@ const MAX_COMPARED_MEMBERS = 64;
 
 export interface GroupPageRequest {
   readonly distance?: number;
+  /** The revision to look at (default: the current one). */
+  readonly revision?: number;
   readonly cursor?: string;
   readonly limit?: number;
 }
@@ -158,7 +160,15 @@ export class NearDuplicateService {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_GROUP_PAGE) throw badRequest('limit', `limit must be a whole number from 1 to ${MAX_GROUP_PAGE}`);
     const after = decodeCursor(request.cursor);
     const dataset = await requireDataset(this.store, datasetName);
-    const snapshot = await this.snapshots.get(dataset);
+    const revision = request.revision ?? dataset.revision;
+    if (!Number.isSafeInteger(revision) || revision < 0) throw badRequest('revision', 'revision must be a whole number of 0 or more');
+    if (revision > dataset.revision) {
+      throw new SensoryError('SENSORY_ERR_UNKNOWN_REVISION', `revision ${revision} is above dataset ${dataset.name}'s current revision ${dataset.revision}`, { field: 'revision' });
+    }
+    if (revision < dataset.purgedRevision) {
+      throw new SensoryError('SENSORY_ERR_REVISION_PURGED', `revision ${revision} of dataset ${dataset.name} is gone: samples deleted before revision ${dataset.purgedRevision} were purged`, { field: 'revision' });
+    }
+    const snapshot = await this.snapshots.at(dataset, revision);
     let grouping = snapshot.groups.get(distance);
     if (!grouping) {
       grouping = componentsOffThread(snapshot.hi, snapshot.lo, distance).then(groupsOf);

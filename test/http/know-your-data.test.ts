@@ -178,6 +178,9 @@ describe('know your data', () => {
     assert.equal(first.straddlesSplit, true);
     assert.ok(first.members.some((m) => m.id === original.id) && first.members.some((m) => m.id === leak!.id));
     assert.deepEqual(new Set(first.members.map((m) => m.split)), new Set(['train', 'test']));
+    // At the revision of the original alone there was nothing to leak.
+    const early = (await get(`/v1/datasets/kyd-leak/leakage?distance=8&revision=${1}`)).json();
+    assert.deepEqual({ revision: early.revision, hashed: early.hashed, leaks: early.splitLeaks.groups }, { revision: 1, hashed: 1, leaks: 0 });
     assert.equal(first.categories, undefined);
     assert.equal(second.straddlesSplit, false);
     assert.deepEqual(second.categories?.sort(), ['cat', 'dog']);
@@ -254,6 +257,8 @@ describe('know your data', () => {
       ['/v1/datasets/kyd-wrong/duplicates?threshold=3', 400, 'SENSORY_ERR_BAD_REQUEST', /threshold/],
       ['/v1/datasets/kyd-wrong/leakage?distance=99', 400, 'SENSORY_ERR_BAD_REQUEST', /distance/],
       ['/v1/datasets/kyd-wrong/leakage?cursor=%21', 400, 'SENSORY_ERR_BAD_REQUEST', /cursor/],
+      ['/v1/datasets/kyd-wrong/duplicates?revision=2', 422, 'SENSORY_ERR_UNKNOWN_REVISION', /revision 2/],
+      ['/v1/datasets/kyd-wrong/leakage?revision=-1', 400, 'SENSORY_ERR_BAD_REQUEST', /revision/],
       ['/v1/datasets/no-such-set/duplicates', 404, 'SENSORY_ERR_DATASET_NOT_FOUND', /no-such-set/],
       ['/v1/datasets/bad%20name/leakage', 400, 'SENSORY_ERR_INVALID_NAME', /dataset/],
       ['/v1/datasets/kyd-wrong/diff?to=1', 400, 'SENSORY_ERR_BAD_REQUEST', /from/],

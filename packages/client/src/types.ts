@@ -315,13 +315,15 @@ export type ReshapeRequest = {
 export type DuplicateQuery = {
   /** bits (of 64) two perceptual hashes may differ by and still be near-duplicates; groups are chains of such pairs */
   distance?: number;
+  /** the revision to look at, e.g. the one a model was trained at (default: the current one) */
+  revision?: number;
   /** groups per page */
   limit?: number;
 };
 
 export type DuplicateReport = {
   dataset: string;
-  /** the revision the groups are taken at (the current one) */
+  /** the revision the groups are taken at */
   revision: number;
   distance: number;
   /** live samples with a perceptual hash */
@@ -356,7 +358,7 @@ export type DuplicateReport = {
 
 export type LeakageReport = {
   dataset: string;
-  /** the revision the groups are taken at (the current one) */
+  /** the revision the groups are taken at */
   revision: number;
   distance: number;
   /** live samples with a perceptual hash */
