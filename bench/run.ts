@@ -34,13 +34,17 @@
  *      bench/trainer_alternative.py; Debian's python3-pil is installed when missing).
  *  12. An export job (webdataset, one shard of BENCH_EXPORT_SAMPLES 100×100 PNGs), from POST to
  *      the job's finishedAt, beside a bare tar-stream writer of the same members from memory into
- *      a file on the same disk (MB/s; ≥ 0.5 of it, and ≥ 200 MB/s; bench/export.ts).
+ *      a file on the same disk (MB/s; ≥ 0.5 of it, and ≥ 200 MB/s; bench/export.ts);
+ *  13. near-duplicates among 1,000,000 synthetic perceptual hashes: one multi-index search (p50)
+ *      beside a linear popcount scan of the same typed arrays, the grouping of all of them on the
+ *      service's worker thread, and the index's memory; 13h. the hash's CPU per sample beside an
+ *      upload's service CPU (≤ 5%) (bench/duplicates.ts).
  *
  * The service is a real `node dist/cli/main.js serve` child on a temporary data dir and a free
  * port; the client is node:http with a keep-alive agent in this process. References and our
  * figures alternate (reference, ours, reference, ours, …) and medians are compared.
  *
- * Knobs (environment): BENCH_FIGURES=1,2,3,3r,3b,3i,4,4w,…,11 (any subset, e.g. BENCH_FIGURES=4) ·
+ * Knobs (environment): BENCH_FIGURES=1,2,3,3r,3b,3i,4,4w,…,11,12,13,13h (any subset, e.g. BENCH_FIGURES=4) ·
  * BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/out/prof" (every serve child) ·
  * BENCH_WORKER_NODE_ARGS (the order worker child, likewise) · BENCH_BATCH_REPEATS (9) ·
  * BENCH_JSON_REPEATS (3) · BENCH_INGEST_ROUNDS (3) · BENCH_INGEST_SAMPLES (2000) ·
@@ -66,6 +70,7 @@ import amqp from 'amqplib';
 import sharp from 'sharp';
 import { serviceEnv, startServe, type Child } from './children.js';
 import { BenchClient } from './http-client.js';
+import { duplicateFigure, hashCostFigure } from './duplicates.js';
 import { CHANNELS, RECORD_BYTES, SIDE, makePngs } from './images.js';
 import { ingestFigures, pngVariant } from './ingest.js';
 import { exportFigure } from './export.js';
@@ -90,7 +95,7 @@ const envInt = (name: string, fallback: number) => {
 };
 
 const SETTINGS = {
-  figures: new Set((process.env.BENCH_FIGURES || '1,2,3,3r,3b,3i,4,4w,5,6,7,8,9,10,11,12').split(',').map((s) => s.trim())),
+  figures: new Set((process.env.BENCH_FIGURES || '1,2,3,3r,3b,3i,4,4w,5,6,7,8,9,10,11,12,13,13h').split(',').map((s) => s.trim())),
   figuresExplicit: process.env.BENCH_FIGURES !== undefined && process.env.BENCH_FIGURES !== '',
   concurrency: 8,
   smallSamples: 1000,
@@ -241,8 +246,8 @@ async function main(): Promise<void> {
     const wants = (...ids: string[]) => ids.some((id) => SETTINGS.figures.has(id));
     const wantsOrders = wants('4', '4w', '5');
     const wantsProduction = wants('6', '7');
-    const wantsEmbedded = wants('1', '2', '3', '3r', '3b', '3i', '8', '9', '10', '11', '12');
-    const smallPngs = wants('1', '2', '4', '4w', '5', '6', '8', '9', '10', '11') ? await makePngs(0, SETTINGS.smallSamples) : [];
+    const wantsEmbedded = wants('1', '2', '3', '3r', '3b', '3i', '8', '9', '10', '11', '12', '13h');
+    const smallPngs = wants('1', '2', '4', '4w', '5', '6', '8', '9', '10', '11', '13h') ? await makePngs(0, SETTINGS.smallSamples) : [];
     const ingestSets: Buffer[][] = [];
     const ingestRounds = wantsProduction ? SETTINGS.productionRounds : 0;
     for (let r = 1; r <= ingestRounds; r++) ingestSets.push(await makePngs(r, SETTINGS.ingestSamples));
@@ -397,6 +402,10 @@ async function main(): Promise<void> {
           }),
         );
       }
+      // --- figure 13h: the perceptual hash's CPU beside an upload's (a dataset of its own)
+      if (SETTINGS.figures.has('13h')) {
+        figures.push(await hashCostFigure(client, { ...embedded, pid: service.process.pid! }, smallPngs.map((png) => pngVariant(png, 'hash cost')), CATEGORIES, log));
+      }
 
       const stopCode = await service.stop(15_000);
       if (stopCode !== 0) log(`service exited with ${stopCode} on SIGTERM`);
@@ -432,6 +441,9 @@ async function main(): Promise<void> {
         figures.push(...orderFigs);
       }
     }
+
+    // --- figure 13: near-duplicates among 1,000,000 synthetic hashes, beside a linear scan
+    if (SETTINGS.figures.has('13')) figures.push(await duplicateFigure(log));
 
     // --- figures 6 and 7: PostgreSQL beside SQLite, two replicas beside one
     if (wantsProduction) {

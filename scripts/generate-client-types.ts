@@ -40,6 +40,11 @@ const TYPES: readonly { name: string; schema: TSchema; omit?: readonly string[] 
   { name: 'OrderList', schema: Schemas.OrderList },
   { name: 'PollRequest', schema: Schemas.PollBody },
   { name: 'ReshapeRequest', schema: Schemas.ReshapeBody },
+  { name: 'DuplicateQuery', schema: Schemas.DuplicateQuery, omit: ['cursor'] },
+  { name: 'DuplicateReport', schema: Schemas.DuplicateReportView },
+  { name: 'LeakageReport', schema: Schemas.LeakageReportView },
+  { name: 'DiffQuery', schema: Schemas.DiffQuery, omit: ['cursor'] },
+  { name: 'RevisionDiff', schema: Schemas.RevisionDiffView },
   { name: 'ErrorBody', schema: Schemas.ErrorBody },
 ];
 

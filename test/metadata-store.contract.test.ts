@@ -595,6 +595,60 @@ for (const backend of selected) {
       const [dup] = await store.addSamples(ds.id, [sample('ro-1', 'c')]);
       assert.equal(dup.kind, 'duplicate');
     });
+
+    it('keeps the perceptual hash given at ingest, lists the samples without one, and stores hashes computed later', async () => {
+      const ds = await dataset(0, 'phash');
+      const [a, b, c] = (
+        await store.addSamples(ds.id, [sample('ph-1', 'x', { perceptualHash: '0123456789abcdef', pixelSlot: 0 }), sample('ph-2', 'x', { pixelSlot: 1 }), sample('ph-3', 'y', { pixelSlot: 2 })])
+      ).map(added);
+      const missing = (await store.samplesWithoutPerceptualHash(a.id - 1, 1000)).filter((s) => s.datasetId === ds.id);
+      assert.deepEqual(missing, [
+        { id: b.id, datasetId: ds.id, pixelSlot: 1 },
+        { id: c.id, datasetId: ds.id, pixelSlot: 2 },
+      ]);
+      assert.deepEqual((await store.samplesWithoutPerceptualHash(b.id, 1000)).filter((s) => s.datasetId === ds.id).map((s) => s.id), [c.id]);
+      const revision = (await store.getDataset(ds.name))!.revision;
+      await store.setPerceptualHashes([{ id: b.id, hash: 'fedcba9876543210' }]);
+      assert.equal((await store.getDataset(ds.name))!.revision, revision, 'a hash raises no revision');
+      assert.deepEqual((await store.samplesWithoutPerceptualHash(a.id - 1, 1000)).filter((s) => s.datasetId === ds.id).map((s) => s.id), [c.id]);
+      await store.setPerceptualHashes([]);
+
+      await store.relabelSample(ds.id, a.id, 'y');
+      await store.deleteSample(ds.id, c.id);
+      const now = await store.hashedSamples(ds.id, { revision: revision + 2, afterId: 0, limit: 10 });
+      assert.deepEqual(now, [
+        { id: a.id, categoryIndex: 1, splitBucket: 50, pixelSlot: 0, hash: '0123456789abcdef' },
+        { id: b.id, categoryIndex: 0, splitBucket: 50, pixelSlot: 1, hash: 'fedcba9876543210' },
+      ]);
+      const then = await store.hashedSamples(ds.id, { revision, afterId: a.id, limit: 10 });
+      assert.deepEqual(then, [
+        { id: b.id, categoryIndex: 0, splitBucket: 50, pixelSlot: 1, hash: 'fedcba9876543210' },
+        { id: c.id, categoryIndex: 1, splitBucket: 50, pixelSlot: 2, hash: null },
+      ]);
+      assert.equal((await store.hashedSamples(ds.id, { revision, afterId: 0, limit: 1 })).length, 1);
+    });
+
+    it('lists what changed between two revisions: added, deleted and relabelled samples with their labels then', async () => {
+      const ds = await dataset(0, 'diff');
+      const [a, b, c] = (await store.addSamples(ds.id, [sample('df-1', 'cat'), sample('df-2', 'cat'), sample('df-3', 'dog')])).map(added); // revisions 1-3
+      await store.relabelSample(ds.id, a.id, 'dog'); // 4
+      await store.deleteSample(ds.id, b.id); // 5
+      const [d] = (await store.addSamples(ds.id, [sample('df-4', 'bird')])).map(added); // 6
+      await store.relabelSample(ds.id, c.id, 'cat'); // 7
+      await store.relabelSample(ds.id, c.id, 'dog'); // 8: back to where it was
+      const all = await store.revisionChanges(ds.id, { from: 3, to: 8, afterId: 0, limit: 100 });
+      assert.deepEqual(all, [
+        { id: a.id, before: 0, after: 1 },
+        { id: b.id, before: 0, after: null },
+        { id: d.id, before: null, after: 2 },
+      ]);
+      assert.deepEqual(await store.revisionChanges(ds.id, { from: 3, to: 7, afterId: b.id, limit: 100 }), [
+        { id: c.id, before: 1, after: 0 },
+        { id: d.id, before: null, after: 2 },
+      ]);
+      assert.deepEqual(await store.revisionChanges(ds.id, { from: 0, to: 2, afterId: 0, limit: 1 }), [{ id: a.id, before: null, after: 0 }]);
+      assert.deepEqual(await store.revisionChanges(ds.id, { from: 8, to: 8, afterId: 0, limit: 100 }), []);
+    });
   });
 }
 

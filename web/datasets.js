@@ -4,6 +4,7 @@ import { sampleDialog } from './detail.js';
 import { clear, fmt, fmtTime, h, newId, plural, showError, toast } from './dom.js';
 import { virtualGrid } from './grid.js';
 import { uploadCard } from './upload.js';
+import { insightsCard } from './insights.js';
 
 const NAME_PATTERN = '[A-Za-z0-9][A-Za-z0-9._\\-]{0,63}';
 
@@ -239,6 +240,7 @@ export function datasetView(root, name) {
     datalist,
     // Chart, upload, samples: the reading order on a phone; on a wide screen the upload is a side column.
     h('div', { class: `dataset-layout${upload ? '' : ' no-upload'}` }, chartCard, upload?.element, samplesCard),
+    insightsCard(name, signal),
     detail.element,
   );
 

@@ -27,6 +27,7 @@ export const ERROR_REGISTRY = {
   SENSORY_ERR_CATEGORY_LIST_CONFLICT: { status: 409, summary: 'A declared category list does not begin with the categories the dataset has, in index order: indices never move, new names go at the end.' },
   SENSORY_ERR_CATEGORY_CONFLICT: { status: 409, summary: 'The same bytes are already stored in this dataset under another category.' },
   SENSORY_ERR_UNDO_CONFLICT: { status: 409, summary: 'Only the last bulk action of a dataset can be undone, once: a later action exists, or it was undone already.' },
+  SENSORY_ERR_NEAR_DUPLICATE: { status: 409, summary: 'The upload asked to be refused as a near-duplicate (rejectNearDuplicate) and a live sample\'s perceptual hash is within that distance; sampleId names it.' },
   SENSORY_ERR_ORDER_KEY_CONFLICT: { status: 409, summary: 'The order key already names an order of this API key with another request.' },
   SENSORY_ERR_ORDER_FINISHED: { status: 409, summary: 'The order is no longer active (complete, cancelled, expired or failed): it cannot be reshaped or extended.' },
   SENSORY_ERR_ORDER_BUSY: { status: 409, summary: 'Polls without a cursor are sending samples of the order: reshape it once they finish.' },

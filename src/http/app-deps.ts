@@ -10,6 +10,8 @@ import type { ExportService } from '../services/export.service.js';
 import type { ImportService } from '../services/import.service.js';
 import type { IngestService } from '../services/ingest.service.js';
 import type { LegacyService } from '../services/legacy.service.js';
+import type { NearDuplicateService } from '../services/near-duplicate.service.js';
+import type { RevisionDiffService } from '../services/revision-diff.service.js';
 import type { OrderService } from '../services/order.service.js';
 import type { SampleService } from '../services/sample.service.js';
 import type { ThumbnailService } from '../services/thumbnail.service.js';
@@ -35,6 +37,8 @@ export interface AppDeps {
   readonly exports: ExportService;
   readonly webhooks: WebhookService;
   readonly legacy: LegacyService;
+  readonly nearDuplicates: NearDuplicateService;
+  readonly revisionDiffs: RevisionDiffService;
   /** Each dependency's state: 'ok' or what is wrong with it. */
   readonly readiness: () => Promise<Record<string, string>>;
   readonly metrics: Metrics;

@@ -13,6 +13,7 @@ import { installRequestMetrics } from './metrics.js';
 import { adminRoutes } from './routes/admin.routes.js';
 import { batchRoutes } from './routes/batches.routes.js';
 import { bulkRoutes } from './routes/bulk.routes.js';
+import { dataReportRoutes } from './routes/data-report.routes.js';
 import { datasetRoutes } from './routes/datasets.routes.js';
 import { exportRoutes } from './routes/exports.routes.js';
 import { webhookRoutes } from './routes/webhooks.routes.js';
@@ -100,6 +101,7 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   sampleUploadRoutes(app, deps);
   curationRoutes(app, deps);
   sampleRoutes(app, deps);
+  dataReportRoutes(app, deps);
   bulkRoutes(app, deps);
   thumbnailRoutes(app, deps);
   batchRoutes(app, deps);

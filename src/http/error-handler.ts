@@ -4,9 +4,12 @@ import { noteErrorCode } from './access-log.js';
 import { ERROR_REGISTRY, SensoryError, isSensoryError, type ErrorCode } from '../domain/errors.js';
 import { validationError, type SchemaIssue } from './validation-messages.js';
 
-export function errorBody(code: ErrorCode, message: string, requestId?: string, field?: string) {
-  return { error: { code, message, ...(field ? { field } : {}), ...(requestId ? { requestId } : {}) } };
+export function errorBody(code: ErrorCode, message: string, requestId?: string, field?: string, sampleId?: number) {
+  return { error: { code, message, ...(field ? { field } : {}), ...(requestId ? { requestId } : {}), ...(sampleId !== undefined ? { sampleId } : {}) } };
 }
+
+/** Codes whose answer names the sample the request ran into (a program needs its id, not a sentence). */
+const NAMES_SAMPLE: ReadonlySet<ErrorCode> = new Set(['SENSORY_ERR_CATEGORY_CONFLICT', 'SENSORY_ERR_NEAR_DUPLICATE']);
 
 /** Seconds a client should wait before retrying a 503: a database restart takes about that. */
 const RETRY_AFTER_SECONDS = 2;
@@ -17,7 +20,8 @@ export function sendError(reply: FastifyReply, error: SensoryError) {
   noteErrorCode(reply, error.code);
   const retryAfter = error.status === 503 ? RETRY_AFTER_SECONDS : RETRY_AFTER[error.code];
   if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
-  return reply.code(error.status).type('application/json').send(errorBody(error.code, error.message, undefined, error.field));
+  const sampleId = NAMES_SAMPLE.has(error.code) && typeof error.details?.sampleId === 'number' ? error.details.sampleId : undefined;
+  return reply.code(error.status).type('application/json').send(errorBody(error.code, error.message, undefined, error.field, sampleId));
 }
 
 /** Framework and plugin errors, by their code, to ours. */

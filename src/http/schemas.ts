@@ -2,6 +2,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import { MAX_SIDE, MAX_TEST_PERCENT } from '../domain/dataset-shape.js';
 import { ERROR_REGISTRY } from '../domain/errors.js';
 import { MAX_SEED } from '../domain/random.js';
+import { DEFAULT_DUPLICATE_DISTANCE, MAX_DUPLICATE_DISTANCE, MAX_GROUP_PAGE } from '../services/near-duplicate.service.js';
+import { MAX_CHANGE_PAGE } from '../services/revision-diff.service.js';
 import { MAX_PAGE } from '../services/sample.service.js';
 
 /** The schemas routes validate with; the OpenAPI description is generated from the same objects. */
@@ -28,6 +30,7 @@ export const ErrorBody = Type.Object(
       message: Type.String({ description: 'for people: names the field, what was sent and what is allowed' }),
       field: Type.Optional(Type.String({ description: 'the request field the error is about, e.g. split, categories[2], cursor' })),
       requestId: Type.Optional(Type.String({ description: '500 only: the id to look up in the logs' })),
+      sampleId: Type.Optional(Type.Integer({ description: 'a 409 about a sample already there (category conflict, near-duplicate): its id' })),
     }),
   },
   { $id: 'ErrorBody', description: 'Every error: a SENSORY_ERR_* code and a message for people.' },
@@ -156,6 +159,9 @@ export const SampleUploadQuery = Type.Object({
   category: Type.Optional(Type.String({ description: 'with a raw image/* body' })),
   filename: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'with a raw image/* body: the original file name' })),
   tag: Type.Optional(TAGS('with a raw image/* body: a tag of the new sample (repeat ?tag= for several)')),
+  rejectNearDuplicate: Type.Optional(
+    Type.Integer({ minimum: 0, maximum: MAX_DUPLICATE_DISTANCE, description: 'refuse the upload (409 SENSORY_ERR_NEAR_DUPLICATE, with sampleId) when a live sample\'s perceptual hash is within this many bits' }),
+  ),
 });
 export type SampleUploadQuery = Static<typeof SampleUploadQuery>;
 
@@ -498,4 +504,85 @@ export const AuditPage = Type.Object({
     { description: 'newest first' },
   ),
   nextCursor: Type.Optional(Type.String({ description: 'pass as cursor for the next (older) page' })),
+});
+
+const GROUP_DISTANCE = { minimum: 0, maximum: MAX_DUPLICATE_DISTANCE, default: DEFAULT_DUPLICATE_DISTANCE };
+
+export const DuplicateQuery = Type.Object(
+  {
+    distance: Type.Optional(Type.Integer({ ...GROUP_DISTANCE, description: 'bits (of 64) two perceptual hashes may differ by and still be near-duplicates; groups are chains of such pairs' })),
+    revision: Type.Optional(Type.Integer({ minimum: 0, description: 'the revision to look at, e.g. the one a model was trained at (default: the current one)' })),
+    cursor: Type.Optional(Type.String({ maxLength: 200, description: 'nextCursor of the previous page' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_GROUP_PAGE, default: 100, description: 'groups per page' })),
+  },
+  { additionalProperties: false },
+);
+export type DuplicateQuery = Static<typeof DuplicateQuery>;
+
+const GroupMemberView = Type.Object({
+  id: Type.Integer(),
+  category: Type.String(),
+  split: StringEnum(['train', 'test'] as const),
+  hash: Type.String({ description: 'the perceptual hash of its stored pixels, 16 hex digits' }),
+  distance: Type.Integer({ description: 'bits from the group\'s first member' }),
+});
+
+const DuplicateGroupView = Type.Object({
+  members: Type.Array(GroupMemberView, { description: 'by ascending id' }),
+  identical: Type.Optional(Type.Boolean({ description: 'every member\'s stored pixels are byte-identical (same SHA-256): exact duplicates; absent above 64 members' })),
+  straddlesSplit: Type.Boolean({ description: 'members in both the train and the test split' }),
+  categories: Type.Optional(Type.Array(Type.String(), { description: 'present when the members carry different categories' })),
+});
+
+const GROUP_REPORT = {
+  dataset: Type.String(),
+  revision: Type.Integer({ description: 'the revision the groups are taken at' }),
+  distance: Type.Integer(),
+  hashed: Type.Integer({ description: 'live samples with a perceptual hash' }),
+  unhashed: Type.Integer({ description: 'live samples whose hash the background pass has not computed yet (left out)' }),
+  groups: Type.Array(DuplicateGroupView, { description: 'by the smallest id of each group' }),
+  nextCursor: Type.Optional(Type.String()),
+};
+
+const GroupCount = Type.Object({ groups: Type.Integer(), samples: Type.Integer() });
+
+export const DuplicateReportView = Type.Object({ ...GROUP_REPORT, totals: GroupCount });
+export const LeakageReportView = Type.Object({
+  ...GROUP_REPORT,
+  splitLeaks: Type.Object(GroupCount.properties, { description: 'groups with members in both splits' }),
+  labelConflicts: Type.Object(GroupCount.properties, { description: 'groups whose members carry different categories' }),
+});
+
+export const DiffQuery = Type.Object(
+  {
+    from: Type.Integer({ minimum: 0, description: 'the older revision' }),
+    to: Type.Integer({ minimum: 0, description: 'the newer revision (at most the current one)' }),
+    cursor: Type.Optional(Type.String({ maxLength: 200, description: 'nextCursor of the previous page' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_CHANGE_PAGE, default: 100, description: 'changed samples per page' })),
+  },
+  { additionalProperties: false },
+);
+export type DiffQuery = Static<typeof DiffQuery>;
+
+export const RevisionDiffView = Type.Object({
+  dataset: Type.String(),
+  from: Type.Integer(),
+  to: Type.Integer(),
+  totals: Type.Object({ added: Type.Integer(), deleted: Type.Integer(), relabelled: Type.Integer() }),
+  categories: Type.Array(
+    Type.Object({ name: Type.String(), index: Type.Integer(), added: Type.Integer(), deleted: Type.Integer(), relabelledIn: Type.Integer(), relabelledOut: Type.Integer() }),
+    { description: 'categories with any change, by index' },
+  ),
+  relabels: Type.Array(Type.Object({ from: Type.String(), to: Type.String(), count: Type.Integer() }), { description: 'relabels by pair, most frequent first' }),
+  changes: Type.Array(
+    Type.Object({
+      id: Type.Integer(),
+      change: StringEnum(['added', 'deleted', 'relabelled'] as const),
+      category: Type.Optional(Type.String({ description: 'added: its category at to; deleted: at from' })),
+      from: Type.Optional(Type.String({ description: 'relabelled: its category at from' })),
+      to: Type.Optional(Type.String({ description: 'relabelled: its category at to' })),
+    }),
+    { description: 'this page of changed samples, by ascending id' },
+  ),
+  nextCursor: Type.Optional(Type.String()),
 });

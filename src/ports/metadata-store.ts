@@ -168,6 +168,8 @@ export interface NewSample {
    * compaction may have dropped it meanwhile, its samples having been purged).
    */
   readonly requireIndexedBlob?: boolean;
+  /** The perceptual hash of its stored pixels (domain/perceptual-hash.ts), when computed at ingest. */
+  readonly perceptualHash?: string;
 }
 
 export type AddOutcome =
@@ -227,6 +229,46 @@ export interface ExportSample extends EligibleSample {
   readonly sha256: string;
   readonly mediaType: string;
   readonly splitBucket: number;
+}
+
+/** A sample whose perceptual hash is still to be computed, with where its pixels are. */
+export interface UnhashedSample {
+  readonly id: number;
+  readonly datasetId: number;
+  readonly pixelSlot: number;
+}
+
+/** A sample live at a revision, labelled as it was then, with its perceptual hash. */
+export interface HashedSample {
+  readonly id: number;
+  readonly categoryIndex: number;
+  readonly splitBucket: number;
+  readonly pixelSlot: number;
+  /** 16 hex digits; null while the background pass has not computed it. */
+  readonly hash: string | null;
+}
+
+export interface HashedQuery {
+  readonly revision: number;
+  readonly afterId: number;
+  readonly limit: number;
+}
+
+/**
+ * A sample that differs between two revisions: live at one and not the other, or labelled
+ * differently. A category index, or null where it was not live.
+ */
+export interface RevisionChange {
+  readonly id: number;
+  readonly before: number | null;
+  readonly after: number | null;
+}
+
+export interface ChangeQuery {
+  readonly from: number;
+  readonly to: number;
+  readonly afterId: number;
+  readonly limit: number;
 }
 
 /**
@@ -325,6 +367,15 @@ export interface MetadataStore {
    * its purged revision past them, in one transaction; returns how many were removed.
    */
   purgeSamples(datasetId: number, cutoff: string): Promise<{ samples: number; purgedRevision: number }>;
+  /** Samples of every dataset, live or deleted, with no perceptual hash yet, by ascending id after `afterId`. */
+  samplesWithoutPerceptualHash(afterId: number, limit: number): Promise<UnhashedSample[]>;
+  /** Stores computed perceptual hashes (a sample gone meanwhile is skipped); raises no revision. */
+  setPerceptualHashes(hashes: readonly { readonly id: number; readonly hash: string }[]): Promise<void>;
+  /** Samples live at `revision`, labelled as then, with their hash, by ascending id after `afterId`. */
+  hashedSamples(datasetId: number, query: HashedQuery): Promise<HashedSample[]>;
+  /** Samples whose liveness or label differ between revisions `from` and `to`, by ascending id after `afterId`. */
+  revisionChanges(datasetId: number, query: ChangeQuery): Promise<RevisionChange[]>;
+
   /** Forgets the blob index rows that no sample names any more (their bytes become garbage); returns how many. */
   dropUnreferencedBlobs(): Promise<number>;
 }

@@ -10,9 +10,12 @@ import { DatasetStatsService } from '../services/dataset-stats.service.js';
 import { BulkUploadService } from '../services/bulk-upload.service.js';
 import { CompactionService, type PinnedOrders } from '../services/compaction.service.js';
 import { DatasetService } from '../services/dataset.service.js';
+import { HashBackfill } from '../services/hash-backfill.service.js';
 import { ImportService } from '../services/import.service.js';
 import { IngestService } from '../services/ingest.service.js';
 import { LegacyService } from '../services/legacy.service.js';
+import { NearDuplicateService } from '../services/near-duplicate.service.js';
+import { RevisionDiffService } from '../services/revision-diff.service.js';
 import { SampleService } from '../services/sample.service.js';
 import { ThumbnailService } from '../services/thumbnail.service.js';
 import { FileThumbnailCache } from '../adapters/files/file.thumbnail-cache.js';
@@ -30,6 +33,8 @@ export const VERSION: string = JSON.parse(readFileSync(new URL('../../package.js
 /** The API process: the core, plus the blobs, imaging, keys, metrics and services only the HTTP layer uses. */
 export interface ServeRuntime extends CoreRuntime {
   readonly deps: AppDeps;
+  /** The background pass computing the perceptual hashes of samples stored before they were computed at ingest. */
+  readonly backfill: HashBackfill;
   /** Where the generated admin key is kept, and the key itself when it was made by this start. */
   readonly keyFile?: { path: string; newKey?: string };
   /** Sends the webhook outbox and reports dataset revisions (every replica runs one). */
@@ -48,7 +53,8 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
   metrics.watchWaitingPolls(() => orders.waitingPolls());
   const generated = config.apiKeys ? undefined : await loadOrCreateAdminKey(config.dataDir);
   const imaging = new SharpImaging({ maxPixels: config.maxImagePixels, maxFrames: config.maxImageFrames });
-  const ingest = new IngestService(store, blobs, pixels, imaging, config.maxSampleBytes, metrics);
+  const nearDuplicates = new NearDuplicateService(store, pixels);
+  const ingest = new IngestService(store, blobs, pixels, imaging, config.maxSampleBytes, metrics, nearDuplicates);
   const archiveLimits = { maxSampleBytes: config.maxSampleBytes, maxItems: config.maxBulkItems };
   // The purge acts for the service itself: it sees every owner's orders.
   const SERVICE_CALLER = { owner: 'sensory', admin: true } as const;
@@ -60,7 +66,7 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
         .map((order) => ({ id: order.spec.id, revision: order.spec.revision })),
     fail: (id, reason) => orders.fail(id, reason),
   };
-  const datasets = new DatasetService(store, pixels, blobs, [ingest], config.maxRecordBytes);
+  const datasets = new DatasetService(store, pixels, blobs, [ingest, nearDuplicates], config.maxRecordBytes);
   // Previews on the data volume, beside the originals: replicas sharing it share them.
   const thumbnails = new ThumbnailService(store, blobs, imaging, new FileThumbnailCache(join(config.dataDir, 'thumbnails')));
   // The gauges read datasets and orders in flight when /metrics is scraped.
@@ -90,6 +96,8 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
     exports: core.exports,
     webhooks: core.webhooks,
     legacy: new LegacyService(config.legacyDataset, datasets, ingest, batches),
+    nearDuplicates,
+    revisionDiffs: new RevisionDiffService(store),
     metrics,
     readiness: async () => ({ database: await state(store.ping()), dataDir: await state(blobs.ping()), queue: await state(queue.ping()) }),
   };
@@ -107,13 +115,16 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
     },
     log,
   );
+  const backfill = new HashBackfill(store, pixels, log);
+  backfill.start();
   let closing: Promise<void> | undefined;
   return {
     ...core,
     deps,
     dispatcher,
+    backfill,
     keyFile: generated ? { path: generated.path, newKey: generated.newKey } : undefined,
-    // Deliveries in flight end (each within its timeout) before the stores close.
-    close: () => (closing ??= dispatcher.stop().then(() => core.close(), () => core.close())),
+    // Deliveries in flight end (each within its timeout) and the hash pass stops before the stores close.
+    close: () => (closing ??= Promise.allSettled([dispatcher.stop(), backfill.stop()]).then(() => core.close())),
   };
 }

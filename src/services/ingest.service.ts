@@ -4,6 +4,7 @@ import { SensoryError, isSensoryError } from '../domain/errors.js';
 import { assertValidName, categoryName } from '../domain/names.js';
 import { undeclaredCategory } from '../domain/category-list.js';
 import type { SampleAnnotations } from '../domain/sample-annotations.js';
+import { perceptualHash } from '../domain/perceptual-hash.js';
 import { splitBucket } from '../domain/split.js';
 import { WriteBatcher } from '../lib/write-batcher.js';
 import type { BlobStore } from '../ports/blob-store.js';
@@ -37,6 +38,17 @@ export type FileUpload =
 /** What became of one file of a several-file upload. */
 export type FileOutcome = { readonly filename: string; readonly stored: Stored } | { readonly filename: string; readonly error: SensoryError };
 
+/** Options of one upload. */
+export interface UploadOptions {
+  /** Refuse the upload (409 SENSORY_ERR_NEAR_DUPLICATE) when a live sample's perceptual hash is within this many bits. */
+  readonly rejectNearDuplicate?: number;
+}
+
+/** What an upload that asks to be refused as a near-duplicate is checked against. */
+export interface NearDuplicateFinder {
+  findNear(dataset: DatasetRecord, hash: string, distance: number): Promise<{ id: number; distance: number } | undefined>;
+}
+
 /** A sample whose bytes and pixels are durable, waiting for its metadata commit. */
 export type Prepared = { readonly kind: 'ready'; readonly sample: NewSample } | { readonly kind: 'known'; readonly stored: Stored };
 
@@ -58,13 +70,14 @@ export class IngestService {
     private readonly imaging: Imaging,
     private readonly maxSampleBytes: number,
     private readonly telemetry: Telemetry,
+    private readonly nearDuplicates?: NearDuplicateFinder,
   ) {
     this.slots = new PixelSlotAllocator(store);
   }
 
   /** One sample; errors are thrown (400, 409, 413, 415). */
-  add(datasetName: string, upload: Upload): Promise<Stored> {
-    return this.measured(() => this.addUnmeasured(datasetName, upload));
+  add(datasetName: string, upload: Upload, options: UploadOptions = {}): Promise<Stored> {
+    return this.measured(() => this.addUnmeasured(datasetName, upload, options));
   }
 
   /** Times one upload and counts its outcome: stored, duplicate, or refused by its error code. */
@@ -86,12 +99,12 @@ export class IngestService {
     if (started !== undefined) this.telemetry.observeIngest('rejected', (performance.now() - started) / 1000);
   }
 
-  private async addUnmeasured(datasetName: string, upload: Upload): Promise<Stored> {
+  private async addUnmeasured(datasetName: string, upload: Upload, options: UploadOptions): Promise<Stored> {
     assertValidName('dataset', datasetName);
     const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
     const { dataset, existing, blobIndexed } = await this.store.findDatasetAndLiveSample(datasetName, sha256);
     if (!dataset) throw datasetNotFound(datasetName);
-    const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing, {}, blobIndexed);
+    const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing, options, blobIndexed);
     if (prepared.kind === 'known') return prepared.stored;
     const stored = settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes));
     if (!stored.duplicate) this.telemetry.countSamplesStored(1);
@@ -129,7 +142,7 @@ export class IngestService {
    * Several files into one category, each stored (or refused) on its own. What fails them all
    * fails them once, before any file: the dataset and the category.
    */
-  async addFiles(datasetName: string, category: unknown, files: readonly FileUpload[], actor?: Actor): Promise<FileOutcome[]> {
+  async addFiles(datasetName: string, category: unknown, files: readonly FileUpload[], actor?: Actor, options: UploadOptions = {}): Promise<FileOutcome[]> {
     await requireDataset(this.store, datasetName);
     categoryName('category', category);
     return Promise.all(
@@ -139,7 +152,7 @@ export class IngestService {
             this.refused(file.error);
             throw file.error;
           }
-          return { filename: file.filename, stored: await this.add(datasetName, { category, bytes: file.bytes, annotations: file.annotations, actor }) };
+          return { filename: file.filename, stored: await this.add(datasetName, { category, bytes: file.bytes, annotations: file.annotations, actor }, options) };
         } catch (error) {
           if (!isSensoryError(error)) throw error;
           return { filename: file.filename, error };
@@ -163,7 +176,7 @@ export class IngestService {
     upload: Upload,
     sha256: string,
     existing: SampleRecord | undefined,
-    options: DecodeOptions = {},
+    options: DecodeOptions & UploadOptions = {},
     blobIndexed?: boolean,
   ): Promise<Prepared> {
     const category = categoryName('category', upload.category);
@@ -173,6 +186,9 @@ export class IngestService {
     if (dataset.categoriesDeclared && !(await this.isDeclared(dataset, category))) throw undeclaredCategory(dataset.name, category);
     const decoded = await this.imaging.toDatasetPixels(upload.bytes, dataset, options);
     if (decoded.pixels.length !== recordBytes(dataset)) throw new Error('imaging returned pixels of the wrong size');
+    // From the pixels in hand: a few tens of microseconds, no read back.
+    const hash = perceptualHash(decoded.pixels, dataset);
+    if (options.rejectNearDuplicate !== undefined) await this.refuseNearDuplicate(dataset, hash, options.rejectNearDuplicate);
     // The original and the pixels are independent files: both are written, then both synced.
     const [pixelSlot, blob] = await Promise.all([this.writePixels(dataset, decoded.pixels), this.storeOriginal(sha256, upload.bytes, blobIndexed)]);
     return {
@@ -184,11 +200,25 @@ export class IngestService {
         bytes: upload.bytes.length,
         pixelSlot,
         splitBucket: splitBucket(sha256),
+        perceptualHash: hash,
         ...blob,
         ...definedAnnotations(upload.annotations),
         ...(upload.actor ? { actor: upload.actor } : {}),
       },
     };
+  }
+
+  /** Checked before anything is written: a refused upload stores nothing. */
+  private async refuseNearDuplicate(dataset: DatasetRecord, hash: string, distance: number): Promise<void> {
+    if (!this.nearDuplicates) throw new Error('no near-duplicate finder was given to the ingest service');
+    const near = await this.nearDuplicates.findNear(dataset, hash, distance);
+    if (near) {
+      throw new SensoryError(
+        'SENSORY_ERR_NEAR_DUPLICATE',
+        `the image is a near-duplicate of sample ${near.id} (perceptual hashes ${near.distance} bits apart, at most ${distance} asked)`,
+        { sampleId: near.id, distance: near.distance },
+      );
+    }
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { HttpTransport } from './http-transport.js';
-import type { CategoriesView, DatasetShape, DatasetView } from './types.js';
+import type { CategoriesView, DatasetShape, DatasetView, DiffQuery, DuplicateQuery, DuplicateReport, LeakageReport, RevisionDiff } from './types.js';
 
 export const datasetPath = (name: string) => `/v1/datasets/${encodeURIComponent(name)}`;
 
@@ -7,7 +7,12 @@ export function parseJson<T>(body: Buffer): T {
   return JSON.parse(body.toString('utf8')) as T;
 }
 
-/** `/v1/datasets`: create (idempotent for the same shape), read, list, delete, category map. */
+function query(fields: Record<string, string | number | undefined>): string {
+  const pairs = Object.entries(fields).filter((entry): entry is [string, string | number] => entry[1] !== undefined);
+  return pairs.length === 0 ? '' : `?${pairs.map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`).join('&')}`;
+}
+
+/** `/v1/datasets`: create (idempotent for the same shape), read, list, delete, category map, and reports on the contents. */
 export class DatasetsResource {
   constructor(private readonly http: HttpTransport) {}
 
@@ -34,5 +39,23 @@ export class DatasetsResource {
   /** `{categories: [{name, index, count}], map: {name: index}}`; indices never change. */
   async categories(name: string): Promise<CategoriesView> {
     return parseJson((await this.http.call({ method: 'GET', path: `${datasetPath(name)}/categories`, retry: 'idempotent' })).body);
+  }
+
+  /** One page of near-duplicate groups (pass the answer's nextCursor as `cursor` for the next). */
+  async duplicates(name: string, options: DuplicateQuery & { cursor?: string } = {}): Promise<DuplicateReport> {
+    const path = `${datasetPath(name)}/duplicates${query(options)}`;
+    return parseJson((await this.http.call({ method: 'GET', path, retry: 'idempotent' })).body);
+  }
+
+  /** One page of the groups that straddle the train/test split or carry different categories, with their counts. */
+  async leakage(name: string, options: DuplicateQuery & { cursor?: string } = {}): Promise<LeakageReport> {
+    const path = `${datasetPath(name)}/leakage${query(options)}`;
+    return parseJson((await this.http.call({ method: 'GET', path, retry: 'idempotent' })).body);
+  }
+
+  /** What changed between revisions `from` and `to`, per category, with one page of the changed samples. */
+  async diff(name: string, options: DiffQuery & { cursor?: string }): Promise<RevisionDiff> {
+    const path = `${datasetPath(name)}/diff${query(options)}`;
+    return parseJson((await this.http.call({ method: 'GET', path, retry: 'idempotent' })).body);
   }
 }

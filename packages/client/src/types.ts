@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'SENSORY_ERR_CATEGORY_LIST_CONFLICT'
   | 'SENSORY_ERR_CATEGORY_CONFLICT'
   | 'SENSORY_ERR_UNDO_CONFLICT'
+  | 'SENSORY_ERR_NEAR_DUPLICATE'
   | 'SENSORY_ERR_ORDER_KEY_CONFLICT'
   | 'SENSORY_ERR_ORDER_FINISHED'
   | 'SENSORY_ERR_ORDER_BUSY'
@@ -423,6 +424,138 @@ export type ReshapeRequest = {
   rounding?: 'exact' | 'drop' | 'repeat';
 };
 
+export type DuplicateQuery = {
+  /** bits (of 64) two perceptual hashes may differ by and still be near-duplicates; groups are chains of such pairs */
+  distance?: number;
+  /** the revision to look at, e.g. the one a model was trained at (default: the current one) */
+  revision?: number;
+  /** groups per page */
+  limit?: number;
+};
+
+export type DuplicateReport = {
+  dataset: string;
+  /** the revision the groups are taken at */
+  revision: number;
+  distance: number;
+  /** live samples with a perceptual hash */
+  hashed: number;
+  /** live samples whose hash the background pass has not computed yet (left out) */
+  unhashed: number;
+  /** by the smallest id of each group */
+  groups: ({
+    /** by ascending id */
+    members: ({
+      id: number;
+      category: string;
+      split: 'train' | 'test';
+      /** the perceptual hash of its stored pixels, 16 hex digits */
+      hash: string;
+      /** bits from the group's first member */
+      distance: number;
+    })[];
+    /** every member's stored pixels are byte-identical (same SHA-256): exact duplicates; absent above 64 members */
+    identical?: boolean;
+    /** members in both the train and the test split */
+    straddlesSplit: boolean;
+    /** present when the members carry different categories */
+    categories?: string[];
+  })[];
+  nextCursor?: string;
+  totals: {
+    groups: number;
+    samples: number;
+  };
+};
+
+export type LeakageReport = {
+  dataset: string;
+  /** the revision the groups are taken at */
+  revision: number;
+  distance: number;
+  /** live samples with a perceptual hash */
+  hashed: number;
+  /** live samples whose hash the background pass has not computed yet (left out) */
+  unhashed: number;
+  /** by the smallest id of each group */
+  groups: ({
+    /** by ascending id */
+    members: ({
+      id: number;
+      category: string;
+      split: 'train' | 'test';
+      /** the perceptual hash of its stored pixels, 16 hex digits */
+      hash: string;
+      /** bits from the group's first member */
+      distance: number;
+    })[];
+    /** every member's stored pixels are byte-identical (same SHA-256): exact duplicates; absent above 64 members */
+    identical?: boolean;
+    /** members in both the train and the test split */
+    straddlesSplit: boolean;
+    /** present when the members carry different categories */
+    categories?: string[];
+  })[];
+  nextCursor?: string;
+  /** groups with members in both splits */
+  splitLeaks: {
+    groups: number;
+    samples: number;
+  };
+  /** groups whose members carry different categories */
+  labelConflicts: {
+    groups: number;
+    samples: number;
+  };
+};
+
+export type DiffQuery = {
+  /** the older revision */
+  from: number;
+  /** the newer revision (at most the current one) */
+  to: number;
+  /** changed samples per page */
+  limit?: number;
+};
+
+export type RevisionDiff = {
+  dataset: string;
+  from: number;
+  to: number;
+  totals: {
+    added: number;
+    deleted: number;
+    relabelled: number;
+  };
+  /** categories with any change, by index */
+  categories: {
+    name: string;
+    index: number;
+    added: number;
+    deleted: number;
+    relabelledIn: number;
+    relabelledOut: number;
+  }[];
+  /** relabels by pair, most frequent first */
+  relabels: {
+    from: string;
+    to: string;
+    count: number;
+  }[];
+  /** this page of changed samples, by ascending id */
+  changes: ({
+    id: number;
+    change: 'added' | 'deleted' | 'relabelled';
+    /** added: its category at to; deleted: at from */
+    category?: string;
+    /** relabelled: its category at from */
+    from?: string;
+    /** relabelled: its category at to */
+    to?: string;
+  })[];
+  nextCursor?: string;
+};
+
 /** Every error: a SENSORY_ERR_* code and a message for people. */
 export type ErrorBody = {
   error: {
@@ -434,6 +567,8 @@ export type ErrorBody = {
     field?: string;
     /** 500 only: the id to look up in the logs */
     requestId?: string;
+    /** a 409 about a sample already there (category conflict, near-duplicate): its id */
+    sampleId?: number;
   };
 };
 

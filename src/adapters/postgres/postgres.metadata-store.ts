@@ -8,6 +8,11 @@ import type { IndexedBlob } from '../../ports/blob-index.js';
 import type {
   AddOutcome,
   CategoryRecord,
+  ChangeQuery,
+  HashedQuery,
+  HashedSample,
+  RevisionChange,
+  UnhashedSample,
   DatasetRecord,
   DatasetSpec,
   EligibleQuery,
@@ -337,6 +342,7 @@ export class PostgresMetadataStore implements MetadataStore {
       const bySha = new Map<string, () => SampleRecord>(live.rows.map((row) => [row.sha256, () => row]));
       const toInsert: SampleRecord[] = [];
       const actors = new Map<SampleRecord, Actor>();
+      const hashes = new Map<SampleRecord, string>();
       const newBlobs: IndexedBlob[] = [];
       const outcomes: (() => AddOutcome)[] = [];
 
@@ -372,6 +378,7 @@ export class PostgresMetadataStore implements MetadataStore {
         const record = { id: 0, datasetId, sha256, category, categoryIndex: index, revision, createdAt: new Date().toISOString(), mediaType, bytes, pixelSlot, splitBucket, ...annotations };
         toInsert.push(record);
         actors.set(record, item.actor ?? SYSTEM_ACTOR);
+        if (item.perceptualHash) hashes.set(record, item.perceptualHash);
         bySha.set(sha256, () => record);
         outcomes.push(() => ({ kind: 'added', sample: record }));
       }
@@ -389,10 +396,10 @@ export class PostgresMetadataStore implements MetadataStore {
         // round trip (the labels' foreign keys are checked at its end, when the samples exist).
         const ids = await client.query<{ id: number; sha256: string }>(
           `WITH added AS (
-             INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, label_rev, added_rev, created_at, filename, tags, metadata)
-             SELECT $1, u.sha, u.media, u.bytes, u.slot, u.bucket, u.idx, u.rev, u.rev, u.created, u.filename, u.tags::jsonb, u.metadata::jsonb
-             FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::integer[], $7::integer[], $8::bigint[], $9::text[], $17::text[], $18::text[], $19::text[])
-               WITH ORDINALITY AS u(sha, media, bytes, slot, bucket, idx, rev, created, filename, tags, metadata, ord)
+             INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, label_rev, added_rev, created_at, filename, tags, metadata, phash)
+             SELECT $1, u.sha, u.media, u.bytes, u.slot, u.bucket, u.idx, u.rev, u.rev, u.created, u.filename, u.tags::jsonb, u.metadata::jsonb, u.phash
+             FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::integer[], $7::integer[], $8::bigint[], $9::text[], $17::text[], $18::text[], $19::text[], $23::text[])
+               WITH ORDINALITY AS u(sha, media, bytes, slot, bucket, idx, rev, created, filename, tags, metadata, phash, ord)
              ORDER BY u.ord
              RETURNING id, sha256, added_rev, category_idx
            ), labelled AS (
@@ -432,6 +439,7 @@ export class PostgresMetadataStore implements MetadataStore {
             toInsert.map((r) => actors.get(r)!.name),
             toInsert.map((r) => actors.get(r)!.roles.join(',')),
             column('category'),
+            toInsert.map((r) => hashes.get(r) ?? null),
           ],
         );
         const idBySha = new Map(ids.rows.map((row) => [row.sha256, row.id]));
@@ -784,8 +792,8 @@ export class PostgresMetadataStore implements MetadataStore {
           const rev = await raise(0);
           const restored = (
             await client.query<{ id: number; category_idx: number }>(
-              `INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, label_rev, added_rev, created_at, filename, tags, metadata)
-               SELECT dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, $2, $2, created_at, filename, tags, metadata FROM samples WHERE id = $1
+              `INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, label_rev, added_rev, created_at, filename, tags, metadata, phash)
+               SELECT dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, $2, $2, created_at, filename, tags, metadata, phash FROM samples WHERE id = $1
                RETURNING id, category_idx`,
               [id, rev],
             )
@@ -843,6 +851,48 @@ export class PostgresMetadataStore implements MetadataStore {
     return rows.map(({ actor, roles, ...rest }) => ({ ...rest, actor: { name: actor, roles: roles === '' ? [] : roles.split(',') } }));
   }
 
+  async samplesWithoutPerceptualHash(afterId: number, limit: number): Promise<UnhashedSample[]> {
+    const { rows } = await this.pool.query<UnhashedSample>(
+      'SELECT id, dataset_id AS "datasetId", pixel_slot AS "pixelSlot" FROM samples WHERE phash IS NULL AND id > $1 ORDER BY id LIMIT $2',
+      [afterId, limit],
+    );
+    return rows;
+  }
+
+  async setPerceptualHashes(hashes: readonly { readonly id: number; readonly hash: string }[]): Promise<void> {
+    if (hashes.length === 0) return;
+    await this.pool.query('UPDATE samples SET phash = u.hash FROM unnest($1::bigint[], $2::text[]) AS u(id, hash) WHERE samples.id = u.id', [
+      hashes.map((h) => h.id),
+      hashes.map((h) => h.hash),
+    ]);
+  }
+
+  async hashedSamples(datasetId: number, query: HashedQuery): Promise<HashedSample[]> {
+    const { rows } = await this.pool.query<HashedSample>(
+      `SELECT s.id, ${labelAt('$2')} AS "categoryIndex", s.split_bucket AS "splitBucket", s.pixel_slot AS "pixelSlot", s.phash AS hash
+       FROM samples s
+       WHERE s.dataset_id = $1 AND s.id > $3 AND s.added_rev <= $2 AND (s.deleted_rev IS NULL OR s.deleted_rev > $2)
+       ORDER BY s.id LIMIT $4`,
+      [datasetId, query.revision, query.afterId, query.limit],
+    );
+    return rows;
+  }
+
+  async revisionChanges(datasetId: number, query: ChangeQuery): Promise<RevisionChange[]> {
+    // Only samples added, deleted or relabelled after \`from\` can differ; the label history says how.
+    const { rows } = await this.pool.query<RevisionChange>(
+      `SELECT id, before, after FROM (
+         SELECT s.id,
+           CASE WHEN s.added_rev <= $2 AND (s.deleted_rev IS NULL OR s.deleted_rev > $2) THEN ${labelAt('$2')} END AS before,
+           CASE WHEN s.added_rev <= $3 AND (s.deleted_rev IS NULL OR s.deleted_rev > $3) THEN ${labelAt('$3')} END AS after
+         FROM samples s
+         WHERE s.dataset_id = $1 AND s.id > $4 AND (s.added_rev > $2 OR s.deleted_rev > $2 OR s.label_rev > $2)
+       ) c WHERE before IS DISTINCT FROM after ORDER BY id LIMIT $5`,
+      [datasetId, query.from, query.to, query.afterId, query.limit],
+    );
+    return rows;
+  }
+
   private async testPercent(datasetId: number): Promise<number | undefined> {
     return (await this.pool.query<{ test_percent: number }>('SELECT test_percent FROM datasets WHERE id = $1', [datasetId])).rows[0]?.test_percent;
   }
@@ -895,6 +945,13 @@ async function audit(client: pg.PoolClient, datasetId: number, entries: readonly
      SELECT $1, u.sample, u.action, $2, $3, $4, u.rev, $5, u.detail::jsonb FROM unnest($6::bigint[], $7::text[], $8::bigint[], $9::text[]) AS u(sample, action, rev, detail)`,
     [datasetId, who.name, who.roles.join(','), new Date().toISOString(), bulkId, entries.map((e) => e.sampleId), entries.map((e) => e.action), entries.map((e) => e.revision), entries.map((e) => JSON.stringify(e.detail))],
   );
+}
+
+/** The category index of sample `s` at a revision (a parameter): its current label unless set after it, then the label history's. */
+function labelAt(revision: string): string {
+  return `(CASE WHEN s.label_rev <= ${revision} THEN s.category_idx
+            ELSE (SELECT l.category_idx FROM sample_labels l WHERE l.sample_id = s.id AND l.from_rev <= ${revision}
+                  ORDER BY l.from_rev DESC LIMIT 1) END)`;
 }
 
 async function liveSampleById(db: Queryable, datasetId: number, id: number): Promise<SampleRecord | undefined> {

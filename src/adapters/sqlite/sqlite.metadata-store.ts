@@ -6,6 +6,11 @@ import type { Split } from '../../domain/split.js';
 import type {
   AddOutcome,
   CategoryRecord,
+  ChangeQuery,
+  HashedQuery,
+  HashedSample,
+  RevisionChange,
+  UnhashedSample,
   DatasetRecord,
   DatasetSpec,
   EligibleQuery,
@@ -66,6 +71,13 @@ function exportParams(datasetId: number, query: ExportPageQuery) {
   return { datasetId, revision: query.revision, afterId: query.afterId, limit: query.limit, split: query.split, categories };
 }
 
+/** The category index of sample `s` at a revision: its current label unless set after it, then the label history's. */
+function labelAt(revision: string): string {
+  return `(CASE WHEN s.label_rev <= ${revision} THEN s.category_idx
+            ELSE (SELECT l.category_idx FROM sample_labels l WHERE l.sample_id = s.id AND l.from_rev <= ${revision}
+                  ORDER BY l.from_rev DESC LIMIT 1) END)`;
+}
+
 function prepareAll(db: Database.Database) {
   const p = (sql: string) => db.prepare(sql);
   return {
@@ -90,9 +102,9 @@ function prepareAll(db: Database.Database) {
                         RETURNING next_category_index - 1 AS idx`),
     insertCategory: p(`INSERT INTO categories (dataset_id, idx, name, created_rev) VALUES (?, ?, ?, ?)`),
     insertSample: p(`INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket,
-                       category_idx, label_rev, added_rev, created_at, filename, tags, metadata)
+                       category_idx, label_rev, added_rev, created_at, filename, tags, metadata, phash)
                      VALUES (@datasetId, @sha256, @mediaType, @bytes, @pixelSlot, @splitBucket,
-                       @categoryIndex, @revision, @revision, @createdAt, @filename, @tagsJson, @metadataJson)`),
+                       @categoryIndex, @revision, @revision, @createdAt, @filename, @tagsJson, @metadataJson, @phash)`),
     setAnnotations: p(`UPDATE samples SET filename = @filename, tags = @tagsJson, metadata = @metadataJson WHERE id = @id`),
     revisionOf: p(`SELECT revision FROM datasets WHERE id = ?`).pluck(true),
     adjustLive: p(`UPDATE datasets SET live_count = live_count + ? WHERE id = ?`),
@@ -105,8 +117,8 @@ function prepareAll(db: Database.Database) {
     listBulk: p(`${BULK_SELECT} WHERE dataset_id = ? ORDER BY id DESC LIMIT ?`),
     setUndoneBy: p(`UPDATE bulk_actions SET undone_by = ? WHERE id = ?`),
     tombstoneById: p(`SELECT id, sha256 FROM samples WHERE dataset_id = ? AND id = ? AND deleted_rev IS NOT NULL`),
-    restore: p(`INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, label_rev, added_rev, created_at, filename, tags, metadata)
-                SELECT dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, @revision, @revision, created_at, filename, tags, metadata
+    restore: p(`INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, label_rev, added_rev, created_at, filename, tags, metadata, phash)
+                SELECT dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, @revision, @revision, created_at, filename, tags, metadata, phash
                 FROM samples WHERE id = @id`),
     insertLabel: p(`INSERT INTO sample_labels (sample_id, from_rev, category_idx) VALUES (?, ?, ?)`),
     setLabel: p(`UPDATE samples SET category_idx = ?, label_rev = ? WHERE id = ?`),
@@ -134,6 +146,25 @@ function prepareAll(db: Database.Database) {
              (SELECT COUNT(*) FROM samples s
               WHERE s.dataset_id = c.dataset_id AND s.category_idx = c.idx AND s.deleted_rev IS NULL) AS count
       FROM categories c WHERE c.dataset_id = ? ORDER BY c.idx`),
+    unhashed: p(`SELECT id, dataset_id AS datasetId, pixel_slot AS pixelSlot FROM samples
+                 WHERE phash IS NULL AND id > ? ORDER BY id LIMIT ?`),
+    setHash: p(`UPDATE samples SET phash = ? WHERE id = ?`),
+    hashed: p(`
+      SELECT s.id, ${labelAt('@revision')} AS categoryIndex, s.split_bucket AS splitBucket, s.pixel_slot AS pixelSlot, s.phash AS hash
+      FROM samples s
+      WHERE s.dataset_id = @datasetId AND s.id > @afterId AND s.added_rev <= @revision
+        AND (s.deleted_rev IS NULL OR s.deleted_rev > @revision)
+      ORDER BY s.id LIMIT @limit`),
+    // Only samples added, deleted or relabelled after \`from\` can differ; the label history says how.
+    changes: p(`
+      SELECT id, before, after FROM (
+        SELECT s.id,
+          CASE WHEN s.added_rev <= @from AND (s.deleted_rev IS NULL OR s.deleted_rev > @from) THEN ${labelAt('@from')} END AS before,
+          CASE WHEN s.added_rev <= @to AND (s.deleted_rev IS NULL OR s.deleted_rev > @to) THEN ${labelAt('@to')} END AS after
+        FROM samples s
+        WHERE s.dataset_id = @datasetId AND s.id > @afterId
+          AND (s.added_rev > @from OR s.deleted_rev > @from OR s.label_rev > @from)
+      ) WHERE before IS NOT after ORDER BY id LIMIT @limit`),
     // One JSON text [[id, categoryIndex, pixelSlot], ...] instead of 100,000 result rows: building
     // the rows one by one costs more than the query. The label at R is the current one unless it was
     // set after R; then it is the newest label row <= R.
@@ -326,7 +357,7 @@ export class SqliteMetadataStore implements MetadataStore {
             const filename = item.filename ?? null;
             const tags = [...(item.tags ?? [])];
             const metadata = item.metadata ?? {};
-            const row = { sha256, mediaType, bytes, pixelSlot, splitBucket, datasetId, categoryIndex, revision, createdAt, filename, tagsJson: JSON.stringify(tags), metadataJson: JSON.stringify(metadata) };
+            const row = { sha256, mediaType, bytes, pixelSlot, splitBucket, datasetId, categoryIndex, revision, createdAt, filename, tagsJson: JSON.stringify(tags), metadataJson: JSON.stringify(metadata), phash: item.perceptualHash ?? null };
             const id = Number(this.q.insertSample.run(row).lastInsertRowid);
             this.q.insertLabel.run(id, revision, categoryIndex);
             this.audit(datasetId, id, 'add', item.actor, revision, null, { category });
@@ -515,6 +546,26 @@ export class SqliteMetadataStore implements MetadataStore {
     }
     if (samples === 0) purgedRevision = toDataset(this.q.datasetById.get(datasetId))?.purgedRevision ?? 0;
     return { samples, purgedRevision };
+  }
+
+  async samplesWithoutPerceptualHash(afterId: number, limit: number): Promise<UnhashedSample[]> {
+    return this.q.unhashed.all(afterId, limit) as UnhashedSample[];
+  }
+
+  async setPerceptualHashes(hashes: readonly { readonly id: number; readonly hash: string }[]): Promise<void> {
+    if (hashes.length === 0) return;
+    this.db.transaction(() => {
+      for (const { id, hash } of hashes) this.q.setHash.run(hash, id);
+    })();
+    await this.syncCommitted();
+  }
+
+  async hashedSamples(datasetId: number, query: HashedQuery): Promise<HashedSample[]> {
+    return this.q.hashed.all({ datasetId, ...query }) as HashedSample[];
+  }
+
+  async revisionChanges(datasetId: number, query: ChangeQuery): Promise<RevisionChange[]> {
+    return this.q.changes.all({ datasetId, ...query }) as RevisionChange[];
   }
 
   async dropUnreferencedBlobs(): Promise<number> {

@@ -64,10 +64,11 @@ export function sampleUploadRoutes(app: FastifyInstance, { ingest, imports, conf
     { config: { role: 'write' }, bodyLimit: uploadBodyLimit, schema: uploadSchema },
     async (request, reply) => {
       const body = await readUploadBody(request, config.maxSampleMetadataBytes);
+      const options = { rejectNearDuplicate: request.query.rejectNearDuplicate };
       const { status, body: view } =
         body.kind === 'files'
-          ? fileOutcomesView(await ingest.addFiles(request.params.name, body.category, body.files, actorOf(request)))
-          : storedView(await ingest.add(request.params.name, { ...body.upload, actor: actorOf(request) }));
+          ? fileOutcomesView(await ingest.addFiles(request.params.name, body.category, body.files, actorOf(request), options))
+          : storedView(await ingest.add(request.params.name, { ...body.upload, actor: actorOf(request) }, options));
       return reply.code(status).send(view);
     },
   );
