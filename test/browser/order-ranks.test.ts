@@ -6,22 +6,17 @@
  * Needs /usr/bin/chromium. Outside CI the test is skipped when it is missing; under CI=true it fails.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
-import { ROOT, ensureBuilt, startServer, stop, type Server } from '../support/process.js';
+import { ensureBuilt, startServer, stop, type Server } from '../support/process.js';
+import { launch, screenshot, skip } from './web-support.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = join(ROOT, 'test-artifacts');
 const ADMIN = 'ranks-admin-key-0123456789';
 const DATASET = 'ranked';
-
-const chromiumMissing = !existsSync(CHROMIUM);
-if (chromiumMissing && process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing: install Debian's chromium package; under CI the browser test must run`);
-const skip = chromiumMissing ? `${CHROMIUM} is missing: install it with apt-get install -y chromium to run the browser test` : false;
 
 describe('web page: an order with ranks', { skip }, () => {
   let dataDir: string;
@@ -43,7 +38,6 @@ describe('web page: an order with ranks', { skip }, () => {
 
   before(async () => {
     ensureBuilt();
-    mkdirSync(ARTIFACTS, { recursive: true });
     dataDir = mkdtempSync(join(tmpdir(), 'sensory-web-ranks-'));
     server = await startServer(dataDir, { SENSORY_API_KEYS: `${ADMIN}:admin`, SENSORY_LOG_LEVEL: 'warn' });
     assert.equal((await call('PUT', `/v1/datasets/${DATASET}`, { width: 8, height: 8, channels: 1 })).status, 201);
@@ -52,10 +46,7 @@ describe('web page: an order with ranks', { skip }, () => {
       const stored = await fetch(`${server.url}/v1/datasets/${DATASET}/samples?category=c${i % 2}`, { method: 'POST', headers: { 'API-ACCESS-KEY': ADMIN, 'Content-Type': 'image/png' }, body: png });
       assert.equal(stored.status, 201);
     }
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launch();
     page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
     page.setDefaultTimeout(10_000);
     page.on('pageerror', (error) => pageErrors.push(`pageerror: ${error.message}`));
@@ -98,7 +89,7 @@ describe('web page: an order with ranks', { skip }, () => {
     assert.equal(await rankBar(id, 0).getAttribute('aria-valuenow'), '0');
     assert.match(await page.locator(`[data-order-id="${id}"] .order-rank[data-rank="1"]`).innerText(), /Rank 1[\s\S]*8 \/ 12 · shared polls/);
     assert.match(await page.locator(`[data-order-id="${id}"] .order-rank[data-rank="0"]`).innerText(), /0 \/ 12 · not polled yet/);
-    await page.screenshot({ path: join(ARTIFACTS, 'orders-ranks.png'), fullPage: true });
+    await screenshot(page, 'orders-ranks');
 
     // Reshape to 2 ranks: the 16 undelivered slots are dealt 8 and 8, and the page shows two rows.
     const reshaped = await call('POST', `/v1/orders/${id}/reshape`, { ranks: 2 });
