@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { dependencyFault } from '../adapters/dependency-faults.js';
 import { noteErrorCode } from './access-log.js';
+import { drainUnreadBody } from './unread-body.js';
 import { ERROR_REGISTRY, SensoryError, isSensoryError, type ErrorCode } from '../domain/errors.js';
 import { validationError, type SchemaIssue } from './validation-messages.js';
 
@@ -37,7 +38,8 @@ const FRAMEWORK_ERRORS: Record<string, ErrorCode> = {
 
 /** The one place where errors become HTTP responses. */
 export function installErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+  app.setErrorHandler(async (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    await drainUnreadBody(request.raw);
     if (isSensoryError(error)) {
       // Details stay on the server (a decoder's message, conflicting fields): the answer has the sentence.
       if (error.details) request.log.info({ code: error.code, details: error.details }, error.message);
@@ -69,7 +71,8 @@ export function installErrorHandling(app: FastifyInstance): void {
       .code(ERROR_REGISTRY.SENSORY_ERR_INTERNAL.status)
       .send(errorBody('SENSORY_ERR_INTERNAL', `internal error; quote request id ${request.id} when reporting it`, request.id));
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, new SensoryError('SENSORY_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)),
-  );
+  app.setNotFoundHandler(async (request, reply) => {
+    await drainUnreadBody(request.raw);
+    return sendError(reply, new SensoryError('SENSORY_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
+  });
 }
