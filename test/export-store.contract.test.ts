@@ -117,6 +117,24 @@ for (const backend of selected) {
       assert.equal(await jobs.claim(`missing-${RUN}`, hold('a', 0)), undefined);
     });
 
+    it('countByStatus counts the jobs in each status as they move', async () => {
+      const count = async () => Object.fromEntries(await jobs.countByStatus()) as Record<string, number>;
+      const before = await count();
+      const delta = async () => {
+        const now = await count();
+        return Object.fromEntries(['queued', 'running', 'complete', 'failed'].map((status) => [status, (now[status] ?? 0) - (before[status] ?? 0)]));
+      };
+      const [a, b, c] = [job(), job(), job()];
+      for (const j of [a, b, c]) await jobs.insert(j);
+      assert.deepEqual(await delta(), { queued: 3, running: 0, complete: 0, failed: 0 });
+      await jobs.claim(a.spec.id, hold('r', 100));
+      await jobs.claim(b.spec.id, hold('r', 100));
+      await jobs.finish(b.spec.id, 'r', { status: 'failed', error: 'x', finishedAt: '2026-01-01T00:01:00.000Z' });
+      assert.deepEqual(await delta(), { queued: 1, running: 1, complete: 0, failed: 1 });
+      for (const j of [a, b, c]) await jobs.remove(j.spec.id);
+      assert.deepEqual(await delta(), { queued: 0, running: 0, complete: 0, failed: 0 });
+    });
+
     it('renew and addFile record progress and files under the runner only', async () => {
       const j = job();
       await jobs.insert(j);

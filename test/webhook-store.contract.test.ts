@@ -109,6 +109,21 @@ for (const backend of selected) {
       await hooks.deleteHook(other.id);
     });
 
+    it('countDeliveriesByStatus counts the outbox by status', async () => {
+      const count = async () => Object.fromEntries(await hooks.countDeliveriesByStatus()) as Record<string, number>;
+      const before = await count();
+      const h = hook(['order.failed']);
+      await hooks.createHook(h);
+      for (let i = 0; i < 3; i++) await hooks.enqueue(event('order.failed', `${RUN}-count-${i}`, 3000));
+      const [first] = await hooks.claimDue(3000, 1000, 1);
+      await hooks.recordAttempt(first.id, { status: 'delivered', attempts: 1, nextAt: 3001, lastStatus: 200, lastError: null, deliveredAt: '2026-01-01T00:00:03.001Z' });
+      const now = await count();
+      const delta = (status: string) => (now[status] ?? 0) - (before[status] ?? 0);
+      assert.deepEqual([delta('pending'), delta('delivered'), delta('failed')], [2, 1, 0]);
+      await hooks.deleteHook(h.id);
+      assert.deepEqual(await count(), before, 'a hook deleted takes its deliveries with it');
+    });
+
     it('claimDue takes due deliveries once until their lease runs out; recordAttempt settles them', async () => {
       const h = hook(['export.failed']);
       await hooks.createHook(h);

@@ -1,4 +1,4 @@
-import type { ExportFile, ExportJob } from '../domain/export-job.js';
+import type { ExportFile, ExportJob, ExportStatus } from '../domain/export-job.js';
 
 export interface ExportQuery {
   /** Only the jobs of this dataset; all when absent. */
@@ -40,4 +40,6 @@ export interface ExportStore {
   release(id: string, runner: string): Promise<boolean>;
   /** Removes the job's row; true when there was one. */
   remove(id: string): Promise<boolean>;
+  /** How many jobs are in each status (statuses without a job are absent). */
+  countByStatus(): Promise<Map<ExportStatus, number>>;
 }

@@ -13,6 +13,10 @@ export interface ServiceState {
   datasets(): Promise<readonly { readonly name: string; readonly samples: number }[]>;
   /** Every order in flight (not finished), with its samples produced but not yet delivered. */
   activeOrders(): Promise<readonly { readonly status: string; readonly undelivered: number }[]>;
+  /** Export jobs by status. */
+  exportJobs(): Promise<ReadonlyMap<string, number>>;
+  /** Webhook deliveries (the outbox, every hook) by status. */
+  webhookDeliveries(): Promise<ReadonlyMap<string, number>>;
 }
 
 /**

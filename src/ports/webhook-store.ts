@@ -42,6 +42,8 @@ export interface WebhookStore {
   recordAttempt(id: string, outcome: AttemptOutcome): Promise<void>;
   /** A hook's deliveries, newest first. */
   listDeliveries(hookId: string, limit: number): Promise<Delivery[]>;
+  /** How many deliveries (of every hook) are in each status (statuses without one are absent). */
+  countDeliveriesByStatus(): Promise<Map<DeliveryStatus, number>>;
   /**
    * The dataset.revision cursor: moves the dataset's notified revision from `from` (undefined: it
    * has none yet) to `to`; true for the one caller that moved it.

@@ -77,6 +77,8 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
         status: order.status,
         undelivered: Math.max(0, order.samples.produced - order.samples.delivered),
       })),
+    exportJobs: () => core.exportJobs.countByStatus(),
+    webhookDeliveries: () => core.webhookStore.countDeliveriesByStatus(),
   });
   const deps: AppDeps = {
     config,

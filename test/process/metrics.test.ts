@@ -119,6 +119,32 @@ describe('/metrics after real traffic', () => {
     assert.equal(metric(cancelled, 'sensory_result_queue_samples'), 0);
   });
 
+  test('export jobs and webhook deliveries by status', async () => {
+    const before = await scrape();
+    for (const status of ['queued', 'running', 'complete', 'failed']) assert.equal(metric(before, 'sensory_export_jobs', `{status="${status}"}`), 0, `export jobs ${status}`);
+    for (const status of ['pending', 'delivered', 'failed']) assert.equal(metric(before, 'sensory_webhook_deliveries', `{status="${status}"}`), 0, `deliveries ${status}`);
+    // A hook to a port where nothing listens: its deliveries stay pending (retried with backoff).
+    const hook = await api('POST', '/v1/webhooks', { json: { url: 'http://127.0.0.1:9/hook', events: ['export.completed'] } });
+    assert.equal(hook.status, 201, hook.body.toString());
+    assert.equal((await api('PUT', '/v1/datasets/mx', { json: { width: 8, height: 8, channels: 3 } })).status, 201);
+    assert.equal((await api('POST', '/v1/datasets/mx/samples?category=a', { bytes: await makePng(8, 8, 3, 90) })).status, 201);
+    const job = await api('POST', '/v1/datasets/mx/exports', { json: { format: 'webdataset' } });
+    assert.equal(job.status, 202, job.body.toString());
+    let text = '';
+    for (let i = 0; i < 100; i++) {
+      await sleep(200);
+      text = await scrape();
+      if (metric(text, 'sensory_export_jobs', '{status="complete"}') === 1 && metric(text, 'sensory_webhook_deliveries', '{status="pending"}') === 1) break;
+    }
+    assert.equal(metric(text, 'sensory_export_jobs', '{status="complete"}'), 1);
+    assert.equal(metric(text, 'sensory_export_jobs', '{status="queued"}'), 0);
+    assert.equal(metric(text, 'sensory_webhook_deliveries', '{status="pending"}'), 1, 'export.completed waits for its receiver');
+    assert.equal((await api('DELETE', `/v1/webhooks/${hook.json().id}`)).status, 200);
+    assert.equal((await api('DELETE', '/v1/datasets/mx')).status, 200);
+    await sleep(1100);
+    assert.equal(metric(await scrape(), 'sensory_webhook_deliveries', '{status="pending"}'), 0, 'a hook removed takes its deliveries with it');
+  });
+
   test(`samples by dataset name at most the 50 largest datasets and sum the rest as dataset="_other"`, async () => {
     for (let i = 0; i < 55; i++) assert.equal((await api('PUT', `/v1/datasets/cap-${String(i).padStart(2, '0')}`, { json: { width: 4, height: 4, channels: 1 } })).status, 201);
     await sleep(1100);

@@ -103,4 +103,9 @@ export class SqlExportStore implements ExportStore {
   async remove(id: string): Promise<boolean> {
     return (await this.sql.query('DELETE FROM export_jobs WHERE id = ? RETURNING id', [id])).length > 0;
   }
+
+  async countByStatus(): Promise<Map<ExportStatus, number>> {
+    const rows = await this.sql.query('SELECT status, COUNT(*) AS jobs FROM export_jobs GROUP BY status', []);
+    return new Map(rows.map((row) => [row.status as ExportStatus, Number(row.jobs)]));
+  }
 }

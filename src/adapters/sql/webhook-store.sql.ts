@@ -91,6 +91,11 @@ export class SqlWebhookStore implements WebhookStore {
     return rows.map(deliveryOf);
   }
 
+  async countDeliveriesByStatus(): Promise<Map<DeliveryStatus, number>> {
+    const rows = await this.sql.query('SELECT status, COUNT(*) AS deliveries FROM webhook_deliveries GROUP BY status', []);
+    return new Map(rows.map((row) => [row.status as DeliveryStatus, Number(row.deliveries)]));
+  }
+
   async advanceRevisionCursor(datasetId: number, from: number | undefined, to: number): Promise<boolean> {
     const rows = from === undefined
       ? await this.sql.query('INSERT INTO webhook_revision_cursors (dataset_id, revision) VALUES (?, ?) ON CONFLICT (dataset_id) DO NOTHING RETURNING dataset_id', [datasetId, to])

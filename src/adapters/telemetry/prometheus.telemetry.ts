@@ -1,4 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { EXPORT_STATUSES } from '../../domain/export-job.js';
+import { DELIVERY_STATUSES } from '../../domain/webhook.js';
 import type { BatchFormat, IngestOutcome, PixelRoute, ServiceState, Telemetry } from '../../ports/telemetry.js';
 
 /**
@@ -116,6 +118,21 @@ export class PrometheusTelemetry implements Telemetry {
         for (const [status, count] of counts) this.set({ status }, count);
       },
     });
+    // Every status always present, so a dashboard shows 0 rather than no data.
+    const byStatus = (name: string, help: string, statuses: readonly string[], kind: 'exportJobs' | 'webhookDeliveries') =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['status'] as const,
+        registers: [this.registry],
+        async collect() {
+          const counts = await telemetry.read(kind);
+          if (!counts) return;
+          for (const status of statuses) this.set({ status }, counts.get(status) ?? 0);
+        },
+      });
+    byStatus('sensory_export_jobs', 'Export jobs, by status', EXPORT_STATUSES, 'exportJobs');
+    byStatus('sensory_webhook_deliveries', 'Webhook deliveries in the outbox (every hook), by status', DELIVERY_STATUSES, 'webhookDeliveries');
     new Gauge({
       name: 'sensory_result_queue_samples',
       help: 'Samples produced onto the result queues of orders in flight and not delivered yet',
