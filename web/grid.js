@@ -50,6 +50,8 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
   const state = {
     filter: { category: '', split: 'all' },
     total: 0,
+    /** Whether `total` is known exactly (from the stats, or the listing reached its end). */
+    exact: false,
     loaded: 0,
     cursor: undefined,
     done: false,
@@ -112,8 +114,8 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
   async function loadPage() {
     const generation = state.generation;
     const limit = state.loaded === 0 ? FIRST_PAGE : PAGE;
-    const { category, split } = state.filter;
-    const page = await apiJson(paths.samples(name, { limit, cursor: state.cursor, category, split: split === 'all' ? '' : split }), {
+    const { category, split, tag, q } = state.filter;
+    const page = await apiJson(paths.samples(name, { limit, cursor: state.cursor, category, split: split === 'all' ? '' : split, tag, q }), {
       signal: controller.signal,
     });
     if (generation !== state.generation) return;
@@ -126,6 +128,7 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
     state.cursor = page.nextCursor;
     if (!page.nextCursor) {
       state.done = true;
+      state.exact = true;
       state.total = state.loaded;
     } else if (state.total < state.loaded + 1) {
       state.total = state.loaded + 1;
@@ -448,7 +451,27 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
 
   function selectionSummary() {
     const count = selection.all ? Math.max(0, state.total - selection.except.size) : selection.ids.size;
-    return { count, all: selection.all, filter: { ...state.filter } };
+    return { count, all: selection.all, exact: !selection.all || state.exact, except: selection.except.size, filter: { ...state.filter } };
+  }
+
+  /**
+   * What a bulk action sends for the selection: `{filter}` when every match is selected (the
+   * server applies the action to what the filter matches), otherwise `{ids}`. Every match but a
+   * few: the listing is read to its end and the ids sent.
+   */
+  async function selectionTarget() {
+    if (selection.all && selection.except.size === 0) {
+      const filter = {};
+      for (const [field, value] of Object.entries(state.filter)) if (value && value !== 'all') filter[field] = value;
+      return { filter };
+    }
+    if (selection.all) {
+      await ensure(Number.MAX_SAFE_INTEGER);
+      const chosen = [];
+      for (let i = 0; i < state.loaded; i++) if (!selection.except.has(ids.get(i))) chosen.push(ids.get(i));
+      return { ids: chosen };
+    }
+    return { ids: [...selection.ids] };
   }
 
   grid.addEventListener('click', (event) => {
@@ -550,6 +573,7 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
     state.generation++;
     state.filter = { ...filter };
     state.total = total ?? 0;
+    state.exact = total !== undefined;
     state.loaded = 0;
     state.cursor = undefined;
     state.done = false;
@@ -625,9 +649,14 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
     selectAll,
     clearSelection,
     selection: selectionSummary,
+    selectionTarget,
     focusActive: () => moveTo(state.active),
     get active() {
       return state.active;
+    },
+    /** Whether the total is exact (counted by the stats, or listed to the end). */
+    get exact() {
+      return state.exact;
     },
     get total() {
       return state.total;
