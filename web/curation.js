@@ -8,6 +8,8 @@ export const parseTags = (text) => [...new Set(text.split(',').map((t) => t.trim
 
 const ACTION_NOUNS = { relabel: 'the relabel', tag: 'the tagging', untag: 'the untagging', delete: 'the delete' };
 
+const FIELD_WORDS = { addTags: 'added tags', removeTags: 'removed tags', tags: 'tags set to', filename: 'filename', metadata: 'metadata' };
+
 function detailValue(value) {
   if (Array.isArray(value)) return value.join(', ') || '—';
   if (value && typeof value === 'object') return JSON.stringify(value);
@@ -27,7 +29,7 @@ export function auditText(entry) {
     case 'restore':
       return `restored from #${d.from}${d.category ? ` in ${d.category}` : ''}`;
     default:
-      return `${entry.action}: ${Object.entries(d).map(([k, v]) => `${k} ${detailValue(v)}`).join('; ') || 'no fields'}`;
+      return Object.entries(d).map(([k, v]) => `${FIELD_WORDS[k] ?? k} ${detailValue(v)}`).join('; ') || entry.action;
   }
 }
 
@@ -88,6 +90,10 @@ export function auditList({ load, showSample = true, caption }) {
 export function historyCard({ name, signal, section }) {
   const list = auditList({ load: (cursor) => apiJson(paths.audit(name, { limit: 25, cursor }), { signal }), caption: `History of ${name}` });
   const card = section('History', { class: 'card history-card' }, h('p', { class: 'muted small', text: 'Who added, relabelled, deleted, tagged or restored which sample, and when; newest first.' }), list.element);
+  // It scrolls (a long log, a narrow screen): focusable, so that a keyboard scrolls it too.
+  Object.assign(list.element, { tabIndex: 0 });
+  list.element.setAttribute('role', 'region');
+  list.element.setAttribute('aria-label', 'Audit log');
   list.refresh();
   return { element: card, refresh: list.refresh };
 }
