@@ -137,7 +137,7 @@ function createDatasetCard() {
 export function datasetView(root, name) {
   const controller = new AbortController();
   const { signal } = controller;
-  const state = { dataset: null, stats: null, filter: { category: '', split: 'all', tag: '', q: '' } };
+  const state = { dataset: null, stats: null, filter: { category: '', split: 'all', tag: '', q: '', sort: 'oldest' } };
 
   const heading = h('h1', { tabindex: '-1', text: name });
   const summary = h('dl', { class: 'stats' });
@@ -162,6 +162,12 @@ export function datasetView(root, name) {
     h('option', { value: 'all', text: 'Train and test' }),
     h('option', { value: 'train', text: 'Train' }),
     h('option', { value: 'test', text: 'Test' }),
+  );
+  const sortChoice = h(
+    'select',
+    { name: 'sort' },
+    h('option', { value: 'oldest', text: 'Oldest first' }),
+    h('option', { value: 'newest', text: 'Newest first' }),
   );
   const searchInput = h('input', { name: 'q', type: 'search', autocomplete: 'off', spellcheck: 'false', maxlength: '256' });
   const tagFilter = h('input', { name: 'tag', type: 'search', autocomplete: 'off', spellcheck: 'false', maxlength: '64' });
@@ -210,6 +216,7 @@ export function datasetView(root, name) {
       field('Tag', tagFilter),
       field('Category', categoryFilter),
       field('Split', splitFilter),
+      field('Order', sortChoice),
       findForm,
     ),
     h(
@@ -370,7 +377,7 @@ export function datasetView(root, name) {
   clearSelectionButton.addEventListener('click', () => grid.clearSelection());
 
   function applyFilter() {
-    const filter = { category: categoryFilter.value, split: splitFilter.value, tag: tagFilter.value.trim(), q: searchInput.value.trim() };
+    const filter = { category: categoryFilter.value, split: splitFilter.value, tag: tagFilter.value.trim(), q: searchInput.value.trim(), sort: sortChoice.value };
     if (Object.entries(filter).every(([field, value]) => state.filter[field] === value)) return;
     state.filter = filter;
     showError(gridErrors, null);
@@ -378,6 +385,7 @@ export function datasetView(root, name) {
   }
   categoryFilter.addEventListener('change', applyFilter);
   splitFilter.addEventListener('change', applyFilter);
+  sortChoice.addEventListener('change', applyFilter);
   // Typing searches after a pause; Enter or clearing the box searches at once.
   let typing = 0;
   for (const input of [searchInput, tagFilter]) {

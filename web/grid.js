@@ -98,14 +98,15 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
   }
 
   function indexOfId(id) {
-    // Ids are listed in ascending order: a binary search over what is listed.
+    // Ids are listed in ascending order (descending, newest first): a binary search over what is listed.
+    const up = state.filter.sort !== 'newest';
     let lo = 0;
     let hi = state.loaded - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
       const value = ids.get(mid);
       if (value === id) return mid;
-      if (value < id) lo = mid + 1;
+      if (up ? value < id : value > id) lo = mid + 1;
       else hi = mid - 1;
     }
     return -1;
@@ -114,8 +115,8 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
   async function loadPage() {
     const generation = state.generation;
     const limit = state.loaded === 0 ? FIRST_PAGE : PAGE;
-    const { category, split, tag, q } = state.filter;
-    const page = await apiJson(paths.samples(name, { limit, cursor: state.cursor, category, split: split === 'all' ? '' : split, tag, q }), {
+    const { category, split, tag, q, sort } = state.filter;
+    const page = await apiJson(paths.samples(name, { limit, cursor: state.cursor, category, split: split === 'all' ? '' : split, tag, q, sort: sort === 'newest' ? sort : '' }), {
       signal: controller.signal,
     });
     if (generation !== state.generation) return;
@@ -140,9 +141,11 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
     const generation = state.generation;
     while (index >= state.loaded && !state.done && generation === state.generation) {
       if (!state.loading) {
-        state.loading = loadPage().finally(() => {
-          state.loading = null;
+        // A page of an earlier listing (before a filter changed) must not clear this one's.
+        const loading = loadPage().finally(() => {
+          if (state.loading === loading) state.loading = null;
         });
+        state.loading = loading;
       }
       try {
         await state.loading;
@@ -191,7 +194,7 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
     grid.setAttribute('aria-rowcount', String(rows));
     grid.setAttribute('aria-colcount', String(state.cols));
     emptyNote.hidden = !(state.done && state.total === 0);
-    emptyNote.textContent = state.filter.category || state.filter.split !== 'all' ? 'No samples match these filters.' : 'No samples yet.';
+    emptyNote.textContent = state.filter.category || state.filter.split !== 'all' || state.filter.tag || state.filter.q ? 'No samples match these filters.' : 'No samples yet.';
     const { first, last } = visibleRows();
     const from = Math.max(0, first - OVERSCAN);
     const to = Math.min(rows - 1, last + OVERSCAN);
@@ -462,7 +465,10 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
   async function selectionTarget() {
     if (selection.all && selection.except.size === 0) {
       const filter = {};
-      for (const [field, value] of Object.entries(state.filter)) if (value && value !== 'all') filter[field] = value;
+      for (const field of ['category', 'split', 'tag', 'q']) {
+        const value = state.filter[field];
+        if (value && value !== 'all') filter[field] = value;
+      }
       return { filter };
     }
     if (selection.all) {

@@ -182,6 +182,13 @@ describe('web page: curation', { skip }, () => {
     await screenshot(page, 'curation-search');
     await tag.fill('');
     await tag.press('Enter');
+    // Newest first: the last sample added leads the grid.
+    const newest = Math.max(...named.values());
+    await samplesRegion().getByLabel('Order', { exact: true }).selectOption('newest');
+    await page.locator('[role="gridcell"][data-index="0"]').and(page.locator(`[data-sample-id="${newest}"]`)).waitFor();
+    await samplesRegion().getByLabel('Order', { exact: true }).selectOption('oldest');
+    const oldest = (await call('GET', `/v1/datasets/${DATASET}/samples?limit=1`)).body.samples[0].id;
+    await page.locator('[role="gridcell"][data-index="0"]').and(page.locator(`[data-sample-id="${oldest}"]`)).waitFor();
   });
 
   test('a sample shows its filename, tags (edited by a write key) and history', async () => {
