@@ -151,6 +151,8 @@ describe('web page: curation', { skip }, () => {
     await page.locator(`[role="gridcell"][data-sample-id="${named.get('zebra-1.png')}"]`).click({ modifiers: ['Control'] });
     await selectionBar().getByText('2 samples selected').waitFor();
     await selectionBar().getByLabel('Tags to add or remove', { exact: true }).fill('striped, checked');
+    await axeViolations(page, 'the selection bar with its actions');
+    await screenshot(page, 'curation-selection-bar');
     await selectionBar().getByRole('button', { name: 'Add tags' }).click();
     await page.locator('.bulk-result[data-action="tag"]').waitFor();
     assert.equal(await page.locator('.bulk-result').getAttribute('data-changed'), '2');
