@@ -184,6 +184,34 @@ for (const backend of selected) {
         assert.deepEqual(await ids({ limit: 10, search: { text: prefix, shaPrefix: prefix } }), [s4.id]);
         assert.deepEqual(await ids({ limit: 10, search: { text: 'nothing-like-it' } }), []);
       });
+
+      it('listSamples newest first: descending ids, paged by the last id seen, with the filters', async () => {
+        const ds = await dataset();
+        const made = (
+          await store.addSamples(ds.id, Array.from({ length: 7 }, (_, i) => sample(`${ds.name}-n${i}`, i % 2 ? 'odd' : 'even', { tags: i < 4 ? ['early'] : [] })))
+        ).map(added);
+        const descending = made.map((s) => s.id).sort((a, b) => b - a);
+        const ids = async (query: Parameters<MetadataStore['listSamples']>[1]) => (await store.listSamples(ds.id, query)).map((s) => s.id);
+        assert.deepEqual(await ids({ limit: 100, newestFirst: true }), descending);
+        const pages: number[][] = [];
+        let afterId: number | undefined;
+        for (;;) {
+          const page = await ids({ limit: 3, afterId, newestFirst: true });
+          if (page.length === 0) break;
+          pages.push(page);
+          afterId = page[page.length - 1];
+        }
+        assert.deepEqual(pages.map((p) => p.length), [3, 3, 1]);
+        assert.deepEqual(pages.flat(), descending, 'every sample once, in order');
+        const odd = made.filter((s) => s.category === 'odd').map((s) => s.id).sort((a, b) => b - a);
+        assert.deepEqual(await ids({ limit: 100, category: 'odd', newestFirst: true }), odd);
+        assert.deepEqual(await ids({ limit: 1, category: 'odd', newestFirst: true, afterId: odd[0] }), [odd[1]]);
+        const early = made.slice(0, 4).map((s) => s.id).sort((a, b) => b - a);
+        assert.deepEqual(await ids({ limit: 100, tag: 'early', newestFirst: true }), early);
+        await store.deleteSample(ds.id, descending[0]);
+        assert.deepEqual(await ids({ limit: 2, newestFirst: true }), descending.slice(1, 3), 'deleted samples are not listed');
+        assert.deepEqual(await ids({ limit: 100, newestFirst: false }), [...descending.slice(1)].reverse());
+      });
     });
 
     describe('bulk actions and the audit log', () => {

@@ -83,6 +83,13 @@ export async function apiJson(path, options) {
   return (await api(path, options)).json();
 }
 
+function withQuery(path, query) {
+  const params = new URLSearchParams();
+  for (const [field, value] of Object.entries(query)) if (value !== undefined && value !== '') params.set(field, String(value));
+  const text = params.toString();
+  return text ? `${path}?${text}` : path;
+}
+
 export const paths = {
   datasets: () => '/v1/datasets',
   dataset: (name) => `/v1/datasets/${encodeURIComponent(name)}`,
@@ -97,6 +104,10 @@ export const paths = {
   content: (name, id) => `/v1/datasets/${encodeURIComponent(name)}/samples/${id}/content`,
   thumbnail: (name, id, size) => `/v1/datasets/${encodeURIComponent(name)}/samples/${id}/thumbnail?size=${size}`,
   bulk: (name) => `/v1/datasets/${encodeURIComponent(name)}/samples/bulk`,
+  actions: (name) => `/v1/datasets/${encodeURIComponent(name)}/samples/actions`,
+  undo: (name, id) => `/v1/datasets/${encodeURIComponent(name)}/samples/actions/${id}/undo`,
+  audit: (name, query = {}) => withQuery(`/v1/datasets/${encodeURIComponent(name)}/audit`, query),
+  sampleAudit: (name, id, query = {}) => withQuery(`/v1/datasets/${encodeURIComponent(name)}/samples/${id}/audit`, query),
   me: () => '/v1/me',
   orders: (active) => `/v1/orders${active ? '?active=true' : ''}`,
   order: (id) => `/v1/orders/${encodeURIComponent(id)}`,

@@ -5,6 +5,7 @@ import { clear, fmt, fmtTime, h, newId, plural, showError, toast } from './dom.j
 import { virtualGrid } from './grid.js';
 import { uploadCard } from './upload.js';
 import { insightsCard } from './insights.js';
+import { bulkActions, historyCard } from './curation.js';
 
 const NAME_PATTERN = '[A-Za-z0-9][A-Za-z0-9._\\-]{0,63}';
 
@@ -136,7 +137,7 @@ function createDatasetCard() {
 export function datasetView(root, name) {
   const controller = new AbortController();
   const { signal } = controller;
-  const state = { dataset: null, stats: null, filter: { category: '', split: 'all' } };
+  const state = { dataset: null, stats: null, filter: { category: '', split: 'all', tag: '', q: '', sort: 'oldest' } };
 
   const heading = h('h1', { tabindex: '-1', text: name });
   const summary = h('dl', { class: 'stats' });
@@ -162,13 +163,37 @@ export function datasetView(root, name) {
     h('option', { value: 'train', text: 'Train' }),
     h('option', { value: 'test', text: 'Test' }),
   );
+  const sortChoice = h(
+    'select',
+    { name: 'sort' },
+    h('option', { value: 'oldest', text: 'Oldest first' }),
+    h('option', { value: 'newest', text: 'Newest first' }),
+  );
+  const searchInput = h('input', { name: 'q', type: 'search', autocomplete: 'off', spellcheck: 'false', maxlength: '256' });
+  const tagFilter = h('input', { name: 'tag', type: 'search', autocomplete: 'off', spellcheck: 'false', maxlength: '64' });
   const findInput = h('input', { name: 'id', type: 'number', min: '1', inputmode: 'numeric', autocomplete: 'off' });
   const findForm = h('form', { class: 'find', novalidate: true }, field('Sample id', findInput), h('button', { type: 'submit', class: 'button', text: 'Open' }));
   const gridErrors = h('div', { class: 'error-slot' });
   const selectionText = h('span', { class: 'selection-count', 'aria-live': 'polite' });
   const selectAllButton = h('button', { type: 'button', class: 'button small' });
   const clearSelectionButton = h('button', { type: 'button', class: 'button small ghost', text: 'Clear selection' });
-  const selectionBar = h('div', { class: 'selection-bar', role: 'region', 'aria-label': 'Selection', hidden: true }, selectionText, selectAllButton, clearSelectionButton);
+  const bulk = bulkActions({
+    name,
+    datalistId,
+    target: () => grid.selectionTarget(),
+    count: () => grid.selection().count,
+    done: async () => {
+      await refreshCounts();
+      await grid.reset(state.filter, filteredTotal());
+      changeLog.refresh();
+    },
+  });
+  const selectionBar = h(
+    'div',
+    { class: 'selection-bar', role: 'region', 'aria-label': 'Selection', hidden: true },
+    h('div', { class: 'selection-line' }, selectionText, selectAllButton, clearSelectionButton),
+    bulk.controls,
+  );
 
   /** The grid position the detail shows: focus goes back there when it closes (the browser would focus the opener). */
   let detailIndex = 0;
@@ -184,13 +209,23 @@ export function datasetView(root, name) {
   const samplesCard = section(
     'Samples',
     { class: 'card samples-card' },
-    h('div', { class: 'filters' }, field('Category', categoryFilter), field('Split', splitFilter), findForm),
+    h(
+      'div',
+      { class: 'filters' },
+      field('Search', searchInput, 'Id, SHA-256 prefix, filename or tag'),
+      field('Tag', tagFilter),
+      field('Category', categoryFilter),
+      field('Split', splitFilter),
+      field('Order', sortChoice),
+      findForm,
+    ),
     h(
       'p',
       { class: 'muted small keys-help', id: newId('grid-help') },
       'Arrow keys move through the grid, Enter opens a sample, Space selects it (Shift extends, Ctrl+A selects every match). In a sample: ← and → for previous and next, + and − to zoom, Esc to close.',
     ),
     gridErrors,
+    bulk.result,
     selectionBar,
     grid.element,
   );
@@ -207,10 +242,13 @@ export function datasetView(root, name) {
     onRelabelled: async (sample) => {
       grid.updateSample(sample);
       await refreshCounts();
+      changeLog.refresh();
     },
+    onAnnotated: () => changeLog.refresh(),
     onDeleted: async (sample) => {
       grid.removeId(sample.id);
       await refreshCounts();
+      changeLog.refresh();
     },
     onClosed: () => {
       if (grid.total > 0) grid.moveTo(detailIndex);
@@ -225,9 +263,11 @@ export function datasetView(root, name) {
         section,
         onStored: async () => {
           if (await refreshCounts()) await grid.reset(state.filter, filteredTotal());
+          changeLog.refresh();
         },
       })
     : null;
+  const changeLog = historyCard({ name, signal, section });
 
   root.append(
     h(
@@ -241,6 +281,7 @@ export function datasetView(root, name) {
     // Chart, upload, samples: the reading order on a phone; on a wide screen the upload is a side column.
     h('div', { class: `dataset-layout${upload ? '' : ' no-upload'}` }, chartCard, upload?.element, samplesCard),
     insightsCard(name, signal),
+    changeLog.element,
     detail.element,
   );
 
@@ -318,28 +359,43 @@ export function datasetView(root, name) {
   /** How many samples the current filter matches, from the stats. */
   function filteredTotal() {
     if (!state.stats) return undefined;
-    const { category, split } = state.filter;
+    const { category, split, tag, q } = state.filter;
+    // A search or a tag: the stats do not count it; the listing does as it goes.
+    if (tag || q) return undefined;
     return state.stats.categories
       .filter((c) => !category || c.name === category)
       .reduce((sum, c) => sum + (split === 'train' ? c.train : split === 'test' ? c.test : c.train + c.test), 0);
   }
 
-  function renderSelection({ count, all }) {
+  function renderSelection({ count, all, exact }) {
     selectionBar.hidden = count === 0;
-    selectionText.textContent = all ? `All ${plural(count, 'matching sample')} selected` : `${plural(count, 'sample')} selected`;
+    selectionText.textContent = all ? (exact ? `All ${plural(count, 'matching sample')} selected` : 'All matching samples selected') : `${plural(count, 'sample')} selected`;
     selectAllButton.hidden = all;
-    selectAllButton.textContent = `Select all ${fmt(grid.total)} matching`;
+    selectAllButton.textContent = grid.exact ? `Select all ${fmt(grid.total)} matching` : 'Select all matching';
   }
   selectAllButton.addEventListener('click', () => grid.selectAll());
   clearSelectionButton.addEventListener('click', () => grid.clearSelection());
 
   function applyFilter() {
-    state.filter = { category: categoryFilter.value, split: splitFilter.value };
+    const filter = { category: categoryFilter.value, split: splitFilter.value, tag: tagFilter.value.trim(), q: searchInput.value.trim(), sort: sortChoice.value };
+    if (Object.entries(filter).every(([field, value]) => state.filter[field] === value)) return;
+    state.filter = filter;
     showError(gridErrors, null);
     grid.reset(state.filter, filteredTotal()).catch((error) => showError(gridErrors, error, 'Could not list samples'));
   }
   categoryFilter.addEventListener('change', applyFilter);
   splitFilter.addEventListener('change', applyFilter);
+  sortChoice.addEventListener('change', applyFilter);
+  // Typing searches after a pause; Enter or clearing the box searches at once.
+  let typing = 0;
+  for (const input of [searchInput, tagFilter]) {
+    input.addEventListener('input', () => {
+      clearTimeout(typing);
+      typing = setTimeout(applyFilter, 300);
+    });
+    input.addEventListener('search', applyFilter);
+    input.addEventListener('change', applyFilter);
+  }
   findForm.addEventListener('submit', (event) => {
     event.preventDefault();
     const id = Number(findInput.value);
@@ -365,6 +421,7 @@ export function datasetView(root, name) {
   })();
 
   const dispose = () => {
+    clearTimeout(typing);
     controller.abort();
     upload?.destroy();
     detail.close();

@@ -1,6 +1,7 @@
 // A sample's detail: the image fitted to the screen with a zoom, previous/next through the grid
 // (buttons and arrow keys), its facts, and relabel and delete for keys that may do them.
 import { api, apiJson, contentUrl, paths, session, thumbnailUrl } from './api.js';
+import { auditList, parseTags } from './curation.js';
 import { clear, confirmDialog, fmt, fmtBytes, fmtTime, h, newId, showError, toast } from './dom.js';
 
 const ZOOMS = [0.25, 0.5, 1, 2, 4, 8];
@@ -9,7 +10,7 @@ const ZOOMS = [0.25, 0.5, 1, 2, 4, 8];
  * sampleDialog({name, datalistId, field, step, onRelabelled, onDeleted, onClosed}): `step(delta)`
  * moves the grid's position and resolves to the sample there (or undefined at an end).
  */
-export function sampleDialog({ name, datalistId, field, step, onRelabelled, onDeleted, onClosed }) {
+export function sampleDialog({ name, datalistId, field, step, onRelabelled, onAnnotated, onDeleted, onClosed }) {
   const titleId = newId('sample-title');
   const title = h('h2', { id: titleId, text: 'Sample' });
   const closeButton = h('button', { type: 'button', class: 'button ghost icon', 'aria-label': 'Close' }, '×');
@@ -31,11 +32,18 @@ export function sampleDialog({ name, datalistId, field, step, onRelabelled, onDe
   const relabelForm = h('form', { class: 'relabel', novalidate: true }, field('New category', relabelInput, 'Choose an existing category or type a new one.'), relabelButton);
   const deleteButton = h('button', { type: 'button', class: 'button danger', text: 'Delete sample…' });
   const deleteRow = h('div', { class: 'actions' }, deleteButton);
+  const tagsInput = h('input', { name: 'tags', autocomplete: 'off', spellcheck: 'false' });
+  const tagsButton = h('button', { type: 'submit', class: 'button', text: 'Save tags' });
+  const tagsForm = h('form', { class: 'relabel', novalidate: true }, field('Tags', tagsInput, 'Separated by commas; annotations raise no revision.'), tagsButton);
+  let auditSample = 0;
+  const audit = auditList({ load: (cursor) => apiJson(paths.sampleAudit(name, auditSample, { limit: 20, cursor })), showSample: false, caption: 'History of this sample' });
+  const historyTitleId = newId('sample-history');
+  const historyBlock = h('section', { class: 'sample-history', 'aria-labelledby': historyTitleId }, h('h3', { id: historyTitleId, text: 'History' }), audit.element);
   const element = h(
     'dialog',
     { class: 'sample-dialog', 'aria-labelledby': titleId },
     h('div', { class: 'dialog-head' }, title, h('div', { class: 'dialog-nav' }, previousButton, nextButton, closeButton)),
-    h('div', { class: 'detail' }, figure, h('div', { class: 'detail-side' }, facts, errors, relabelForm, deleteRow)),
+    h('div', { class: 'detail' }, figure, h('div', { class: 'detail-side' }, facts, errors, relabelForm, tagsForm, deleteRow, historyBlock)),
   );
   let current = null;
   let urls = [];
@@ -105,7 +113,11 @@ export function sampleDialog({ name, datalistId, field, step, onRelabelled, onDe
       ...fact('SHA-256', h('code', { class: 'hash', text: sample.sha256 }), { 'data-field': 'sha256' }),
       ...fact('Type', `${sample.mediaType}, ${fmtBytes(sample.bytes)}`),
       ...fact('Added', h('time', { datetime: sample.createdAt, text: fmtTime(sample.createdAt) })),
+      ...fact('Filename', sample.filename ?? '—', { 'data-field': 'filename' }),
+      ...fact('Tags', sample.tags?.length ? h('span', { class: 'tags' }, sample.tags.map((t) => h('span', { class: 'tag', text: t }))) : '—', { 'data-field': 'tags' }),
+      ...fact('Metadata', sample.metadata && Object.keys(sample.metadata).length ? h('pre', { class: 'metadata', text: JSON.stringify(sample.metadata, null, 2) }) : '—', { 'data-field': 'metadata' }),
     );
+    tagsInput.value = (sample.tags ?? []).join(', ');
     relabelInput.value = '';
     relabelInput.placeholder = sample.category;
   }
@@ -129,6 +141,9 @@ export function sampleDialog({ name, datalistId, field, step, onRelabelled, onDe
     clear(facts).append(h('dd', { class: 'muted', text: 'Loading…' }));
     title.textContent = `Sample #${id}`;
     relabelForm.hidden = !session.can('write');
+    tagsForm.hidden = !session.can('write');
+    auditSample = id;
+    audit.refresh();
     deleteRow.hidden = !session.can('admin');
     if (!element.open) {
       element.showModal();
@@ -197,12 +212,31 @@ export function sampleDialog({ name, datalistId, field, step, onRelabelled, onDe
     try {
       const sample = await apiJson(paths.sample(name, current.id), { method: 'PATCH', json: { category: label } });
       renderFacts(sample);
+      audit.refresh();
       await onRelabelled?.(sample);
       toast(`Sample #${sample.id} is now in ${sample.category}.`);
     } catch (error) {
       showError(errors, error, 'Relabel failed');
     } finally {
       relabelButton.disabled = false;
+    }
+  });
+
+  tagsForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    if (!current) return;
+    showError(errors, null);
+    tagsButton.disabled = true;
+    try {
+      const sample = await apiJson(paths.sample(name, current.id), { method: 'PATCH', json: { tags: parseTags(tagsInput.value) } });
+      renderFacts(sample);
+      audit.refresh();
+      onAnnotated?.(sample);
+      toast(`Saved the tags of sample #${sample.id}.`);
+    } catch (error) {
+      showError(errors, error, 'Saving the tags failed');
+    } finally {
+      tagsButton.disabled = false;
     }
   });
 

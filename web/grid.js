@@ -50,6 +50,8 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
   const state = {
     filter: { category: '', split: 'all' },
     total: 0,
+    /** Whether `total` is known exactly (from the stats, or the listing reached its end). */
+    exact: false,
     loaded: 0,
     cursor: undefined,
     done: false,
@@ -96,14 +98,15 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
   }
 
   function indexOfId(id) {
-    // Ids are listed in ascending order: a binary search over what is listed.
+    // Ids are listed in ascending order (descending, newest first): a binary search over what is listed.
+    const up = state.filter.sort !== 'newest';
     let lo = 0;
     let hi = state.loaded - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
       const value = ids.get(mid);
       if (value === id) return mid;
-      if (value < id) lo = mid + 1;
+      if (up ? value < id : value > id) lo = mid + 1;
       else hi = mid - 1;
     }
     return -1;
@@ -112,8 +115,8 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
   async function loadPage() {
     const generation = state.generation;
     const limit = state.loaded === 0 ? FIRST_PAGE : PAGE;
-    const { category, split } = state.filter;
-    const page = await apiJson(paths.samples(name, { limit, cursor: state.cursor, category, split: split === 'all' ? '' : split }), {
+    const { category, split, tag, q, sort } = state.filter;
+    const page = await apiJson(paths.samples(name, { limit, cursor: state.cursor, category, split: split === 'all' ? '' : split, tag, q, sort: sort === 'newest' ? sort : '' }), {
       signal: controller.signal,
     });
     if (generation !== state.generation) return;
@@ -126,6 +129,7 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
     state.cursor = page.nextCursor;
     if (!page.nextCursor) {
       state.done = true;
+      state.exact = true;
       state.total = state.loaded;
     } else if (state.total < state.loaded + 1) {
       state.total = state.loaded + 1;
@@ -137,9 +141,11 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
     const generation = state.generation;
     while (index >= state.loaded && !state.done && generation === state.generation) {
       if (!state.loading) {
-        state.loading = loadPage().finally(() => {
-          state.loading = null;
+        // A page of an earlier listing (before a filter changed) must not clear this one's.
+        const loading = loadPage().finally(() => {
+          if (state.loading === loading) state.loading = null;
         });
+        state.loading = loading;
       }
       try {
         await state.loading;
@@ -188,7 +194,7 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
     grid.setAttribute('aria-rowcount', String(rows));
     grid.setAttribute('aria-colcount', String(state.cols));
     emptyNote.hidden = !(state.done && state.total === 0);
-    emptyNote.textContent = state.filter.category || state.filter.split !== 'all' ? 'No samples match these filters.' : 'No samples yet.';
+    emptyNote.textContent = state.filter.category || state.filter.split !== 'all' || state.filter.tag || state.filter.q ? 'No samples match these filters.' : 'No samples yet.';
     const { first, last } = visibleRows();
     const from = Math.max(0, first - OVERSCAN);
     const to = Math.min(rows - 1, last + OVERSCAN);
@@ -448,7 +454,30 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
 
   function selectionSummary() {
     const count = selection.all ? Math.max(0, state.total - selection.except.size) : selection.ids.size;
-    return { count, all: selection.all, filter: { ...state.filter } };
+    return { count, all: selection.all, exact: !selection.all || state.exact, except: selection.except.size, filter: { ...state.filter } };
+  }
+
+  /**
+   * What a bulk action sends for the selection: `{filter}` when every match is selected (the
+   * server applies the action to what the filter matches), otherwise `{ids}`. Every match but a
+   * few: the listing is read to its end and the ids sent.
+   */
+  async function selectionTarget() {
+    if (selection.all && selection.except.size === 0) {
+      const filter = {};
+      for (const field of ['category', 'split', 'tag', 'q']) {
+        const value = state.filter[field];
+        if (value && value !== 'all') filter[field] = value;
+      }
+      return { filter };
+    }
+    if (selection.all) {
+      await ensure(Number.MAX_SAFE_INTEGER);
+      const chosen = [];
+      for (let i = 0; i < state.loaded; i++) if (!selection.except.has(ids.get(i))) chosen.push(ids.get(i));
+      return { ids: chosen };
+    }
+    return { ids: [...selection.ids] };
   }
 
   grid.addEventListener('click', (event) => {
@@ -550,6 +579,7 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
     state.generation++;
     state.filter = { ...filter };
     state.total = total ?? 0;
+    state.exact = total !== undefined;
     state.loaded = 0;
     state.cursor = undefined;
     state.done = false;
@@ -625,9 +655,14 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
     selectAll,
     clearSelection,
     selection: selectionSummary,
+    selectionTarget,
     focusActive: () => moveTo(state.active),
     get active() {
       return state.active;
+    },
+    /** Whether the total is exact (counted by the stats, or listed to the end). */
+    get exact() {
+      return state.exact;
     },
     get total() {
       return state.total;

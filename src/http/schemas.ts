@@ -174,6 +174,9 @@ export const SampleListQuery = Type.Object(
     q: Type.Optional(
       Type.String({ minLength: 1, maxLength: 256, description: 'search: the sample id (a whole number), a SHA-256 prefix (4+ hex digits), part of the filename, or a tag' }),
     ),
+    sort: Type.Optional(
+      StringEnum(['oldest', 'newest'] as const, { description: 'oldest first (ascending ids, the default) or newest first (descending ids); a cursor pages in the order it came from' }),
+    ),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 100 })),
   },

@@ -199,8 +199,10 @@ export interface SampleQuery {
   readonly tag?: string;
   /** Only samples whose id is `search.id`, whose SHA-256 starts with `search.shaPrefix`, whose filename contains `search.text` or that carry the tag `search.text`. */
   readonly search?: SampleSearch;
-  /** Only samples with a larger id (the cursor of the previous page). */
+  /** Only samples with a larger id (the cursor of the previous page); newest first: a smaller id. */
   readonly afterId?: number;
+  /** By descending id (the newest first) instead of ascending. */
+  readonly newestFirst?: boolean;
   readonly limit: number;
 }
 

@@ -15,6 +15,8 @@ export interface SamplePageRequest {
   readonly filename?: string;
   readonly tag?: string;
   readonly q?: string;
+  /** oldest (ascending ids, the default) or newest (descending). */
+  readonly sort?: 'oldest' | 'newest';
   readonly cursor?: string;
   readonly limit?: number;
 }
@@ -83,6 +85,7 @@ export class SampleService {
       ...(request.tag !== undefined ? { tag: request.tag.normalize('NFC') } : {}),
       ...(request.q !== undefined ? { search: sampleSearch(request.q.normalize('NFC')) } : {}),
       afterId: decodeCursor(request.cursor),
+      ...(request.sort === 'newest' ? { newestFirst: true } : {}),
       limit: limit + 1,
     });
     const more = samples.length > limit;

@@ -131,8 +131,24 @@ describe('samples carry a filename, tags and metadata', () => {
     });
   }
 
+  it('sort=newest lists by descending id, and its cursor pages in that order; sort=oldest is the default', async () => {
+    const oldest = (await list('limit=1000')).map((s) => s.id);
+    assert.ok(oldest.length >= 4);
+    assert.deepEqual((await list('sort=oldest&limit=1000')).map((s) => s.id), oldest);
+    const paged: number[] = [];
+    let cursor: string | undefined;
+    do {
+      const res = await t.app.inject({ method: 'GET', url: `/v1/datasets/${NAME}/samples?sort=newest&limit=2${cursor ? `&cursor=${cursor}` : ''}`, headers: t.auth('read') });
+      assert.equal(res.statusCode, 200, res.body);
+      paged.push(...res.json().samples.map((s: { id: number }) => s.id));
+      cursor = res.json().nextCursor;
+    } while (cursor);
+    assert.deepEqual(paged, [...oldest].reverse());
+    assert.deepEqual((await list('sort=newest&category=cat')).map((s) => s.id), (await list('category=cat')).map((s) => s.id).reverse());
+  });
+
   it('wrong list filters → 400 naming the field', async () => {
-    for (const [query, field] of [['q=', 'q'], ['tag=', 'tag'], [`filename=${'x'.repeat(300)}`, 'filename']]) {
+    for (const [query, field] of [['q=', 'q'], ['tag=', 'tag'], [`filename=${'x'.repeat(300)}`, 'filename'], ['sort=random', 'sort'], ['sort=', 'sort'], ['sort=NEWEST', 'sort']]) {
       const res = await t.app.inject({ method: 'GET', url: `/v1/datasets/${NAME}/samples?${query}`, headers: t.auth('read') });
       assert.equal(res.statusCode, 400, res.body);
       assert.equal(res.json().error.field, field);

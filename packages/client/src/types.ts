@@ -142,6 +142,8 @@ export type SampleListQuery = {
   tag?: string;
   /** search: the sample id (a whole number), a SHA-256 prefix (4+ hex digits), part of the filename, or a tag */
   q?: string;
+  /** oldest first (ascending ids, the default) or newest first (descending ids); a cursor pages in the order it came from */
+  sort?: 'oldest' | 'newest';
   limit?: number;
 };
 

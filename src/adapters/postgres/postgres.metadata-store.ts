@@ -475,7 +475,8 @@ export class PostgresMetadataStore implements MetadataStore {
     if (testPercent === undefined || query.limit <= 0) return [];
     const { lo, hi } = splitBounds(query.split, testPercent);
     const params: unknown[] = [datasetId, query.afterId ?? 0, lo, hi, query.limit];
-    const where = ['s.dataset_id = $1', 's.deleted_rev IS NULL', 's.id > $2', 's.split_bucket >= $3', 's.split_bucket < $4'];
+    const after = query.newestFirst && query.afterId !== undefined ? 's.id < $2' : 's.id > $2';
+    const where = ['s.dataset_id = $1', 's.deleted_rev IS NULL', after, 's.split_bucket >= $3', 's.split_bucket < $4'];
     const param = (value: unknown) => `$${params.push(value)}`;
     if (query.category !== undefined) {
       const category = await this.pool.query<{ idx: number }>('SELECT idx FROM categories WHERE dataset_id = $1 AND name = $2', [datasetId, query.category]);
@@ -491,7 +492,7 @@ export class PostgresMetadataStore implements MetadataStore {
       if (shaPrefix !== undefined) conditions.push(`left(s.sha256, ${shaPrefix.length}) = ${param(shaPrefix)}`);
       where.push(`(${conditions.join(' OR ')})`);
     }
-    const { rows } = await this.pool.query<SampleRecord>(`${SAMPLE_SELECT} WHERE ${where.join(' AND ')} ORDER BY s.id LIMIT $5`, params);
+    const { rows } = await this.pool.query<SampleRecord>(`${SAMPLE_SELECT} WHERE ${where.join(' AND ')} ORDER BY s.id${query.newestFirst ? ' DESC' : ''} LIMIT $5`, params);
     return rows;
   }
 

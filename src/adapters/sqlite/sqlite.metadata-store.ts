@@ -390,7 +390,8 @@ export class SqliteMetadataStore implements MetadataStore {
     if (testPercent === undefined || query.limit <= 0) return [];
     const bounds = splitBounds(query.split, testPercent);
     const params: Record<string, unknown> = { datasetId, afterId: query.afterId ?? 0, limit: query.limit, ...bounds };
-    const where = ['s.dataset_id = @datasetId', 's.deleted_rev IS NULL', 's.id > @afterId', 's.split_bucket >= @lo', 's.split_bucket < @hi'];
+    const after = query.newestFirst && query.afterId !== undefined ? 's.id < @afterId' : 's.id > @afterId';
+    const where = ['s.dataset_id = @datasetId', 's.deleted_rev IS NULL', after, 's.split_bucket >= @lo', 's.split_bucket < @hi'];
     if (query.category !== undefined) {
       const category = this.q.categoryIdx.get(datasetId, query.category) as { idx: number } | undefined;
       if (!category) return [];
@@ -411,7 +412,7 @@ export class SqliteMetadataStore implements MetadataStore {
       where.push(`(s.id = @qId OR (@qSha <> '' AND substr(s.sha256, 1, length(@qSha)) = @qSha)
         OR instr(lower(coalesce(s.filename, '')), @qLower) > 0 OR EXISTS (SELECT 1 FROM json_each(s.tags) t WHERE t.value = @qText))`);
     }
-    const sql = `${SAMPLE_SELECT} WHERE ${where.join(' AND ')} ORDER BY s.id LIMIT @limit`;
+    const sql = `${SAMPLE_SELECT} WHERE ${where.join(' AND ')} ORDER BY s.id${query.newestFirst ? ' DESC' : ''} LIMIT @limit`;
     let statement = this.listStatements.get(sql);
     if (!statement) {
       statement = this.db.prepare(sql);
