@@ -308,8 +308,7 @@ const MAX_RANKS = 4096;
 
 export const OrderBody = Type.Object(
   {
-    // Orders keep labels int32 and data channels last for now.
-    ...Type.Omit(BatchBody, ['labelDtype', 'layout']).properties,
+    ...BatchBody.properties,
     size: Type.Integer({ minimum: 1, maximum: 100_000_000, description: 'samples in the order; may exceed the dataset (successive epochs); at most SENSORY_MAX_ORDER_SAMPLES (413 above)' }),
     shardSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'positions a worker produces per task; default SENSORY_SHARD_SIZE; ranks × ⌈samples per rank / shardSize⌉ is at most SENSORY_MAX_ORDER_SHARDS (413 above)' })),
     ranks: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_RANKS, default: 1, description: 'ranks (data-parallel consumers) sharing the order, each polling its own equal part; at most SENSORY_MAX_ORDER_RANKS and size' })),

@@ -1,4 +1,4 @@
-import type { Dtype, LabelForm, PlanCategory } from '../domain/batch-plan.js';
+import type { Dtype, LabelDtype, LabelForm, Layout, PlanCategory } from '../domain/batch-plan.js';
 import { ACTIVE_STATUSES, ORDER_STATUSES, type OrderStatus } from '../domain/order-lifecycle.js';
 import type { OrderPlan } from '../domain/order-streams.js';
 import type { Split } from '../domain/split.js';
@@ -23,6 +23,10 @@ export interface OrderSpec {
   readonly revision: number;
   readonly dtype: Dtype;
   readonly labels: LabelForm;
+  /** Index labels as int64 (int32 when absent: orders placed before it existed too). */
+  readonly labelDtype?: LabelDtype;
+  /** Channels first (nhwc when absent). */
+  readonly layout?: Layout;
   /** Candidates at the order's revision (the epoch length). */
   readonly eligibleCount: number;
   /** The dataset's shape, so that polls never need the dataset itself. */

@@ -43,7 +43,10 @@ export interface Caller {
 
 /** The request as it decides the order, with its defaults: a key must come back with the same. */
 export function canonicalRequest(dataset: string, request: OrderRequest, shardSize: number): string {
-  const { key: _key, ...rest } = request;
+  const { key: _key, ...given } = request;
+  // The defaults spelled out or left out are the same request (and orders placed before these
+  // fields existed keep their keys).
+  const rest = Object.fromEntries(Object.entries(given).filter(([field, value]) => !(field === 'labelDtype' && value === 'int32') && !(field === 'layout' && value === 'nhwc')));
   const full: Record<string, unknown> = {
     dataset,
     noise: 0,
@@ -61,6 +64,9 @@ export function canonicalRequest(dataset: string, request: OrderRequest, shardSi
 /** The order's plan and shard size, after every limit is checked: nothing is stored for an order refused here. */
 export function checkOrder(request: OrderRequest, settings: OrderSettings): { plan: OrderPlan; shardSize: number } {
   if (request.balance) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'balance is available for small batches only, not for orders', { field: 'balance' });
+  if (request.labelDtype !== undefined && request.labels === 'onehot') {
+    throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'labelDtype applies to index labels; one-hot labels are always uint8 rows', { field: 'labelDtype' });
+  }
   const { maxSamples, maxShards, maxRanks } = settings;
   if (request.size > maxSamples) {
     throw new SensoryError('SENSORY_ERR_ORDER_TOO_LARGE', `an order may have at most ${maxSamples} samples (SENSORY_MAX_ORDER_SAMPLES); this one asks ${request.size}`, { size: request.size, max: maxSamples });
@@ -97,6 +103,8 @@ export function orderSpec(selection: Selection, request: OrderRequest, shardSize
     categoryIndexes: selection.categoryIndexes ?? null,
     revision: selection.revision,
     dtype: request.dtype ?? 'uint8',
+    ...(request.labelDtype === 'int64' ? { labelDtype: 'int64' as const } : {}),
+    ...(request.layout === 'nchw' ? { layout: 'nchw' as const } : {}),
     labels: request.labels ?? 'index',
     eligibleCount: selection.eligible.length,
     width: dataset.width,

@@ -80,6 +80,8 @@ export function pollPlan(report: OrderReport, parts: readonly ResultMessage[]): 
     categories: spec.categories,
     dtype: spec.dtype,
     labels: spec.labels,
+    ...(spec.labelDtype ? { labelDtype: spec.labelDtype } : {}),
+    ...(spec.layout ? { layout: spec.layout } : {}),
   };
   const render: Render = async (start, count, target) => {
     let skip = start;

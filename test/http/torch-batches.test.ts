@@ -1,7 +1,7 @@
 /**
  * Torch-ready small batches: labelDtype (int32, int64) and layout (nhwc, nchw) in both formats,
  * with every dtype, noise and channel count, against the plain batch of the same seed; and
- * their wrong forms, for batches and (not taking them yet) orders.
+ * their wrong forms; and orders served the same way.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +14,8 @@ describe('labelDtype and layout', () => {
   let t: TestApp;
   before(async () => {
     t = await startTestApp();
+    // The in-process worker that produces orders' samples.
+    await t.runtime.startWorker(1);
     await seedDataset(t, 'rgb', { width: 7, height: 5, channels: 3 }, 12, ['cat', 'dog', 'eel']);
     await seedDataset(t, 'grey', { width: 6, height: 4, channels: 1 }, 6, ['a', 'b']);
   });
@@ -130,23 +132,60 @@ describe('labelDtype and layout', () => {
     }
   });
 
-  it('orders do not take labelDtype or layout yet: a 400 naming the field, and no order placed', async () => {
-    for (const fields of [{ labelDtype: 'int64' }, { layout: 'nchw' }]) {
-      const res = await t.app.inject({ method: 'POST', url: '/v1/datasets/rgb/orders', headers: t.auth('read'), payload: { size: 4, ...fields } });
-      assert.match(expectError(res, 400, 'SENSORY_ERR_BAD_REQUEST'), new RegExp(Object.keys(fields)[0]));
+  /** Every slot of an order polled to its end as safetensors: slot → [its label, its data bytes]. */
+  const drainOrder = async (body: Record<string, unknown>) => {
+    const placed = await t.app.inject({ method: 'POST', url: '/v1/datasets/rgb/orders', headers: t.auth('read'), payload: body });
+    assert.equal(placed.statusCode, 202, placed.body);
+    const id = placed.json().id as string;
+    const bySlot = new Map<number, { label: number; data: Buffer; dtype: string; shape: number[] }>();
+    for (let polls = 0; polls < 200; polls++) {
+      const res = await t.app.inject({ method: 'POST', url: `/v1/orders/${id}/poll`, headers: { ...t.auth('read'), accept: SAFETENSORS }, payload: { max: 64, waitMs: 2000 } });
+      assert.equal(res.statusCode, 200, res.body);
+      const file = parseSafetensors(res.rawPayload);
+      const slots = JSON.parse(file.metadata.slots) as number[];
+      const { labels, data } = file.tensors;
+      const per = slots.length ? data.data.length / slots.length : 0;
+      const wide = labels.dtype === 'I64';
+      const view = Buffer.from(labels.data);
+      slots.forEach((slot, i) =>
+        bySlot.set(slot, { label: wide ? Number(view.readBigInt64LE(i * 8)) : view.readInt32LE(i * 4), data: Buffer.from(data.data.subarray(i * per, (i + 1) * per)), dtype: labels.dtype, shape: data.shape.slice(1) }),
+      );
+      if (file.metadata.done === 'true') return bySlot;
     }
-    const orders = await t.app.inject({ method: 'GET', url: '/v1/orders', headers: t.auth('admin') });
-    assert.deepEqual(orders.json().orders, []);
+    throw new Error(`order ${id} not done`);
+  };
+
+  it('orders take labelDtype int64 and layout nchw: the same samples as the plain order of that seed, labels I64, data channels first', async () => {
+    const plain = await drainOrder({ size: 20, seed: 4 });
+    const torch = await drainOrder({ size: 20, seed: 4, labelDtype: 'int64', layout: 'nchw' });
+    assert.equal(torch.size, 20);
+    for (const [slot, sample] of plain) {
+      const ready = torch.get(slot)!;
+      assert.equal(ready.dtype, 'I64');
+      assert.equal(sample.dtype, 'I32');
+      assert.equal(ready.label, sample.label, `slot ${slot}: the same label`);
+      assert.deepEqual(sample.shape, [5, 7, 3]);
+      assert.deepEqual(ready.shape, [3, 5, 7]);
+      for (let c = 0; c < 3; c++) for (let y = 0; y < 5; y++) for (let x = 0; x < 7; x++) assert.equal(ready.data[(c * 5 + y) * 7 + x], sample.data[(y * 7 + x) * 3 + c]);
+    }
   });
 
-  it('the OpenAPI description documents both fields for batches (with their values), and neither for orders', async () => {
+  it('orders: labelDtype with one-hot labels, and wrong values, are a 400 naming the field; no order placed', async () => {
+    const before = (await t.app.inject({ method: 'GET', url: '/v1/orders', headers: t.auth('admin') })).json().orders.length;
+    for (const fields of [{ labels: 'onehot', labelDtype: 'int64' }, { labelDtype: 'int16' }, { layout: 'chw' }]) {
+      const res = await t.app.inject({ method: 'POST', url: '/v1/datasets/rgb/orders', headers: t.auth('read'), payload: { size: 4, ...fields } });
+      assert.match(expectError(res, 400, 'SENSORY_ERR_BAD_REQUEST'), fields.labels ? /labelDtype/ : new RegExp(Object.keys(fields)[0]));
+    }
+    assert.equal((await t.app.inject({ method: 'GET', url: '/v1/orders', headers: t.auth('admin') })).json().orders.length, before);
+  });
+
+  it('the OpenAPI description documents both fields, with their values, for batches and orders', async () => {
     const spec = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json() as any;
     const schemaOf = (path: string) => spec.paths[path].post.requestBody.content['application/json'].schema;
-    const batch = schemaOf('/v1/datasets/{name}/batches').properties;
-    assert.deepEqual(batch.labelDtype.enum, ['int32', 'int64']);
-    assert.deepEqual(batch.layout.enum, ['nhwc', 'nchw']);
-    const order = schemaOf('/v1/datasets/{name}/orders').properties;
-    assert.equal(order.labelDtype, undefined);
-    assert.equal(order.layout, undefined);
+    for (const path of ['/v1/datasets/{name}/batches', '/v1/datasets/{name}/orders']) {
+      const fields = schemaOf(path).properties;
+      assert.deepEqual(fields.labelDtype.enum, ['int32', 'int64'], path);
+      assert.deepEqual(fields.layout.enum, ['nhwc', 'nchw'], path);
+    }
   });
 });

@@ -38,8 +38,8 @@ the new ranks. The dataset's own `state_dict()`/`load_state_dict()` are the per-
 torchdata's StatefulDataLoader calls.
 
 Torch-ready samples: channels first and int64 labels are asked of the service for the order
-(`layout`, `labelDtype`); a service whose orders do not take them yet answers the order without
-them, and the loader converts each batch instead.
+(`layout`, `labelDtype`); against an earlier release whose orders do not take them, the order is
+placed without them and the loader converts each batch instead.
 """
 
 from __future__ import annotations

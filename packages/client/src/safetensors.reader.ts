@@ -2,7 +2,7 @@
  * A reader of the safetensors container: an 8-byte little-endian header length, a JSON header
  * naming each tensor's dtype, shape and byte range, then the raw little-endian tensor bytes.
  */
-export type SafetensorsDtype = 'U8' | 'I32' | 'F32';
+export type SafetensorsDtype = 'U8' | 'I32' | 'I64' | 'F32';
 
 export interface ParsedSafetensors {
   readonly metadata: Record<string, string>;

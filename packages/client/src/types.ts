@@ -337,6 +337,10 @@ export type OrderRequest = {
   revision?: number;
   dtype?: 'uint8' | 'float32';
   labels?: 'index' | 'onehot';
+  /** integer type of index labels: int32 (the default, safetensors I32) or int64 (I64); not with labels: onehot */
+  labelDtype?: 'int32' | 'int64';
+  /** axis order of data: N×H×W×C, or channels first N×C×H×W */
+  layout?: 'nhwc' | 'nchw';
   balance?: boolean;
   /** positions a worker produces per task; default SENSORY_SHARD_SIZE; ranks × ⌈samples per rank / shardSize⌉ is at most SENSORY_MAX_ORDER_SHARDS (413 above) */
   shardSize?: number;
