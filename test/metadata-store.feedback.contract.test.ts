@@ -92,17 +92,21 @@ for (const backend of selected) {
       assert.deepEqual(await store.putFeedback(ds.id, [], 3, AT), []);
     });
 
-    it('the latest report wins, and it clears a decision; a decision needs a report', async () => {
+    it('the latest report wins, and it clears a decision; a decision on a sample without a report keeps an empty one', async () => {
       const { ds, samples } = await withSamples(2);
       const [a, b] = samples;
       await store.putFeedback(ds.id, [{ id: a.id, loss: 3, probs: [0.2, 0.8] }], 1, AT);
       assert.equal(await store.decideFeedback(ds.id, a.id, 'confirm', AT), true);
-      assert.equal(await store.decideFeedback(ds.id, b.id, 'confirm', AT), false);
-      assert.equal((await store.listFeedback(ds.id))[0].decision, 'confirm');
-      await store.putFeedback(ds.id, [{ id: a.id, predicted: 1 }], 2, LATER);
+      assert.equal(await store.decideFeedback(ds.id, b.id, 'relabel', AT), true);
+      assert.equal(await store.decideFeedback(ds.id, 999_999_999, 'confirm', AT), false);
       assert.deepEqual(await store.listFeedback(ds.id), [
-        { id: a.id, categoryIndex: 0, loss: null, probs: null, predicted: 1, revision: 2, receivedAt: LATER, decision: null },
+        { id: a.id, categoryIndex: 0, loss: 3, probs: [0.2, 0.8], predicted: null, revision: 1, receivedAt: AT, decision: 'confirm' },
+        { id: b.id, categoryIndex: 1, loss: null, probs: null, predicted: null, revision: ds.revision + 2, receivedAt: AT, decision: 'relabel' },
       ]);
+      await store.putFeedback(ds.id, [{ id: a.id, predicted: 1 }], 2, LATER);
+      assert.deepEqual((await store.listFeedback(ds.id))[0], { id: a.id, categoryIndex: 0, loss: null, probs: null, predicted: 1, revision: 2, receivedAt: LATER, decision: null });
+      await store.deleteSample(ds.id, b.id);
+      assert.equal(await store.decideFeedback(ds.id, b.id, 'confirm', AT), false);
     });
 
     it('follows the sample: a relabel shows the new label, a deleted sample drops out, a deleted dataset takes its reports', async () => {

@@ -409,7 +409,10 @@ export interface MetadataStore {
   putFeedback(datasetId: number, items: readonly FeedbackInput[], revision: number, at: string): Promise<number[]>;
   /** The reports of the dataset's live samples, by ascending id. */
   listFeedback(datasetId: number): Promise<FeedbackRecord[]>;
-  /** Records a person's decision on a sample's report; false when the sample has none. */
+  /**
+   * Records a person's decision on a live sample (kept until its next report; a sample with no
+   * report yet gets an empty one); false when there is no such live sample.
+   */
   decideFeedback(datasetId: number, id: number, decision: ReviewDecision, at: string): Promise<boolean>;
 
   /** Forgets the blob index rows that no sample names any more (their bytes become garbage); returns how many. */

@@ -918,12 +918,14 @@ export class PostgresMetadataStore implements MetadataStore {
   }
 
   async decideFeedback(datasetId: number, id: number, decision: ReviewDecision, at: string): Promise<boolean> {
-    const { rowCount } = await this.pool.query('UPDATE sample_feedback SET decision = $1, decided_at = $2 WHERE dataset_id = $3 AND sample_id = $4', [
-      decision,
-      at,
-      datasetId,
-      id,
-    ]);
+    const { rowCount } = await this.pool.query(
+      `INSERT INTO sample_feedback (dataset_id, sample_id, revision, received_at, decision, decided_at)
+       SELECT s.dataset_id, s.id, d.revision, $4, $3, $4
+         FROM samples s JOIN datasets d ON d.id = s.dataset_id
+        WHERE s.dataset_id = $1 AND s.id = $2 AND s.deleted_rev IS NULL
+       ON CONFLICT (dataset_id, sample_id) DO UPDATE SET decision = excluded.decision, decided_at = excluded.decided_at`,
+      [datasetId, id, decision, at],
+    );
     return (rowCount ?? 0) > 0;
   }
 

@@ -614,8 +614,14 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async decideFeedback(datasetId: number, id: number, decision: ReviewDecision, at: string): Promise<boolean> {
     const changes = this.db
-      .prepare('UPDATE sample_feedback SET decision = ?, decided_at = ? WHERE dataset_id = ? AND sample_id = ?')
-      .run(decision, at, datasetId, id).changes;
+      .prepare(
+        `INSERT INTO sample_feedback (dataset_id, sample_id, revision, received_at, decision, decided_at)
+         SELECT s.dataset_id, s.id, d.revision, @at, @decision, @at
+           FROM samples s JOIN datasets d ON d.id = s.dataset_id
+          WHERE s.dataset_id = @datasetId AND s.id = @id AND s.deleted_rev IS NULL
+         ON CONFLICT (dataset_id, sample_id) DO UPDATE SET decision = excluded.decision, decided_at = excluded.decided_at`,
+      )
+      .run({ datasetId, id, decision, at }).changes;
     return this.durable(changes > 0);
   }
 
