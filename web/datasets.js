@@ -5,6 +5,7 @@ import { clear, fmt, fmtTime, h, newId, plural, showError, toast } from './dom.j
 import { virtualGrid } from './grid.js';
 import { uploadCard } from './upload.js';
 import { insightsCard } from './insights.js';
+import { reviewCard } from './review.js';
 
 const NAME_PATTERN = '[A-Za-z0-9][A-Za-z0-9._\\-]{0,63}';
 
@@ -241,6 +242,7 @@ export function datasetView(root, name) {
     // Chart, upload, samples: the reading order on a phone; on a wide screen the upload is a side column.
     h('div', { class: `dataset-layout${upload ? '' : ' no-upload'}` }, chartCard, upload?.element, samplesCard),
     insightsCard(name, signal),
+    reviewCard(name, signal),
     detail.element,
   );
 
