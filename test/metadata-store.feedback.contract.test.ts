@@ -56,6 +56,9 @@ for (const backend of selected) {
       await store.close();
     });
 
+    /** The reports without labelRevision (asserted on its own below). */
+    const reports = async (datasetId: number) => (await store.listFeedback(datasetId)).map(({ labelRevision: _, ...rest }) => rest);
+
     async function withSamples(n: number): Promise<{ ds: DatasetRecord; samples: SampleRecord[] }> {
       const { dataset: ds } = await store.putDataset({ name: uniqueName('fb'), width: 2, height: 2, channels: 1, testPercent: 0 });
       const outcomes = await store.addSamples(
@@ -82,7 +85,7 @@ for (const backend of selected) {
         AT,
       );
       assert.deepEqual(stored, [c.id, a.id, b.id]);
-      const list = await store.listFeedback(ds.id);
+      const list = await reports(ds.id);
       assert.deepEqual(list, [
         { id: a.id, categoryIndex: 0, loss: 0.125, probs: null, predicted: null, revision: 3, receivedAt: AT, decision: null },
         { id: b.id, categoryIndex: 1, loss: null, probs: null, predicted: 0, revision: 3, receivedAt: AT, decision: null },
@@ -99,12 +102,12 @@ for (const backend of selected) {
       assert.equal(await store.decideFeedback(ds.id, a.id, 'confirm', AT), true);
       assert.equal(await store.decideFeedback(ds.id, b.id, 'relabel', AT), true);
       assert.equal(await store.decideFeedback(ds.id, 999_999_999, 'confirm', AT), false);
-      assert.deepEqual(await store.listFeedback(ds.id), [
+      assert.deepEqual(await reports(ds.id), [
         { id: a.id, categoryIndex: 0, loss: 3, probs: [0.2, 0.8], predicted: null, revision: 1, receivedAt: AT, decision: 'confirm' },
         { id: b.id, categoryIndex: 1, loss: null, probs: null, predicted: null, revision: ds.revision + 2, receivedAt: AT, decision: 'relabel' },
       ]);
       await store.putFeedback(ds.id, [{ id: a.id, predicted: 1 }], 2, LATER);
-      assert.deepEqual((await store.listFeedback(ds.id))[0], { id: a.id, categoryIndex: 0, loss: null, probs: null, predicted: 1, revision: 2, receivedAt: LATER, decision: null });
+      assert.deepEqual((await reports(ds.id))[0], { id: a.id, categoryIndex: 0, loss: null, probs: null, predicted: 1, revision: 2, receivedAt: LATER, decision: null });
       await store.deleteSample(ds.id, b.id);
       assert.equal(await store.decideFeedback(ds.id, b.id, 'confirm', AT), false);
     });
@@ -113,12 +116,17 @@ for (const backend of selected) {
       const { ds, samples } = await withSamples(2);
       const [a, b] = samples;
       await store.putFeedback(ds.id, [{ id: a.id, loss: 1 }, { id: b.id, loss: 2 }], 0, AT);
+      const [labelledAt] = await store.listFeedback(ds.id);
+      assert.equal(labelledAt.labelRevision, a.revision);
       await store.relabelSample(ds.id, a.id, 'dog');
+      const relabelledAt = (await store.getDataset(ds.name))!.revision;
       await store.deleteSample(ds.id, b.id);
       assert.deepEqual(
         (await store.listFeedback(ds.id)).map((f) => [f.id, f.categoryIndex]),
         [[a.id, 1]],
       );
+      assert.equal((await store.listFeedback(ds.id))[0].labelRevision, relabelledAt);
+      assert.ok(relabelledAt > a.revision);
       assert.deepEqual(await store.putFeedback(ds.id, [{ id: b.id, loss: 5 }], 0, AT), []);
       await store.deleteDataset(ds.name);
       assert.deepEqual(await store.listFeedback(ds.id), []);

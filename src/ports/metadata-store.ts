@@ -292,6 +292,8 @@ export interface FeedbackInput {
 export interface FeedbackRecord {
   readonly id: number;
   readonly categoryIndex: number;
+  /** The revision its current label was given at: above `revision`, the reported loss was about another label. */
+  readonly labelRevision: number;
   readonly loss: number | null;
   readonly probs: number[] | null;
   readonly predicted: number | null;

@@ -212,7 +212,8 @@ export class ReviewService {
     ]);
     const reports = new Map(feedback.map((f) => [f.id, f]));
     const ranked = rankMislabels(
-      feedback.map((f) => ({ id: f.id, label: f.categoryIndex, loss: f.loss, probs: f.probs, predicted: f.predicted })),
+      // A loss is about the label the sample had then: relabelled since, it says nothing of the new one.
+      feedback.map((f) => ({ id: f.id, label: f.categoryIndex, loss: f.labelRevision > f.revision ? null : f.loss, probs: f.probs, predicted: f.predicted })),
       groups,
     );
     return { ranked, reports, names: new Map(categories.map((c) => [c.index, c.name])) };

@@ -178,6 +178,16 @@ describe('label review', () => {
     assert.equal(res.statusCode, 200, res.body);
   });
 
+  test('relabelled elsewhere (PATCH): the loss reported under the old label no longer counts, the probabilities are read against the new one', async () => {
+    const before = await queue('?limit=200');
+    const item = before.items.find((i) => mislabelled.has(i.id) && i.reasons.some((r) => r.kind === 'high_loss'))!;
+    assert.ok(item, JSON.stringify(before.items));
+    const res = await t.app.inject({ method: 'PATCH', url: `/v1/datasets/${DATASET}/samples/${item.id}`, headers: t.auth('write'), payload: { category: item.suggested } });
+    assert.equal(res.statusCode, 200, res.body);
+    const now = (await queue('?limit=200')).items.find((i) => i.id === item.id);
+    assert.ok(!now || now.reasons.every((r) => r.kind === 'duplicate_conflict'), JSON.stringify(now));
+  });
+
   test('wrong feedback: a clear 4xx naming the field, and nothing stored', async () => {
     const before = await queue('?limit=200');
     const ok = samples[0].id;

@@ -604,7 +604,7 @@ export class SqliteMetadataStore implements MetadataStore {
   async listFeedback(datasetId: number): Promise<FeedbackRecord[]> {
     const rows = this.db
       .prepare(
-        `SELECT f.sample_id AS id, s.category_idx AS categoryIndex, f.loss, f.probs, f.predicted, f.revision, f.received_at AS receivedAt, f.decision
+        `SELECT f.sample_id AS id, s.category_idx AS categoryIndex, s.label_rev AS labelRevision, f.loss, f.probs, f.predicted, f.revision, f.received_at AS receivedAt, f.decision
            FROM sample_feedback f JOIN samples s ON s.id = f.sample_id
           WHERE f.dataset_id = ? AND s.deleted_rev IS NULL ORDER BY f.sample_id`,
       )
