@@ -128,6 +128,9 @@ for (const backend of selected) {
       assert.equal((await store.listFeedback(ds.id))[0].labelRevision, relabelledAt);
       assert.ok(relabelledAt > a.revision);
       assert.deepEqual(await store.putFeedback(ds.id, [{ id: b.id, loss: 5 }], 0, AT), []);
+      // The purge removes the deleted sample with its report.
+      assert.equal((await store.purgeSamples(ds.id, '9999-01-01T00:00:00.000Z')).samples, 1);
+      assert.equal((await store.listFeedback(ds.id)).length, 1);
       await store.deleteDataset(ds.name);
       assert.deepEqual(await store.listFeedback(ds.id), []);
     });
