@@ -30,7 +30,7 @@ export function reviewCard(name, signal) {
   const confirmButton = button('C', 'Confirm label', () => decide('confirm'), { hidden: !canWrite, 'data-decision': 'confirm' });
   const relabelButton = button('R', 'Relabel to suggestion', () => decide('relabel'), { hidden: !canWrite, class: 'button primary', 'data-decision': 'relabel' });
   const deleteButton = button('D', 'Delete', () => decide('delete'), { hidden: !canDelete, class: 'button danger', 'data-decision': 'delete' });
-  const prevButton = button('ArrowLeft', 'Previous', () => move(-1));
+  const prevButton = button('ArrowLeft', 'Back', () => move(-1));
   const nextButton = button('ArrowRight', 'Skip', () => move(1));
   const panel = h(
     'div',
@@ -44,7 +44,7 @@ export function reviewCard(name, signal) {
     },
     h('div', { class: 'review-sample' }, preview, h('div', {}, facts, reasons)),
     h('div', { class: 'actions review-actions' }, confirmButton, relabelButton, deleteButton, prevButton, nextButton),
-    h('p', { class: 'muted small', text: `Keys here: ${canWrite ? 'C confirm, R relabel to the suggestion, ' : ''}${canDelete ? 'D delete, ' : ''}← → previous and next.` }),
+    h('p', { class: 'muted small', text: `Keys here: ${canWrite ? 'C confirm, R relabel to the suggestion, ' : ''}${canDelete ? 'D delete, ' : ''}← → back and skip.` }),
   );
 
   let items = [];
