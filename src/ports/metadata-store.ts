@@ -406,7 +406,8 @@ export interface MetadataStore {
 
   /**
    * Stores each item's report for a live sample of the dataset, replacing the sample's previous
-   * one and clearing any decision; ids of no live sample there are skipped. Returns the ids stored.
+   * one and clearing any decision; ids of no live sample there are skipped. Each id at most once
+   * (the caller checks). Returns the ids stored, in the order given.
    */
   putFeedback(datasetId: number, items: readonly FeedbackInput[], revision: number, at: string): Promise<number[]>;
   /** The reports of the dataset's live samples, by ascending id. */
