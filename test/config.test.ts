@@ -72,6 +72,7 @@ describe('loadConfig', () => {
       maxImagePixels: 50_000_000,
       maxImageFrames: 1000,
       maxBulkItems: 100_000,
+      maxFeedbackItems: 10_000,
       maxSampleMetadataBytes: 4096,
       purgeRetentionSeconds: 604_800,
       segmentBytes: 64 * MiB,

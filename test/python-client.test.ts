@@ -189,6 +189,20 @@ describe('Python client against a real service', { skip: PYTHON ? false : 'no py
     assert.equal((await sdk.datasets.get('bulk')).sampleCount, 12);
   });
 
+  test('feedback from a trainer (numpy numbers and arrays, sent in chunks), the review queue and a decision', async () => {
+    await sdk.datasets.put('reviewed', { width: 16, height: 16, channels: 3 });
+    for (let i = 0; i < 7; i++) await sdk.samples.upload('reviewed', await makePng(24, 24, 3, 900 + i * 37), { category: ['cat', 'dog', 'bird'][i % 3] });
+    const result = await drive(['feedback', service.url, ADMIN, 'reviewed']);
+    assert.equal(result.sent.stored, 7);
+    assert.equal(result.sent.results.length, 8);
+    assert.deepEqual(result.sent.results[7], { id: 999999, status: 'not_found' });
+    assert.equal(result.queue.items[0].id, result.first);
+    assert.equal(result.queue.items[0].suggested, 'dog');
+    assert.equal(result.decided.decision, 'confirm');
+    assert.ok(!result.after.items.some((item: { id: number }) => item.id === result.first));
+    assert.deepEqual([result.wrong.status, result.wrong.code], [400, 'SENSORY_ERR_BAD_REQUEST']);
+  });
+
   test('errors: an exception with the status and the SENSORY_ERR_* code', async () => {
     const result = await drive(args('errors'));
     assert.deepEqual([result.missingDataset.status, result.missingDataset.code], [404, 'SENSORY_ERR_DATASET_NOT_FOUND']);

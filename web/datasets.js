@@ -6,6 +6,7 @@ import { virtualGrid } from './grid.js';
 import { uploadCard } from './upload.js';
 import { insightsCard } from './insights.js';
 import { bulkActions, historyCard } from './curation.js';
+import { reviewCard } from './review.js';
 
 const NAME_PATTERN = '[A-Za-z0-9][A-Za-z0-9._\\-]{0,63}';
 
@@ -282,6 +283,7 @@ export function datasetView(root, name) {
     h('div', { class: `dataset-layout${upload ? '' : ' no-upload'}` }, chartCard, upload?.element, samplesCard),
     insightsCard(name, signal),
     changeLog.element,
+    reviewCard(name, signal),
     detail.element,
   );
 

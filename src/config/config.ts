@@ -66,6 +66,8 @@ export interface Config {
   readonly maxImageFrames: number;
   /** Items of one bulk upload or import request. */
   readonly maxBulkItems: number;
+  /** Items of one feedback request (a trainer's per-sample reports). */
+  readonly maxFeedbackItems: number;
   readonly maxSampleMetadataBytes: number;
   /** A deleted sample is purged once deleted this long ago (by the admin purge and compaction). */
   readonly purgeRetentionSeconds: number;
@@ -174,6 +176,7 @@ const SETTINGS = [
   { key: 'maxImagePixels', variable: 'SENSORY_MAX_IMAGE_PIXELS', fallback: 50_000_000, read: integer(1, 268_402_689) },
   { key: 'maxImageFrames', variable: 'SENSORY_MAX_IMAGE_FRAMES', fallback: 1000, read: integer(1, 100_000) },
   { key: 'maxBulkItems', variable: 'SENSORY_MAX_BULK_ITEMS', fallback: 100_000, read: integer(1, 1_000_000) },
+  { key: 'maxFeedbackItems', variable: 'SENSORY_MAX_FEEDBACK_ITEMS', fallback: 10_000, read: integer(1, 1_000_000) },
   { key: 'maxSampleMetadataBytes', variable: 'SENSORY_MAX_SAMPLE_METADATA_BYTES', fallback: 4096, read: integer(2, 1024 * 1024) },
   { key: 'segmentBytes', variable: 'SENSORY_SEGMENT_BYTES', fallback: 64 * MiB, read: integer(MiB, 4096 * MiB) },
   { key: 'purgeRetentionSeconds', variable: 'SENSORY_PURGE_RETENTION_SECONDS', fallback: 7 * 24 * 3600, read: integer(0, 10 * 365 * 24 * 3600) },

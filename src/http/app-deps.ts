@@ -12,6 +12,7 @@ import type { IngestService } from '../services/ingest.service.js';
 import type { LegacyService } from '../services/legacy.service.js';
 import type { NearDuplicateService } from '../services/near-duplicate.service.js';
 import type { RevisionDiffService } from '../services/revision-diff.service.js';
+import type { ReviewService } from '../services/review.service.js';
 import type { OrderService } from '../services/order.service.js';
 import type { SampleService } from '../services/sample.service.js';
 import type { ThumbnailService } from '../services/thumbnail.service.js';
@@ -39,6 +40,7 @@ export interface AppDeps {
   readonly legacy: LegacyService;
   readonly nearDuplicates: NearDuplicateService;
   readonly revisionDiffs: RevisionDiffService;
+  readonly review: ReviewService;
   /** Each dependency's state: 'ok' or what is wrong with it. */
   readonly readiness: () => Promise<Record<string, string>>;
   readonly metrics: Metrics;

@@ -14,6 +14,7 @@ import { adminRoutes } from './routes/admin.routes.js';
 import { batchRoutes } from './routes/batches.routes.js';
 import { bulkRoutes } from './routes/bulk.routes.js';
 import { dataReportRoutes } from './routes/data-report.routes.js';
+import { reviewRoutes } from './routes/review.routes.js';
 import { datasetRoutes } from './routes/datasets.routes.js';
 import { exportRoutes } from './routes/exports.routes.js';
 import { webhookRoutes } from './routes/webhooks.routes.js';
@@ -102,6 +103,7 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   curationRoutes(app, deps);
   sampleRoutes(app, deps);
   dataReportRoutes(app, deps);
+  reviewRoutes(app, deps);
   bulkRoutes(app, deps);
   thumbnailRoutes(app, deps);
   batchRoutes(app, deps);

@@ -588,3 +588,95 @@ export const RevisionDiffView = Type.Object({
   ),
   nextCursor: Type.Optional(Type.String()),
 });
+
+// Label review fed by the trainer.
+
+export const FeedbackBody = Type.Object(
+  {
+    revision: Type.Optional(Type.Integer({ minimum: 0, description: 'the revision the trainer\'s samples were drawn at (default: the current one)' })),
+    items: Type.Array(
+      Type.Object(
+        {
+          id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'sample id' }),
+          loss: Type.Optional(Type.Number({ minimum: 0, description: 'the sample\'s loss under its label' })),
+          probs: Type.Optional(Type.Array(Type.Number({ minimum: 0, maximum: 1 }), { description: 'one probability per category index (all the dataset\'s categories), summing to 1 (± 0.01)' })),
+          predicted: Type.Optional(Type.Integer({ minimum: 0, description: 'the predicted category index' })),
+        },
+        { additionalProperties: false, description: 'at least one of loss, probs, predicted' },
+      ),
+      { minItems: 1, description: 'one per sample, each id once; at most SENSORY_MAX_FEEDBACK_ITEMS (413 past it)' },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type FeedbackBody = Static<typeof FeedbackBody>;
+
+export const FeedbackResult = Type.Object({
+  dataset: Type.String(),
+  revision: Type.Integer({ description: 'the revision the reports were recorded at' }),
+  stored: Type.Integer({ description: 'reports stored (each replaces the sample\'s previous one and takes it back into review)' }),
+  results: Type.Array(
+    Type.Object({ id: Type.Integer(), status: StringEnum(['stored', 'not_found'] as const, { description: 'not_found: no live sample of that id in the dataset (nothing stored for it)' }) }),
+    { description: 'one per item, in the order sent' },
+  ),
+});
+
+export const ReviewQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 20, description: 'samples per page' })),
+    cursor: Type.Optional(Type.String({ maxLength: 200, description: 'nextCursor of the previous page' })),
+  },
+  { additionalProperties: false },
+);
+export type ReviewQuery = Static<typeof ReviewQuery>;
+
+const ReviewReasonView = Type.Object({
+  kind: StringEnum(['high_loss', 'confident_disagreement', 'predicted_other', 'duplicate_conflict'] as const, {
+    description:
+      'high_loss: the loss is z robust deviations above the dataset\'s median loss (higher than percentile % of them); confident_disagreement: the model gives suggested suggestedProbability and the label labelProbability; predicted_other: the predicted class is not the label; duplicate_conflict: others of the groupSize near-duplicates carry another label',
+  }),
+  loss: Type.Optional(Type.Number()),
+  z: Type.Optional(Type.Number()),
+  percentile: Type.Optional(Type.Number()),
+  labelProbability: Type.Optional(Type.Number()),
+  suggestedProbability: Type.Optional(Type.Number()),
+  groupSize: Type.Optional(Type.Integer()),
+  others: Type.Optional(Type.Integer()),
+  suggested: Type.Optional(Type.String()),
+});
+
+export const ReviewPageView = Type.Object({
+  dataset: Type.String(),
+  revision: Type.Integer(),
+  total: Type.Integer({ description: 'samples in the queue' }),
+  items: Type.Array(
+    Type.Object({
+      id: Type.Integer(),
+      category: Type.String({ description: 'its current label' }),
+      score: Type.Number({ description: 'the sum of its reasons\' scores (each 0 to 1); the queue is by score, highest first' }),
+      reasons: Type.Array(ReviewReasonView),
+      suggested: Type.Optional(Type.String({ description: 'the class the reasons point at' })),
+      loss: Type.Optional(Type.Number()),
+      feedbackRevision: Type.Optional(Type.Integer({ description: 'the revision its last report was about' })),
+      receivedAt: Type.Optional(Type.String()),
+    }),
+  ),
+  nextCursor: Type.Optional(Type.String()),
+});
+
+export const ReviewDecisionBody = Type.Object(
+  {
+    decision: StringEnum(['confirm', 'relabel', 'delete'] as const, {
+      description: 'confirm: the label is right (out of the queue until the next report); relabel: to category, or to the suggested class; delete (admin)',
+    }),
+    category: Type.Optional(Type.String({ description: 'relabel: the new label (default: the suggested class)' })),
+  },
+  { additionalProperties: false },
+);
+export type ReviewDecisionBody = Static<typeof ReviewDecisionBody>;
+
+export const ReviewDecisionResult = Type.Object({
+  id: Type.Integer(),
+  decision: StringEnum(['confirm', 'relabel', 'delete'] as const),
+  sample: SampleView,
+});

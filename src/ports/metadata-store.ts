@@ -278,6 +278,34 @@ export interface ChangeQuery {
  * SQL dialect to themselves; the contract suite in test/metadata-store.contract.test.ts runs on
  * each of them.
  */
+export type ReviewDecision = 'confirm' | 'relabel' | 'delete';
+
+/** What a trainer reported of one sample. */
+export interface FeedbackInput {
+  readonly id: number;
+  readonly loss?: number;
+  /** One probability per category index. */
+  readonly probs?: readonly number[];
+  /** A category index. */
+  readonly predicted?: number;
+}
+
+/** The latest report of a live sample, with its current label and what a person decided since. */
+export interface FeedbackRecord {
+  readonly id: number;
+  readonly categoryIndex: number;
+  /** The revision its current label was given at: above `revision`, the reported loss was about another label. */
+  readonly labelRevision: number;
+  readonly loss: number | null;
+  readonly probs: number[] | null;
+  readonly predicted: number | null;
+  /** The revision the trainer's samples were drawn at. */
+  readonly revision: number;
+  readonly receivedAt: string;
+  /** Null until a person decided; a new report clears it. */
+  readonly decision: ReviewDecision | null;
+}
+
 export interface MetadataStore {
   readonly kind: string;
   /** Creates or upgrades the schema; safe to call on every start. */
@@ -377,6 +405,20 @@ export interface MetadataStore {
   hashedSamples(datasetId: number, query: HashedQuery): Promise<HashedSample[]>;
   /** Samples whose liveness or label differ between revisions `from` and `to`, by ascending id after `afterId`. */
   revisionChanges(datasetId: number, query: ChangeQuery): Promise<RevisionChange[]>;
+
+  /**
+   * Stores each item's report for a live sample of the dataset, replacing the sample's previous
+   * one and clearing any decision; ids of no live sample there are skipped. Each id at most once
+   * (the caller checks). Returns the ids stored, in the order given.
+   */
+  putFeedback(datasetId: number, items: readonly FeedbackInput[], revision: number, at: string): Promise<number[]>;
+  /** The reports of the dataset's live samples, by ascending id. */
+  listFeedback(datasetId: number): Promise<FeedbackRecord[]>;
+  /**
+   * Records a person's decision on a live sample (kept until its next report; a sample with no
+   * report yet gets an empty one); false when there is no such live sample.
+   */
+  decideFeedback(datasetId: number, id: number, decision: ReviewDecision, at: string): Promise<boolean>;
 
   /** Forgets the blob index rows that no sample names any more (their bytes become garbage); returns how many. */
   dropUnreferencedBlobs(): Promise<number>;

@@ -16,6 +16,7 @@ import { IngestService } from '../services/ingest.service.js';
 import { LegacyService } from '../services/legacy.service.js';
 import { NearDuplicateService } from '../services/near-duplicate.service.js';
 import { RevisionDiffService } from '../services/revision-diff.service.js';
+import { ReviewService } from '../services/review.service.js';
 import { SampleService } from '../services/sample.service.js';
 import { ThumbnailService } from '../services/thumbnail.service.js';
 import { FileThumbnailCache } from '../adapters/files/file.thumbnail-cache.js';
@@ -80,13 +81,14 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
     exportJobs: () => core.exportJobs.countByStatus(),
     webhookDeliveries: () => core.webhookStore.countDeliveriesByStatus(),
   });
+  const samples = new SampleService(store, blobs, config.maxSampleMetadataBytes);
   const deps: AppDeps = {
     config,
     version: VERSION,
     keyring: new ApiKeyring(config.apiKeys ?? generated!.entries),
     datasets,
     stats: new DatasetStatsService(batches),
-    samples: new SampleService(store, blobs, config.maxSampleMetadataBytes),
+    samples,
     thumbnails,
     curation: new CurationService(store),
     ingest,
@@ -100,6 +102,7 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
     legacy: new LegacyService(config.legacyDataset, datasets, ingest, batches),
     nearDuplicates,
     revisionDiffs: new RevisionDiffService(store),
+    review: new ReviewService(store, samples, nearDuplicates, systemClock, config.maxFeedbackItems),
     metrics,
     readiness: async () => ({ database: await state(store.ping()), dataDir: await state(blobs.ping()), queue: await state(queue.ping()) }),
   };

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { recordBytes } from '../domain/dataset-shape.js';
 import { SensoryError } from '../domain/errors.js';
+import type { DuplicateGroupLabels } from '../domain/mislabel-ranking.js';
 import { formatHash, parseHash } from '../domain/perceptual-hash.js';
 import { isTestBucket } from '../domain/split.js';
 import { componentsOffThread } from '../lib/hamming-components.js';
@@ -169,14 +170,34 @@ export class NearDuplicateService {
       throw new SensoryError('SENSORY_ERR_REVISION_PURGED', `revision ${revision} of dataset ${dataset.name} is gone: samples deleted before revision ${dataset.purgedRevision} were purged`, { field: 'revision' });
     }
     const snapshot = await this.snapshots.at(dataset, revision);
+    const groups = await this.grouping(snapshot, distance);
+    return { dataset, snapshot, distance, groups, after, limit };
+  }
+
+  private grouping(snapshot: Snapshot, distance: number): Promise<Groups> {
     let grouping = snapshot.groups.get(distance);
     if (!grouping) {
       grouping = componentsOffThread(snapshot.hi, snapshot.lo, distance).then(groupsOf);
       snapshot.groups.set(distance, grouping);
       grouping.catch(() => snapshot.groups.delete(distance));
     }
-    const groups = await grouping;
-    return { dataset, snapshot, distance, groups, after, limit };
+    return grouping;
+  }
+
+  /**
+   * The groups of near-duplicates at the dataset's current revision whose members carry
+   * different categories (by index): what the review queue ranks label conflicts from.
+   */
+  async labelConflicts(dataset: DatasetRecord, distance = DEFAULT_DUPLICATE_DISTANCE): Promise<DuplicateGroupLabels[]> {
+    const snapshot = await this.snapshots.at(dataset, dataset.revision);
+    const groups = await this.grouping(snapshot, distance);
+    const out: DuplicateGroupLabels[] = [];
+    for (let g = 0; g + 1 < groups.starts.length; g++) {
+      if (!this.flags(snapshot, groups, g, dataset.testPercent).conflict) continue;
+      const members = Array.from(groups.members.subarray(groups.starts[g], groups.starts[g + 1]), (p) => ({ id: snapshot.ids[p], label: snapshot.categories[p] }));
+      out.push({ members });
+    }
+    return out;
   }
 
   private flags(snapshot: Snapshot, groups: Groups, g: number, testPercent: number): { straddles: boolean; conflict: boolean } {

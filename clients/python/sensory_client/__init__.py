@@ -40,7 +40,7 @@ import struct
 import tarfile
 import time
 import urllib.parse
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -365,6 +365,39 @@ class Client:
         body = _batch_body(size, seed, noise, split, categories, dtype, labels, fields)
         return self._json("POST", "/v1/datasets/%s/orders" % _q(dataset), json_body=body, idempotent=key is not None)
 
+    # -- label review -----------------------------------------------------------------------
+
+    def feedback(self, dataset: str, items: Iterable[Dict[str, Any]], revision: Optional[int] = None, chunk: int = 10000) -> Dict[str, Any]:
+        """Reports what training saw of each sample: `items` of {id, loss?, probs?, predicted?}.
+
+        `probs` (one per category index; a numpy array will do) and `loss` may come straight from
+        the model. Sent `chunk` items per request (the service's SENSORY_MAX_FEEDBACK_ITEMS bounds
+        one); the answer is {stored, results: [{id, status: stored | not_found}]} over all of them,
+        in order. Safe to send again: the latest report of a sample replaces the previous one.
+        """
+        body_items = [_feedback_item(item) for item in items]
+        stored = 0
+        results: List[Dict[str, Any]] = []
+        for start in range(0, len(body_items), max(1, chunk)):
+            body: Dict[str, Any] = {"items": body_items[start : start + max(1, chunk)]}
+            if revision is not None:
+                body["revision"] = revision
+            answer = self._json("POST", "/v1/datasets/%s/feedback" % _q(dataset), json_body=body)
+            stored += int(answer["stored"])
+            results.extend(answer["results"])
+        return {"stored": stored, "results": results}
+
+    def review(self, dataset: str, limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
+        """The review queue: {total, items: [{id, category, score, reasons, suggested?}], nextCursor?}, likely mislabels first."""
+        return self._json("GET", "/v1/datasets/%s/review" % _q(dataset), query={"limit": limit, "cursor": cursor})
+
+    def decide(self, dataset: str, sample_id: int, decision: str, category: Optional[str] = None) -> Dict[str, Any]:
+        """confirm, relabel (to `category`, or the suggested class) or delete (admin) a sample in review."""
+        body: Dict[str, Any] = {"decision": decision}
+        if category is not None:
+            body["category"] = category
+        return self._json("POST", "/v1/datasets/%s/review/%d" % (_q(dataset), sample_id), json_body=body, idempotent=False)
+
     def stats(self, dataset: str) -> Dict[str, Any]:
         """{revision, train, test, categories: [{name, index, train, test}]}: live samples per split, at one revision."""
         return self._json("GET", "/v1/datasets/%s/stats" % _q(dataset))
@@ -426,6 +459,18 @@ class Client:
         `order_id` names one. `cursor` (an iterator's `cursor` kept in a checkpoint) resumes exactly
         after the chunk it follows."""
         return OrderIterator(self, dataset, size, order_id, max, wait_ms, fields, rank=rank, cursor=cursor)
+
+
+def _feedback_item(item: Dict[str, Any]) -> Dict[str, Any]:
+    """One item as JSON: numpy numbers and arrays become plain ones."""
+    out: Dict[str, Any] = {"id": int(item["id"])}
+    if item.get("loss") is not None:
+        out["loss"] = float(item["loss"])
+    if item.get("probs") is not None:
+        out["probs"] = [float(p) for p in np.asarray(item["probs"], dtype=np.float64).reshape(-1)]
+    if item.get("predicted") is not None:
+        out["predicted"] = int(item["predicted"])
+    return out
 
 
 class _Collector:

@@ -109,6 +109,21 @@ def check_bulk(client, args):
     emit({"first": first, "second": second})
 
 
+def check_feedback(client, args):
+    categories = client.categories(args.dataset)
+    ids = [s["id"] for s in client._json("GET", "/v1/datasets/%s/samples" % args.dataset, query={"limit": 100})["samples"]]
+    # The model sure of the next class for the first sample, right about the others.
+    items = []
+    for i, sample_id in enumerate(ids):
+        probs = np.full(len(categories), 0.02, dtype=np.float32)
+        probs[(i + 1) % len(categories) if i == 0 else 0] = 1 - 0.02 * (len(categories) - 1)
+        items.append({"id": np.int64(sample_id), "probs": probs, "loss": np.float32(0.1 if i else 4.0)})
+    sent = client.feedback(args.dataset, items + [{"id": 999999, "loss": 1.0}], chunk=3)
+    queue = client.review(args.dataset, limit=5)
+    decided = client.decide(args.dataset, ids[0], "confirm")
+    emit({"sent": sent, "queue": queue, "decided": decided, "after": client.review(args.dataset), "first": ids[0], "wrong": caught(lambda: client.feedback(args.dataset, [{"id": ids[0], "loss": -1}]))})
+
+
 def caught(call):
     try:
         call()
@@ -150,7 +165,7 @@ def check_adapters(client, args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["batch", "order", "upload", "bulk", "errors", "adapters"])
+    parser.add_argument("mode", choices=["batch", "order", "upload", "bulk", "errors", "adapters", "feedback"])
     parser.add_argument("url")
     parser.add_argument("key")
     parser.add_argument("dataset")
@@ -168,7 +183,7 @@ def main():
     parser.add_argument("--dir")
     args = parser.parse_args()
     with Client(args.url, args.key, retry_delay=0.05) as client:
-        {"batch": check_batch, "order": check_order, "upload": check_upload, "bulk": check_bulk, "errors": check_errors, "adapters": check_adapters}[args.mode](client, args)
+        {"batch": check_batch, "order": check_order, "upload": check_upload, "bulk": check_bulk, "errors": check_errors, "adapters": check_adapters, "feedback": check_feedback}[args.mode](client, args)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ import { categoriesToAppend, undeclaredCategory } from '../../domain/category-li
 import type { Split } from '../../domain/split.js';
 import type { IndexedBlob } from '../../ports/blob-index.js';
 import type {
+  FeedbackInput,
+  FeedbackRecord,
+  ReviewDecision,
   AddOutcome,
   CategoryRecord,
   ChangeQuery,
@@ -877,6 +880,54 @@ export class PostgresMetadataStore implements MetadataStore {
       [datasetId, query.revision, query.afterId, query.limit],
     );
     return rows;
+  }
+
+  async putFeedback(datasetId: number, items: readonly FeedbackInput[], revision: number, at: string): Promise<number[]> {
+    if (items.length === 0) return [];
+    // One statement: the items as arrays, joined to the dataset's live samples (others are skipped).
+    const { rows } = await this.pool.query<{ id: number }>(
+      `INSERT INTO sample_feedback (dataset_id, sample_id, loss, probs, predicted, revision, received_at, decision, decided_at)
+       SELECT s.dataset_id, s.id, u.loss, u.probs, u.predicted, $6, $7, NULL, NULL
+         FROM unnest($2::bigint[], $3::float8[], $4::text[], $5::int[]) AS u(id, loss, probs, predicted)
+         JOIN samples s ON s.id = u.id AND s.dataset_id = $1 AND s.deleted_rev IS NULL
+       ON CONFLICT (dataset_id, sample_id) DO UPDATE SET
+         loss = excluded.loss, probs = excluded.probs, predicted = excluded.predicted, revision = excluded.revision,
+         received_at = excluded.received_at, decision = NULL, decided_at = NULL
+       RETURNING sample_id AS id`,
+      [
+        datasetId,
+        items.map((item) => item.id),
+        items.map((item) => item.loss ?? null),
+        items.map((item) => (item.probs ? JSON.stringify(item.probs) : null)),
+        items.map((item) => item.predicted ?? null),
+        revision,
+        at,
+      ],
+    );
+    const stored = new Set(rows.map((row) => row.id));
+    return items.filter((item) => stored.has(item.id)).map((item) => item.id);
+  }
+
+  async listFeedback(datasetId: number): Promise<FeedbackRecord[]> {
+    const { rows } = await this.pool.query<Omit<FeedbackRecord, 'probs'> & { probs: string | null }>(
+      `SELECT f.sample_id AS id, s.category_idx AS "categoryIndex", s.label_rev AS "labelRevision", f.loss, f.probs, f.predicted, f.revision, f.received_at AS "receivedAt", f.decision
+         FROM sample_feedback f JOIN samples s ON s.id = f.sample_id
+        WHERE f.dataset_id = $1 AND s.deleted_rev IS NULL ORDER BY f.sample_id`,
+      [datasetId],
+    );
+    return rows.map((row) => ({ ...row, probs: row.probs === null ? null : (JSON.parse(row.probs) as number[]) }));
+  }
+
+  async decideFeedback(datasetId: number, id: number, decision: ReviewDecision, at: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `INSERT INTO sample_feedback (dataset_id, sample_id, revision, received_at, decision, decided_at)
+       SELECT s.dataset_id, s.id, d.revision, $4, $3, $4
+         FROM samples s JOIN datasets d ON d.id = s.dataset_id
+        WHERE s.dataset_id = $1 AND s.id = $2 AND s.deleted_rev IS NULL
+       ON CONFLICT (dataset_id, sample_id) DO UPDATE SET decision = excluded.decision, decided_at = excluded.decided_at`,
+      [datasetId, id, decision, at],
+    );
+    return (rowCount ?? 0) > 0;
   }
 
   async revisionChanges(datasetId: number, query: ChangeQuery): Promise<RevisionChange[]> {

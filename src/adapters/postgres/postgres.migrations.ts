@@ -276,6 +276,23 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   -- What the background pass still has to do, by id: empty once every sample is hashed.
   CREATE INDEX samples_phash_missing ON samples(id) WHERE phash IS NULL;
   `,
+  // What a trainer reported of each sample (loss, class probabilities, predicted class), the
+  // latest report per sample (domain/mislabel-ranking.ts ranks them into the review queue), and
+  // what a person decided about it since: a new report clears the decision.
+  `
+  CREATE TABLE sample_feedback (
+    dataset_id  bigint  NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+    sample_id   bigint  NOT NULL REFERENCES samples(id) ON DELETE CASCADE,
+    loss        double precision,
+    probs       text,     -- JSON array, one probability per category index
+    predicted   integer,
+    revision    bigint  NOT NULL,  -- the revision the trainer's samples were drawn at
+    received_at text    NOT NULL,
+    decision    text,     -- confirm | relabel | delete, until the next report
+    decided_at  text,
+    PRIMARY KEY (dataset_id, sample_id)
+  );
+  `,
 ];
 
 /**

@@ -4,6 +4,9 @@ import { caseConflict } from '../../domain/names.js';
 import { categoriesToAppend, undeclaredCategory } from '../../domain/category-list.js';
 import type { Split } from '../../domain/split.js';
 import type {
+  FeedbackInput,
+  FeedbackRecord,
+  ReviewDecision,
   AddOutcome,
   CategoryRecord,
   ChangeQuery,
@@ -567,6 +570,60 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async revisionChanges(datasetId: number, query: ChangeQuery): Promise<RevisionChange[]> {
     return this.q.changes.all({ datasetId, ...query }) as RevisionChange[];
+  }
+
+  async putFeedback(datasetId: number, items: readonly FeedbackInput[], revision: number, at: string): Promise<number[]> {
+    const put = this.db.prepare(`
+      INSERT INTO sample_feedback (dataset_id, sample_id, loss, probs, predicted, revision, received_at, decision, decided_at)
+      SELECT dataset_id, id, @loss, @probs, @predicted, @revision, @at, NULL, NULL
+        FROM samples WHERE dataset_id = @datasetId AND id = @id AND deleted_rev IS NULL
+      ON CONFLICT (dataset_id, sample_id) DO UPDATE SET
+        loss = excluded.loss, probs = excluded.probs, predicted = excluded.predicted, revision = excluded.revision,
+        received_at = excluded.received_at, decision = NULL, decided_at = NULL`);
+    return this.durable(
+      this.db
+        .transaction(() => {
+          const stored: number[] = [];
+          for (const item of items) {
+            const changes = put.run({
+              datasetId,
+              id: item.id,
+              loss: item.loss ?? null,
+              probs: item.probs ? JSON.stringify(item.probs) : null,
+              predicted: item.predicted ?? null,
+              revision,
+              at,
+            }).changes;
+            if (changes > 0) stored.push(item.id);
+          }
+          return stored;
+        })
+        .immediate(),
+    );
+  }
+
+  async listFeedback(datasetId: number): Promise<FeedbackRecord[]> {
+    const rows = this.db
+      .prepare(
+        `SELECT f.sample_id AS id, s.category_idx AS categoryIndex, s.label_rev AS labelRevision, f.loss, f.probs, f.predicted, f.revision, f.received_at AS receivedAt, f.decision
+           FROM sample_feedback f JOIN samples s ON s.id = f.sample_id
+          WHERE f.dataset_id = ? AND s.deleted_rev IS NULL ORDER BY f.sample_id`,
+      )
+      .all(datasetId) as (Omit<FeedbackRecord, 'probs'> & { probs: string | null })[];
+    return rows.map((row) => ({ ...row, probs: row.probs === null ? null : (JSON.parse(row.probs) as number[]) }));
+  }
+
+  async decideFeedback(datasetId: number, id: number, decision: ReviewDecision, at: string): Promise<boolean> {
+    const changes = this.db
+      .prepare(
+        `INSERT INTO sample_feedback (dataset_id, sample_id, revision, received_at, decision, decided_at)
+         SELECT s.dataset_id, s.id, d.revision, @at, @decision, @at
+           FROM samples s JOIN datasets d ON d.id = s.dataset_id
+          WHERE s.dataset_id = @datasetId AND s.id = @id AND s.deleted_rev IS NULL
+         ON CONFLICT (dataset_id, sample_id) DO UPDATE SET decision = excluded.decision, decided_at = excluded.decided_at`,
+      )
+      .run({ datasetId, id, decision, at }).changes;
+    return this.durable(changes > 0);
   }
 
   async dropUnreferencedBlobs(): Promise<number> {
