@@ -277,6 +277,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX audit_log_dataset ON audit_log(dataset_id, id);
   CREATE INDEX audit_log_sample ON audit_log(dataset_id, sample_id, id);
+  `,
+  `
   -- Perceptual hashes (domain/perceptual-hash.ts) of the stored pixels: 16 hex digits, computed at
   -- ingest; NULL until the serve process's background pass has computed it for older samples.
   ALTER TABLE samples ADD COLUMN phash TEXT;
