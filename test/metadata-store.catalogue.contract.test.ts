@@ -13,7 +13,7 @@ import { PostgresMetadataStore } from '../src/adapters/postgres/postgres.metadat
 import { SqliteMetadataStore } from '../src/adapters/sqlite/sqlite.metadata-store.js';
 import { isSensoryError } from '../src/domain/errors.js';
 import type { Actor, AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../src/ports/metadata-store.js';
-import { dropSchemas, postgresSkip, requirePostgresInCi, selectBackends, uniqueSchema, useSchema } from './support/postgres.js';
+import { dropSchemas, postgresQuery, postgresSkip, requirePostgresInCi, selectBackends, uniqueSchema, useSchema } from './support/postgres.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'sensory-catalogue-'));
 after(() => rmSync(TMP, { recursive: true, force: true }));
@@ -413,3 +413,38 @@ for (const backend of selected) {
     });
   });
 }
+
+const postgres = selected.find((b) => b.name === 'postgres');
+describe('PostgreSQL sorts names by code point whatever the collation of the columns', { skip: postgres ? postgres.skip : 'PostgreSQL not selected' }, () => {
+  it('with the names and filenames in an ICU English collation, the order stays byte-wise', async () => {
+    const schema = uniqueSchema('collation');
+    const store = new PostgresMetadataStore(await useSchema(schema));
+    try {
+      await store.migrate();
+      // What a database created with a language's locale would give (there, a < Ähre < b < B).
+      await postgresQuery(`ALTER TABLE ${schema}.categories ALTER COLUMN name TYPE text COLLATE "en-x-icu"`);
+      await postgresQuery(`ALTER TABLE ${schema}.samples ALTER COLUMN filename TYPE text COLLATE "en-x-icu"`);
+      const { dataset: ds } = await store.putDataset({ name: uniqueName('collation'), width: 2, height: 2, channels: 1, testPercent: 0 });
+      const names = ['b', 'Ähre', 'B', 'a', 'zebra', '猫'];
+      const made = (await store.addSamples(ds.id, names.map((name, i) => sample(`${ds.name}-${i}`, name, { filename: `${name}.png` })))).map(added);
+      const byteOrder = [...names].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+      assert.deepEqual(byteOrder, ['B', 'a', 'b', 'zebra', 'Ähre', '猫']);
+      for (const orderBy of ['category', 'filename'] as const) {
+        const listed = (await store.listSamples(ds.id, { limit: 100, orderBy })).map((s) => s.category);
+        assert.deepEqual(listed, byteOrder, orderBy);
+        const paged: string[] = [];
+        let last: SampleRecord | undefined;
+        for (;;) {
+          const page = await store.listSamples(ds.id, { limit: 1, orderBy, ...(last ? { afterId: last.id, afterKey: orderBy === 'category' ? last.category : last.filename } : {}) });
+          if (page.length === 0) break;
+          paged.push(page[0].category);
+          last = page[0];
+        }
+        assert.deepEqual(paged, byteOrder, `${orderBy}, in pages of one`);
+      }
+      assert.equal(made.length, names.length);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -486,7 +486,7 @@ export class PostgresMetadataStore implements MetadataStore {
       order = 'c.name COLLATE "C", s.id';
       if (query.afterId !== undefined) {
         const key = param(query.afterKey ?? '');
-        where.push(`(c.name COLLATE "C" > ${key} OR (c.name = ${key} AND s.id > $2))`);
+        where.push(`(c.name COLLATE "C" > ${key} OR (c.name COLLATE "C" = ${key} AND s.id > $2))`);
       }
     } else if (query.orderBy === 'filename') {
       order = 's.filename COLLATE "C" NULLS LAST, s.id';
@@ -494,7 +494,7 @@ export class PostgresMetadataStore implements MetadataStore {
         if (query.afterKey === null || query.afterKey === undefined) where.push('(s.filename IS NULL AND s.id > $2)');
         else {
           const key = param(query.afterKey);
-          where.push(`(s.filename IS NULL OR s.filename COLLATE "C" > ${key} OR (s.filename = ${key} AND s.id > $2))`);
+          where.push(`(s.filename IS NULL OR s.filename COLLATE "C" > ${key} OR (s.filename COLLATE "C" = ${key} AND s.id > $2))`);
         }
       }
     }
