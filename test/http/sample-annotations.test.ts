@@ -224,6 +224,15 @@ describe('samples carry a filename, tags and metadata', () => {
       }
       assert.equal((await page(`sort=category&cursor=${'x'.repeat(5000)}`)).json().error.field, 'cursor', 'too long');
     });
+
+    it('the cursor of the longest filename kept (quotes, 4-byte characters) is accepted back', async () => {
+      const long = `${'"𝒳'.repeat(125)}.png`; // 254 characters, 629 bytes of UTF-8
+      const res = await t.app.inject({ method: 'POST', url: `/v1/datasets/${SORTED}/samples`, headers: t.auth('write'), payload: { category: 'a', data: (await png(200)).toString('base64'), filename: long } });
+      assert.equal(res.statusCode, 201, res.body);
+      assert.equal(res.json().filename, long);
+      const all = [...made, res.json()].sort((x, y) => cmp(x.filename, y.filename) || x.id - y.id).map((s) => s.id);
+      assert.deepEqual(await pageAll('sort=filename', 1), all);
+    });
   });
 
   it('wrong list filters → 400 naming the field', async () => {
