@@ -13,7 +13,7 @@ import { PostgresMetadataStore } from '../src/adapters/postgres/postgres.metadat
 import { SqliteMetadataStore } from '../src/adapters/sqlite/sqlite.metadata-store.js';
 import { isSensoryError } from '../src/domain/errors.js';
 import type { Actor, AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../src/ports/metadata-store.js';
-import { dropSchemas, postgresSkip, requirePostgresInCi, selectBackends, uniqueSchema, useSchema } from './support/postgres.js';
+import { dropSchemas, postgresQuery, postgresSkip, requirePostgresInCi, selectBackends, uniqueSchema, useSchema } from './support/postgres.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'sensory-catalogue-'));
 after(() => rmSync(TMP, { recursive: true, force: true }));
@@ -212,6 +212,95 @@ for (const backend of selected) {
         assert.deepEqual(await ids({ limit: 2, newestFirst: true }), descending.slice(1, 3), 'deleted samples are not listed');
         assert.deepEqual(await ids({ limit: 100, newestFirst: false }), [...descending.slice(1)].reverse());
       });
+
+      describe('listSamples by category name and by filename, paged by (key, id)', () => {
+        type Query = Parameters<MetadataStore['listSamples']>[1];
+        const bytes = (text: string | null | undefined) => (text == null ? null : Buffer.from(text, 'utf8'));
+        /** Byte-wise on UTF-8 (code point order); no filename after every filename; ties by id. */
+        function byKey(orderBy: 'category' | 'filename') {
+          return (x: SampleRecord, y: SampleRecord) => {
+            const a = bytes(orderBy === 'category' ? x.category : x.filename);
+            const b = bytes(orderBy === 'category' ? y.category : y.filename);
+            if (a === null && b !== null) return 1;
+            if (b === null && a !== null) return -1;
+            const c = a && b ? Buffer.compare(a, b) : 0;
+            return c !== 0 ? c : x.id - y.id;
+          };
+        }
+        const keyOf = (orderBy: 'category' | 'filename', s: SampleRecord) => (orderBy === 'category' ? s.category : (s.filename ?? null));
+        /** Pages through with `limit`, calling `between` after each page; returns the pages' ids. */
+        async function pageAll(dsId: number, query: Omit<Query, 'limit' | 'afterId' | 'afterKey'> & { orderBy: 'category' | 'filename' }, limit: number, between?: (page: number) => Promise<void>) {
+          const pages: number[][] = [];
+          let last: SampleRecord | undefined;
+          for (let n = 0; n < 100; n++) {
+            const page = await store.listSamples(dsId, { ...query, limit, ...(last ? { afterId: last.id, afterKey: keyOf(query.orderBy, last) } : {}) });
+            if (page.length === 0) break;
+            pages.push(page.map((s) => s.id));
+            last = page[page.length - 1];
+            await between?.(n);
+          }
+          return pages;
+        }
+        // Letter case, accents and CJK: byte order is B < a < b < zebra < Ähre < 猫, whatever the database's locale.
+        const CATEGORIES = ['b', 'zebra', 'B', '猫', 'a', 'Ähre', 'b', 'a', 'b'];
+        const FILENAMES = ['same.png', null, 'Zed.png', 'same.png', 'écu.png', null, 'a.png', 'same.png', 'A.png', null, 'same.png', '猫.png', 'b.png'];
+        async function made() {
+          const ds = await dataset();
+          const samples = (
+            await store.addSamples(
+              ds.id,
+              FILENAMES.map((filename, i) => sample(`${ds.name}-k${i}`, CATEGORIES[i % CATEGORIES.length], { ...(filename ? { filename } : {}), tags: i % 3 === 0 ? ['third'] : [] })),
+            )
+          ).map(added);
+          return { ds, samples };
+        }
+
+        for (const orderBy of ['category', 'filename'] as const) {
+          it(`by ${orderBy}: every live sample once, in order, with pages of 1, 2, 3 and 5 (equal keys across page boundaries)`, async () => {
+            const { ds, samples } = await made();
+            const expected = [...samples].sort(byKey(orderBy)).map((s) => s.id);
+            assert.deepEqual((await store.listSamples(ds.id, { limit: 100, orderBy })).map((s) => s.id), expected);
+            for (const limit of [1, 2, 3, 5]) {
+              const pages = await pageAll(ds.id, { orderBy }, limit);
+              assert.deepEqual(pages.flat(), expected, `pages of ${limit}`);
+              assert.ok(pages.slice(0, -1).every((p) => p.length === limit));
+            }
+          });
+
+          it(`by ${orderBy}: with filters (category, tag, filename part, search)`, async () => {
+            const { ds, samples } = await made();
+            const expect = (keep: (s: SampleRecord) => boolean) => samples.filter(keep).sort(byKey(orderBy)).map((s) => s.id);
+            assert.deepEqual((await pageAll(ds.id, { orderBy, category: 'b' }, 2)).flat(), expect((s) => s.category === 'b'));
+            assert.deepEqual((await pageAll(ds.id, { orderBy, tag: 'third' }, 1)).flat(), expect((s) => s.tags.includes('third')));
+            assert.deepEqual((await pageAll(ds.id, { orderBy, filename: 'PNG' }, 2)).flat(), expect((s) => s.filename != null));
+            assert.deepEqual((await pageAll(ds.id, { orderBy, search: { text: 'same' } }, 3)).flat(), expect((s) => s.filename === 'same.png'));
+          });
+
+          it(`by ${orderBy}: deletes between pages neither repeat nor skip the others`, async () => {
+            const { ds, samples } = await made();
+            const order = [...samples].sort(byKey(orderBy));
+            const gone = new Set<number>();
+            const pages = await pageAll(ds.id, { orderBy }, 2, async (n) => {
+              if (n !== 0) return;
+              // One already seen (the page's last, the cursor's own sample), one ahead, one further on.
+              for (const s of [order[1], order[2], order[9]]) {
+                await store.deleteSample(ds.id, s.id);
+                gone.add(s.id);
+              }
+            });
+            const expected = order.filter((s, i) => i < 2 || !gone.has(s.id)).map((s) => s.id);
+            assert.deepEqual(pages.flat(), expected);
+          });
+        }
+
+        it('by filename: samples without a filename come last, and a cursor among them pages by id', async () => {
+          const { ds, samples } = await made();
+          const none = samples.filter((s) => s.filename == null).map((s) => s.id).sort((a, b) => a - b);
+          const all = (await store.listSamples(ds.id, { limit: 100, orderBy: 'filename' })).map((s) => s.id);
+          assert.deepEqual(all.slice(-none.length), none);
+          assert.deepEqual((await store.listSamples(ds.id, { limit: 100, orderBy: 'filename', afterId: none[0], afterKey: null })).map((s) => s.id), none.slice(1));
+        });
+      });
     });
 
     describe('bulk actions and the audit log', () => {
@@ -324,3 +413,38 @@ for (const backend of selected) {
     });
   });
 }
+
+const postgres = selected.find((b) => b.name === 'postgres');
+describe('PostgreSQL sorts names by code point whatever the collation of the columns', { skip: postgres ? postgres.skip : 'PostgreSQL not selected' }, () => {
+  it('with the names and filenames in an ICU English collation, the order stays byte-wise', async () => {
+    const schema = uniqueSchema('collation');
+    const store = new PostgresMetadataStore(await useSchema(schema));
+    try {
+      await store.migrate();
+      // What a database created with a language's locale would give (there, a < Ähre < b < B).
+      await postgresQuery(`ALTER TABLE ${schema}.categories ALTER COLUMN name TYPE text COLLATE "en-x-icu"`);
+      await postgresQuery(`ALTER TABLE ${schema}.samples ALTER COLUMN filename TYPE text COLLATE "en-x-icu"`);
+      const { dataset: ds } = await store.putDataset({ name: uniqueName('collation'), width: 2, height: 2, channels: 1, testPercent: 0 });
+      const names = ['b', 'Ähre', 'B', 'a', 'zebra', '猫'];
+      const made = (await store.addSamples(ds.id, names.map((name, i) => sample(`${ds.name}-${i}`, name, { filename: `${name}.png` })))).map(added);
+      const byteOrder = [...names].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+      assert.deepEqual(byteOrder, ['B', 'a', 'b', 'zebra', 'Ähre', '猫']);
+      for (const orderBy of ['category', 'filename'] as const) {
+        const listed = (await store.listSamples(ds.id, { limit: 100, orderBy })).map((s) => s.category);
+        assert.deepEqual(listed, byteOrder, orderBy);
+        const paged: string[] = [];
+        let last: SampleRecord | undefined;
+        for (;;) {
+          const page = await store.listSamples(ds.id, { limit: 1, orderBy, ...(last ? { afterId: last.id, afterKey: orderBy === 'category' ? last.category : last.filename } : {}) });
+          if (page.length === 0) break;
+          paged.push(page[0].category);
+          last = page[0];
+        }
+        assert.deepEqual(paged, byteOrder, `${orderBy}, in pages of one`);
+      }
+      assert.equal(made.length, names.length);
+    } finally {
+      await store.close();
+    }
+  });
+});

@@ -169,6 +169,8 @@ export function datasetView(root, name) {
     { name: 'sort' },
     h('option', { value: 'oldest', text: 'Oldest first' }),
     h('option', { value: 'newest', text: 'Newest first' }),
+    h('option', { value: 'category', text: 'Category' }),
+    h('option', { value: 'filename', text: 'Filename' }),
   );
   const searchInput = h('input', { name: 'q', type: 'search', autocomplete: 'off', spellcheck: 'false', maxlength: '256' });
   const tagFilter = h('input', { name: 'tag', type: 'search', autocomplete: 'off', spellcheck: 'false', maxlength: '64' });

@@ -98,6 +98,11 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
   }
 
   function indexOfId(id) {
+    // By category or filename the ids come in no order: a scan over what is listed.
+    if (state.filter.sort === 'category' || state.filter.sort === 'filename') {
+      for (let i = 0; i < state.loaded; i++) if (ids.get(i) === id) return i;
+      return -1;
+    }
     // Ids are listed in ascending order (descending, newest first): a binary search over what is listed.
     const up = state.filter.sort !== 'newest';
     let lo = 0;
@@ -116,7 +121,7 @@ export function virtualGrid({ name, label, onOpen, onSelection }) {
     const generation = state.generation;
     const limit = state.loaded === 0 ? FIRST_PAGE : PAGE;
     const { category, split, tag, q, sort } = state.filter;
-    const page = await apiJson(paths.samples(name, { limit, cursor: state.cursor, category, split: split === 'all' ? '' : split, tag, q, sort: sort === 'newest' ? sort : '' }), {
+    const page = await apiJson(paths.samples(name, { limit, cursor: state.cursor, category, split: split === 'all' ? '' : split, tag, q, sort: sort === 'oldest' ? '' : sort }), {
       signal: controller.signal,
     });
     if (generation !== state.generation) return;

@@ -175,9 +175,12 @@ export const SampleListQuery = Type.Object(
       Type.String({ minLength: 1, maxLength: 256, description: 'search: the sample id (a whole number), a SHA-256 prefix (4+ hex digits), part of the filename, or a tag' }),
     ),
     sort: Type.Optional(
-      StringEnum(['oldest', 'newest'] as const, { description: 'oldest first (ascending ids, the default) or newest first (descending ids); a cursor pages in the order it came from' }),
+      StringEnum(['oldest', 'newest', 'category', 'filename'] as const, {
+        description:
+          'oldest first (ascending ids, the default), newest first (descending ids), by category name, or by filename (samples without one last); ties by ascending id; names compare by code point. A cursor pages in the sort it came from',
+      }),
     ),
-    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    cursor: Type.Optional(Type.String({ maxLength: 4096 })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 100 })),
   },
   { additionalProperties: false },

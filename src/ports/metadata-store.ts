@@ -203,6 +203,16 @@ export interface SampleQuery {
   readonly afterId?: number;
   /** By descending id (the newest first) instead of ascending. */
   readonly newestFirst?: boolean;
+  /**
+   * By category name, or by filename (samples without one last), instead of by id; ties by
+   * ascending id. Names compare byte-wise (code point order), the same in every store.
+   */
+  readonly orderBy?: 'category' | 'filename';
+  /**
+   * With `orderBy` and `afterId`: the sort key of the previous page's last sample (null: it had
+   * no filename); the page continues after (afterKey, afterId).
+   */
+  readonly afterKey?: string | null;
   readonly limit: number;
 }
 

@@ -15,8 +15,8 @@ export interface SamplePageRequest {
   readonly filename?: string;
   readonly tag?: string;
   readonly q?: string;
-  /** oldest (ascending ids, the default) or newest (descending). */
-  readonly sort?: 'oldest' | 'newest';
+  /** oldest (ascending ids, the default), newest (descending), category (by name) or filename (missing last); ties by id. */
+  readonly sort?: SampleSort;
   readonly cursor?: string;
   readonly limit?: number;
 }
@@ -28,17 +28,45 @@ export interface SamplePage {
   readonly nextCursor?: string;
 }
 
-/** A cursor is opaque to clients; inside, it is the last id of the page. */
-function decodeCursor(cursor: string | undefined): number | undefined {
-  if (cursor === undefined || cursor === '') return undefined;
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  const match = /^s(\d{1,15})$/.exec(text);
-  if (!match) throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'cursor is not one this service gave out', { field: 'cursor' });
-  return Number(match[1]);
+export type SampleSort = 'oldest' | 'newest' | 'category' | 'filename';
+
+interface Position {
+  readonly id: number;
+  /** The sort key of the sample at `id` (category or filename sorts; null: no filename). */
+  readonly key?: string | null;
 }
 
-function encodeCursor(lastId: number): string {
-  return Buffer.from(`s${lastId}`, 'utf8').toString('base64url');
+const badCursor = (why: string) => new SensoryError('SENSORY_ERR_BAD_REQUEST', `cursor ${why}`, { field: 'cursor' });
+
+/**
+ * A cursor is opaque to clients. Inside, by id: `s<last id>`; by category or filename: JSON
+ * {s: sort, k: key of the last sample, id: its id}, so that the next page starts after that pair.
+ */
+function decodeCursor(cursor: string | undefined, sort: SampleSort): Position | undefined {
+  if (cursor === undefined || cursor === '') return undefined;
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const byId = /^s(\d{1,15})$/.exec(text);
+  if (byId) {
+    if (sort === 'category' || sort === 'filename') throw badCursor(`is not one of sort=${sort}`);
+    return { id: Number(byId[1]) };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw badCursor('is not one this service gave out');
+  }
+  const { s, k, id } = (parsed ?? {}) as { s?: unknown; k?: unknown; id?: unknown };
+  if ((s !== 'category' && s !== 'filename') || !Number.isSafeInteger(id) || (id as number) < 1) throw badCursor('is not one this service gave out');
+  if (typeof k !== 'string' && !(k === null && s === 'filename')) throw badCursor('is not one this service gave out');
+  if (s !== sort) throw badCursor(`is one of sort=${s}, not of sort=${sort}`);
+  return { id: id as number, key: k };
+}
+
+function encodeCursor(last: SampleRecord, sort: SampleSort): string {
+  if (sort === 'category') return Buffer.from(JSON.stringify({ s: sort, k: last.category, id: last.id }), 'utf8').toString('base64url');
+  if (sort === 'filename') return Buffer.from(JSON.stringify({ s: sort, k: last.filename ?? null, id: last.id }), 'utf8').toString('base64url');
+  return Buffer.from(`s${last.id}`, 'utf8').toString('base64url');
 }
 
 export class SampleService {
@@ -78,19 +106,22 @@ export class SampleService {
     const dataset = await requireDataset(this.store, datasetName);
     const category = request.category === undefined ? undefined : categoryName('category', request.category);
     const limit = request.limit ?? DEFAULT_PAGE;
+    const sort = request.sort ?? 'oldest';
+    const after = decodeCursor(request.cursor, sort);
     const samples = await this.store.listSamples(dataset.id, {
       category,
       split: request.split,
       ...(request.filename !== undefined ? { filename: request.filename.normalize('NFC') } : {}),
       ...(request.tag !== undefined ? { tag: request.tag.normalize('NFC') } : {}),
       ...(request.q !== undefined ? { search: sampleSearch(request.q.normalize('NFC')) } : {}),
-      afterId: decodeCursor(request.cursor),
-      ...(request.sort === 'newest' ? { newestFirst: true } : {}),
+      afterId: after?.id,
+      ...(sort === 'newest' ? { newestFirst: true } : {}),
+      ...(sort === 'category' || sort === 'filename' ? { orderBy: sort, ...(after ? { afterKey: after.key } : {}) } : {}),
       limit: limit + 1,
     });
     const more = samples.length > limit;
     if (more) samples.length = limit;
-    return { dataset, samples, nextCursor: more ? encodeCursor(samples[samples.length - 1].id) : undefined };
+    return { dataset, samples, nextCursor: more ? encodeCursor(samples[samples.length - 1], sort) : undefined };
   }
 
   async get(datasetName: string, id: number): Promise<{ dataset: DatasetRecord; sample: SampleRecord }> {

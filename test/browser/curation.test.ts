@@ -191,6 +191,20 @@ describe('web page: curation', { skip }, () => {
     await samplesRegion().getByLabel('Order', { exact: true }).selectOption('oldest');
     const oldest = (await call('GET', `/v1/datasets/${DATASET}/samples?limit=1`)).body.samples[0].id;
     await page.locator('[role="gridcell"][data-index="0"]').and(page.locator(`[data-sample-id="${oldest}"]`)).waitFor();
+    // By category: cells grouped by name; a sample moved to "aardvark" leads, before the 1,000 of "many".
+    const moved = named.get('plain-4.png')!;
+    assert.equal((await call('PATCH', `/v1/datasets/${DATASET}/samples/${moved}`, { category: 'aardvark' })).status, 200);
+    await samplesRegion().getByLabel('Order', { exact: true }).selectOption('category');
+    await page.locator(`[role="gridcell"][data-index="0"][data-sample-id="${moved}"][data-category="aardvark"]`).waitFor();
+    await page.locator('[role="gridcell"][data-index="1"][data-category="many"]').waitFor();
+    const shown = await cells().evaluateAll((els) =>
+      els.map((el) => [Number((el as HTMLElement).dataset.index), (el as HTMLElement).dataset.category!] as const).sort((a, b) => a[0] - b[0]).map(([, c]) => c),
+    );
+    assert.ok(shown.length > 2);
+    assert.deepEqual(shown, [...shown].sort(), 'grouped by category name');
+    await samplesRegion().getByLabel('Order', { exact: true }).selectOption('oldest');
+    await page.locator('[role="gridcell"][data-index="0"]').and(page.locator(`[data-sample-id="${oldest}"]`)).waitFor();
+    assert.equal((await call('PATCH', `/v1/datasets/${DATASET}/samples/${moved}`, { category: 'other' })).status, 200);
   });
 
   test('a sample shows its filename, tags (edited by a write key) and history', async () => {

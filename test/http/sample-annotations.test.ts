@@ -147,6 +147,94 @@ describe('samples carry a filename, tags and metadata', () => {
     assert.deepEqual((await list('sort=newest&category=cat')).map((s) => s.id), (await list('category=cat')).map((s) => s.id).reverse());
   });
 
+  describe('sort=category and sort=filename', () => {
+    const SORTED = 'annotated-sorted';
+    // Byte order of the names: B < a < b < Ähre; of the filenames: Z.png < a.png < b.png < é.png, then none.
+    const MADE: [string, string | undefined][] = [['b', 'b.png'], ['a', undefined], ['Ähre', 'a.png'], ['B', 'é.png'], ['a', 'a.png'], ['b', undefined], ['a', 'Z.png'], ['b', 'a.png']];
+    const made: { id: number; category: string; filename?: string }[] = [];
+    const page = async (query: string) => {
+      const res = await t.app.inject({ method: 'GET', url: `/v1/datasets/${SORTED}/samples?${query}`, headers: t.auth('read') });
+      return res;
+    };
+    const pageAll = async (query: string, limit: number) => {
+      const ids: number[] = [];
+      let cursor: string | undefined;
+      do {
+        const res = await page(`${query}&limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`);
+        assert.equal(res.statusCode, 200, res.body);
+        ids.push(...res.json().samples.map((s: { id: number }) => s.id));
+        cursor = res.json().nextCursor;
+      } while (cursor);
+      return ids;
+    };
+    const cmp = (a: string | undefined, b: string | undefined) => (a === b ? 0 : a === undefined ? 1 : b === undefined ? -1 : Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    before(async () => {
+      const put = await t.app.inject({ method: 'PUT', url: `/v1/datasets/${SORTED}`, headers: t.auth(), payload: { width: 3, height: 3, channels: 1, testPercent: 0 } });
+      assert.equal(put.statusCode, 201, put.body);
+      for (const [i, [category, filename]] of MADE.entries()) {
+        const res = await t.app.inject({
+          method: 'POST',
+          url: `/v1/datasets/${SORTED}/samples`,
+          headers: t.auth('write'),
+          payload: { category, data: (await png(100 + i)).toString('base64'), ...(filename ? { filename } : {}) },
+        });
+        assert.equal(res.statusCode, 201, res.body);
+        made.push(res.json());
+      }
+    });
+
+    it('pages by category name, then id, in pages of 1, 2 and 3, with a filter', async () => {
+      const expected = [...made].sort((x, y) => cmp(x.category, y.category) || x.id - y.id).map((s) => s.id);
+      for (const limit of [1, 2, 3]) assert.deepEqual(await pageAll('sort=category', limit), expected, `pages of ${limit}`);
+      const withA = made.filter((s) => s.filename?.includes('a')).sort((x, y) => cmp(x.category, y.category) || x.id - y.id).map((s) => s.id);
+      assert.deepEqual(await pageAll('sort=category&filename=a', 1), withA);
+    });
+
+    it('pages by filename, samples without one last, then id', async () => {
+      const expected = [...made].sort((x, y) => cmp(x.filename, y.filename) || x.id - y.id).map((s) => s.id);
+      for (const limit of [1, 2, 3]) assert.deepEqual(await pageAll('sort=filename', limit), expected, `pages of ${limit}`);
+      assert.equal(made.find((s) => s.id === expected.at(-1))!.filename, undefined);
+    });
+
+    it('wrong sorts and a cursor of another sort → 400 naming the field', async () => {
+      for (const [query, field] of [['sort=Category', 'sort'], ['sort=size', 'sort'], ['sort=FILENAME', 'sort']]) {
+        const res = await page(query);
+        assert.equal(res.statusCode, 400, res.body);
+        assert.equal(res.json().error.field, field);
+      }
+      const cursorOf = async (sort: string) => (await page(`sort=${sort}&limit=1`)).json().nextCursor as string;
+      const forged = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+      const wrong: [string, string][] = [
+        ['category', await cursorOf('filename')],
+        ['filename', await cursorOf('category')],
+        ['category', await cursorOf('oldest')],
+        ['filename', await cursorOf('newest')],
+        ['oldest', await cursorOf('category')],
+        ['newest', await cursorOf('filename')],
+        ['category', forged({ s: 'category', k: 1, id: 2 })],
+        ['category', forged({ s: 'category', k: null, id: 2 })],
+        ['filename', forged({ s: 'filename', k: 'a', id: -1 })],
+        ['filename', forged(['filename'])],
+        ['category', Buffer.from('{not json').toString('base64url')],
+      ];
+      for (const [sort, cursor] of wrong) {
+        const res = await page(`sort=${sort}&cursor=${cursor}`);
+        assert.equal(res.statusCode, 400, `${sort} ${Buffer.from(cursor, 'base64url').toString()}: ${res.body}`);
+        assert.equal(res.json().error.field, 'cursor');
+      }
+      assert.equal((await page(`sort=category&cursor=${'x'.repeat(5000)}`)).json().error.field, 'cursor', 'too long');
+    });
+
+    it('the cursor of the longest filename kept (quotes, 4-byte characters) is accepted back', async () => {
+      const long = `${'"𝒳'.repeat(125)}.png`; // 254 characters, 629 bytes of UTF-8
+      const res = await t.app.inject({ method: 'POST', url: `/v1/datasets/${SORTED}/samples`, headers: t.auth('write'), payload: { category: 'a', data: (await png(200)).toString('base64'), filename: long } });
+      assert.equal(res.statusCode, 201, res.body);
+      assert.equal(res.json().filename, long);
+      const all = [...made, res.json()].sort((x, y) => cmp(x.filename, y.filename) || x.id - y.id).map((s) => s.id);
+      assert.deepEqual(await pageAll('sort=filename', 1), all);
+    });
+  });
+
   it('wrong list filters → 400 naming the field', async () => {
     for (const [query, field] of [['q=', 'q'], ['tag=', 'tag'], [`filename=${'x'.repeat(300)}`, 'filename'], ['sort=random', 'sort'], ['sort=', 'sort'], ['sort=NEWEST', 'sort']]) {
       const res = await t.app.inject({ method: 'GET', url: `/v1/datasets/${NAME}/samples?${query}`, headers: t.auth('read') });

@@ -142,8 +142,8 @@ export type SampleListQuery = {
   tag?: string;
   /** search: the sample id (a whole number), a SHA-256 prefix (4+ hex digits), part of the filename, or a tag */
   q?: string;
-  /** oldest first (ascending ids, the default) or newest first (descending ids); a cursor pages in the order it came from */
-  sort?: 'oldest' | 'newest';
+  /** oldest first (ascending ids, the default), newest first (descending ids), by category name, or by filename (samples without one last); ties by ascending id; names compare by code point. A cursor pages in the sort it came from */
+  sort?: 'oldest' | 'newest' | 'category' | 'filename';
   limit?: number;
 };
 

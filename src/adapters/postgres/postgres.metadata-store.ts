@@ -478,9 +478,27 @@ export class PostgresMetadataStore implements MetadataStore {
     if (testPercent === undefined || query.limit <= 0) return [];
     const { lo, hi } = splitBounds(query.split, testPercent);
     const params: unknown[] = [datasetId, query.afterId ?? 0, lo, hi, query.limit];
-    const after = query.newestFirst && query.afterId !== undefined ? 's.id < $2' : 's.id > $2';
-    const where = ['s.dataset_id = $1', 's.deleted_rev IS NULL', after, 's.split_bucket >= $3', 's.split_bucket < $4'];
+    const where = ['s.dataset_id = $1', 's.deleted_rev IS NULL', 's.split_bucket >= $3', 's.split_bucket < $4'];
     const param = (value: unknown) => `$${params.push(value)}`;
+    // Names compare COLLATE "C": byte-wise on UTF-8, code point order, as SQLite's BINARY does.
+    let order = `s.id${query.newestFirst ? ' DESC' : ''}`;
+    if (query.orderBy === 'category') {
+      order = 'c.name COLLATE "C", s.id';
+      if (query.afterId !== undefined) {
+        const key = param(query.afterKey ?? '');
+        where.push(`(c.name COLLATE "C" > ${key} OR (c.name COLLATE "C" = ${key} AND s.id > $2))`);
+      }
+    } else if (query.orderBy === 'filename') {
+      order = 's.filename COLLATE "C" NULLS LAST, s.id';
+      if (query.afterId !== undefined) {
+        if (query.afterKey === null || query.afterKey === undefined) where.push('(s.filename IS NULL AND s.id > $2)');
+        else {
+          const key = param(query.afterKey);
+          where.push(`(s.filename IS NULL OR s.filename COLLATE "C" > ${key} OR (s.filename COLLATE "C" = ${key} AND s.id > $2))`);
+        }
+      }
+    }
+    if (query.orderBy === undefined || query.afterId === undefined) where.push(query.newestFirst && query.afterId !== undefined ? 's.id < $2' : 's.id > $2');
     if (query.category !== undefined) {
       const category = await this.pool.query<{ idx: number }>('SELECT idx FROM categories WHERE dataset_id = $1 AND name = $2', [datasetId, query.category]);
       if (!category.rows[0]) return [];
@@ -495,7 +513,7 @@ export class PostgresMetadataStore implements MetadataStore {
       if (shaPrefix !== undefined) conditions.push(`left(s.sha256, ${shaPrefix.length}) = ${param(shaPrefix)}`);
       where.push(`(${conditions.join(' OR ')})`);
     }
-    const { rows } = await this.pool.query<SampleRecord>(`${SAMPLE_SELECT} WHERE ${where.join(' AND ')} ORDER BY s.id${query.newestFirst ? ' DESC' : ''} LIMIT $5`, params);
+    const { rows } = await this.pool.query<SampleRecord>(`${SAMPLE_SELECT} WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT $5`, params);
     return rows;
   }
 

@@ -393,8 +393,25 @@ export class SqliteMetadataStore implements MetadataStore {
     if (testPercent === undefined || query.limit <= 0) return [];
     const bounds = splitBounds(query.split, testPercent);
     const params: Record<string, unknown> = { datasetId, afterId: query.afterId ?? 0, limit: query.limit, ...bounds };
-    const after = query.newestFirst && query.afterId !== undefined ? 's.id < @afterId' : 's.id > @afterId';
-    const where = ['s.dataset_id = @datasetId', 's.deleted_rev IS NULL', after, 's.split_bucket >= @lo', 's.split_bucket < @hi'];
+    const where = ['s.dataset_id = @datasetId', 's.deleted_rev IS NULL', 's.split_bucket >= @lo', 's.split_bucket < @hi'];
+    // Names compare with SQLite's default BINARY collation: byte-wise on UTF-8, which is code point order.
+    let order = `s.id${query.newestFirst ? ' DESC' : ''}`;
+    if (query.orderBy === 'category') {
+      order = 'c.name, s.id';
+      if (query.afterId !== undefined) {
+        params.afterKey = query.afterKey ?? '';
+        where.push('(c.name > @afterKey OR (c.name = @afterKey AND s.id > @afterId))');
+      }
+    } else if (query.orderBy === 'filename') {
+      order = 's.filename IS NULL, s.filename, s.id';
+      if (query.afterId !== undefined) {
+        if (query.afterKey === null || query.afterKey === undefined) where.push('(s.filename IS NULL AND s.id > @afterId)');
+        else {
+          params.afterKey = query.afterKey;
+          where.push('(s.filename IS NULL OR s.filename > @afterKey OR (s.filename = @afterKey AND s.id > @afterId))');
+        }
+      }
+    } else where.push(query.newestFirst && query.afterId !== undefined ? 's.id < @afterId' : 's.id > @afterId');
     if (query.category !== undefined) {
       const category = this.q.categoryIdx.get(datasetId, query.category) as { idx: number } | undefined;
       if (!category) return [];
@@ -415,7 +432,7 @@ export class SqliteMetadataStore implements MetadataStore {
       where.push(`(s.id = @qId OR (@qSha <> '' AND substr(s.sha256, 1, length(@qSha)) = @qSha)
         OR instr(lower(coalesce(s.filename, '')), @qLower) > 0 OR EXISTS (SELECT 1 FROM json_each(s.tags) t WHERE t.value = @qText))`);
     }
-    const sql = `${SAMPLE_SELECT} WHERE ${where.join(' AND ')} ORDER BY s.id${query.newestFirst ? ' DESC' : ''} LIMIT @limit`;
+    const sql = `${SAMPLE_SELECT} WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT @limit`;
     let statement = this.listStatements.get(sql);
     if (!statement) {
       statement = this.db.prepare(sql);
