@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { ensureBuilt, startServer, stop, type Server } from '../support/process.js';
-import { axeViolations, launch, screenshot, skip } from './web-support.js';
+import { apiCall, axeViolations, launch, openDatasetView, screenshot, skip } from './web-support.js';
 
 const ADMIN = 'kyd-admin-key-0123456789';
 const DATASET = 'looks';
@@ -25,14 +25,7 @@ describe('web page: know your data', { skip }, () => {
   let page: Page;
   const pageErrors: string[] = [];
 
-  async function call(method: string, path: string, body?: unknown, bytes?: Buffer) {
-    const response = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { 'API-ACCESS-KEY': ADMIN, ...(bytes ? { 'Content-Type': 'image/png' } : body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      body: bytes ? new Uint8Array(bytes) : body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: response.status, body: (await response.json()) as any };
-  }
+  const call = (method: string, path: string, body?: unknown, bytes?: Buffer) => apiCall(server.url, ADMIN, method, path, body, bytes);
 
   /** A picture with structure (a bright square on a gradient), so that its perceptual hash is not flat. */
   async function picture(side: number, offset: number, seed: number): Promise<Buffer> {
@@ -70,13 +63,7 @@ describe('web page: know your data', { skip }, () => {
     assert.equal((await call('PATCH', `/v1/datasets/${DATASET}/samples/${ids[1]}`, { category: 'c' })).status, 200);
     assert.equal((await call('DELETE', `/v1/datasets/${DATASET}/samples/${ids[2]}`)).status, 200);
     browser = await launch();
-    page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-    page.setDefaultTimeout(15_000);
-    page.on('pageerror', (error) => pageErrors.push(`pageerror: ${error.message}`));
-    await page.goto(`${server.url}/#/datasets/${DATASET}`);
-    await page.getByLabel('API key', { exact: true }).fill(ADMIN);
-    await page.getByRole('button', { name: 'Continue' }).click();
-    await page.getByRole('heading', { level: 1, name: DATASET }).waitFor();
+    page = await openDatasetView(browser, server.url, ADMIN, DATASET, pageErrors);
   });
 
   after(async () => {

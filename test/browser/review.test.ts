@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { ensureBuilt, startServer, stop, type Server } from '../support/process.js';
-import { axeViolations, launch, screenshot, skip } from './web-support.js';
+import { apiCall, axeViolations, launch, openDatasetView, screenshot, skip } from './web-support.js';
 
 const ADMIN = 'review-admin-key-0123456789';
 const DATASET = 'shapes-review';
@@ -42,14 +42,7 @@ describe('web page: label review', { skip }, () => {
   /** The mislabelled samples, [id, label, shape shown]; in the queue's order once it is read. */
   const wrong: [number, number, number][] = [];
 
-  async function call(method: string, path: string, body?: unknown, bytes?: Buffer) {
-    const response = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { 'API-ACCESS-KEY': ADMIN, ...(bytes ? { 'Content-Type': 'image/png' } : body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      body: bytes ? new Uint8Array(bytes) : body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: response.status, body: (await response.json()) as any };
-  }
+  const call = (method: string, path: string, body?: unknown, bytes?: Buffer) => apiCall(server.url, ADMIN, method, path, body, bytes);
 
   before(async () => {
     ensureBuilt();
@@ -70,13 +63,7 @@ describe('web page: label review', { skip }, () => {
     const fed = await call('POST', `/v1/datasets/${DATASET}/feedback`, { items });
     assert.equal(fed.status, 200, JSON.stringify(fed.body));
     browser = await launch();
-    page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-    page.setDefaultTimeout(15_000);
-    page.on('pageerror', (error) => pageErrors.push(`pageerror: ${error.message}`));
-    await page.goto(`${server.url}/#/datasets/${DATASET}`);
-    await page.getByLabel('API key', { exact: true }).fill(ADMIN);
-    await page.getByRole('button', { name: 'Continue' }).click();
-    await page.getByRole('heading', { level: 1, name: DATASET }).waitFor();
+    page = await openDatasetView(browser, server.url, ADMIN, DATASET, pageErrors);
   });
 
   after(async () => {

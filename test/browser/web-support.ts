@@ -77,3 +77,25 @@ export async function dropPaths(page: Page, selector: string, paths: string[]): 
     await cdp.detach();
   }
 }
+
+/** An API call with `key`: a JSON body, or PNG bytes as a raw body; the answer's status and JSON. */
+export async function apiCall(url: string, key: string, method: string, path: string, body?: unknown, bytes?: Buffer): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${url}${path}`, {
+    method,
+    headers: { 'API-ACCESS-KEY': key, ...(bytes ? { 'Content-Type': 'image/png' } : body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+    body: bytes ? new Uint8Array(bytes) : body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as any };
+}
+
+/** A page at desktop size on a dataset's view, signed in with `key`; script errors go to `errors`. */
+export async function openDatasetView(browser: Browser, url: string, key: string, dataset: string, errors: string[]): Promise<Page> {
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  page.setDefaultTimeout(15_000);
+  page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
+  await page.goto(`${url}/#/datasets/${dataset}`);
+  await page.getByLabel('API key', { exact: true }).fill(key);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByRole('heading', { level: 1, name: dataset }).waitFor();
+  return page;
+}
