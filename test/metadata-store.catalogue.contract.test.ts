@@ -5,49 +5,20 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PostgresMetadataStore } from '../src/adapters/postgres/postgres.metadata-store.js';
-import { SqliteMetadataStore } from '../src/adapters/sqlite/sqlite.metadata-store.js';
 import { isSensoryError } from '../src/domain/errors.js';
-import type { Actor, AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../src/ports/metadata-store.js';
-import { dropSchemas, postgresQuery, postgresSkip, requirePostgresInCi, selectBackends, uniqueSchema, useSchema } from './support/postgres.js';
+import type { Actor, DatasetRecord, MetadataStore, SampleRecord } from '../src/ports/metadata-store.js';
+import { added, metadataBackends, runSamples } from './support/metadata-backends.js';
+import { postgresQuery, uniqueSchema, useSchema } from './support/postgres.js';
 
-const TMP = mkdtempSync(join(tmpdir(), 'sensory-catalogue-'));
-after(() => rmSync(TMP, { recursive: true, force: true }));
-
-const PG_SCHEMA = uniqueSchema('catalogue');
-after(dropSchemas);
-
-const BACKENDS = [
-  { name: 'sqlite', skip: false as false | string, create: async (): Promise<MetadataStore> => new SqliteMetadataStore(join(TMP, 'x.db')) },
-  { name: 'postgres', skip: await postgresSkip(), create: async (): Promise<MetadataStore> => new PostgresMetadataStore(await useSchema(PG_SCHEMA)) },
-];
-const selected = selectBackends(BACKENDS);
-
-const RUN = randomBytes(4).toString('hex');
-let seq = 0;
-const uniqueName = (prefix: string) => `${prefix}-${RUN}-${++seq}`;
-const sha = (label: string | number) => createHash('sha256').update(`${RUN}:${label}`).digest('hex');
-
-export function sample(label: string | number, category: string, extra: Partial<NewSample> = {}): NewSample {
-  return { sha256: sha(label), category, mediaType: 'image/png', bytes: 123, pixelSlot: 0, splitBucket: 50, ...extra };
-}
-
-function added(outcome: AddOutcome): SampleRecord {
-  assert.equal(outcome.kind, 'added', JSON.stringify(outcome));
-  return (outcome as Extract<AddOutcome, { kind: 'added' }>).sample;
-}
+const selected = await metadataBackends('catalogue');
+const { uniqueName, sample } = runSamples();
 
 const rejectsWith = (code: string) => (error: unknown) => {
   assert.ok(isSensoryError(error), String(error));
   assert.equal(error.code, code, error.message);
   return true;
 };
-
-if (selected.some((b) => b.name === 'postgres')) await requirePostgresInCi();
 
 for (const backend of selected) {
   describe(`MetadataStore catalogue contract: ${backend.name}`, { skip: backend.skip }, () => {

@@ -1,67 +1,24 @@
 /**
- * The MetadataStore contract: one suite, run against every backend in BACKENDS (narrowed by
+ * The MetadataStore contract: one suite, run against every backend of support/metadata-backends.ts (narrowed by
  * SENSORY_TEST_BACKENDS, e.g. "sqlite" or "sqlite,postgres"). It uses only the interface, gives
  * every dataset a name unique to this run, and asserts no ordering the interface does not promise.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PostgresMetadataStore } from '../src/adapters/postgres/postgres.metadata-store.js';
 import { POSTGRES_MIGRATIONS } from '../src/adapters/postgres/postgres.migrations.js';
 import { SqliteMetadataStore } from '../src/adapters/sqlite/sqlite.metadata-store.js';
 import { SQLITE_MIGRATIONS } from '../src/adapters/sqlite/sqlite.migrations.js';
 import { isSensoryError } from '../src/domain/errors.js';
-import type { AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../src/ports/metadata-store.js';
-import { dropSchemas, postgresSkip, requirePostgresInCi, selectBackends, uniqueSchema, useSchema } from './support/postgres.js';
+import type { DatasetRecord, MetadataStore, SampleRecord } from '../src/ports/metadata-store.js';
+import { added, metadataBackends, runSamples } from './support/metadata-backends.js';
 
-const TMP = mkdtempSync(join(tmpdir(), 'sensory-metadata-'));
-after(() => rmSync(TMP, { recursive: true, force: true }));
-
-interface Backend {
-  readonly name: string;
-  /** A store on the backend's one database: calling it again reopens the same data. */
-  readonly create: () => Promise<MetadataStore>;
-  /** A reason to skip the backend (its server is unreachable outside CI), or false. */
-  readonly skip: false | string;
-}
-
-/** PostgreSQL: in a schema of its own for this run (dropped after); see support/postgres.ts for the CI rule. */
-const PG_SCHEMA = uniqueSchema('metadata');
-after(dropSchemas);
-
-const BACKENDS: Backend[] = [
-  { name: 'sqlite', skip: false, create: async () => new SqliteMetadataStore(join(TMP, 'x.db')) },
-  {
-    name: 'postgres',
-    skip: await postgresSkip(),
-    create: async () => new PostgresMetadataStore(await useSchema(PG_SCHEMA)),
-  },
-];
-
-const selected = selectBackends(BACKENDS);
-
-const RUN = randomBytes(4).toString('hex');
-let seq = 0;
-const uniqueName = (prefix: string) => `${prefix}-${RUN}-${++seq}`;
-const sha = (label: string | number) => createHash('sha256').update(`${RUN}:${label}`).digest('hex');
-
-function sample(label: string | number, category: string, extra: Partial<NewSample> = {}): NewSample {
-  return { sha256: sha(label), category, mediaType: 'image/png', bytes: 123, pixelSlot: 0, splitBucket: 50, ...extra };
-}
-
-function added(outcome: AddOutcome): SampleRecord {
-  assert.equal(outcome.kind, 'added');
-  return (outcome as Extract<AddOutcome, { kind: 'added' }>).sample;
-}
+const selected = await metadataBackends('metadata');
+const { uniqueName, sha, sample } = runSamples();
 
 function sortedIds(list: readonly { id: number }[]): number[] {
   return list.map((s) => s.id).sort((a, b) => a - b);
 }
-
-if (selected.some((b) => b.name === 'postgres')) await requirePostgresInCi();
 
 for (const backend of selected) {
   describe(`MetadataStore contract: ${backend.name}`, { skip: backend.skip }, () => {

@@ -5,45 +5,14 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { PostgresMetadataStore } from '../src/adapters/postgres/postgres.metadata-store.js';
-import { SqliteMetadataStore } from '../src/adapters/sqlite/sqlite.metadata-store.js';
-import type { AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../src/ports/metadata-store.js';
-import { dropSchemas, postgresSkip, requirePostgresInCi, selectBackends, uniqueSchema, useSchema } from './support/postgres.js';
+import type { DatasetRecord, MetadataStore, SampleRecord } from '../src/ports/metadata-store.js';
+import { added, metadataBackends, runSamples } from './support/metadata-backends.js';
 
-const TMP = mkdtempSync(join(tmpdir(), 'sensory-feedback-'));
-after(() => rmSync(TMP, { recursive: true, force: true }));
-
-const PG_SCHEMA = uniqueSchema('feedback');
-after(dropSchemas);
-
-const BACKENDS = [
-  { name: 'sqlite', skip: false as false | string, create: async (): Promise<MetadataStore> => new SqliteMetadataStore(join(TMP, 'x.db')) },
-  { name: 'postgres', skip: await postgresSkip(), create: async (): Promise<MetadataStore> => new PostgresMetadataStore(await useSchema(PG_SCHEMA)) },
-];
-const selected = selectBackends(BACKENDS);
-
-const RUN = randomBytes(4).toString('hex');
-let seq = 0;
-const uniqueName = (prefix: string) => `${prefix}-${RUN}-${++seq}`;
-const sha = (label: string | number) => createHash('sha256').update(`${RUN}:${label}`).digest('hex');
-
-function sample(label: string | number, category: string, extra: Partial<NewSample> = {}): NewSample {
-  return { sha256: sha(label), category, mediaType: 'image/png', bytes: 123, pixelSlot: 0, splitBucket: 50, ...extra };
-}
-
-function added(outcome: AddOutcome): SampleRecord {
-  assert.equal(outcome.kind, 'added', JSON.stringify(outcome));
-  return (outcome as Extract<AddOutcome, { kind: 'added' }>).sample;
-}
+const selected = await metadataBackends('feedback');
+const { uniqueName, sample } = runSamples();
 
 const AT = '2026-01-05T10:00:00.000Z';
 const LATER = '2026-01-05T11:00:00.000Z';
-
-if (selected.some((b) => b.name === 'postgres')) await requirePostgresInCi();
 
 for (const backend of selected) {
   describe(`MetadataStore feedback contract: ${backend.name}`, { skip: backend.skip }, () => {
