@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
 import { ensureBuilt, startServer, stop, type Server } from '../support/process.js';
-import { launch, screenshot, skip } from './web-support.js';
+import { apiCall, launch, screenshot, skip } from './web-support.js';
 
 const ADMIN = 'ranks-admin-key-0123456789';
 const DATASET = 'ranked';
@@ -25,14 +25,7 @@ describe('web page: an order with ranks', { skip }, () => {
   let page: Page;
   const pageErrors: string[] = [];
 
-  async function call(method: string, path: string, body?: unknown) {
-    const response = await fetch(`${server.url}${path}`, {
-      method,
-      headers: { 'API-ACCESS-KEY': ADMIN, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: response.status, body: (await response.json()) as any };
-  }
+  const call = (method: string, path: string, body?: unknown, bytes?: Buffer) => apiCall(server.url, ADMIN, method, path, body, bytes);
 
   const rankBar = (id: string, rank: number) => page.locator(`[data-order-id="${id}"] .order-rank[data-rank="${rank}"] [role="progressbar"]`);
 
@@ -43,8 +36,7 @@ describe('web page: an order with ranks', { skip }, () => {
     assert.equal((await call('PUT', `/v1/datasets/${DATASET}`, { width: 8, height: 8, channels: 1 })).status, 201);
     for (let i = 0; i < 6; i++) {
       const png = await sharp(Buffer.alloc(64, 20 + i * 30), { raw: { width: 8, height: 8, channels: 1 } }).png().toBuffer();
-      const stored = await fetch(`${server.url}/v1/datasets/${DATASET}/samples?category=c${i % 2}`, { method: 'POST', headers: { 'API-ACCESS-KEY': ADMIN, 'Content-Type': 'image/png' }, body: png });
-      assert.equal(stored.status, 201);
+      assert.equal((await call('POST', `/v1/datasets/${DATASET}/samples?category=c${i % 2}`, undefined, png)).status, 201);
     }
     browser = await launch();
     page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
