@@ -6,7 +6,9 @@
  * as the Python client's reuse=True) reads into the client's own buffer; `fresh` gives every
  * batch memory of its own.
  */
-import { SensoryClient } from '@sensory/client';
+// The build of this checkout (`npm run build`), not whatever `@sensory/client` resolves to: in a
+// git worktree whose node_modules links to another checkout's, that would be the other's build.
+import { SensoryClient } from '../packages/client/dist/index.js';
 
 const [url, key, batchArg, roundsArg, mode = 'reuse'] = process.argv.slice(2);
 if (mode !== 'reuse' && mode !== 'fresh') throw new Error(`MODE must be reuse or fresh, not ${mode}`);
