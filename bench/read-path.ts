@@ -5,8 +5,9 @@
  *   9. augmentation: batches of 1,000 with noise 1 (every sample rotated and rescaled) beside
  *      the same batches with noise 0, alternating: samples/s and service CPU per batch;
  *  10. the clients' own reading rate: one 1,000-sample safetensors batch read by the Python
- *      client (reuse=True) and by the TypeScript SDK, from a bare node:http server sending the
- *      same bytes and from the service, beside curl reading it from the bare server;
+ *      client (reuse=True) and by the TypeScript SDK ({reuse: true}; and, for information, with
+ *      memory of its own per batch), from a bare node:http server sending the same bytes and
+ *      from the service, beside curl reading it from the bare server;
  *  11. the user's alternative: a Python trainer reading the same images from a local
  *      ImageFolder with PIL, beside the same trainer through the Python client (batches), at
  *      100×100 PNGs and at 224×224 JPEGs (q90): images/s per trainer process and CPU per image.
@@ -162,8 +163,8 @@ function curlRate(url: string, rounds: number): number | undefined {
 }
 
 /** bench/sdk-read.ts in a node process of its own: median bytes/s and CPU per sample. */
-async function sdkRead(repo: string, url: string, key: string, rounds: number, bytes: number): Promise<{ rate: number; cpuMsPerSample: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'bench', 'sdk-read.ts'), url, key, String(BATCH), String(rounds)], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+async function sdkRead(repo: string, url: string, key: string, rounds: number, bytes: number, mode: 'reuse' | 'fresh'): Promise<{ rate: number; cpuMsPerSample: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'bench', 'sdk-read.ts'), url, key, String(BATCH), String(rounds), mode], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
@@ -212,11 +213,12 @@ export async function clientReadFigure(ctx: ReadPathContext, python: string | un
     } else {
       ctx.log('figure 10: no python3 with numpy: the Python client rows are skipped');
     }
-    for (const [label, url, judged] of [
-      ['TypeScript SDK ← bare server, same bytes', bareUrl, true],
-      ['TypeScript SDK ← Sensory', serviceUrl, false],
+    for (const [label, url, judged, mode] of [
+      ['TypeScript SDK ({reuse: true}) ← bare server, same bytes', bareUrl, true, 'reuse'],
+      ['TypeScript SDK ({reuse: true}) ← Sensory', serviceUrl, false, 'reuse'],
+      ['TypeScript SDK (memory of its own per batch) ← bare server', bareUrl, false, 'fresh'],
     ] as const) {
-      const sdk = await sdkRead(ctx.repo, url, ctx.service.key, rounds, first.bytes);
+      const sdk = await sdkRead(ctx.repo, url, ctx.service.key, rounds, first.bytes, mode);
       details[label] = sdk;
       row(`${label}, batch ${BATCH}`, sdk.rate, sdk.cpuMsPerSample, judged);
     }

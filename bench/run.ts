@@ -25,9 +25,10 @@
  *      by the same client (bench/python-decode.ts);
  *   9. augmentation: noise-1 batches of 1,000 vs noise-0 batches (samples/s, ≥ 0.7), with the
  *      service's CPU per batch of each (bench/read-path.ts);
- *  10. the clients' reading rate: the Python client and the TypeScript SDK reading one batch of
- *      1,000 from a bare server sending the same bytes (≥ 1 GB/s, ≤ 0.03 ms CPU per sample) and
- *      from the service, beside curl (bench/read-path.ts);
+ *  10. the clients' reading rate: the Python client (reuse=True) and the TypeScript SDK
+ *      ({reuse: true}) reading one batch of 1,000 from a bare server sending the same bytes
+ *      (≥ 1 GB/s, ≤ 0.03 ms CPU per sample) and from the service, beside curl; the SDK with
+ *      memory of its own per batch for information (bench/read-path.ts);
  *  11. the user's alternative: a Python trainer reading the same images from a local ImageFolder
  *      with PIL vs through the Python client, at 100×100 PNGs and 224×224 JPEGs q90 (images/s per
  *      trainer process and trainer CPU per image, ≥ 3× each; bench/read-path.ts,

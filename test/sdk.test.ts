@@ -197,6 +197,19 @@ describe('SensoryClient against a real service', () => {
 
     await rejects(client.batch('pets', { size: 50 }), 422, 'SENSORY_ERR_NOT_ENOUGH_SAMPLES');
     await rejects(client.batch('pets', { size: 2, categories: ['horse'] }), 422, 'SENSORY_ERR_UNKNOWN_CATEGORY');
+
+    // {reuse: true}: the same batch, read into the client's own buffer, which the next reuse read reads over.
+    const reused = await client.batch('pets', { size: 5, seed: 7 }, { reuse: true });
+    assert.deepEqual(reused.ids, bytes.ids);
+    assert.deepEqual(Array.from(reused.data), Array.from(bytes.data));
+    assert.deepEqual(Array.from(reused.labels), Array.from(bytes.labels));
+    const again = await client.batch('pets', { size: 5, seed: 8 }, { reuse: true });
+    assert.equal(again.data.buffer, reused.data.buffer, 'an answer of the same size: the same buffer');
+    assert.deepEqual(Array.from(reused.labels), Array.from(again.labels), 'read over by the next reuse read');
+    const torchReused = await client.batch('pets', { size: 5, seed: 7, layout: 'nchw', labelDtype: 'int64' }, { reuse: true });
+    assert.ok(torchReused.labels instanceof BigInt64Array);
+    assert.deepEqual(Array.from(torchReused.data), Array.from(torch.data));
+    assert.deepEqual(Array.from(bytes.data.subarray(0, 10)), Array.from(floats.data.subarray(0, 10), (value) => Math.round(value * 255)), 'batches read without reuse keep their own memory');
   });
 
   test('an order iterated to the end: every slot exactly once, labels matching the samples', async () => {
@@ -216,6 +229,20 @@ describe('SensoryClient against a real service', () => {
     }
     assertExactSlots(batches, 53);
     assert.equal(batches.at(-1)!.remaining, 0);
+
+    // The same with {reuse: true}: each batch read into the client's own buffer, checked before the next.
+    const reusedOrder = await client.createOrder('pets', { size: 21, shardSize: 10, seed: 4 });
+    const reusedBatches: PolledBatch[] = [];
+    let previous: ArrayBufferLike | undefined;
+    for await (const batch of client.order(reusedOrder.id, { max: 8, waitMs: 1000, reuse: true })) {
+      assert.equal(batch.data.length, batch.ids.length * 16 * 16 * 3);
+      batch.ids.forEach((id, i) => assert.equal(batch.labels[i], categoryOf.get(id)));
+      // The answer ends with the labels; one that fits the buffer of the poll before is read into it.
+      if (previous && batch.labels.byteOffset + batch.labels.byteLength <= previous.byteLength) assert.equal(batch.data.buffer, previous, 'read into the same buffer');
+      previous = batch.data.buffer;
+      reusedBatches.push(batch);
+    }
+    assertExactSlots(reusedBatches, 21);
     assert.equal(batches.at(-1)!.done, true);
     const order = await client.getOrder(created.id);
     assert.equal(order.status, 'complete');

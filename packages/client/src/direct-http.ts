@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import net from 'node:net';
 import { SensoryConnectionError } from './errors.js';
+import { freshBody, gather, type BodyAllocator } from './receive-buffer.js';
 
 /** What an answer gives back: as HttpTransport's, with the body in one buffer of its own. */
 export interface DirectReply {
@@ -15,6 +16,8 @@ export interface DirectRequest {
   readonly headers: http.OutgoingHttpHeaders;
   readonly body?: Buffer;
   readonly timeoutMs: number;
+  /** Where a successful answer's body goes (status < 400); a fresh buffer of its own by default. */
+  readonly allocate?: BodyAllocator;
 }
 
 /** Status line and headers larger than this are refused (the service's are a few hundred bytes). */
@@ -76,6 +79,7 @@ class DirectSocket {
   private keepAlive = true;
   private received = 0;
   private pending: { resolve(reply: DirectReply): void; reject(error: Error): void } | undefined;
+  private allocate: BodyAllocator = freshBody;
   private onIdleClose: (() => void) | undefined;
   /** Where bytes past a declared length go (they are an error). */
   private readonly stray = Buffer.allocUnsafe(1024);
@@ -103,6 +107,7 @@ class DirectSocket {
     this.onIdleClose = undefined;
     this.reusable = false;
     this.received = 0;
+    this.allocate = request.allocate ?? freshBody;
     this.socket.ref();
     this.socket.setTimeout(request.timeoutMs);
     return new Promise<DirectReply>((resolve, reject) => {
@@ -156,7 +161,7 @@ class DirectSocket {
     }
     if (framing.kind === 'chunked') {
       try {
-        if (framing.decoder.wrote(bytes)) this.finish(framing.decoder.body());
+        if (framing.decoder.wrote(bytes)) this.finish(framing.decoder.body((length) => this.bodyBuffer(length)));
       } catch (error) {
         this.fail(error as Error);
       }
@@ -165,6 +170,11 @@ class DirectSocket {
     const last = framing.parts[framing.parts.length - 1];
     framing.parts[framing.parts.length - 1] = last.subarray(0, bytes);
     framing.parts.push(Buffer.allocUnsafe(64 * 1024));
+  }
+
+  /** The buffer of a body of `length` bytes: an error answer never goes into a reused buffer. */
+  private bodyBuffer(length: number): Buffer {
+    return this.status < 400 ? this.allocate(length) : freshBody(length);
   }
 
   private onHead(bytes: number): void {
@@ -186,7 +196,7 @@ class DirectSocket {
       const decoder = new ChunkedDecoder();
       this.framing = { kind: 'chunked', decoder };
       try {
-        if (decoder.feed(early)) this.finish(decoder.body());
+        if (decoder.feed(early)) this.finish(decoder.body((length) => this.bodyBuffer(length)));
       } catch (error) {
         this.fail(error as Error);
       }
@@ -194,8 +204,8 @@ class DirectSocket {
       const declared = Number(length);
       if (!Number.isSafeInteger(declared) || declared < 0) return this.fail(aborted(`a content-length of ${length}`));
       if (early.length > declared) return this.fail(aborted('more bytes than the declared content-length'));
-      // A buffer of its own, at offset 0, so typed views on the body are aligned.
-      const body = Buffer.allocUnsafeSlow(declared);
+      // At offset 0 of its buffer, so typed views on the body are aligned.
+      const body = this.bodyBuffer(declared);
       early.copy(body);
       this.framing = { kind: 'length', body, at: early.length };
       if (early.length === declared) this.finish(body);
@@ -228,7 +238,7 @@ class DirectSocket {
     if (this.pending && framing?.kind === 'close') {
       framing.parts.pop();
       this.keepAlive = false;
-      return this.finish(Buffer.concat(framing.parts));
+      return this.finish(gather(framing.parts, (length) => this.bodyBuffer(length)));
     }
     const got = framing?.kind === 'length' ? framing.at : this.received;
     this.fail(aborted(`the connection closed after ${got} bytes of the answer`));
@@ -283,8 +293,8 @@ class ChunkedDecoder {
     return this.consume(this.kept + bytes.length);
   }
 
-  body(): Buffer {
-    return Buffer.concat(this.parts);
+  body(allocate: BodyAllocator): Buffer {
+    return gather(this.parts, allocate);
   }
 
   private consume(end: number): boolean {

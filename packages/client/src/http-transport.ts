@@ -5,6 +5,7 @@ import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DirectHttp, staleSocketErrors as directStaleSocketErrors } from './direct-http.js';
+import { freshBody, gather, ReceiveBuffer, type BodyAllocator } from './receive-buffer.js';
 import type { ErrorCode } from './types.js';
 import { SensoryApiError, SensoryConnectionError, isTransient } from './errors.js';
 
@@ -25,7 +26,10 @@ export interface TransportOptions {
 export interface HttpReply {
   readonly status: number;
   readonly headers: http.IncomingHttpHeaders;
-  /** The whole body; a body of known length gets a buffer of its own (offset 0, so typed views align). */
+  /**
+   * The whole body; a body of known length gets a buffer of its own (offset 0, so typed views
+   * align), or with `reuse` the start of the transport's receive buffer.
+   */
   readonly body: Buffer;
 }
 
@@ -55,6 +59,11 @@ export interface CallOptions {
   readonly retries?: number;
   /** A large answer: read straight into its buffer (DirectHttp) when the URL is plain http. */
   readonly large?: boolean;
+  /**
+   * A successful answer is read into the transport's own receive buffer (see ReceiveBuffer),
+   * which the next reuse call reads over: the body is valid until then.
+   */
+  readonly reuse?: boolean;
 }
 
 const MAX_BACKOFF_MS = 5_000;
@@ -71,6 +80,7 @@ export class HttpTransport {
   private readonly retryDelayMs: number;
   private readonly timeoutMs: number;
   private readonly direct: DirectHttp | undefined;
+  private readonly receiveBuffer = new ReceiveBuffer();
 
   constructor(private readonly options: TransportOptions) {
     this.base = new URL(options.url);
@@ -92,17 +102,24 @@ export class HttpTransport {
   /** One call, retried by its policy; any status ≥ 400 becomes a SensoryApiError. */
   async call(options: CallOptions): Promise<HttpReply> {
     const payload = options.json !== undefined ? Buffer.from(JSON.stringify(options.json), 'utf8') : options.body;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const reply = options.large && this.direct ? await this.directAttempt(this.direct, options, payload) : await this.attempt(options, payload);
-        if (reply.status >= 400) throw apiError(reply);
-        return reply;
-      } catch (error) {
-        const stale = staleSocketErrors.has(error as object) || directStaleSocketErrors.has(error as object);
-        const retryable = options.retry === 'idempotent' ? isTransient(error) : stale;
-        if (!retryable || attempt >= (options.retries ?? this.retries)) throw error;
-        await sleep(this.backoff(attempt, error));
+    // Held for every attempt of the call: a retry reads over what a failed attempt left.
+    const held = options.reuse ? this.receiveBuffer.hold() : undefined;
+    const allocate = held?.allocate ?? freshBody;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const reply = options.large && this.direct ? await this.directAttempt(this.direct, options, payload, allocate) : await this.attempt(options, payload, allocate);
+          if (reply.status >= 400) throw apiError(reply);
+          return reply;
+        } catch (error) {
+          const stale = staleSocketErrors.has(error as object) || directStaleSocketErrors.has(error as object);
+          const retryable = options.retry === 'idempotent' ? isTransient(error) : stale;
+          if (!retryable || attempt >= (options.retries ?? this.retries)) throw error;
+          await sleep(this.backoff(attempt, error));
+        }
       }
+    } finally {
+      held?.release();
     }
   }
 
@@ -199,8 +216,8 @@ export class HttpTransport {
     this.direct?.close();
   }
 
-  private directAttempt(direct: DirectHttp, options: CallOptions, payload: Buffer | undefined): Promise<HttpReply> {
-    return direct.request({ method: options.method, path: this.pathOf(options), headers: { host: this.base.host, ...this.headersOf(options, payload) }, body: payload, timeoutMs: this.timeoutMs + (options.extraTimeoutMs ?? 0) });
+  private directAttempt(direct: DirectHttp, options: CallOptions, payload: Buffer | undefined, allocate: BodyAllocator): Promise<HttpReply> {
+    return direct.request({ method: options.method, path: this.pathOf(options), headers: { host: this.base.host, ...this.headersOf(options, payload) }, body: payload, timeoutMs: this.timeoutMs + (options.extraTimeoutMs ?? 0), allocate });
   }
 
   private headersOf(options: CallOptions, payload: Buffer | undefined): http.OutgoingHttpHeaders {
@@ -214,7 +231,7 @@ export class HttpTransport {
     return headers;
   }
 
-  private attempt(options: CallOptions, payload: Buffer | undefined): Promise<HttpReply> {
+  private attempt(options: CallOptions, payload: Buffer | undefined, allocate: BodyAllocator): Promise<HttpReply> {
     const headers = this.headersOf(options, payload);
     return new Promise<HttpReply>((resolve, reject) => {
       let settled = false;
@@ -240,10 +257,13 @@ export class HttpTransport {
           answered = true;
           const declared = Number(response.headers['content-length']);
           const known = response.headers['content-length'] !== undefined && Number.isSafeInteger(declared) && declared >= 0;
-          const whole = known ? Buffer.allocUnsafeSlow(declared) : undefined;
+          // An error answer never goes into a reused buffer.
+          const bodyBuffer = (response.statusCode ?? 0) < 400 ? allocate : freshBody;
+          const whole = known ? bodyBuffer(declared) : undefined;
           const chunks: Buffer[] = [];
           let received = 0;
           response.on('data', (chunk: Buffer) => {
+            if (settled) return;
             if (whole) {
               if (received + chunk.length > declared) return response.destroy(aborted(`more bytes than the declared ${declared}`));
               chunk.copy(whole, received);
@@ -254,7 +274,7 @@ export class HttpTransport {
           });
           response.on('end', () => {
             if (whole && received !== declared) return finish(aborted(`the answer ended after ${received} of ${declared} bytes`));
-            finish(undefined, { status: response.statusCode ?? 0, headers: response.headers, body: whole ?? Buffer.concat(chunks) });
+            finish(undefined, { status: response.statusCode ?? 0, headers: response.headers, body: whole ?? (bodyBuffer === freshBody ? Buffer.concat(chunks) : gather(chunks, bodyBuffer)) });
           });
           response.on('error', (error) => finish(connectionError(error)));
           response.on('close', () => {

@@ -1,4 +1,4 @@
-export { SensoryClient, type SensoryClientOptions, type OrderIterationOptions } from './sensory-client.js';
+export { SensoryClient, type SensoryClientOptions, type OrderIterationOptions, type ReadOptions } from './sensory-client.js';
 export { SensoryApiError, SensoryConnectionError, SensoryOrderEndedError, isTransient } from './errors.js';
 export type { Batch, LabelArray, PolledBatch } from './batch-decoder.js';
 export type { UploadOptions } from './samples.resource.js';

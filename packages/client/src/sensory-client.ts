@@ -13,7 +13,19 @@ const SAFETENSORS = 'application/x-safetensors';
 /** A poll that came back empty without waiting is repeated after this pause. */
 const EMPTY_POLL_PAUSE_MS = 50;
 
-export interface OrderIterationOptions extends Pick<PollRequest, 'max' | 'waitMs' | 'rank'> {
+/** How a batch or poll answer is read (an option of the client, not sent to the service). */
+export interface ReadOptions {
+  /**
+   * Read into the client's own receive buffer, allocated once and read into again by the next
+   * `reuse` call of this client: the typed arrays are views on it, valid until that next call,
+   * so copy what must outlive it. Without it each answer gets memory of its own, which costs the
+   * operating system a page fault per 4 KiB the first time it is written: most of the client's
+   * CPU on a large batch. A `reuse` call made while another one is reading gets a buffer of its own.
+   */
+  readonly reuse?: boolean;
+}
+
+export interface OrderIterationOptions extends Pick<PollRequest, 'max' | 'waitMs' | 'rank'>, ReadOptions {
   /**
    * Resume from a checkpoint: the `cursor` of the last batch the trainer had finished. Everything
    * after it comes again (what was sent but not acknowledged included); without it the iteration
@@ -50,11 +62,12 @@ export class SensoryClient {
   /**
    * A small batch, fetched as safetensors (read straight into one buffer) and decoded into typed
    * arrays that are views on it. Labels are a BigInt64Array when asked with labelDtype int64.
+   * With `{reuse: true}` the buffer is the client's own, read over by the next reuse call.
    */
-  async batch(dataset: string, request: BatchRequest & { labelDtype: 'int64' }): Promise<Batch<BigInt64Array>>;
-  async batch(dataset: string, request: BatchRequest): Promise<Batch>;
-  async batch(dataset: string, request: BatchRequest): Promise<Batch<LabelArray>> {
-    const reply = await this.http.call({ method: 'POST', path: `${datasetPath(dataset)}/batches`, json: request, accept: SAFETENSORS, retry: 'idempotent', large: true });
+  async batch(dataset: string, request: BatchRequest & { labelDtype: 'int64' }, read?: ReadOptions): Promise<Batch<BigInt64Array>>;
+  async batch(dataset: string, request: BatchRequest, read?: ReadOptions): Promise<Batch>;
+  async batch(dataset: string, request: BatchRequest, read: ReadOptions = {}): Promise<Batch<LabelArray>> {
+    const reply = await this.http.call({ method: 'POST', path: `${datasetPath(dataset)}/batches`, json: request, accept: SAFETENSORS, retry: 'idempotent', large: true, reuse: read.reuse });
     return decodeBatch(reply.body);
   }
 
@@ -95,9 +108,9 @@ export class SensoryClient {
    * One poll of a rank: up to `max` samples (waiting up to `waitMs` for the first). Retried on
    * connection errors and 5xx: with a cursor the same poll gives the same samples; without one
    * the service counts samples only once a response was fully sent, so what a broken response
-   * carried is handed out again.
+   * carried is handed out again. `{reuse: true}` reads it into the client's own buffer, as batch().
    */
-  async poll(id: string, options: PollRequest = {}): Promise<PolledBatch> {
+  async poll(id: string, options: PollRequest = {}, read: ReadOptions = {}): Promise<PolledBatch> {
     const reply = await this.http.call({
       method: 'POST',
       path: `/v1/orders/${encodeURIComponent(id)}/poll`,
@@ -105,6 +118,7 @@ export class SensoryClient {
       accept: SAFETENSORS,
       retry: 'idempotent',
       large: true,
+      reuse: read.reuse,
       extraTimeoutMs: options.waitMs ?? 0,
     });
     return decodePoll(reply.body);
@@ -118,7 +132,8 @@ export class SensoryClient {
    * `slots` and `cursor`; keep the cursor of the last batch trained on in a checkpoint and pass it
    * back as `cursor` to resume exactly after it. A poll retried after a broken connection gives
    * the same samples, so none is lost or doubled. Throws SensoryOrderEndedError when the order
-   * fails, is cancelled or expires first.
+   * fails, is cancelled or expires first. With `reuse`, each batch is read into the client's own
+   * buffer and is valid until the loop asks for the next one.
    */
   async *order(id: string, options: OrderIterationOptions = {}): AsyncGenerator<PolledBatch, void, undefined> {
     const base: PollRequest = { max: options.max ?? 1024, waitMs: options.waitMs ?? 2000, ...(options.rank !== undefined ? { rank: options.rank } : {}) };
@@ -128,7 +143,7 @@ export class SensoryClient {
     let resume = options.cursor !== undefined;
     for (;;) {
       options.signal?.throwIfAborted();
-      const batch = await this.poll(id, { ...base, cursor, ...(ack !== undefined ? { ack } : {}), ...(resume ? { resume } : {}) });
+      const batch = await this.poll(id, { ...base, cursor, ...(ack !== undefined ? { ack } : {}), ...(resume ? { resume } : {}) }, { reuse: options.reuse });
       resume = false;
       if (batch.ids.length > 0) yield batch;
       // Asked for the next batch: the one before is trained on.
