@@ -17,8 +17,13 @@ const MAX_CLASS = 8 * 1024 * 1024;
 const MAX_IDLE_BYTES = 48 * 1024 * 1024;
 
 const idle = new Map<number, Buffer[]>();
+/** Idle buffers over WebAssembly memories, by size (see takeWasmChunk). */
+const idleWasm = new Map<number, Buffer[]>();
 const lent = new WeakSet<ArrayBufferLike>();
+/** The memory behind each buffer takeWasmChunk made. */
+const memories = new WeakMap<ArrayBufferLike, WebAssembly.Memory>();
 let idleBytes = 0;
+const WASM_PAGE = 64 * 1024;
 
 function sizeClass(bytes: number): number {
   let size = MIN_CLASS;
@@ -40,7 +45,32 @@ export function takeChunk(bytes: number): Buffer {
   return whole.subarray(0, bytes);
 }
 
-/** Gives a buffer from takeChunk back; anything else (or a second release) is ignored. */
+/**
+ * Like takeChunk, over the whole memory of a WebAssembly instance-to-be (a kernel writes into it
+ * where JavaScript would pay a bounds check per byte, see src/formats/rgb-text.wasm.ts), given
+ * back with releaseChunk the same way. Undefined when no such memory can be had (each one
+ * reserves address space of its own): the caller falls back to takeChunk.
+ */
+export function takeWasmChunk(bytes: number): { chunk: Buffer; memory: WebAssembly.Memory } | undefined {
+  if (bytes > MAX_CLASS) return undefined;
+  const size = sizeClass(bytes);
+  let whole = idleWasm.get(size)?.pop();
+  if (whole) idleBytes -= size;
+  else {
+    let memory: WebAssembly.Memory;
+    try {
+      memory = new WebAssembly.Memory({ initial: size / WASM_PAGE, maximum: size / WASM_PAGE });
+    } catch {
+      return undefined;
+    }
+    whole = Buffer.from(memory.buffer).fill(0);
+    memories.set(memory.buffer, memory);
+  }
+  lent.add(whole.buffer);
+  return { chunk: whole.subarray(0, bytes), memory: memories.get(whole.buffer)! };
+}
+
+/** Gives a buffer from takeChunk or takeWasmChunk back; anything else (or a second release) is ignored. */
 export function releaseChunk(chunk: Uint8Array): void {
   const buffer = chunk.buffer;
   if (!lent.has(buffer)) return;
@@ -48,10 +78,11 @@ export function releaseChunk(chunk: Uint8Array): void {
   const size = buffer.byteLength;
   if (idleBytes + size > MAX_IDLE_BYTES) return;
   idleBytes += size;
-  const list = idle.get(size);
+  const lists = memories.has(buffer) ? idleWasm : idle;
+  const list = lists.get(size);
   const whole = Buffer.from(buffer, 0, size);
   if (list) list.push(whole);
-  else idle.set(size, [whole]);
+  else lists.set(size, [whole]);
 }
 
 /** Idle bytes held by the pool (for tests). */
