@@ -23,6 +23,9 @@ const lent = new WeakSet<ArrayBufferLike>();
 /** The memory behind each buffer takeWasmChunk made. */
 const memories = new WeakMap<ArrayBufferLike, WebAssembly.Memory>();
 let idleBytes = 0;
+/** Bytes handed out and not given back yet, and buffers made (for tests: a leak shows in both). */
+let lentBytes = 0;
+let madeBuffers = 0;
 const WASM_PAGE = 64 * 1024;
 
 function sizeClass(bytes: number): number {
@@ -40,8 +43,10 @@ export function takeChunk(bytes: number): Buffer {
   const size = sizeClass(bytes);
   const reused = idle.get(size)?.pop();
   if (reused) idleBytes -= size;
+  if (!reused) madeBuffers++;
   const whole = reused ?? Buffer.allocUnsafeSlow(size).fill(0);
   lent.add(whole.buffer);
+  lentBytes += size;
   return whole.subarray(0, bytes);
 }
 
@@ -65,8 +70,10 @@ export function takeWasmChunk(bytes: number): { chunk: Buffer; memory: WebAssemb
     }
     whole = Buffer.from(memory.buffer).fill(0);
     memories.set(memory.buffer, memory);
+    madeBuffers++;
   }
   lent.add(whole.buffer);
+  lentBytes += size;
   return { chunk: whole.subarray(0, bytes), memory: memories.get(whole.buffer)! };
 }
 
@@ -76,6 +83,7 @@ export function releaseChunk(chunk: Uint8Array): void {
   if (!lent.has(buffer)) return;
   lent.delete(buffer);
   const size = buffer.byteLength;
+  lentBytes -= size;
   if (idleBytes + size > MAX_IDLE_BYTES) return;
   idleBytes += size;
   const lists = memories.has(buffer) ? idleWasm : idle;
@@ -88,4 +96,9 @@ export function releaseChunk(chunk: Uint8Array): void {
 /** Idle bytes held by the pool (for tests). */
 export function idleChunkBytes(): number {
   return idleBytes;
+}
+
+/** Pooled bytes handed out and not given back, and pooled buffers made so far (for tests). */
+export function chunkPoolStats(): { lentBytes: number; madeBuffers: number } {
+  return { lentBytes, madeBuffers };
 }
