@@ -84,13 +84,29 @@ export function releaseChunk(chunk: Uint8Array): void {
   lent.delete(buffer);
   const size = buffer.byteLength;
   lentBytes -= size;
-  if (idleBytes + size > MAX_IDLE_BYTES) return;
-  idleBytes += size;
   const lists = memories.has(buffer) ? idleWasm : idle;
   const list = lists.get(size);
+  if (idleBytes + size > MAX_IDLE_BYTES && !makeRoom(size, list)) return;
+  idleBytes += size;
   const whole = Buffer.from(buffer, 0, size);
   if (list) list.push(whole);
   else lists.set(size, [whole]);
+}
+
+/**
+ * Leaves idle buffers of other sizes and kinds to the collector, oldest size first, until `size`
+ * more bytes fit under the cap: the buffers of what runs now (JSON batches after safetensors
+ * ones, say) are worth keeping, those of what ran before less so; dropping the buffer given back
+ * instead would make a new one (a mapping and its page faults) for every chunk.
+ */
+function makeRoom(size: number, keep: Buffer[] | undefined): boolean {
+  for (const lists of [idle, idleWasm]) {
+    for (const list of lists.values()) {
+      if (list === keep) continue;
+      while (list.length > 0 && idleBytes + size > MAX_IDLE_BYTES) idleBytes -= list.pop()!.buffer.byteLength;
+    }
+  }
+  return idleBytes + size <= MAX_IDLE_BYTES;
 }
 
 /** Idle bytes held by the pool (for tests). */

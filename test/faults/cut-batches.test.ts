@@ -47,7 +47,7 @@ describe('clients cut off in the middle of a batch', () => {
     t = await startTestApp();
     await t.app.listen({ host: '127.0.0.1', port: 0 });
     port = (t.app.server.address() as { port: number }).port;
-    // 200×200×3: 6 samples per chunk of JSON text, so a batch of 20 is 4 chunks (and ~10 MB).
+    // 200×200×3: 5 samples per chunk of JSON text, so a batch of 20 is 4 chunks (and ~10 MB).
     await seedDataset(t, 'cut', { width: 200, height: 200, channels: 3 }, samples, ['a', 'b']);
   });
 

@@ -89,7 +89,7 @@ describe('JSON batch text', () => {
   });
 
   it('chunks end between whole samples, the text across them is unbroken, and only the first sample has no comma before it', async () => {
-    // 100×100×3: 27 samples per chunk of text, so 60 samples end in a chunk of 6; values of 1, 2
+    // 100×100×3: 23 samples per chunk, so 60 samples end in a chunk of 14; values of 1, 2
     // and 3 digits everywhere so every chunk starts and ends at a different byte alignment.
     const shape: DatasetShape = { width: 100, height: 100, channels: 3 };
     const count = 60;
