@@ -213,14 +213,9 @@ async function wasmRgbText(render: Render, start: number, count: number, record:
     releaseChunk(chunk);
     throw error;
   }
-  const kernel = rgbTextKernel(memory);
   const [height, width] = dims;
-  let at = textAt;
-  for (let i = 0; i < count; i++) {
-    if (start + i > 0) chunk[at++] = COMMA;
-    at = kernel(pixelsAt + i * record, at, height, width);
-  }
-  return chunk.subarray(textAt, at);
+  const end = rgbTextKernel(memory)(pixelsAt, textAt, height, width, count, start > 0 ? 1 : 0);
+  return chunk.subarray(textAt, end);
 }
 
 /** One uint8 sample as `[[[r,g,b],…],…]` (H×W×C), in a buffer of its own. */

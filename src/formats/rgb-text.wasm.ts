@@ -1,5 +1,5 @@
 /**
- * A WebAssembly kernel writing one uint8 H×W×3 sample as JSON text, `[[[r,g,b],…],…]`: the hot
+ * A WebAssembly kernel writing uint8 H×W×3 samples as JSON text, `[[[r,g,b],…],…]`: the hot
  * loop of a JSON batch. The same table-of-texts loop in JavaScript pays a bounds check on every
  * load and store; here one value is a byte load, a 32-bit table load, an unaligned 32-bit store
  * and a length add (measured 2–3× less CPU per value).
@@ -10,9 +10,11 @@
  *   [1024, 2048)  the same with ']'
  *   [2048, 2304)  the bytes of each entry, separator included (2–4)
  *   [TABLES_BYTES, …)  free for the caller: the pixels read and the text written.
- * `rgb(src, dst, height, width)` writes the sample read at `src` to `dst` and returns where the
- * text ended; it writes up to 3 bytes past the end (the last 32-bit store), and needs
- * height, width ≥ 1.
+ * `rgb(src, dst, height, width, count, commaFirst)` writes the `count` samples read from `src`
+ * (one after the other) to `dst`, separated by commas and with one before the first if
+ * `commaFirst` is 1, and returns where the text ended; it writes up to 3 bytes past the end (the
+ * last 32-bit store), and needs height, width, count ≥ 1. One call per chunk: a call from
+ * JavaScript costs more than a pixel.
  */
 
 /** Where the caller's bytes may start: after the tables, 64-byte aligned. */
@@ -71,8 +73,11 @@ const SRC = 0;
 const DST = 1;
 const HEIGHT = 2;
 const WIDTH = 3;
-const X = 4;
-const VALUE = 5;
+const COUNT = 4;
+const COMMA_FIRST = 5;
+const X = 6;
+const Y = 7;
+const VALUE = 8;
 
 /** dst[0] = byte; dst += 1 */
 const put = (byte: number) => [...get(DST), ...constant(byte), ...store8, ...get(DST), ...constant(1), ...ADD, ...set(DST)];
@@ -87,9 +92,12 @@ const value = (k: number, words: number) => [
 
 // prettier-ignore
 const RGB_BODY = [
-  ...vec([[2, I32]]), // locals X, VALUE
+  ...vec([[3, I32]]), // locals X, Y, VALUE
+  ...get(COMMA_FIRST), 0x04, 0x40, ...put(COMMA), ...END, // if
+  ...LOOP, // each sample: "[…],"
   ...put(OPEN),
-  ...LOOP, // each row
+  ...get(HEIGHT), ...set(Y),
+  ...LOOP, // each row: "[…],"
   ...put(OPEN),
   ...get(WIDTH), ...set(X),
   ...LOOP, // each pixel: "[r,g,b],"
@@ -99,18 +107,20 @@ const RGB_BODY = [
   ...get(SRC), ...constant(3), ...ADD, ...set(SRC),
   ...get(X), ...constant(1), ...SUB, ...tee(X), ...BR_IF_LOOP,
   ...END,
-  ...replaceLast(CLOSE), ...put(COMMA), // "…]," ends the row
-  ...get(HEIGHT), ...constant(1), ...SUB, ...tee(HEIGHT), ...BR_IF_LOOP,
+  ...replaceLast(CLOSE), ...put(COMMA),
+  ...get(Y), ...constant(1), ...SUB, ...tee(Y), ...BR_IF_LOOP,
   ...END,
-  ...replaceLast(CLOSE),
-  ...get(DST),
+  ...replaceLast(CLOSE), ...put(COMMA),
+  ...get(COUNT), ...constant(1), ...SUB, ...tee(COUNT), ...BR_IF_LOOP,
+  ...END,
+  ...get(DST), ...constant(1), ...SUB, // without the comma after the last sample
   ...END,
 ];
 
 // prettier-ignore
 const MODULE = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-  ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32]]), ...vec([[I32]])]])), // (i32 × 4) → i32
+  ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], [I32], [I32], [I32]]), ...vec([[I32]])]])), // (i32 × 6) → i32
   ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, ...uleb(1)]])), // memory, at least 1 page
   ...section(3, vec([[0]])),
   ...section(7, vec([[...name('rgb'), 0x00, 0]])),
@@ -133,8 +143,8 @@ function writeTables(bytes: Uint8Array): void {
   }
 }
 
-/** `rgb(src, dst, height, width)`: see the top of this file; offsets into the memory. */
-export type RgbText = (src: number, dst: number, height: number, width: number) => number;
+/** `rgb(src, dst, height, width, count, commaFirst)`: see the top of this file; offsets into the memory. */
+export type RgbText = (src: number, dst: number, height: number, width: number, count: number, commaFirst: number) => number;
 
 const instances = new WeakMap<WebAssembly.Memory, RgbText>();
 
