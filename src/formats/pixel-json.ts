@@ -1,13 +1,16 @@
 import type { BatchPlan, Dtype, Layout } from '../domain/batch-plan.js';
 import { recordBytes, type DatasetShape } from '../domain/dataset-shape.js';
-import { releaseChunk, takeChunk } from '../lib/chunk-pool.js';
+import { releaseChunk, takeChunk, takeWasmChunk } from '../lib/chunk-pool.js';
 import type { Render } from './encoded-batch.js';
 import { FLOAT_OF_BYTE, writeTensorValues } from './pixel-tensor.js';
+import { rgbTextKernel, TABLES_BYTES } from './rgb-text.wasm.js';
 
 /**
- * About 4 MiB of text per chunk, from the chunk pool (see batch-safetensors.encoder.ts), holding
- * as many whole samples as fit: reused, larger chunks mean fewer writes (1 MiB measured about
- * 5 % more CPU per batch).
+ * About 4 MiB per chunk, from the chunk pool (see batch-safetensors.encoder.ts), holding as many
+ * whole samples as fit: reused, larger chunks mean fewer writes (1 MiB measured about 5 % more
+ * CPU per batch). The text alone in JavaScript; the pixels and their text together in the
+ * WebAssembly chunks, so those stay in the pool's 4 MiB size (8 MiB ones crowded out the
+ * safetensors chunks and the other way round).
  */
 const JSON_CHUNK_BYTES = 4 * 1024 * 1024;
 
@@ -146,20 +149,31 @@ function writeSampleText(source: Uint8Array, offset: number, dims: readonly [num
 /**
  * Streams `prefix`, the samples as nested arrays (H×W×C, or C×H×W channels first) separated by
  * commas, then `suffix`. Values are written straight into bytes from tables of their texts:
- * JSON.stringify of nested arrays is far slower. Chunks come from the chunk pool.
+ * JSON.stringify of nested arrays is far slower. uint8 H×W×3 samples, the common case, are
+ * written by a WebAssembly kernel (rgb-text.wasm.ts) into chunks over its memory, the pixels
+ * rendered into the same memory just before the text; the rest, or when no such memory can be
+ * had, in JavaScript. Chunks come from the chunk pool.
  */
 export async function* jsonSampleChunks(plan: BatchPlan, render: Render, prefix: string, suffix: string): AsyncGenerator<Uint8Array> {
   yield Buffer.from(prefix, 'utf8');
   const record = recordBytes(plan.dataset);
   const dims = sampleDims(plan.dataset, plan.layout);
   const maxText = maxSampleText(dims, plan.dtype);
-  const step = Math.max(1, Math.floor(JSON_CHUNK_BYTES / maxText));
   const channelsFirst = plan.layout === 'nchw' && plan.dataset.channels > 1;
-  const pixels = takeChunk(Math.min(step, plan.samples.length) * record);
+  const rgb = plan.dtype === 'uint8' && !channelsFirst && dims[2] === 3;
+  const perSample = rgb ? record + maxText + 1 : maxText;
+  const step = Math.max(1, Math.floor((JSON_CHUNK_BYTES - (rgb ? TABLES_BYTES + 64 : 0)) / perSample));
+  let pixels: Buffer | undefined;
   const planes = channelsFirst ? takeChunk(record) : undefined;
   try {
     for (let start = 0; start < plan.samples.length; start += step) {
       const count = Math.min(step, plan.samples.length - start);
+      const text = rgb ? await wasmRgbText(render, start, count, record, dims, maxText) : undefined;
+      if (text) {
+        yield text;
+        continue;
+      }
+      pixels ??= takeChunk(Math.min(step, plan.samples.length) * record);
       await render(start, count, pixels);
       const out = takeChunk(count * (maxText + 1));
       const view = new DataView(out.buffer, out.byteOffset, out.length);
@@ -176,10 +190,32 @@ export async function* jsonSampleChunks(plan: BatchPlan, render: Render, prefix:
       yield out.subarray(0, at);
     }
   } finally {
-    releaseChunk(pixels);
+    if (pixels) releaseChunk(pixels);
     if (planes) releaseChunk(planes);
   }
   yield Buffer.from(suffix, 'utf8');
+}
+
+/**
+ * Samples [start, start + count) of a uint8 H×W×3 batch as text (with the comma before each
+ * but the very first), in one chunk over a WebAssembly memory: the tables, then the pixels,
+ * then the text, which is the part returned. Undefined when no such chunk can be had.
+ */
+async function wasmRgbText(render: Render, start: number, count: number, record: number, dims: readonly [number, number, number], maxText: number): Promise<Buffer | undefined> {
+  const pixelsAt = TABLES_BYTES;
+  const textAt = pixelsAt + Math.ceil((count * record) / 64) * 64;
+  const taken = takeWasmChunk(textAt + count * (maxText + 1));
+  if (!taken) return undefined;
+  const { chunk, memory } = taken;
+  try {
+    await render(start, count, chunk.subarray(pixelsAt, pixelsAt + count * record));
+  } catch (error) {
+    releaseChunk(chunk);
+    throw error;
+  }
+  const [height, width] = dims;
+  const end = rgbTextKernel(memory)(pixelsAt, textAt, height, width, count, start > 0 ? 1 : 0);
+  return chunk.subarray(textAt, end);
 }
 
 /** One uint8 sample as `[[[r,g,b],…],…]` (H×W×C), in a buffer of its own. */

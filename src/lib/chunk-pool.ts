@@ -17,8 +17,16 @@ const MAX_CLASS = 8 * 1024 * 1024;
 const MAX_IDLE_BYTES = 48 * 1024 * 1024;
 
 const idle = new Map<number, Buffer[]>();
+/** Idle buffers over WebAssembly memories, by size (see takeWasmChunk). */
+const idleWasm = new Map<number, Buffer[]>();
 const lent = new WeakSet<ArrayBufferLike>();
+/** The memory behind each buffer takeWasmChunk made. */
+const memories = new WeakMap<ArrayBufferLike, WebAssembly.Memory>();
 let idleBytes = 0;
+/** Bytes handed out and not given back yet, and buffers made (for tests: a leak shows in both). */
+let lentBytes = 0;
+let madeBuffers = 0;
+const WASM_PAGE = 64 * 1024;
 
 function sizeClass(bytes: number): number {
   let size = MIN_CLASS;
@@ -35,26 +43,78 @@ export function takeChunk(bytes: number): Buffer {
   const size = sizeClass(bytes);
   const reused = idle.get(size)?.pop();
   if (reused) idleBytes -= size;
+  if (!reused) madeBuffers++;
   const whole = reused ?? Buffer.allocUnsafeSlow(size).fill(0);
   lent.add(whole.buffer);
+  lentBytes += size;
   return whole.subarray(0, bytes);
 }
 
-/** Gives a buffer from takeChunk back; anything else (or a second release) is ignored. */
+/**
+ * Like takeChunk, over the whole memory of a WebAssembly instance-to-be (a kernel writes into it
+ * where JavaScript would pay a bounds check per byte, see src/formats/rgb-text.wasm.ts), given
+ * back with releaseChunk the same way. Undefined when no such memory can be had (each one
+ * reserves address space of its own): the caller falls back to takeChunk.
+ */
+export function takeWasmChunk(bytes: number): { chunk: Buffer; memory: WebAssembly.Memory } | undefined {
+  if (bytes > MAX_CLASS) return undefined;
+  const size = sizeClass(bytes);
+  let whole = idleWasm.get(size)?.pop();
+  if (whole) idleBytes -= size;
+  else {
+    let memory: WebAssembly.Memory;
+    try {
+      memory = new WebAssembly.Memory({ initial: size / WASM_PAGE, maximum: size / WASM_PAGE });
+    } catch {
+      return undefined;
+    }
+    whole = Buffer.from(memory.buffer).fill(0);
+    memories.set(memory.buffer, memory);
+    madeBuffers++;
+  }
+  lent.add(whole.buffer);
+  lentBytes += size;
+  return { chunk: whole.subarray(0, bytes), memory: memories.get(whole.buffer)! };
+}
+
+/** Gives a buffer from takeChunk or takeWasmChunk back; anything else (or a second release) is ignored. */
 export function releaseChunk(chunk: Uint8Array): void {
   const buffer = chunk.buffer;
   if (!lent.has(buffer)) return;
   lent.delete(buffer);
   const size = buffer.byteLength;
-  if (idleBytes + size > MAX_IDLE_BYTES) return;
+  lentBytes -= size;
+  const lists = memories.has(buffer) ? idleWasm : idle;
+  const list = lists.get(size);
+  if (idleBytes + size > MAX_IDLE_BYTES && !makeRoom(size, list)) return;
   idleBytes += size;
-  const list = idle.get(size);
   const whole = Buffer.from(buffer, 0, size);
   if (list) list.push(whole);
-  else idle.set(size, [whole]);
+  else lists.set(size, [whole]);
+}
+
+/**
+ * Leaves idle buffers of other sizes and kinds to the collector, oldest size first, until `size`
+ * more bytes fit under the cap: the buffers of what runs now (JSON batches after safetensors
+ * ones, say) are worth keeping, those of what ran before less so; dropping the buffer given back
+ * instead would make a new one (a mapping and its page faults) for every chunk.
+ */
+function makeRoom(size: number, keep: Buffer[] | undefined): boolean {
+  for (const lists of [idle, idleWasm]) {
+    for (const list of lists.values()) {
+      if (list === keep) continue;
+      while (list.length > 0 && idleBytes + size > MAX_IDLE_BYTES) idleBytes -= list.pop()!.buffer.byteLength;
+    }
+  }
+  return idleBytes + size <= MAX_IDLE_BYTES;
 }
 
 /** Idle bytes held by the pool (for tests). */
 export function idleChunkBytes(): number {
   return idleBytes;
+}
+
+/** Pooled bytes handed out and not given back, and pooled buffers made so far (for tests). */
+export function chunkPoolStats(): { lentBytes: number; madeBuffers: number } {
+  return { lentBytes, madeBuffers };
 }
