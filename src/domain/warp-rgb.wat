@@ -42,7 +42,7 @@
   ;; $cos, $sin: the inverse map's matrix entries (already divided by the scale).
   (func (export "warp_rgb") (param $pad i32) (param $dst i32) (param $width i32) (param $height i32) (param $cos f64) (param $sin f64)
     (local $cx f64) (local $cy f64) (local $px f64) (local $py f64)
-    (local $du i64) (local $dv i64) (local $ru i64) (local $rv i64)
+    (local $du i64) (local $dv i64) (local $ru i64) (local $rv i64) (local $ue i64) (local $ve i64)
     (local $x i32) (local $y i32) (local $out i32) (local $row i32) (local $stride i32) (local $origin i32)
     (local $a0 i32) (local $a1 i32) (local $a2 i32) (local $a3 i32)
     (local $u01 v128) (local $u23 v128) (local $v01 v128) (local $v23 v128) (local $stepU v128) (local $stepV v128)
@@ -79,11 +79,25 @@
         (local.set $rv (i64.add (i64.trunc_sat_f64_s (f64.floor (f64.add (f64.mul
           (f64.sub (f64.add (f64.add (f64.mul (local.get $sin) (local.get $px)) (f64.mul (local.get $cos) (local.get $py))) (local.get $cy)) (f64.const 0.5))
           (f64.const 4294967296)) (f64.const 0.5)))) (i64.const 1048576)))
+        (local.set $out (i32.add (local.get $dst) (i32.mul (local.get $y) (local.get $row))))
+        ;; A row whose every position lies beyond the border on one side is black: filled at once.
+        (local.set $ue (i64.add (local.get $ru) (i64.mul (local.get $du) (i64.extend_i32_s (i32.sub (local.get $width) (i32.const 1))))))
+        (local.set $ve (i64.add (local.get $rv) (i64.mul (local.get $dv) (i64.extend_i32_s (i32.sub (local.get $width) (i32.const 1))))))
+        (if (i32.or
+              (i32.or
+                (i64.le_s (i64.shr_s (select (local.get $ru) (local.get $ue) (i64.gt_s (local.get $ru) (local.get $ue))) (i64.const 16)) (i64.const -65536))
+                (i64.ge_s (i64.shr_s (select (local.get $ru) (local.get $ue) (i64.lt_s (local.get $ru) (local.get $ue))) (i64.const 16)) (i64.extend_i32_s (i32.shl (local.get $width) (i32.const 16)))))
+              (i32.or
+                (i64.le_s (i64.shr_s (select (local.get $rv) (local.get $ve) (i64.gt_s (local.get $rv) (local.get $ve))) (i64.const 16)) (i64.const -65536))
+                (i64.ge_s (i64.shr_s (select (local.get $rv) (local.get $ve) (i64.lt_s (local.get $rv) (local.get $ve))) (i64.const 16)) (i64.extend_i32_s (i32.shl (local.get $height) (i32.const 16))))))
+          (then
+            (memory.fill (local.get $out) (i32.const 0) (local.get $row))
+            (local.set $y (i32.add (local.get $y) (i32.const 1)))
+            (br $rows)))
         (local.set $u01 (i64x2.replace_lane 1 (i64x2.splat (local.get $ru)) (i64.add (local.get $ru) (local.get $du))))
         (local.set $v01 (i64x2.replace_lane 1 (i64x2.splat (local.get $rv)) (i64.add (local.get $rv) (local.get $dv))))
         (local.set $u23 (i64x2.add (local.get $u01) (i64x2.splat (i64.shl (local.get $du) (i64.const 1)))))
         (local.set $v23 (i64x2.add (local.get $v01) (i64x2.splat (i64.shl (local.get $dv) (i64.const 1)))))
-        (local.set $out (i32.add (local.get $dst) (i32.mul (local.get $y) (local.get $row))))
         (local.set $x (i32.const 0))
         (loop $cols
           ;; 16.16 positions of the four pixels (bits 16–47 of each i64), clamped to the border

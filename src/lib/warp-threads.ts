@@ -47,7 +47,8 @@ export class WarpThreads {
   private nextId = 0;
   private closed = false;
 
-  constructor(readonly threads = Math.min(4, availableParallelism())) {}
+  /** By default one thread per core but one, which the event loop keeps (at least one thread, at most 4). */
+  constructor(readonly threads = Math.max(1, Math.min(4, availableParallelism() - 1))) {}
 
   /** Shared memory for `bytes` of records and as many of results. */
   arena(bytes: number): WarpArena {
