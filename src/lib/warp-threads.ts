@@ -47,8 +47,11 @@ export class WarpThreads {
   private nextId = 0;
   private closed = false;
 
-  /** By default one thread per core but one, which the event loop keeps (at least one thread, at most 4). */
-  constructor(readonly threads = Math.max(1, Math.min(4, availableParallelism() - 1))) {}
+  /**
+   * By default one thread per core, at most 4: on 2 cores, 2 threads gave noisy batches more of
+   * the machine than 1 did beside the event loop and a client (figure 9).
+   */
+  constructor(readonly threads = Math.min(4, availableParallelism())) {}
 
   /** Shared memory for `bytes` of records and as many of results. */
   arena(bytes: number): WarpArena {
