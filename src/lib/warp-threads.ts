@@ -47,10 +47,7 @@ export class WarpThreads {
   private nextId = 0;
   private closed = false;
 
-  /**
-   * By default one thread per core, at most 4: on 2 cores, 2 threads gave noisy batches more of
-   * the machine than 1 did beside the event loop and a client (figure 9).
-   */
+  /** `threads`: SENSORY_WARP_THREADS, about one per core. */
   constructor(readonly threads = Math.min(4, availableParallelism())) {}
 
   /** Shared memory for `bytes` of records and as many of results. */

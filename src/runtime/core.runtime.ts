@@ -107,7 +107,7 @@ export async function openCoreRuntime(config: Config, { log = () => undefined, t
   // Repairs what a crashed writer left (a torn segment tail) before the first upload.
   await blobs.init();
   const pixels = new PixelQuota(new FilePixelStore(join(config.dataDir, 'pixels')), config.maxDatasetPixelBytes);
-  const warpThreads = new WarpThreads();
+  const warpThreads = config.warpThreads > 0 ? new WarpThreads(config.warpThreads) : undefined;
   const batches = new BatchService(store, pixels, config.maxBatchSamples, telemetry, config.maxBatchBytes, warpThreads);
   const queue = await openQueue(config, log);
   const orders = new OrderService(orderStore, queue, batches, store, orderSettings(config), systemClock);
@@ -176,7 +176,7 @@ export async function openCoreRuntime(config: Config, { log = () => undefined, t
         .then(() => Promise.allSettled([queue.close()]))
         // The open segment is sealed before the stores close.
         .then(() => Promise.allSettled([blobs.close()]))
-        .then(() => Promise.allSettled([pixels.close(), store.close(), warpThreads.close()]))
+        .then(() => Promise.allSettled([pixels.close(), store.close(), warpThreads?.close()]))
         .then(() => undefined);
       return closing;
     },
