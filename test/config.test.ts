@@ -78,6 +78,7 @@ describe('loadConfig', () => {
       segmentBytes: 64 * MiB,
       exportLeaseMs: 30_000,
       exportConcurrency: 1,
+      warpThreads: 0,
       webhookTimeoutMs: 5000,
       webhookMaxAttempts: 12,
       webhookRetryBaseMs: 1000,

@@ -32,18 +32,19 @@ export function isIdentity(augment: Augment): boolean {
   return augment.rotation === 0 && augment.scale === 1;
 }
 
-/** Sample positions carry 16 fractional bits; bilinear weights 11 (2048 steps per pixel). */
+/** A pixel's position carries 16 fractional bits, its bilinear weights 11 (2048 steps per pixel). */
 const POSITION_BITS = 16;
 const WEIGHT_BITS = 11;
 const WEIGHT_ONE = 1 << WEIGHT_BITS;
 const WEIGHT_SHIFT = POSITION_BITS - WEIGHT_BITS;
 const VALUE_SHIFT = 2 * WEIGHT_BITS;
 const VALUE_HALF = 1 << (VALUE_SHIFT - 1);
-const POSITION_ONE = 1 << POSITION_BITS;
-/** Added to a position, so that truncating it to bilinear weights rounds them instead. */
-const ROUND_TO_WEIGHT = 1 << (WEIGHT_SHIFT - 1);
-/** x + 1.5 × 2^52 − 1.5 × 2^52 is x rounded to an integer (half to even), as the SIMD warp rounds. */
-const ROUNDER = 6755399441055744;
+/** Positions along a row are exact integers in 1/2^32 pixel: 2^32 is one pixel. */
+const STEP_ONE = 4294967296;
+/** From 1/2^32 to 1/2^16 pixel. */
+const TO_POSITION = 1 << 16;
+/** Half a weight step in 1/2^32 pixel, added so that truncating a position to its weights rounds it. */
+const ROUND_TO_WEIGHT = 2 ** (32 - WEIGHT_BITS - 1);
 
 /**
  * Rotation and rescale about the centre in one affine pass with bilinear sampling, writing the
@@ -70,11 +71,13 @@ function inverseMatrix(augment: Augment): { cos: number; sin: number } {
 }
 
 /**
- * The warp in fixed point with per-row increments: the source position steps along each row by
- * one add in double precision and is used rounded to 16.16 fixed point (1/65536 pixel);
- * bilinear weights have 11 bits. Every value is within one level of the same warp in floating
- * point (test/warp.test.ts pins it over many seeds and shapes), at a fraction of its cost: no
- * Math.floor and no float products per channel, and the bounds checks only near the frame.
+ * The warp in fixed point with per-row increments. Along a row the source position is the row's
+ * start plus x steps, exact integers in 1/2^32 pixel (the start and the step each rounded once
+ * from the inverse map, so nothing accumulates along the row); a pixel uses its position
+ * truncated to 1/65536 pixel, and its bilinear weights have 11 bits. Every value is within one
+ * level of the same warp in floating point (test/warp.test.ts pins it over many seeds and
+ * shapes), at a fraction of its cost: no float products per channel, and the bounds checks only
+ * near the frame. warp-rgb.wat computes the same bytes for 3-channel samples.
  */
 export function warpFixedPoint(source: Uint8Array, shape: DatasetShape, augment: Augment, out: Uint8Array, outOffset: number): void {
   const { width, height, channels } = shape;
@@ -82,8 +85,8 @@ export function warpFixedPoint(source: Uint8Array, shape: DatasetShape, augment:
   const { cos, sin } = inverseMatrix(augment);
   const cx = width / 2;
   const cy = height / 2;
-  const stepX = cos * POSITION_ONE;
-  const stepY = sin * POSITION_ONE;
+  const stepX = Math.floor(cos * STEP_ONE + 0.5);
+  const stepY = Math.floor(sin * STEP_ONE + 0.5);
   const rowStride = width * channels;
   const lastX = width - 1;
   const lastY = height - 1;
@@ -91,12 +94,13 @@ export function warpFixedPoint(source: Uint8Array, shape: DatasetShape, augment:
   let target = outOffset;
   for (let y = 0; y < height; y++) {
     const py = y + 0.5 - cy;
-    // Pixel-centre coordinates; the same expressions, in the same order, as warp-rgb.wat.
-    let exactX = (cos * px - sin * py + cx - 0.5) * POSITION_ONE + ROUND_TO_WEIGHT;
-    let exactY = (sin * px + cos * py + cy - 0.5) * POSITION_ONE + ROUND_TO_WEIGHT;
+    // Pixel-centre coordinates; the same expressions, in the same order, as warp-rgb.wat. The
+    // integers stay below 2^53, so the doubles holding them are exact.
+    let exactX = Math.floor((cos * px - sin * py + cx - 0.5) * STEP_ONE + 0.5) + ROUND_TO_WEIGHT;
+    let exactY = Math.floor((sin * px + cos * py + cy - 0.5) * STEP_ONE + 0.5) + ROUND_TO_WEIGHT;
     for (let x = 0; x < width; x++, exactX += stepX, exactY += stepY, target += channels) {
-      const sx = (exactX + ROUNDER - ROUNDER) | 0;
-      const sy = (exactY + ROUNDER - ROUNDER) | 0;
+      const sx = Math.floor(exactX / TO_POSITION);
+      const sy = Math.floor(exactY / TO_POSITION);
       const x0 = sx >> POSITION_BITS;
       const y0 = sy >> POSITION_BITS;
       const fx = (sx >> WEIGHT_SHIFT) & (WEIGHT_ONE - 1);

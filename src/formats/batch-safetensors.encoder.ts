@@ -48,24 +48,57 @@ async function* safetensorsChunks(plan: BatchPlan, render: Render, head: Buffer)
   const tensorRecord = record * valueBytes(plan.dtype);
   const step = Math.max(1, Math.floor(CHUNK_BYTES / tensorRecord));
   const direct = isRecordLayout(plan.dtype, plan.layout, plan.dataset);
+  if (direct) {
+    yield* directChunks(plan, render, step, tensorRecord);
+    yield labelBytes(plan);
+    return;
+  }
   // Converted tensors (float32, channels first) are rendered here first, then written out.
-  const staging = direct ? undefined : takeChunk(Math.min(step, plan.samples.length) * record);
+  const staging = takeChunk(Math.min(step, plan.samples.length) * record);
   try {
     for (let start = 0; start < plan.samples.length; start += step) {
       const count = Math.min(step, plan.samples.length - start);
       const chunk = takeChunk(count * tensorRecord);
-      if (staging) {
-        await render(start, count, staging);
-        writeTensorValues(staging, count, plan.dataset, plan.dtype, plan.layout, chunk);
-      } else {
-        await render(start, count, chunk);
-      }
+      await render(start, count, staging);
+      writeTensorValues(staging, count, plan.dataset, plan.dtype, plan.layout, chunk);
       yield chunk;
     }
   } finally {
-    if (staging) releaseChunk(staging);
+    releaseChunk(staging);
   }
   yield labelBytes(plan);
+}
+
+/**
+ * Record-layout chunks, each rendered while the one before it is sent: where rendering waits on
+ * something else (warps on worker threads), the event loop writes the previous chunk meanwhile.
+ */
+async function* directChunks(plan: BatchPlan, render: Render, step: number, tensorRecord: number): AsyncGenerator<Uint8Array> {
+  const n = plan.samples.length;
+  const renderAt = (start: number): Promise<Uint8Array> => {
+    const count = Math.min(step, n - start);
+    const chunk = takeChunk(count * tensorRecord);
+    const rendered = render(start, count, chunk).then(
+      () => chunk,
+      (error: unknown) => {
+        releaseChunk(chunk);
+        throw error;
+      },
+    );
+    // Awaited below, or in the finally block when the reader stops first.
+    rendered.catch(() => undefined);
+    return rendered;
+  };
+  let next: Promise<Uint8Array> | undefined = n > 0 ? renderAt(0) : undefined;
+  try {
+    for (let start = 0; start < n; start += step) {
+      const chunk: Uint8Array = await next!;
+      next = start + step < n ? renderAt(start + step) : undefined;
+      yield chunk;
+    }
+  } finally {
+    if (next) await next.then(releaseChunk, () => undefined);
+  }
 }
 
 function labelBytes(plan: BatchPlan): Uint8Array {

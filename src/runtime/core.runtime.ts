@@ -16,6 +16,7 @@ import type { MetadataStore } from '../ports/metadata-store.js';
 import type { OrderQueue, TaskConsumer } from '../ports/order-queue.js';
 import type { PixelStore } from '../ports/pixel-store.js';
 import { SILENT_TELEMETRY, type Telemetry } from '../ports/telemetry.js';
+import { WarpThreads } from '../lib/warp-threads.js';
 import { BatchService } from '../services/batch.service.js';
 import { OrderService, type OrderSettings } from '../services/order.service.js';
 import { ExportRunner } from '../services/export-runner.js';
@@ -106,7 +107,8 @@ export async function openCoreRuntime(config: Config, { log = () => undefined, t
   // Repairs what a crashed writer left (a torn segment tail) before the first upload.
   await blobs.init();
   const pixels = new PixelQuota(new FilePixelStore(join(config.dataDir, 'pixels')), config.maxDatasetPixelBytes);
-  const batches = new BatchService(store, pixels, config.maxBatchSamples, telemetry, config.maxBatchBytes);
+  const warpThreads = config.warpThreads > 0 ? new WarpThreads(config.warpThreads) : undefined;
+  const batches = new BatchService(store, pixels, config.maxBatchSamples, telemetry, config.maxBatchBytes, warpThreads);
   const queue = await openQueue(config, log);
   const orders = new OrderService(orderStore, queue, batches, store, orderSettings(config), systemClock);
   const webhooks = new WebhookService(webhookStore, systemClock, log);
@@ -174,7 +176,7 @@ export async function openCoreRuntime(config: Config, { log = () => undefined, t
         .then(() => Promise.allSettled([queue.close()]))
         // The open segment is sealed before the stores close.
         .then(() => Promise.allSettled([blobs.close()]))
-        .then(() => Promise.allSettled([pixels.close(), store.close()]))
+        .then(() => Promise.allSettled([pixels.close(), store.close(), warpThreads?.close()]))
         .then(() => undefined);
       return closing;
     },

@@ -6,6 +6,7 @@ import { categoryName } from '../domain/names.js';
 import { randomSeed } from '../domain/random.js';
 import { drawBalancedBatch, drawBatch } from '../domain/sampling.js';
 import { releaseChunk, takeChunk } from '../lib/chunk-pool.js';
+import type { WarpThreads } from '../lib/warp-threads.js';
 import type { Split } from '../domain/split.js';
 import { encodeJson } from '../formats/batch-json.encoder.js';
 import { encodeSafetensors } from '../formats/batch-safetensors.encoder.js';
@@ -50,6 +51,9 @@ export interface Selection {
   readonly eligible: readonly EligibleSample[];
 }
 
+/** Below this many bytes of records, a chunk is warped on the event loop: posting it would cost more. */
+const MIN_THREADED_WARP_BYTES = 128 * 1024;
+
 const ENCODERS: Record<BatchFormat, (plan: BatchPlan, render: Render) => EncodedBatch> = {
   json: encodeJson,
   safetensors: encodeSafetensors,
@@ -64,6 +68,8 @@ export class BatchService {
     private readonly telemetry: Telemetry,
     /** Bound on the encoded answer (SENSORY_MAX_BATCH_BYTES), estimated before any pixel is read. */
     private readonly maxBatchBytes = Number.MAX_SAFE_INTEGER,
+    /** Where chunks of augmented samples are warped; without it, on the event loop. */
+    private readonly warpThreads?: WarpThreads,
   ) {}
 
   /** A small batch, planned and encoded in `format`; its pixels are rendered as the body is read. */
@@ -168,6 +174,15 @@ export class BatchService {
     }
     if (identity) {
       await this.pixels.read(dataset.id, dataset, slots, target, 0);
+      return;
+    }
+    if (this.warpThreads && count > 1 && count * size >= MIN_THREADED_WARP_BYTES) {
+      const arena = this.warpThreads.arena(count * size);
+      await this.pixels.read(dataset.id, dataset, slots, arena.source, 0);
+      await this.warpThreads.warp(arena, dataset, plan.augments.slice(start, start + count));
+      target.set(arena.target);
+      // Only once every thread is done with it: after a failure, a thread may still be writing.
+      this.warpThreads.release(arena);
       return;
     }
     const source = takeChunk(count * size);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { parseSafetensors, type ParsedSafetensors } from '@sensory/client';
+import { warpInto } from '../../src/domain/augmentation.js';
 import {
   addSample,
   createDataset,
@@ -273,6 +274,48 @@ describe('POST /v1/datasets/{name}/batches', () => {
       const small = await jsonBatch(t, name, { size: 3, seed: 77, noise: 1 });
       const large = await jsonBatch(t, name, { size: 9, seed: 77, noise: 1 });
       assert.deepEqual(large.augment.slice(0, 3), small.augment);
+    });
+  });
+
+  describe('augmentation on warp threads (SENSORY_WARP_THREADS), chunks large enough for them', () => {
+    const name = 'warp-threads';
+    const shape = { width: 64, height: 48, channels: 3 } as const;
+    const record = 64 * 48 * 3;
+    let pixels: Map<number, Buffer>;
+    // A service of its own, with warp threads (off by default).
+    let threaded: TestApp;
+    before(async () => {
+      threaded = await startTestApp({ SENSORY_WARP_THREADS: '2' });
+      ({ pixels } = await seedDataset(threaded, name, shape, 20, ['a', 'b']));
+    });
+    after(async () => {
+      await threaded.close();
+      removeDir(threaded.dataDir);
+    });
+
+    it('every sample is the warp of its stored pixels by its own augmentation, as safetensors and as JSON', async () => {
+      // 20 records of 9,216 bytes: one chunk above the bound from which threads warp it.
+      const json = await jsonBatch(threaded, name, { size: 20, seed: 31, noise: 1 });
+      const st = await safetensorsBatch(threaded, name, { size: 20, seed: 31, noise: 1 });
+      assert.deepEqual(st.ids, json.ids);
+      assert.deepEqual(flattenNested(json.data), [...st.parsed.tensors.data.data]);
+      st.ids.forEach((id, i) => {
+        const expected = new Uint8Array(record);
+        warpInto(pixels.get(id)!, shape, json.augment[i], expected, 0);
+        assert.ok(sampleBytes(st.parsed, i, record).equals(expected), `sample ${id} (${JSON.stringify(json.augment[i])})`);
+      });
+      const again = await safetensorsBatch(threaded, name, { size: 20, seed: 31, noise: 1 });
+      assert.ok(again.raw.equals(st.raw));
+    });
+
+    it('half the samples augmented (noise 0.5): the others are their stored pixels', async () => {
+      const json = await jsonBatch(threaded, name, { size: 20, seed: 8, noise: 0.5 });
+      const st = await safetensorsBatch(threaded, name, { size: 20, seed: 8, noise: 0.5 });
+      st.ids.forEach((id, i) => {
+        const expected = new Uint8Array(record);
+        warpInto(pixels.get(id)!, shape, json.augment[i], expected, 0);
+        assert.ok(sampleBytes(st.parsed, i, record).equals(expected), `sample ${id}`);
+      });
     });
   });
 
