@@ -144,8 +144,12 @@ export class IngestService {
 
   private async addToUnmeasured(dataset: DatasetRecord, upload: Upload, options: DecodeOptions): Promise<Stored> {
     const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
-    const existing = await this.store.findLiveSampleBySha(dataset.id, sha256);
-    const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing, { ...options, deferSync: true });
+    // One lookup for the live sample and the blob index; a dataset deleted and made again under
+    // its name meanwhile is not this one, and is asked about by id as before.
+    const found = await this.store.findDatasetAndLiveSample(dataset.name, sha256);
+    const same = found.dataset?.id === dataset.id;
+    const existing = same ? found.existing : await this.store.findLiveSampleBySha(dataset.id, sha256);
+    const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing, { ...options, deferSync: true }, same ? found.blobIndexed : undefined);
     if (prepared.kind === 'known') return prepared.stored;
     const stored = settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes, prepared.durable));
     if (!stored.duplicate) this.telemetry.countSamplesStored(1);
