@@ -155,6 +155,7 @@ function prepareAll(db: Database.Database) {
                            AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.sha256 = blob_index.sha256)`),
     liveSampleById: p(`${SAMPLE_SELECT} WHERE s.dataset_id = ? AND s.id = ? AND s.deleted_rev IS NULL`),
     liveSampleBySha: p(`${SAMPLE_SELECT} WHERE s.dataset_id = ? AND s.sha256 = ? AND s.deleted_rev IS NULL`),
+    liveIdBySha: p(`SELECT id FROM samples WHERE dataset_id = ? AND sha256 = ? AND deleted_rev IS NULL`).pluck(true),
     listCategories: p(`
       SELECT c.name, c.idx AS "index", c.created_rev AS createdRevision,
              (SELECT COUNT(*) FROM samples s
@@ -351,7 +352,9 @@ export class SqliteMetadataStore implements MetadataStore {
           let added = 0;
           const outcomes: AddOutcome[] = [];
           for (const item of samples) {
-            const live = toSample(this.q.liveSampleBySha.get(datasetId, item.sha256));
+            // Most items are new: their check reads one index entry, the whole sample only when there is one.
+            const liveId = this.q.liveIdBySha.get(datasetId, item.sha256) as number | undefined;
+            const live = liveId === undefined ? undefined : toSample(this.q.liveSampleById.get(datasetId, liveId));
             if (live) {
               const same = live.category === item.category;
               outcomes.push(same ? { kind: 'duplicate', sample: live } : { kind: 'conflict', existing: live });
