@@ -151,7 +151,11 @@ export class IngestService {
     const existing = same ? found.existing : await this.store.findLiveSampleBySha(dataset.id, sha256);
     const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing, { ...options, deferSync: true }, same ? found.blobIndexed : undefined);
     if (prepared.kind === 'known') return prepared.stored;
-    const stored = settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes, prepared.durable));
+    // A bulk upload has many items behind this one: their syncs start now, and run while the
+    // group before commits; the commit of this item's group still awaits them.
+    const syncing = prepared.durable?.();
+    syncing?.catch(() => undefined);
+    const stored = settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes, syncing && (() => syncing)));
     if (!stored.duplicate) this.telemetry.countSamplesStored(1);
     return stored;
   }
