@@ -113,9 +113,9 @@ export class IngestService {
     const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
     const { dataset, existing, blobIndexed } = await this.store.findDatasetAndLiveSample(datasetName, sha256);
     if (!dataset) throw datasetNotFound(datasetName);
-    const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing, { ...options, deferSync: true }, blobIndexed);
+    const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing, options, blobIndexed);
     if (prepared.kind === 'known') return prepared.stored;
-    const stored = settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes, prepared.durable));
+    const stored = settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes));
     if (!stored.duplicate) this.telemetry.countSamplesStored(1);
     return stored;
   }
@@ -151,11 +151,7 @@ export class IngestService {
     const existing = same ? found.existing : await this.store.findLiveSampleBySha(dataset.id, sha256);
     const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing, { ...options, deferSync: true }, same ? found.blobIndexed : undefined);
     if (prepared.kind === 'known') return prepared.stored;
-    // A bulk upload has many items behind this one: their syncs start now, and run while the
-    // group before commits; the commit of this item's group still awaits them.
-    const syncing = prepared.durable?.();
-    syncing?.catch(() => undefined);
-    const stored = settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes, syncing && (() => syncing)));
+    const stored = settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes, startSyncing(prepared.durable)));
     if (!stored.duplicate) this.telemetry.countSamplesStored(1);
     return stored;
   }
@@ -331,6 +327,19 @@ export class IngestService {
     }
     return committer;
   }
+}
+
+/**
+ * Starts the syncs of a bulk item's original and pixels as soon as they are written: they run
+ * (shared with the items written meanwhile) while the group before commits, and the commit of the
+ * item's own group awaits them before its transaction, so the next items' decoding and writing go
+ * on meanwhile instead of each item holding its place in flight until its own syncs are done.
+ */
+function startSyncing(durable: DurableWhen | undefined): DurableWhen | undefined {
+  if (!durable) return undefined;
+  const syncing = durable();
+  syncing.catch(() => undefined);
+  return () => syncing;
 }
 
 function definedAnnotations(annotations: SampleAnnotations | undefined): SampleAnnotations {
