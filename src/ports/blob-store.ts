@@ -1,4 +1,5 @@
 import type { BlobMove, IndexedBlob } from './blob-index.js';
+import type { DurableWhen } from './pixel-store.js';
 
 /**
  * Original sample bytes, content-addressed by SHA-256: one copy per content, however often it
@@ -19,6 +20,12 @@ export interface BlobStore {
    * when the caller has just looked it up, spares the store its own lookup.
    */
   stage?(sha256: string, bytes: Buffer, indexed?: boolean): Promise<IndexedBlob | undefined>;
+  /**
+   * Optional: stage() without waiting for the bytes to be durable, with the function that makes
+   * them so (one sync shared by the writers calling it together). The caller must await
+   * `durable` before it commits `blob`; when `blob` is undefined there is nothing to wait for.
+   */
+  stageDeferred?(sha256: string, bytes: Buffer, indexed?: boolean): Promise<{ blob: IndexedBlob | undefined; durable: DurableWhen }>;
   /** Rejects when there is no such blob. */
   get(sha256: string): Promise<Buffer>;
   /** Optional: many blobs at once, in the order asked (fewer opens and reads than one get each). Rejects when one is missing. */

@@ -1,5 +1,8 @@
 import type { DatasetShape } from '../domain/dataset-shape.js';
 
+/** Resolves once the writes it was returned for are durable (rejects when they cannot be made so). */
+export type DurableWhen = () => Promise<void>;
+
 /**
  * Each dataset's samples at the dataset's shape, as fixed-size uint8 records (H×W×C): record
  * `slot` lives at `slot × recordBytes`, so a batch reads records, never images. Several
@@ -8,6 +11,12 @@ import type { DatasetShape } from '../domain/dataset-shape.js';
 export interface PixelStore {
   /** Durable on return. `records[i]` goes to slot `slots[i]`. */
   write(datasetId: number, shape: DatasetShape, slots: readonly number[], records: readonly Uint8Array[]): Promise<void>;
+  /**
+   * Optional: writes as write() does but returns before the records are durable, with the
+   * function that makes them so (one sync shared by the writers calling it together). Lets a
+   * caller sync the pixels in the same group as the rest of a commit.
+   */
+  writeDeferred?(datasetId: number, shape: DatasetShape, slots: readonly number[], records: readonly Uint8Array[]): Promise<DurableWhen>;
   /**
    * Copies record `slots[i]` into `target` at `targetOffset + i × recordBytes`. A slot never
    * written below the highest written one reads as zeros; a slot above it is an error.

@@ -29,7 +29,7 @@ export interface BulkResult {
 }
 
 /** Items being decoded and written at once: enough to fill the group commits and both cores. */
-const IN_FLIGHT_ITEMS = 64;
+const IN_FLIGHT_ITEMS = 256;
 /** And at most this many bytes of them, so memory stays flat whatever the items' sizes. */
 const IN_FLIGHT_BYTES = 64 * 1024 * 1024;
 

@@ -10,7 +10,7 @@ import { WriteBatcher } from '../lib/write-batcher.js';
 import type { BlobStore } from '../ports/blob-store.js';
 import type { DecodeOptions, Imaging } from '../ports/imaging.js';
 import type { Actor, AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../ports/metadata-store.js';
-import type { PixelStore } from '../ports/pixel-store.js';
+import type { DurableWhen, PixelStore } from '../ports/pixel-store.js';
 import type { Telemetry } from '../ports/telemetry.js';
 import { datasetNotFound, requireDataset } from './dataset.service.js';
 import { PixelSlotAllocator } from './pixel-slots.js';
@@ -49,8 +49,17 @@ export interface NearDuplicateFinder {
   findNear(dataset: DatasetRecord, hash: string, distance: number): Promise<{ id: number; distance: number } | undefined>;
 }
 
-/** A sample whose bytes and pixels are durable, waiting for its metadata commit. */
-export type Prepared = { readonly kind: 'ready'; readonly sample: NewSample } | { readonly kind: 'known'; readonly stored: Stored };
+/**
+ * A sample whose bytes and pixels are written, waiting for its metadata commit. They are durable
+ * already, unless `durable` is given: the commit then awaits it first (see commit()).
+ */
+export type Prepared = { readonly kind: 'ready'; readonly sample: NewSample; readonly durable?: DurableWhen } | { readonly kind: 'known'; readonly stored: Stored };
+
+/** What the group commit of a dataset takes: a sample, and what makes its bytes and pixels durable when not yet. */
+interface Pending {
+  readonly sample: NewSample;
+  readonly durable?: DurableWhen;
+}
 
 /**
  * Adding samples. The order of writes is what makes a 2xx durable and a crash harmless: original
@@ -59,7 +68,7 @@ export type Prepared = { readonly kind: 'ready'; readonly sample: NewSample } | 
  */
 export class IngestService {
   private readonly slots: PixelSlotAllocator;
-  private readonly committers = new Map<number, WriteBatcher<NewSample, AddOutcome>>();
+  private readonly committers = new Map<number, WriteBatcher<Pending, AddOutcome>>();
   /** The categories of datasets that declare theirs, as last read: lists only grow, so a miss reads again. */
   private readonly declared = new Map<number, Set<string>>();
 
@@ -112,16 +121,19 @@ export class IngestService {
   }
 
   /**
-   * Group-commits a prepared sample. A compaction may have dropped the index row of a blob the
-   * upload found already stored (its samples were purged meanwhile): the bytes are then put
-   * again and the commit retried.
+   * Group-commits a prepared sample. Its bytes and pixels are made durable first, when written
+   * with `durable` left to the commit: the samples of one group share those syncs, then one
+   * transaction and one sync of the database. A compaction may have dropped the index row of a
+   * blob the upload found already stored (its samples were purged meanwhile): the bytes are then
+   * put again and the commit retried.
    */
-  async commit(datasetId: number, sample: NewSample, bytes: Buffer): Promise<AddOutcome> {
+  async commit(datasetId: number, sample: NewSample, bytes: Buffer, durable?: DurableWhen): Promise<AddOutcome> {
     for (let attempt = 1; ; attempt++) {
-      const outcome = await this.committer(datasetId).submit(sample);
+      const outcome = await this.committer(datasetId).submit({ sample, durable });
       if (outcome.kind !== 'blob-missing' || attempt >= 3) return outcome;
       const { newBlob, requireIndexedBlob } = await this.storeOriginal(sample.sha256, bytes);
       sample = { ...sample, newBlob, requireIndexedBlob };
+      durable = undefined;
     }
   }
 
@@ -131,9 +143,15 @@ export class IngestService {
   }
 
   private async addToUnmeasured(dataset: DatasetRecord, upload: Upload, options: DecodeOptions): Promise<Stored> {
-    const prepared = await this.prepare(dataset, upload, options);
+    const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
+    // One lookup for the live sample and the blob index; a dataset deleted and made again under
+    // its name meanwhile is not this one, and is asked about by id as before.
+    const found = await this.store.findDatasetAndLiveSample(dataset.name, sha256);
+    const same = found.dataset?.id === dataset.id;
+    const existing = same ? found.existing : await this.store.findLiveSampleBySha(dataset.id, sha256);
+    const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing, { ...options, deferSync: true }, same ? found.blobIndexed : undefined);
     if (prepared.kind === 'known') return prepared.stored;
-    const stored = settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes));
+    const stored = settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes, startSyncing(prepared.durable)));
     if (!stored.duplicate) this.telemetry.countSamplesStored(1);
     return stored;
   }
@@ -176,7 +194,7 @@ export class IngestService {
     upload: Upload,
     sha256: string,
     existing: SampleRecord | undefined,
-    options: DecodeOptions & UploadOptions = {},
+    options: DecodeOptions & UploadOptions & { readonly deferSync?: boolean } = {},
     blobIndexed?: boolean,
   ): Promise<Prepared> {
     const category = categoryName('category', upload.category);
@@ -189,10 +207,17 @@ export class IngestService {
     // From the pixels in hand: a few tens of microseconds, no read back.
     const hash = perceptualHash(decoded.pixels, dataset);
     if (options.rejectNearDuplicate !== undefined) await this.refuseNearDuplicate(dataset, hash, options.rejectNearDuplicate);
-    // The original and the pixels are independent files: both are written, then both synced.
-    const [pixelSlot, blob] = await Promise.all([this.writePixels(dataset, decoded.pixels), this.storeOriginal(sha256, upload.bytes, blobIndexed)]);
+    // The original and the pixels are independent files: both are written, then both synced —
+    // here, or (deferSync) by the group commit, with the other samples of its group.
+    const [pixels, original] = options.deferSync
+      ? await Promise.all([this.writePixelsDeferred(dataset, decoded.pixels), this.stageOriginal(sha256, upload.bytes, blobIndexed)])
+      : await Promise.all([this.writePixels(dataset, decoded.pixels).then((slot) => ({ slot, durable: undefined })), this.storeOriginal(sha256, upload.bytes, blobIndexed).then((blob) => ({ blob, durable: undefined }))]);
+    const pixelSlot = pixels.slot;
+    const blob = original.blob;
+    const durables = [pixels.durable, original.durable].filter((d): d is DurableWhen => d !== undefined);
     return {
       kind: 'ready',
+      ...(durables.length > 0 ? { durable: () => Promise.all(durables.map((d) => d())).then(() => undefined) } : {}),
       sample: {
         sha256,
         category,
@@ -232,6 +257,20 @@ export class IngestService {
     }
     await this.blobs.put(sha256, bytes);
     return this.blobs.indexed ? { requireIndexedBlob: true } : {};
+  }
+
+  /** storeOriginal() leaving the sync to the commit, when the store can. */
+  private async stageOriginal(sha256: string, bytes: Buffer, indexed?: boolean): Promise<{ blob: Pick<NewSample, 'newBlob' | 'requireIndexedBlob'>; durable?: DurableWhen }> {
+    if (!this.blobs.stageDeferred) return { blob: await this.storeOriginal(sha256, bytes, indexed) };
+    const { blob, durable } = await this.blobs.stageDeferred(sha256, bytes, indexed);
+    return blob ? { blob: { newBlob: blob }, durable } : { blob: { requireIndexedBlob: true } };
+  }
+
+  /** writePixels() leaving the sync to the commit, when the store can. */
+  private async writePixelsDeferred(dataset: DatasetRecord, pixels: Uint8Array): Promise<{ slot: number; durable?: DurableWhen }> {
+    if (!this.pixels.writeDeferred) return { slot: await this.writePixels(dataset, pixels) };
+    const slot = await this.slots.next(dataset.id);
+    return { slot, durable: await this.pixels.writeDeferred(dataset.id, dataset, [slot], [pixels]) };
   }
 
   private async writePixels(dataset: DatasetRecord, pixels: Uint8Array): Promise<number> {
@@ -276,14 +315,31 @@ export class IngestService {
     this.committers.delete(datasetId);
   }
 
-  private committer(datasetId: number): WriteBatcher<NewSample, AddOutcome> {
+  private committer(datasetId: number): WriteBatcher<Pending, AddOutcome> {
     let committer = this.committers.get(datasetId);
     if (!committer) {
-      committer = new WriteBatcher((samples) => this.store.addSamples(datasetId, samples));
+      committer = new WriteBatcher(async (pending) => {
+        // Nothing is committed before its bytes and pixels are durable (syncs shared by the group).
+        await Promise.all(pending.map((p) => p.durable?.()));
+        return this.store.addSamples(datasetId, pending.map((p) => p.sample));
+      });
       this.committers.set(datasetId, committer);
     }
     return committer;
   }
+}
+
+/**
+ * Starts the syncs of a bulk item's original and pixels as soon as they are written: they run
+ * (shared with the items written meanwhile) while the group before commits, and the commit of the
+ * item's own group awaits them before its transaction, so the next items' decoding and writing go
+ * on meanwhile instead of each item holding its place in flight until its own syncs are done.
+ */
+function startSyncing(durable: DurableWhen | undefined): DurableWhen | undefined {
+  if (!durable) return undefined;
+  const syncing = durable();
+  syncing.catch(() => undefined);
+  return () => syncing;
 }
 
 function definedAnnotations(annotations: SampleAnnotations | undefined): SampleAnnotations {

@@ -1,6 +1,6 @@
 import { recordBytes, type DatasetShape } from '../domain/dataset-shape.js';
 import { SensoryError } from '../domain/errors.js';
-import type { PixelStore } from '../ports/pixel-store.js';
+import type { DurableWhen, PixelStore } from '../ports/pixel-store.js';
 
 /**
  * A PixelStore that refuses to grow a dataset's pixel file past `maxBytes`: a record at slot s
@@ -16,6 +16,18 @@ export class PixelQuota implements PixelStore {
   ) {}
 
   async write(datasetId: number, shape: DatasetShape, slots: readonly number[], records: readonly Uint8Array[]): Promise<void> {
+    this.check(shape, slots);
+    return this.inner.write(datasetId, shape, slots, records);
+  }
+
+  async writeDeferred(datasetId: number, shape: DatasetShape, slots: readonly number[], records: readonly Uint8Array[]): Promise<DurableWhen> {
+    this.check(shape, slots);
+    if (this.inner.writeDeferred) return this.inner.writeDeferred(datasetId, shape, slots, records);
+    await this.inner.write(datasetId, shape, slots, records);
+    return async () => undefined;
+  }
+
+  private check(shape: DatasetShape, slots: readonly number[]): void {
     const record = recordBytes(shape);
     let highest = -1;
     for (const slot of slots) if (slot > highest) highest = slot;
@@ -26,7 +38,6 @@ export class PixelQuota implements PixelStore {
         { maxBytes: this.maxBytes, recordBytes: record },
       );
     }
-    return this.inner.write(datasetId, shape, slots, records);
   }
 
   read(datasetId: number, shape: DatasetShape, slots: readonly number[], target: Uint8Array, targetOffset: number): Promise<void> {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { DatasetShape } from '../../domain/dataset-shape.js';
 import { recordBytes } from '../../domain/dataset-shape.js';
-import type { PixelStore } from '../../ports/pixel-store.js';
+import type { DurableWhen, PixelStore } from '../../ports/pixel-store.js';
 import { GroupSync, fsyncDirectory } from './fsync.js';
 
 const fdatasyncAsync = promisify(fdatasync);
@@ -12,6 +12,8 @@ interface OpenFile {
   readonly fd: number;
   readonly group: GroupSync;
   closed: boolean;
+  /** Once closing: the last sync, which covers every write made before the close. */
+  lastSync?: Promise<void>;
 }
 
 function isCode(error: unknown, code: string): boolean {
@@ -39,6 +41,7 @@ function runs(slots: readonly number[]): Array<[number, number]> {
 /**
  * One sparse file per dataset, `<root>/<datasetId>.u8`, record `slot` at `slot × recordBytes`.
  * I/O on the fds is synchronous (small page-cache copies); only fdatasync leaves the event loop.
+ * writeDeferred() leaves the sync to its caller (the ingest's group commit); a close syncs first.
  */
 export class FilePixelStore implements PixelStore {
   private readonly files = new Map<number, Promise<OpenFile>>();
@@ -47,13 +50,17 @@ export class FilePixelStore implements PixelStore {
   constructor(private readonly rootDir: string) {}
 
   async write(datasetId: number, shape: DatasetShape, slots: readonly number[], records: readonly Uint8Array[]): Promise<void> {
+    await (await this.writeDeferred(datasetId, shape, slots, records))();
+  }
+
+  async writeDeferred(datasetId: number, shape: DatasetShape, slots: readonly number[], records: readonly Uint8Array[]): Promise<DurableWhen> {
     const size = recordBytes(shape);
     if (slots.length !== records.length) throw new Error(`${slots.length} slots for ${records.length} records`);
     checkSlots(slots);
     for (const record of records) {
       if (record.length !== size) throw new Error(`A record has ${record.length} bytes, not ${size}`);
     }
-    if (slots.length === 0) return;
+    if (slots.length === 0) return async () => undefined;
     const file = await this.open(datasetId, true);
     // Checked after the await and before the synchronous writes: a closed fd number may be reused.
     if (file.closed) throw new Error(`Pixel file of dataset ${datasetId} was closed`);
@@ -68,7 +75,8 @@ export class FilePixelStore implements PixelStore {
         if (left > 0) dropPrefix(buffers, written);
       }
     }
-    await file.group.sync();
+    // A file closed meanwhile (its fd may be reused) was synced by its close.
+    return () => (file.closed ? file.lastSync! : file.group.sync());
   }
 
   async read(datasetId: number, shape: DatasetShape, slots: readonly number[], target: Uint8Array, targetOffset: number): Promise<void> {
@@ -154,6 +162,9 @@ export class FilePixelStore implements PixelStore {
   private async closeFile(file: OpenFile): Promise<void> {
     if (file.closed) return;
     file.closed = true;
+    // Writes whose sync was left to their caller are made durable before the fd goes.
+    file.lastSync = file.group.sync();
+    await file.lastSync.catch(() => undefined);
     await file.group.idle();
     closeSync(file.fd);
   }

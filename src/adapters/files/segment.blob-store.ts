@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { WriteBatcher } from '../../lib/write-batcher.js';
 import type { BlobIndex, BlobLocation, BlobMove, IndexedBlob } from '../../ports/blob-index.js';
 import type { CompactingBlobStore, CompactionReport } from '../../ports/blob-store.js';
+import type { DurableWhen } from '../../ports/pixel-store.js';
 import { FileBlobStore } from './file.blob-store.js';
 import { GroupSync, fsyncDirectory } from './fsync.js';
 import {
@@ -22,6 +23,7 @@ import {
 } from './segment.format.js';
 
 const fdatasyncAsync = promisify(fdatasync);
+const nothingToSync: DurableWhen = async () => undefined;
 const SHA256 = /^[0-9a-f]{64}$/;
 const SEGMENT_FILE = /^(\d{1,15})\.seg$/;
 const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 12);
@@ -52,6 +54,8 @@ interface ActiveSegment {
   readonly sync: GroupSync;
   /** A write failed and could not be undone: no more appends here. */
   broken: boolean;
+  /** Once sealing: the sync that covers every append (none follows), for callers that sync late. */
+  lastSync?: Promise<void>;
 }
 
 /** getMany reads records at most this far apart together (the bytes between are read and dropped). */
@@ -101,7 +105,7 @@ export class SegmentBlobStore implements CompactingBlobStore {
   private closed = false;
   private readonly closing = new Set<Promise<void>>();
   private readonly inFlight = new Map<string, Promise<void>>();
-  private readonly staging = new Map<string, Promise<IndexedBlob | undefined>>();
+  private readonly staging = new Map<string, Promise<{ blob: IndexedBlob | undefined; durable: DurableWhen }>>();
   private readonly indexer: WriteBatcher<IndexedBlob, undefined>;
   /** What the start found and repaired: unsealed segments of dead writers, and bytes cut from their tails. */
   readonly recovered = { segments: 0, bytesCut: 0 };
@@ -146,16 +150,21 @@ export class SegmentBlobStore implements CompactingBlobStore {
   }
 
   async stage(sha256: string, bytes: Buffer, indexed?: boolean): Promise<IndexedBlob | undefined> {
+    const { blob, durable } = await this.stageDeferred(sha256, bytes, indexed);
+    await durable();
+    return blob;
+  }
+
+  async stageDeferred(sha256: string, bytes: Buffer, indexed?: boolean): Promise<{ blob: IndexedBlob | undefined; durable: DurableWhen }> {
     checkSha(sha256);
     await this.init();
-    if (indexed === true) return undefined;
+    if (indexed === true) return { blob: undefined, durable: nothingToSync };
     const running = this.staging.get(sha256);
     if (running) return running;
     const staging = (async () => {
-      if (indexed === undefined && (await this.index.find(sha256))) return undefined;
+      if (indexed === undefined && (await this.index.find(sha256))) return { blob: undefined, durable: nothingToSync };
       const { segment, location } = this.append(sha256, bytes);
-      await segment.sync.sync();
-      return { sha256, ...location };
+      return { blob: { sha256, ...location }, durable: () => segment.lastSync ?? segment.sync.sync() };
     })().finally(() => this.staging.delete(sha256));
     this.staging.set(sha256, staging);
     return staging;
@@ -359,8 +368,9 @@ export class SegmentBlobStore implements CompactingBlobStore {
 
   /** Writes the seal record once every append to the segment is synced, then closes it. */
   private seal(segment: ActiveSegment): Promise<void> {
+    segment.lastSync = segment.sync.sync();
     const done = (async () => {
-      await segment.sync.sync().catch(() => undefined);
+      await segment.lastSync!.catch(() => undefined);
       await segment.sync.idle();
       try {
         writeSync(segment.fd, sealRecord(), 0, RECORD_HEADER_BYTES, segment.size);

@@ -85,6 +85,15 @@ function prepareAll(db: Database.Database) {
   const p = (sql: string) => db.prepare(sql);
   return {
     datasetByName: p(`${DATASET_SELECT} WHERE name = ?`),
+    // What every upload asks first, in one statement: the dataset, the id of its live sample
+    // with these bytes (the whole sample is read only then), and whether the blob is indexed.
+    datasetLiveIdBlob: p(`
+      SELECT id, name, width, height, channels, test_percent AS testPercent, revision,
+             live_count AS sampleCount, created_at AS createdAt, purged_rev AS purgedRevision,
+             categories_declared AS categoriesDeclared,
+             (SELECT s.id FROM samples s WHERE s.dataset_id = datasets.id AND s.sha256 = @sha256 AND s.deleted_rev IS NULL) AS liveId,
+             EXISTS (SELECT 1 FROM blob_index WHERE sha256 = @sha256) AS blobIndexed
+      FROM datasets WHERE name = @name`),
     datasetNameFolded: p('SELECT name FROM datasets WHERE lower(name) = lower(?)'),
     datasetById: p(`${DATASET_SELECT} WHERE id = ?`),
     listDatasets: p(`${DATASET_SELECT} ORDER BY name`),
@@ -100,6 +109,8 @@ function prepareAll(db: Database.Database) {
                      RETURNING next_pixel_slot - @count AS first`),
     bumpRevision: p(`UPDATE datasets SET revision = revision + 1, live_count = live_count + @liveDelta
                      WHERE id = @datasetId RETURNING revision`),
+    revisionAndDeclared: p(`SELECT revision, categories_declared AS declared FROM datasets WHERE id = ?`),
+    setRevision: p(`UPDATE datasets SET revision = @revision, live_count = live_count + @liveDelta WHERE id = @datasetId`),
     categoryIdx: p(`SELECT idx FROM categories WHERE dataset_id = ? AND name = ?`),
     nextCategoryIdx: p(`UPDATE datasets SET next_category_index = next_category_index + 1 WHERE id = ?
                         RETURNING next_category_index - 1 AS idx`),
@@ -144,6 +155,7 @@ function prepareAll(db: Database.Database) {
                            AND NOT EXISTS (SELECT 1 FROM samples s WHERE s.sha256 = blob_index.sha256)`),
     liveSampleById: p(`${SAMPLE_SELECT} WHERE s.dataset_id = ? AND s.id = ? AND s.deleted_rev IS NULL`),
     liveSampleBySha: p(`${SAMPLE_SELECT} WHERE s.dataset_id = ? AND s.sha256 = ? AND s.deleted_rev IS NULL`),
+    liveIdBySha: p(`SELECT id FROM samples WHERE dataset_id = ? AND sha256 = ? AND deleted_rev IS NULL`).pluck(true),
     listCategories: p(`
       SELECT c.name, c.idx AS "index", c.created_rev AS createdRevision,
              (SELECT COUNT(*) FROM samples s
@@ -332,11 +344,17 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.durable(
       this.db
         .transaction(() => {
-          const declared = this.q.declared.get(datasetId) as number | undefined;
-          if (declared === undefined) throw datasetNotFound(datasetId);
+          const counters = this.q.revisionAndDeclared.get(datasetId) as { revision: number; declared: number } | undefined;
+          if (counters === undefined) throw datasetNotFound(datasetId);
+          const { declared } = counters;
+          // Each added sample takes the next revision; the dataset row is written once, at the end.
+          let revision = counters.revision;
+          let added = 0;
           const outcomes: AddOutcome[] = [];
           for (const item of samples) {
-            const live = toSample(this.q.liveSampleBySha.get(datasetId, item.sha256));
+            // Most items are new: their check reads one index entry, the whole sample only when there is one.
+            const liveId = this.q.liveIdBySha.get(datasetId, item.sha256) as number | undefined;
+            const live = liveId === undefined ? undefined : toSample(this.q.liveSampleById.get(datasetId, liveId));
             if (live) {
               const same = live.category === item.category;
               outcomes.push(same ? { kind: 'duplicate', sample: live } : { kind: 'conflict', existing: live });
@@ -353,7 +371,8 @@ export class SqliteMetadataStore implements MetadataStore {
               outcomes.push({ kind: 'blob-missing' });
               continue;
             }
-            const revision = this.bumpRevision(datasetId, +1);
+            revision += 1;
+            added += 1;
             const categoryIndex = this.ensureCategory(datasetId, item.category, revision);
             const createdAt = new Date().toISOString();
             const { sha256, category, mediaType, bytes, pixelSlot, splitBucket } = item;
@@ -367,6 +386,7 @@ export class SqliteMetadataStore implements MetadataStore {
             const sample = { id, datasetId, sha256, category, categoryIndex, revision, createdAt };
             outcomes.push({ kind: 'added', sample: { ...sample, mediaType, bytes, pixelSlot, splitBucket, filename, tags, metadata } });
           }
+          if (added > 0) this.q.setRevision.run({ datasetId, revision, liveDelta: added });
           return outcomes;
         })
         .immediate(),
@@ -378,10 +398,12 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async findDatasetAndLiveSample(name: string, sha256: string): Promise<{ dataset?: DatasetRecord; existing?: SampleRecord; blobIndexed?: boolean }> {
-    const dataset = toDataset(this.q.datasetByName.get(name));
-    if (!dataset) return {};
-    const existing = toSample(this.q.liveSampleBySha.get(dataset.id, sha256));
-    return { dataset, existing, blobIndexed: this.q.blobIndexed.get(sha256) !== undefined };
+    const row = this.q.datasetLiveIdBlob.get({ name, sha256 }) as (Record<string, unknown> & { liveId: number | null; blobIndexed: number }) | undefined;
+    if (!row) return {};
+    const { liveId, blobIndexed, ...datasetRow } = row;
+    const dataset = toDataset(datasetRow)!;
+    const existing = liveId === null ? undefined : toSample(this.q.liveSampleById.get(dataset.id, liveId));
+    return { dataset, existing, blobIndexed: blobIndexed === 1 };
   }
 
   async getSample(datasetId: number, id: number): Promise<SampleRecord | undefined> {
