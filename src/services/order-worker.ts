@@ -4,7 +4,7 @@ import { drawSlots } from '../domain/order-plan.js';
 import { positionSlots } from '../domain/order-streams.js';
 import { advanceProduced, nextChunk, park, releaseProducer, takeProducer, type NextChunk } from '../domain/stream-production.js';
 import type { StreamState } from '../domain/stream-state.js';
-import { encodeResultMessage } from '../formats/result-message.js';
+import { allocateResultMessage } from '../formats/result-message.js';
 import type { Clock } from '../ports/clock.js';
 import type { DatasetRecord, EligibleSample, MetadataStore } from '../ports/metadata-store.js';
 import type { OrderQueue, OrderTask, StreamRef, TaskOutcome } from '../ports/order-queue.js';
@@ -72,12 +72,23 @@ export class OrderWorker {
   private async produce(stored: StoredOrder, dataset: DatasetRecord, candidates: readonly EligibleSample[], ref: StreamRef, taskId: string, start: StreamState): Promise<TaskOutcome> {
     let state = start;
     let covered = 0;
+    // The chunk expected next, rendered while the queue confirms the one before: a message is a
+    // function of the order, its run and its positions, so it is used only if production goes
+    // on exactly there, and dropped otherwise. Publishes stay one at a time, in position order.
+    let ahead: { run: number; chunk: NextChunk; body: Promise<Buffer> } | undefined;
     for (;;) {
       const chunk = nextChunk(state, stored.order.spec.chunkSamples);
       if (!chunk) return this.letGo(ref, taskId, 'ack');
       if (this.stopping) return this.letGo(ref, taskId, 'requeue');
-      const body = await this.render(stored, dataset, candidates, ref, state.run, chunk);
-      if ((await this.queue.publishResult(ref, body)) === 'full') {
+      const reuse = ahead && ahead.run === state.run && ahead.chunk.from === chunk.from && ahead.chunk.to === chunk.to;
+      const body = reuse ? await ahead!.body : await this.render(stored, dataset, candidates, ref, state.run, chunk);
+      const publishing = this.queue.publishResult(ref, body);
+      const handsOn = covered + (chunk.to - chunk.skipFrom) >= stored.order.spec.shardSize;
+      const guess = handsOn ? undefined : nextChunk({ ...state, produced: chunk.to }, stored.order.spec.chunkSamples);
+      ahead = guess && !this.stopping ? { run: state.run, chunk: guess, body: this.render(stored, dataset, candidates, ref, state.run, guess) } : undefined;
+      // Awaited only if used: a failed render of a chunk never published is no error.
+      ahead?.body.catch(() => undefined);
+      if ((await publishing) === 'full') {
         await this.orders.updateStream(ref, (current) => {
           const parked = park(current, taskId, state.run);
           return { state: parked.ok ? parked.state : undefined, result: undefined };
@@ -115,10 +126,8 @@ export class OrderWorker {
     const draws = drawSlots(plan, slots, spec);
     const samples = draws.map((draw) => candidates[draw.candidate]);
     const augments = draws.map((draw) => draw.augment);
-    const record = recordBytes(dataset);
-    const pixels = new Uint8Array(samples.length * record);
-    await this.batches.render({ dataset, revision: spec.revision, seed: spec.seed, samples, augments, categories: [], dtype: 'uint8', labels: 'index' }, 0, samples.length, pixels);
-    return encodeResultMessage({
+    // The pixels are rendered straight into the message (no intermediate array, no copy).
+    const { body, pixels } = allocateResultMessage({
       orderId: ref.orderId,
       generation: ref.generation,
       stream: ref.stream,
@@ -130,9 +139,10 @@ export class OrderWorker {
       labels: samples.map((sample) => sample.categoryIndex),
       epochs: draws.map((draw) => draw.epoch),
       augments,
-      recordBytes: record,
-      pixels,
+      recordBytes: recordBytes(dataset),
     });
+    await this.batches.render({ dataset, revision: spec.revision, seed: spec.seed, samples, augments, categories: [], dtype: 'uint8', labels: 'index' }, 0, samples.length, pixels);
+    return body;
   }
 
   /** Tasks in flight finish their current chunk, let their stream go and go back to the task queue. */
