@@ -16,7 +16,8 @@
  *      result messages (≥ 0.8), with service + worker CPU per sample (≤ 0.15 ms); the earlier
  *      reference (20,000 messages of 30,000 bytes) is printed beside it (bench/orders.ts);
  *  4e. the same order in the embedded shape (serve alone, in-process queue) vs the same number of
- *      samples fetched as small batches of 4096 from the same serve (≥ 0.8; bench/orders.ts);
+ *      samples fetched as small batches of 1,000 (the dataset) from the same serve (≥ 0.8;
+ *      bench/orders.ts);
  *  4w. the same order with 4 ranks, each polled by its own client at once, vs 1 rank, alternating
  *      (≥ 0.9 of its samples/s: ranks must not serialise; bench/orders.ts);
  *   5. memory during an order of 200,000: peak RSS of serve and of the worker, and the longest
