@@ -64,6 +64,13 @@ export interface PollerDeps {
   readonly host: PollHost;
 }
 
+/**
+ * A poll holding samples keeps taking what the queue has for at most this long, then answers:
+ * results that keep coming as fast as they are taken do not hold the first ones back until
+ * `max` (the trainer gets its first samples early, and polls overlap production).
+ */
+export const POLL_GATHER_MS = 100;
+
 /** How a poll waits for something to send: `watch` wakes it (see OrderSignals). */
 export interface Waiting {
   readonly waitMs: number;
