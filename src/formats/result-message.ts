@@ -55,15 +55,17 @@ export type ResultMessageFields = Omit<ResultMessage, 'pixels'>;
  * A message with its header and numbers written and its pixel area left to fill (`pixels`, a
  * view into `body`): the producer renders the records straight into the message, no copy.
  */
-export function allocateResultMessage(message: ResultMessageFields): { body: Buffer; pixels: Uint8Array } {
+export function allocateResultMessage(message: ResultMessageFields, allocate: (bytes: number) => Buffer = Buffer.allocUnsafeSlow): { body: Buffer; pixels: Uint8Array } {
   const n = message.slots.length;
   if (message.to - message.from !== n || [message.ids, message.labels, message.epochs, message.augments].some((a) => a.length !== n)) {
     throw new RangeError('a result message needs one slot, id, label, epoch and augmentation per position');
   }
   if (!/^[\x20-\x7e]{1,40}$/.test(message.orderId)) throw new RangeError('an order id is 1–40 printable ASCII characters');
-  // Its own ArrayBuffer (offset 0): the typed-array views below are aligned. Every byte but the
-  // pixels is written here; the padding is zeroed, the pixels are the caller's to fill.
-  const out = Buffer.allocUnsafeSlow(messageBytes(n, message.recordBytes));
+  // `allocate` gives a buffer at offset 0 of its own ArrayBuffer (allocUnsafeSlow, the chunk
+  // pool), so the typed-array views below are aligned; its contents may be anything: every byte
+  // but the pixels is written here (the padding zeroed), the pixels are the caller's to fill.
+  const out = allocate(messageBytes(n, message.recordBytes));
+  if (out.byteOffset % 8 !== 0) throw new RangeError('a result message is allocated at an offset that is a multiple of 8');
   out.write(MAGIC, 0, 'ascii');
   out.writeUInt32LE(n, 4);
   out.writeUInt32LE(message.recordBytes, 8);
