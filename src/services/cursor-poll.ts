@@ -6,7 +6,7 @@ import { deliveredCount } from '../domain/stream-state.js';
 import { sliceResultMessage, type ResultMessage } from '../formats/result-message.js';
 import type { ReceivedResult, StreamRef } from '../ports/order-queue.js';
 import type { StoredOrder } from '../ports/order-store.js';
-import { decoded, POLL_GATHER_MS, pollResult, type PollRequest, type PollResult, type PollerDeps, type Waiting } from './order-poll.js';
+import { decoded, POLL_GATHER_MS, pollResult, TAKE_BATCH, type PollRequest, type PollResult, type PollerDeps, type Waiting } from './order-poll.js';
 import { describeOrder } from './order-report.js';
 
 /** The answer of a poll of a finished order: nothing more will come. */
@@ -57,7 +57,7 @@ export async function pollCursor(deps: PollerDeps, start: StoredOrder, ref: Stre
   const deadline = clock.now() + waitMs;
   while (isActive(status) && !state.closed && count < max && position < state.length) {
     watch.arm();
-    const messages = await queue.takeResults(ref, Math.max(1, Math.floor((max - count) / stored.order.spec.chunkSamples)));
+    const messages = await queue.takeResults(ref, Math.max(1, Math.min(TAKE_BATCH, Math.floor((max - count) / stored.order.spec.chunkSamples))));
     if (messages.length === 0) {
       state = (await orders.stream(ref)) ?? state;
       await streams.wake(ref, state);

@@ -70,6 +70,8 @@ export interface PollerDeps {
  * `max` (the trainer gets its first samples early, and polls overlap production).
  */
 export const POLL_GATHER_MS = 100;
+/** Messages a poll takes at once, so that POLL_GATHER_MS is looked at between takes. */
+export const TAKE_BATCH = 8;
 
 /** How a poll waits for something to send: `watch` wakes it (see OrderSignals). */
 export interface Waiting {

@@ -5,7 +5,7 @@ import { deliveredCount, enterMode, lowestUndelivered } from '../domain/stream-s
 import { sliceResultMessage, type ResultMessage } from '../formats/result-message.js';
 import type { ReceivedResult, StreamRef } from '../ports/order-queue.js';
 import type { StoredOrder } from '../ports/order-store.js';
-import { decoded, POLL_GATHER_MS, pollResult, type PollResult, type PollerDeps, type Waiting } from './order-poll.js';
+import { decoded, POLL_GATHER_MS, pollResult, TAKE_BATCH, type PollResult, type PollerDeps, type Waiting } from './order-poll.js';
 import { describeOrder } from './order-report.js';
 
 /** A poll without a cursor: shared by whoever polls the rank; delivered once written whole. */
@@ -35,7 +35,7 @@ export async function pollShared(deps: PollerDeps, start: StoredOrder, ref: Stre
     const whole = Math.floor((max - count) / chunkSamples);
     if (whole === 0 && count > 0) break;
     watch.arm();
-    const messages = await queue.takeResults(ref, Math.max(1, whole));
+    const messages = await queue.takeResults(ref, Math.max(1, Math.min(whole, TAKE_BATCH)));
     if (messages.length === 0) {
       state = (await orders.stream(ref)) ?? state;
       await streams.wake(ref, state);
