@@ -18,6 +18,8 @@ const MAX_IDLE_BYTES = 48 * 1024 * 1024;
 
 const idle = new Map<number, Buffer[]>();
 const lent = new WeakSet<ArrayBufferLike>();
+/** Views that their holder must not give back (see borrowedView). */
+const borrowed = new WeakSet<Uint8Array>();
 let idleBytes = 0;
 
 function sizeClass(bytes: number): number {
@@ -40,8 +42,18 @@ export function takeChunk(bytes: number): Buffer {
   return whole.subarray(0, bytes);
 }
 
-/** Gives a buffer from takeChunk back; anything else (or a second release) is ignored. */
+/**
+ * Marks a view of a buffer that someone else owns and gives back (an order's result message,
+ * sent as it is by a response): releaseChunk ignores the view, whatever buffer it is on.
+ */
+export function borrowedView<T extends Uint8Array>(view: T): T {
+  borrowed.add(view);
+  return view;
+}
+
+/** Gives a buffer from takeChunk back; anything else (a borrowed view, a second release) is ignored. */
 export function releaseChunk(chunk: Uint8Array): void {
+  if (borrowed.has(chunk)) return;
   const buffer = chunk.buffer;
   if (!lent.has(buffer)) return;
   lent.delete(buffer);

@@ -3,6 +3,7 @@ import type { OrderStatus } from '../domain/order-lifecycle.js';
 import type { StreamState } from '../domain/stream-state.js';
 import type { PixelViews, Render } from '../formats/encoded-batch.js';
 import { decodeResultMessage, type ResultMessage } from '../formats/result-message.js';
+import { borrowedView } from '../lib/chunk-pool.js';
 import type { Clock } from '../ports/clock.js';
 import type { OrderQueue, ReceivedResult, StreamRef } from '../ports/order-queue.js';
 import type { OrderStore, StoredOrder } from '../ports/order-store.js';
@@ -110,7 +111,9 @@ export function pollPlan(report: OrderReport, parts: readonly ResultMessage[]): 
       if (written === count) break;
     }
   };
-  const views: PixelViews = () => parts.filter((part) => part.pixels.length > 0).map((part) => part.pixels);
+  // The messages' own bytes: the queue gives their buffers back once they are acknowledged (after
+  // the answer was sent), so the answer must not give them back itself.
+  const views: PixelViews = () => parts.filter((part) => part.pixels.length > 0).map((part) => borrowedView(part.pixels.subarray()));
   return { plan, render, views };
 }
 
