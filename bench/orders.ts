@@ -50,10 +50,10 @@ const POLL_MAX = 4096;
 const POLL_WAIT_MS = 2000;
 const WORKER_CONCURRENCY = 2;
 const REF_PREFETCH = 200;
-/** Publishes awaiting their confirm at once, in the reference. */
-const REF_CONFIRM_WINDOW = 512;
-/** The reference publisher also waits while this many messages are published and not consumed (≈ 60 MB). */
-const REF_BACKLOG = 2000;
+/** Bytes of publishes awaiting their confirm at once, in the reference (512 messages of 30 KB). */
+const REF_CONFIRM_WINDOW = 512 * RECORD_BYTES;
+/** The reference publisher also waits while this many bytes are published and not consumed (2,000 messages of 30 KB, ≈ 60 MB). */
+const REF_BACKLOG = 2000 * RECORD_BYTES;
 
 export interface OrderSettings {
   readonly orderSize: number;
@@ -456,7 +456,7 @@ export function orderMessageSizes(size: number): number[] {
 
 /**
  * Publish + consume at once of one message per entry of `sizes` (bytes each): a confirm channel (at most
- * REF_CONFIRM_WINDOW unconfirmed) on one connection, a consumer with prefetch REF_PREFETCH acking
+ * REF_CONFIRM_WINDOW bytes unconfirmed, REF_BACKLOG unconsumed, one message at least) on one connection, a consumer with prefetch REF_PREFETCH acking
  * each on another, both noDelay, to a fresh non-durable queue that is deleted after.
  */
 async function amqpReference(bench: OrderBench, url: string, sizes: readonly number[]): Promise<ReferenceRun> {
@@ -479,6 +479,12 @@ async function amqpReference(bench: OrderBench, url: string, sizes: readonly num
     let consumed = 0;
     let confirmed = 0;
     let published = 0;
+    // Bytes of the first n messages: the windows are in bytes, so that large messages are not
+    // buffered by the hundred (which costs a bare client more, not less).
+    const upTo = [0];
+    for (const size of sizes) upTo.push(upTo[upTo.length - 1] + size);
+    const unconfirmed = () => upTo[published] - upTo[confirmed];
+    const unconsumed = () => upTo[published] - upTo[consumed];
     let wake: (() => void) | undefined;
     const nudge = () => {
       const w = wake;
@@ -494,7 +500,7 @@ async function amqpReference(bench: OrderBench, url: string, sizes: readonly num
           if (message.content.length !== sizes[consumed]) return reject(new Error(`reference message of ${message.content.length} bytes, expected ${sizes[consumed]}`));
           consumer.ack(message);
           consumed++;
-          if (published - consumed < REF_BACKLOG) nudge();
+          if (unconsumed() < REF_BACKLOG) nudge();
           if (consumed === count) resolve();
         })
         .catch(reject);
@@ -502,7 +508,7 @@ async function amqpReference(bench: OrderBench, url: string, sizes: readonly num
     let publishError: Error | undefined;
     while (published < count) {
       if (publishError) throw publishError;
-      if (published - confirmed >= REF_CONFIRM_WINDOW || published - consumed >= REF_BACKLOG) {
+      if ((published > confirmed && unconfirmed() >= REF_CONFIRM_WINDOW) || (published > consumed && unconsumed() >= REF_BACKLOG)) {
         await new Promise<void>((resolve) => (wake = resolve));
         continue;
       }
@@ -689,7 +695,7 @@ export async function orderFigures(ctx: OrderContext): Promise<Figure[]> {
         details: {
           size,
           rounds: ours.map((r, i) => ({ ours: r, reference: refs[i], reference30k: small[i] })),
-          reference: `bare amqplib, noDelay: confirm channel (≤ ${REF_CONFIRM_WINDOW} unconfirmed, ≤ ${REF_BACKLOG} unconsumed) + consumer (prefetch ${REF_PREFETCH}, ack each) at once, the order's result messages (${messageText}, ${grouped(refs[0].bytes)} B in all), fresh queue`,
+          reference: `bare amqplib, noDelay: confirm channel (≤ ${grouped(REF_CONFIRM_WINDOW)} B unconfirmed, ≤ ${grouped(REF_BACKLOG)} B unconsumed) + consumer (prefetch ${REF_PREFETCH}, ack each) at once, the order's result messages (${messageText}, ${grouped(refs[0].bytes)} B in all), fresh queue`,
           reference30k: `the same with ${grouped(size)} × ${RECORD_BYTES} B`,
           poll: { max: POLL_MAX, waitMs: POLL_WAIT_MS },
         },
