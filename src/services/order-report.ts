@@ -96,13 +96,12 @@ export function describeOrder(stored: StoredOrder, now: number): OrderReport {
 }
 
 /**
- * What a stream's result queue holds: enough for one full poll, in messages (the worker goes on
- * filling it while that poll is sent; a second poll's worth only held more memory), and at most its
+ * What a stream's result queue holds: enough for two full polls, in messages, and at most its
  * share of the order's buffer (`bufferBytes` / ranks), but always one message, so an order's
  * unpolled results stay within about `bufferBytes` whatever its records' size.
  */
 export function resultQueueBound(spec: Pick<OrderSpec, 'chunkSamples' | 'width' | 'height' | 'channels'>, ranks = 1, bufferBytes = ORDER_BUFFER_BYTES): ResultQueueBound {
-  const maxMessages = Math.max(8, Math.ceil(MAX_POLL / spec.chunkSamples));
+  const maxMessages = Math.max(8, 2 * Math.ceil(MAX_POLL / spec.chunkSamples));
   const message = messageBytes(spec.chunkSamples, recordBytes(spec));
   return { maxMessages, maxBytes: Math.max(message, Math.min(maxMessages * message, Math.floor(bufferBytes / ranks))) };
 }
