@@ -24,16 +24,22 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import { chunkSamplesFor } from '../src/domain/order-plan.js';
+import { messageBytes } from '../src/formats/result-message.js';
 import { resultQueueName } from '../src/ports/order-queue.js';
 import { resultQueueBound } from '../src/services/order-report.js';
 import { serviceEnv, startChild, startServe, type Child } from './children.js';
 import type { Figure } from './figure.js';
-import { apiRequest, createDataset, uploadRaw, type Service } from './service-load.js';
+import { apiRequest, createDataset, safetensorsBatch, uploadRaw, type Service } from './service-load.js';
 import type { BenchClient } from './http-client.js';
 import { CHANNELS, RECORD_BYTES, SIDE } from './images.js';
 import { ownCpuMs, processCpuMs, summarize, type Summary } from './pool.js';
 
-export const ORDER_TARGET = 0.5;
+/** Figure 4: the order against bare amqplib moving the same messages. */
+export const ORDER_TARGET = 0.8;
+/** Figure 4: service + worker CPU per sample. */
+const ORDER_CPU_TARGET_MS = 0.15;
+/** Figure 4e: an embedded order against small batches of the same samples. */
+const EMBEDDED_TARGET = 0.8;
 /** Figure 4w: ranks polled at once, against one rank. */
 const RANKS = 4;
 const RANKS_TARGET = 0.9;
@@ -44,10 +50,10 @@ const POLL_MAX = 4096;
 const POLL_WAIT_MS = 2000;
 const WORKER_CONCURRENCY = 2;
 const REF_PREFETCH = 200;
-/** Publishes awaiting their confirm at once, in the reference. */
-const REF_CONFIRM_WINDOW = 512;
-/** The reference publisher also waits while this many messages are published and not consumed (≈ 60 MB). */
-const REF_BACKLOG = 2000;
+/** Bytes of publishes awaiting their confirm at once, in the reference (512 messages of 30 KB). */
+const REF_CONFIRM_WINDOW = 512 * RECORD_BYTES;
+/** The reference publisher also waits while this many bytes are published and not consumed (2,000 messages of 30 KB, ≈ 60 MB). */
+const REF_BACKLOG = 2000 * RECORD_BYTES;
 
 export interface OrderSettings {
   readonly orderSize: number;
@@ -171,7 +177,8 @@ interface OrderRun {
 
 interface Stack {
   service: Child;
-  worker: Child;
+  /** Absent in the embedded shape: serve runs the worker itself (in-process queue). */
+  worker?: Child;
 }
 
 class OrderBench {
@@ -186,15 +193,19 @@ class OrderBench {
   private admin: ChannelModel | undefined;
   private cleaned = false;
 
-  constructor(private readonly ctx: OrderContext) {
-    this.dataDir = join(ctx.tmp, 'orders-data');
+  constructor(
+    private readonly ctx: OrderContext,
+    /** The embedded shape: serve alone, with its in-process queue and worker (no RabbitMQ). */
+    readonly embedded = false,
+  ) {
+    this.dataDir = join(ctx.tmp, embedded ? 'orders-embedded-data' : 'orders-data');
   }
 
   get service(): Child {
     return this.stack!.service;
   }
 
-  get worker(): Child {
+  get worker(): Child | undefined {
     return this.stack!.worker;
   }
 
@@ -213,13 +224,19 @@ class OrderBench {
   async start(label: string): Promise<Stack> {
     const { ctx } = this;
     await mkdir(this.dataDir, { recursive: true });
-    const env = await serviceEnv(this.dataDir, this.key, {
-      SENSORY_AMQP_URL: ctx.settings.amqpUrl,
-      SENSORY_AMQP_EXCHANGE: this.exchange,
-      SENSORY_AMQP_TASK_QUEUE: this.taskQueue,
-      // Result queues left behind by a killed run expire on their own.
-      SENSORY_ORDER_TTL_SECONDS: '600',
-    });
+    const env = await serviceEnv(
+      this.dataDir,
+      this.key,
+      this.embedded
+        ? {}
+        : {
+            SENSORY_AMQP_URL: ctx.settings.amqpUrl,
+            SENSORY_AMQP_EXCHANGE: this.exchange,
+            SENSORY_AMQP_TASK_QUEUE: this.taskQueue,
+            // Result queues left behind by a killed run expire on their own.
+            SENSORY_ORDER_TTL_SECONDS: '600',
+          },
+    );
     if (ctx.settings.serverNodeArgs.length || ctx.settings.workerNodeArgs.length) await mkdir(ctx.outDir, { recursive: true });
     const service = await startServe({
       name: 'order service',
@@ -230,6 +247,12 @@ class OrderBench {
       stdoutFile: join(ctx.tmp, `order-service-${label}.log`),
     });
     ctx.children.push(service);
+    if (this.embedded) {
+      this.stack = { service };
+      ctx.log(`embedded order stack (${label}): serve pid ${service.process.pid} port ${service.port}, in-process queue and worker`);
+      await ctx.client.expect(200, { ...this.api('GET', '/health/ready'), keepBody: true });
+      return this.stack;
+    }
     const worker = await startChild({
       name: 'order worker',
       args: [...ctx.settings.workerNodeArgs, ctx.mainJs, 'worker', '--concurrency', String(WORKER_CONCURRENCY)],
@@ -255,13 +278,13 @@ class OrderBench {
     this.stack = undefined;
     if (!stack) return;
     // The worker first: shards waiting for room hand themselves back, then the service.
-    const [workerCode, serviceCode] = [await stack.worker.stop(10_000), await stack.service.stop(10_000)];
+    const [workerCode, serviceCode] = [(await stack.worker?.stop(10_000)) ?? 0, await stack.service.stop(10_000)];
     if (workerCode !== 0) this.ctx.log(`order worker exited with ${workerCode} on SIGTERM`);
     if (serviceCode !== 0) this.ctx.log(`order service exited with ${serviceCode} on SIGTERM`);
   }
 
   /** The running service, as the shared load helpers address it. */
-  private get endpoint(): Service {
+  get endpoint(): Service {
     return { port: this.service.port, key: this.key };
   }
 
@@ -287,7 +310,8 @@ class OrderBench {
   async runOrder(dataset: string, size: number, seed: number, onCreated?: (id: string) => void, ranks = 1): Promise<OrderRun> {
     const { ctx } = this;
     const timeoutMs = 60_000 + size; // 1 ms per sample on top of a minute: far beyond any sane run
-    const cpu0 = { service: processCpuMs(this.service.process.pid!), worker: processCpuMs(this.worker.process.pid!), client: ownCpuMs() };
+    const workerCpu = () => (this.worker ? processCpuMs(this.worker.process.pid!) : 0);
+    const cpu0 = { service: processCpuMs(this.service.process.pid!), worker: workerCpu(), client: ownCpuMs() };
     const t0 = performance.now();
     const created = await ctx.client.expect(202, { ...this.api('POST', `/v1/datasets/${dataset}/orders`, { size, seed, dtype: 'uint8', ...(ranks > 1 ? { ranks } : {}) }), keepBody: true });
     const createMs = performance.now() - t0;
@@ -367,7 +391,7 @@ class OrderBench {
       bytes,
       cpuMs: {
         service: processCpuMs(this.service.process.pid!) - cpu0.service,
-        worker: processCpuMs(this.worker.process.pid!) - cpu0.worker,
+        worker: workerCpu() - cpu0.worker,
         client: ownCpuMs() - cpu0.client,
       },
     };
@@ -378,6 +402,7 @@ class OrderBench {
     if (this.cleaned) return;
     this.cleaned = true;
     await this.stop().catch(() => undefined);
+    if (this.embedded) return;
     // The broker is shared: it may be restarting just now. Retry each deletion for up to ~15 s.
     const deadline = performance.now() + 15_000;
     const each = async (what: string, run: (channel: Channel) => Promise<unknown>) => {
@@ -411,15 +436,31 @@ class OrderBench {
 interface ReferenceRun {
   readonly seconds: number;
   readonly messages: number;
+  readonly bytes: number;
   readonly cpuMs: number;
 }
 
+/** `count` messages of `bytes` bytes each. */
+const sameSize = (count: number, bytes: number): number[] => Array.from({ length: count }, () => bytes);
+
 /**
- * Publish + consume at once of `count` messages of `bytes` bytes: a confirm channel (at most
- * REF_CONFIRM_WINDOW unconfirmed) on one connection, a consumer with prefetch REF_PREFETCH acking
+ * The sizes of the result messages an order of `size` samples is published as (one stream):
+ * full chunks of chunkSamplesFor(record) samples, then the rest (result-message.ts).
+ */
+export function orderMessageSizes(size: number): number[] {
+  const chunk = chunkSamplesFor(RECORD_BYTES);
+  const sizes = sameSize(Math.floor(size / chunk), messageBytes(chunk, RECORD_BYTES));
+  if (size % chunk > 0) sizes.push(messageBytes(size % chunk, RECORD_BYTES));
+  return sizes;
+}
+
+/**
+ * Publish + consume at once of one message per entry of `sizes` (bytes each): a confirm channel (at most
+ * REF_CONFIRM_WINDOW bytes unconfirmed, REF_BACKLOG unconsumed, one message at least) on one connection, a consumer with prefetch REF_PREFETCH acking
  * each on another, both noDelay, to a fresh non-durable queue that is deleted after.
  */
-async function amqpReference(bench: OrderBench, url: string, count: number, bytes: number): Promise<ReferenceRun> {
+async function amqpReference(bench: OrderBench, url: string, sizes: readonly number[]): Promise<ReferenceRun> {
+  const count = sizes.length;
   const queue = `${bench.tag}.reference.${bench.referenceQueues.length + 1}`;
   bench.referenceQueues.push(queue);
   const publisherConnection = await amqp.connect(url, { noDelay: true });
@@ -434,10 +475,16 @@ async function amqpReference(bench: OrderBench, url: string, count: number, byte
     await publisher.assertQueue(queue, { durable: false });
     const consumer = await consumerConnection.createChannel();
     await consumer.prefetch(REF_PREFETCH);
-    const body = randomBytes(bytes);
+    const pool = randomBytes(Math.max(...sizes));
     let consumed = 0;
     let confirmed = 0;
     let published = 0;
+    // Bytes of the first n messages: the windows are in bytes, so that large messages are not
+    // buffered by the hundred (which costs a bare client more, not less).
+    const upTo = [0];
+    for (const size of sizes) upTo.push(upTo[upTo.length - 1] + size);
+    const unconfirmed = () => upTo[published] - upTo[confirmed];
+    const unconsumed = () => upTo[published] - upTo[consumed];
     let wake: (() => void) | undefined;
     const nudge = () => {
       const w = wake;
@@ -450,10 +497,10 @@ async function amqpReference(bench: OrderBench, url: string, count: number, byte
       consumer
         .consume(queue, (message) => {
           if (!message) return reject(new Error('reference consumer cancelled'));
-          if (message.content.length !== bytes) return reject(new Error(`reference message of ${message.content.length} bytes`));
+          if (message.content.length !== sizes[consumed]) return reject(new Error(`reference message of ${message.content.length} bytes, expected ${sizes[consumed]}`));
           consumer.ack(message);
           consumed++;
-          if (published - consumed < REF_BACKLOG) nudge();
+          if (unconsumed() < REF_BACKLOG) nudge();
           if (consumed === count) resolve();
         })
         .catch(reject);
@@ -461,12 +508,11 @@ async function amqpReference(bench: OrderBench, url: string, count: number, byte
     let publishError: Error | undefined;
     while (published < count) {
       if (publishError) throw publishError;
-      if (published - confirmed >= REF_CONFIRM_WINDOW || published - consumed >= REF_BACKLOG) {
+      if ((published > confirmed && unconfirmed() >= REF_CONFIRM_WINDOW) || (published > consumed && unconsumed() >= REF_BACKLOG)) {
         await new Promise<void>((resolve) => (wake = resolve));
         continue;
       }
-      published++;
-      const ok = publisher.sendToQueue(queue, body, { persistent: false }, (error) => {
+      const ok = publisher.sendToQueue(queue, pool.subarray(0, sizes[published++]), { persistent: false }, (error) => {
         if (error) publishError = new Error('reference publish nacked');
         confirmed++;
         nudge();
@@ -478,7 +524,7 @@ async function amqpReference(bench: OrderBench, url: string, count: number, byte
     const seconds = (performance.now() - t0) / 1000;
     const cpuMs = ownCpuMs() - cpu0;
     await publisher.deleteQueue(queue);
-    return { seconds, messages: count, cpuMs };
+    return { seconds, messages: count, bytes: sizes.reduce((a, b) => a + b, 0), cpuMs };
   } finally {
     await publisherConnection.close().catch(() => undefined);
     await consumerConnection.close().catch(() => undefined);
@@ -518,9 +564,10 @@ class MemorySampler {
   private queueGone = false;
 
   constructor(
-    private readonly connection: ChannelModel,
+    /** Undefined in the embedded shape: no broker queue to watch. */
+    private readonly connection: ChannelModel | undefined,
     private readonly servicePid: number,
-    private readonly workerPid: number,
+    private readonly workerPid: number | undefined,
   ) {}
 
   start(): void {
@@ -534,14 +581,14 @@ class MemorySampler {
 
   private tick(): void {
     const s = statusBytes(this.servicePid, 'VmRSS');
-    const w = statusBytes(this.workerPid, 'VmRSS');
+    const w = this.workerPid === undefined ? 0 : statusBytes(this.workerPid, 'VmRSS');
     if (s > this.trace.servicePeakRss) this.trace.servicePeakRss = s;
     if (w > this.trace.workerPeakRss) this.trace.workerPeakRss = w;
     if (this.trace.rssSamples++ === 0) {
       this.trace.serviceStartRss = s;
       this.trace.workerStartRss = w;
     }
-    if (this.queue && !this.checking && !this.queueGone) {
+    if (this.connection && this.queue && !this.checking && !this.queueGone) {
       this.checking = true;
       void this.checkQueue(this.queue).finally(() => (this.checking = false));
     }
@@ -550,7 +597,7 @@ class MemorySampler {
   private async checkQueue(name: string): Promise<void> {
     try {
       if (!this.channel) {
-        this.channel = await this.connection.createChannel();
+        this.channel = await this.connection!.createChannel();
         this.channel.on('error', () => undefined);
         this.channel.on('close', () => (this.channel = undefined));
       }
@@ -569,7 +616,7 @@ class MemorySampler {
     clearInterval(this.timer);
     this.tick();
     this.trace.serviceHwm = statusBytes(this.servicePid, 'VmHWM');
-    this.trace.workerHwm = statusBytes(this.workerPid, 'VmHWM');
+    this.trace.workerHwm = this.workerPid === undefined ? 0 : statusBytes(this.workerPid, 'VmHWM');
     this.trace.servicePeakRss = Math.max(this.trace.servicePeakRss, this.trace.serviceHwm || 0);
     this.trace.workerPeakRss = Math.max(this.trace.workerPeakRss, this.trace.workerHwm || 0);
     await this.channel?.close().catch(() => undefined);
@@ -610,24 +657,32 @@ export async function orderFigures(ctx: OrderContext): Promise<Figure[]> {
       // Warm-up, not timed: JIT on both children, broker queues and connections in place.
       const warm = await bench.runOrder(dataset, Math.min(size, 4096), 1);
       ctx.log(`order warm-up: ${warm.size} samples in ${warm.seconds.toFixed(2)} s`);
-      await amqpReference(bench, ctx.settings.amqpUrl, 2000, RECORD_BYTES);
+      const messageSizes = orderMessageSizes(size);
+      await amqpReference(bench, ctx.settings.amqpUrl, orderMessageSizes(2000));
       const ours: OrderRun[] = [];
       const refs: ReferenceRun[] = [];
+      const small: ReferenceRun[] = [];
       for (let round = 1; round <= ctx.settings.rounds; round++) {
-        const ref = await amqpReference(bench, ctx.settings.amqpUrl, size, RECORD_BYTES);
+        const ref = await amqpReference(bench, ctx.settings.amqpUrl, messageSizes);
         refs.push(ref);
         const run = await bench.runOrder(dataset, size, 1000 + round);
         ours.push(run);
+        const ref30 = await amqpReference(bench, ctx.settings.amqpUrl, sameSize(size, RECORD_BYTES));
+        small.push(ref30);
         ctx.log(
-          `order round ${round}: reference ${(ref.messages / ref.seconds).toFixed(0)} msg/s (${ref.seconds.toFixed(2)} s), ours ${(run.size / run.seconds).toFixed(0)} samples/s (${run.seconds.toFixed(2)} s, ${run.polls} polls, ${run.emptyPolls} empty, created in ${run.createMs.toFixed(0)} ms, first poll answered at ${run.firstSampleMs.toFixed(0)} ms)`,
+          `order round ${round}: reference ${ref.messages} result-size messages in ${ref.seconds.toFixed(2)} s (${(size / ref.seconds).toFixed(0)} samples/s), ours ${(run.size / run.seconds).toFixed(0)} samples/s (${run.seconds.toFixed(2)} s, ${run.polls} polls, ${run.emptyPolls} empty, created in ${run.createMs.toFixed(0)} ms, first poll answered at ${run.firstSampleMs.toFixed(0)} ms); 30 KB messages ${(ref30.messages / ref30.seconds).toFixed(0)} msg/s`,
         );
       }
       const oursRate = summarize(ours.map((r) => r.size / r.seconds));
-      const refRate = summarize(refs.map((r) => r.messages / r.seconds));
+      // The same bytes in the same messages: its samples/s is the order's size over its seconds.
+      const refRate = summarize(refs.map((r) => size / r.seconds));
+      const smallRate = summarize(small.map((r) => r.messages / r.seconds));
       const ratio = oursRate.median / refRate.median;
       const medianOf = (pick: (r: OrderRun) => number) => summarize(ours.map(pick)).median;
       const perSample = (ms: number) => (ms / size).toFixed(3);
       const secondsMedian = medianOf((r) => r.seconds);
+      const cpuPerSample = (medianOf((r) => r.cpuMs.service) + medianOf((r) => r.cpuMs.worker)) / size;
+      const messageText = `${grouped(messageSizes.length)} messages of ${grouped(messageSizes[0])} B`;
       figures.push({
         id: '4',
         title: `order ${grouped(size)} U8, safetensors polls, 1 worker ×${WORKER_CONCURRENCY}`,
@@ -639,8 +694,9 @@ export async function orderFigures(ctx: OrderContext): Promise<Figure[]> {
         verdict: ratio >= ORDER_TARGET ? 'PASS' : 'BELOW',
         details: {
           size,
-          rounds: ours.map((r, i) => ({ ours: r, reference: refs[i] })),
-          reference: `bare amqplib, noDelay: confirm channel (≤ ${REF_CONFIRM_WINDOW} unconfirmed, ≤ ${REF_BACKLOG} unconsumed) + consumer (prefetch ${REF_PREFETCH}, ack each) at once, ${grouped(size)} × ${RECORD_BYTES} B, fresh queue`,
+          rounds: ours.map((r, i) => ({ ours: r, reference: refs[i], reference30k: small[i] })),
+          reference: `bare amqplib, noDelay: confirm channel (≤ ${grouped(REF_CONFIRM_WINDOW)} B unconfirmed, ≤ ${grouped(REF_BACKLOG)} B unconsumed) + consumer (prefetch ${REF_PREFETCH}, ack each) at once, the order's result messages (${messageText}, ${grouped(refs[0].bytes)} B in all), fresh queue`,
+          reference30k: `the same with ${grouped(size)} × ${RECORD_BYTES} B`,
           poll: { max: POLL_MAX, waitMs: POLL_WAIT_MS },
         },
         rows: [
@@ -648,14 +704,16 @@ export async function orderFigures(ctx: OrderContext): Promise<Figure[]> {
             '4',
             `order end to end: ${grouped(size)} × ${SIDE}×${SIDE}×${CHANNELS} U8, safetensors polls (max ${POLL_MAX}), serve + 1 worker ×${WORKER_CONCURRENCY}, ×${ours.length}`,
             `${rate(oursRate.median)} (${secondsMedian.toFixed(2)} s)`,
-            `${rate(refRate.median)} (raw AMQP 30 KB pub+consume)`,
+            `${rate(refRate.median)} (raw AMQP pub+consume, same ${messageText})`,
             ratio.toFixed(2),
             `≥ ${ORDER_TARGET}`,
             ratio >= ORDER_TARGET ? 'PASS' : 'BELOW',
           ],
+          ['4', `same order: service + worker CPU per sample`, `${cpuPerSample.toFixed(3)} ms`, '–', '–', `≤ ${ORDER_CPU_TARGET_MS} ms`, cpuPerSample <= ORDER_CPU_TARGET_MS ? 'PASS' : 'BELOW'],
+          ['4', `same order beside raw AMQP ${grouped(size)} × 30 KB pub+consume (the earlier reference)`, rate(oursRate.median), `${(smallRate.median).toFixed(0)} msg/s`, (oursRate.median / smallRate.median).toFixed(2), '–', 'info'],
         ],
-        runsLine: `  4: ours ${ours.map((r) => (r.size / r.seconds).toFixed(0)).join(' ')}; reference ${refs.map((r) => (r.messages / r.seconds).toFixed(0)).join(' ')} (samples/s, in run order); polls per order ${ours.map((r) => `${r.polls} (${r.emptyPolls} empty)`).join(', ')}; median poll ${medianOf((r) => r.pollMs.median).toFixed(0)} ms (headers after ${medianOf((r) => r.headersMs.median).toFixed(0)} ms + body ${medianOf((r) => r.bodyMs.median).toFixed(0)} ms), ${medianOf((r) => r.samplesPerPoll.median).toFixed(0)} samples/poll; first poll answered after ${medianOf((r) => r.firstSampleMs).toFixed(0)} ms`,
-        cpuLine: `  4: per sample: service ${perSample(medianOf((r) => r.cpuMs.service))} ms + worker ${perSample(medianOf((r) => r.cpuMs.worker))} ms + client ${perSample(medianOf((r) => r.cpuMs.client))} ms; reference client ${(summarize(refs.map((r) => r.cpuMs)).median / size).toFixed(3)} ms per message (medians, all threads)`,
+        runsLine: `  4: ours ${ours.map((r) => (r.size / r.seconds).toFixed(0)).join(' ')}; reference ${refs.map((r) => (size / r.seconds).toFixed(0)).join(' ')} (samples/s, in run order); 30 KB reference ${small.map((r) => (r.messages / r.seconds).toFixed(0)).join(' ')} msg/s; polls per order ${ours.map((r) => `${r.polls} (${r.emptyPolls} empty)`).join(', ')}; median poll ${medianOf((r) => r.pollMs.median).toFixed(0)} ms (headers after ${medianOf((r) => r.headersMs.median).toFixed(0)} ms + body ${medianOf((r) => r.bodyMs.median).toFixed(0)} ms), ${medianOf((r) => r.samplesPerPoll.median).toFixed(0)} samples/poll; first poll answered after ${ours.map((r) => r.firstSampleMs.toFixed(0)).join(', ')} ms`,
+        cpuLine: `  4: per sample: service ${perSample(medianOf((r) => r.cpuMs.service))} ms + worker ${perSample(medianOf((r) => r.cpuMs.worker))} ms + client ${perSample(medianOf((r) => r.cpuMs.client))} ms; reference client ${(summarize(refs.map((r) => r.cpuMs)).median / size).toFixed(3)} ms per sample (result-size messages), ${(summarize(small.map((r) => r.cpuMs)).median / size).toFixed(3)} ms per 30 KB message (medians, all threads)`,
       });
     }
 
@@ -708,7 +766,7 @@ export async function orderFigures(ctx: OrderContext): Promise<Figure[]> {
         await bench.start('figure 5');
       }
       const size = ctx.settings.memoryOrderSize;
-      const sampler = new MemorySampler(await bench.adminConnection(), bench.service.process.pid!, bench.worker.process.pid!);
+      const sampler = new MemorySampler(await bench.adminConnection(), bench.service.process.pid!, bench.worker!.process.pid!);
       sampler.start();
       let brokerBound: Promise<number | undefined> = Promise.resolve(undefined);
       let run: OrderRun;
@@ -748,6 +806,131 @@ export async function orderFigures(ctx: OrderContext): Promise<Figure[]> {
         ],
         runsLine: `  5: ${rate(samplesPerSecond)}; ${run.polls} polls (${run.emptyPolls} empty), median poll ${run.pollMs.median.toFixed(0)} ms (headers after ${run.headersMs.median.toFixed(0)} ms + body ${run.bodyMs.median.toFixed(0)} ms), ${run.samplesPerPoll.median.toFixed(0)} samples/poll; RSS at start: serve ${mib(trace.serviceStartRss)}, worker ${mib(trace.workerStartRss)}; ${trace.rssSamples} RSS samples, ${trace.queueSamples} queue samples`,
         cpuLine: `  5: per sample: service ${(run.cpuMs.service / size).toFixed(3)} ms + worker ${(run.cpuMs.worker / size).toFixed(3)} ms + client ${(run.cpuMs.client / size).toFixed(3)} ms`,
+      });
+    }
+  } finally {
+    await bench.cleanup();
+  }
+  return figures;
+}
+
+// ---------------------------------------------------------------- the embedded shape
+
+interface BatchesRun {
+  readonly seconds: number;
+  readonly batches: number;
+  readonly cpuMs: { service: number; client: number };
+}
+
+/** A small batch draws without repetition: at most the dataset, and at most a poll's max. */
+const batchSamples = (ctx: OrderContext) => Math.min(POLL_MAX, ctx.pngs.length);
+
+/** `size` samples fetched as small safetensors batches (batchSamples), one after another. */
+async function batchesReference(bench: OrderBench, ctx: OrderContext, dataset: string, size: number, seed: number): Promise<BatchesRun> {
+  const pid = bench.service.process.pid!;
+  const cpu0 = { service: processCpuMs(pid), client: ownCpuMs() };
+  const t0 = performance.now();
+  let batches = 0;
+  for (let left = size; left > 0; left -= batchSamples(ctx)) {
+    const n = Math.min(batchSamples(ctx), left);
+    const reply = await safetensorsBatch(ctx.client, bench.endpoint, dataset, n, seed + batches++);
+    if (reply.bytes < n * RECORD_BYTES) throw new Error(`a batch of ${n} came with ${reply.bytes} bytes`);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  return { seconds, batches, cpuMs: { service: processCpuMs(pid) - cpu0.service, client: ownCpuMs() - cpu0.client } };
+}
+
+/**
+ * Figures 4e and 5e: orders in the embedded shape (serve alone: in-process queue and worker).
+ *   4e. an order of BENCH_ORDER_SIZE polled as in figure 4 vs the same number of samples fetched
+ *       as small safetensors batches of min(4096, the dataset) from the same serve, alternating;
+ *   5e. peak RSS of serve during an order of BENCH_MEMORY_ORDER_SIZE (< 512 MiB).
+ */
+export async function embeddedOrderFigures(ctx: OrderContext): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  const bench = new OrderBench(ctx, true);
+  ctx.cleanups.push(() => bench.cleanup());
+  const dataset = 'orders';
+  try {
+    await bench.start('figure 4e');
+    await bench.makeDataset(dataset);
+    if (ctx.figures.has('4e')) {
+      const size = ctx.settings.orderSize;
+      const warm = await bench.runOrder(dataset, Math.min(size, 4096), 1);
+      await batchesReference(bench, ctx, dataset, Math.min(size, 4096), 1);
+      ctx.log(`embedded order warm-up: ${warm.size} samples in ${warm.seconds.toFixed(2)} s`);
+      const ours: OrderRun[] = [];
+      const refs: BatchesRun[] = [];
+      for (let round = 1; round <= ctx.settings.rounds; round++) {
+        const ref = await batchesReference(bench, ctx, dataset, size, 100 * round);
+        refs.push(ref);
+        const run = await bench.runOrder(dataset, size, 4000 + round);
+        ours.push(run);
+        ctx.log(
+          `embedded order round ${round}: batches ${(size / ref.seconds).toFixed(0)} samples/s (${ref.batches} batches, ${ref.seconds.toFixed(2)} s), ours ${(run.size / run.seconds).toFixed(0)} samples/s (${run.seconds.toFixed(2)} s, ${run.polls} polls, first poll answered at ${run.firstSampleMs.toFixed(0)} ms)`,
+        );
+      }
+      const oursRate = summarize(ours.map((r) => r.size / r.seconds));
+      const refRate = summarize(refs.map((r) => size / r.seconds));
+      const ratio = oursRate.median / refRate.median;
+      const medianOf = (pick: (r: OrderRun) => number) => summarize(ours.map(pick)).median;
+      const perSample = (ms: number) => (ms / size).toFixed(3);
+      figures.push({
+        id: '4e',
+        title: `embedded order ${grouped(size)} U8 vs the same samples as small batches`,
+        unit: 'samples/s',
+        ours: oursRate,
+        reference: refRate,
+        ratio,
+        target: EMBEDDED_TARGET,
+        verdict: ratio >= EMBEDDED_TARGET ? 'PASS' : 'BELOW',
+        details: { size, rounds: ours.map((r, i) => ({ ours: r, reference: refs[i] })), reference: `${grouped(size)} samples as safetensors batches of ${batchSamples(ctx)}, one after another, same serve`, poll: { max: POLL_MAX, waitMs: POLL_WAIT_MS } },
+        rows: [
+          [
+            '4e',
+            `embedded order: ${grouped(size)} × ${SIDE}×${SIDE}×${CHANNELS} U8, safetensors polls (max ${POLL_MAX}), serve alone (in-process queue), ×${ours.length}`,
+            `${rate(oursRate.median)} (${medianOf((r) => r.seconds).toFixed(2)} s)`,
+            `${rate(refRate.median)} (same samples as batches of ${batchSamples(ctx)})`,
+            ratio.toFixed(2),
+            `≥ ${EMBEDDED_TARGET}`,
+            ratio >= EMBEDDED_TARGET ? 'PASS' : 'BELOW',
+          ],
+        ],
+        runsLine: `  4e: ours ${ours.map((r) => (r.size / r.seconds).toFixed(0)).join(' ')}; batches ${refs.map((r) => (size / r.seconds).toFixed(0)).join(' ')} (samples/s, in run order); median poll ${medianOf((r) => r.pollMs.median).toFixed(0)} ms (headers after ${medianOf((r) => r.headersMs.median).toFixed(0)} ms + body ${medianOf((r) => r.bodyMs.median).toFixed(0)} ms), ${medianOf((r) => r.samplesPerPoll.median).toFixed(0)} samples/poll; first poll answered after ${ours.map((r) => r.firstSampleMs.toFixed(0)).join(', ')} ms`,
+        cpuLine: `  4e: per sample: service ${perSample(medianOf((r) => r.cpuMs.service))} ms + client ${perSample(medianOf((r) => r.cpuMs.client))} ms; batches: service ${perSample(summarize(refs.map((r) => r.cpuMs.service)).median)} ms + client ${perSample(summarize(refs.map((r) => r.cpuMs.client)).median)} ms (medians, all threads)`,
+      });
+    }
+    if (ctx.figures.has('5e')) {
+      if (ctx.figures.has('4e')) {
+        await bench.stop();
+        await bench.start('figure 5e');
+      }
+      const size = ctx.settings.memoryOrderSize;
+      const sampler = new MemorySampler(undefined, bench.service.process.pid!, undefined);
+      sampler.start();
+      let run: OrderRun;
+      try {
+        run = await bench.runOrder(dataset, size, 6);
+      } finally {
+        await sampler.finish();
+      }
+      const trace = sampler.trace;
+      const ok = trace.servicePeakRss < RSS_TARGET_BYTES;
+      const samplesPerSecond = run.size / run.seconds;
+      ctx.log(`embedded memory order: ${grouped(size)} in ${run.seconds.toFixed(2)} s (${samplesPerSecond.toFixed(0)} samples/s); serve peak ${mib(trace.servicePeakRss)} (HWM ${mib(trace.serviceHwm)})`);
+      figures.push({
+        id: '5e',
+        title: `embedded: memory during an order of ${grouped(size)}`,
+        unit: 'samples/s',
+        ours: summarize([samplesPerSecond]),
+        verdict: ok ? 'PASS' : 'BELOW',
+        details: { size, run, trace, rssTargetBytes: RSS_TARGET_BYTES, sampleEveryMs: SAMPLE_EVERY_MS },
+        rows: [
+          ['5e', `embedded: peak RSS of serve (queue + worker in-process) during an order of ${grouped(size)} (VmRSS /200 ms, VmHWM)`, mib(trace.servicePeakRss), `HWM ${mib(trace.serviceHwm)}`, '–', '< 512 MiB', ok ? 'PASS' : 'BELOW'],
+          ['5e', `same order, create to last sample`, `${rate(samplesPerSecond)} (${run.seconds.toFixed(1)} s)`, '–', '–', '–', 'info'],
+        ],
+        runsLine: `  5e: ${rate(samplesPerSecond)}; ${run.polls} polls (${run.emptyPolls} empty), median poll ${run.pollMs.median.toFixed(0)} ms, ${run.samplesPerPoll.median.toFixed(0)} samples/poll; RSS at start ${mib(trace.serviceStartRss)}; ${trace.rssSamples} RSS samples`,
+        cpuLine: `  5e: per sample: service ${(run.cpuMs.service / size).toFixed(3)} ms + client ${(run.cpuMs.client / size).toFixed(3)} ms`,
       });
     }
   } finally {

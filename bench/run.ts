@@ -12,11 +12,17 @@
  *      release 0.1.0's per-file design measured in the same rounds (bench/ingest.ts);
  *   4. a batch order of 20,000 samples through RabbitMQ (serve + one worker child), polled as
  *      safetensors to the end (samples/s, every slot checked once) vs a bare amqplib client
- *      publishing and consuming 20,000 messages of 30,000 bytes at once (bench/orders.ts);
+ *      publishing and consuming at once the same bytes in the same message sizes as the order's
+ *      result messages (≥ 0.8), with service + worker CPU per sample (≤ 0.15 ms); the earlier
+ *      reference (20,000 messages of 30,000 bytes) is printed beside it (bench/orders.ts);
+ *  4e. the same order in the embedded shape (serve alone, in-process queue) vs the same number of
+ *      samples fetched as small batches of 1,000 (the dataset) from the same serve (≥ 0.8;
+ *      bench/orders.ts);
  *  4w. the same order with 4 ranks, each polled by its own client at once, vs 1 rank, alternating
  *      (≥ 0.9 of its samples/s: ranks must not serialise; bench/orders.ts);
  *   5. memory during an order of 200,000: peak RSS of serve and of the worker, and the longest
- *      result queue seen vs its x-max-length bound (bench/orders.ts);
+ *      result queue seen vs its x-max-length bound (bench/orders.ts); 5e the same order in the
+ *      embedded shape: peak RSS of serve (< 512 MiB);
  *   6. PostgreSQL beside SQLite: ingest as in 3, and small batches as in 1, one serve on each,
  *      alternating (bench/production.ts);
  *   7. two serve replicas on one PostgreSQL schema and one data dir, uploads round robin,
@@ -45,7 +51,7 @@
  * port; the client is node:http with a keep-alive agent in this process. References and our
  * figures alternate (reference, ours, reference, ours, …) and medians are compared.
  *
- * Knobs (environment): BENCH_FIGURES=1,2,3,3r,3b,3i,4,4w,…,11,12,13,13h (any subset, e.g. BENCH_FIGURES=4) ·
+ * Knobs (environment): BENCH_FIGURES=1,2,3,3r,3b,3i,4,4e,4w,5,5e,…,11,12,13,13h (any subset, e.g. BENCH_FIGURES=4) ·
  * BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=bench/out/prof" (every serve child) ·
  * BENCH_WORKER_NODE_ARGS (the order worker child, likewise) · BENCH_BATCH_REPEATS (9) ·
  * BENCH_JSON_REPEATS (3) · BENCH_INGEST_ROUNDS (3) · BENCH_INGEST_SAMPLES (2000) ·
@@ -76,7 +82,7 @@ import { CHANNELS, RECORD_BYTES, SIDE, makePngs } from './images.js';
 import { ingestFigures, pngVariant } from './ingest.js';
 import { exportFigure } from './export.js';
 import type { Figure } from './figure.js';
-import { orderFigures } from './orders.js';
+import { embeddedOrderFigures, orderFigures, type OrderContext } from './orders.js';
 import { ownCpuMs, processCpuMs, summarize, type Summary } from './pool.js';
 import { postgresReachable, productionFigures } from './production.js';
 import { benchPythonDecode, pythonWithNumpy } from './python-decode.js';
@@ -96,7 +102,7 @@ const envInt = (name: string, fallback: number) => {
 };
 
 const SETTINGS = {
-  figures: new Set((process.env.BENCH_FIGURES || '1,2,3,3r,3b,3i,4,4w,5,6,7,8,9,10,11,12,13,13h').split(',').map((s) => s.trim())),
+  figures: new Set((process.env.BENCH_FIGURES || '1,2,3,3r,3b,3i,4,4e,4w,5,5e,6,7,8,9,10,11,12,13,13h').split(',').map((s) => s.trim())),
   figuresExplicit: process.env.BENCH_FIGURES !== undefined && process.env.BENCH_FIGURES !== '',
   concurrency: 8,
   smallSamples: 1000,
@@ -248,7 +254,7 @@ async function main(): Promise<void> {
     const wantsOrders = wants('4', '4w', '5');
     const wantsProduction = wants('6', '7');
     const wantsEmbedded = wants('1', '2', '3', '3r', '3b', '3i', '8', '9', '10', '11', '12', '13h');
-    const smallPngs = wants('1', '2', '4', '4w', '5', '6', '8', '9', '10', '11', '13h') ? await makePngs(0, SETTINGS.smallSamples) : [];
+    const smallPngs = wants('1', '2', '4', '4e', '4w', '5', '5e', '6', '8', '9', '10', '11', '13h') ? await makePngs(0, SETTINGS.smallSamples) : [];
     const ingestSets: Buffer[][] = [];
     const ingestRounds = wantsProduction ? SETTINGS.productionRounds : 0;
     for (let r = 1; r <= ingestRounds; r++) ingestSets.push(await makePngs(r, SETTINGS.ingestSamples));
@@ -412,34 +418,36 @@ async function main(): Promise<void> {
       if (stopCode !== 0) log(`service exited with ${stopCode} on SIGTERM`);
     }
 
-    // --- figures 4 and 5: batch orders through RabbitMQ (serve + worker children of their own)
+    // --- figures 4, 4w and 5: batch orders through RabbitMQ (serve + worker children of their own);
+    // 4e and 5e: the same in the embedded shape (serve alone)
+    const orderContext: OrderContext = {
+      figures: SETTINGS.figures,
+      settings: {
+        orderSize: SETTINGS.orderSize,
+        memoryOrderSize: SETTINGS.memoryOrderSize,
+        rounds: SETTINGS.orderRounds,
+        amqpUrl: SETTINGS.amqpUrl,
+        serverNodeArgs: SETTINGS.serverNodeArgs,
+        workerNodeArgs: SETTINGS.workerNodeArgs,
+      },
+      pngs: smallPngs,
+      categories: CATEGORIES,
+      client,
+      tmp,
+      repo: REPO,
+      mainJs: MAIN_JS,
+      outDir: OUT_DIR,
+      children,
+      cleanups,
+      log,
+    };
+    if (wants('4e', '5e')) figures.push(...(await embeddedOrderFigures(orderContext)));
     if (wantsOrders) {
       const reachable = await brokerReachable(SETTINGS.amqpUrl);
       if (reachable !== true && !SETTINGS.figuresExplicit) {
-        log(`figures 4 and 5 skipped: RabbitMQ at ${SETTINGS.amqpUrl.replace(/\/\/[^@/]*@/, '//')} is not reachable (${reachable}); set BENCH_AMQP_URL`);
+        log(`figures 4, 4w and 5 skipped: RabbitMQ at ${SETTINGS.amqpUrl.replace(/\/\/[^@/]*@/, '//')} is not reachable (${reachable}); set BENCH_AMQP_URL`);
       } else {
-        const orderFigs: Figure[] = await orderFigures({
-          figures: SETTINGS.figures,
-          settings: {
-            orderSize: SETTINGS.orderSize,
-            memoryOrderSize: SETTINGS.memoryOrderSize,
-            rounds: SETTINGS.orderRounds,
-            amqpUrl: SETTINGS.amqpUrl,
-            serverNodeArgs: SETTINGS.serverNodeArgs,
-            workerNodeArgs: SETTINGS.workerNodeArgs,
-          },
-          pngs: smallPngs,
-          categories: CATEGORIES,
-          client,
-          tmp,
-          repo: REPO,
-          mainJs: MAIN_JS,
-          outDir: OUT_DIR,
-          children,
-          cleanups,
-          log,
-        });
-        figures.push(...orderFigs);
+        figures.push(...(await orderFigures(orderContext)));
       }
     }
 

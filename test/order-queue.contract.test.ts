@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
 import { AmqpOrderQueue } from '../src/adapters/queue/amqp.order-queue.js';
 import { MemoryOrderQueue } from '../src/adapters/queue/memory.order-queue.js';
+import { releaseChunk, takeChunk } from '../src/lib/chunk-pool.js';
 import { orderTasksOnly, type OrderQueue, type OrderTask, type ProduceTask, type ResultQueueBound, type StreamRef, type TaskConsumer, type TaskOutcome } from '../src/ports/order-queue.js';
 import { AMQP_ADDRESS, AMQP_URL, amqpAvailable, brokerSkip, inCi, uniqueAmqpNames } from './support/broker.js';
 
@@ -531,6 +532,28 @@ for (const backend of [memory, amqpBackend]) {
     });
   });
 }
+
+describe('the in-process queue: pooled bodies', () => {
+  const ref: StreamRef = { orderId: 'pooled', generation: 0, stream: 0 };
+
+  it('keeps a pooled body while it is queued or handed back, and gives it to the pool once acknowledged', async () => {
+    const queue = new MemoryOrderQueue();
+    await queue.ensureResultQueue(ref, { maxMessages: 10, maxBytes: 1 << 22 }, 60);
+    const body = takeChunk(200_000).fill(7);
+    assert.equal(await queue.publishResult(ref, body), 'published');
+    const [first] = await queue.takeResults(ref, 1);
+    first.requeue();
+    const meanwhile = takeChunk(200_000);
+    assert.notEqual(meanwhile.buffer, body.buffer, 'a queued body is not the pool\'s');
+    releaseChunk(meanwhile);
+    const [again] = await queue.takeResults(ref, 1);
+    assert.equal(again.body.every((byte) => byte === 7), true, 'the body as published');
+    again.ack();
+    const next = takeChunk(200_000);
+    assert.equal(next.buffer, body.buffer, 'an acknowledged body is the pool\'s again');
+    releaseChunk(next);
+  });
+});
 
 describe('the in-process queue: bytes waiting in all its result queues', () => {
   const ref = (orderId: string): StreamRef => ({ orderId, generation: 0, stream: 0 });

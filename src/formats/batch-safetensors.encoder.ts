@@ -1,7 +1,7 @@
 import { categoryMap, dataShape, type BatchPlan } from '../domain/batch-plan.js';
 import { recordBytes } from '../domain/dataset-shape.js';
 import { releaseChunk, takeChunk } from '../lib/chunk-pool.js';
-import type { EncodedBatch, Render } from './encoded-batch.js';
+import type { EncodedBatch, PixelViews, Render } from './encoded-batch.js';
 import { isRecordLayout, valueBytes, writeTensorValues } from './pixel-tensor.js';
 import { safetensorsLayout, type TensorSpec } from './safetensors.js';
 
@@ -28,7 +28,7 @@ function tensorSpecs(plan: BatchPlan): TensorSpec[] {
  * A chunk may come from the chunk pool: a consumer done with one may give it back
  * (releaseChunk), and must not read it after that.
  */
-export function encodeSafetensors(plan: BatchPlan, render: Render, extraMetadata: Record<string, string> = {}): EncodedBatch {
+export function encodeSafetensors(plan: BatchPlan, render: Render, extraMetadata: Record<string, string> = {}, views?: PixelViews): EncodedBatch {
   const metadata = {
     ids: JSON.stringify(plan.samples.map((sample) => sample.id)),
     revision: String(plan.revision),
@@ -39,15 +39,21 @@ export function encodeSafetensors(plan: BatchPlan, render: Render, extraMetadata
     ...extraMetadata,
   };
   const layout = safetensorsLayout(tensorSpecs(plan), metadata);
-  return { contentLength: layout.totalBytes, chunks: safetensorsChunks(plan, render, layout.head) };
+  return { contentLength: layout.totalBytes, chunks: safetensorsChunks(plan, render, layout.head, views) };
 }
 
-async function* safetensorsChunks(plan: BatchPlan, render: Render, head: Buffer): AsyncGenerator<Uint8Array> {
+async function* safetensorsChunks(plan: BatchPlan, render: Render, head: Buffer, views?: PixelViews): AsyncGenerator<Uint8Array> {
   yield head;
   const record = recordBytes(plan.dataset);
   const tensorRecord = record * valueBytes(plan.dtype);
   const step = Math.max(1, Math.floor(CHUNK_BYTES / tensorRecord));
   const direct = isRecordLayout(plan.dtype, plan.layout, plan.dataset);
+  if (direct && views) {
+    // The records are in memory already, in the tensor's layout: sent as they are.
+    yield* views();
+    yield labelBytes(plan);
+    return;
+  }
   if (direct) {
     yield* directChunks(plan, render, step, tensorRecord);
     yield labelBytes(plan);

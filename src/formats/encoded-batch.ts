@@ -2,6 +2,13 @@
 export type Render = (start: number, count: number, target: Uint8Array) => Promise<void>;
 
 /**
+ * The uint8 pixels of every plan sample, in order, as views of bytes already in memory (an
+ * order's result messages): a response in the records' own layout sends them as they are,
+ * without copying them into chunks first. The views must not change until the response is done.
+ */
+export type PixelViews = () => readonly Uint8Array[];
+
+/**
  * A response body produced chunk by chunk; the length is known up front for safetensors. Chunks
  * may come from the chunk pool (src/lib/chunk-pool.ts): a consumer may give each back with
  * releaseChunk once it no longer reads it, or simply drop it.

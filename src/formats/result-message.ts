@@ -45,14 +45,27 @@ export function messageBytes(count: number, recordBytes: number): number {
   return HEADER + align8(count * (8 + 8 + 16 + 4 + 4)) + count * recordBytes;
 }
 
-export function encodeResultMessage(message: ResultMessage): Buffer {
+/** Typed-array views write and read the numbers directly where the platform is little-endian (it is everywhere Node runs today). */
+const NATIVE_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** The fields of a message, without its pixels. */
+export type ResultMessageFields = Omit<ResultMessage, 'pixels'>;
+
+/**
+ * A message with its header and numbers written and its pixel area left to fill (`pixels`, a
+ * view into `body`): the producer renders the records straight into the message, no copy.
+ */
+export function allocateResultMessage(message: ResultMessageFields, allocate: (bytes: number) => Buffer = Buffer.allocUnsafeSlow): { body: Buffer; pixels: Uint8Array } {
   const n = message.slots.length;
   if (message.to - message.from !== n || [message.ids, message.labels, message.epochs, message.augments].some((a) => a.length !== n)) {
     throw new RangeError('a result message needs one slot, id, label, epoch and augmentation per position');
   }
-  if (message.pixels.length !== n * message.recordBytes) throw new RangeError('a result message needs one pixel record per position');
   if (!/^[\x20-\x7e]{1,40}$/.test(message.orderId)) throw new RangeError('an order id is 1–40 printable ASCII characters');
-  const out = Buffer.alloc(messageBytes(n, message.recordBytes));
+  // `allocate` gives a buffer at offset 0 of its own ArrayBuffer (allocUnsafeSlow, the chunk
+  // pool), so the typed-array views below are aligned; its contents may be anything: every byte
+  // but the pixels is written here (the padding zeroed), the pixels are the caller's to fill.
+  const out = allocate(messageBytes(n, message.recordBytes));
+  if (out.byteOffset % 8 !== 0) throw new RangeError('a result message is allocated at an offset that is a multiple of 8');
   out.write(MAGIC, 0, 'ascii');
   out.writeUInt32LE(n, 4);
   out.writeUInt32LE(message.recordBytes, 8);
@@ -62,13 +75,37 @@ export function encodeResultMessage(message: ResultMessage): Buffer {
   out.writeDoubleLE(message.from, 24);
   out.write(message.orderId.padEnd(ID_BYTES, '\0'), 32, ID_BYTES, 'ascii');
   let at = HEADER;
-  for (const slot of message.slots) at = out.writeDoubleLE(slot, at);
-  for (const id of message.ids) at = out.writeDoubleLE(id, at);
-  for (const augment of message.augments) at = out.writeDoubleLE(augment.scale, out.writeDoubleLE(augment.rotation, at));
-  for (const label of message.labels) at = out.writeInt32LE(label, at);
-  for (const epoch of message.epochs) at = out.writeUInt32LE(epoch, at);
-  out.set(message.pixels, align8(at));
-  return out;
+  if (NATIVE_LE) {
+    const doubles = new Float64Array(out.buffer, HEADER, 4 * n);
+    for (let i = 0; i < n; i++) {
+      doubles[i] = message.slots[i];
+      doubles[n + i] = message.ids[i];
+      doubles[2 * n + 2 * i] = message.augments[i].rotation;
+      doubles[2 * n + 2 * i + 1] = message.augments[i].scale;
+    }
+    const words = new Int32Array(out.buffer, HEADER + 32 * n, 2 * n);
+    for (let i = 0; i < n; i++) {
+      words[i] = message.labels[i];
+      words[n + i] = message.epochs[i];
+    }
+    at = HEADER + 40 * n;
+  } else {
+    for (const slot of message.slots) at = out.writeDoubleLE(slot, at);
+    for (const id of message.ids) at = out.writeDoubleLE(id, at);
+    for (const augment of message.augments) at = out.writeDoubleLE(augment.scale, out.writeDoubleLE(augment.rotation, at));
+    for (const label of message.labels) at = out.writeInt32LE(label, at);
+    for (const epoch of message.epochs) at = out.writeUInt32LE(epoch, at);
+  }
+  const start = align8(at);
+  out.fill(0, at, start);
+  return { body: out, pixels: out.subarray(start, start + n * message.recordBytes) };
+}
+
+export function encodeResultMessage(message: ResultMessage): Buffer {
+  if (message.pixels.length !== message.slots.length * message.recordBytes) throw new RangeError('a result message needs one pixel record per position');
+  const { body, pixels } = allocateResultMessage(message);
+  pixels.set(message.pixels);
+  return body;
 }
 
 export function decodeResultMessage(body: Buffer): ResultMessage {
@@ -77,23 +114,31 @@ export function decodeResultMessage(body: Buffer): ResultMessage {
   const recordBytes = body.readUInt32LE(8);
   if (body.length !== messageBytes(n, recordBytes)) throw new Error('a result message of the wrong length');
   const from = body.readDoubleLE(24);
-  let at = HEADER;
-  const read = (width: number, get: (offset: number) => number) =>
-    Array.from({ length: n }, () => {
-      const value = get(at);
-      at += width;
-      return value;
-    });
-  const slots = read(8, (o) => body.readDoubleLE(o));
-  const ids = read(8, (o) => body.readDoubleLE(o));
-  const augments = Array.from({ length: n }, () => {
-    const augment = { rotation: body.readDoubleLE(at), scale: body.readDoubleLE(at + 8) };
-    at += 16;
-    return augment;
-  });
-  const labels = read(4, (o) => body.readInt32LE(o));
-  const epochs = read(4, (o) => body.readUInt32LE(o));
-  const start = align8(at);
+  const slots = new Array<number>(n);
+  const ids = new Array<number>(n);
+  const augments = new Array<Augment>(n);
+  const labels = new Array<number>(n);
+  const epochs = new Array<number>(n);
+  if (NATIVE_LE && (body.byteOffset + HEADER) % 8 === 0) {
+    const doubles = new Float64Array(body.buffer, body.byteOffset + HEADER, 4 * n);
+    const words = new Int32Array(body.buffer, body.byteOffset + HEADER + 32 * n, 2 * n);
+    for (let i = 0; i < n; i++) {
+      slots[i] = doubles[i];
+      ids[i] = doubles[n + i];
+      augments[i] = { rotation: doubles[2 * n + 2 * i], scale: doubles[2 * n + 2 * i + 1] };
+      labels[i] = words[i];
+      epochs[i] = words[n + i] >>> 0;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      slots[i] = body.readDoubleLE(HEADER + 8 * i);
+      ids[i] = body.readDoubleLE(HEADER + 8 * (n + i));
+      augments[i] = { rotation: body.readDoubleLE(HEADER + 16 * n + 16 * i), scale: body.readDoubleLE(HEADER + 16 * n + 16 * i + 8) };
+      labels[i] = body.readInt32LE(HEADER + 32 * n + 4 * i);
+      epochs[i] = body.readUInt32LE(HEADER + 36 * n + 4 * i);
+    }
+  }
+  const start = align8(HEADER + 40 * n);
   return {
     orderId: body.toString('ascii', 32, 32 + ID_BYTES).replace(/\0+$/, ''),
     generation: body.readUInt32LE(12),

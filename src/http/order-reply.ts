@@ -77,5 +77,5 @@ export function sendPoll(request: FastifyRequest, reply: FastifyReply, result: P
   };
   if (!safetensors) return sendEncoded(reply, 200, 'application/json', encodeJson(result.plan, result.render, fields));
   const metadata = Object.fromEntries(Object.entries(fields).map(([name, value]) => [name, typeof value === 'string' ? value : JSON.stringify(value)]));
-  return sendEncoded(reply, 200, SAFETENSORS, encodeSafetensors(result.plan, result.render, metadata));
+  return sendEncoded(reply, 200, SAFETENSORS, encodeSafetensors(result.plan, result.render, metadata, result.views));
 }

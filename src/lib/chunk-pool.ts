@@ -22,6 +22,8 @@ const idleWasm = new Map<number, Buffer[]>();
 const lent = new WeakSet<ArrayBufferLike>();
 /** The memory behind each buffer takeWasmChunk made. */
 const memories = new WeakMap<ArrayBufferLike, WebAssembly.Memory>();
+/** Views that their holder must not give back (see borrowedView). */
+const borrowed = new WeakSet<Uint8Array>();
 let idleBytes = 0;
 /** Bytes handed out and not given back yet, and buffers made (for tests: a leak shows in both). */
 let lentBytes = 0;
@@ -77,8 +79,18 @@ export function takeWasmChunk(bytes: number): { chunk: Buffer; memory: WebAssemb
   return { chunk: whole.subarray(0, bytes), memory: memories.get(whole.buffer)! };
 }
 
-/** Gives a buffer from takeChunk or takeWasmChunk back; anything else (or a second release) is ignored. */
+/**
+ * Marks a view of a buffer that someone else owns and gives back (an order's result message,
+ * sent as it is by a response): releaseChunk ignores the view, whatever buffer it is on.
+ */
+export function borrowedView<T extends Uint8Array>(view: T): T {
+  borrowed.add(view);
+  return view;
+}
+
+/** Gives a buffer from takeChunk or takeWasmChunk back; anything else (a borrowed view, a second release) is ignored. */
 export function releaseChunk(chunk: Uint8Array): void {
+  if (borrowed.has(chunk)) return;
   const buffer = chunk.buffer;
   if (!lent.has(buffer)) return;
   lent.delete(buffer);

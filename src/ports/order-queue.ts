@@ -77,7 +77,11 @@ export interface OrderQueue {
   consumeTasks(prefetch: number, handle: (task: QueueTask) => Promise<TaskOutcome>): Promise<TaskConsumer>;
   /** Creates the stream's result queue (bounded, expiring after ttlSeconds unused); true when it did not exist. */
   ensureResultQueue(ref: StreamRef, bound: ResultQueueBound, ttlSeconds: number): Promise<boolean>;
-  /** Confirmed publish; 'full' when the bounded queue refused it (back-pressure). */
+  /**
+   * Confirmed publish; 'full' when the bounded queue refused it (back-pressure). The body is the
+   * queue's from the call on: one from the chunk pool (lib/chunk-pool.ts) goes back to the pool
+   * once the queue no longer reads it (sent to the broker; or acknowledged, purged or refused).
+   */
   publishResult(ref: StreamRef, body: Buffer): Promise<PublishOutcome>;
   /** Takes up to `max` messages now (no waiting), in queue order; [] when none are ready or the queue is missing. */
   takeResults(ref: StreamRef, max: number): Promise<ReceivedResult[]>;

@@ -1,8 +1,9 @@
 import type { BatchPlan } from '../domain/batch-plan.js';
 import type { OrderStatus } from '../domain/order-lifecycle.js';
 import type { StreamState } from '../domain/stream-state.js';
-import type { Render } from '../formats/encoded-batch.js';
+import type { PixelViews, Render } from '../formats/encoded-batch.js';
 import { decodeResultMessage, type ResultMessage } from '../formats/result-message.js';
+import { borrowedView } from '../lib/chunk-pool.js';
 import type { Clock } from '../ports/clock.js';
 import type { OrderQueue, ReceivedResult, StreamRef } from '../ports/order-queue.js';
 import type { OrderStore, StoredOrder } from '../ports/order-store.js';
@@ -29,6 +30,8 @@ export interface PollResult {
   /** The samples to send, as a plan whose pixels `render` copies from the result messages. */
   readonly plan: BatchPlan;
   readonly render: Render;
+  /** The same pixels as views of the result messages, for an answer that sends them as they are. */
+  readonly views: PixelViews;
   readonly slots: readonly number[];
   readonly epochs: readonly number[];
   readonly count: number;
@@ -62,6 +65,15 @@ export interface PollerDeps {
   readonly host: PollHost;
 }
 
+/**
+ * A poll holding samples keeps taking what the queue has for at most this long, then answers:
+ * results that keep coming as fast as they are taken do not hold the first ones back until
+ * `max` (the trainer gets its first samples early, and polls overlap production).
+ */
+export const POLL_GATHER_MS = 100;
+/** Messages a poll takes at once, so that POLL_GATHER_MS is looked at between takes. */
+export const TAKE_BATCH = 8;
+
 /** How a poll waits for something to send: `watch` wakes it (see OrderSignals). */
 export interface Waiting {
   readonly waitMs: number;
@@ -69,7 +81,7 @@ export interface Waiting {
 }
 
 /** The answer's samples as a batch plan, rendered from the messages' bytes (no joined copy). */
-export function pollPlan(report: OrderReport, parts: readonly ResultMessage[]): { plan: BatchPlan; render: Render } {
+export function pollPlan(report: OrderReport, parts: readonly ResultMessage[]): { plan: BatchPlan; render: Render; views: PixelViews } {
   const { spec } = report;
   const plan: BatchPlan = {
     dataset: { id: spec.datasetId, name: spec.datasetName, width: spec.width, height: spec.height, channels: spec.channels },
@@ -99,7 +111,10 @@ export function pollPlan(report: OrderReport, parts: readonly ResultMessage[]): 
       if (written === count) break;
     }
   };
-  return { plan, render };
+  // The messages' own bytes: the queue gives their buffers back once they are acknowledged (after
+  // the answer was sent), so the answer must not give them back itself.
+  const views: PixelViews = () => parts.filter((part) => part.pixels.length > 0).map((part) => borrowedView(part.pixels.subarray()));
+  return { plan, render, views };
 }
 
 /** A taken message decoded, or undefined (and dropped) when it is not one this release reads. */
@@ -126,11 +141,12 @@ export interface Answer {
 /** The poll's result: the order's report, the samples as a plan, and the answer's fields. */
 export function pollResult(stored: StoredOrder, ref: StreamRef, answer: Answer, now: number): PollResult {
   const order = describeOrder(stored, now);
-  const { plan, render } = pollPlan(order, answer.parts);
+  const { plan, render, views } = pollPlan(order, answer.parts);
   return {
     order,
     plan,
     render,
+    views,
     slots: answer.parts.flatMap((part) => part.slots),
     epochs: answer.parts.flatMap((part) => part.epochs),
     count: plan.samples.length,

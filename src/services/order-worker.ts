@@ -1,10 +1,12 @@
+import { setImmediate } from 'node:timers/promises';
 import { recordBytes } from '../domain/dataset-shape.js';
 import { isActive } from '../domain/order-lifecycle.js';
 import { drawSlots } from '../domain/order-plan.js';
 import { positionSlots } from '../domain/order-streams.js';
 import { advanceProduced, nextChunk, park, releaseProducer, takeProducer, type NextChunk } from '../domain/stream-production.js';
 import type { StreamState } from '../domain/stream-state.js';
-import { encodeResultMessage } from '../formats/result-message.js';
+import { allocateResultMessage } from '../formats/result-message.js';
+import { releaseChunk, takeChunk } from '../lib/chunk-pool.js';
 import type { Clock } from '../ports/clock.js';
 import type { DatasetRecord, EligibleSample, MetadataStore } from '../ports/metadata-store.js';
 import type { OrderQueue, OrderTask, StreamRef, TaskOutcome } from '../ports/order-queue.js';
@@ -14,6 +16,18 @@ import type { OrderService } from './order.service.js';
 import { produceTask } from './stream-queues.js';
 
 const CANDIDATE_CACHE = 8;
+
+/** A message rendered ahead of its publish. */
+interface Ahead {
+  readonly run: number;
+  readonly chunk: NextChunk;
+  readonly body: Promise<Buffer>;
+}
+
+/** A message rendered ahead and never published: its buffer goes back to the pool. */
+function discard(ahead: Ahead | undefined): void {
+  ahead?.body.then(releaseChunk, () => undefined);
+}
 /** How long a task holds a stream's production without renewing it (each published chunk renews it). */
 export const PRODUCER_LEASE_MS = 30_000;
 
@@ -72,31 +86,54 @@ export class OrderWorker {
   private async produce(stored: StoredOrder, dataset: DatasetRecord, candidates: readonly EligibleSample[], ref: StreamRef, taskId: string, start: StreamState): Promise<TaskOutcome> {
     let state = start;
     let covered = 0;
-    for (;;) {
-      const chunk = nextChunk(state, stored.order.spec.chunkSamples);
-      if (!chunk) return this.letGo(ref, taskId, 'ack');
-      if (this.stopping) return this.letGo(ref, taskId, 'requeue');
-      const body = await this.render(stored, dataset, candidates, ref, state.run, chunk);
-      if ((await this.queue.publishResult(ref, body)) === 'full') {
-        await this.orders.updateStream(ref, (current) => {
-          const parked = park(current, taskId, state.run);
-          return { state: parked.ok ? parked.state : undefined, result: undefined };
+    // The chunk expected next, rendered while the queue confirms the one before: a message is a
+    // function of the order, its run and its positions, so it is used only if production goes
+    // on exactly there, and dropped otherwise. Publishes stay one at a time, in position order.
+    let ahead: Ahead | undefined;
+    try {
+      for (;;) {
+        const chunk = nextChunk(state, stored.order.spec.chunkSamples);
+        if (!chunk) return await this.letGo(ref, taskId, 'ack');
+        if (this.stopping) return await this.letGo(ref, taskId, 'requeue');
+        // Rendering is synchronous work: the process's other work (in the embedded shape, the
+        // polls being answered) goes first, once per message.
+        await setImmediate();
+        let body: Buffer;
+        if (ahead && ahead.run === state.run && ahead.chunk.from === chunk.from && ahead.chunk.to === chunk.to) body = await ahead.body;
+        else {
+          discard(ahead);
+          body = await this.render(stored, dataset, candidates, ref, state.run, chunk);
+        }
+        ahead = undefined;
+        const publishing = this.queue.publishResult(ref, body);
+        const handsOn = covered + (chunk.to - chunk.skipFrom) >= stored.order.spec.shardSize;
+        const guess = handsOn || this.stopping ? undefined : nextChunk({ ...state, produced: chunk.to }, stored.order.spec.chunkSamples);
+        if (guess) ahead = { run: state.run, chunk: guess, body: this.render(stored, dataset, candidates, ref, state.run, guess) };
+        // Awaited only if used: a failed render of a chunk never published is no error.
+        ahead?.body.catch(() => undefined);
+        if ((await publishing) === 'full') {
+          await this.orders.updateStream(ref, (current) => {
+            const parked = park(current, taskId, state.run);
+            return { state: parked.ok ? parked.state : undefined, result: undefined };
+          });
+          return 'ack';
+        }
+        const advanced = await this.orders.updateStream(ref, (current) => {
+          const next = advanceProduced(current, taskId, state.run, chunk, this.clock.now(), PRODUCER_LEASE_MS);
+          return { state: next.ok ? next.state : undefined, result: next.ok ? next.state : undefined };
         });
-        return 'ack';
+        // Another task took the stream over, or production was reset: this one stops.
+        if (!advanced) return 'ack';
+        state = advanced;
+        covered += chunk.to - chunk.skipFrom;
+        if (covered >= stored.order.spec.shardSize && nextChunk(state, 1)) {
+          await this.letGo(ref, taskId, 'ack');
+          await this.queue.publishTasks([produceTask(ref)]);
+          return 'ack';
+        }
       }
-      const advanced = await this.orders.updateStream(ref, (current) => {
-        const next = advanceProduced(current, taskId, state.run, chunk, this.clock.now(), PRODUCER_LEASE_MS);
-        return { state: next.ok ? next.state : undefined, result: next.ok ? next.state : undefined };
-      });
-      // Another task took the stream over, or production was reset: this one stops.
-      if (!advanced) return 'ack';
-      state = advanced;
-      covered += chunk.to - chunk.skipFrom;
-      if (covered >= stored.order.spec.shardSize && nextChunk(state, 1)) {
-        await this.letGo(ref, taskId, 'ack');
-        await this.queue.publishTasks([produceTask(ref)]);
-        return 'ack';
-      }
+    } finally {
+      discard(ahead);
     }
   }
 
@@ -115,10 +152,9 @@ export class OrderWorker {
     const draws = drawSlots(plan, slots, spec);
     const samples = draws.map((draw) => candidates[draw.candidate]);
     const augments = draws.map((draw) => draw.augment);
-    const record = recordBytes(dataset);
-    const pixels = new Uint8Array(samples.length * record);
-    await this.batches.render({ dataset, revision: spec.revision, seed: spec.seed, samples, augments, categories: [], dtype: 'uint8', labels: 'index' }, 0, samples.length, pixels);
-    return encodeResultMessage({
+    // The pixels are rendered straight into the message (no intermediate array, no copy), a
+    // buffer of the chunk pool: the queue gives it back once it no longer reads it.
+    const { body, pixels } = allocateResultMessage({
       orderId: ref.orderId,
       generation: ref.generation,
       stream: ref.stream,
@@ -130,9 +166,15 @@ export class OrderWorker {
       labels: samples.map((sample) => sample.categoryIndex),
       epochs: draws.map((draw) => draw.epoch),
       augments,
-      recordBytes: record,
-      pixels,
-    });
+      recordBytes: recordBytes(dataset),
+    }, takeChunk);
+    try {
+      await this.batches.render({ dataset, revision: spec.revision, seed: spec.seed, samples, augments, categories: [], dtype: 'uint8', labels: 'index' }, 0, samples.length, pixels);
+    } catch (error) {
+      releaseChunk(body);
+      throw error;
+    }
+    return body;
   }
 
   /** Tasks in flight finish their current chunk, let their stream go and go back to the task queue. */

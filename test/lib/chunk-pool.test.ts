@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { chunkPoolStats, idleChunkBytes, releaseChunk, takeChunk, takeWasmChunk } from '../../src/lib/chunk-pool.js';
+import { borrowedView, chunkPoolStats, idleChunkBytes, releaseChunk, takeChunk, takeWasmChunk } from '../../src/lib/chunk-pool.js';
 
 const MiB = 1024 * 1024;
 
@@ -48,5 +48,17 @@ describe('chunk pool', () => {
     }
     assert.equal(chunkPoolStats().madeBuffers - made, 4, 'four 4 MiB chunks made once, then reused');
     assert.ok(idleChunkBytes() <= 48 * MiB);
+  });
+
+  it('ignores a borrowed view: the buffer stays with its owner until the owner gives it back', () => {
+    const owned = takeChunk(100_000);
+    releaseChunk(borrowedView(owned.subarray(10, 20)));
+    const other = takeChunk(100_000);
+    assert.notEqual(other.buffer, owned.buffer, 'a borrowed view must not give its buffer back');
+    releaseChunk(other);
+    releaseChunk(owned);
+    const back = takeChunk(100_000);
+    assert.equal(back.buffer, owned.buffer, 'the owner gives it back');
+    releaseChunk(back);
   });
 });

@@ -1,5 +1,6 @@
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import { SensoryError } from '../../domain/errors.js';
+import { releaseChunk } from '../../lib/chunk-pool.js';
 import {
   parseTask,
   resultQueueName,
@@ -302,7 +303,13 @@ export class AmqpOrderQueue implements OrderQueue {
   }
 
   publishResult(ref: StreamRef, body: Buffer): Promise<PublishOutcome> {
-    const { publisher } = this.current();
+    let publisher: ConfirmChannel;
+    try {
+      publisher = this.current().publisher;
+    } catch (error) {
+      releaseChunk(body);
+      throw error;
+    }
     return new Promise((resolve, reject) => {
       try {
         // reject-publish overflow: the broker nacks a publish to a full queue.
@@ -313,6 +320,9 @@ export class AmqpOrderQueue implements OrderQueue {
       } catch (error) {
         // The channel closed under us (it is being replaced).
         reject(asUnavailable(error));
+      } finally {
+        // amqplib copies the body into its frames before sendToQueue returns: a pooled one is free.
+        releaseChunk(body);
       }
     });
   }

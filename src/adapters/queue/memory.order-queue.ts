@@ -1,3 +1,4 @@
+import { releaseChunk } from '../../lib/chunk-pool.js';
 import {
   parseTask,
   resultQueueName,
@@ -128,11 +129,11 @@ export class MemoryOrderQueue implements OrderQueue {
   async publishResult(ref: StreamRef, body: Buffer): Promise<PublishOutcome> {
     const queue = this.live(ref);
     // Like an unroutable message on the broker: a publish to a missing queue is dropped.
-    if (!queue) return 'published';
-    if (queue.messages.length >= queue.bound.maxMessages || queue.bytes + body.length > queue.bound.maxBytes) return 'full';
+    if (!queue) return dropped(body, 'published');
+    if (queue.messages.length >= queue.bound.maxMessages || queue.bytes + body.length > queue.bound.maxBytes) return dropped(body, 'full');
     if (this.totalBytes + body.length > this.maxTotalBytes && !(queue.wanted && queue.messages.length === 0)) {
       this.refusedForTotal.add(ref.orderId);
-      return 'full';
+      return dropped(body, 'full');
     }
     queue.messages.push({ seq: this.seq++, body });
     queue.wanted = false;
@@ -153,7 +154,10 @@ export class MemoryOrderQueue implements OrderQueue {
       return {
         body: message.body,
         ack: () => {
+          if (settled) return;
           settled = true;
+          // Acknowledged: gone from the queue, and whoever took it is done reading it.
+          releaseChunk(message.body);
         },
         requeue: () => {
           if (settled) return;
@@ -166,6 +170,8 @@ export class MemoryOrderQueue implements OrderQueue {
             queue.messages.splice(at, 0, message);
             this.addBytes(queue, message.body.length);
             this.emit(ref.orderId, ref);
+          } else {
+            releaseChunk(message.body);
           }
         },
       };
@@ -175,7 +181,7 @@ export class MemoryOrderQueue implements OrderQueue {
   async purgeResults(ref: StreamRef): Promise<void> {
     const queue = this.live(ref);
     if (!queue) return;
-    queue.messages.length = 0;
+    for (const message of queue.messages.splice(0)) releaseChunk(message.body);
     this.addBytes(queue, -queue.bytes);
   }
 
@@ -183,7 +189,13 @@ export class MemoryOrderQueue implements OrderQueue {
     const name = resultQueueName(ref);
     const queue = this.results.get(name);
     this.results.delete(name);
-    if (queue) this.addBytes(queue, -queue.bytes);
+    if (queue) this.drop(queue);
+  }
+
+  /** A queue removed: its waiting messages' bodies go back to the pool. */
+  private drop(queue: ResultQueue): void {
+    for (const message of queue.messages.splice(0)) releaseChunk(message.body);
+    this.addBytes(queue, -queue.bytes);
   }
 
   onSignal(listener: (orderId: string, stream?: StreamRef) => void): void {
@@ -217,9 +229,15 @@ export class MemoryOrderQueue implements OrderQueue {
     const queue = this.results.get(name);
     if (queue && this.now() - queue.lastUsed > queue.ttlMs) {
       this.results.delete(name);
-      this.addBytes(queue, -queue.bytes);
+      this.drop(queue);
       return undefined;
     }
     return queue;
   }
+}
+
+/** A publish the queue does not keep: its body goes back to the pool. */
+function dropped(body: Buffer, outcome: PublishOutcome): PublishOutcome {
+  releaseChunk(body);
+  return outcome;
 }
