@@ -41,11 +41,11 @@ import { applyAnnotationChange } from '../../domain/sample-annotations.js';
 import { SqliteDatabase } from './sqlite.database.js';
 
 // Columns are aliased to the record fields, so rows are the records themselves.
-const DATASET_SELECT = `
-  SELECT id, name, width, height, channels, test_percent AS testPercent, revision,
-         live_count AS sampleCount, created_at AS createdAt, purged_rev AS purgedRevision,
-         categories_declared AS categoriesDeclared
-  FROM datasets`;
+const DATASET_COLUMNS = `
+  id, name, width, height, channels, test_percent AS testPercent, revision,
+  live_count AS sampleCount, created_at AS createdAt, purged_rev AS purgedRevision,
+  categories_declared AS categoriesDeclared`;
+const DATASET_SELECT = `SELECT ${DATASET_COLUMNS} FROM datasets`;
 
 const SAMPLE_SELECT = `
   SELECT s.id, s.dataset_id AS datasetId, s.sha256, c.name AS category, s.category_idx AS categoryIndex,
@@ -88,9 +88,7 @@ function prepareAll(db: Database.Database) {
     // What every upload asks first, in one statement: the dataset, the id of its live sample
     // with these bytes (the whole sample is read only then), and whether the blob is indexed.
     datasetLiveIdBlob: p(`
-      SELECT id, name, width, height, channels, test_percent AS testPercent, revision,
-             live_count AS sampleCount, created_at AS createdAt, purged_rev AS purgedRevision,
-             categories_declared AS categoriesDeclared,
+      SELECT ${DATASET_COLUMNS},
              (SELECT s.id FROM samples s WHERE s.dataset_id = datasets.id AND s.sha256 = @sha256 AND s.deleted_rev IS NULL) AS liveId,
              EXISTS (SELECT 1 FROM blob_index WHERE sha256 = @sha256) AS blobIndexed
       FROM datasets WHERE name = @name`),
