@@ -1,11 +1,8 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Augment } from '../domain/augmentation.js';
 import type { DatasetShape } from '../domain/dataset-shape.js';
-
-// Compiled, the threads run the .js beside this file; from the sources (tests under tsx), the .ts.
-const FROM_SOURCES = import.meta.url.endsWith('.ts');
-const WORKER = new URL(`./warp-threads.worker${FROM_SOURCES ? '.ts' : '.js'}`, import.meta.url);
+import { startModuleWorker } from './module-worker.js';
 
 /** One share of a chunk's warps, as posted to a thread: records and results both in `memory`. */
 export interface WarpJob {
@@ -114,10 +111,7 @@ export class WarpThreads {
   }
 
   private start(index: number): Worker {
-    const worker = FROM_SOURCES
-      ? // Loaders registered with --import do not reach worker threads: the thread registers tsx itself.
-        new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER.href)}); })`, { eval: true })
-      : new Worker(WORKER);
+    const worker = startModuleWorker(import.meta.url, 'warp-threads.worker');
     worker.unref();
     worker.on('message', (reply: WarpReply) => {
       const job = this.pending.get(reply.id);
