@@ -209,24 +209,21 @@ export class IngestService {
     if (options.rejectNearDuplicate !== undefined) await this.refuseNearDuplicate(dataset, hash, options.rejectNearDuplicate);
     // The original and the pixels are independent files: both are written, then both synced —
     // here, or (deferSync) by the group commit, with the other samples of its group.
-    const [pixels, original] = options.deferSync
-      ? await Promise.all([this.writePixelsDeferred(dataset, decoded.pixels), this.stageOriginal(sha256, upload.bytes, blobIndexed)])
-      : await Promise.all([this.writePixels(dataset, decoded.pixels).then((slot) => ({ slot, durable: undefined })), this.storeOriginal(sha256, upload.bytes, blobIndexed).then((blob) => ({ blob, durable: undefined }))]);
-    const pixelSlot = pixels.slot;
-    const blob = original.blob;
-    const durables = [pixels.durable, original.durable].filter((d): d is DurableWhen => d !== undefined);
+    const [pixels, original] = await Promise.all([this.writePixelsDeferred(dataset, decoded.pixels), this.stageOriginal(sha256, upload.bytes, blobIndexed)]);
+    const durable = allDurable(pixels.durable, original.durable);
+    if (durable && !options.deferSync) await durable();
     return {
       kind: 'ready',
-      ...(durables.length > 0 ? { durable: () => Promise.all(durables.map((d) => d())).then(() => undefined) } : {}),
+      ...(durable && options.deferSync ? { durable } : {}),
       sample: {
         sha256,
         category,
         mediaType: decoded.mediaType,
         bytes: upload.bytes.length,
-        pixelSlot,
+        pixelSlot: pixels.slot,
         splitBucket: splitBucket(sha256),
         perceptualHash: hash,
-        ...blob,
+        ...original.blob,
         ...definedAnnotations(upload.annotations),
         ...(upload.actor ? { actor: upload.actor } : {}),
       },
@@ -259,14 +256,14 @@ export class IngestService {
     return this.blobs.indexed ? { requireIndexedBlob: true } : {};
   }
 
-  /** storeOriginal() leaving the sync to the commit, when the store can. */
+  /** storeOriginal() leaving the sync to the caller, when the store can. */
   private async stageOriginal(sha256: string, bytes: Buffer, indexed?: boolean): Promise<{ blob: Pick<NewSample, 'newBlob' | 'requireIndexedBlob'>; durable?: DurableWhen }> {
     if (!this.blobs.stageDeferred) return { blob: await this.storeOriginal(sha256, bytes, indexed) };
     const { blob, durable } = await this.blobs.stageDeferred(sha256, bytes, indexed);
     return blob ? { blob: { newBlob: blob }, durable } : { blob: { requireIndexedBlob: true } };
   }
 
-  /** writePixels() leaving the sync to the commit, when the store can. */
+  /** writePixels() leaving the sync to the caller, when the store can. */
   private async writePixelsDeferred(dataset: DatasetRecord, pixels: Uint8Array): Promise<{ slot: number; durable?: DurableWhen }> {
     if (!this.pixels.writeDeferred) return { slot: await this.writePixels(dataset, pixels) };
     const slot = await this.slots.next(dataset.id);
@@ -327,6 +324,13 @@ export class IngestService {
     }
     return committer;
   }
+}
+
+/** One DurableWhen for the writes that left theirs to the caller; undefined when none did. */
+function allDurable(...durables: ReadonlyArray<DurableWhen | undefined>): DurableWhen | undefined {
+  const pending = durables.filter((d): d is DurableWhen => d !== undefined);
+  if (pending.length === 0) return undefined;
+  return () => Promise.all(pending.map((d) => d())).then(() => undefined);
 }
 
 /**
