@@ -1,45 +1,23 @@
 /**
  * The SDK's DirectHttp (answers read straight into their buffer through net's onread) against
  * a raw TCP server that writes exact bytes: the framings an HTTP/1.1 answer may have, answers
- * split at every awkward place, keep-alive reuse, and connections cut mid-answer.
+ * split at every awkward place, keep-alive reuse, and raw.connections cut mid-answer.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { DirectHttp } from '../packages/client/src/direct-http.js';
 import { SensoryConnectionError } from '../packages/client/src/errors.js';
-
-type Answer = (socket: net.Socket, request: string) => void;
+import { startRawHttpServer, type RawHttpServer } from './support/raw-http-server.js';
 
 describe('DirectHttp', () => {
-  let server: net.Server;
-  let port: number;
-  let answer: Answer;
-  let connections = 0;
+  let raw: RawHttpServer;
 
   before(async () => {
-    server = net.createServer((socket) => {
-      connections++;
-      let pending = '';
-      socket.on('data', (chunk) => {
-        pending += chunk.toString('latin1');
-        const end = pending.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const length = Number(/content-length: (\d+)/i.exec(pending)?.[1] ?? 0);
-        if (pending.length < end + 4 + length) return;
-        const request = pending.slice(0, end + 4 + length);
-        pending = pending.slice(end + 4 + length);
-        answer(socket, request);
-      });
-      socket.on('error', () => undefined);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as net.AddressInfo).port;
+    raw = await startRawHttpServer();
   });
 
-  after(async () => {
-    await new Promise((resolve) => server.close(resolve));
-  });
+  after(() => raw.close());
 
   /** Writes `bytes` in pieces of `piece` bytes (the first 2,000 bytes; 8 KiB pieces after them unless larger), a turn of the event loop apart. */
   const dribble = (socket: net.Socket, bytes: Buffer, piece: number, end = false) => {
@@ -61,27 +39,27 @@ describe('DirectHttp', () => {
   const payload = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 13) & 255));
 
   it('a content-length body, however the answer is split, on one kept-alive connection', async () => {
-    const direct = new DirectHttp('127.0.0.1', port, 4);
+    const direct = new DirectHttp('127.0.0.1', raw.port, 4);
     let seen = '';
     for (const piece of [1, 7, 100, 65_536, 1_000_000]) {
-      answer = (socket, request) => {
+      raw.answer = (socket, request) => {
         seen = request;
         dribble(socket, Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${payload.length}\r\nX-Thing: a\r\n\r\n`), payload]), piece);
       };
-      const before = connections;
+      const before = raw.connections;
       const reply = await call(direct, Buffer.from('{"a":1}'));
       assert.equal(reply.status, 200);
       assert.equal(reply.headers['x-thing'], 'a');
       assert.ok(reply.body.equals(payload));
       assert.equal(reply.body.byteOffset, 0, 'a buffer of its own, so typed views align');
-      if (piece > 1) assert.equal(connections, before, 'the connection is reused');
+      if (piece > 1) assert.equal(raw.connections, before, 'the connection is reused');
     }
     assert.match(seen, /^POST \/x HTTP\/1\.1\r\nhost: test\r\ncontent-length: 7\r\n\r\n\{"a":1\}$/);
     direct.close();
   });
 
   it('a chunked body, split anywhere, with and without trailers', async () => {
-    const direct = new DirectHttp('127.0.0.1', port, 4);
+    const direct = new DirectHttp('127.0.0.1', raw.port, 4);
     const chunked = (trailer: string) =>
       Buffer.concat([
         Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'),
@@ -92,7 +70,7 @@ describe('DirectHttp', () => {
         Buffer.from(`\r\n0\r\n${trailer}\r\n`),
       ]);
     for (const [piece, trailer] of [[1, ''], [3, 'X-T: 1\r\n'], [70_001, ''], [1_000_000, 'X-T: 1\r\n']] as const) {
-      answer = (socket) => dribble(socket, chunked(trailer), piece);
+      raw.answer = (socket) => dribble(socket, chunked(trailer), piece);
       const reply = await call(direct);
       assert.ok(reply.body.equals(payload), `pieces of ${piece}`);
     }
@@ -100,32 +78,32 @@ describe('DirectHttp', () => {
   });
 
   it('a body without a length ends with the connection', async () => {
-    const direct = new DirectHttp('127.0.0.1', port, 4);
-    answer = (socket) => dribble(socket, Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n'), payload]), 50_000, true);
+    const direct = new DirectHttp('127.0.0.1', raw.port, 4);
+    raw.answer = (socket) => dribble(socket, Buffer.concat([Buffer.from('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n'), payload]), 50_000, true);
     const reply = await call(direct);
     assert.ok(reply.body.equals(payload));
     direct.close();
   });
 
   it('an answer cut mid-body, or a head that is not HTTP, is a SensoryConnectionError', async () => {
-    const direct = new DirectHttp('127.0.0.1', port, 4);
-    answer = (socket) => {
+    const direct = new DirectHttp('127.0.0.1', raw.port, 4);
+    raw.answer = (socket) => {
       socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${payload.length}\r\n\r\n`);
       socket.write(payload.subarray(0, 1000));
       setTimeout(() => socket.destroy(), 5);
     };
     await assert.rejects(call(direct), (error: unknown) => error instanceof SensoryConnectionError && /after 1000 bytes/.test(error.message));
-    answer = (socket) => socket.write('SSH-2.0-nope\r\n\r\n');
+    raw.answer = (socket) => socket.write('SSH-2.0-nope\r\n\r\n');
     await assert.rejects(call(direct), (error: unknown) => error instanceof SensoryConnectionError && error.code === 'SENSORY_CONNECTION_ABORTED');
-    answer = (socket) => socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcdef`);
+    raw.answer = (socket) => socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcdef`);
     await assert.rejects(call(direct), (error: unknown) => error instanceof SensoryConnectionError);
     direct.close();
   });
 
   it('a kept-alive connection the server closed while idle fails as stale; the next call opens a new one', async () => {
-    const direct = new DirectHttp('127.0.0.1', port, 4);
+    const direct = new DirectHttp('127.0.0.1', raw.port, 4);
     let last: net.Socket | undefined;
-    answer = (socket) => {
+    raw.answer = (socket) => {
       last = socket;
       socket.write('HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n');
     };
@@ -137,8 +115,8 @@ describe('DirectHttp', () => {
   });
 
   it('no answer within the timeout is ETIMEDOUT', async () => {
-    const direct = new DirectHttp('127.0.0.1', port, 4);
-    answer = () => undefined;
+    const direct = new DirectHttp('127.0.0.1', raw.port, 4);
+    raw.answer = () => undefined;
     await assert.rejects(direct.request({ method: 'GET', path: '/', headers: {}, timeoutMs: 50 }), (error: unknown) => error instanceof SensoryConnectionError && error.code === 'ETIMEDOUT');
     direct.close();
   });

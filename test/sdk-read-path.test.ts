@@ -9,6 +9,7 @@ import net from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { SensoryApiError, SensoryClient, SensoryConnectionError } from '@sensory/client';
 import { safetensorsLayout } from '../src/formats/safetensors.js';
+import { startRawHttpServer, type RawHttpServer } from './support/raw-http-server.js';
 
 interface Served {
   readonly bytes: Buffer;
@@ -66,45 +67,18 @@ function assertBatch(batch: Awaited<ReturnType<SensoryClient['batch']>>, served:
 }
 
 describe('SensoryClient reading batches over plain http', () => {
-  let server: net.Server;
-  let url: string;
-  let connections = 0;
-  let answer: (socket: net.Socket, request: string) => void;
-  const open = new Set<net.Socket>();
+  let raw: RawHttpServer;
 
   before(async () => {
-    server = net.createServer((socket) => {
-      connections++;
-      open.add(socket);
-      socket.on('close', () => open.delete(socket));
-      let pending = '';
-      socket.on('data', (chunk) => {
-        pending += chunk.toString('latin1');
-        const end = pending.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const length = Number(/content-length: (\d+)/i.exec(pending)?.[1] ?? 0);
-        if (pending.length < end + 4 + length) return;
-        const request = pending.slice(0, end + 4 + length);
-        pending = pending.slice(end + 4 + length);
-        answer(socket, request);
-      });
-      socket.on('error', () => undefined);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    raw = await startRawHttpServer();
   });
 
-  beforeEach(() => {
-    for (const socket of open) socket.destroy();
-  });
+  beforeEach(() => raw.cutAll());
 
-  after(async () => {
-    for (const socket of open) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  after(() => raw.close());
 
   it('an answer split into tiny TCP writes, or exactly at the edges of the safetensors header, decodes the same', async () => {
-    const client = new SensoryClient({ url, key: 'k', retries: 0 });
+    const client = new SensoryClient({ url: raw.url, key: 'k', retries: 0 });
     const served = safetensorsBatch(20, 8, 1);
     const whole = httpAnswer(served.bytes);
     const headEnd = whole.length - served.bytes.length;
@@ -118,7 +92,7 @@ describe('SensoryClient reading batches over plain http', () => {
     try {
       for (const reuse of [false, true]) {
         for (const [name, cuts] of Object.entries(splits)) {
-          answer = (socket) => writeCut(socket, whole, cuts);
+          raw.answer = (socket) => writeCut(socket, whole, cuts);
           const batch = await client.batch('d', { size: 20, seed: 1 }, { reuse });
           assertBatch(batch, served, 20, 8);
           assert.equal(batch.data.byteOffset % 8, 0, `${name}: aligned views`);
@@ -130,26 +104,26 @@ describe('SensoryClient reading batches over plain http', () => {
   });
 
   it('a connection cut mid-body is a SensoryConnectionError (no hang, retried when allowed), and the next read works', async () => {
-    const client = new SensoryClient({ url, key: 'k', retries: 0 });
+    const client = new SensoryClient({ url: raw.url, key: 'k', retries: 0 });
     const served = safetensorsBatch(50, 16, 2);
     const whole = httpAnswer(served.bytes);
     try {
       for (const reuse of [false, true]) {
-        answer = (socket) => {
+        raw.answer = (socket) => {
           socket.write(whole.subarray(0, 5000));
           setTimeout(() => socket.destroy(), 5);
         };
         await assert.rejects(client.batch('d', { size: 50 }, { reuse }), (error: unknown) => error instanceof SensoryConnectionError && /closed after \d+ bytes/.test(error.message));
-        answer = (socket) => socket.write(whole);
+        raw.answer = (socket) => socket.write(whole);
         assertBatch(await client.batch('d', { size: 50 }, { reuse }), served, 50, 16);
       }
     } finally {
       client.close();
     }
     // Retried: the second attempt is answered whole.
-    const retrying = new SensoryClient({ url, key: 'k', retries: 2, retryDelayMs: 1 });
+    const retrying = new SensoryClient({ url: raw.url, key: 'k', retries: 2, retryDelayMs: 1 });
     let attempts = 0;
-    answer = (socket) => {
+    raw.answer = (socket) => {
       if (++attempts === 1) {
         socket.write(whole.subarray(0, whole.length - 10));
         setTimeout(() => socket.destroy(), 5);
@@ -166,15 +140,15 @@ describe('SensoryClient reading batches over plain http', () => {
   });
 
   it('reads on one kept-alive connection; {reuse: true} reads into the same memory each time, other reads into their own', async () => {
-    const client = new SensoryClient({ url, key: 'k', retries: 0 });
+    const client = new SensoryClient({ url: raw.url, key: 'k', retries: 0 });
     const first = safetensorsBatch(30, 10, 3);
     const second = safetensorsBatch(30, 10, 4);
     try {
-      answer = (socket) => socket.write(httpAnswer(first.bytes));
-      const before = connections;
+      raw.answer = (socket) => socket.write(httpAnswer(first.bytes));
+      const before = raw.connections;
       const a = await client.batch('d', { size: 30 }, { reuse: true });
       assertBatch(a, first, 30, 10);
-      answer = (socket) => socket.write(httpAnswer(second.bytes));
+      raw.answer = (socket) => socket.write(httpAnswer(second.bytes));
       const b = await client.batch('d', { size: 30 }, { reuse: true });
       assertBatch(b, second, 30, 10);
       assert.equal(b.data.buffer, a.data.buffer, 'the same receive buffer');
@@ -182,29 +156,29 @@ describe('SensoryClient reading batches over plain http', () => {
       const own = await client.batch('d', { size: 30 });
       assertBatch(own, second, 30, 10);
       assert.notEqual(own.data.buffer, b.data.buffer, 'without reuse, memory of its own');
-      answer = (socket) => socket.write(httpAnswer(first.bytes));
+      raw.answer = (socket) => socket.write(httpAnswer(first.bytes));
       assertBatch(await client.batch('d', { size: 30 }, { reuse: true }), first, 30, 10);
       assertBatch(own, second, 30, 10);
-      assert.equal(connections, before + 1, 'every read on one connection');
+      assert.equal(raw.connections, before + 1, 'every read on one connection');
     } finally {
       client.close();
     }
   });
 
   it('an error answer never goes into the reused buffer; two reuse reads at once get separate memory', async () => {
-    const client = new SensoryClient({ url, key: 'k', retries: 0 });
+    const client = new SensoryClient({ url: raw.url, key: 'k', retries: 0 });
     const first = safetensorsBatch(10, 6, 5);
     const second = safetensorsBatch(10, 6, 6);
     try {
-      answer = (socket) => socket.write(httpAnswer(first.bytes));
+      raw.answer = (socket) => socket.write(httpAnswer(first.bytes));
       const kept = await client.batch('d', { size: 10 }, { reuse: true });
       const refusal = Buffer.from(JSON.stringify({ error: { code: 'SENSORY_ERR_NOT_ENOUGH_SAMPLES', message: 'x'.repeat(first.bytes.length / 2), requestId: 'r1' } }));
-      answer = (socket) => socket.write(httpAnswer(refusal, '422 Unprocessable Entity', 'application/json'));
+      raw.answer = (socket) => socket.write(httpAnswer(refusal, '422 Unprocessable Entity', 'application/json'));
       await assert.rejects(client.batch('d', { size: 10 }, { reuse: true }), (error: unknown) => error instanceof SensoryApiError && error.status === 422 && error.code === 'SENSORY_ERR_NOT_ENOUGH_SAMPLES');
       assertBatch(kept, first, 10, 6);
 
       let served = 0;
-      answer = (socket) => writeCut(socket, httpAnswer(served++ % 2 === 0 ? first.bytes : second.bytes), [100, 1000, 2000]);
+      raw.answer = (socket) => writeCut(socket, httpAnswer(served++ % 2 === 0 ? first.bytes : second.bytes), [100, 1000, 2000]);
       const [x, y] = await Promise.all([client.batch('d', { size: 10 }, { reuse: true }), client.batch('d', { size: 10 }, { reuse: true })]);
       assert.notEqual(x.data.buffer, y.data.buffer);
       const [one, two] = x.ids[0] === first.ids[0] ? [x, y] : [y, x];
@@ -216,19 +190,19 @@ describe('SensoryClient reading batches over plain http', () => {
   });
 
   it('a 30 MB batch (1,000 samples of 100×100×3), in the TCP pieces the kernel makes; the reused buffer grows to it and serves a smaller one after', async () => {
-    const client = new SensoryClient({ url, key: 'k', retries: 0 });
+    const client = new SensoryClient({ url: raw.url, key: 'k', retries: 0 });
     const large = safetensorsBatch(1000, 100, 7);
     const small = safetensorsBatch(5, 100, 8);
     try {
       for (const reuse of [false, true]) {
-        answer = (socket) => socket.write(httpAnswer(small.bytes));
+        raw.answer = (socket) => socket.write(httpAnswer(small.bytes));
         const before = await client.batch('d', { size: 5 }, { reuse });
         assertBatch(before, small, 5, 100);
-        answer = (socket) => socket.write(httpAnswer(large.bytes));
+        raw.answer = (socket) => socket.write(httpAnswer(large.bytes));
         const batch = await client.batch('d', { size: 1000 }, { reuse });
         assertBatch(batch, large, 1000, 100);
         assert.equal(batch.data.length, 30_000_000);
-        answer = (socket) => socket.write(httpAnswer(small.bytes));
+        raw.answer = (socket) => socket.write(httpAnswer(small.bytes));
         const after = await client.batch('d', { size: 5 }, { reuse });
         assertBatch(after, small, 5, 100);
         if (reuse) assert.equal(after.data.buffer, batch.data.buffer, 'the grown buffer is kept');
