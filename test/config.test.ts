@@ -129,6 +129,7 @@ describe('loadConfig', () => {
       SENSORY_MAX_ORDER_SAMPLES: '5000000',
       SENSORY_MAX_ORDER_SHARDS: '300',
       SENSORY_MAX_ORDER_RANKS: '8',
+      SENSORY_WARP_THREADS: '2',
     });
     assert.equal(config.host, '0.0.0.0');
     assert.equal(config.port, 9000);
@@ -150,6 +151,7 @@ describe('loadConfig', () => {
     assert.equal(config.maxSampleBytes, 2048);
     assert.equal(config.maxBatchSamples, 16);
     assert.deepEqual([config.orderMaxTtlSeconds, config.maxOrderSamples, config.maxOrderShards, config.maxOrderRanks], [86400, 5_000_000, 300, 8]);
+    assert.equal(config.warpThreads, 2);
   });
 
   it('takes each backend URL scheme its table has: sqlite:, postgres:, postgresql: for the database, file: for blobs', () => {
@@ -215,6 +217,10 @@ describe('loadConfig', () => {
     ['SENSORY_ORDER_BUFFER_BYTES', '256MiB'],
     ['SENSORY_ORDER_BUFFER_TOTAL_BYTES', '1048575'],
     ['SENSORY_ORDER_BUFFER_TOTAL_BYTES', '1099511627777'],
+    ['SENSORY_WARP_THREADS', '-1'],
+    ['SENSORY_WARP_THREADS', '17'],
+    ['SENSORY_WARP_THREADS', '1.5'],
+    ['SENSORY_WARP_THREADS', 'two'],
   ];
   for (const [variable, value] of invalid) {
     it(`refuses ${variable}=${JSON.stringify(value)}, naming the variable`, () => {
