@@ -13,8 +13,16 @@
 /** Buffers are made in power-of-two sizes from 64 KiB to 8 MiB; larger requests are not pooled. */
 const MIN_CLASS = 64 * 1024;
 const MAX_CLASS = 8 * 1024 * 1024;
-/** Idle pooled bytes kept at most; buffers given back beyond that are left to the collector. */
-const MAX_IDLE_BYTES = 48 * 1024 * 1024;
+/**
+ * Idle pooled bytes kept at most; buffers given back beyond that are left to the collector. An
+ * order's result messages come back a poll's worth at a time (4,096 samples of 30 KB are 120 MiB)
+ * just before the worker needs as many again: with a smaller cap most of them were made anew
+ * (a mapping, a page fault per 4 KiB, garbage) on every poll.
+ */
+const MAX_IDLE_BYTES = 192 * 1024 * 1024;
+/** Idle bytes kept for good: what lies idle beyond this is trimmed once no buffer was taken for TRIM_AFTER_MS. */
+const KEEP_IDLE_BYTES = 48 * 1024 * 1024;
+const TRIM_AFTER_MS = 2000;
 
 const idle = new Map<number, Buffer[]>();
 /** Idle buffers over WebAssembly memories, by size (see takeWasmChunk). */
@@ -25,6 +33,9 @@ const memories = new WeakMap<ArrayBufferLike, WebAssembly.Memory>();
 /** Views that their holder must not give back (see borrowedView). */
 const borrowed = new WeakSet<Uint8Array>();
 let idleBytes = 0;
+/** When a buffer was last taken (performance.now()), and the pending trim of idle bytes, if any. */
+let lastTake = 0;
+let trimTimer: NodeJS.Timeout | undefined;
 /** Bytes handed out and not given back yet, and buffers made (for tests: a leak shows in both). */
 let lentBytes = 0;
 let madeBuffers = 0;
@@ -42,6 +53,7 @@ function sizeClass(bytes: number): number {
  */
 export function takeChunk(bytes: number): Buffer {
   if (bytes > MAX_CLASS) return Buffer.allocUnsafeSlow(bytes);
+  lastTake = performance.now();
   const size = sizeClass(bytes);
   const reused = idle.get(size)?.pop();
   if (reused) idleBytes -= size;
@@ -60,6 +72,7 @@ export function takeChunk(bytes: number): Buffer {
  */
 export function takeWasmChunk(bytes: number): { chunk: Buffer; memory: WebAssembly.Memory } | undefined {
   if (bytes > MAX_CLASS) return undefined;
+  lastTake = performance.now();
   const size = sizeClass(bytes);
   let whole = idleWasm.get(size)?.pop();
   if (whole) idleBytes -= size;
@@ -103,6 +116,29 @@ export function releaseChunk(chunk: Uint8Array): void {
   const whole = Buffer.from(buffer, 0, size);
   if (list) list.push(whole);
   else lists.set(size, [whole]);
+  if (idleBytes > KEEP_IDLE_BYTES && !trimTimer) scheduleTrim(TRIM_AFTER_MS);
+}
+
+function scheduleTrim(ms: number): void {
+  trimTimer = setTimeout(() => {
+    trimTimer = undefined;
+    const quiet = performance.now() - lastTake;
+    if (quiet >= TRIM_AFTER_MS) trimIdleChunks();
+    else if (idleBytes > KEEP_IDLE_BYTES) scheduleTrim(TRIM_AFTER_MS - quiet);
+  }, ms);
+  trimTimer.unref();
+}
+
+/**
+ * Leaves idle buffers beyond KEEP_IDLE_BYTES to the collector (called by a timer once no buffer
+ * was taken for TRIM_AFTER_MS: the burst that needed them is over).
+ */
+export function trimIdleChunks(): void {
+  for (const lists of [idle, idleWasm]) {
+    for (const list of lists.values()) {
+      while (list.length > 0 && idleBytes > KEEP_IDLE_BYTES) idleBytes -= list.pop()!.buffer.byteLength;
+    }
+  }
 }
 
 /**

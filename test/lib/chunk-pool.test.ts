@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { borrowedView, chunkPoolStats, idleChunkBytes, releaseChunk, takeChunk, takeWasmChunk } from '../../src/lib/chunk-pool.js';
+import { borrowedView, chunkPoolStats, idleChunkBytes, releaseChunk, takeChunk, takeWasmChunk, trimIdleChunks } from '../../src/lib/chunk-pool.js';
 
 const MiB = 1024 * 1024;
 
@@ -37,17 +37,34 @@ describe('chunk pool', () => {
   });
 
   it('idle buffers of a size used before make room for the size used now, rather than each chunk of it being made anew', () => {
-    // Fill the idle cap (48 MiB) with 1 MiB buffers, as a run of safetensors batches leaves it.
-    const old = Array.from({ length: 60 }, () => takeChunk(MiB));
+    // Fill the idle cap (192 MiB) with 1 MiB buffers, as a run of safetensors batches or an order leaves it.
+    const old = Array.from({ length: 200 }, () => takeChunk(MiB));
     for (const chunk of old) releaseChunk(chunk);
-    assert.ok(idleChunkBytes() >= 40 * MiB, `${idleChunkBytes()} idle bytes`);
+    assert.ok(idleChunkBytes() >= 180 * MiB, `${idleChunkBytes()} idle bytes`);
     const made = chunkPoolStats().madeBuffers;
     for (let round = 0; round < 10; round++) {
       const held = Array.from({ length: 4 }, () => takeWasmChunk(4 * MiB)!.chunk);
       for (const chunk of held) releaseChunk(chunk);
     }
     assert.equal(chunkPoolStats().madeBuffers - made, 4, 'four 4 MiB chunks made once, then reused');
-    assert.ok(idleChunkBytes() <= 48 * MiB);
+    assert.ok(idleChunkBytes() <= 192 * MiB);
+    trimIdleChunks();
+  });
+
+  it("keeps a poll's worth of order messages given back at once, and trims idle bytes to 48 MiB once the burst is over", () => {
+    trimIdleChunks();
+    // An answer of 4,096 samples of 30 KB gives back 120 messages of about 1 MiB together, just
+    // before the worker renders as many again: none of them is made anew.
+    const answer = Array.from({ length: 120 }, () => takeChunk(1_021_432));
+    for (const chunk of answer) releaseChunk(chunk);
+    const made = chunkPoolStats().madeBuffers;
+    const next = Array.from({ length: 120 }, () => takeChunk(1_021_432));
+    assert.equal(chunkPoolStats().madeBuffers, made, 'the next 120 messages reuse the buffers given back');
+    for (const chunk of next) releaseChunk(chunk);
+    assert.ok(idleChunkBytes() >= 120 * MiB, `${idleChunkBytes()} idle bytes`);
+    trimIdleChunks();
+    assert.ok(idleChunkBytes() <= 48 * MiB, `${idleChunkBytes()} idle bytes after the trim`);
+    assert.ok(idleChunkBytes() >= 40 * MiB, 'the trim keeps 48 MiB');
   });
 
   it('ignores a borrowed view: the buffer stays with its owner until the owner gives it back', () => {
