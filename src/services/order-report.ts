@@ -95,13 +95,19 @@ export function describeOrder(stored: StoredOrder, now: number): OrderReport {
   };
 }
 
+/** Messages a result queue holds beyond one full poll's. */
+const QUEUE_MARGIN_MESSAGES = 8;
+
 /**
- * What a stream's result queue holds: enough for two full polls, in messages, and at most its
- * share of the order's buffer (`bufferBytes` / ranks), but always one message, so an order's
- * unpolled results stay within about `bufferBytes` whatever its records' size.
+ * What a stream's result queue holds: a full poll and a few messages more, in messages, and at
+ * most its share of the order's buffer (`bufferBytes` / ranks), but always one message, so an
+ * order's unpolled results stay within about `bufferBytes` whatever its records' size. A poll
+ * wakes production as soon as it takes messages, so the queue fills again while the answer is
+ * sent: what a stream holds at once is about the queue plus one answer. (Two full polls, as
+ * before, held 360 MiB of 30 KB records at once for one rank: serve passed 512 MiB.)
  */
 export function resultQueueBound(spec: Pick<OrderSpec, 'chunkSamples' | 'width' | 'height' | 'channels'>, ranks = 1, bufferBytes = ORDER_BUFFER_BYTES): ResultQueueBound {
-  const maxMessages = Math.max(8, 2 * Math.ceil(MAX_POLL / spec.chunkSamples));
+  const maxMessages = Math.max(8, Math.ceil(MAX_POLL / spec.chunkSamples) + QUEUE_MARGIN_MESSAGES);
   const message = messageBytes(spec.chunkSamples, recordBytes(spec));
   return { maxMessages, maxBytes: Math.max(message, Math.min(maxMessages * message, Math.floor(bufferBytes / ranks))) };
 }

@@ -38,8 +38,8 @@ const SAMPLES = 20;
 const DATASET = 'crashorders';
 /** Samples per result message for 32×32×3 (order-plan chunkSamplesFor: at most 64). */
 const CHUNK = 64;
-/** A result queue holds at most 128 messages (order.service resultQueueBound) = 8192 samples. */
-const QUEUE_SAMPLES = 128 * CHUNK;
+/** A result queue holds at most 72 messages (order-report resultQueueBound: a full poll and 8 more) = 4608 samples. */
+const QUEUE_SAMPLES = 72 * CHUNK;
 
 /** A request with the admin key; 30 s unless told. */
 function call(url: string, method: string, path: string, options: CallOptions = {}): Promise<Reply> {
@@ -155,7 +155,7 @@ await describeWithBroker('batch orders with real processes and RabbitMQ: crashes
     const server = await startServer(env.SENSORY_DATA_DIR, env);
     const ids = await uploadDataset(server.url);
     const workerA = await startWorker(env, 1);
-    // Larger than what the result queue holds (8192): production runs until the queue is full.
+    // Larger than what the result queue holds (4608): production runs until the queue is full.
     const size = 12_000;
     const shardSize = 500;
     const id = await createOrder(server.url, size, shardSize);
@@ -289,8 +289,8 @@ await describeWithBroker('batch orders with real processes and RabbitMQ: crashes
       const server = await startServer(env.SENSORY_DATA_DIR, env);
       const ids = await uploadDataset(server.url);
       const worker = await startWorker(env, 2);
-      // More than the result queue holds (8192): at half, the workers are stalled mid-shard
-      // with tasks in flight, and 8192 samples wait in a (non-durable) result queue.
+      // More than the result queue holds (4608): at half, the workers are stalled mid-shard
+      // with tasks in flight, and 4608 samples wait in a (non-durable) result queue.
       const size = 20_000;
       const id = await createOrder(server.url, size, 500);
       const ledger = new Ledger();
