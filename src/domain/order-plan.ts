@@ -29,6 +29,35 @@ export interface DrawParameters {
   readonly noise: number;
 }
 
+/** Epoch permutations kept for the next messages of the same order (most recent last). */
+const permutations = new Map<string, Uint32Array>();
+const PERMUTATIONS_KEPT = 4;
+/** Entries (4 bytes each) kept at most over all of them; the most recent one is always kept. */
+const PERMUTATION_ENTRIES_KEPT = 16 * 1024 * 1024;
+let permutationEntries = 0;
+
+/**
+ * An epoch's permutation, kept for the next calls: a result message holds a few dozen slots of
+ * one epoch, and shuffling all the eligible samples again for each message cost more than the
+ * message's other work (a dataset of 10^6 samples: milliseconds per message).
+ */
+function epochPermutation(n: number, seed: number, epoch: number): Uint32Array {
+  const key = `${n}:${seed}:${epoch}`;
+  let order = permutations.get(key);
+  if (order) permutations.delete(key);
+  else {
+    order = permutation(n, seed, epoch);
+    permutationEntries += n;
+  }
+  permutations.set(key, order);
+  while (permutations.size > 1 && (permutations.size > PERMUTATIONS_KEPT || permutationEntries > PERMUTATION_ENTRIES_KEPT)) {
+    const [oldest, dropped] = permutations.entries().next().value!;
+    permutations.delete(oldest);
+    permutationEntries -= dropped.length;
+  }
+  return order;
+}
+
 /** The candidates and augmentations of `slots`, computing only the epochs they touch. */
 export function drawSlots(plan: OrderPlan, slots: readonly number[], { eligibleCount, seed, noise }: DrawParameters): SlotDraw[] {
   const epochs = new Map<number, Uint32Array>();
@@ -37,7 +66,7 @@ export function drawSlots(plan: OrderPlan, slots: readonly number[], { eligibleC
     const epoch = Math.floor(underlying / eligibleCount);
     let order = epochs.get(epoch);
     if (!order) {
-      order = permutation(eligibleCount, seed, epoch);
+      order = epochPermutation(eligibleCount, seed, epoch);
       epochs.set(epoch, order);
     }
     return { slot, epoch, candidate: order[underlying % eligibleCount], augment: drawAugment(seed, underlying, noise) };
