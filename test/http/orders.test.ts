@@ -509,8 +509,8 @@ for (const backend of ['memory', 'amqp'] as const) {
         // Far more than the result queue holds: the workers wait on back-pressure.
         const created = await createOrder(t, 'doomed', { size: 100_000, shardSize: 1000, seed: 1 });
         await until(() => getOrder(t, created.id), (o) => o.status === 'running' && o.samples.produced > 0, 'the order to run');
-        // The result queue fills up (its bound of 128 messages: 8 shards of 1000); the workers then wait for room.
-        await until(() => getOrder(t, created.id), (o) => o.samples.produced >= 8000, 'the result queue to fill', 15_000);
+        // The result queue fills up (its bound of 72 messages of 64 samples: 4,608); the workers then wait for room.
+        await until(() => getOrder(t, created.id), (o) => o.samples.produced >= 4000, 'the result queue to fill', 15_000);
         await sleep(300);
         const deleted = await t.app.inject({ method: 'DELETE', url: '/v1/datasets/doomed', headers: t.auth('admin') });
         assert.equal(deleted.statusCode, 200, deleted.body);

@@ -268,8 +268,8 @@ describe('two API replicas and two workers sharing PostgreSQL, RabbitMQ and one 
 
   test('replica B SIGKILLed while streaming a large poll response: polling on A alone still delivers exactly size, each slot once', { timeout: 60_000 }, async () => {
     const t0 = Date.now();
-    // 8000 samples of 16×16×3 fit the result queue (128 messages of 64): all produced up front.
-    const size = 8000;
+    // 4608 samples of 16×16×3 fit the result queue (72 messages of 64): all produced up front.
+    const size = 4608;
     const id = await createOrder(B.url, size, 500, 99);
     await waitForOrder(A.url, id, (order) => order.samples.produced === size, 'every sample to be produced');
     const ledger = new Ledger();

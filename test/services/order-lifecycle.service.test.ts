@@ -187,16 +187,17 @@ describe('orders (service): production', () => {
 
   it('a full result queue parks the stream without holding a worker; a poll wakes it', async () => {
     const consumer = await w.startWorker(1);
-    // 4×4×3 records: 64 samples a message, at most 128 messages queued: 8192 samples.
-    const { order } = await w.orders.place('digits', { size: 9000, shardSize: 1000, seed: 2 }, OWNER);
+    // 4×4×3 records: 64 samples a message, at most 72 messages queued (a full poll and 8 more): 4608 samples.
+    const { order } = await w.orders.place('digits', { size: 5000, shardSize: 1000, seed: 2 }, OWNER);
     const id = order.spec.id;
     await until(async () => (await w.orderStore.stream({ orderId: id, generation: 0, stream: 0 }))?.parked === true, 'the stream to park');
     const parked = (await w.orderStore.stream({ orderId: id, generation: 0, stream: 0 }))!;
     assert.equal(parked.producer, null, 'a parked stream holds no producer');
-    assert.equal(parked.produced, 8192);
+    assert.equal(parked.produced, 4608);
     const got = await pollSome(w.orders, id, OWNER, { max: 1024 });
     assert.equal(got.count, 1024);
-    await until(async () => (await w.orders.get(id)).samples.produced === 9000, 'the woken stream to finish');
+    // The poll made room for 16 messages: enough for the last 392 samples.
+    await until(async () => (await w.orders.get(id)).samples.produced === 5000, 'the woken stream to finish');
     await w.orders.cancel(id, OWNER);
     await consumer.close();
   });
@@ -208,7 +209,7 @@ describe('orders (service): production', () => {
     const got = await drainShared(w.orders, small, OWNER, { max: 100, waitMs: 50 });
     assertExactlyOnce(got.slots, 100, 'the small order');
     const big = await w.orders.get(large);
-    assert.ok(big.samples.produced <= 8192 + 1000, `the large order is held by its bound (${big.samples.produced} produced)`);
+    assert.ok(big.samples.produced <= 4608 + 1000, `the large order is held by its bound (${big.samples.produced} produced)`);
     assert.equal((await w.orders.get(small)).status, 'complete');
     await until(async () => (await w.orderStore.stream({ orderId: large, generation: 0, stream: 0 }))?.parked === true, 'the large order to park');
     await w.orders.cancel(large, OWNER);
