@@ -194,7 +194,7 @@ await describeWithBroker('batch orders with real processes and RabbitMQ: crashes
     const server = await startServer(env.SENSORY_DATA_DIR, env);
     const ids = await uploadDataset(server.url);
     await startWorker(env, 2);
-    const size = 8000;
+    const size = QUEUE_SAMPLES;
     const id = await createOrder(server.url, size, 500);
     // Everything fits in the result queue: wait until it is all there.
     await waitForOrder(server.url, id, (order) => order.samples.produced === size, 'every sample to be produced');
@@ -228,7 +228,8 @@ await describeWithBroker('batch orders with real processes and RabbitMQ: crashes
     let server = await startServer(env.SENSORY_DATA_DIR, env);
     const ids = await uploadDataset(server.url);
     await startWorker(env, 2);
-    const size = 6000;
+    // Everything fits in the result queue (4608 samples).
+    const size = 4500;
     const id = await createOrder(server.url, size, 500);
     await waitForOrder(server.url, id, (order) => order.samples.produced === size, 'every sample to be produced');
     const ledger = new Ledger();
