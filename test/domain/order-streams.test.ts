@@ -198,6 +198,22 @@ describe('order streams: epochs and draws', () => {
     assert.deepEqual(draws[1].augment, drawAugment(42, 4, 1));
   });
 
+  it('draws the same candidates message after message, whatever other orders and epochs drew in between (kept permutations)', () => {
+    const plan = planOrder(60, 1, 'exact');
+    const params = { eligibleCount: 7, seed: 9, noise: 0 };
+    const fresh = (slots: number[]) => slots.map((slot) => permutation(7, 9, Math.floor(slot / 7))[slot % 7]);
+    const slots = Array.from({ length: 60 }, (_, i) => i);
+    // Several messages of the order, with other orders' (seeds, sizes) drawn between them: more
+    // permutations than are kept, so some are dropped and made again.
+    for (let from = 0; from < 60; from += 6) {
+      const message = slots.slice(from, from + 6);
+      assert.deepEqual(drawSlots(plan, message, params).map((d) => d.candidate), fresh(message), `slots ${from}…`);
+      for (let other = 0; other < 3; other++) drawSlots(planOrder(20, 1, 'exact'), [from % 20], { eligibleCount: 5 + other, seed: 100 + from, noise: 0 });
+    }
+    // The same message twice gives the same draws (a kept permutation is never changed).
+    assert.deepEqual(drawSlots(plan, [3, 4, 5], params), drawSlots(plan, [3, 4, 5], params));
+  });
+
   it('streams cross an epoch boundary within one position of each other', () => {
     const eligible = 10;
     const plan = planOrder(40, 4, 'exact');
