@@ -5,8 +5,8 @@ import { undeliveredRunFrom, type StreamState } from './stream-state.js';
  * Production of a stream's results, as pure functions over its row. One task at a time holds
  * the producer lease (compare-and-set with an expiry, so a killed worker's lease lapses; the
  * same task delivered again takes it over at once). It publishes chunks in position order and
- * advances the produced frontier after each confirm, only while it still holds the lease and
- * the run has not been reset under it.
+ * advances the produced frontier past confirmed ones (one chunk, or several confirmed since the
+ * last advance), only while it still holds the lease and the run has not been reset under it.
  */
 
 export type TakeOutcome = 'producing' | 'busy' | 'done' | 'closed';

@@ -36,7 +36,7 @@ const RECORD_EVERY = 8;
 /**
  * Fulfils produce tasks: takes the stream's producer lease, renders chunks from its produced
  * frontier (candidates and augmentations from the order's seed, pixels from the stored records)
- * and publishes them in position order, advancing the frontier after each confirm. After a
+ * and publishes them in position order, recording the frontier every few confirms. After a
  * shard's worth of positions it hands the stream on to a continuation task, so every order and
  * stream takes turns; on a full result queue it parks the stream and lets go (a poll wakes it).
  * It never waits on a queue while holding a worker slot.
