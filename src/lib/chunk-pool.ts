@@ -16,10 +16,13 @@ const MAX_CLASS = 8 * 1024 * 1024;
 /**
  * Idle pooled bytes kept at most; buffers given back beyond that are left to the collector. An
  * order's result messages come back a poll's worth at a time (4,096 samples of 30 KB are 120 MiB)
- * just before the worker needs as many again: with a smaller cap most of them were made anew
- * (a mapping, a page fault per 4 KiB, garbage) on every poll.
+ * just before the worker needs as many again, and a polled stream holds its queue plus the
+ * answer being sent (about 250 MiB of such messages): with a smaller cap many of them were made
+ * anew (a mapping, a page fault per 4 KiB, garbage) on every poll. A buffer is made only when
+ * none of its size is idle, so for one size idle and lent bytes together never pass the peak of
+ * what was lent: the cap adds nothing to that peak.
  */
-const MAX_IDLE_BYTES = 192 * 1024 * 1024;
+const MAX_IDLE_BYTES = 256 * 1024 * 1024;
 /** Idle bytes kept for good: what lies idle beyond this is trimmed once no buffer was taken for TRIM_AFTER_MS. */
 const KEEP_IDLE_BYTES = 48 * 1024 * 1024;
 const TRIM_AFTER_MS = 2000;
