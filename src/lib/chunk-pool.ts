@@ -79,6 +79,11 @@ export function takeWasmChunk(bytes: number): { chunk: Buffer; memory: WebAssemb
   return { chunk: whole.subarray(0, bytes), memory: memories.get(whole.buffer)! };
 }
 
+/** The WebAssembly memory under a buffer from takeWasmChunk (or a view of one), else undefined. */
+export function wasmMemoryOf(chunk: Uint8Array): WebAssembly.Memory | undefined {
+  return memories.get(chunk.buffer);
+}
+
 /**
  * Marks a view of a buffer that someone else owns and gives back (an order's result message,
  * sent as it is by a response): releaseChunk ignores the view, whatever buffer it is on.
