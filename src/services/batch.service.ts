@@ -51,8 +51,8 @@ export interface Selection {
   readonly eligible: readonly EligibleSample[];
 }
 
-/** The buffers of chunks made by targetsFor: the warp's scratch follows their records in the same memory. */
-const inPlaceTargets = new WeakSet<ArrayBufferLike>();
+/** The chunks made by targetsFor (these very views): the warp's scratch follows their records in the same memory. */
+const inPlaceTargets = new WeakSet<Uint8Array>();
 
 /** Below this many bytes of records, a chunk is warped on the event loop: posting it would cost more. */
 const MIN_THREADED_WARP_BYTES = 128 * 1024;
@@ -177,8 +177,9 @@ export class BatchService {
     return (bytes) => {
       const taken = takeWasmChunk(bytes + scratch);
       if (!taken) return takeChunk(bytes);
-      inPlaceTargets.add(taken.chunk.buffer);
-      return taken.chunk.subarray(0, bytes);
+      const chunk = taken.chunk.subarray(0, bytes);
+      inPlaceTargets.add(chunk);
+      return chunk;
     };
   }
 
@@ -199,7 +200,7 @@ export class BatchService {
     const memory = wasmMemoryOf(target);
     const scratch = inMemoryScratchBytes(dataset);
     const scratchAt = target.byteOffset + count * size;
-    if (memory && scratch !== undefined && inPlaceTargets.has(target.buffer) && scratchAt + scratch <= memory.buffer.byteLength) {
+    if (memory && scratch !== undefined && inPlaceTargets.has(target) && scratchAt + scratch <= memory.buffer.byteLength) {
       // A chunk from targetsFor: the records are read where they are sent from and warped there.
       await this.pixels.read(dataset.id, dataset, slots, target, 0);
       for (let i = 0; i < count; i++) warpInMemory(memory, target.byteOffset + i * size, dataset, plan.augments[start + i], scratchAt);
