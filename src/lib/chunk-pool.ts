@@ -93,9 +93,32 @@ export function borrowedView<T extends Uint8Array>(view: T): T {
   return view;
 }
 
-/** Gives a buffer from takeChunk or takeWasmChunk back; anything else (a borrowed view, a second release) is ignored. */
+/** Buffers owned elsewhere and lent as chunks (see adoptChunk), with what gives each back. */
+const adopted = new WeakMap<ArrayBufferLike, () => void>();
+
+/**
+ * Lends a view of a buffer that another pool owns (a warp thread arena) as a chunk: releaseChunk
+ * calls `giveBack` once, instead of pooling the buffer here. disownChunk cancels that (the
+ * owner's memory must then be left to the collector: something may still write into it).
+ */
+export function adoptChunk<T extends Uint8Array>(view: T, giveBack: () => void): T {
+  adopted.set(view.buffer, giveBack);
+  return view;
+}
+
+export function disownChunk(view: Uint8Array): void {
+  adopted.delete(view.buffer);
+}
+
+/** Gives a buffer from takeChunk, takeWasmChunk or adoptChunk back; anything else (a borrowed view, a second release) is ignored. */
 export function releaseChunk(chunk: Uint8Array): void {
   if (borrowed.has(chunk)) return;
+  const giveBack = adopted.get(chunk.buffer);
+  if (giveBack) {
+    adopted.delete(chunk.buffer);
+    giveBack();
+    return;
+  }
   const buffer = chunk.buffer;
   if (!lent.has(buffer)) return;
   lent.delete(buffer);

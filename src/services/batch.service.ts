@@ -5,8 +5,8 @@ import { SensoryError } from '../domain/errors.js';
 import { categoryName } from '../domain/names.js';
 import { randomSeed } from '../domain/random.js';
 import { drawBalancedBatch, drawBatch } from '../domain/sampling.js';
-import { releaseChunk, takeChunk, takeWasmChunk, wasmMemoryOf } from '../lib/chunk-pool.js';
-import type { WarpThreads } from '../lib/warp-threads.js';
+import { adoptChunk, disownChunk, releaseChunk, takeChunk, takeWasmChunk, wasmMemoryOf } from '../lib/chunk-pool.js';
+import type { WarpArena, WarpThreads } from '../lib/warp-threads.js';
 import type { Split } from '../domain/split.js';
 import { encodeJson } from '../formats/batch-json.encoder.js';
 import { encodeSafetensors } from '../formats/batch-safetensors.encoder.js';
@@ -53,6 +53,8 @@ export interface Selection {
 
 /** The chunks made by targetsFor (these very views): the warp's scratch follows their records in the same memory. */
 const inPlaceTargets = new WeakSet<Uint8Array>();
+/** Chunks made by targetsFor for warp threads: each is the target of a thread arena, its records read into the arena's source. */
+const arenaTargets = new WeakMap<Uint8Array, WarpArena>();
 
 /** Below this many bytes of records, a chunk is warped on the event loop: posting it would cost more. */
 const MIN_THREADED_WARP_BYTES = 128 * 1024;
@@ -168,12 +170,25 @@ export class BatchService {
   /**
    * Where a plan's chunks are best made: for augmented samples that can be warped in place, over
    * a WebAssembly memory with the warp's scratch after the chunk's records (render then reads the
-   * records into the chunk and warps each where it lies: no copy in or out). Undefined: the
-   * encoder's own chunks. Warp threads, when configured, warp their chunks as before.
+   * records into the chunk and warps each where it lies: no copy in or out); with warp threads,
+   * over the target of a thread arena (the threads warp into it: no copy out). Undefined: the
+   * encoder's own chunks.
    */
   private targetsFor(plan: BatchPlan): TakeTarget | undefined {
+    if (plan.augments.every(isIdentity)) return undefined;
+    const threads = this.warpThreads;
+    if (threads) {
+      // The chunk is an arena's target: the threads warp into it, with no copy out.
+      return (bytes) => {
+        if (bytes < MIN_THREADED_WARP_BYTES) return takeChunk(bytes);
+        const arena = threads.arena(bytes);
+        const chunk = adoptChunk(Buffer.from(arena.target.buffer, arena.target.byteOffset, bytes), () => threads.release(arena));
+        arenaTargets.set(chunk, arena);
+        return chunk;
+      };
+    }
     const scratch = inMemoryScratchBytes(plan.dataset);
-    if (scratch === undefined || this.warpThreads || plan.augments.every(isIdentity)) return undefined;
+    if (scratch === undefined) return undefined;
     return (bytes) => {
       const taken = takeWasmChunk(bytes + scratch);
       if (!taken) return takeChunk(bytes);
@@ -204,6 +219,18 @@ export class BatchService {
       // A chunk from targetsFor: the records are read where they are sent from and warped there.
       await this.pixels.read(dataset.id, dataset, slots, target, 0);
       for (let i = 0; i < count; i++) warpInMemory(memory, target.byteOffset + i * size, dataset, plan.augments[start + i], scratchAt);
+      return;
+    }
+    const arena = arenaTargets.get(target);
+    if (this.warpThreads && arena) {
+      await this.pixels.read(dataset.id, dataset, slots, arena.source, 0);
+      try {
+        await this.warpThreads.warp(arena, dataset, plan.augments.slice(start, start + count));
+      } catch (error) {
+        // After a failure a thread may still be writing: the arena is left to the collector.
+        disownChunk(target);
+        throw error;
+      }
       return;
     }
     if (this.warpThreads && count > 1 && count * size >= MIN_THREADED_WARP_BYTES) {
