@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { adoptChunk, borrowedView, chunkPoolStats, disownChunk, idleChunkBytes, releaseChunk, takeChunk, takeWasmChunk } from '../../src/lib/chunk-pool.js';
+import { borrowedView, chunkPoolStats, idleChunkBytes, releaseChunk, takeChunk, takeWasmChunk } from '../../src/lib/chunk-pool.js';
 
 const MiB = 1024 * 1024;
 
@@ -60,21 +60,5 @@ describe('chunk pool', () => {
     const back = takeChunk(100_000);
     assert.equal(back.buffer, owned.buffer, 'the owner gives it back');
     releaseChunk(back);
-  });
-
-  it('gives an adopted chunk back to its owner once, never into the pool; a disowned one to no one', () => {
-    const shared = new SharedArrayBuffer(2 * MiB);
-    let givenBack = 0;
-    const chunk = adoptChunk(Buffer.from(shared, MiB, 100_000), () => givenBack++);
-    releaseChunk(chunk);
-    releaseChunk(chunk);
-    assert.equal(givenBack, 1);
-    const taken = takeChunk(100_000);
-    assert.notEqual(taken.buffer, shared, 'an adopted buffer never joins the pool');
-    releaseChunk(taken);
-    const disowned = adoptChunk(Buffer.from(shared, 0, 10), () => givenBack++);
-    disownChunk(disowned);
-    releaseChunk(disowned);
-    assert.equal(givenBack, 1);
   });
 });
