@@ -12,20 +12,25 @@ import { PREVIOUS_WARP_RGB_WASM_BASE64 } from './warp-previous.wasm.js';
 
 interface PreviousExports {
   readonly memory: WebAssembly.Memory;
-  warp_rgb(source: number, target: number, width: number, height: number, cos: number, sin: number): void;
+  pad_rgb(source: number, padded: number, width: number, height: number): void;
+  warp_rgb(padded: number, target: number, width: number, height: number, cos: number, sin: number): void;
 }
 const previous = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(PREVIOUS_WARP_RGB_WASM_BASE64, 'base64'))).exports as unknown as PreviousExports;
 
-/** The previous module's JavaScript side, as it was: copy in, warp, copy out. */
+/** The previous module's JavaScript side, as it was (src/domain/warp-simd.ts): copy in, pad, warp, copy out. */
 function previousWarp(source: Uint8Array, shape: DatasetShape, augment: Augment, out: Uint8Array, outOffset: number): void {
   const theta = (augment.rotation * Math.PI) / 180;
-  const size = shape.width * shape.height * 3;
-  const needed = 2 * size + 8;
+  const { width, height } = shape;
+  const size = width * height * 3;
+  const paddedAt = size + 64;
+  const targetAt = paddedAt + (height + 3) * (width + 2) * 3 + 64;
+  const needed = targetAt + size + 64;
   if (previous.memory.buffer.byteLength < needed) previous.memory.grow(Math.ceil((needed - previous.memory.buffer.byteLength) / 65536));
   const bytes = new Uint8Array(previous.memory.buffer);
   bytes.set(source.subarray(0, size), 0);
-  previous.warp_rgb(0, size, shape.width, shape.height, Math.cos(theta) / augment.scale, Math.sin(theta) / augment.scale);
-  out.set(bytes.subarray(size, 2 * size), outOffset);
+  previous.pad_rgb(0, paddedAt, width, height);
+  previous.warp_rgb(paddedAt, targetAt, width, height, Math.cos(theta) / augment.scale, Math.sin(theta) / augment.scale);
+  out.set(bytes.subarray(targetAt, targetAt + size), outOffset);
 }
 
 const cpuMs = () => {

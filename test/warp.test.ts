@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { drawAugment, warpFixedPoint, warpInto, type Augment } from '../src/domain/augmentation.js';
+import { drawAugment, inMemoryScratchBytes, warpFixedPoint, warpInMemory, warpInto, type Augment } from '../src/domain/augmentation.js';
 import { warpRgbSimd } from '../src/domain/warp-simd.js';
 import type { DatasetShape } from '../src/domain/dataset-shape.js';
 
@@ -299,6 +299,32 @@ describe('the WebAssembly SIMD warp', () => {
       const out = new Uint8Array(source.length);
       assert.ok(warpRgbSimd(source, rgb, 1, 0, out, 0));
       assert.deepEqual(out, source);
+    }
+  });
+
+  it('warps samples where they lie in a WebAssembly memory: the same bytes, and nothing written outside each sample and the scratch', () => {
+    assert.equal(inMemoryScratchBytes(shape(28, 28, 1)), undefined, 'one channel: warpInto only');
+    for (const rgb of [shape(100, 100, 3), shape(5, 3, 3), shape(6, 5, 3), shape(1, 1, 3), shape(37, 23, 3)]) {
+      const size = rgb.width * rgb.height * 3;
+      const count = 7;
+      const scratch = inMemoryScratchBytes(rgb)!;
+      // guard bytes, the samples back to back (as in a batch chunk), the scratch, guard bytes
+      const at = 16;
+      const scratchAt = at + count * size;
+      const memory = new WebAssembly.Memory({ initial: Math.ceil((scratchAt + scratch + 16) / 65536) });
+      const bytes = new Uint8Array(memory.buffer);
+      bytes.fill(7);
+      const expected = new Uint8Array(count * size);
+      for (let i = 0; i < count; i++) {
+        const source = testImage(rgb, i + 1);
+        bytes.set(source, at + i * size);
+        const augment = i === 3 ? { rotation: 0, scale: 1 } : drawAugment(4242, i, 1);
+        warpInto(source, rgb, augment, expected, i * size);
+      }
+      for (let i = 0; i < count; i++) warpInMemory(memory, at + i * size, rgb, i === 3 ? { rotation: 0, scale: 1 } : drawAugment(4242, i, 1), scratchAt);
+      assert.deepEqual(bytes.subarray(at, scratchAt), expected, JSON.stringify(rgb));
+      assert.ok(bytes.subarray(0, at).every((b) => b === 7), 'before the samples');
+      assert.ok(bytes.subarray(scratchAt + scratch).every((b) => b === 7), 'after the scratch');
     }
   });
 });

@@ -1,6 +1,6 @@
 import { recordBytes, type DatasetShape } from './dataset-shape.js';
 import { Stream, uniformStream } from './random.js';
-import { warpRgbSimd } from './warp-simd.js';
+import { rgbWarpScratchBytes, warpRgbInMemory, warpRgbSimd } from './warp-simd.js';
 
 export const MAX_ROTATION_DEGREES = 10;
 export const MIN_SCALE = 0.7;
@@ -62,6 +62,28 @@ export function warpInto(source: Uint8Array, shape: DatasetShape, augment: Augme
   const { cos, sin } = inverseMatrix(augment);
   if (shape.channels === 3 && warpRgbSimd(source, shape, cos, sin, out, outOffset)) return;
   warpFixedPoint(source, shape, augment, out, outOffset);
+}
+
+/**
+ * Scratch bytes that warpInMemory needs for a sample of this shape, or undefined where it cannot
+ * warp in place (other channel counts, no WebAssembly SIMD): warpInto then runs.
+ */
+export function inMemoryScratchBytes(shape: DatasetShape): number | undefined {
+  const bytes = shape.channels === 3 ? rgbWarpScratchBytes(shape) : 0;
+  return bytes > 0 ? bytes : undefined;
+}
+
+/**
+ * warpInto for a sample that lies in a WebAssembly memory at `at`, the result written over it
+ * (the same bytes as warpInto gives), with `inMemoryScratchBytes(shape)` bytes of scratch at
+ * `scratchAt` in the same memory. Nothing outside the sample and the scratch is written.
+ */
+export function warpInMemory(memory: WebAssembly.Memory, at: number, shape: DatasetShape, augment: Augment, scratchAt: number): void {
+  if (isIdentity(augment)) return;
+  const { cos, sin } = inverseMatrix(augment);
+  if (shape.channels !== 3 || !warpRgbInMemory(memory, at, shape, cos, sin, scratchAt)) {
+    throw new Error(`no in-place warp for ${shape.channels}-channel samples here: check inMemoryScratchBytes first`);
+  }
 }
 
 /** The inverse map's entries: source = centre + R(−θ) (p − centre) / scale. */

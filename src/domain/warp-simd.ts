@@ -2,26 +2,44 @@ import type { DatasetShape } from './dataset-shape.js';
 import { WARP_RGB_WASM_BASE64 } from './warp-rgb.wasm.js';
 
 interface WarpExports {
-  readonly memory: WebAssembly.Memory;
   pad_rgb(source: number, padded: number, width: number, height: number): void;
-  warp_rgb(padded: number, target: number, width: number, height: number, cos: number, sin: number): void;
+  warp_rgb(padded: number, target: number, width: number, height: number, cos: number, sin: number, last: number): void;
 }
 
 const PAGE = 65536;
 /** Slack after each region of the module's memory: the 16-byte loads and stores that run past an edge. */
 const SLACK = 64;
 
-/** The module, or undefined where WebAssembly SIMD is missing (the JavaScript warp then runs). */
-const exports: WarpExports | undefined = (() => {
+/** The compiled module, or undefined where WebAssembly SIMD is missing (the JavaScript warp then runs). */
+const module: WebAssembly.Module | undefined = (() => {
   try {
-    const bytes = Buffer.from(WARP_RGB_WASM_BASE64, 'base64');
-    return new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as WarpExports;
+    return new WebAssembly.Module(Buffer.from(WARP_RGB_WASM_BASE64, 'base64'));
   } catch {
     return undefined;
   }
 })();
 
+const instantiate = (memory: WebAssembly.Memory): WarpExports =>
+  new WebAssembly.Instance(module!, { env: { memory } }).exports as unknown as WarpExports;
+
+/** The module over a memory of its own, for samples that are not in a WebAssembly memory already. */
+const ownMemory = module ? new WebAssembly.Memory({ initial: 1 }) : undefined;
+const own = ownMemory ? instantiate(ownMemory) : undefined;
+/** The module over other memories (batch chunks), one instance per memory. */
+const instances = new WeakMap<WebAssembly.Memory, WarpExports>();
+
 let memoryBytes: Uint8Array | undefined;
+
+/** Bytes of the padded copy ((height + 3) rows of width + 2 pixels: a border all round and one row read with a zero weight) and the last row, each with slack. */
+function scratchLayout(shape: DatasetShape): { padded: number; bytes: number } {
+  const padded = (shape.height + 3) * (shape.width + 2) * 3 + SLACK;
+  return { padded, bytes: padded + shape.width * 3 + SLACK };
+}
+
+/** Scratch bytes that warpRgbInMemory needs, besides the sample itself; 0 where the module is unavailable. */
+export function rgbWarpScratchBytes(shape: DatasetShape): number {
+  return module ? scratchLayout(shape).bytes : 0;
+}
 
 /**
  * warpFixedPoint for 3-channel samples in WebAssembly SIMD, with the same bytes as a result.
@@ -29,20 +47,39 @@ let memoryBytes: Uint8Array | undefined;
  * border) and the result out of it. False when the module is unavailable.
  */
 export function warpRgbSimd(source: Uint8Array, shape: DatasetShape, cos: number, sin: number, out: Uint8Array, outOffset: number): boolean {
-  if (!exports) return false;
-  const { width, height } = shape;
-  const size = width * height * 3;
-  // The sample, its padded copy ((height + 3) rows of width + 2 pixels: a border all round and
-  // one row read with a zero weight) and the result, each followed by slack.
-  const paddedAt = size + SLACK;
-  const targetAt = paddedAt + (height + 3) * (width + 2) * 3 + SLACK;
+  if (!own || !ownMemory) return false;
+  const size = shape.width * shape.height * 3;
+  const scratchAt = size + SLACK;
+  const targetAt = scratchAt + scratchLayout(shape).bytes;
   const needed = targetAt + size + SLACK;
-  const memory = exports.memory;
-  if (memory.buffer.byteLength < needed) memory.grow(Math.ceil((needed - memory.buffer.byteLength) / PAGE));
-  if (memoryBytes?.buffer !== memory.buffer) memoryBytes = new Uint8Array(memory.buffer);
+  if (ownMemory.buffer.byteLength < needed) ownMemory.grow(Math.ceil((needed - ownMemory.buffer.byteLength) / PAGE));
+  if (memoryBytes?.buffer !== ownMemory.buffer) memoryBytes = new Uint8Array(ownMemory.buffer);
   memoryBytes.set(source.subarray(0, size), 0);
-  exports.pad_rgb(0, paddedAt, width, height);
-  exports.warp_rgb(paddedAt, targetAt, width, height, cos, sin);
+  warpWith(own, shape, 0, targetAt, scratchAt, cos, sin);
   out.set(memoryBytes.subarray(targetAt, targetAt + size), outOffset);
   return true;
+}
+
+/**
+ * The same warp on a sample that lies in a WebAssembly memory at `at`, written back over it:
+ * no copy in or out. `scratchAt`: rgbWarpScratchBytes(shape) bytes of the same memory that
+ * nothing else uses meanwhile. Only the sample's own bytes and the scratch are written. False
+ * when the module is unavailable.
+ */
+export function warpRgbInMemory(memory: WebAssembly.Memory, at: number, shape: DatasetShape, cos: number, sin: number, scratchAt: number): boolean {
+  if (!module) return false;
+  let exports = instances.get(memory);
+  if (!exports) {
+    exports = instantiate(memory);
+    instances.set(memory, exports);
+  }
+  warpWith(exports, shape, at, at, scratchAt, cos, sin);
+  return true;
+}
+
+function warpWith(exports: WarpExports, shape: DatasetShape, sourceAt: number, targetAt: number, scratchAt: number, cos: number, sin: number): void {
+  const { width, height } = shape;
+  const { padded } = scratchLayout(shape);
+  exports.pad_rgb(sourceAt, scratchAt, width, height);
+  exports.warp_rgb(scratchAt, targetAt, width, height, cos, sin, scratchAt + padded);
 }

@@ -1,7 +1,7 @@
 import { categoryMap, dataShape, type BatchPlan } from '../domain/batch-plan.js';
 import { recordBytes } from '../domain/dataset-shape.js';
 import { releaseChunk, takeChunk } from '../lib/chunk-pool.js';
-import type { EncodedBatch, PixelViews, Render } from './encoded-batch.js';
+import type { EncodedBatch, PixelViews, Render, TakeTarget } from './encoded-batch.js';
 import { isRecordLayout, valueBytes, writeTensorValues } from './pixel-tensor.js';
 import { safetensorsLayout, type TensorSpec } from './safetensors.js';
 
@@ -26,9 +26,16 @@ function tensorSpecs(plan: BatchPlan): TensorSpec[] {
  * A safetensors file streamed chunk by chunk: the header is computed from sizes alone, then
  * pixels are rendered about a MiB at a time, so memory stays bounded whatever the batch size.
  * A chunk may come from the chunk pool: a consumer done with one may give it back
- * (releaseChunk), and must not read it after that.
+ * (releaseChunk), and must not read it after that. `takeTarget` makes the chunks that `render`
+ * fills directly, in the records' own layout (takeChunk by default).
  */
-export function encodeSafetensors(plan: BatchPlan, render: Render, extraMetadata: Record<string, string> = {}, views?: PixelViews): EncodedBatch {
+export function encodeSafetensors(
+  plan: BatchPlan,
+  render: Render,
+  extraMetadata: Record<string, string> = {},
+  views?: PixelViews,
+  takeTarget: TakeTarget = takeChunk,
+): EncodedBatch {
   const metadata = {
     ids: JSON.stringify(plan.samples.map((sample) => sample.id)),
     revision: String(plan.revision),
@@ -39,10 +46,10 @@ export function encodeSafetensors(plan: BatchPlan, render: Render, extraMetadata
     ...extraMetadata,
   };
   const layout = safetensorsLayout(tensorSpecs(plan), metadata);
-  return { contentLength: layout.totalBytes, chunks: safetensorsChunks(plan, render, layout.head, views) };
+  return { contentLength: layout.totalBytes, chunks: safetensorsChunks(plan, render, layout.head, views, takeTarget) };
 }
 
-async function* safetensorsChunks(plan: BatchPlan, render: Render, head: Buffer, views?: PixelViews): AsyncGenerator<Uint8Array> {
+async function* safetensorsChunks(plan: BatchPlan, render: Render, head: Buffer, views: PixelViews | undefined, takeTarget: TakeTarget): AsyncGenerator<Uint8Array> {
   yield head;
   const record = recordBytes(plan.dataset);
   const tensorRecord = record * valueBytes(plan.dtype);
@@ -55,7 +62,7 @@ async function* safetensorsChunks(plan: BatchPlan, render: Render, head: Buffer,
     return;
   }
   if (direct) {
-    yield* directChunks(plan, render, step, tensorRecord);
+    yield* directChunks(plan, render, step, tensorRecord, takeTarget);
     yield labelBytes(plan);
     return;
   }
@@ -79,11 +86,11 @@ async function* safetensorsChunks(plan: BatchPlan, render: Render, head: Buffer,
  * Record-layout chunks, each rendered while the one before it is sent: where rendering waits on
  * something else (warps on worker threads), the event loop writes the previous chunk meanwhile.
  */
-async function* directChunks(plan: BatchPlan, render: Render, step: number, tensorRecord: number): AsyncGenerator<Uint8Array> {
+async function* directChunks(plan: BatchPlan, render: Render, step: number, tensorRecord: number, takeTarget: TakeTarget): AsyncGenerator<Uint8Array> {
   const n = plan.samples.length;
   const renderAt = (start: number): Promise<Uint8Array> => {
     const count = Math.min(step, n - start);
-    const chunk = takeChunk(count * tensorRecord);
+    const chunk = takeTarget(count * tensorRecord);
     const rendered = render(start, count, chunk).then(
       () => chunk,
       (error: unknown) => {

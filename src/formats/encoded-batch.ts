@@ -2,6 +2,13 @@
 export type Render = (start: number, count: number, target: Uint8Array) => Promise<void>;
 
 /**
+ * Makes the buffer that a Render fills, `bytes` long (a chunk of the chunk pool, given back with
+ * releaseChunk): a render may want its targets made its own way, over a WebAssembly memory with
+ * room after them, say, so that a kernel writes the pixels where they are sent from.
+ */
+export type TakeTarget = (bytes: number) => Buffer;
+
+/**
  * The uint8 pixels of every plan sample, in order, as views of bytes already in memory (an
  * order's result messages): a response in the records' own layout sends them as they are,
  * without copying them into chunks first. The views must not change until the response is done.

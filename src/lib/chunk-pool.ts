@@ -95,6 +95,11 @@ export function takeWasmChunk(bytes: number): { chunk: Buffer; memory: WebAssemb
   return { chunk: whole.subarray(0, bytes), memory: memories.get(whole.buffer)! };
 }
 
+/** The WebAssembly memory under a buffer from takeWasmChunk (or a view of one), else undefined. */
+export function wasmMemoryOf(chunk: Uint8Array): WebAssembly.Memory | undefined {
+  return memories.get(chunk.buffer);
+}
+
 /**
  * Marks a view of a buffer that someone else owns and gives back (an order's result message,
  * sent as it is by a response): releaseChunk ignores the view, whatever buffer it is on.
@@ -104,9 +109,32 @@ export function borrowedView<T extends Uint8Array>(view: T): T {
   return view;
 }
 
-/** Gives a buffer from takeChunk or takeWasmChunk back; anything else (a borrowed view, a second release) is ignored. */
+/** Buffers owned elsewhere and lent as chunks (see adoptChunk), with what gives each back. */
+const adopted = new WeakMap<ArrayBufferLike, () => void>();
+
+/**
+ * Lends a view of a buffer that another pool owns (a warp thread arena) as a chunk: releaseChunk
+ * calls `giveBack` once, instead of pooling the buffer here. disownChunk cancels that (the
+ * owner's memory must then be left to the collector: something may still write into it).
+ */
+export function adoptChunk<T extends Uint8Array>(view: T, giveBack: () => void): T {
+  adopted.set(view.buffer, giveBack);
+  return view;
+}
+
+export function disownChunk(view: Uint8Array): void {
+  adopted.delete(view.buffer);
+}
+
+/** Gives a buffer from takeChunk, takeWasmChunk or adoptChunk back; anything else (a borrowed view, a second release) is ignored. */
 export function releaseChunk(chunk: Uint8Array): void {
   if (borrowed.has(chunk)) return;
+  const giveBack = adopted.get(chunk.buffer);
+  if (giveBack) {
+    adopted.delete(chunk.buffer);
+    giveBack();
+    return;
+  }
   const buffer = chunk.buffer;
   if (!lent.has(buffer)) return;
   lent.delete(buffer);

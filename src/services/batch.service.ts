@@ -1,16 +1,16 @@
-import { drawAugment, warpInto, isIdentity } from '../domain/augmentation.js';
+import { drawAugment, inMemoryScratchBytes, isIdentity, warpInMemory, warpInto } from '../domain/augmentation.js';
 import type { BatchPlan, Dtype, LabelDtype, LabelForm, Layout } from '../domain/batch-plan.js';
 import { recordBytes } from '../domain/dataset-shape.js';
 import { SensoryError } from '../domain/errors.js';
 import { categoryName } from '../domain/names.js';
 import { randomSeed } from '../domain/random.js';
 import { drawBalancedBatch, drawBatch } from '../domain/sampling.js';
-import { releaseChunk, takeChunk } from '../lib/chunk-pool.js';
-import type { WarpThreads } from '../lib/warp-threads.js';
+import { adoptChunk, disownChunk, releaseChunk, takeChunk, takeWasmChunk, wasmMemoryOf } from '../lib/chunk-pool.js';
+import type { WarpArena, WarpThreads } from '../lib/warp-threads.js';
 import type { Split } from '../domain/split.js';
 import { encodeJson } from '../formats/batch-json.encoder.js';
 import { encodeSafetensors } from '../formats/batch-safetensors.encoder.js';
-import type { EncodedBatch, Render } from '../formats/encoded-batch.js';
+import type { EncodedBatch, Render, TakeTarget } from '../formats/encoded-batch.js';
 import { encodeLegacyBatch } from '../formats/legacy-json.encoder.js';
 import type { CategoryRecord, DatasetRecord, EligibleSample, MetadataStore } from '../ports/metadata-store.js';
 import type { PixelStore } from '../ports/pixel-store.js';
@@ -51,13 +51,18 @@ export interface Selection {
   readonly eligible: readonly EligibleSample[];
 }
 
+/** The chunks made by targetsFor (these very views): the warp's scratch follows their records in the same memory. */
+const inPlaceTargets = new WeakSet<Uint8Array>();
+/** Chunks made by targetsFor for warp threads: each is the target of a thread arena, its records read into the arena's source. */
+const arenaTargets = new WeakMap<Uint8Array, WarpArena>();
+
 /** Below this many bytes of records, a chunk is warped on the event loop: posting it would cost more. */
 const MIN_THREADED_WARP_BYTES = 128 * 1024;
 
-const ENCODERS: Record<BatchFormat, (plan: BatchPlan, render: Render) => EncodedBatch> = {
-  json: encodeJson,
-  safetensors: encodeSafetensors,
-  legacy: encodeLegacyBatch,
+const ENCODERS: Record<BatchFormat, (plan: BatchPlan, render: Render, takeTarget?: TakeTarget) => EncodedBatch> = {
+  json: (plan, render) => encodeJson(plan, render),
+  safetensors: (plan, render, takeTarget) => encodeSafetensors(plan, render, {}, undefined, takeTarget),
+  legacy: (plan, render) => encodeLegacyBatch(plan, render),
 };
 
 export class BatchService {
@@ -78,7 +83,7 @@ export class BatchService {
     const plan = await this.plan(datasetName, request, format);
     this.telemetry.countBatchSamplesServed(format, plan.samples.length);
     this.telemetry.countPixelBytesServed('batch', plan.samples.length * recordBytes(plan.dataset));
-    const encoded = ENCODERS[format](plan, (start, count, target) => this.render(plan, start, count, target));
+    const encoded = ENCODERS[format](plan, (start, count, target) => this.render(plan, start, count, target), this.targetsFor(plan));
     return { ...encoded, chunks: timedChunks(encoded.chunks, () => this.telemetry.observeBatch(format, (performance.now() - started) / 1000)) };
   }
 
@@ -162,6 +167,37 @@ export class BatchService {
       .map(({ name, index }) => ({ name, index }));
   }
 
+  /**
+   * Where a plan's chunks are best made: for augmented samples that can be warped in place, over
+   * a WebAssembly memory with the warp's scratch after the chunk's records (render then reads the
+   * records into the chunk and warps each where it lies: no copy in or out); with warp threads,
+   * over the target of a thread arena (the threads warp into it: no copy out). Undefined: the
+   * encoder's own chunks.
+   */
+  private targetsFor(plan: BatchPlan): TakeTarget | undefined {
+    if (plan.augments.every(isIdentity)) return undefined;
+    const threads = this.warpThreads;
+    if (threads) {
+      // The chunk is an arena's target: the threads warp into it, with no copy out.
+      return (bytes) => {
+        if (bytes < MIN_THREADED_WARP_BYTES) return takeChunk(bytes);
+        const arena = threads.arena(bytes);
+        const chunk = adoptChunk(Buffer.from(arena.target.buffer, arena.target.byteOffset, bytes), () => threads.release(arena));
+        arenaTargets.set(chunk, arena);
+        return chunk;
+      };
+    }
+    const scratch = inMemoryScratchBytes(plan.dataset);
+    if (scratch === undefined) return undefined;
+    return (bytes) => {
+      const taken = takeWasmChunk(bytes + scratch);
+      if (!taken) return takeChunk(bytes);
+      const chunk = taken.chunk.subarray(0, bytes);
+      inPlaceTargets.add(chunk);
+      return chunk;
+    };
+  }
+
   /** Writes the uint8 pixels of plan samples [start, start + count) into `target`, augmented. */
   async render(plan: BatchPlan, start: number, count: number, target: Uint8Array): Promise<void> {
     const { dataset } = plan;
@@ -174,6 +210,27 @@ export class BatchService {
     }
     if (identity) {
       await this.pixels.read(dataset.id, dataset, slots, target, 0);
+      return;
+    }
+    const memory = wasmMemoryOf(target);
+    const scratch = inMemoryScratchBytes(dataset);
+    const scratchAt = target.byteOffset + count * size;
+    if (memory && scratch !== undefined && inPlaceTargets.has(target) && scratchAt + scratch <= memory.buffer.byteLength) {
+      // A chunk from targetsFor: the records are read where they are sent from and warped there.
+      await this.pixels.read(dataset.id, dataset, slots, target, 0);
+      for (let i = 0; i < count; i++) warpInMemory(memory, target.byteOffset + i * size, dataset, plan.augments[start + i], scratchAt);
+      return;
+    }
+    const arena = arenaTargets.get(target);
+    if (this.warpThreads && arena) {
+      await this.pixels.read(dataset.id, dataset, slots, arena.source, 0);
+      try {
+        await this.warpThreads.warp(arena, dataset, plan.augments.slice(start, start + count));
+      } catch (error) {
+        // After a failure a thread may still be writing: the arena is left to the collector.
+        disownChunk(target);
+        throw error;
+      }
       return;
     }
     if (this.warpThreads && count > 1 && count * size >= MIN_THREADED_WARP_BYTES) {
