@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { redactUrl } from './log-redaction.js';
+import { redactedUrlOf } from './log-redaction.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -24,10 +24,12 @@ export function noteErrorCode(reply: FastifyReply, code: string): void {
  * its SENSORY_ERR_* code. Fastify's own two lines per request are turned off.
  */
 export function installAccessLog(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request) => {
+  // Callback-style hooks: no promise per hook per request (every request runs these).
+  app.addHook('onRequest', (request, _reply, done) => {
     request.accessLogBytesBefore = request.raw.socket?.bytesWritten;
+    done();
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const written = request.raw.socket?.bytesWritten;
     const before = request.accessLogBytesBefore;
     const length = Number(reply.getHeader('content-length'));
@@ -36,7 +38,7 @@ export function installAccessLog(app: FastifyInstance): void {
     const line = {
       method: request.method,
       route: request.routeOptions.url ?? null,
-      url: redactUrl(request.url),
+      url: redactedUrlOf(request),
       status,
       ms: Math.round(reply.elapsedTime * 10) / 10,
       bytes,
@@ -48,5 +50,6 @@ export function installAccessLog(app: FastifyInstance): void {
     const message = `${request.method} ${line.route ?? line.url.split('?')[0]} ${status}`;
     if (status >= 500) request.log.warn(line, message);
     else request.log.info(line, message);
+    done();
   });
 }

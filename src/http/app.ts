@@ -86,9 +86,6 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   installSecurityHeaders(app);
   installAuth(app, deps.keyring, deps.config.apiVersion);
   installRequestMetrics(app, deps.metrics);
-  app.addHook('onSend', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-  });
 
   app.addContentTypeParser(/^image\/.+/, { parseAs: 'buffer', bodyLimit: deps.config.maxSampleBytes }, (_request, body, done) => done(null, body));
   // Tar imports are streamed: the parser hands the untouched request stream to the route.
