@@ -36,6 +36,7 @@ export function installAccessLog(app: FastifyInstance): void {
     const bytes = typeof written === 'number' && typeof before === 'number' && written >= before ? written - before : Number.isFinite(length) ? length : undefined;
     const status = reply.statusCode;
     const line = {
+      reqId: request.id,
       method: request.method,
       route: request.routeOptions.url ?? null,
       url: redactedUrlOf(request),
@@ -48,8 +49,10 @@ export function installAccessLog(app: FastifyInstance): void {
       ...(reply.raw.writableFinished ? {} : { aborted: true }),
     };
     const message = `${request.method} ${line.route ?? line.url.split('?')[0]} ${status}`;
-    if (status >= 500) request.log.warn(line, message);
-    else request.log.info(line, message);
+    // Through the app's logger with the request's id, as request.log would write it, without
+    // making request.log (a child logger) for a line that is all most requests log.
+    if (status >= 500) app.log.warn(line, message);
+    else app.log.info(line, message);
     done();
   });
 }
