@@ -1,7 +1,8 @@
 /**
  * The group commit of uploads: the original and the pixels of each sample are made durable before
- * its metadata transaction (nothing is committed whose bytes could still be lost) — by the upload
- * itself for a single upload, by the commit of its group for a bulk item. Here, on the real stores (SQLite, segments, pixel file):
+ * its metadata transaction (nothing is committed whose bytes could still be lost) — their syncs
+ * start as they are written and the commit of the group awaits them, for single uploads and bulk
+ * items alike. Here, on the real stores (SQLite, segments, pixel file):
  * the order of those steps for concurrent uploads, and the deferred syncs of the two file
  * stores, including one asked for after the store was closed.
  */
@@ -86,8 +87,7 @@ describe('group commit of uploads', () => {
     const ingest = new IngestService(store, blobs, pixels, new SharpImaging(), 1 << 20, SILENT_TELEMETRY);
     const { dataset } = await store.putDataset({ name: 'd', width: SIDE, height: SIDE, channels: 3, testPercent: 10 });
 
-    // Single uploads (their syncs awaited before they join a commit) and bulk items (their syncs
-    // left to the group commit), all at once.
+    // Single uploads and bulk items (their syncs left to the group commit), all at once.
     const pngs = await Promise.all(Array.from({ length: 24 }, (_, i) => pngOf(i + 1)));
     const stored = await Promise.all(
       pngs.map((bytes, i) => (i % 2 === 0 ? ingest.add('d', { category: `c${i % 3}`, bytes }) : ingest.addTo(dataset, { category: `c${i % 3}`, bytes }, { offload: true }))),

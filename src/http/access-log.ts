@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { redactUrl } from './log-redaction.js';
+import { redactedUrlOf } from './log-redaction.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -24,19 +24,22 @@ export function noteErrorCode(reply: FastifyReply, code: string): void {
  * its SENSORY_ERR_* code. Fastify's own two lines per request are turned off.
  */
 export function installAccessLog(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request) => {
+  // Callback-style hooks: no promise per hook per request (every request runs these).
+  app.addHook('onRequest', (request, _reply, done) => {
     request.accessLogBytesBefore = request.raw.socket?.bytesWritten;
+    done();
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const written = request.raw.socket?.bytesWritten;
     const before = request.accessLogBytesBefore;
     const length = Number(reply.getHeader('content-length'));
     const bytes = typeof written === 'number' && typeof before === 'number' && written >= before ? written - before : Number.isFinite(length) ? length : undefined;
     const status = reply.statusCode;
     const line = {
+      reqId: request.id,
       method: request.method,
       route: request.routeOptions.url ?? null,
-      url: redactUrl(request.url),
+      url: redactedUrlOf(request),
       status,
       ms: Math.round(reply.elapsedTime * 10) / 10,
       bytes,
@@ -46,7 +49,10 @@ export function installAccessLog(app: FastifyInstance): void {
       ...(reply.raw.writableFinished ? {} : { aborted: true }),
     };
     const message = `${request.method} ${line.route ?? line.url.split('?')[0]} ${status}`;
-    if (status >= 500) request.log.warn(line, message);
-    else request.log.info(line, message);
+    // Through the app's logger with the request's id, as request.log would write it, without
+    // making request.log (a child logger) for a line that is all most requests log.
+    if (status >= 500) app.log.warn(line, message);
+    else app.log.info(line, message);
+    done();
   });
 }

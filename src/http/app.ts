@@ -10,6 +10,7 @@ import { installAuth } from './auth.js';
 import { installConnectionLimits, serverTimeouts } from './connection-limits.js';
 import { installErrorHandling } from './error-handler.js';
 import { installRequestMetrics } from './metrics.js';
+import { lazyChildLogger } from './request-logger.js';
 import { adminRoutes } from './routes/admin.routes.js';
 import { batchRoutes } from './routes/batches.routes.js';
 import { bulkRoutes } from './routes/bulk.routes.js';
@@ -72,6 +73,8 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
     requestIdHeader: 'x-request-id',
     // One access line per request instead (access-log.ts).
     logController: new LogController({ disableRequestLogging: true }),
+    // request.log is made on its first use: the access line goes through the parent (access-log.ts).
+    childLoggerFactory: lazyChildLogger,
     genReqId: () => randomUUID(),
     forceCloseConnections: false,
     ...serverTimeouts(deps.config),
@@ -86,9 +89,6 @@ export async function buildApp(deps: AppDeps, logger?: FastifyBaseLogger): Promi
   installSecurityHeaders(app);
   installAuth(app, deps.keyring, deps.config.apiVersion);
   installRequestMetrics(app, deps.metrics);
-  app.addHook('onSend', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-  });
 
   app.addContentTypeParser(/^image\/.+/, { parseAs: 'buffer', bodyLimit: deps.config.maxSampleBytes }, (_request, body, done) => done(null, body));
   // Tar imports are streamed: the parser hands the untouched request stream to the route.

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Role } from '../config/api-keys-setting.js';
 import { SensoryError } from '../domain/errors.js';
 import { hasRole, type ApiKeyring, type Principal } from '../services/api-keyring.js';
-import { urlCarriesCredential } from './log-redaction.js';
+import { redactedUrlOf } from './log-redaction.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -28,9 +28,15 @@ function presentedKey(request: FastifyRequest): string | undefined {
 
 /** Checked in onRequest, before any body is read: an unauthenticated upload costs nothing. */
 export function installAuth(app: FastifyInstance, keyring: ApiKeyring, apiVersion: string): void {
-  app.addHook('onRequest', async (request) => {
+  // Callback-style (no promise per request); what it throws becomes the request's error.
+  app.addHook('onRequest', (request, _reply, done) => {
+    check(request);
+    done();
+  });
+
+  function check(request: FastifyRequest): void {
     // URLs end up in proxy logs and browser histories: a key there is refused even if valid.
-    if (urlCarriesCredential(request.url)) {
+    if (redactedUrlOf(request) !== request.url) {
       throw new SensoryError('SENSORY_ERR_BAD_REQUEST', 'an API key must not be sent in the URL: send it in API-ACCESS-KEY or Authorization: Bearer');
     }
     const { role, legacyRole, anyKey } = request.routeOptions.config;
@@ -49,5 +55,5 @@ export function installAuth(app: FastifyInstance, keyring: ApiKeyring, apiVersio
         throw new SensoryError('SENSORY_ERR_LEGACY_VERSION', `API-VERSION must be ${apiVersion}`);
       }
     }
-  });
+  }
 }

@@ -52,25 +52,28 @@ export function installConnectionLimits(app: FastifyInstance, limits: Connection
         else open.set(address, left);
       });
     });
-    app.addHook('onRequest', async (request, reply) => {
-      if (!overLimit.has(request.raw.socket)) return;
+    // Callback-style (no promise per request); the refusal answers instead of calling done().
+    app.addHook('onRequest', (request, reply, done) => {
+      if (!overLimit.has(request.raw.socket)) return done();
       reply.header('connection', 'close');
-      return sendError(
+      sendError(
         reply,
         new SensoryError('SENSORY_ERR_TOO_MANY_CONNECTIONS', `more than ${limits.maxConnectionsPerIp} open connections from this address (SENSORY_MAX_CONNECTIONS_PER_IP)`),
       );
     });
   }
 
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, _payload, done) => {
     const response = reply.raw;
-    if (response.writableFinished) return;
-    const timer = setTimeout(() => {
-      request.log.warn({ url: redactedUrl(request.raw) }, `response not written within ${limits.responseTimeoutMs} ms: connection closed`);
-      response.destroy();
-    }, limits.responseTimeoutMs);
-    timer.unref();
-    response.once('close', () => clearTimeout(timer));
+    if (!response.writableFinished) {
+      const timer = setTimeout(() => {
+        request.log.warn({ url: redactedUrl(request.raw) }, `response not written within ${limits.responseTimeoutMs} ms: connection closed`);
+        response.destroy();
+      }, limits.responseTimeoutMs);
+      timer.unref();
+      response.once('close', () => clearTimeout(timer));
+    }
+    done();
   });
 }
 

@@ -25,11 +25,6 @@ export function redactUrl(url: string): string {
   return `${url.slice(0, question)}?${query}`;
 }
 
-/** True when the URL carries a credential-like query parameter. */
-export function urlCarriesCredential(url: string): boolean {
-  return redactUrl(url) !== url;
-}
-
 /** pino serializer for requests: what Fastify logs, with the URL redacted and no headers. */
 export function requestSerializer(request: IncomingMessage & { id?: string; ip?: string }) {
   return {
@@ -37,4 +32,17 @@ export function requestSerializer(request: IncomingMessage & { id?: string; ip?:
     url: redactUrl(request.url ?? ''),
     remoteAddress: request.socket?.remoteAddress,
   };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** redactUrl(url), once worked out (the key check and the access log both need it). */
+    redactedUrl?: string;
+  }
+}
+
+/** The request's URL redacted, worked out once per request. */
+export function redactedUrlOf(request: { url: string; redactedUrl?: string }): string {
+  request.redactedUrl ??= redactUrl(request.url);
+  return request.redactedUrl;
 }

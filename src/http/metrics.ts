@@ -5,7 +5,8 @@ import type { PrometheusTelemetry } from '../adapters/telemetry/prometheus.telem
 export type Metrics = PrometheusTelemetry;
 
 export function installRequestMetrics(app: FastifyInstance, metrics: Metrics): void {
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    done();
   });
 }

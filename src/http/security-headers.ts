@@ -16,10 +16,13 @@ export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
  * answers (SECURITY.md). A deployment that needs cross-origin access adds it at its proxy.
  */
 export function installSecurityHeaders(app: FastifyInstance): void {
-  app.addHook('onSend', async (_request, reply) => {
+  // Callback-style (no promise per request); with the request id every answer carries.
+  app.addHook('onSend', (request, reply, _payload, done) => {
     reply.headers(SECURITY_HEADERS);
     if (!reply.hasHeader('content-security-policy') && !/^text\/html/.test(String(reply.getHeader('content-type') ?? ''))) {
       reply.header('content-security-policy', API_CSP);
     }
+    reply.header('x-request-id', request.id);
+    done();
   });
 }

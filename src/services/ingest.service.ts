@@ -113,9 +113,11 @@ export class IngestService {
     const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
     const { dataset, existing, blobIndexed } = await this.store.findDatasetAndLiveSample(datasetName, sha256);
     if (!dataset) throw datasetNotFound(datasetName);
-    const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing, options, blobIndexed);
+    // Its syncs start now and the group commit awaits them before its transaction: the upload
+    // joins the commit queue while they run, so one transaction and one WAL sync serve more uploads.
+    const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing, { ...options, deferSync: true }, blobIndexed);
     if (prepared.kind === 'known') return prepared.stored;
-    const stored = settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes));
+    const stored = settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes, startSyncing(prepared.durable)));
     if (!stored.duplicate) this.telemetry.countSamplesStored(1);
     return stored;
   }
@@ -334,10 +336,13 @@ function allDurable(...durables: ReadonlyArray<DurableWhen | undefined>): Durabl
 }
 
 /**
- * Starts the syncs of a bulk item's original and pixels as soon as they are written: they run
- * (shared with the items written meanwhile) while the group before commits, and the commit of the
- * item's own group awaits them before its transaction, so the next items' decoding and writing go
- * on meanwhile instead of each item holding its place in flight until its own syncs are done.
+ * Starts the syncs of an upload's (or a bulk item's) original and pixels as soon as they are
+ * written: they run (shared with the uploads written meanwhile) while the group before commits,
+ * and the commit of the upload's own group awaits them before its transaction. A single upload
+ * thus waits in the commit queue while they run, instead of joining it only once they are done
+ * (larger commit groups: fewer transactions and WAL syncs per upload); a bulk
+ * item's next items are decoded and written meanwhile instead of each item holding its place in
+ * flight until its own syncs are done.
  */
 function startSyncing(durable: DurableWhen | undefined): DurableWhen | undefined {
   if (!durable) return undefined;

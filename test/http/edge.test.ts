@@ -67,6 +67,31 @@ describe('the HTTP edge', () => {
     assert.equal(redactUrl('/v1/x?category=a'), '/v1/x?category=a');
   });
 
+  it('the access line and what a request logs itself carry its id, on one level and format; x-request-id answers it', async () => {
+    const headers = { 'api-access-key': KEYS.admin, 'content-type': 'application/json' };
+    const put = (width: number, id: string) =>
+      fetch(`http://127.0.0.1:${port}/v1/datasets/logged-ids`, { method: 'PUT', headers: { ...headers, 'x-request-id': id }, body: JSON.stringify({ width, height: 4, channels: 3 }) });
+    const created = await put(4, 'edge-created-1');
+    assert.equal(created.status, 201);
+    assert.equal(created.headers.get('x-request-id'), 'edge-created-1');
+    // A shape conflict carries details: the error handler logs them through request.log.
+    const refused = await put(5, 'edge-refused-2');
+    assert.equal(refused.status, 409);
+    assert.equal(refused.headers.get('x-request-id'), 'edge-refused-2');
+    const lines = () => logged.flatMap((chunk) => chunk.split('\n').filter(Boolean)).map((line) => JSON.parse(line) as Record<string, unknown>);
+    const access = (id: string) => lines().find((line) => line.reqId === id && line.status !== undefined);
+    for (let i = 0; i < 50 && !access('edge-refused-2'); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(
+      { ...access('edge-created-1'), time: 0, pid: 0, hostname: '', ms: 0, bytes: 0 },
+      { level: 30, time: 0, pid: 0, hostname: '', reqId: 'edge-created-1', method: 'PUT', route: '/v1/datasets/:name', url: '/v1/datasets/logged-ids', status: 201, ms: 0, bytes: 0, key: 'key 1', msg: 'PUT /v1/datasets/:name 201' },
+    );
+    assert.equal(access('edge-refused-2')?.code, 'SENSORY_ERR_DATASET_SHAPE_CONFLICT');
+    const detail = lines().find((line) => line.reqId === 'edge-refused-2' && line.details !== undefined);
+    assert.ok(detail, 'the details of the refusal were logged with the request id');
+    assert.equal(detail.level, 30);
+    assert.equal(detail.code, 'SENSORY_ERR_DATASET_SHAPE_CONFLICT');
+  });
+
   it('router errors come back in the error shape: malformed URL 400, over-long parameter 414, unknown route and method 404', async () => {
     const cases: [string, string, number, string][] = [
       ['GET', '/v1/datasets/%E0%A4%A', 400, 'SENSORY_ERR_BAD_REQUEST'],
