@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { CONFIG_VARIABLES, ConfigError, loadConfig, type Config } from '../src/config/config.js';
@@ -79,6 +80,7 @@ describe('loadConfig', () => {
       exportLeaseMs: 30_000,
       exportConcurrency: 1,
       warpThreads: 0,
+      ingestThreads: Math.min(4, availableParallelism()),
       webhookTimeoutMs: 5000,
       webhookMaxAttempts: 12,
       webhookRetryBaseMs: 1000,
@@ -130,6 +132,7 @@ describe('loadConfig', () => {
       SENSORY_MAX_ORDER_SHARDS: '300',
       SENSORY_MAX_ORDER_RANKS: '8',
       SENSORY_WARP_THREADS: '2',
+      SENSORY_INGEST_THREADS: '0',
     });
     assert.equal(config.host, '0.0.0.0');
     assert.equal(config.port, 9000);
@@ -152,6 +155,7 @@ describe('loadConfig', () => {
     assert.equal(config.maxBatchSamples, 16);
     assert.deepEqual([config.orderMaxTtlSeconds, config.maxOrderSamples, config.maxOrderShards, config.maxOrderRanks], [86400, 5_000_000, 300, 8]);
     assert.equal(config.warpThreads, 2);
+    assert.equal(config.ingestThreads, 0);
   });
 
   it('takes each backend URL scheme its table has: sqlite:, postgres:, postgresql: for the database, file: for blobs', () => {
@@ -221,6 +225,10 @@ describe('loadConfig', () => {
     ['SENSORY_WARP_THREADS', '17'],
     ['SENSORY_WARP_THREADS', '1.5'],
     ['SENSORY_WARP_THREADS', 'two'],
+    ['SENSORY_INGEST_THREADS', '-1'],
+    ['SENSORY_INGEST_THREADS', '17'],
+    ['SENSORY_INGEST_THREADS', '0.5'],
+    ['SENSORY_INGEST_THREADS', 'all'],
   ];
   for (const [variable, value] of invalid) {
     it(`refuses ${variable}=${JSON.stringify(value)}, naming the variable`, () => {

@@ -24,3 +24,16 @@ export interface Imaging {
    */
   thumbnail(bytes: Buffer, size: number): Promise<Buffer>;
 }
+
+/** An upload's SHA-256 and, where they could be worked out beside it, its pixels and their perceptual hash. */
+export interface Digest {
+  readonly sha256: string;
+  /** Undefined for what only toDatasetPixels decodes (or refuses). */
+  readonly decoded?: DecodedImage & { readonly perceptualHash: string };
+}
+
+/** The CPU of an upload (hashing, decoding) off the event loop: for bulk uploads, on every core. */
+export interface ImageDigests {
+  /** Rejects only when the work itself failed (a thread died): never for the image, which toDatasetPixels judges. */
+  digest(bytes: Buffer, shape: DatasetShape): Promise<Digest>;
+}

@@ -1,0 +1,33 @@
+import { createHash } from 'node:crypto';
+import { parentPort, workerData } from 'node:worker_threads';
+import { perceptualHash } from '../../domain/perceptual-hash.js';
+import type { DigestJob, DigestReply, DigestThreadData } from './decode-threads.js';
+import { decodePng, readPngHeader } from './png.decoder.js';
+
+const { maxPixels } = workerData as DigestThreadData;
+
+// One thread of DecodeThreads: the SHA-256 of each upload and, for a PNG the lean path decodes
+// within the limits, its pixels and their perceptual hash. Anything else is left to the caller
+// (sharp, and the refusals it words), so this thread never refuses an image itself.
+parentPort?.on('message', (jobs: DigestJob[]) => {
+  const replies = jobs.map(digest);
+  const transfer: ArrayBuffer[] = [];
+  for (const reply of replies) if (reply.pixels) transfer.push(reply.pixels.buffer as ArrayBuffer);
+  parentPort?.postMessage(replies, transfer);
+});
+
+function digest(job: DigestJob): DigestReply {
+  try {
+    const bytes = Buffer.from(job.bytes.buffer, job.bytes.byteOffset, job.bytes.byteLength);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const header = readPngHeader(bytes);
+    const pixels = header && header.width * header.height <= maxPixels ? decodePng(bytes, job.shape) : undefined;
+    if (!pixels) return { id: job.id, sha256 };
+    // A view of the inflate buffer, handed over without a copy; a small one may lie in Node's
+    // shared buffer pool, which must not be taken from this thread: it is copied.
+    const own = pixels.byteLength >= Buffer.poolSize >>> 1 ? pixels : new Uint8Array(pixels);
+    return { id: job.id, sha256, pixels: own, perceptualHash: perceptualHash(own, job.shape) };
+  } catch (error) {
+    return { id: job.id, error: error instanceof Error ? error.message : String(error) };
+  }
+}
