@@ -30,6 +30,11 @@ export interface Digest {
   readonly sha256: string;
   /** Undefined for what only toDatasetPixels decodes (or refuses). */
   readonly decoded?: DecodedImage & { readonly perceptualHash: string };
+  /**
+   * When given, the pixels lie in memory lent for this upload: they stay as they are until this
+   * is called, once they are written (or not needed), and must not be read after.
+   */
+  readonly release?: () => void;
 }
 
 /** The CPU of an upload (hashing, decoding) off the event loop: for bulk uploads, on every core. */

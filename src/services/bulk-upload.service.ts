@@ -88,6 +88,8 @@ export class BulkUploadService {
             },
           )
           .finally(() => {
+            // The item is committed or refused: its pixels, written or not, are not read again.
+            digest?.then((digested) => digested.release?.(), () => undefined);
             bytesInFlight -= size;
             inFlight.delete(task);
           });
