@@ -33,6 +33,8 @@ export interface DigestReply {
 
 /** Jobs posted to a thread in one message, at most. */
 const MAX_JOBS_PER_MESSAGE = 32;
+/** A thread with this many jobs posted is kept busy: what comes meanwhile waits for its reply, to go in one message. */
+const BUSY_JOBS = 8;
 /** Slots of the arena: as many as a bulk upload has items in flight, and a few more. */
 const ARENA_SLOTS = 320;
 /** An upload and its pixels that fit together (a 100×100 RGB record and a PNG of up to 34 KB) use a slot; larger ones are copied. */
@@ -73,6 +75,8 @@ export class DecodeThreads implements ImageDigests {
   /** Jobs not posted yet, per thread: posted together once the current turn of the event loop ends. */
   private readonly outboxes: DigestJob[][] = [];
   private readonly pending = new Map<number, Waiting>();
+  /** Jobs posted to each thread and not answered yet. */
+  private readonly posted: number[] = [];
   private arena?: SharedArrayBuffer;
   private readonly freeSlots: number[] = [];
   private nextId = 0;
@@ -116,7 +120,7 @@ export class DecodeThreads implements ImageDigests {
       const outbox = (this.outboxes[index] ??= []);
       outbox.push(job);
       if (outbox.length >= MAX_JOBS_PER_MESSAGE) this.send(index);
-      else if (outbox.length === 1) setImmediate(() => this.send(index));
+      else if (outbox.length === 1) setImmediate(() => this.sendIfIdle(index));
     });
   }
 
@@ -136,11 +140,20 @@ export class DecodeThreads implements ImageDigests {
     if (!jobs || jobs.length === 0) return;
     this.outboxes[index] = [];
     if (!worker) return; // it died meanwhile: its jobs failed with it
+    this.posted[index] = (this.posted[index] ?? 0) + jobs.length;
     // Held while it works, so that a process waiting on it does not exit under it.
     worker.ref();
     const transfer: ArrayBuffer[] = [];
     for (const job of jobs) if ('bytes' in job) transfer.push(job.bytes.buffer as ArrayBuffer);
     worker.postMessage(jobs, transfer);
+  }
+
+  /**
+   * Sends the jobs waiting for thread `index` unless it has enough posted already to keep it busy:
+   * they then go with its next reply, together with those that come meanwhile.
+   */
+  private sendIfIdle(index: number): void {
+    if ((this.posted[index] ?? 0) < BUSY_JOBS) this.send(index);
   }
 
   private settle(id: number): Waiting | undefined {
@@ -183,7 +196,9 @@ export class DecodeThreads implements ImageDigests {
     const worker = startModuleWorker(import.meta.url, 'decode-threads.worker', { workerData: data });
     worker.unref();
     this.load[index] = 0;
+    this.posted[index] = 0;
     worker.on('message', (replies: DigestReply[]) => {
+      if (this.workers[index] === worker) this.posted[index] -= replies.length;
       for (const reply of replies) {
         const job = this.settle(reply.id);
         if (!job) continue;
@@ -194,11 +209,13 @@ export class DecodeThreads implements ImageDigests {
           job.resolve(this.digestOf(job, reply as DigestReply & { sha256: string }));
         }
       }
+      if (this.workers[index] === worker) this.sendIfIdle(index);
     });
     const fail = (error: Error) => {
       if (this.workers[index] === worker) {
         delete this.workers[index];
         this.load[index] = 0;
+        this.posted[index] = 0;
         this.outboxes[index] = [];
       }
       for (const [id, job] of this.pending) {
