@@ -80,7 +80,7 @@ describe('loadConfig', () => {
       exportLeaseMs: 30_000,
       exportConcurrency: 1,
       warpThreads: 0,
-      ingestThreads: Math.min(4, availableParallelism()),
+      ingestThreads: Math.max(1, Math.min(4, availableParallelism() - 1)),
       webhookTimeoutMs: 5000,
       webhookMaxAttempts: 12,
       webhookRetryBaseMs: 1000,

@@ -40,9 +40,12 @@ const ARENA_SLOTS = 320;
 /** An upload and its pixels that fit together (a 100×100 RGB record and a PNG of up to 34 KB) use a slot; larger ones are copied. */
 const SLOT_BYTES = 64 * 1024;
 
-/** About one thread per core, the event loop's included: it parses, looks up and commits meanwhile. */
+/**
+ * One thread per core but the event loop's (which parses, looks up, writes and commits
+ * meanwhile), at least one: on 2 cores a second thread only contended with the event loop.
+ */
 export function defaultDecodeThreads(): number {
-  return Math.min(4, availableParallelism());
+  return Math.max(1, Math.min(4, availableParallelism() - 1));
 }
 
 interface Waiting {
