@@ -149,12 +149,18 @@ export class IngestService {
   private async addToUnmeasured(dataset: DatasetRecord, upload: Upload, options: DecodeOptions, digest?: Promise<Digest>): Promise<Stored> {
     const digested = digest ? await digest : undefined;
     const sha256 = digested?.sha256 ?? createHash('sha256').update(upload.bytes).digest('hex');
-    // One lookup for the live sample and the blob index; a dataset deleted and made again under
-    // its name meanwhile is not this one, and is asked about by id as before.
-    const found = await this.store.findDatasetAndLiveSample(dataset.name, sha256);
-    const same = found.dataset?.id === dataset.id;
-    const existing = same ? found.existing : await this.store.findLiveSampleBySha(dataset.id, sha256);
-    const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing, { ...options, deferSync: true }, same ? found.blobIndexed : undefined, digested?.decoded);
+    let prepared: Prepared;
+    try {
+      // One lookup for the live sample and the blob index; a dataset deleted and made again under
+      // its name meanwhile is not this one, and is asked about by id as before.
+      const found = await this.store.findDatasetAndLiveSample(dataset.name, sha256);
+      const same = found.dataset?.id === dataset.id;
+      const existing = same ? found.existing : await this.store.findLiveSampleBySha(dataset.id, sha256);
+      prepared = await this.prepareLookedUp(dataset, upload, sha256, existing, { ...options, deferSync: true }, same ? found.blobIndexed : undefined, digested?.decoded);
+    } finally {
+      // The pixels are written (or not needed): memory lent for them goes back before the commit.
+      digested?.release?.();
+    }
     if (prepared.kind === 'known') return prepared.stored;
     const stored = settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes, startSyncing(prepared.durable)));
     if (!stored.duplicate) this.telemetry.countSamplesStored(1);

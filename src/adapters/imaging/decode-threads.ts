@@ -1,4 +1,6 @@
 import { availableParallelism } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Worker } from 'node:worker_threads';
 import { recordBytes, type DatasetShape } from '../../domain/dataset-shape.js';
 import { startModuleWorker } from '../../lib/module-worker.js';
@@ -35,10 +37,31 @@ export interface DigestReply {
 const MAX_JOBS_PER_MESSAGE = 32;
 /** A thread with this many jobs posted is kept busy: what comes meanwhile waits for its reply, to go in one message. */
 const BUSY_JOBS = 8;
-/** Slots of the arena: as many as a bulk upload has items in flight, and a few more. */
-const ARENA_SLOTS = 320;
+/**
+ * Slots of the arena. An item holds one from its digest until its pixels are written (not until
+ * its commit); past them, items are copied. More slots measured worse on memory: the items
+ * waiting for the event loop kept their pages resident.
+ */
+const ARENA_SLOTS = 64;
 /** An upload and its pixels that fit together (a 100×100 RGB record and a PNG of up to 34 KB) use a slot; larger ones are copied. */
 const SLOT_BYTES = 64 * 1024;
+
+let young: ((options: { type: 'minor' }) => void) | undefined;
+
+/**
+ * A minor collection of this thread's heap (for the decode threads). Buffers outside the heap
+ * (the inflate output of each decode) are freed only when their handles are collected, and a
+ * thread that allocates so little on its heap is collected rarely: about 40 MB of dead buffers
+ * piled up in 4,000 decodes, 23 MB with a collection every 128. `gc` is exposed to a fresh
+ * context only; the flag changes nothing else.
+ */
+export function collectYoung(): void {
+  if (!young) {
+    setFlagsFromString('--expose-gc');
+    young = runInNewContext('gc') as (options: { type: 'minor' }) => void;
+  }
+  young({ type: 'minor' });
+}
 
 /**
  * One thread per core but the event loop's (which parses, looks up, writes and commits
@@ -63,13 +86,13 @@ interface Waiting {
  * path decodes (png.decoder.ts), its pixels and their perceptual hash. Other images come back
  * with their SHA-256 only, for sharp (which runs on threads of its own) and for the refusals it
  * words. Jobs go to the thread with the fewest waiting, several per message; threads start on
- * first use, do not keep the process alive when idle, and end with close(). A thread that dies
+ * first use (or startAll()), do not keep the process alive when idle, and end with close(). A thread that dies
  * fails its jobs (a plain Error: the caller's request fails, what it committed before stays) and
  * is replaced.
  *
- * Bytes and pixels travel through one shared arena allocated once (ARENA_SLOTS × SLOT_BYTES):
+ * Bytes and pixels travel through one shared arena allocated once (ARENA_SLOTS × SLOT_BYTES, 4 MiB):
  * an upload is copied into a free slot, its pixels are decoded into the same slot, and the slot
- * is free again when the caller releases the digest. No memory is allocated or handed over per
+ * is free again when the caller releases the digest (once the pixels are written). No memory is allocated or handed over per
  * upload, which on a busy machine cost more (garbage collections, transfers) than the copying.
  */
 export class DecodeThreads implements ImageDigests {
@@ -125,6 +148,15 @@ export class DecodeThreads implements ImageDigests {
       if (outbox.length >= MAX_JOBS_PER_MESSAGE) this.send(index);
       else if (outbox.length === 1) setImmediate(() => this.sendIfIdle(index));
     });
+  }
+
+  /**
+   * Starts every thread now rather than on first use: the service starts them with itself, so a
+   * first bulk upload neither waits for them nor finds its process tens of MB larger than before.
+   */
+  startAll(): this {
+    for (let index = 0; index < this.threads; index++) this.workers[index] ??= this.start(index);
+    return this;
   }
 
   /** Ends the threads; jobs still running fail. Safe to call twice. */

@@ -2,16 +2,25 @@ import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { recordBytes } from '../../domain/dataset-shape.js';
 import { perceptualHash } from '../../domain/perceptual-hash.js';
-import type { DigestJob, DigestReply, DigestThreadData } from './decode-threads.js';
+import { collectYoung, type DigestJob, type DigestReply, type DigestThreadData } from './decode-threads.js';
 import { decodePng, readPngHeader } from './png.decoder.js';
 
 const { maxPixels, arena, slotBytes } = workerData as DigestThreadData;
+
+/** Items between two minor collections: each decode leaves its inflate buffer (see collectYoung). */
+const COLLECT_EVERY = 128;
+let sinceCollected = 0;
 
 // One thread of DecodeThreads: the SHA-256 of each upload and, for a PNG the lean path decodes
 // within the limits, its pixels and their perceptual hash. Anything else is left to the caller
 // (sharp, and the refusals it words), so this thread never refuses an image itself.
 parentPort?.on('message', (jobs: DigestJob[]) => {
   const replies = jobs.map(digest);
+  sinceCollected += jobs.length;
+  if (sinceCollected >= COLLECT_EVERY) {
+    sinceCollected = 0;
+    collectYoung();
+  }
   const transfer: ArrayBuffer[] = [];
   for (const reply of replies) if (reply.pixels) transfer.push(reply.pixels.buffer as ArrayBuffer);
   parentPort?.postMessage(replies, transfer);
