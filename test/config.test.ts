@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { CONFIG_VARIABLES, ConfigError, loadConfig, type Config } from '../src/config/config.js';
@@ -80,7 +79,7 @@ describe('loadConfig', () => {
       exportLeaseMs: 30_000,
       exportConcurrency: 1,
       warpThreads: 0,
-      ingestThreads: Math.max(1, Math.min(4, availableParallelism() - 1)),
+      ingestThreads: 0,
       webhookTimeoutMs: 5000,
       webhookMaxAttempts: 12,
       webhookRetryBaseMs: 1000,
@@ -132,7 +131,7 @@ describe('loadConfig', () => {
       SENSORY_MAX_ORDER_SHARDS: '300',
       SENSORY_MAX_ORDER_RANKS: '8',
       SENSORY_WARP_THREADS: '2',
-      SENSORY_INGEST_THREADS: '0',
+      SENSORY_INGEST_THREADS: '3',
     });
     assert.equal(config.host, '0.0.0.0');
     assert.equal(config.port, 9000);
@@ -155,7 +154,7 @@ describe('loadConfig', () => {
     assert.equal(config.maxBatchSamples, 16);
     assert.deepEqual([config.orderMaxTtlSeconds, config.maxOrderSamples, config.maxOrderShards, config.maxOrderRanks], [86400, 5_000_000, 300, 8]);
     assert.equal(config.warpThreads, 2);
-    assert.equal(config.ingestThreads, 0);
+    assert.equal(config.ingestThreads, 3);
   });
 
   it('takes each backend URL scheme its table has: sqlite:, postgres:, postgresql: for the database, file: for blobs', () => {

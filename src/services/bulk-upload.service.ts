@@ -29,12 +29,8 @@ export interface BulkResult {
   readonly receipts: Receipt[];
 }
 
-/**
- * Items being decoded and written at once: enough to fill the group commits and both cores. 256
- * with the decode threads let serve grow past 100 MB on a 120 MB stream (the items waiting for the
- * event loop, and their network chunks); 128 kept it at 88–96 MB.
- */
-const IN_FLIGHT_ITEMS = 128;
+/** Items being decoded and written at once: enough to fill the group commits and both cores. */
+const IN_FLIGHT_ITEMS = 256;
 /** And at most this many bytes of them, so memory stays flat whatever the items' sizes. */
 const IN_FLIGHT_BYTES = 64 * 1024 * 1024;
 

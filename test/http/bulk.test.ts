@@ -37,7 +37,8 @@ describe('bulk uploads', () => {
   const png: Buffer[] = [];
 
   before(async () => {
-    t = await startTestApp({ SENSORY_MAX_SAMPLE_BYTES: '4096', SENSORY_MAX_BULK_ITEMS: '50' });
+    // Items hashed and decoded on a worker thread: every test here goes through it.
+    t = await startTestApp({ SENSORY_MAX_SAMPLE_BYTES: '4096', SENSORY_MAX_BULK_ITEMS: '50', SENSORY_INGEST_THREADS: '1' });
     for (let i = 0; i < 40; i++) png.push(await makePng(8, 8, 3, 3000 + i));
   });
   after(async () => {
@@ -191,7 +192,7 @@ describe('bulk uploads', () => {
   test('a decode thread that dies mid-upload fails the request as an internal error and loses nothing: what was committed is whole, and the same body again stores the rest, once', async () => {
     await createDataset('bulk-thread-death');
     const pool = (t.runtime.deps.bulk as unknown as { digests?: DecodeThreads }).digests;
-    assert.ok(pool, 'bulk items are decoded on threads by default');
+    assert.ok(pool, 'bulk items are decoded on a thread (SENSORY_INGEST_THREADS=1)');
     const members = png.slice(0, 40).map((data, i) => ({ name: `${['cat', 'dog'][i % 2]}/${i}.png`, data }));
     const body = await tarOf(members);
     const digest = pool.digest.bind(pool);
