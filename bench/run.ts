@@ -57,7 +57,7 @@
  * BENCH_JSON_REPEATS (3) · BENCH_INGEST_ROUNDS (3) · BENCH_INGEST_SAMPLES (2000) ·
  * BENCH_INGEST_SECONDS (10) · BENCH_IMPORT_FILES (10000) · BENCH_ORDER_SIZE (20000) · BENCH_ORDER_ROUNDS (3) ·
  * BENCH_MEMORY_ORDER_SIZE (200000) · BENCH_AMQP_URL (amqp://guest:guest@127.0.0.1:5672) ·
- * BENCH_WARP_THREADS (SENSORY_WARP_THREADS of the embedded serve child; its default when unset) · BENCH_KEEP_TMP=1 (keep the temp dir and the service logs) · BENCH_MAIN_JS (another build's
+ * BENCH_WARP_THREADS (SENSORY_WARP_THREADS of the embedded serve child; its default when unset) · BENCH_INGEST_THREADS (likewise SENSORY_INGEST_THREADS) · BENCH_KEEP_TMP=1 (keep the temp dir and the service logs) · BENCH_MAIN_JS (another build's
  * cli/main.js, to try a change to the service; default dist/cli/main.js) ·
  * BENCH_DATABASE_URL (postgres://postgres@127.0.0.1:5432/test; figures 6–7 work in a schema of
  * their own, dropped after) · BENCH_PRODUCTION_ROUNDS (3) · BENCH_PY_REPEATS (41) ·
@@ -272,7 +272,10 @@ async function main(): Promise<void> {
         name: 'service',
         mainJs: MAIN_JS,
         nodeArgs: SETTINGS.serverNodeArgs,
-        env: await serviceEnv(dataDir, key, process.env.BENCH_WARP_THREADS ? { SENSORY_WARP_THREADS: process.env.BENCH_WARP_THREADS } : {}),
+        env: await serviceEnv(dataDir, key, {
+          ...(process.env.BENCH_WARP_THREADS ? { SENSORY_WARP_THREADS: process.env.BENCH_WARP_THREADS } : {}),
+          ...(process.env.BENCH_INGEST_THREADS ? { SENSORY_INGEST_THREADS: process.env.BENCH_INGEST_THREADS } : {}),
+        }),
         cwd: REPO,
         stdoutFile: join(tmp, 'service.log'),
       });

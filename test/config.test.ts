@@ -79,6 +79,7 @@ describe('loadConfig', () => {
       exportLeaseMs: 30_000,
       exportConcurrency: 1,
       warpThreads: 0,
+      ingestThreads: 0,
       webhookTimeoutMs: 5000,
       webhookMaxAttempts: 12,
       webhookRetryBaseMs: 1000,
@@ -130,6 +131,7 @@ describe('loadConfig', () => {
       SENSORY_MAX_ORDER_SHARDS: '300',
       SENSORY_MAX_ORDER_RANKS: '8',
       SENSORY_WARP_THREADS: '2',
+      SENSORY_INGEST_THREADS: '3',
     });
     assert.equal(config.host, '0.0.0.0');
     assert.equal(config.port, 9000);
@@ -152,6 +154,7 @@ describe('loadConfig', () => {
     assert.equal(config.maxBatchSamples, 16);
     assert.deepEqual([config.orderMaxTtlSeconds, config.maxOrderSamples, config.maxOrderShards, config.maxOrderRanks], [86400, 5_000_000, 300, 8]);
     assert.equal(config.warpThreads, 2);
+    assert.equal(config.ingestThreads, 3);
   });
 
   it('takes each backend URL scheme its table has: sqlite:, postgres:, postgresql: for the database, file: for blobs', () => {
@@ -221,6 +224,10 @@ describe('loadConfig', () => {
     ['SENSORY_WARP_THREADS', '17'],
     ['SENSORY_WARP_THREADS', '1.5'],
     ['SENSORY_WARP_THREADS', 'two'],
+    ['SENSORY_INGEST_THREADS', '-1'],
+    ['SENSORY_INGEST_THREADS', '17'],
+    ['SENSORY_INGEST_THREADS', '0.5'],
+    ['SENSORY_INGEST_THREADS', 'all'],
   ];
   for (const [variable, value] of invalid) {
     it(`refuses ${variable}=${JSON.stringify(value)}, naming the variable`, () => {

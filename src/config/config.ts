@@ -79,6 +79,8 @@ export interface Config {
   readonly exportConcurrency: number;
   /** Worker threads warping noisy batch chunks; 0: on the event loop. */
   readonly warpThreads: number;
+  /** Worker threads hashing and decoding the items of bulk uploads; 0: on the event loop. */
+  readonly ingestThreads: number;
   /** A webhook delivery attempt without an answer by then fails (and is retried). */
   readonly webhookTimeoutMs: number;
   /** Attempts of a webhook delivery before it is given up. */
@@ -185,6 +187,7 @@ const SETTINGS = [
   { key: 'exportLeaseMs', variable: 'SENSORY_EXPORT_LEASE_MS', fallback: 30_000, read: integer(1000, HOUR_MS) },
   { key: 'exportConcurrency', variable: 'SENSORY_EXPORT_CONCURRENCY', fallback: 1, read: integer(1, 64) },
   { key: 'warpThreads', variable: 'SENSORY_WARP_THREADS', fallback: 0, read: integer(0, 16) },
+  { key: 'ingestThreads', variable: 'SENSORY_INGEST_THREADS', fallback: 0, read: integer(0, 16) },
   { key: 'webhookTimeoutMs', variable: 'SENSORY_WEBHOOK_TIMEOUT_MS', fallback: 5000, read: integer(100, 60_000) },
   { key: 'webhookMaxAttempts', variable: 'SENSORY_WEBHOOK_MAX_ATTEMPTS', fallback: 12, read: integer(1, 100) },
   { key: 'webhookRetryBaseMs', variable: 'SENSORY_WEBHOOK_RETRY_BASE_MS', fallback: 1000, read: integer(10, HOUR_MS) },

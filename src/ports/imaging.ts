@@ -24,3 +24,21 @@ export interface Imaging {
    */
   thumbnail(bytes: Buffer, size: number): Promise<Buffer>;
 }
+
+/** An upload's SHA-256 and, where they could be worked out beside it, its pixels and their perceptual hash. */
+export interface Digest {
+  readonly sha256: string;
+  /** Undefined for what only toDatasetPixels decodes (or refuses). */
+  readonly decoded?: DecodedImage & { readonly perceptualHash: string };
+  /**
+   * When given, the pixels lie in memory lent for this upload: they stay as they are until this
+   * is called, once they are written (or not needed), and must not be read after.
+   */
+  readonly release?: () => void;
+}
+
+/** The CPU of an upload (hashing, decoding) off the event loop: for bulk uploads, on every core. */
+export interface ImageDigests {
+  /** Rejects only when the work itself failed (a thread died): never for the image, which toDatasetPixels judges. */
+  digest(bytes: Buffer, shape: DatasetShape): Promise<Digest>;
+}

@@ -14,7 +14,8 @@ export interface PixelStore {
   /**
    * Optional: writes as write() does but returns before the records are durable, with the
    * function that makes them so (one sync shared by the writers calling it together). Lets a
-   * caller sync the pixels in the same group as the rest of a commit.
+   * caller sync the pixels in the same group as the rest of a commit. The records are not read
+   * once it has resolved (their memory may then be reused).
    */
   writeDeferred?(datasetId: number, shape: DatasetShape, slots: readonly number[], records: readonly Uint8Array[]): Promise<DurableWhen>;
   /**

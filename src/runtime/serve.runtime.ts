@@ -2,6 +2,7 @@ import { CurationService } from '../services/curation.service.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SharpImaging } from '../adapters/imaging/sharp.imaging.js';
+import { DecodeThreads } from '../adapters/imaging/decode-threads.js';
 import { PrometheusTelemetry } from '../adapters/telemetry/prometheus.telemetry.js';
 import type { Config } from '../config/config.js';
 import type { AppDeps } from '../http/app-deps.js';
@@ -53,9 +54,11 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
   const { store, pixels, queue, batches, orders, blobs } = core;
   metrics.watchWaitingPolls(() => orders.waitingPolls());
   const generated = config.apiKeys ? undefined : await loadOrCreateAdminKey(config.dataDir);
-  const imaging = new SharpImaging({ maxPixels: config.maxImagePixels, maxFrames: config.maxImageFrames });
+  const imageLimits = { maxPixels: config.maxImagePixels, maxFrames: config.maxImageFrames };
+  const imaging = new SharpImaging(imageLimits);
   const nearDuplicates = new NearDuplicateService(store, pixels);
   const ingest = new IngestService(store, blobs, pixels, imaging, config.maxSampleBytes, metrics, nearDuplicates);
+  const decodeThreads = config.ingestThreads > 0 ? new DecodeThreads(config.ingestThreads, imageLimits).startAll() : undefined;
   const archiveLimits = { maxSampleBytes: config.maxSampleBytes, maxItems: config.maxBulkItems };
   // The purge acts for the service itself: it sees every owner's orders.
   const SERVICE_CALLER = { owner: 'sensory', admin: true } as const;
@@ -93,7 +96,7 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
     curation: new CurationService(store),
     ingest,
     imports: new ImportService(store, ingest, archiveLimits, metrics),
-    bulk: new BulkUploadService(store, ingest, archiveLimits),
+    bulk: new BulkUploadService(store, ingest, archiveLimits, decodeThreads),
     compaction: new CompactionService(store, blobs, pinnedOrders, config.purgeRetentionSeconds, () => thumbnails.dropOrphans()),
     batches,
     orders,
@@ -130,6 +133,6 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
     backfill,
     keyFile: generated ? { path: generated.path, newKey: generated.newKey } : undefined,
     // Deliveries in flight end (each within its timeout) and the hash pass stops before the stores close.
-    close: () => (closing ??= Promise.allSettled([dispatcher.stop(), backfill.stop()]).then(() => core.close())),
+    close: () => (closing ??= Promise.allSettled([dispatcher.stop(), backfill.stop()]).then(() => Promise.allSettled([core.close(), decodeThreads?.close()])).then(() => undefined)),
   };
 }

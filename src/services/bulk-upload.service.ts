@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { isSensoryError } from '../domain/errors.js';
+import type { ImageDigests } from '../ports/imaging.js';
 import type { Actor, MetadataStore } from '../ports/metadata-store.js';
 import { BrokenArchive, archiveItems, brokenArchiveError, type ArchiveLimits } from './archive-items.js';
 import { requireDataset } from './dataset.service.js';
@@ -45,6 +46,8 @@ export class BulkUploadService {
     private readonly store: MetadataStore,
     private readonly ingest: IngestService,
     private readonly limits: ArchiveLimits,
+    /** Hashing and decoding beside the event loop (SENSORY_INGEST_THREADS); without it, on it. */
+    private readonly digests?: ImageDigests,
   ) {}
 
   async upload(datasetName: string, body: Readable, gzipped: boolean, actor?: Actor): Promise<BulkResult> {
@@ -67,8 +70,9 @@ export class BulkUploadService {
         }
         const size = item.bytes.length;
         bytesInFlight += size;
+        const digest = this.digests?.digest(item.bytes, dataset);
         const task = this.ingest
-          .addTo(dataset, { category: item.category, bytes: item.bytes, annotations: { filename: item.filename }, actor }, { offload: true })
+          .addTo(dataset, { category: item.category, bytes: item.bytes, annotations: { filename: item.filename }, actor }, { offload: true }, digest)
           .then(
             (stored) =>
               record(index, {
@@ -84,6 +88,8 @@ export class BulkUploadService {
             },
           )
           .finally(() => {
+            // The item is committed or refused: its pixels, written or not, are not read again.
+            digest?.then((digested) => digested.release?.(), () => undefined);
             bytesInFlight -= size;
             inFlight.delete(task);
           });

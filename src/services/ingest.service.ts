@@ -8,7 +8,7 @@ import { perceptualHash } from '../domain/perceptual-hash.js';
 import { splitBucket } from '../domain/split.js';
 import { WriteBatcher } from '../lib/write-batcher.js';
 import type { BlobStore } from '../ports/blob-store.js';
-import type { DecodeOptions, Imaging } from '../ports/imaging.js';
+import type { DecodeOptions, Digest, Imaging } from '../ports/imaging.js';
 import type { Actor, AddOutcome, DatasetRecord, MetadataStore, NewSample, SampleRecord } from '../ports/metadata-store.js';
 import type { DurableWhen, PixelStore } from '../ports/pixel-store.js';
 import type { Telemetry } from '../ports/telemetry.js';
@@ -139,19 +139,30 @@ export class IngestService {
     }
   }
 
-  /** One sample of a bulk upload into a dataset already looked up; errors are thrown as by add(). */
-  addTo(dataset: DatasetRecord, upload: Upload, options: DecodeOptions = {}): Promise<Stored> {
-    return this.measured(() => this.addToUnmeasured(dataset, upload, options));
+  /**
+   * One sample of a bulk upload into a dataset already looked up; errors are thrown as by add().
+   * `digest`: the bytes' SHA-256, and their pixels where they could be decoded, worked out
+   * beforehand (ImageDigests, off the event loop); what it leaves undecoded is decoded here.
+   */
+  addTo(dataset: DatasetRecord, upload: Upload, options: DecodeOptions = {}, digest?: Promise<Digest>): Promise<Stored> {
+    return this.measured(() => this.addToUnmeasured(dataset, upload, options, digest));
   }
 
-  private async addToUnmeasured(dataset: DatasetRecord, upload: Upload, options: DecodeOptions): Promise<Stored> {
-    const sha256 = createHash('sha256').update(upload.bytes).digest('hex');
-    // One lookup for the live sample and the blob index; a dataset deleted and made again under
-    // its name meanwhile is not this one, and is asked about by id as before.
-    const found = await this.store.findDatasetAndLiveSample(dataset.name, sha256);
-    const same = found.dataset?.id === dataset.id;
-    const existing = same ? found.existing : await this.store.findLiveSampleBySha(dataset.id, sha256);
-    const prepared = await this.prepareLookedUp(dataset, upload, sha256, existing, { ...options, deferSync: true }, same ? found.blobIndexed : undefined);
+  private async addToUnmeasured(dataset: DatasetRecord, upload: Upload, options: DecodeOptions, digest?: Promise<Digest>): Promise<Stored> {
+    const digested = digest ? await digest : undefined;
+    const sha256 = digested?.sha256 ?? createHash('sha256').update(upload.bytes).digest('hex');
+    let prepared: Prepared;
+    try {
+      // One lookup for the live sample and the blob index; a dataset deleted and made again under
+      // its name meanwhile is not this one, and is asked about by id as before.
+      const found = await this.store.findDatasetAndLiveSample(dataset.name, sha256);
+      const same = found.dataset?.id === dataset.id;
+      const existing = same ? found.existing : await this.store.findLiveSampleBySha(dataset.id, sha256);
+      prepared = await this.prepareLookedUp(dataset, upload, sha256, existing, { ...options, deferSync: true }, same ? found.blobIndexed : undefined, digested?.decoded);
+    } finally {
+      // The pixels are written (or not needed): memory lent for them goes back before the commit.
+      digested?.release?.();
+    }
     if (prepared.kind === 'known') return prepared.stored;
     const stored = settle(dataset, await this.commit(dataset.id, prepared.sample, upload.bytes, startSyncing(prepared.durable)));
     if (!stored.duplicate) this.telemetry.countSamplesStored(1);
@@ -198,16 +209,17 @@ export class IngestService {
     existing: SampleRecord | undefined,
     options: DecodeOptions & UploadOptions & { readonly deferSync?: boolean } = {},
     blobIndexed?: boolean,
+    predecoded?: Digest['decoded'],
   ): Promise<Prepared> {
     const category = categoryName('category', upload.category);
     this.assertSize(upload.bytes.length);
     if (existing) return { kind: 'known', stored: knownOrConflict(dataset, existing, category) };
     // Refused before any byte is written; the commit checks again.
     if (dataset.categoriesDeclared && !(await this.isDeclared(dataset, category))) throw undeclaredCategory(dataset.name, category);
-    const decoded = await this.imaging.toDatasetPixels(upload.bytes, dataset, options);
+    const decoded = predecoded ?? (await this.imaging.toDatasetPixels(upload.bytes, dataset, options));
     if (decoded.pixels.length !== recordBytes(dataset)) throw new Error('imaging returned pixels of the wrong size');
     // From the pixels in hand: a few tens of microseconds, no read back.
-    const hash = perceptualHash(decoded.pixels, dataset);
+    const hash = predecoded?.perceptualHash ?? perceptualHash(decoded.pixels, dataset);
     if (options.rejectNearDuplicate !== undefined) await this.refuseNearDuplicate(dataset, hash, options.rejectNearDuplicate);
     // The original and the pixels are independent files: both are written, then both synced —
     // here, or (deferSync) by the group commit, with the other samples of its group.

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import type { Worker } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { assertError, makePng, removeDir, startTestApp, type TestApp } from '../support/harness.js';
 import { tarOf, type TarMember } from '../support/tar.js';
+import type { DecodeThreads } from '../../src/adapters/imaging/decode-threads.js';
 
 /**
  * HTTP tests of POST /v1/datasets/{name}/samples/bulk: a streamed tar of <category>/<file>
@@ -35,7 +37,8 @@ describe('bulk uploads', () => {
   const png: Buffer[] = [];
 
   before(async () => {
-    t = await startTestApp({ SENSORY_MAX_SAMPLE_BYTES: '4096', SENSORY_MAX_BULK_ITEMS: '50' });
+    // Items hashed and decoded on a worker thread: every test here goes through it.
+    t = await startTestApp({ SENSORY_MAX_SAMPLE_BYTES: '4096', SENSORY_MAX_BULK_ITEMS: '50', SENSORY_INGEST_THREADS: '1' });
     for (let i = 0; i < 40; i++) png.push(await makePng(8, 8, 3, 3000 + i));
   });
   after(async () => {
@@ -184,6 +187,38 @@ describe('bulk uploads', () => {
     const res = await post('bulk-many', await tarOf(members));
     assertError(res, 413, 'SENSORY_ERR_BODY_TOO_LARGE');
     assert.ok((await state('bulk-many')).sampleCount <= 50);
+  });
+
+  test('a decode thread that dies mid-upload fails the request as an internal error and loses nothing: what was committed is whole, and the same body again stores the rest, once', async () => {
+    await createDataset('bulk-thread-death');
+    const pool = (t.runtime.deps.bulk as unknown as { digests?: DecodeThreads }).digests;
+    assert.ok(pool, 'bulk items are decoded on a thread (SENSORY_INGEST_THREADS=1)');
+    const members = png.slice(0, 40).map((data, i) => ({ name: `${['cat', 'dog'][i % 2]}/${i}.png`, data }));
+    const body = await tarOf(members);
+    const digest = pool.digest.bind(pool);
+    let calls = 0;
+    pool.digest = (bytes, shape) => {
+      // The threads end as a crash would end them, while the items before are in flight.
+      if (++calls === 20) for (const worker of (pool as unknown as { workers: Worker[] }).workers) void worker?.terminate();
+      return digest(bytes, shape);
+    };
+    try {
+      const res = await post('bulk-thread-death', body);
+      assertError(res, 500, 'SENSORY_ERR_INTERNAL');
+    } finally {
+      pool.digest = digest;
+    }
+    const kept = await state('bulk-thread-death');
+    assert.ok(kept.sampleCount < 40, `${kept.sampleCount} samples kept`);
+    const again = (await post('bulk-thread-death', body)).json() as BulkResult;
+    assert.deepEqual([again.items, again.stored + again.duplicates, again.duplicates, again.rejected], [40, 40, kept.sampleCount, 0]);
+    assert.deepEqual(again.receipts.map((r) => r.path), members.map((m) => m.name));
+    assert.equal((await state('bulk-thread-death')).sampleCount, 40);
+    const pixels = await pixelsOf('bulk-thread-death', again.receipts.map((r) => r.sampleId!));
+    for (const [i, receipt] of again.receipts.entries()) {
+      assert.ok((await content('bulk-thread-death', receipt.sampleId!)).equals(members[i].data), 'the original, byte for byte');
+      assert.ok(pixels.get(receipt.sampleId!)!.equals(await sharp(members[i].data).removeAlpha().raw().toBuffer()), 'the pixels, exactly');
+    }
   });
 
   test('wrong requests: another content type → 415, an unknown dataset → 404, a read key → 403', async () => {

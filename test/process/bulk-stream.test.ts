@@ -102,8 +102,17 @@ describe('bulk uploads over real sockets', () => {
     const from = count;
     const cut = await postStream(server.url, streamedTar(base, 1000, from), 300 * (base.length + 600));
     assert.equal(cut, 'cut');
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const visible = (await call(server.url, ADMIN, 'GET', '/v1/datasets/stream')).json().sampleCount - count;
+    // The items read before the cut are still committed after it (on a busy machine, for longer
+    // than any fixed wait): the count is read once it has stayed the same for a second.
+    const sampleCount = async () => (await call(server.url, ADMIN, 'GET', '/v1/datasets/stream')).json().sampleCount as number;
+    let settled = await sampleCount();
+    for (let same = 0; same < 4; ) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      const now = await sampleCount();
+      same = now === settled ? same + 1 : 0;
+      settled = now;
+    }
+    const visible = settled - count;
     assert.ok(visible >= 0 && visible <= 300, `${visible} items of the cut body are visible`);
     const page = await call(server.url, ADMIN, 'GET', `/v1/datasets/stream/samples?limit=1000&cursor=${Buffer.from(`s${count}`).toString('base64url')}`);
     for (const sample of page.json().samples as { id: number; sha256: string }[]) {

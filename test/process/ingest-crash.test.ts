@@ -56,7 +56,8 @@ describe('SIGKILL during 8-client single and bulk uploads', () => {
 
   test(`every acknowledged or receipted sample survives ${CYCLES} kills, whole and pixel-exact`, async (t) => {
     const dataDir = tempDir('sensory-ingest-crash-');
-    const env = { SENSORY_API_KEYS: `${ADMIN}:admin`, SENSORY_MAX_BATCH_SAMPLES: '1000000', SENSORY_LOG_LEVEL: 'warn', SENSORY_SEGMENT_BYTES: String(1024 * 1024) };
+    // Bulk items hashed and decoded on a worker thread: killed with the process like the rest.
+    const env = { SENSORY_API_KEYS: `${ADMIN}:admin`, SENSORY_MAX_BATCH_SAMPLES: '1000000', SENSORY_LOG_LEVEL: 'warn', SENSORY_SEGMENT_BYTES: String(1024 * 1024), SENSORY_INGEST_THREADS: '1' };
     const attempts = new Map<string, Attempt>();
     const acknowledged = new Map<number, Attempt>();
     let nextSeed = 1;
