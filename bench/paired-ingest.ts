@@ -15,68 +15,96 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
-import { serviceEnv, startServe } from './children.js';
+import { join, resolve } from 'node:path';
+import { serviceEnv, startServe, type Child } from './children.js';
 import { BenchClient } from './http-client.js';
 import { makePngs } from './images.js';
 import { pngVariant } from './ingest.js';
 import { processCpuMs, runPool } from './pool.js';
+import { postgresStatement } from './production.js';
 import { createDataset, sampleCount } from './service-load.js';
 
-async function pgq(url: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-const builds = process.argv.slice(2);
+const builds = process.argv.slice(2).map((mainJs) => resolve(mainJs));
 const rounds = Number(process.env.AB_ROUNDS ?? 3);
 const seconds = Number(process.env.AB_SECONDS ?? 8);
+const postgresUrl = process.env.AB_PG;
+const WARM_UPS = 300;
+
+interface Run {
+  readonly build: number;
+  readonly tmp: string;
+  readonly key: string;
+  readonly child: Child;
+  readonly client: BenchClient;
+  /** The PostgreSQL schema of this serve, if on PostgreSQL. */
+  readonly schema?: string;
+}
+
+/** A serve of one build on a fresh data dir (and, with AB_PG, a fresh schema). */
+async function startRun(mainJs: string, build: number): Promise<Run> {
+  const tmp = await mkdtemp(join(os.tmpdir(), 'par-'));
+  const key = 'k'.repeat(40);
+  const databaseEnv: Record<string, string> = {};
+  let schema: string | undefined;
+  if (postgresUrl) {
+    schema = `par_${randomBytes(5).toString('hex')}`;
+    await postgresStatement(postgresUrl, `CREATE SCHEMA ${schema}`);
+    const url = new URL(postgresUrl);
+    url.searchParams.set('options', `-c search_path=${schema}`);
+    databaseEnv.SENSORY_DATABASE_URL = url.toString();
+  }
+  const env = await serviceEnv(join(tmp, 'data'), key, { SENSORY_LOG_LEVEL: 'info', ...databaseEnv });
+  const child = await startServe({ name: `b${build}`, mainJs, nodeArgs: [], env, cwd: tmp, stdoutFile: join(tmp, 'out.log') });
+  return { build, tmp, key, child, client: new BenchClient(), schema };
+}
+
+async function stopRun(run: Run): Promise<void> {
+  await run.child.stop();
+  await rm(run.tmp, { recursive: true, force: true });
+  if (run.schema && postgresUrl) await postgresStatement(postgresUrl, `DROP SCHEMA IF EXISTS ${run.schema} CASCADE`);
+}
+
+function post(run: Run, png: Buffer, i: number): Promise<void> {
+  const path = `/v1/datasets/d/samples?category=c${i % 10}`;
+  const headers = { 'api-access-key': run.key, 'content-type': 'image/png' };
+  return run.client.expect(201, { port: run.child.port, method: 'POST', path, headers, body: png }).then(() => undefined);
+}
+
 const base = await makePngs(2, Number(process.env.AB_PNGS ?? 6000));
 let set = 0;
-const sums: number[][] = builds.map(() => []);
-for (let r = 0; r < rounds; r++) {
-  const runs = await Promise.all(builds.map(async (mainJs, b) => {
-    const tmp = await mkdtemp(join(os.tmpdir(), 'par-'));
-    const key = 'k'.repeat(40);
-    const pgBase = process.env.AB_PG; let schema = '';
-    const dbEnv: Record<string, string> = {};
-    if (pgBase) { schema = `par_${randomBytes(5).toString('hex')}`; await pgq(pgBase, `CREATE SCHEMA ${schema}`); const u = new URL(pgBase); u.searchParams.set('options', `-c search_path=${schema}`); dbEnv.SENSORY_DATABASE_URL = u.toString(); }
-    const env = await serviceEnv(join(tmp, 'data'), key, { SENSORY_LOG_LEVEL: 'info', ...dbEnv });
-    const child = await startServe({ name: `b${b}`, mainJs, nodeArgs: [], env, cwd: tmp, stdoutFile: join(tmp, 'out.log') });
-    return { tmp, key, child, client: new BenchClient(), b, schema };
-  }));
-  const post = (run: (typeof runs)[number], png: Buffer, i: number) =>
-    run.client.expect(201, { port: run.child.port, method: 'POST', path: `/v1/datasets/d/samples?category=c${i % 10}`, headers: { 'api-access-key': run.key, 'content-type': 'image/png' }, body: png });
-  await Promise.all(runs.map(async (run) => {
-    await createDataset(run.client, { port: run.child.port, key: run.key }, 'd');
-    await runPool(base.slice(0, 300).map((p) => pngVariant(p, `warm ${r}`)), 8, (png, i) => post(run, png, i).then(() => undefined));
-  }));
+const cpuPerSample: number[][] = builds.map(() => []);
+for (let round = 0; round < rounds; round++) {
+  const runs = await Promise.all(builds.map((mainJs, build) => startRun(mainJs, build)));
+  await Promise.all(
+    runs.map(async (run) => {
+      await createDataset(run.client, { port: run.child.port, key: run.key }, 'd');
+      await runPool(base.slice(0, WARM_UPS).map((p) => pngVariant(p, `warm ${round}`)), 8, (png, i) => post(run, png, i));
+    }),
+  );
   // Rotate which build starts first.
-  const order = runs.map((_, i) => runs[(i + r) % runs.length]);
-  const t0 = performance.now();
-  const results = await Promise.all(order.map(async (run) => {
-    const pngs = base.map((p) => pngVariant(p, `set ${++set}`));
-    const c0 = processCpuMs(run.child.process.pid!);
-    const started = performance.now();
-    const n = await runPool(pngs, 8, (png, i) => post(run, png, i).then(() => undefined), t0 + seconds * 1000);
-    const secs = (performance.now() - started) / 1000;
-    const cpu = (processCpuMs(run.child.process.pid!) - c0) / n;
-    // Every upload answered 201 is there (300 of the warm-up before).
-    const count = await sampleCount(run.client, { port: run.child.port, key: run.key }, 'd');
-    if (count !== n + 300) throw new Error(`build ${run.b}: ${count} samples, ${n + 300} uploads answered 201`);
-    return { b: run.b, n, rate: n / secs, cpu };
-  }));
-  results.sort((a, b) => a.b - b.b);
-  console.log(`round ${r}: ` + results.map((x) => `b${x.b} ${x.rate.toFixed(0)}/s ${x.cpu.toFixed(3)} ms`).join(' | ') + ` load ${os.loadavg()[0].toFixed(1)}`);
-  for (const x of results) sums[x.b].push(x.cpu);
-  await Promise.all(runs.map(async (run) => { await run.child.stop(); await rm(run.tmp, { recursive: true, force: true }); if (run.schema) await pgq(process.env.AB_PG!, `DROP SCHEMA IF EXISTS ${run.schema} CASCADE`); }));
+  const order = runs.map((_, i) => runs[(i + round) % runs.length]);
+  const until = performance.now() + seconds * 1000;
+  const results = await Promise.all(
+    order.map(async (run) => {
+      const pngs = base.map((p) => pngVariant(p, `set ${++set}`));
+      const cpuBefore = processCpuMs(run.child.process.pid!);
+      const started = performance.now();
+      const uploads = await runPool(pngs, 8, (png, i) => post(run, png, i), until);
+      const secs = (performance.now() - started) / 1000;
+      const cpu = (processCpuMs(run.child.process.pid!) - cpuBefore) / uploads;
+      // Every upload answered 201 is there (with the warm-up's).
+      const count = await sampleCount(run.client, { port: run.child.port, key: run.key }, 'd');
+      if (count !== uploads + WARM_UPS) throw new Error(`build ${run.build}: ${count} samples, ${uploads + WARM_UPS} uploads answered 201`);
+      return { build: run.build, rate: uploads / secs, cpu };
+    }),
+  );
+  results.sort((a, b) => a.build - b.build);
+  const line = results.map((r) => `b${r.build} ${r.rate.toFixed(0)}/s ${r.cpu.toFixed(3)} ms`).join(' | ');
+  console.log(`round ${round}: ${line} load ${os.loadavg()[0].toFixed(1)}`);
+  for (const r of results) cpuPerSample[r.build].push(r.cpu);
+  await Promise.all(runs.map(stopRun));
 }
-const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
-console.log('median cpu ms/sample: ' + sums.map((v, b) => `b${b} ${med(v).toFixed(3)}`).join(' '));
-console.log('ratios to b0 per round: ' + sums.slice(1).map((v, i) => `b${i + 1} ` + v.map((x, r) => (x / sums[0][r]).toFixed(3)).join(',')).join(' | '));
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+console.log('median cpu ms/sample: ' + cpuPerSample.map((v, b) => `b${b} ${median(v).toFixed(3)}`).join(' '));
+const ratios = cpuPerSample.slice(1).map((v, i) => `b${i + 1} ` + v.map((x, r) => (x / cpuPerSample[0][r]).toFixed(3)).join(','));
+console.log('ratios to b0 per round: ' + ratios.join(' | '));

@@ -63,7 +63,7 @@ export async function postgresReachable(url: string): Promise<true | string> {
   }
 }
 
-async function postgresStatement(url: string, sql: string): Promise<void> {
+export async function postgresStatement(url: string, sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
