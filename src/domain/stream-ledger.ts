@@ -144,7 +144,9 @@ export type MessageOutcome =
 
 /**
  * A poll's claims on the messages it took, in order, up to `max` positions in all. Copies of
- * positions already claimed by this poll are sent once.
+ * positions already claimed by this poll are sent once: those of these messages, and `sending`,
+ * what it claimed from messages it took before (a poll takes the queue a few messages at a time,
+ * and a copy may come in a later take than its original).
  */
 export function claimMessages(
   before: StreamState,
@@ -153,10 +155,11 @@ export function claimMessages(
   max: number,
   until: number,
   now: number,
+  sendingBefore: readonly PositionRange[] = [],
 ): { state: StreamState; outcomes: MessageOutcome[]; count: number } {
   let state = before;
   let count = 0;
-  let sending: PositionRange[] = [];
+  let sending = normalizeRanges(sendingBefore);
   const outcomes: MessageOutcome[] = [];
   for (const message of messages) {
     if (count >= max) {

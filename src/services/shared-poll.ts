@@ -59,8 +59,10 @@ export async function pollShared(deps: PollerDeps, start: StoredOrder, ref: Stre
     const usable = messages.filter((_, i) => chunks[i]);
     const ranges = chunks.filter((chunk): chunk is ResultMessage => chunk !== undefined);
     const now = clock.now();
+    // What this poll claimed in its earlier takes: a copy of it in this take is not sent twice.
+    const sendingRanges = taken.flatMap((t) => t.ranges);
     const claimed = (await orders.updateStream(ref, (current) => {
-      const outcome = claimMessages(current, pollId, ranges, max - count, now + leaseMs + waitMs, now);
+      const outcome = claimMessages(current, pollId, ranges, max - count, now + leaseMs + waitMs, now, sendingRanges);
       return { state: outcome.state, result: outcome };
     }))!;
     state = claimed.state;

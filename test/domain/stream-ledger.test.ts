@@ -266,6 +266,22 @@ describe('stream ledger: the messages of one poll', () => {
     assert.deepEqual(undeliveredRanges(state), [r(14, 40)]);
   });
 
+  it('a copy of what the poll claimed in an earlier take is a copy, not claimed again', () => {
+    const state = newStream(0, 0, 40);
+    // First take: [8, 16) ahead of [0, 8) (a message refused by a full queue, published again after).
+    const first = claimMessages(state, 'p', [r(0, 4), r(8, 16), r(4, 8)], 100, LEASE, NOW);
+    assert.deepEqual(first.outcomes.map((o) => o.kind), ['claimed', 'claimed', 'claimed']);
+    // Second take of the same poll: the republished [8, 16) and what follows.
+    const second = claimMessages(first.state, 'p', [r(8, 16), r(16, 24)], 100 - first.count, LEASE, NOW, [r(0, 16)]);
+    assert.deepEqual(second.outcomes, [{ kind: 'copy' }, { kind: 'claimed', ranges: [r(16, 24)], whole: true }]);
+    assert.equal(first.count + second.count, 24);
+    // Without what it sends already, the poll's own lease made the copy claimable again.
+    assert.equal(claimMessages(first.state, 'p', [r(8, 16)], 100, LEASE, NOW).outcomes[0].kind, 'claimed');
+    // Part of a message sent already: only the rest is claimed, and the message is not whole.
+    const part = claimMessages(first.state, 'p', [r(12, 20)], 100, LEASE, NOW, [r(0, 16)]);
+    assert.deepEqual(part.outcomes, [{ kind: 'claimed', ranges: [r(16, 20)], whole: false }]);
+  });
+
   it('passes on busy and delivered outcomes', () => {
     let state = newStream(0, 0, 20);
     ({ state } = claimAll(state, 'other', [[4, 8]]));
