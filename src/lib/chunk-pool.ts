@@ -25,7 +25,7 @@ const MAX_CLASS = 8 * 1024 * 1024;
 const MAX_IDLE_BYTES = 256 * 1024 * 1024;
 /** Idle bytes kept for good: what lies idle beyond this is trimmed once no buffer was taken for TRIM_AFTER_MS. */
 const KEEP_IDLE_BYTES = 48 * 1024 * 1024;
-const TRIM_AFTER_MS = 2000;
+export const TRIM_AFTER_MS = 2000;
 
 const idle = new Map<number, Buffer[]>();
 /** Idle buffers over WebAssembly memories, by size (see takeWasmChunk). */
