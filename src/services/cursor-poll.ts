@@ -6,7 +6,7 @@ import { deliveredCount } from '../domain/stream-state.js';
 import { sliceResultMessage, type ResultMessage } from '../formats/result-message.js';
 import type { ReceivedResult, StreamRef } from '../ports/order-queue.js';
 import type { StoredOrder } from '../ports/order-store.js';
-import { decoded, POLL_GATHER_MS, pollResult, TAKE_BATCH, type PollRequest, type PollResult, type PollerDeps, type Waiting } from './order-poll.js';
+import { decoded, gatherTimer, pollResult, TAKE_BATCH, type PollRequest, type PollResult, type PollerDeps, type Waiting } from './order-poll.js';
 import { describeOrder } from './order-report.js';
 
 /** The answer of a poll of a finished order: nothing more will come. */
@@ -53,7 +53,7 @@ export async function pollCursor(deps: PollerDeps, start: StoredOrder, ref: Stre
   let count = 0;
   let checked = false;
   let tookAny = false;
-  let firstAt = 0;
+  const gathered = gatherTimer(clock);
   const deadline = clock.now() + waitMs;
   while (isActive(status) && !state.closed && count < max && position < state.length) {
     watch.arm();
@@ -76,7 +76,6 @@ export async function pollCursor(deps: PollerDeps, start: StoredOrder, ref: Stre
       continue;
     }
     tookAny = true;
-    const before = count;
     let gap = false;
     for (const message of messages) {
       if (gap) {
@@ -110,8 +109,7 @@ export async function pollCursor(deps: PollerDeps, start: StoredOrder, ref: Stre
       position = end;
     }
     if (gap && count > 0) break;
-    if (before === 0 && count > 0) firstAt = clock.now();
-    if (count > 0 && clock.now() - firstAt >= POLL_GATHER_MS) break;
+    if (gathered(count)) break;
   }
   if (tookAny && state.parked) await streams.wake(ref, state);
   return pollResult(stored, ref, {

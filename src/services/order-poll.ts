@@ -74,6 +74,20 @@ export const POLL_GATHER_MS = 100;
 /** Messages a poll takes at once, so that POLL_GATHER_MS is looked at between takes. */
 export const TAKE_BATCH = 8;
 
+/**
+ * A poll's gathering clock: asked after each take with the samples the poll holds so far, it
+ * says whether POLL_GATHER_MS have passed since the poll first held any (time to answer).
+ */
+export function gatherTimer(clock: Clock): (count: number) => boolean {
+  let firstAt: number | undefined;
+  return (count) => {
+    if (count === 0) return false;
+    const now = clock.now();
+    firstAt ??= now;
+    return now - firstAt >= POLL_GATHER_MS;
+  };
+}
+
 /** How a poll waits for something to send: `watch` wakes it (see OrderSignals). */
 export interface Waiting {
   readonly waitMs: number;

@@ -5,7 +5,7 @@ import { deliveredCount, enterMode, lowestUndelivered } from '../domain/stream-s
 import { sliceResultMessage, type ResultMessage } from '../formats/result-message.js';
 import type { ReceivedResult, StreamRef } from '../ports/order-queue.js';
 import type { StoredOrder } from '../ports/order-store.js';
-import { decoded, POLL_GATHER_MS, pollResult, TAKE_BATCH, type PollResult, type PollerDeps, type Waiting } from './order-poll.js';
+import { decoded, gatherTimer, pollResult, TAKE_BATCH, type PollResult, type PollerDeps, type Waiting } from './order-poll.js';
 import { describeOrder } from './order-report.js';
 
 /** A poll without a cursor: shared by whoever polls the rank; delivered once written whole. */
@@ -27,7 +27,7 @@ export async function pollShared(deps: PollerDeps, start: StoredOrder, ref: Stre
   let count = 0;
   let checked = false;
   let tookAny = false;
-  let firstAt = 0;
+  const gathered = gatherTimer(clock);
   const deadline = clock.now() + waitMs;
   while (isActive(describeOrder(stored, clock.now()).status) && !state.closed && count < max) {
     // Whole messages only (one split message at most, when max is below a message): a message
@@ -72,10 +72,9 @@ export async function pollShared(deps: PollerDeps, start: StoredOrder, ref: Stre
         taken.push({ message: usable[i], whole: outcome.whole, ranges: [...outcome.ranges], parts: outcome.ranges.map((range) => sliceResultMessage(ranges[i], range)) });
       } else handBack.push(usable[i]);
     });
-    if (count === 0 && claimed.count > 0) firstAt = clock.now();
     count += claimed.count;
     if (handBack.length > 0 && taken.length === 0 && clock.now() >= deadline) break;
-    if (count > 0 && clock.now() - firstAt >= POLL_GATHER_MS) break;
+    if (gathered(count)) break;
   }
   for (const message of handBack) message.requeue();
   if (tookAny && state.parked) await streams.wake(ref, state);
