@@ -180,9 +180,7 @@ export class MemoryOrderQueue implements OrderQueue {
 
   async purgeResults(ref: StreamRef): Promise<void> {
     const queue = this.live(ref);
-    if (!queue) return;
-    for (const message of queue.messages.splice(0)) releaseChunk(message.body);
-    this.addBytes(queue, -queue.bytes);
+    if (queue) this.drop(queue);
   }
 
   async deleteResultQueue(ref: StreamRef): Promise<void> {
@@ -192,7 +190,7 @@ export class MemoryOrderQueue implements OrderQueue {
     if (queue) this.drop(queue);
   }
 
-  /** A queue removed: its waiting messages' bodies go back to the pool. */
+  /** A queue emptied or removed: its waiting messages' bodies go back to the pool. */
   private drop(queue: ResultQueue): void {
     for (const message of queue.messages.splice(0)) releaseChunk(message.body);
     this.addBytes(queue, -queue.bytes);
