@@ -61,9 +61,9 @@ export function allocateResultMessage(message: ResultMessageFields, allocate: (b
     throw new RangeError('a result message needs one slot, id, label, epoch and augmentation per position');
   }
   if (!/^[\x20-\x7e]{1,40}$/.test(message.orderId)) throw new RangeError('an order id is 1–40 printable ASCII characters');
-  // `allocate` gives a buffer at offset 0 of its own ArrayBuffer (allocUnsafeSlow, the chunk
-  // pool), so the typed-array views below are aligned; its contents may be anything: every byte
-  // but the pixels is written here (the padding zeroed), the pixels are the caller's to fill.
+  // `allocate` gives a buffer at an offset that is a multiple of 8 (allocUnsafeSlow and the chunk
+  // pool give offset 0), so the typed-array views below are aligned; its contents may be anything:
+  // every byte but the pixels is written here (the padding zeroed), the pixels are the caller's.
   const out = allocate(messageBytes(n, message.recordBytes));
   if (out.byteOffset % 8 !== 0) throw new RangeError('a result message is allocated at an offset that is a multiple of 8');
   out.write(MAGIC, 0, 'ascii');
@@ -76,14 +76,14 @@ export function allocateResultMessage(message: ResultMessageFields, allocate: (b
   out.write(message.orderId.padEnd(ID_BYTES, '\0'), 32, ID_BYTES, 'ascii');
   let at = HEADER;
   if (NATIVE_LE) {
-    const doubles = new Float64Array(out.buffer, HEADER, 4 * n);
+    const doubles = new Float64Array(out.buffer, out.byteOffset + HEADER, 4 * n);
     for (let i = 0; i < n; i++) {
       doubles[i] = message.slots[i];
       doubles[n + i] = message.ids[i];
       doubles[2 * n + 2 * i] = message.augments[i].rotation;
       doubles[2 * n + 2 * i + 1] = message.augments[i].scale;
     }
-    const words = new Int32Array(out.buffer, HEADER + 32 * n, 2 * n);
+    const words = new Int32Array(out.buffer, out.byteOffset + HEADER + 32 * n, 2 * n);
     for (let i = 0; i < n; i++) {
       words[i] = message.labels[i];
       words[n + i] = message.epochs[i];
