@@ -11,25 +11,28 @@ import type { DatasetShape } from '../src/domain/dataset-shape.js';
 import { PREVIOUS_WARP_RGB_WASM_BASE64 } from './warp-previous.wasm.js';
 
 interface PreviousExports {
-  readonly memory: WebAssembly.Memory;
   pad_rgb(source: number, padded: number, width: number, height: number): void;
-  warp_rgb(padded: number, target: number, width: number, height: number, cos: number, sin: number): void;
+  warp_rgb(padded: number, target: number, width: number, height: number, cos: number, sin: number, last: number): void;
 }
-const previous = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(PREVIOUS_WARP_RGB_WASM_BASE64, 'base64'))).exports as unknown as PreviousExports;
+const previousMemory = new WebAssembly.Memory({ initial: 1 });
+const previous = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(PREVIOUS_WARP_RGB_WASM_BASE64, 'base64')), {
+  env: { memory: previousMemory },
+}).exports as unknown as PreviousExports;
 
 /** The previous module's JavaScript side, as it was (src/domain/warp-simd.ts): copy in, pad, warp, copy out. */
 function previousWarp(source: Uint8Array, shape: DatasetShape, augment: Augment, out: Uint8Array, outOffset: number): void {
   const theta = (augment.rotation * Math.PI) / 180;
   const { width, height } = shape;
   const size = width * height * 3;
-  const paddedAt = size + 64;
-  const targetAt = paddedAt + (height + 3) * (width + 2) * 3 + 64;
+  const scratchAt = size + 64;
+  const padded = (height + 3) * (width + 2) * 3 + 64;
+  const targetAt = scratchAt + padded + width * 3 + 64;
   const needed = targetAt + size + 64;
-  if (previous.memory.buffer.byteLength < needed) previous.memory.grow(Math.ceil((needed - previous.memory.buffer.byteLength) / 65536));
-  const bytes = new Uint8Array(previous.memory.buffer);
+  if (previousMemory.buffer.byteLength < needed) previousMemory.grow(Math.ceil((needed - previousMemory.buffer.byteLength) / 65536));
+  const bytes = new Uint8Array(previousMemory.buffer);
   bytes.set(source.subarray(0, size), 0);
-  previous.pad_rgb(0, paddedAt, width, height);
-  previous.warp_rgb(paddedAt, targetAt, width, height, Math.cos(theta) / augment.scale, Math.sin(theta) / augment.scale);
+  previous.pad_rgb(0, scratchAt, width, height);
+  previous.warp_rgb(scratchAt, targetAt, width, height, Math.cos(theta) / augment.scale, Math.sin(theta) / augment.scale, scratchAt + padded);
   out.set(bytes.subarray(targetAt, targetAt + size), outOffset);
 }
 

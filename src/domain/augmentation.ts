@@ -80,10 +80,15 @@ export function inMemoryScratchBytes(shape: DatasetShape): number | undefined {
  */
 export function warpInMemory(memory: WebAssembly.Memory, at: number, shape: DatasetShape, augment: Augment, scratchAt: number): void {
   if (isIdentity(augment)) return;
-  const { cos, sin } = inverseMatrix(augment);
-  if (shape.channels !== 3 || !warpRgbInMemory(memory, at, shape, cos, sin, scratchAt)) {
+  if (shape.channels !== 3 || inMemoryScratchBytes(shape) === undefined) {
     throw new Error(`no in-place warp for ${shape.channels}-channel samples here: check inMemoryScratchBytes first`);
   }
+  const { cos, sin } = inverseMatrix(augment);
+  if (warpRgbInMemory(memory, at, shape, cos, sin, scratchAt)) return;
+  // A map the module does not take (scales below its bound, outside the augmentations' range):
+  // the JavaScript warp, from a copy.
+  const sample = new Uint8Array(memory.buffer, at, recordBytes(shape));
+  warpFixedPoint(sample.slice(), shape, augment, sample, 0);
 }
 
 /** The inverse map's entries: source = centre + R(−θ) (p − centre) / scale. */

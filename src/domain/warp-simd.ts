@@ -30,11 +30,19 @@ const instances = new WeakMap<WebAssembly.Memory, WarpExports>();
 
 let memoryBytes: Uint8Array | undefined;
 
-/** Bytes of the padded copy ((height + 3) rows of width + 2 pixels: a border all round and one row read with a zero weight) and the last row, each with slack. */
+/** Pixels of black border around the padded copy (warp-rgb.wat: a row's last group of four may compute up to 3 pixels past the positions it needs, each at most MAX_STEP pixels on). */
+const BORDER = 8;
+/** The largest |cos|, |sin| of the inverse map the module takes (scale 0.5 and up; augmentations go down to 0.7). */
+const MAX_STEP = 2;
+
+/** Bytes of the padded copy (height + 2 × BORDER rows of width + 2 × BORDER pixels) and the last row, each with slack. */
 function scratchLayout(shape: DatasetShape): { padded: number; bytes: number } {
-  const padded = (shape.height + 3) * (shape.width + 2) * 3 + SLACK;
+  const padded = (shape.height + 2 * BORDER) * (shape.width + 2 * BORDER) * 3 + SLACK;
   return { padded, bytes: padded + shape.width * 3 + SLACK };
 }
+
+/** Whether the module can take this inverse map (see MAX_STEP). */
+const withinSteps = (cos: number, sin: number): boolean => Math.abs(cos) <= MAX_STEP && Math.abs(sin) <= MAX_STEP;
 
 /** Scratch bytes that warpRgbInMemory needs, besides the sample itself; 0 where the module is unavailable. */
 export function rgbWarpScratchBytes(shape: DatasetShape): number {
@@ -44,10 +52,11 @@ export function rgbWarpScratchBytes(shape: DatasetShape): number {
 /**
  * warpFixedPoint for 3-channel samples in WebAssembly SIMD, with the same bytes as a result.
  * The sample is copied into the module's memory (the module then surrounds it with a black
- * border) and the result out of it. False when the module is unavailable.
+ * border) and the result out of it. False when the module is unavailable or the map steps
+ * further than MAX_STEP pixels per pixel.
  */
 export function warpRgbSimd(source: Uint8Array, shape: DatasetShape, cos: number, sin: number, out: Uint8Array, outOffset: number): boolean {
-  if (!own || !ownMemory) return false;
+  if (!own || !ownMemory || !withinSteps(cos, sin)) return false;
   const size = shape.width * shape.height * 3;
   const scratchAt = size + SLACK;
   const targetAt = scratchAt + scratchLayout(shape).bytes;
@@ -64,10 +73,10 @@ export function warpRgbSimd(source: Uint8Array, shape: DatasetShape, cos: number
  * The same warp on a sample that lies in a WebAssembly memory at `at`, written back over it:
  * no copy in or out. `scratchAt`: rgbWarpScratchBytes(shape) bytes of the same memory that
  * nothing else uses meanwhile. Only the sample's own bytes and the scratch are written. False
- * when the module is unavailable.
+ * when the module is unavailable or the map steps further than MAX_STEP pixels per pixel.
  */
 export function warpRgbInMemory(memory: WebAssembly.Memory, at: number, shape: DatasetShape, cos: number, sin: number, scratchAt: number): boolean {
-  if (!module) return false;
+  if (!module || !withinSteps(cos, sin)) return false;
   let exports = instances.get(memory);
   if (!exports) {
     exports = instantiate(memory);
