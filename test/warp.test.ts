@@ -293,6 +293,39 @@ describe('the WebAssembly SIMD warp', () => {
     }
   });
 
+  it('gives the same bytes over a grid of rotations and scales, in place too: rows cut into black and the stretch that sees the frame, and maps past the module\'s steps', () => {
+    // Beyond the augmentations' range as well: turned a quarter or half round (negative steps),
+    // unturned with a rescale (a row's v never changes), and scales under 0.5, whose steps the
+    // module does not take (the JavaScript warp runs, in place too).
+    const rotations = [-180, -90, -10, -0.001, 0, 0.001, 7.5, 10, 45, 90];
+    const scales = [0.3, 0.5, 0.7, 0.99, 1, 1.01, 1.5, 4];
+    for (const rgb of [shape(100, 100, 3), shape(5, 3, 3), shape(37, 23, 3), shape(1, 1, 3)]) {
+      const size = rgb.width * rgb.height * 3;
+      const scratch = inMemoryScratchBytes(rgb)!;
+      const at = 16;
+      const scratchAt = at + size;
+      const memory = new WebAssembly.Memory({ initial: Math.ceil((scratchAt + scratch + 16) / 65536) });
+      const bytes = new Uint8Array(memory.buffer);
+      for (const rotation of rotations) {
+        for (const scale of scales) {
+          const augment = { rotation, scale };
+          const source = testImage(rgb, Math.round(rotation * 10 + scale * 100));
+          const js = new Uint8Array(size);
+          const simd = new Uint8Array(size);
+          warpFixedPoint(source, rgb, augment, js, 0);
+          warpInto(source, rgb, augment, simd, 0);
+          assert.deepEqual(simd, js, `${JSON.stringify(rgb)} ${JSON.stringify(augment)}`);
+          bytes.fill(7);
+          bytes.set(source, at);
+          warpInMemory(memory, at, rgb, augment, scratchAt);
+          assert.deepEqual(bytes.subarray(at, at + size), js, `in place: ${JSON.stringify(rgb)} ${JSON.stringify(augment)}`);
+          assert.ok(bytes.subarray(0, at).every((b) => b === 7), 'before the sample');
+          assert.ok(bytes.subarray(scratchAt + scratch).every((b) => b === 7), 'after the scratch');
+        }
+      }
+    }
+  });
+
   it('maps the identity to the source itself', () => {
     for (const rgb of [shape(1, 1, 3), shape(5, 3, 3), shape(100, 100, 3)]) {
       const source = testImage(rgb, 2);
