@@ -23,8 +23,8 @@
 ;; bytes of slack after it, and copied from there, so that nothing after the sample's own bytes is
 ;; touched). The module before this one clamped every position to a one-pixel border and computed
 ;; every pixel of a row that was not wholly outside the frame: the same bytes, 123 machine
-;; instructions per four pixels against 107 as V8 compiles them, and 0.96-1.17x the time per
-;; sample in bench/warp-micro.ts (machine load 9-12).
+;; instructions per four pixels against 103 as V8 compiles them, and 1.04-1.16x the time per
+;; sample in bench/warp-micro.ts (machine load about 10).
 (module
   ;; The memory is the caller's: the module's own (warp-simd.ts), or a batch chunk's, so that a
   ;; chunk's samples are warped where they lie.
@@ -182,6 +182,11 @@
           (local.set $p1 (i32x4.shr_u (i32x4.add (i32x4.shl (local.get $top) (i32.const 11))
             (i32x4.mul (i32x4.sub (i32x4.dot_i16x8_s (i8x16.swizzle (v128.load64_zero (i32.add (local.get $a) (local.get $stride))) (local.get $spread)) (local.get $w)) (local.get $top))
               (i8x16.shuffle 4 5 6 7 4 5 6 7 4 5 6 7 4 5 6 7 (local.get $fy) (local.get $fy)))) (i32.const 21)))
+          ;; A branch never taken ($row is at least 3 here), as a fence between pixels 0–1 and 2–3:
+          ;; without it V8 loads all four pixels' taps before the first products and spills about
+          ;; ten vectors to the stack each step (103 instructions per step with it, 5 of them on the
+          ;; stack, against 107 and 10).
+          (if (i32.eqz (local.get $row)) (then (local.set $p1 (local.get $p0))))
           (local.set $a (i32x4.extract_lane 2 (local.get $addr)))
           (local.set $w (i8x16.shuffle 8 9 10 11 8 9 10 11 8 9 10 11 8 9 10 11 (local.get $wx) (local.get $wx)))
           (local.set $top (i32x4.dot_i16x8_s (i8x16.swizzle (v128.load64_zero (local.get $a)) (local.get $spread)) (local.get $w)))
