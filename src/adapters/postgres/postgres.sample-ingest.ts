@@ -130,6 +130,7 @@ export interface LiveSampleLookup {
  */
 export class LiveSampleLookups {
   private readonly batcher: WriteBatcher<{ name: string; sha256: string }, LiveSampleLookup>;
+  private readonly sql: string;
 
   constructor(
     private readonly db: pg.Pool,
@@ -143,8 +144,6 @@ export class LiveSampleLookups {
        FROM datasets WHERE name = $1`;
     this.batcher = new WriteBatcher((items) => this.lookUp(items));
   }
-
-  private readonly sql: string;
 
   find(name: string, sha256: string): Promise<LiveSampleLookup> {
     return this.batcher.submit({ name, sha256 });
