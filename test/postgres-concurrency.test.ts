@@ -128,6 +128,30 @@ describe('PostgreSQL: several replicas at once', { skip }, () => {
     assert.equal(now.sampleCount, 11);
   });
 
+  it('overlapping groups through two replicas at once: each set of bytes one sample, every copy naming it, revisions gapless', async () => {
+    const ds = await dataset('overlap');
+    // Each round: replica a commits bytes 0..9, replica b bytes 5..14 (and one of them twice), at once.
+    for (let round = 0; round < 5; round++) {
+      const label = (i: number) => `overlap-${round}-${i}`;
+      const groupA = Array.from({ length: 10 }, (_, i) => sample(label(i), 'cat'));
+      const groupB = [...Array.from({ length: 10 }, (_, i) => sample(label(i + 5), 'cat')), sample(label(7), 'cat')];
+      const [outA, outB] = await Promise.all([a.addSamples(ds.id, groupA), b.addSamples(ds.id, groupB)]);
+      const idBySha = new Map<string, number>();
+      for (const [item, outcome] of [...groupA.map((s, i) => [s, outA[i]] as const), ...groupB.map((s, i) => [s, outB[i]] as const)]) {
+        assert.ok(outcome.kind === 'added' || outcome.kind === 'duplicate', `round ${round}: ${outcome.kind}`);
+        const id = outcome.sample.id;
+        assert.equal(idBySha.get(item.sha256) ?? id, id, `round ${round}: one sample per set of bytes`);
+        idBySha.set(item.sha256, id);
+      }
+      assert.equal(idBySha.size, 15);
+      assert.equal([...outA, ...outB].filter((o) => o.kind === 'added').length, 15, `round ${round}: each set of bytes added once`);
+    }
+    const now = (await b.getDataset(ds.name))!;
+    assert.deepEqual([now.revision, now.sampleCount], [75, 75]);
+    const eligible = await a.eligibleSamples(ds.id, { revision: 75, split: 'all' });
+    assert.equal(eligible.length, 75);
+  });
+
   it('the same dataset created through two replicas at once is created once', async () => {
     const spec = { name: `twice-${RUN}`, width: 2, height: 2, channels: 3 as const, testPercent: 5 };
     const results = await Promise.all([a.putDataset(spec), b.putDataset(spec), a.putDataset(spec), b.putDataset(spec)]);

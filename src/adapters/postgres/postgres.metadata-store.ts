@@ -4,7 +4,6 @@ import { SensoryError } from '../../domain/errors.js';
 import { caseConflict } from '../../domain/names.js';
 import { categoriesToAppend, undeclaredCategory } from '../../domain/category-list.js';
 import type { Split } from '../../domain/split.js';
-import type { IndexedBlob } from '../../ports/blob-index.js';
 import type {
   FeedbackInput,
   FeedbackRecord,
@@ -40,6 +39,7 @@ import type {
 import { SYSTEM_ACTOR } from '../../ports/metadata-store.js';
 import { assertUndoable, bulkNotFound, planBulkItem } from '../../domain/bulk-actions.js';
 import { applyAnnotationChange } from '../../domain/sample-annotations.js';
+import { addSamplesInOneStatement, LiveSampleLookups } from './postgres.sample-ingest.js';
 import { MIGRATION_LOCK_KEY, MIGRATIONS_TABLE_SQL, POSTGRES_MIGRATIONS } from './postgres.migrations.js';
 
 const INT8_OID = 20;
@@ -171,12 +171,14 @@ export class PostgresMetadataStore implements MetadataStore {
   /** Shared with the order store, which lives in the same database. */
   readonly pool: pg.Pool;
   private ending: Promise<void> | undefined;
+  private readonly lookups: LiveSampleLookups;
 
   constructor(url: string, options: { max?: number } = {}) {
     // A server that accepts TCP but never answers must not hold requests forever.
     this.pool = new pg.Pool({ connectionString: url, types: TYPES, Client: PreparingClient, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, ...options });
     // An idle connection dropped by the server: the pool discards it and opens another on demand.
     this.pool.on('error', () => undefined);
+    this.lookups = new LiveSampleLookups(this.pool, DATASET_COLUMNS, SAMPLE_SELECT);
   }
 
   async migrate(): Promise<void> {
@@ -287,7 +289,7 @@ export class PostgresMetadataStore implements MetadataStore {
   }
 
   async addSamples(datasetId: number, samples: readonly NewSample[]): Promise<AddOutcome[]> {
-    const { outcomes, revisions } = await this.insertSamples(datasetId, samples);
+    const { outcomes, revisions } = await addSamplesInOneStatement(this.pool, datasetId, samples);
     if (crossesDoubling(revisions.before, revisions.after)) await this.refreshSampleStatistics();
     return outcomes;
   }
@@ -303,170 +305,12 @@ export class PostgresMetadataStore implements MetadataStore {
     await this.pool.query('ANALYZE samples, sample_labels');
   }
 
-  private async insertSamples(
-    datasetId: number,
-    samples: readonly NewSample[],
-  ): Promise<{ outcomes: AddOutcome[]; revisions: { before: number; after: number } }> {
-    return inTransaction(this.pool, async (client) => {
-      const locked = await client.query<{ revision: number; next_category_index: number; categories_declared: boolean }>(
-        'SELECT revision, next_category_index, categories_declared FROM datasets WHERE id = $1 FOR UPDATE',
-        [datasetId],
-      );
-      if (!locked.rows[0]) throw datasetNotFound(datasetId);
-      let { revision, next_category_index: nextIndex } = locked.rows[0];
-      const declared = locked.rows[0].categories_declared;
-      const before = revision;
-      if (samples.length === 0) return { outcomes: [], revisions: { before, after: before } };
-
-      // Everything the call needs, read at once under the lock (a statement of its own, so that
-      // its snapshot sees what the transaction it waited for committed); the decisions are made here.
-      const shas = [...new Set(samples.map((s) => s.sha256))];
-      const names = [...new Set(samples.map((s) => s.category))];
-      const read = await client.query<{ live: SampleRecord[]; known: { idx: number; name: string }[] }>(
-        `SELECT
-           (SELECT coalesce(json_agg(row_to_json(l)), '[]'::json) FROM (${SAMPLE_SELECT}
-              WHERE s.dataset_id = $1 AND s.sha256 = ANY($2::text[]) AND s.deleted_rev IS NULL) l) AS live,
-           (SELECT coalesce(json_agg(json_build_object('idx', c.idx, 'name', c.name)), '[]'::json)
-              FROM categories c WHERE c.dataset_id = $1 AND c.name = ANY($3::text[])) AS known`,
-        [datasetId, shas, names],
-      );
-      const live = { rows: read.rows[0].live };
-      const known = { rows: read.rows[0].known };
-      const categoryIndex = new Map(known.rows.map((row) => [row.name, row.idx]));
-      // Blobs a compaction may have dropped meanwhile: FOR KEY SHARE holds the index rows until
-      // this commit, so dropUnreferencedBlobs either sees these samples or finds its rows held.
-      const needIndexed = [...new Set(samples.filter((s) => s.requireIndexedBlob && !s.newBlob).map((s) => s.sha256))];
-      const indexed = new Set(
-        needIndexed.length === 0
-          ? []
-          : (await client.query<{ sha256: string }>('SELECT sha256 FROM blob_index WHERE sha256 = ANY($1::text[]) FOR KEY SHARE', [needIndexed])).rows.map((r) => r.sha256),
-      );
-      const newCategories: { idx: number; name: string; revision: number }[] = [];
-      const bySha = new Map<string, () => SampleRecord>(live.rows.map((row) => [row.sha256, () => row]));
-      const toInsert: SampleRecord[] = [];
-      const actors = new Map<SampleRecord, Actor>();
-      const hashes = new Map<SampleRecord, string>();
-      const newBlobs: IndexedBlob[] = [];
-      const outcomes: (() => AddOutcome)[] = [];
-
-      for (const item of samples) {
-        const existing = bySha.get(item.sha256);
-        if (existing) {
-          const same = item.category;
-          outcomes.push(() => {
-            const sample = existing();
-            return sample.category === same ? { kind: 'duplicate', sample } : { kind: 'conflict', existing: sample };
-          });
-          continue;
-        }
-        if (declared && !categoryIndex.has(item.category)) {
-          const category = item.category;
-          outcomes.push(() => ({ kind: 'undeclared', category }));
-          continue;
-        }
-        if (item.newBlob) newBlobs.push(item.newBlob);
-        else if (item.requireIndexedBlob && !indexed.has(item.sha256)) {
-          outcomes.push(() => ({ kind: 'blob-missing' }));
-          continue;
-        }
-        revision += 1;
-        let index = categoryIndex.get(item.category);
-        if (index === undefined) {
-          index = nextIndex++;
-          categoryIndex.set(item.category, index);
-          newCategories.push({ idx: index, name: item.category, revision });
-        }
-        const { sha256, category, mediaType, bytes, pixelSlot, splitBucket } = item;
-        const annotations = { filename: item.filename ?? null, tags: [...(item.tags ?? [])], metadata: item.metadata ?? {} };
-        const record = { id: 0, datasetId, sha256, category, categoryIndex: index, revision, createdAt: new Date().toISOString(), mediaType, bytes, pixelSlot, splitBucket, ...annotations };
-        toInsert.push(record);
-        actors.set(record, item.actor ?? SYSTEM_ACTOR);
-        if (item.perceptualHash) hashes.set(record, item.perceptualHash);
-        bySha.set(sha256, () => record);
-        outcomes.push(() => ({ kind: 'added', sample: record }));
-      }
-
-      if (toInsert.length > 0) {
-        if (newCategories.length > 0) {
-          await client.query(
-            `INSERT INTO categories (dataset_id, idx, name, created_rev)
-             SELECT $1, * FROM unnest($2::integer[], $3::text[], $4::bigint[])`,
-            [datasetId, newCategories.map((c) => c.idx), newCategories.map((c) => c.name), newCategories.map((c) => c.revision)],
-          );
-        }
-        const column = <K extends keyof SampleRecord>(key: K) => toInsert.map((r) => r[key]);
-        // One statement for the samples, their first labels and the dataset's counters: one
-        // round trip (the labels' foreign keys are checked at its end, when the samples exist).
-        const ids = await client.query<{ id: number; sha256: string }>(
-          `WITH added AS (
-             INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, label_rev, added_rev, created_at, filename, tags, metadata, phash)
-             SELECT $1, u.sha, u.media, u.bytes, u.slot, u.bucket, u.idx, u.rev, u.rev, u.created, u.filename, u.tags::jsonb, u.metadata::jsonb, u.phash
-             FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::integer[], $7::integer[], $8::bigint[], $9::text[], $17::text[], $18::text[], $19::text[], $23::text[])
-               WITH ORDINALITY AS u(sha, media, bytes, slot, bucket, idx, rev, created, filename, tags, metadata, phash, ord)
-             ORDER BY u.ord
-             RETURNING id, sha256, added_rev, category_idx
-           ), labelled AS (
-             INSERT INTO sample_labels (sample_id, from_rev, category_idx) SELECT id, added_rev, category_idx FROM added
-           ), counted AS (
-             UPDATE datasets SET revision = $10, live_count = live_count + $11, next_category_index = $12 WHERE id = $1
-           ), indexed AS (
-             INSERT INTO blob_index (sha256, segment_id, byte_offset, byte_length)
-             SELECT * FROM unnest($13::text[], $14::bigint[], $15::bigint[], $16::bigint[])
-             ON CONFLICT (sha256) DO NOTHING
-           ), audited AS (
-             INSERT INTO audit_log (dataset_id, sample_id, action, actor, roles, at, revision, detail)
-             SELECT $1, a.id, 'add', w.actor, w.roles, w.at, a.added_rev, jsonb_build_object('category', w.category)
-             FROM added a JOIN unnest($8::bigint[], $20::text[], $21::text[], $9::text[], $22::text[]) AS w(rev, actor, roles, at, category) ON w.rev = a.added_rev
-           )
-           SELECT id, sha256 FROM added`,
-          [
-            datasetId,
-            column('sha256'),
-            column('mediaType'),
-            column('bytes'),
-            column('pixelSlot'),
-            column('splitBucket'),
-            column('categoryIndex'),
-            column('revision'),
-            column('createdAt'),
-            revision,
-            toInsert.length,
-            nextIndex,
-            newBlobs.map((b) => b.sha256),
-            newBlobs.map((b) => b.segment),
-            newBlobs.map((b) => b.offset),
-            newBlobs.map((b) => b.length),
-            column('filename'),
-            toInsert.map((r) => JSON.stringify(r.tags)),
-            toInsert.map((r) => JSON.stringify(r.metadata)),
-            toInsert.map((r) => actors.get(r)!.name),
-            toInsert.map((r) => actors.get(r)!.roles.join(',')),
-            column('category'),
-            toInsert.map((r) => hashes.get(r) ?? null),
-          ],
-        );
-        const idBySha = new Map(ids.rows.map((row) => [row.sha256, row.id]));
-        for (const record of toInsert) (record as { id: number }).id = idBySha.get(record.sha256)!;
-      }
-      return { outcomes: outcomes.map((outcome) => outcome()), revisions: { before, after: revision } };
-    });
-  }
-
   async findLiveSampleBySha(datasetId: number, sha256: string): Promise<SampleRecord | undefined> {
     return (await this.pool.query<SampleRecord>(`${SAMPLE_SELECT} WHERE s.dataset_id = $1 AND s.sha256 = $2 AND s.deleted_rev IS NULL`, [datasetId, sha256])).rows[0];
   }
 
-  async findDatasetAndLiveSample(name: string, sha256: string): Promise<{ dataset?: DatasetRecord; existing?: SampleRecord; blobIndexed?: boolean }> {
-    const { rows } = await this.pool.query<DatasetRecord & { existing: SampleRecord | null; blobIndexed: boolean }>(
-      `SELECT ${DATASET_COLUMNS},
-         (SELECT row_to_json(live) FROM (${SAMPLE_SELECT} WHERE s.dataset_id = datasets.id AND s.sha256 = $2 AND s.deleted_rev IS NULL) live) AS existing,
-         EXISTS (SELECT 1 FROM blob_index WHERE sha256 = $2) AS "blobIndexed"
-       FROM datasets WHERE name = $1`,
-      [name, sha256],
-    );
-    if (!rows[0]) return {};
-    const { existing, blobIndexed, ...dataset } = rows[0];
-    return { dataset, existing: existing ?? undefined, blobIndexed };
+  findDatasetAndLiveSample(name: string, sha256: string): Promise<{ dataset?: DatasetRecord; existing?: SampleRecord; blobIndexed?: boolean }> {
+    return this.lookups.find(name, sha256);
   }
 
   async getSample(datasetId: number, id: number): Promise<SampleRecord | undefined> {
