@@ -1,6 +1,7 @@
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import { SensoryError } from '../../domain/errors.js';
 import { releaseChunk } from '../../lib/chunk-pool.js';
+import { AmqpResultReader, ReaderChannelClosed, type TakenMessage } from './amqp-result-reader.js';
 import {
   parseTask,
   resultQueueName,
@@ -34,7 +35,15 @@ interface Link {
   readonly connection: ChannelModel;
   /** Replaced when the broker closes it (a channel error) while the connection lives on. */
   publisher: ConfirmChannel;
+  /** basic.get with amqplib: for amqps: URLs, which the result reader does not speak. */
   getter: Channel;
+  /**
+   * Takes result messages on a connection of its own, into chunk-pool buffers (amqp: URLs);
+   * undefined while it is being opened again after a loss.
+   */
+  reader?: AmqpResultReader;
+  readerRetryMs: number;
+  readerTimer?: NodeJS.Timeout;
 }
 
 const RECONNECT_MIN_MS = 250;
@@ -56,9 +65,11 @@ function asUnavailable(error: unknown): SensoryError {
 
 /**
  * RabbitMQ with amqplib. One connection (TCP_NODELAY: basic.get stalls ~40 ms per message
- * without it) with a confirm channel for every publish, a channel for basic.get, and a channel
- * per task subscription. The topology and the subscriptions are declared again on every
- * reconnect; while the broker is away, calls fail fast with SENSORY_ERR_UNAVAILABLE.
+ * without it) with a confirm channel for every publish and a channel per task subscription;
+ * result messages are taken on a second, lean connection (AmqpResultReader: one copy per byte,
+ * into pooled buffers) — or, for amqps: URLs, with basic.get on an amqplib channel. The topology
+ * and the subscriptions are declared again on every reconnect; while the broker is away, calls
+ * fail fast with SENSORY_ERR_UNAVAILABLE.
  */
 export class AmqpOrderQueue implements OrderQueue {
   readonly kind = 'amqp' as const;
@@ -116,24 +127,73 @@ export class AmqpOrderQueue implements OrderQueue {
       this.lastError = error.message;
     });
     connection.on('close', () => {
-      if (this.link?.connection === connection) this.link = undefined;
+      const link = this.link;
+      if (link?.connection === connection) {
+        this.link = undefined;
+        this.dropReader(link);
+      }
       this.log('RabbitMQ connection closed');
       this.scheduleReconnect();
     });
+    let link: Link | undefined;
     try {
       const publisher = await this.newPublisher(connection);
       await publisher.assertExchange(this.topology.exchange, 'topic', { durable: true });
       await publisher.assertQueue(this.topology.taskQueue, { durable: true });
       await publisher.bindQueue(this.topology.taskQueue, this.topology.exchange, this.topology.taskRoutingKey);
-      const link: Link = { connection, publisher, getter: await this.newChannel(connection) };
+      link = { connection, publisher, getter: await this.newChannel(connection), readerRetryMs: RECONNECT_MIN_MS };
+      if (this.readsLean) await this.openReader(link);
       this.link = link;
       this.watchPublisher(link);
       for (const subscription of this.subscriptions) await this.subscribe(subscription);
       if (this.signalListeners.length > 0) await this.listenForSignals(link);
     } catch (error) {
+      if (link) this.dropReader(link);
       await connection.close().catch(() => undefined);
       throw error;
     }
+  }
+
+  /** The lean result reader speaks plain amqp: (no TLS). */
+  private get readsLean(): boolean {
+    return this.topology.url.startsWith('amqp:');
+  }
+
+  private async openReader(link: Link): Promise<void> {
+    const reader = await AmqpResultReader.open(this.topology.url, { timeoutMs: 5000, log: this.log });
+    link.reader = reader;
+    link.readerRetryMs = RECONNECT_MIN_MS;
+    reader.onClose((error) => {
+      if (link.reader !== reader) return;
+      link.reader = undefined;
+      if (this.closed || this.link !== link) return;
+      this.log(`RabbitMQ result connection lost: ${error.message}`);
+      this.reopenReader(link);
+    });
+  }
+
+  /** The result connection alone was lost (the main one lives on): open it again, backing off. */
+  private reopenReader(link: Link): void {
+    if (link.readerTimer || this.closed || this.link !== link) return;
+    const delay = link.readerRetryMs;
+    link.readerRetryMs = Math.min(RECONNECT_MAX_MS, link.readerRetryMs * 2);
+    link.readerTimer = setTimeout(() => {
+      link.readerTimer = undefined;
+      if (this.closed || this.link !== link || link.reader) return;
+      this.openReader(link).catch((error: Error) => {
+        this.lastError = error.message;
+        this.reopenReader(link);
+      });
+    }, delay);
+    link.readerTimer.unref();
+  }
+
+  private dropReader(link: Link): void {
+    clearTimeout(link.readerTimer);
+    link.readerTimer = undefined;
+    const reader = link.reader;
+    link.reader = undefined;
+    void reader?.close();
   }
 
   private async newPublisher(connection: ChannelModel): Promise<ConfirmChannel> {
@@ -327,8 +387,48 @@ export class AmqpOrderQueue implements OrderQueue {
     });
   }
 
-  async takeResults(ref: StreamRef, max: number, retried = false): Promise<ReceivedResult[]> {
+  async takeResults(ref: StreamRef, max: number): Promise<ReceivedResult[]> {
     const link = this.current();
+    if (!this.readsLean) return this.takeWithAmqplib(link, ref, max);
+    const reader = link.reader;
+    if (!reader) throw unavailable('the connection that takes results is being opened again');
+    const taken: TakenMessage[] = [];
+    try {
+      while (taken.length < max) {
+        const message = await reader.get(resultQueueName(ref));
+        if (!message) break;
+        taken.push(message);
+      }
+    } catch (error) {
+      // The broker closed the channel (404: the queue is missing) or the connection is gone: what
+      // was taken went back to the queue already; its buffers go back to the pool.
+      for (const message of taken) releaseChunk(message.body);
+      if (error instanceof ReaderChannelClosed) return [];
+      throw unavailable((error as Error).message);
+    }
+    return taken.map((message) => this.takenLean(message, ref));
+  }
+
+  private takenLean(message: TakenMessage, ref: StreamRef): ReceivedResult {
+    let settled = false;
+    const settle = (outcome: 'ack' | 'requeue') => {
+      if (settled) return false;
+      settled = true;
+      message.settle(outcome);
+      // Settled (or put back by the broker): whoever took it is done reading it.
+      releaseChunk(message.body);
+      return true;
+    };
+    return {
+      body: message.body,
+      ack: () => void settle('ack'),
+      requeue: () => {
+        if (settle('requeue')) this.announce(ref.orderId, ref);
+      },
+    };
+  }
+
+  private async takeWithAmqplib(link: Link, ref: StreamRef, max: number, retried = false): Promise<ReceivedResult[]> {
     const channel = link.getter;
     const taken: ReceivedResult[] = [];
     try {
@@ -345,7 +445,7 @@ export class AmqpOrderQueue implements OrderQueue {
       // The channel is shared: a get of another, deleted queue may have closed it under this one.
       // A waiting poll would not look again until signalled, so an existing queue is read again.
       if (!retried && this.link === link && link.getter !== channel && (await this.exists(link, resultQueueName(ref)).catch(() => false))) {
-        return this.takeResults(ref, max, true);
+        return this.takeWithAmqplib(link, ref, max, true);
       }
       return [];
     }
@@ -473,7 +573,10 @@ export class AmqpOrderQueue implements OrderQueue {
     this.reconnectTimer = undefined;
     const link = this.link;
     this.link = undefined;
-    if (link) await link.connection.close().catch(() => undefined);
+    if (link) {
+      this.dropReader(link);
+      await link.connection.close().catch(() => undefined);
+    }
   }
 }
 

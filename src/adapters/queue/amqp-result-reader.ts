@@ -1,0 +1,420 @@
+import net from 'node:net';
+import { releaseChunk, takeChunk } from '../../lib/chunk-pool.js';
+import {
+  FRAME_BODY,
+  FRAME_END,
+  FRAME_HEADER,
+  FRAME_HEARTBEAT,
+  FRAME_METHOD,
+  FRAME_MIN_SIZE,
+  FRAME_PREFIX,
+  HEARTBEAT_FRAME,
+  METHOD,
+  MethodReader,
+  MethodWriter,
+  PROTOCOL_HEADER,
+  parseAmqpUrl,
+  settleFrame,
+  type AmqpAddress,
+} from './amqp-wire.js';
+
+/** A message taken with basic.get: its body is a chunk-pool buffer (lib/chunk-pool.ts), the taker's to give back. */
+export interface TakenMessage {
+  readonly body: Buffer;
+  /**
+   * Settles the message on the channel that delivered it, once; nothing when that channel or the
+   * connection is gone (the broker has put the message back already).
+   */
+  settle(outcome: 'ack' | 'requeue' | 'drop'): void;
+}
+
+/** The broker closed the reading channel, e.g. 404 for a queue that does not exist. */
+export class ReaderChannelClosed extends Error {
+  constructor(readonly replyCode: number, replyText: string) {
+    super(`the broker closed the reading channel: ${replyCode} ${replyText}`);
+  }
+}
+
+export interface ResultReaderOptions {
+  /** For the whole opening handshake. */
+  readonly timeoutMs?: number;
+  /** A larger message is dropped (rejected without requeue) as it arrives, never held in memory. */
+  readonly maxBodyBytes?: number;
+  readonly log?: (line: string) => void;
+}
+
+/** Bytes read from the socket at once into one reused buffer. */
+const READ_BUFFER_BYTES = 256 * 1024;
+const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+const CHANNEL = 1;
+
+/** What a waiter on a channel is given: a method frame's arguments, or a whole message taken. */
+type Answer = MethodReader | { readonly tag: number; readonly body: Buffer | undefined };
+
+interface Waiter {
+  readonly expect: readonly number[];
+  resolve(answer: Answer | undefined): void;
+  reject(error: Error): void;
+}
+
+interface Incoming {
+  readonly tag: number;
+  /** -1 until the content header frame came. */
+  size: number;
+  have: number;
+  /** A pooled buffer of `size` bytes; undefined while the header is awaited, or for a message dropped as too large. */
+  body: Buffer | undefined;
+}
+
+/**
+ * A lean AMQP 0-9-1 connection that only takes messages (basic.get, ack, reject) from queues,
+ * for result messages of about 1 MiB each. amqplib reassembles a message by concatenating socket
+ * reads and then frames (2–3 copies and as many fresh buffers per message, which kept the
+ * collector busy); here the socket reads into one reused buffer and each body frame is copied
+ * once, straight into a chunk-pool buffer of the message's size that the taker gives back once
+ * the message is settled. One channel; gets run one at a time, as the protocol wants for
+ * synchronous methods. A frame larger than the negotiated frame size, a body longer than its
+ * header said, or any frame out of place closes the connection with an error saying so (the
+ * broker then puts back every message not acknowledged); a lost connection fails the get in
+ * progress and every later call.
+ */
+export class AmqpResultReader {
+  private readonly socket: net.Socket;
+  private readonly address: AmqpAddress;
+  private readonly maxBodyBytes: number;
+  private readonly log: (line: string) => void;
+  // The frame parser: a frame's 7-byte prefix, then its payload, then the end octet.
+  private readonly prefix = Buffer.alloc(FRAME_PREFIX);
+  private prefixHave = 0;
+  private phase: 'prefix' | 'payload' | 'end' = 'prefix';
+  private frameType = 0;
+  private frameChannel = 0;
+  private frameSize = 0;
+  private payloadHave = 0;
+  /** Payloads of method and header frames (small), copied here; body frames go to their message. */
+  private framePayload = Buffer.alloc(FRAME_MIN_SIZE);
+  private frameMax = FRAME_MIN_SIZE;
+  private incoming: Incoming | undefined;
+  private readonly waiters = new Map<number, Waiter>();
+  private channelOpen = false;
+  /** Counts the reading channel's openings: a message settles only on the channel that delivered it. */
+  private incarnation = 0;
+  private tail: Promise<unknown> = Promise.resolve();
+  private failure: Error | undefined;
+  private readonly closeListeners: ((error: Error) => void)[] = [];
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private sentSinceBeat = false;
+  private lastReceived = Date.now();
+
+  private constructor(url: string, options: ResultReaderOptions) {
+    this.address = parseAmqpUrl(url);
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.log = options.log ?? (() => undefined);
+    this.socket = net.connect({
+      host: this.address.host,
+      port: this.address.port,
+      noDelay: true,
+      onread: {
+        buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+        callback: (bytes: number, buffer: Uint8Array) => {
+          this.receive(buffer as Buffer, bytes);
+          return true;
+        },
+      },
+    });
+    this.socket.on('error', (error) => this.fail(new Error(`the result connection failed: ${error.message}`)));
+    this.socket.on('close', () => this.fail(new Error('the broker closed the result connection')));
+  }
+
+  /** Connects, authenticates (PLAIN), opens the vhost and the reading channel. */
+  static async open(url: string, options: ResultReaderOptions = {}): Promise<AmqpResultReader> {
+    const reader = new AmqpResultReader(url, options);
+    const timeoutMs = options.timeoutMs ?? 5000;
+    const timer = setTimeout(() => reader.fail(new Error(`the result connection was not open after ${timeoutMs} ms`)), timeoutMs);
+    try {
+      await reader.handshake();
+      return reader;
+    } catch (error) {
+      reader.fail(error as Error);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Why the connection is gone; undefined while it works. */
+  get closedBecause(): Error | undefined {
+    return this.failure;
+  }
+
+  /** Called once when the connection is lost or closed. */
+  onClose(listener: (error: Error) => void): void {
+    if (this.failure) queueMicrotask(() => listener(this.failure!));
+    else this.closeListeners.push(listener);
+  }
+
+  private async handshake(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.socket.once('connect', resolve);
+      this.closeListeners.push(reject);
+    });
+    const start = this.expect(0, [METHOD.connectionStart]);
+    this.write(PROTOCOL_HEADER);
+    const offer = (await start) as MethodReader;
+    offer.octet();
+    offer.octet();
+    offer.longstr(); // server properties
+    const mechanisms = offer.longstr().toString('utf8').split(' ');
+    if (!mechanisms.includes('PLAIN')) throw new Error(`the broker offers no PLAIN login (only ${mechanisms.join(', ')})`);
+    const tune = this.expect(0, [METHOD.connectionTune]);
+    const login = Buffer.from(`\0${this.address.username}\0${this.address.password}`, 'utf8');
+    this.send(0, new MethodWriter(METHOD.connectionStartOk).table({ product: 'sensory result reader', capabilities: { authentication_failure_close: true } }).shortstr('PLAIN').longstr(login).shortstr('en_US'));
+    // A refused login: the broker says why with connection.close (403) instead of tuning — it
+    // does so for a client that announces authentication_failure_close, else it just hangs up.
+    const tuning = (await tune) as MethodReader;
+    const channelMax = tuning.short();
+    const serverFrameMax = tuning.long();
+    const serverHeartbeat = tuning.short();
+    const frameMax = Math.min(...[serverFrameMax, this.address.frameMax].filter((n): n is number => n !== undefined && n > 0), 0xffffffff);
+    const heartbeat = this.address.heartbeat ?? serverHeartbeat;
+    this.send(0, new MethodWriter(METHOD.connectionTuneOk).short(channelMax).long(frameMax).short(heartbeat));
+    this.frameMax = Math.max(FRAME_MIN_SIZE, frameMax);
+    this.framePayload = Buffer.alloc(this.frameMax);
+    if (heartbeat > 0) this.beat(heartbeat);
+    const opened = this.expect(0, [METHOD.connectionOpenOk]);
+    this.send(0, new MethodWriter(METHOD.connectionOpen).shortstr(this.address.vhost).shortstr('').octet(0));
+    await opened;
+    await this.openChannel();
+  }
+
+  /** Heartbeats both ways: one sent when nothing else was for half the interval; silence for two intervals is a lost connection. */
+  private beat(seconds: number): void {
+    this.heartbeatTimer = setInterval(() => {
+      if (Date.now() - this.lastReceived > 2 * seconds * 1000) {
+        this.fail(new Error(`the broker sent nothing for ${2 * seconds} s (heartbeats missed)`));
+        return;
+      }
+      if (!this.sentSinceBeat) this.write(HEARTBEAT_FRAME);
+      this.sentSinceBeat = false;
+    }, (seconds * 1000) / 2);
+    this.heartbeatTimer.unref();
+  }
+
+  private async openChannel(): Promise<void> {
+    const opened = this.expect(CHANNEL, [METHOD.channelOpenOk]);
+    this.send(CHANNEL, new MethodWriter(METHOD.channelOpen).shortstr(''));
+    await opened;
+    this.incarnation++;
+    this.channelOpen = true;
+  }
+
+  /**
+   * Takes the next message of `queue` (basic.get, not auto-acknowledged), or undefined when it
+   * has none. Rejects with ReaderChannelClosed when the broker closes the channel (the queue does
+   * not exist, say): messages taken on it and not settled go back to their queues, and the next
+   * call opens a channel again. Calls run one after another.
+   */
+  get(queue: string): Promise<TakenMessage | undefined> {
+    const run = this.tail.then(() => this.getNow(queue));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async getNow(queue: string): Promise<TakenMessage | undefined> {
+    for (;;) {
+      if (this.failure) throw this.failure;
+      if (!this.channelOpen) await this.openChannel();
+      const answer = this.expect(CHANNEL, [METHOD.basicGetOk, METHOD.basicGetEmpty]);
+      this.send(CHANNEL, new MethodWriter(METHOD.basicGet).short(0).shortstr(queue).octet(0));
+      const taken = await answer;
+      if (!taken || taken instanceof MethodReader) return undefined;
+      const incarnation = this.incarnation;
+      if (taken.body === undefined) {
+        // Too large to be a result message of any release: it cannot be served; dropped, not held.
+        this.log(`dropped a message of queue ${queue} larger than ${this.maxBodyBytes} bytes`);
+        this.settle(incarnation, taken.tag, 'drop');
+        continue;
+      }
+      let settled = false;
+      return {
+        body: taken.body,
+        settle: (outcome) => {
+          if (settled) return;
+          settled = true;
+          this.settle(incarnation, taken.tag, outcome);
+        },
+      };
+    }
+  }
+
+  private settle(incarnation: number, tag: number, outcome: 'ack' | 'requeue' | 'drop'): void {
+    if (this.failure || !this.channelOpen || incarnation !== this.incarnation) return;
+    this.write(settleFrame(CHANNEL, tag, outcome));
+  }
+
+  /** Closes the connection (the broker puts back what was taken and not acknowledged). Safe twice. */
+  async close(): Promise<void> {
+    if (this.failure) return;
+    const closed = this.expect(0, [METHOD.connectionCloseOk]).catch(() => undefined);
+    this.send(0, new MethodWriter(METHOD.connectionClose).short(200).shortstr('closing').short(0).short(0));
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
+    this.fail(new Error('the result reader is closed'));
+  }
+
+  // ------------------------------------------------------------------ frames in
+
+  private receive(chunk: Buffer, end: number): void {
+    this.lastReceived = Date.now();
+    let at = 0;
+    try {
+      while (at < end && !this.failure) {
+        if (this.phase === 'prefix') {
+          const n = Math.min(FRAME_PREFIX - this.prefixHave, end - at);
+          chunk.copy(this.prefix, this.prefixHave, at, at + n);
+          this.prefixHave += n;
+          at += n;
+          if (this.prefixHave === FRAME_PREFIX) this.beginFrame();
+        } else if (this.phase === 'payload') {
+          const n = Math.min(this.frameSize - this.payloadHave, end - at);
+          if (this.frameType !== FRAME_BODY) chunk.copy(this.framePayload, this.payloadHave, at, at + n);
+          else if (this.incoming!.body) chunk.copy(this.incoming!.body, this.incoming!.have + this.payloadHave, at, at + n);
+          this.payloadHave += n;
+          at += n;
+          if (this.payloadHave === this.frameSize) this.phase = 'end';
+        } else {
+          if (chunk[at++] !== FRAME_END) throw new Error('a frame without its end octet (the stream is out of step)');
+          this.phase = 'prefix';
+          this.prefixHave = 0;
+          this.endFrame();
+        }
+      }
+    } catch (error) {
+      this.fail(error as Error);
+    }
+  }
+
+  private beginFrame(): void {
+    this.frameType = this.prefix.readUInt8(0);
+    this.frameChannel = this.prefix.readUInt16BE(1);
+    this.frameSize = this.prefix.readUInt32BE(3);
+    this.payloadHave = 0;
+    if (this.frameSize + FRAME_PREFIX + 1 > this.frameMax) throw new Error(`a frame of ${this.frameSize} bytes, over the negotiated frame size ${this.frameMax}`);
+    if (this.frameType === FRAME_BODY) {
+      const message = this.incoming;
+      if (this.frameChannel !== CHANNEL || !message || message.size < 0) throw new Error('a body frame without a message to carry');
+      if (message.have + this.frameSize > message.size) throw new Error(`a body longer than the ${message.size} bytes its header announced`);
+    }
+    this.phase = this.frameSize === 0 ? 'end' : 'payload';
+  }
+
+  private endFrame(): void {
+    switch (this.frameType) {
+      case FRAME_METHOD:
+        return this.method(new MethodReader(this.framePayload.subarray(0, this.frameSize)));
+      case FRAME_HEADER:
+        return this.contentHeader();
+      case FRAME_BODY: {
+        const message = this.incoming!;
+        message.have += this.frameSize;
+        if (message.have === message.size) this.delivered();
+        return;
+      }
+      case FRAME_HEARTBEAT:
+        return;
+      default:
+        throw new Error(`a frame of unknown type ${this.frameType}`);
+    }
+  }
+
+  private contentHeader(): void {
+    const message = this.incoming;
+    if (this.frameChannel !== CHANNEL || !message || message.size >= 0) throw new Error('a content header without a message to carry');
+    const size = Number(this.framePayload.readBigUInt64BE(4));
+    message.size = size;
+    if (size <= this.maxBodyBytes) message.body = takeChunk(size);
+    if (size === 0) this.delivered();
+  }
+
+  private delivered(): void {
+    const message = this.incoming!;
+    this.incoming = undefined;
+    this.resolve(CHANNEL, { tag: message.tag, body: message.body });
+  }
+
+  private method(args: MethodReader): void {
+    const method = args.method;
+    if (this.frameChannel === 0) {
+      if (method === METHOD.connectionClose) {
+        const code = args.short();
+        const text = args.shortstr();
+        this.send(0, new MethodWriter(METHOD.connectionCloseOk));
+        throw new Error(`the broker closed the result connection: ${code} ${text}`);
+      }
+      return this.resolve(0, args);
+    }
+    if (this.frameChannel !== CHANNEL) throw new Error(`a method on channel ${this.frameChannel}, which this connection never opened`);
+    if (method === METHOD.channelClose) {
+      const code = args.short();
+      const text = args.shortstr();
+      this.send(CHANNEL, new MethodWriter(METHOD.channelCloseOk));
+      this.channelOpen = false;
+      this.dropIncoming();
+      const waiter = this.waiters.get(CHANNEL);
+      this.waiters.delete(CHANNEL);
+      waiter?.reject(new ReaderChannelClosed(code, text));
+      return;
+    }
+    if (method === METHOD.basicGetOk) {
+      if (this.incoming) throw new Error('a message before the previous one was whole');
+      this.incoming = { tag: args.longlong(), size: -1, have: 0, body: undefined };
+      if (!this.waiters.has(CHANNEL)) throw new Error('a message nobody asked for');
+      return;
+    }
+    this.resolve(CHANNEL, args);
+  }
+
+  private resolve(channel: number, answer: Answer): void {
+    const waiter = this.waiters.get(channel);
+    const method = answer instanceof MethodReader ? answer.method : METHOD.basicGetOk;
+    if (!waiter || !waiter.expect.includes(method)) throw new Error(`an unexpected method ${method >> 16}.${method & 0xffff} on channel ${channel}`);
+    this.waiters.delete(channel);
+    waiter.resolve(answer);
+  }
+
+  private expect(channel: number, methods: readonly number[]): Promise<Answer | undefined> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.waiters.has(channel)) return Promise.reject(new Error(`a call on channel ${channel} while another waits`));
+    return new Promise((resolve, reject) => this.waiters.set(channel, { expect: methods, resolve, reject }));
+  }
+
+  // ------------------------------------------------------------------ frames out, failure
+
+  private send(channel: number, method: MethodWriter): void {
+    this.write(method.frame(channel));
+  }
+
+  private write(bytes: Buffer): void {
+    if (this.socket.destroyed) return;
+    this.sentSinceBeat = true;
+    this.socket.write(bytes);
+  }
+
+  private dropIncoming(): void {
+    if (this.incoming?.body) releaseChunk(this.incoming.body);
+    this.incoming = undefined;
+  }
+
+  /** The connection is gone (or unusable): everything waiting fails with `error`, once. */
+  private fail(error: Error): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.channelOpen = false;
+    clearInterval(this.heartbeatTimer);
+    this.dropIncoming();
+    this.socket.destroy();
+    const waiters = [...this.waiters.values()];
+    this.waiters.clear();
+    for (const waiter of waiters) waiter.reject(error);
+    for (const listener of this.closeListeners.splice(0)) listener(error);
+  }
+}
