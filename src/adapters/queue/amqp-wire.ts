@@ -35,6 +35,10 @@ export const METHOD = {
   basicGetEmpty: (60 << 16) | 72,
   basicAck: (60 << 16) | 80,
   basicReject: (60 << 16) | 90,
+  basicPublish: (60 << 16) | 40,
+  basicNack: (60 << 16) | 120,
+  confirmSelect: (85 << 16) | 10,
+  confirmSelectOk: (85 << 16) | 11,
 } as const;
 
 export interface FieldTable {
@@ -213,4 +217,37 @@ export function parseAmqpUrl(url: string): AmqpAddress {
     heartbeat: whole('heartbeat'),
     frameMax: whole('frameMax'),
   };
+}
+
+const FRAME_END_BYTE = Buffer.from([FRAME_END]);
+
+/**
+ * The frames of a non-persistent publish of `body` to `queue` (the default exchange), as the
+ * pieces to write in order: the body's bytes are views of `body`, never copied, so `body` must
+ * not change until they were written. Body frames carry at most frameMax - 8 bytes each.
+ */
+export function publishFrames(channel: number, queue: string, body: Buffer, frameMax: number): Buffer[] {
+  const pieces = [new MethodWriter(METHOD.basicPublish).short(0).shortstr('').shortstr(queue).octet(0).frame(channel)];
+  const header = Buffer.allocUnsafe(FRAME_PREFIX + 15 + 1);
+  header.writeUInt8(FRAME_HEADER, 0);
+  header.writeUInt16BE(channel, 1);
+  header.writeUInt32BE(15, 3);
+  header.writeUInt16BE(60, 7); // class basic
+  header.writeUInt16BE(0, 9); // weight
+  header.writeBigUInt64BE(BigInt(body.length), 11);
+  header.writeUInt16BE(0x1000, 19); // property flags: delivery-mode only
+  header.writeUInt8(1, 21); // delivery-mode 1: not persistent
+  header.writeUInt8(FRAME_END, 22);
+  pieces.push(header);
+  const most = frameMax - FRAME_PREFIX - 1;
+  if (!(most > 0)) throw new RangeError(`a frame size of ${frameMax} leaves no room for a body`);
+  for (let at = 0; at < body.length; at += most) {
+    const size = Math.min(most, body.length - at);
+    const prefix = Buffer.allocUnsafe(FRAME_PREFIX);
+    prefix.writeUInt8(FRAME_BODY, 0);
+    prefix.writeUInt16BE(channel, 1);
+    prefix.writeUInt32BE(size, 3);
+    pieces.push(prefix, body.subarray(at, at + size), FRAME_END_BYTE);
+  }
+  return pieces;
 }

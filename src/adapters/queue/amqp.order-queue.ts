@@ -1,7 +1,7 @@
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import { SensoryError } from '../../domain/errors.js';
 import { releaseChunk } from '../../lib/chunk-pool.js';
-import { AmqpResultReader, ReaderChannelClosed, type TakenMessage } from './amqp-result-reader.js';
+import { AmqpResultConnection, ResultChannelClosed, type TakenMessage } from './amqp-result-connection.js';
 import {
   parseTask,
   resultQueueName,
@@ -35,15 +35,15 @@ interface Link {
   readonly connection: ChannelModel;
   /** Replaced when the broker closes it (a channel error) while the connection lives on. */
   publisher: ConfirmChannel;
-  /** basic.get with amqplib: for amqps: URLs, which the result reader does not speak. */
+  /** basic.get with amqplib: for amqps: URLs, which the result connection does not speak. */
   getter: Channel;
   /**
-   * Takes result messages on a connection of its own, into chunk-pool buffers (amqp: URLs);
-   * undefined while it is being opened again after a loss.
+   * Takes and publishes result messages on a connection of its own, without amqplib's copies
+   * (amqp: URLs); undefined while it is being opened again after a loss.
    */
-  reader?: AmqpResultReader;
-  readerRetryMs: number;
-  readerTimer?: NodeJS.Timeout;
+  results?: AmqpResultConnection;
+  resultsRetryMs: number;
+  resultsTimer?: NodeJS.Timeout;
 }
 
 const RECONNECT_MIN_MS = 250;
@@ -66,7 +66,7 @@ function asUnavailable(error: unknown): SensoryError {
 /**
  * RabbitMQ with amqplib. One connection (TCP_NODELAY: basic.get stalls ~40 ms per message
  * without it) with a confirm channel for every publish and a channel per task subscription;
- * result messages are taken on a second, lean connection (AmqpResultReader: one copy per byte,
+ * result messages are taken on a second, lean connection (AmqpResultConnection: one copy per byte,
  * into pooled buffers) — or, for amqps: URLs, with basic.get on an amqplib channel. The topology
  * and the subscriptions are declared again on every reconnect; while the broker is away, calls
  * fail fast with SENSORY_ERR_UNAVAILABLE.
@@ -130,7 +130,7 @@ export class AmqpOrderQueue implements OrderQueue {
       const link = this.link;
       if (link?.connection === connection) {
         this.link = undefined;
-        this.dropReader(link);
+        this.dropResults(link);
       }
       this.log('RabbitMQ connection closed');
       this.scheduleReconnect();
@@ -141,59 +141,59 @@ export class AmqpOrderQueue implements OrderQueue {
       await publisher.assertExchange(this.topology.exchange, 'topic', { durable: true });
       await publisher.assertQueue(this.topology.taskQueue, { durable: true });
       await publisher.bindQueue(this.topology.taskQueue, this.topology.exchange, this.topology.taskRoutingKey);
-      link = { connection, publisher, getter: await this.newChannel(connection), readerRetryMs: RECONNECT_MIN_MS };
-      if (this.readsLean) await this.openReader(link);
+      link = { connection, publisher, getter: await this.newChannel(connection), resultsRetryMs: RECONNECT_MIN_MS };
+      if (this.readsLean) await this.openResults(link);
       this.link = link;
       this.watchPublisher(link);
       for (const subscription of this.subscriptions) await this.subscribe(subscription);
       if (this.signalListeners.length > 0) await this.listenForSignals(link);
     } catch (error) {
-      if (link) this.dropReader(link);
+      if (link) this.dropResults(link);
       await connection.close().catch(() => undefined);
       throw error;
     }
   }
 
-  /** The lean result reader speaks plain amqp: (no TLS). */
+  /** The lean result connection speaks plain amqp: (no TLS). */
   private get readsLean(): boolean {
     return this.topology.url.startsWith('amqp:');
   }
 
-  private async openReader(link: Link): Promise<void> {
-    const reader = await AmqpResultReader.open(this.topology.url, { timeoutMs: 5000, log: this.log });
-    link.reader = reader;
-    link.readerRetryMs = RECONNECT_MIN_MS;
-    reader.onClose((error) => {
-      if (link.reader !== reader) return;
-      link.reader = undefined;
+  private async openResults(link: Link): Promise<void> {
+    const results = await AmqpResultConnection.open(this.topology.url, { timeoutMs: 5000, log: this.log });
+    link.results = results;
+    link.resultsRetryMs = RECONNECT_MIN_MS;
+    results.onClose((error) => {
+      if (link.results !== results) return;
+      link.results = undefined;
       if (this.closed || this.link !== link) return;
       this.log(`RabbitMQ result connection lost: ${error.message}`);
-      this.reopenReader(link);
+      this.reopenResults(link);
     });
   }
 
   /** The result connection alone was lost (the main one lives on): open it again, backing off. */
-  private reopenReader(link: Link): void {
-    if (link.readerTimer || this.closed || this.link !== link) return;
-    const delay = link.readerRetryMs;
-    link.readerRetryMs = Math.min(RECONNECT_MAX_MS, link.readerRetryMs * 2);
-    link.readerTimer = setTimeout(() => {
-      link.readerTimer = undefined;
-      if (this.closed || this.link !== link || link.reader) return;
-      this.openReader(link).catch((error: Error) => {
+  private reopenResults(link: Link): void {
+    if (link.resultsTimer || this.closed || this.link !== link) return;
+    const delay = link.resultsRetryMs;
+    link.resultsRetryMs = Math.min(RECONNECT_MAX_MS, link.resultsRetryMs * 2);
+    link.resultsTimer = setTimeout(() => {
+      link.resultsTimer = undefined;
+      if (this.closed || this.link !== link || link.results) return;
+      this.openResults(link).catch((error: Error) => {
         this.lastError = error.message;
-        this.reopenReader(link);
+        this.reopenResults(link);
       });
     }, delay);
-    link.readerTimer.unref();
+    link.resultsTimer.unref();
   }
 
-  private dropReader(link: Link): void {
-    clearTimeout(link.readerTimer);
-    link.readerTimer = undefined;
-    const reader = link.reader;
-    link.reader = undefined;
-    void reader?.close();
+  private dropResults(link: Link): void {
+    clearTimeout(link.resultsTimer);
+    link.resultsTimer = undefined;
+    const results = link.results;
+    link.results = undefined;
+    void results?.close();
   }
 
   private async newPublisher(connection: ChannelModel): Promise<ConfirmChannel> {
@@ -363,13 +363,29 @@ export class AmqpOrderQueue implements OrderQueue {
   }
 
   publishResult(ref: StreamRef, body: Buffer): Promise<PublishOutcome> {
-    let publisher: ConfirmChannel;
+    let link: Link;
     try {
-      publisher = this.current().publisher;
+      link = this.current();
     } catch (error) {
       releaseChunk(body);
       throw error;
     }
+    if (link.results) {
+      // Written from the body itself (no copy): it goes back to the pool once the broker has
+      // confirmed it (every byte was read), or the connection is gone (nothing more is written).
+      return link.results.publish(resultQueueName(ref), body).then(
+        (outcome) => {
+          releaseChunk(body);
+          if (outcome === 'published') this.announce(ref.orderId, ref);
+          return outcome;
+        },
+        (error: Error) => {
+          releaseChunk(body);
+          throw unavailable(error.message);
+        },
+      );
+    }
+    const publisher = link.publisher;
     return new Promise((resolve, reject) => {
       try {
         // reject-publish overflow: the broker nacks a publish to a full queue.
@@ -389,13 +405,13 @@ export class AmqpOrderQueue implements OrderQueue {
 
   async takeResults(ref: StreamRef, max: number): Promise<ReceivedResult[]> {
     const link = this.current();
-    if (!this.readsLean) return this.takeWithAmqplib(link, ref, max);
-    const reader = link.reader;
-    if (!reader) throw unavailable('the connection that takes results is being opened again');
+    const results = link.results;
+    // amqps:, or the result connection alone was lost and is being opened again.
+    if (!results) return this.takeWithAmqplib(link, ref, max);
     const taken: TakenMessage[] = [];
     try {
       while (taken.length < max) {
-        const message = await reader.get(resultQueueName(ref));
+        const message = await results.get(resultQueueName(ref));
         if (!message) break;
         taken.push(message);
       }
@@ -403,7 +419,7 @@ export class AmqpOrderQueue implements OrderQueue {
       // The broker closed the channel (404: the queue is missing) or the connection is gone: what
       // was taken went back to the queue already; its buffers go back to the pool.
       for (const message of taken) releaseChunk(message.body);
-      if (error instanceof ReaderChannelClosed) return [];
+      if (error instanceof ResultChannelClosed) return [];
       throw unavailable((error as Error).message);
     }
     return taken.map((message) => this.takenLean(message, ref));
@@ -574,7 +590,7 @@ export class AmqpOrderQueue implements OrderQueue {
     const link = this.link;
     this.link = undefined;
     if (link) {
-      this.dropReader(link);
+      this.dropResults(link);
       await link.connection.close().catch(() => undefined);
     }
   }

@@ -1,5 +1,5 @@
 /**
- * The lean result reader (src/adapters/queue/amqp-result-reader.ts) against the real broker, a
+ * The lean result connection (src/adapters/queue/amqp-result-connection.ts) against the real broker, a
  * TCP relay in front of it (to cut the connection in the middle of a message) and, for frames no
  * real broker sends, a scripted peer on loopback.
  */
@@ -9,7 +9,7 @@ import net from 'node:net';
 import { after, before, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import amqp from 'amqplib';
-import { AmqpResultReader, ReaderChannelClosed } from '../src/adapters/queue/amqp-result-reader.js';
+import { AmqpResultConnection, ResultChannelClosed } from '../src/adapters/queue/amqp-result-connection.js';
 import { FRAME_BODY, FRAME_END, FRAME_HEADER, METHOD, MethodReader, MethodWriter } from '../src/adapters/queue/amqp-wire.js';
 import { chunkPoolStats, releaseChunk } from '../src/lib/chunk-pool.js';
 import { AMQP_URL, describeWithBroker } from './support/broker.js';
@@ -82,11 +82,11 @@ async function relay(onBrokerBytes: (total: number) => void = () => undefined): 
   };
 }
 
-await describeWithBroker('the result reader on RabbitMQ', () => {
+await describeWithBroker('the result connection on RabbitMQ', () => {
   let connection: amqp.ChannelModel;
-  const readers: AmqpResultReader[] = [];
+  const readers: AmqpResultConnection[] = [];
   const open = async (url = AMQP_URL, options = {}) => {
-    const reader = await AmqpResultReader.open(url, options);
+    const reader = await AmqpResultConnection.open(url, options);
     readers.push(reader);
     return reader;
   };
@@ -147,7 +147,7 @@ await describeWithBroker('the result reader on RabbitMQ', () => {
     const name = await queueWith(connection, [Buffer.from('kept')]);
     const reader = await open();
     const taken = (await reader.get(name))!;
-    await assert.rejects(reader.get(`${tag}.no-such-queue`), (error) => error instanceof ReaderChannelClosed && error.replyCode === 404);
+    await assert.rejects(reader.get(`${tag}.no-such-queue`), (error: unknown) => error instanceof ResultChannelClosed && error.replyCode === 404);
     // Settling on the closed channel does nothing (the broker put the message back).
     taken.settle('ack');
     await untilReady(connection, name, 1);
@@ -172,7 +172,36 @@ await describeWithBroker('the result reader on RabbitMQ', () => {
   it('a refused login fails the opening with the broker\'s reason', async () => {
     const url = new URL(AMQP_URL);
     url.password = 'not-the-password';
-    await assert.rejects(AmqpResultReader.open(url.toString()), /403 ACCESS_REFUSED/);
+    await assert.rejects(AmqpResultConnection.open(url.toString()), /403 ACCESS_REFUSED/);
+  });
+
+  it('publishes confirmed, the bodies as they were, in order, also several at once', async () => {
+    const name = await queueWith(connection, []);
+    const results = await open();
+    const bodies = [0, 1, 131_064, 131_065, 1_021_432, 3 * 1024 * 1024 + 5].map((n) => randomBytes(n));
+    assert.deepEqual(await Promise.all(bodies.map((body) => results.publish(name, body))), bodies.map(() => 'published'));
+    for (const body of bodies) {
+      const message = (await results.get(name))!;
+      assert.ok(message.body.equals(body), `a published body of ${body.length} bytes comes back as it was`);
+      message.settle('ack');
+      releaseChunk(message.body);
+    }
+    assert.equal(await results.get(name), undefined);
+  });
+
+  it("answers 'full' when a bounded queue refuses the publish, and publishes again once there is room", async () => {
+    const name = `${tag}.${++queueNumber}`;
+    declared.push(name);
+    const channel = await connection.createChannel();
+    await channel.assertQueue(name, { durable: false, arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
+    await channel.close();
+    const results = await open();
+    assert.equal(await results.publish(name, Buffer.from('one')), 'published');
+    assert.equal(await results.publish(name, Buffer.from('two')), 'full');
+    const one = (await results.get(name))!;
+    one.settle('ack');
+    assert.equal(await results.publish(name, Buffer.from('three')), 'published');
+    assert.equal((await results.get(name))!.body.toString(), 'three');
   });
 
   it('the connection lost in the middle of a message: the get fails with a clear error, so does every later call, and every message not acknowledged is back in the queue', async () => {
@@ -198,6 +227,22 @@ await describeWithBroker('the result reader on RabbitMQ', () => {
       first.settle('ack'); // too late: nothing is sent on a lost connection
       releaseChunk(first.body);
       await untilReady(connection, name, 2);
+      await assert.rejects(reader.publish(name, Buffer.from('late')), /closed the result connection|result connection failed/);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a publish whose confirm the lost connection never brought fails with a clear error', async () => {
+    const name = await queueWith(connection, []);
+    const proxy = await relay();
+    try {
+      const results = await open(proxy.url);
+      assert.equal(await results.publish(name, Buffer.from('first')), 'published');
+      const publishing = results.publish(name, randomBytes(8 * 1024 * 1024));
+      await sleep(1);
+      proxy.cut();
+      await assert.rejects(publishing, /closed the result connection|result connection failed/);
     } finally {
       await proxy.close();
     }
@@ -287,7 +332,7 @@ const getEmpty = (channel: number) => new MethodWriter(METHOD.basicGetEmpty).sho
 it('a frame over the negotiated frame size closes the connection with an error saying so', async () => {
   const peer = await scriptedPeer((channel) => [getOk(channel, 1), contentHeader(channel, 10_000), rawFrame(FRAME_BODY, channel, Buffer.alloc(5000))]);
   try {
-    const reader = await AmqpResultReader.open(peer.url);
+    const reader = await AmqpResultConnection.open(peer.url);
     const lentBefore = chunkPoolStats().lentBytes;
     await assert.rejects(reader.get('q'), /frame of 5000 bytes, over the negotiated frame size 4096/);
     await assert.rejects(reader.get('q'), /frame of 5000 bytes/);
@@ -300,7 +345,7 @@ it('a frame over the negotiated frame size closes the connection with an error s
 it('a body longer than its header announced closes the connection', async () => {
   const peer = await scriptedPeer((channel) => [getOk(channel, 1), contentHeader(channel, 10), rawFrame(FRAME_BODY, channel, Buffer.alloc(11))]);
   try {
-    const reader = await AmqpResultReader.open(peer.url);
+    const reader = await AmqpResultConnection.open(peer.url);
     await assert.rejects(reader.get('q'), /a body longer than the 10 bytes its header announced/);
   } finally {
     await peer.close();
@@ -314,9 +359,9 @@ it('the channel closed in the middle of a message: the get fails, the part recei
       : [getEmpty(channel)],
   );
   try {
-    const reader = await AmqpResultReader.open(peer.url);
+    const reader = await AmqpResultConnection.open(peer.url);
     const lentBefore = chunkPoolStats().lentBytes;
-    await assert.rejects(reader.get('q'), (error) => error instanceof ReaderChannelClosed && error.replyCode === 406);
+    await assert.rejects(reader.get('q'), (error: unknown) => error instanceof ResultChannelClosed && error.replyCode === 406);
     assert.equal(chunkPoolStats().lentBytes, lentBefore);
     assert.equal(await reader.get('q'), undefined);
     await reader.close();

@@ -14,6 +14,7 @@ import {
   MethodWriter,
   PROTOCOL_HEADER,
   parseAmqpUrl,
+  publishFrames,
   settleFrame,
   type AmqpAddress,
 } from './amqp-wire.js';
@@ -28,14 +29,14 @@ export interface TakenMessage {
   settle(outcome: 'ack' | 'requeue' | 'drop'): void;
 }
 
-/** The broker closed the reading channel, e.g. 404 for a queue that does not exist. */
-export class ReaderChannelClosed extends Error {
+/** The broker closed a channel, e.g. 404 for a get from a queue that does not exist. */
+export class ResultChannelClosed extends Error {
   constructor(readonly replyCode: number, replyText: string) {
-    super(`the broker closed the reading channel: ${replyCode} ${replyText}`);
+    super(`the broker closed a result channel: ${replyCode} ${replyText}`);
   }
 }
 
-export interface ResultReaderOptions {
+export interface ResultConnectionOptions {
   /** For the whole opening handshake. */
   readonly timeoutMs?: number;
   /** A larger message is dropped (rejected without requeue) as it arrives, never held in memory. */
@@ -46,7 +47,10 @@ export interface ResultReaderOptions {
 /** Bytes read from the socket at once into one reused buffer. */
 const READ_BUFFER_BYTES = 256 * 1024;
 const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
-const CHANNEL = 1;
+/** basic.get, ack and reject. */
+const GET_CHANNEL = 1;
+/** Publishes in confirm mode. */
+const PUBLISH_CHANNEL = 2;
 
 /** What a waiter on a channel is given: a method frame's arguments, or a whole message taken. */
 type Answer = MethodReader | { readonly tag: number; readonly body: Buffer | undefined };
@@ -54,6 +58,11 @@ type Answer = MethodReader | { readonly tag: number; readonly body: Buffer | und
 interface Waiter {
   readonly expect: readonly number[];
   resolve(answer: Answer | undefined): void;
+  reject(error: Error): void;
+}
+
+interface Confirm {
+  resolve(outcome: 'published' | 'full'): void;
   reject(error: Error): void;
 }
 
@@ -67,18 +76,20 @@ interface Incoming {
 }
 
 /**
- * A lean AMQP 0-9-1 connection that only takes messages (basic.get, ack, reject) from queues,
- * for result messages of about 1 MiB each. amqplib reassembles a message by concatenating socket
- * reads and then frames (2–3 copies and as many fresh buffers per message, which kept the
- * collector busy); here the socket reads into one reused buffer and each body frame is copied
- * once, straight into a chunk-pool buffer of the message's size that the taker gives back once
- * the message is settled. One channel; gets run one at a time, as the protocol wants for
- * synchronous methods. A frame larger than the negotiated frame size, a body longer than its
- * header said, or any frame out of place closes the connection with an error saying so (the
- * broker then puts back every message not acknowledged); a lost connection fails the get in
- * progress and every later call.
+ * A lean AMQP 0-9-1 connection for result messages of about 1 MiB each: it takes them (basic.get,
+ * ack, reject) and publishes them (confirmed), nothing else. amqplib reassembles a message by
+ * concatenating socket reads and then frames (2–3 copies and as many fresh buffers per message,
+ * which kept the collector busy), and publishes through a fresh zeroed buffer per frame; here the
+ * socket reads into one reused buffer and each body frame is copied once, straight into a
+ * chunk-pool buffer of the message's size that the taker gives back once the message is settled,
+ * and a publish hands views of the body to one gathered write (the kernel's copy is the only one).
+ * One channel takes, one publishes; gets run one at a time, as the protocol wants for synchronous
+ * methods. A frame larger than the negotiated frame size, a body longer than its header said, or
+ * any frame out of place closes the connection with an error saying so (the broker then puts
+ * back every message not acknowledged); a lost connection fails the calls in progress and every
+ * later one.
  */
-export class AmqpResultReader {
+export class AmqpResultConnection {
   private readonly socket: net.Socket;
   private readonly address: AmqpAddress;
   private readonly maxBodyBytes: number;
@@ -100,13 +111,18 @@ export class AmqpResultReader {
   /** Counts the reading channel's openings: a message settles only on the channel that delivered it. */
   private incarnation = 0;
   private tail: Promise<unknown> = Promise.resolve();
+  /** The publishing channel in confirm mode, being opened or open; undefined when closed. */
+  private publishing: Promise<void> | undefined;
+  /** Publishes awaiting the broker's confirm, by sequence number (in order). */
+  private readonly confirms = new Map<number, Confirm>();
+  private publishSeq = 0;
   private failure: Error | undefined;
   private readonly closeListeners: ((error: Error) => void)[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private sentSinceBeat = false;
   private lastReceived = Date.now();
 
-  private constructor(url: string, options: ResultReaderOptions) {
+  private constructor(url: string, options: ResultConnectionOptions) {
     this.address = parseAmqpUrl(url);
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.log = options.log ?? (() => undefined);
@@ -127,15 +143,15 @@ export class AmqpResultReader {
   }
 
   /** Connects, authenticates (PLAIN), opens the vhost and the reading channel. */
-  static async open(url: string, options: ResultReaderOptions = {}): Promise<AmqpResultReader> {
-    const reader = new AmqpResultReader(url, options);
+  static async open(url: string, options: ResultConnectionOptions = {}): Promise<AmqpResultConnection> {
+    const connection = new AmqpResultConnection(url, options);
     const timeoutMs = options.timeoutMs ?? 5000;
-    const timer = setTimeout(() => reader.fail(new Error(`the result connection was not open after ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => connection.fail(new Error(`the result connection was not open after ${timeoutMs} ms`)), timeoutMs);
     try {
-      await reader.handshake();
-      return reader;
+      await connection.handshake();
+      return connection;
     } catch (error) {
-      reader.fail(error as Error);
+      connection.fail(error as Error);
       throw error;
     } finally {
       clearTimeout(timer);
@@ -168,7 +184,7 @@ export class AmqpResultReader {
     if (!mechanisms.includes('PLAIN')) throw new Error(`the broker offers no PLAIN login (only ${mechanisms.join(', ')})`);
     const tune = this.expect(0, [METHOD.connectionTune]);
     const login = Buffer.from(`\0${this.address.username}\0${this.address.password}`, 'utf8');
-    this.send(0, new MethodWriter(METHOD.connectionStartOk).table({ product: 'sensory result reader', capabilities: { authentication_failure_close: true } }).shortstr('PLAIN').longstr(login).shortstr('en_US'));
+    this.send(0, new MethodWriter(METHOD.connectionStartOk).table({ product: 'sensory result connection', capabilities: { authentication_failure_close: true } }).shortstr('PLAIN').longstr(login).shortstr('en_US'));
     // A refused login: the broker says why with connection.close (403) instead of tuning — it
     // does so for a client that announces authentication_failure_close, else it just hangs up.
     const tuning = (await tune) as MethodReader;
@@ -201,16 +217,67 @@ export class AmqpResultReader {
   }
 
   private async openChannel(): Promise<void> {
-    const opened = this.expect(CHANNEL, [METHOD.channelOpenOk]);
-    this.send(CHANNEL, new MethodWriter(METHOD.channelOpen).shortstr(''));
+    const opened = this.expect(GET_CHANNEL, [METHOD.channelOpenOk]);
+    this.send(GET_CHANNEL, new MethodWriter(METHOD.channelOpen).shortstr(''));
     await opened;
     this.incarnation++;
     this.channelOpen = true;
   }
 
   /**
+   * Publishes `body` to `queue` (default exchange, not persistent) and resolves once the broker
+   * confirms it: 'full' when it refused it (a bounded queue with reject-publish overflow). The
+   * body is written as it is, not copied: it must not change until the promise settles. Rejects
+   * when the connection or the channel is lost before the confirm (the message may or may not
+   * have been queued).
+   */
+  async publish(queue: string, body: Buffer): Promise<'published' | 'full'> {
+    if (this.failure) throw this.failure;
+    this.publishing ??= this.openPublishing().catch((error: Error) => {
+      this.publishing = undefined;
+      throw error;
+    });
+    await this.publishing;
+    if (this.failure) throw this.failure;
+    const seq = ++this.publishSeq;
+    const confirmed = new Promise<'published' | 'full'>((resolve, reject) => this.confirms.set(seq, { resolve, reject }));
+    this.sentSinceBeat = true;
+    this.socket.cork();
+    for (const piece of publishFrames(PUBLISH_CHANNEL, queue, body, this.frameMax)) this.socket.write(piece);
+    this.socket.uncork();
+    return confirmed;
+  }
+
+  private async openPublishing(): Promise<void> {
+    const opened = this.expect(PUBLISH_CHANNEL, [METHOD.channelOpenOk]);
+    this.send(PUBLISH_CHANNEL, new MethodWriter(METHOD.channelOpen).shortstr(''));
+    await opened;
+    const selected = this.expect(PUBLISH_CHANNEL, [METHOD.confirmSelectOk]);
+    this.send(PUBLISH_CHANNEL, new MethodWriter(METHOD.confirmSelect).octet(0));
+    await selected;
+    // Confirms count the channel's publishes from 1.
+    this.publishSeq = 0;
+  }
+
+  /** basic.ack or basic.nack from the broker: the publishes up to `tag` (multiple) or `tag` alone. */
+  private confirm(tag: number, multiple: boolean, outcome: 'published' | 'full'): void {
+    for (const [seq, waiting] of this.confirms) {
+      if (seq > tag) break;
+      if (!multiple && seq !== tag) continue;
+      this.confirms.delete(seq);
+      waiting.resolve(outcome);
+    }
+  }
+
+  private failConfirms(error: Error): void {
+    const waiting = [...this.confirms.values()];
+    this.confirms.clear();
+    for (const confirm of waiting) confirm.reject(error);
+  }
+
+  /**
    * Takes the next message of `queue` (basic.get, not auto-acknowledged), or undefined when it
-   * has none. Rejects with ReaderChannelClosed when the broker closes the channel (the queue does
+   * has none. Rejects with ResultChannelClosed when the broker closes the channel (the queue does
    * not exist, say): messages taken on it and not settled go back to their queues, and the next
    * call opens a channel again. Calls run one after another.
    */
@@ -224,8 +291,8 @@ export class AmqpResultReader {
     for (;;) {
       if (this.failure) throw this.failure;
       if (!this.channelOpen) await this.openChannel();
-      const answer = this.expect(CHANNEL, [METHOD.basicGetOk, METHOD.basicGetEmpty]);
-      this.send(CHANNEL, new MethodWriter(METHOD.basicGet).short(0).shortstr(queue).octet(0));
+      const answer = this.expect(GET_CHANNEL, [METHOD.basicGetOk, METHOD.basicGetEmpty]);
+      this.send(GET_CHANNEL, new MethodWriter(METHOD.basicGet).short(0).shortstr(queue).octet(0));
       const taken = await answer;
       if (!taken || taken instanceof MethodReader) return undefined;
       const incarnation = this.incarnation;
@@ -249,7 +316,7 @@ export class AmqpResultReader {
 
   private settle(incarnation: number, tag: number, outcome: 'ack' | 'requeue' | 'drop'): void {
     if (this.failure || !this.channelOpen || incarnation !== this.incarnation) return;
-    this.write(settleFrame(CHANNEL, tag, outcome));
+    this.write(settleFrame(GET_CHANNEL, tag, outcome));
   }
 
   /** Closes the connection (the broker puts back what was taken and not acknowledged). Safe twice. */
@@ -258,7 +325,7 @@ export class AmqpResultReader {
     const closed = this.expect(0, [METHOD.connectionCloseOk]).catch(() => undefined);
     this.send(0, new MethodWriter(METHOD.connectionClose).short(200).shortstr('closing').short(0).short(0));
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
-    this.fail(new Error('the result reader is closed'));
+    this.fail(new Error('the result connection is closed'));
   }
 
   // ------------------------------------------------------------------ frames in
@@ -301,7 +368,7 @@ export class AmqpResultReader {
     if (this.frameSize + FRAME_PREFIX + 1 > this.frameMax) throw new Error(`a frame of ${this.frameSize} bytes, over the negotiated frame size ${this.frameMax}`);
     if (this.frameType === FRAME_BODY) {
       const message = this.incoming;
-      if (this.frameChannel !== CHANNEL || !message || message.size < 0) throw new Error('a body frame without a message to carry');
+      if (this.frameChannel !== GET_CHANNEL || !message || message.size < 0) throw new Error('a body frame without a message to carry');
       if (message.have + this.frameSize > message.size) throw new Error(`a body longer than the ${message.size} bytes its header announced`);
     }
     this.phase = this.frameSize === 0 ? 'end' : 'payload';
@@ -328,7 +395,7 @@ export class AmqpResultReader {
 
   private contentHeader(): void {
     const message = this.incoming;
-    if (this.frameChannel !== CHANNEL || !message || message.size >= 0) throw new Error('a content header without a message to carry');
+    if (this.frameChannel !== GET_CHANNEL || !message || message.size >= 0) throw new Error('a content header without a message to carry');
     const size = Number(this.framePayload.readBigUInt64BE(4));
     message.size = size;
     if (size <= this.maxBodyBytes) message.body = takeChunk(size);
@@ -338,7 +405,7 @@ export class AmqpResultReader {
   private delivered(): void {
     const message = this.incoming!;
     this.incoming = undefined;
-    this.resolve(CHANNEL, { tag: message.tag, body: message.body });
+    this.resolve(GET_CHANNEL, { tag: message.tag, body: message.body });
   }
 
   private method(args: MethodReader): void {
@@ -352,25 +419,37 @@ export class AmqpResultReader {
       }
       return this.resolve(0, args);
     }
-    if (this.frameChannel !== CHANNEL) throw new Error(`a method on channel ${this.frameChannel}, which this connection never opened`);
+    if (this.frameChannel !== GET_CHANNEL && this.frameChannel !== PUBLISH_CHANNEL) throw new Error(`a method on channel ${this.frameChannel}, which this connection never opened`);
     if (method === METHOD.channelClose) {
       const code = args.short();
       const text = args.shortstr();
-      this.send(CHANNEL, new MethodWriter(METHOD.channelCloseOk));
-      this.channelOpen = false;
-      this.dropIncoming();
-      const waiter = this.waiters.get(CHANNEL);
-      this.waiters.delete(CHANNEL);
-      waiter?.reject(new ReaderChannelClosed(code, text));
+      this.send(this.frameChannel, new MethodWriter(METHOD.channelCloseOk));
+      const closed = new ResultChannelClosed(code, text);
+      if (this.frameChannel === GET_CHANNEL) {
+        this.channelOpen = false;
+        this.dropIncoming();
+      } else {
+        this.publishing = undefined;
+        this.failConfirms(closed);
+      }
+      const waiter = this.waiters.get(this.frameChannel);
+      this.waiters.delete(this.frameChannel);
+      waiter?.reject(closed);
       return;
     }
-    if (method === METHOD.basicGetOk) {
+    if (this.frameChannel === PUBLISH_CHANNEL && (method === METHOD.basicAck || method === METHOD.basicNack)) {
+      const tag = args.longlong();
+      const bits = args.octet();
+      this.confirm(tag, (bits & 1) === 1, method === METHOD.basicAck ? 'published' : 'full');
+      return;
+    }
+    if (method === METHOD.basicGetOk && this.frameChannel === GET_CHANNEL) {
       if (this.incoming) throw new Error('a message before the previous one was whole');
       this.incoming = { tag: args.longlong(), size: -1, have: 0, body: undefined };
-      if (!this.waiters.has(CHANNEL)) throw new Error('a message nobody asked for');
+      if (!this.waiters.has(GET_CHANNEL)) throw new Error('a message nobody asked for');
       return;
     }
-    this.resolve(CHANNEL, args);
+    this.resolve(this.frameChannel, args);
   }
 
   private resolve(channel: number, answer: Answer): void {
@@ -412,6 +491,7 @@ export class AmqpResultReader {
     clearInterval(this.heartbeatTimer);
     this.dropIncoming();
     this.socket.destroy();
+    this.failConfirms(error);
     const waiters = [...this.waiters.values()];
     this.waiters.clear();
     for (const waiter of waiters) waiter.reject(error);
