@@ -292,7 +292,7 @@ function contentHeader(channel: number, size: number): Buffer {
  * A peer on loopback that opens like a broker (frame max 4096, no heartbeats) and answers each
  * basic.get with `onGet(channel, getNumber)`: the frames to send back.
  */
-async function scriptedPeer(onGet: (channel: number, n: number) => Buffer[]): Promise<{ url: string; close(): Promise<void> }> {
+async function scriptedPeer(onGet: (channel: number, n: number) => Buffer[], tune = { frameMax: 4096, agreed: (_frameMax: number) => undefined as void }): Promise<{ url: string; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
@@ -307,7 +307,12 @@ async function scriptedPeer(onGet: (channel: number, n: number) => Buffer[]): Pr
         }
         if (type !== 1) return;
         const method = new MethodReader(payload).method;
-        if (method === METHOD.connectionStartOk) socket.write(new MethodWriter(METHOD.connectionTune).short(16).long(4096).short(0).frame(0));
+        if (method === METHOD.connectionStartOk) socket.write(new MethodWriter(METHOD.connectionTune).short(16).long(tune.frameMax).short(0).frame(0));
+        else if (method === METHOD.connectionTuneOk) {
+          const agreed = new MethodReader(payload);
+          agreed.short();
+          tune.agreed(agreed.long());
+        }
         else if (method === METHOD.connectionOpen) socket.write(new MethodWriter(METHOD.connectionOpenOk).shortstr('').frame(0));
         else if (method === METHOD.channelOpen) socket.write(new MethodWriter(METHOD.channelOpenOk).longstr(Buffer.alloc(0)).frame(channel));
         else if (method === METHOD.basicGet) for (const frame of onGet(channel, ++gets)) socket.write(frame);
@@ -365,6 +370,20 @@ it('the channel closed in the middle of a message: the get fails, the part recei
     assert.equal(chunkPoolStats().lentBytes, lentBefore);
     assert.equal(await reader.get('q'), undefined);
     await reader.close();
+  } finally {
+    await peer.close();
+  }
+});
+
+it("the frame size: a broker without a limit gets amqplib's default (128 KiB), a frameMax in the URL bounds what is accepted", async () => {
+  const agreed: number[] = [];
+  const peer = await scriptedPeer((channel) => [getOk(channel, 1), contentHeader(channel, 20_000), rawFrame(FRAME_BODY, channel, Buffer.alloc(10_000))], { frameMax: 0, agreed: (n) => void agreed.push(n) });
+  try {
+    const unbounded = await AmqpResultConnection.open(peer.url);
+    const bounded = await AmqpResultConnection.open(`${peer.url}?frameMax=8192`);
+    assert.deepEqual(agreed, [131_072, 8192]);
+    await assert.rejects(bounded.get('q'), /frame of 10000 bytes, over the negotiated frame size 8192/);
+    await unbounded.close();
   } finally {
     await peer.close();
   }

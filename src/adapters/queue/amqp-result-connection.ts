@@ -1,13 +1,12 @@
 import net from 'node:net';
 import { releaseChunk, takeChunk } from '../../lib/chunk-pool.js';
+import { FrameReader } from './amqp-frame-reader.js';
 import {
   FRAME_BODY,
-  FRAME_END,
   FRAME_HEADER,
   FRAME_HEARTBEAT,
   FRAME_METHOD,
   FRAME_MIN_SIZE,
-  FRAME_PREFIX,
   HEARTBEAT_FRAME,
   METHOD,
   MethodReader,
@@ -47,6 +46,8 @@ export interface ResultConnectionOptions {
 /** Bytes read from the socket at once into one reused buffer. */
 const READ_BUFFER_BYTES = 256 * 1024;
 const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+/** The frame size asked for when the URL sets none (amqplib's default: RabbitMQ's too). */
+const DEFAULT_FRAME_MAX = 131_072;
 /** basic.get, ack and reject. */
 const GET_CHANNEL = 1;
 /** Publishes in confirm mode. */
@@ -94,17 +95,14 @@ export class AmqpResultConnection {
   private readonly address: AmqpAddress;
   private readonly maxBodyBytes: number;
   private readonly log: (line: string) => void;
-  // The frame parser: a frame's 7-byte prefix, then its payload, then the end octet.
-  private readonly prefix = Buffer.alloc(FRAME_PREFIX);
-  private prefixHave = 0;
-  private phase: 'prefix' | 'payload' | 'end' = 'prefix';
-  private frameType = 0;
+  private readonly frames = new FrameReader({
+    bodyTarget: (channel, size) => this.bodyTarget(channel, size),
+    frame: (type, channel, payload) => this.frame(type, channel, payload),
+  });
+  /** The channel of the frame being handled. */
   private frameChannel = 0;
-  private frameSize = 0;
-  private payloadHave = 0;
-  /** Payloads of method and header frames (small), copied here; body frames go to their message. */
-  private framePayload = Buffer.alloc(FRAME_MIN_SIZE);
-  private frameMax = FRAME_MIN_SIZE;
+  /** The size of the body frame being read. */
+  private bodyFrameBytes = 0;
   private incoming: Incoming | undefined;
   private readonly waiters = new Map<number, Waiter>();
   private channelOpen = false;
@@ -191,11 +189,11 @@ export class AmqpResultConnection {
     const channelMax = tuning.short();
     const serverFrameMax = tuning.long();
     const serverHeartbeat = tuning.short();
-    const frameMax = Math.min(...[serverFrameMax, this.address.frameMax].filter((n): n is number => n !== undefined && n > 0), 0xffffffff);
+    // The smaller of the broker's limit (0: none) and ours: the URL's frameMax, else amqplib's default.
+    const frameMax = Math.max(FRAME_MIN_SIZE, Math.min(this.address.frameMax || DEFAULT_FRAME_MAX, serverFrameMax || Number.POSITIVE_INFINITY));
     const heartbeat = this.address.heartbeat ?? serverHeartbeat;
     this.send(0, new MethodWriter(METHOD.connectionTuneOk).short(channelMax).long(frameMax).short(heartbeat));
-    this.frameMax = Math.max(FRAME_MIN_SIZE, frameMax);
-    this.framePayload = Buffer.alloc(this.frameMax);
+    this.frames.frameMax = frameMax;
     if (heartbeat > 0) this.beat(heartbeat);
     const opened = this.expect(0, [METHOD.connectionOpenOk]);
     this.send(0, new MethodWriter(METHOD.connectionOpen).shortstr(this.address.vhost).shortstr('').octet(0));
@@ -243,7 +241,7 @@ export class AmqpResultConnection {
     const confirmed = new Promise<'published' | 'full'>((resolve, reject) => this.confirms.set(seq, { resolve, reject }));
     this.sentSinceBeat = true;
     this.socket.cork();
-    for (const piece of publishFrames(PUBLISH_CHANNEL, queue, body, this.frameMax)) this.socket.write(piece);
+    for (const piece of publishFrames(PUBLISH_CHANNEL, queue, body, this.frames.frameMax)) this.socket.write(piece);
     this.socket.uncork();
     return confirmed;
   }
@@ -332,71 +330,47 @@ export class AmqpResultConnection {
 
   private receive(chunk: Buffer, end: number): void {
     this.lastReceived = Date.now();
-    let at = 0;
+    if (this.failure) return;
     try {
-      while (at < end && !this.failure) {
-        if (this.phase === 'prefix') {
-          const n = Math.min(FRAME_PREFIX - this.prefixHave, end - at);
-          chunk.copy(this.prefix, this.prefixHave, at, at + n);
-          this.prefixHave += n;
-          at += n;
-          if (this.prefixHave === FRAME_PREFIX) this.beginFrame();
-        } else if (this.phase === 'payload') {
-          const n = Math.min(this.frameSize - this.payloadHave, end - at);
-          if (this.frameType !== FRAME_BODY) chunk.copy(this.framePayload, this.payloadHave, at, at + n);
-          else if (this.incoming!.body) chunk.copy(this.incoming!.body, this.incoming!.have + this.payloadHave, at, at + n);
-          this.payloadHave += n;
-          at += n;
-          if (this.payloadHave === this.frameSize) this.phase = 'end';
-        } else {
-          if (chunk[at++] !== FRAME_END) throw new Error('a frame without its end octet (the stream is out of step)');
-          this.phase = 'prefix';
-          this.prefixHave = 0;
-          this.endFrame();
-        }
-      }
+      this.frames.push(chunk, end);
     } catch (error) {
       this.fail(error as Error);
     }
   }
 
-  private beginFrame(): void {
-    this.frameType = this.prefix.readUInt8(0);
-    this.frameChannel = this.prefix.readUInt16BE(1);
-    this.frameSize = this.prefix.readUInt32BE(3);
-    this.payloadHave = 0;
-    if (this.frameSize + FRAME_PREFIX + 1 > this.frameMax) throw new Error(`a frame of ${this.frameSize} bytes, over the negotiated frame size ${this.frameMax}`);
-    if (this.frameType === FRAME_BODY) {
-      const message = this.incoming;
-      if (this.frameChannel !== GET_CHANNEL || !message || message.size < 0) throw new Error('a body frame without a message to carry');
-      if (message.have + this.frameSize > message.size) throw new Error(`a body longer than the ${message.size} bytes its header announced`);
-    }
-    this.phase = this.frameSize === 0 ? 'end' : 'payload';
+  private bodyTarget(channel: number, size: number): { buffer: Buffer; offset: number } | undefined {
+    const message = this.incoming;
+    if (channel !== GET_CHANNEL || !message || message.size < 0) throw new Error('a body frame without a message to carry');
+    if (message.have + size > message.size) throw new Error(`a body longer than the ${message.size} bytes its header announced`);
+    this.bodyFrameBytes = size;
+    return message.body ? { buffer: message.body, offset: message.have } : undefined;
   }
 
-  private endFrame(): void {
-    switch (this.frameType) {
+  private frame(type: number, channel: number, payload: Buffer): void {
+    if (this.failure) return;
+    this.frameChannel = channel;
+    switch (type) {
       case FRAME_METHOD:
-        return this.method(new MethodReader(this.framePayload.subarray(0, this.frameSize)));
+        return this.method(new MethodReader(payload));
       case FRAME_HEADER:
-        return this.contentHeader();
+        return this.contentHeader(payload);
       case FRAME_BODY: {
         const message = this.incoming!;
-        message.have += this.frameSize;
+        message.have += this.bodyFrameBytes;
         if (message.have === message.size) this.delivered();
         return;
       }
       case FRAME_HEARTBEAT:
         return;
       default:
-        throw new Error(`a frame of unknown type ${this.frameType}`);
+        throw new Error(`a frame of unknown type ${type}`);
     }
   }
 
-  private contentHeader(): void {
+  private contentHeader(payload: Buffer): void {
     const message = this.incoming;
     if (this.frameChannel !== GET_CHANNEL || !message || message.size >= 0) throw new Error('a content header without a message to carry');
-    const size = Number(this.framePayload.readBigUInt64BE(4));
+    const size = Number(payload.readBigUInt64BE(4));
     message.size = size;
     if (size <= this.maxBodyBytes) message.body = takeChunk(size);
     if (size === 0) this.delivered();
