@@ -47,6 +47,10 @@ interface Link {
 }
 
 const RECONNECT_MIN_MS = 250;
+/** A stream's results are signalled at most once per this window (see announceStream). */
+const SIGNAL_EVERY_MS = 50;
+/** Past this many streams remembered, those whose window is over are forgotten. */
+const MAX_SIGNALLED_STREAMS = 1024;
 const RECONNECT_MAX_MS = 5000;
 
 /** Addresses (IPv4, IPv6, host:port) in a driver's message: logged, never sent to a client. */
@@ -81,6 +85,8 @@ export class AmqpOrderQueue implements OrderQueue {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly subscriptions = new Set<Subscription>();
   private readonly signalListeners: ((orderId: string, stream?: StreamRef) => void)[] = [];
+  /** When each stream was last signalled, and the signal due at the end of its window, if any. */
+  private readonly signalled = new Map<string, { at: number; timer: NodeJS.Timeout | undefined }>();
 
   constructor(
     private readonly topology: AmqpTopology,
@@ -376,7 +382,7 @@ export class AmqpOrderQueue implements OrderQueue {
       return link.results.publish(resultQueueName(ref), body).then(
         (outcome) => {
           releaseChunk(body);
-          if (outcome === 'published') this.announce(ref.orderId, ref);
+          if (outcome === 'published') this.announceStream(ref);
           return outcome;
         },
         (error: Error) => {
@@ -390,7 +396,7 @@ export class AmqpOrderQueue implements OrderQueue {
       try {
         // reject-publish overflow: the broker nacks a publish to a full queue.
         publisher.sendToQueue(resultQueueName(ref), body, { persistent: false }, (error) => {
-          if (!error) this.announce(ref.orderId, ref);
+          if (!error) this.announceStream(ref);
           resolve(error ? 'full' : 'published');
         });
       } catch (error) {
@@ -439,7 +445,7 @@ export class AmqpOrderQueue implements OrderQueue {
       body: message.body,
       ack: () => void settle('ack'),
       requeue: () => {
-        if (settle('requeue')) this.announce(ref.orderId, ref);
+        if (settle('requeue')) this.announceStream(ref);
       },
     };
   }
@@ -504,7 +510,7 @@ export class AmqpOrderQueue implements OrderQueue {
       requeue: () =>
         settle(() => {
           channel.nack(message, false, true);
-          this.announce(ref.orderId, ref);
+          this.announceStream(ref);
         }),
     };
   }
@@ -531,6 +537,37 @@ export class AmqpOrderQueue implements OrderQueue {
 
   async signal(orderId: string): Promise<void> {
     this.announce(orderId);
+  }
+
+  /**
+   * Signals the stream's news (results published or handed back): at once when it had none for
+   * SIGNAL_EVERY_MS, else once at the end of that window for everything in it. A worker publishes
+   * a result every few milliseconds; a signal for each one cost the worker a write and every serve
+   * process a delivery and a parse, while a waiting poll needs only to hear that its queue is no
+   * longer empty.
+   */
+  private announceStream(ref: StreamRef): void {
+    const key = resultQueueName(ref);
+    const now = performance.now();
+    const last = this.signalled.get(key);
+    if (!last || now - last.at >= SIGNAL_EVERY_MS) {
+      if (this.signalled.size >= MAX_SIGNALLED_STREAMS) this.forgetSignalled(now);
+      this.signalled.set(key, { at: now, timer: undefined });
+      this.announce(ref.orderId, ref);
+      return;
+    }
+    if (last.timer) return;
+    last.timer = setTimeout(() => {
+      last.timer = undefined;
+      last.at = performance.now();
+      this.announce(ref.orderId, ref);
+    }, SIGNAL_EVERY_MS - (now - last.at));
+    last.timer.unref();
+  }
+
+  /** Streams signalled longer ago than the window (nothing pending) need no entry any more. */
+  private forgetSignalled(now: number): void {
+    for (const [key, last] of this.signalled) if (!last.timer && now - last.at >= SIGNAL_EVERY_MS) this.signalled.delete(key);
   }
 
   /**
@@ -585,6 +622,8 @@ export class AmqpOrderQueue implements OrderQueue {
       await Promise.allSettled([...subscription.inFlight]);
     }));
     this.closed = true;
+    for (const last of this.signalled.values()) clearTimeout(last.timer);
+    this.signalled.clear();
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     const link = this.link;
