@@ -47,11 +47,11 @@ interface Link {
 }
 
 const RECONNECT_MIN_MS = 250;
+const RECONNECT_MAX_MS = 5000;
 /** A stream's results are signalled at most once per this window (see announceStream). */
 const SIGNAL_EVERY_MS = 50;
 /** Past this many streams remembered, those whose window is over are forgotten. */
 const MAX_SIGNALLED_STREAMS = 1024;
-const RECONNECT_MAX_MS = 5000;
 
 /** Addresses (IPv4, IPv6, host:port) in a driver's message: logged, never sent to a client. */
 const ADDRESS = /\[?[0-9a-f]*:[0-9a-f:]+\]?(:\d+)?|\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b|\b[a-z0-9.-]+:\d{2,5}\b/gi;
@@ -69,9 +69,10 @@ function asUnavailable(error: unknown): SensoryError {
 
 /**
  * RabbitMQ with amqplib. One connection (TCP_NODELAY: basic.get stalls ~40 ms per message
- * without it) with a confirm channel for every publish and a channel per task subscription;
- * result messages are taken on a second, lean connection (AmqpResultConnection: one copy per byte,
- * into pooled buffers) — or, for amqps: URLs, with basic.get on an amqplib channel. The topology
+ * without it) with a confirm channel for tasks and signals and a channel per task subscription;
+ * result messages are taken and published on a second, lean connection (AmqpResultConnection: one
+ * copy per byte received, none published, pooled buffers) — or, for amqps: URLs and while that
+ * connection is being opened again, on amqplib channels (basic.get, confirms). The topology
  * and the subscriptions are declared again on every reconnect; while the broker is away, calls
  * fail fast with SENSORY_ERR_UNAVAILABLE.
  */
@@ -147,14 +148,24 @@ export class AmqpOrderQueue implements OrderQueue {
       await publisher.assertExchange(this.topology.exchange, 'topic', { durable: true });
       await publisher.assertQueue(this.topology.taskQueue, { durable: true });
       await publisher.bindQueue(this.topology.taskQueue, this.topology.exchange, this.topology.taskRoutingKey);
-      link = { connection, publisher, getter: await this.newChannel(connection), resultsRetryMs: RECONNECT_MIN_MS };
-      if (this.readsLean) await this.openResults(link);
-      this.link = link;
-      this.watchPublisher(link);
+      const opened: Link = { connection, publisher, getter: await this.newChannel(connection), resultsRetryMs: RECONNECT_MIN_MS };
+      link = opened;
+      this.link = opened;
+      // Results go through amqplib until the result connection opens (it is tried again on failure).
+      if (this.readsLean) {
+        await this.openResults(opened).catch((error: Error) => {
+          this.log(`RabbitMQ: the result connection did not open: ${error.message}`);
+          this.reopenResults(opened);
+        });
+      }
+      this.watchPublisher(opened);
       for (const subscription of this.subscriptions) await this.subscribe(subscription);
-      if (this.signalListeners.length > 0) await this.listenForSignals(link);
+      if (this.signalListeners.length > 0) await this.listenForSignals(opened);
     } catch (error) {
-      if (link) this.dropResults(link);
+      if (link) {
+        if (this.link === link) this.link = undefined;
+        this.dropResults(link);
+      }
       await connection.close().catch(() => undefined);
       throw error;
     }
@@ -445,7 +456,7 @@ export class AmqpOrderQueue implements OrderQueue {
       body: message.body,
       ack: () => void settle('ack'),
       requeue: () => {
-        if (settle('requeue')) this.announceStream(ref);
+        if (settle('requeue')) this.announce(ref.orderId, ref);
       },
     };
   }
@@ -510,7 +521,7 @@ export class AmqpOrderQueue implements OrderQueue {
       requeue: () =>
         settle(() => {
           channel.nack(message, false, true);
-          this.announceStream(ref);
+          this.announce(ref.orderId, ref);
         }),
     };
   }
@@ -540,11 +551,13 @@ export class AmqpOrderQueue implements OrderQueue {
   }
 
   /**
-   * Signals the stream's news (results published or handed back): at once when it had none for
-   * SIGNAL_EVERY_MS, else once at the end of that window for everything in it. A worker publishes
-   * a result every few milliseconds; a signal for each one cost the worker a write and every serve
+   * Signals results published to the stream: at once when it had no such signal for
+   * SIGNAL_EVERY_MS, else once at the end of that window for all of them. A worker publishes a
+   * result every few milliseconds; a signal for each one cost the worker a write and every serve
    * process a delivery and a parse, while a waiting poll needs only to hear that its queue is no
-   * longer empty.
+   * longer empty. A result handed back is signalled at once (announce): polls that compete for a
+   * stream hand results back to each other, and 600 polls on 20 streams took up to three times
+   * as long to be served when those signals waited for their window too.
    */
   private announceStream(ref: StreamRef): void {
     const key = resultQueueName(ref);
