@@ -79,6 +79,28 @@ describe('RabbitMQ channels and connections closed by the broker', { skip }, () 
     assert.deepEqual(unhandled, []);
   });
 
+  test('the result connection lost on its own: results go through the amqplib channels meanwhile, the connection is opened again, and what was taken and not acknowledged comes back', { timeout: 30_000 }, async () => {
+    const internals = () => (queue as unknown as { link?: { results?: { socket: { destroy(): void } } } }).link;
+    await queue.ensureResultQueue(ref('order-c'), bound(10), 60);
+    assert.equal(await queue.publishResult(ref('order-c'), Buffer.from('before')), 'published');
+    const first = internals()?.results;
+    assert.ok(first, 'results travel on the result connection');
+    const taken = await queue.takeResults(ref('order-c'), 5);
+    assert.deepEqual(taken.map((message) => message.body.toString()), ['before']);
+    first.socket.destroy();
+    // Settling on the lost connection does nothing: the broker has put the message back.
+    taken[0].ack();
+    assert.equal(await eventually(() => queue.publishResult(ref('order-c'), Buffer.from('after')), 5000, 'publish a result meanwhile'), 'published');
+    const deadline = Date.now() + 10_000;
+    while (!(internals()?.results && internals()?.results !== first) && Date.now() < deadline) await sleep(50);
+    assert.ok(internals()?.results && internals()?.results !== first, 'the result connection was opened again');
+    const again = await eventually(() => queue.takeResults(ref('order-c'), 5), 5000, 'take results after the loss');
+    assert.deepEqual(again.map((message) => message.body.toString()), ['before', 'after']);
+    for (const message of again) message.ack();
+    assert.deepEqual(await queue.takeResults(ref('order-c'), 5), []);
+    assert.deepEqual(unhandled, []);
+  });
+
   test('the broker restarted: 503-class errors while it is away, then publishing and consuming resume', { timeout: 60_000 }, async () => {
     await broker.stop();
     await assert.rejects(queue.publishTasks([task('order-b', 1)]), (error) => isSensoryError(error) && error.code === 'SENSORY_ERR_UNAVAILABLE');
@@ -88,6 +110,12 @@ describe('RabbitMQ channels and connections closed by the broker', { skip }, () 
     const deadline = Date.now() + 10_000;
     while (!handled.includes(2) && Date.now() < deadline) await sleep(50);
     assert.ok(handled.includes(2), 'the consumer resubscribed after the restart');
+    // Result queues are not durable: declared again, they carry results both ways again.
+    await eventually(() => queue.ensureResultQueue(ref('order-b'), bound(10), 60), 10_000, 'declare a result queue after the restart');
+    assert.equal(await eventually(() => queue.publishResult(ref('order-b'), Buffer.from('r2')), 10_000, 'publish a result after the restart'), 'published');
+    const taken = await eventually(() => queue.takeResults(ref('order-b'), 5), 10_000, 'take results after the restart');
+    assert.deepEqual(taken.map((message) => message.body.toString()), ['r2']);
+    taken[0].ack();
     assert.deepEqual(unhandled, []);
   });
 });
