@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
-import { CONFIG_VARIABLES, ConfigError, loadConfig, type Config } from '../src/config/config.js';
+import { CONFIG_VARIABLES, ConfigError, defaultIngestThreads, loadConfig, type Config } from '../src/config/config.js';
 
 const SPEC = '/work/shared/SPEC.md';
 const MiB = 1024 * 1024;
@@ -79,7 +79,7 @@ describe('loadConfig', () => {
       exportLeaseMs: 30_000,
       exportConcurrency: 1,
       warpThreads: 0,
-      ingestThreads: 0,
+      ingestThreads: defaultIngestThreads(),
       webhookTimeoutMs: 5000,
       webhookMaxAttempts: 12,
       webhookRetryBaseMs: 1000,
@@ -155,6 +155,12 @@ describe('loadConfig', () => {
     assert.deepEqual([config.orderMaxTtlSeconds, config.maxOrderSamples, config.maxOrderShards, config.maxOrderRanks], [86400, 5_000_000, 300, 8]);
     assert.equal(config.warpThreads, 2);
     assert.equal(config.ingestThreads, 3);
+  });
+
+  it('decodes bulk items on one thread by default where there is a second core, on the event loop on one core; 0 turns the threads off', () => {
+    assert.deepEqual([1, 2, 4, 64].map((cores) => defaultIngestThreads(cores)), [0, 1, 1, 1]);
+    assert.equal(loadConfig({}).ingestThreads, defaultIngestThreads());
+    assert.equal(loadConfig({ SENSORY_INGEST_THREADS: '0' }).ingestThreads, 0);
   });
 
   it('takes each backend URL scheme its table has: sqlite:, postgres:, postgresql: for the database, file: for blobs', () => {

@@ -86,20 +86,57 @@ describe('DecodeThreads', () => {
   it('keeps hundreds of uploads at once apart, and every arena slot is free again once each digest is released', async () => {
     const shape: DatasetShape = { width: 30, height: 30, channels: 3 };
     const pngs = await Promise.all(Array.from({ length: 200 }, (_, i) => png(30, 30, 3, 100 + i)));
-    const digests = await Promise.all(pngs.map((bytes) => pool.digest(bytes, shape)));
-    for (const [i, digest] of digests.entries()) {
-      assert.equal(digest.sha256, sha(pngs[i]));
-      assert.deepEqual(Buffer.from(digest.decoded!.pixels), picture(30, 30, 3, 100 + i));
-    }
-    for (const digest of digests) {
-      digest.release?.();
-      digest.release?.(); // twice is once
-    }
+    // More than the arena's slots at once: those past them wait for the slots released here.
+    await Promise.all(
+      pngs.map(async (bytes, i) => {
+        const digest = await pool.digest(bytes, shape);
+        assert.equal(digest.sha256, sha(bytes));
+        assert.deepEqual(Buffer.from(digest.decoded!.pixels), picture(30, 30, 3, 100 + i));
+        digest.release?.();
+        digest.release?.(); // twice is once
+      }),
+    );
     const full = pool.freeArenaSlots;
     const more = await pool.digest(pngs[0], shape);
     assert.equal(pool.freeArenaSlots, full - 1);
     more.release?.();
     assert.equal(pool.freeArenaSlots, full);
+  });
+
+  it('bounds the uploads handed to the threads by the arena: past its slots an upload waits for one, first come first served, and is never copied', async () => {
+    const bounded = new DecodeThreads(1);
+    try {
+      const shape: DatasetShape = { width: 30, height: 30, channels: 3 };
+      const slots = bounded.freeArenaSlots;
+      const pngs = await Promise.all(Array.from({ length: slots + 8 }, (_, i) => png(30, 30, 3, 900 + i)));
+      const order: number[] = [];
+      const jobs = pngs.map((bytes, i) => bounded.digest(bytes, shape).then((digest) => (order.push(i), digest)));
+      assert.equal(bounded.waitingForSlots, 8);
+      const first = await Promise.all(jobs.slice(0, slots));
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(order.length, slots, 'no slot is free: the last 8 are not posted');
+      assert.equal(bounded.waitingForSlots, 8);
+      for (const digest of first.slice(0, 8)) digest.release?.();
+      const rest = await Promise.all(jobs.slice(slots));
+      assert.deepEqual(order.slice(slots), [0, 1, 2, 3, 4, 5, 6, 7].map((k) => slots + k));
+      for (const [k, digest] of rest.entries()) {
+        assert.equal(digest.sha256, sha(pngs[slots + k]));
+        assert.ok(digest.release, 'decoded in an arena slot, not into a copy');
+        assert.deepEqual(Buffer.from(digest.decoded!.pixels), picture(30, 30, 3, 900 + slots + k));
+      }
+      for (const digest of [...first.slice(8), ...rest]) digest.release?.();
+      assert.equal(bounded.freeArenaSlots, slots);
+      assert.equal(bounded.waitingForSlots, 0);
+
+      // Closing fails the uploads still waiting for a slot.
+      const held = await Promise.all(pngs.slice(0, slots).map((bytes) => bounded.digest(bytes, shape)));
+      const waiting = assert.rejects(bounded.digest(pngs[0], shape), /closed/);
+      await bounded.close();
+      await waiting;
+      for (const digest of held) digest.release?.();
+    } finally {
+      await bounded.close();
+    }
   });
 
   it('fails the jobs of a thread that dies, naming it, frees their slots, and carries on with a new thread', async () => {

@@ -57,8 +57,8 @@ export async function openServeRuntime(config: Config, log: (message: string) =>
   const imageLimits = { maxPixels: config.maxImagePixels, maxFrames: config.maxImageFrames };
   const imaging = new SharpImaging(imageLimits);
   const nearDuplicates = new NearDuplicateService(store, pixels);
-  const ingest = new IngestService(store, blobs, pixels, imaging, config.maxSampleBytes, metrics, nearDuplicates);
   const decodeThreads = config.ingestThreads > 0 ? new DecodeThreads(config.ingestThreads, imageLimits).startAll() : undefined;
+  const ingest = new IngestService(store, blobs, pixels, imaging, config.maxSampleBytes, metrics, nearDuplicates, decodeThreads);
   const archiveLimits = { maxSampleBytes: config.maxSampleBytes, maxItems: config.maxBulkItems };
   // The purge acts for the service itself: it sees every owner's orders.
   const SERVICE_CALLER = { owner: 'sensory', admin: true } as const;

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { isSensoryError } from '../domain/errors.js';
+import { ExternalGarbage } from '../lib/external-garbage.js';
 import type { ImageDigests } from '../ports/imaging.js';
 import type { Actor, MetadataStore } from '../ports/metadata-store.js';
 import { BrokenArchive, archiveItems, brokenArchiveError, type ArchiveLimits } from './archive-items.js';
@@ -42,6 +43,13 @@ const IN_FLIGHT_BYTES = 64 * 1024 * 1024;
  * duplicates, with their ids).
  */
 export class BulkUploadService {
+  /**
+   * With decoding on threads, the event loop's own heap grows too slowly for V8 to collect the
+   * read buffers of committed items in time (lib/external-garbage.ts); on the event loop, the
+   * decoding's own allocations bring those collections soon enough.
+   */
+  private readonly garbage = new ExternalGarbage();
+
   constructor(
     private readonly store: MetadataStore,
     private readonly ingest: IngestService,
@@ -68,6 +76,7 @@ export class BulkUploadService {
           record(index, { path: item.path, status: 'rejected', error: { code: item.error.code, message: item.error.message } });
           continue;
         }
+        if (this.digests) this.garbage.itemRead();
         const size = item.bytes.length;
         bytesInFlight += size;
         const digest = this.digests?.digest(item.bytes, dataset);

@@ -39,8 +39,8 @@ const MAX_JOBS_PER_MESSAGE = 32;
 const BUSY_JOBS = 8;
 /**
  * Slots of the arena. An item holds one from its digest until its pixels are written (not until
- * its commit); past them, items are copied. More slots measured worse on memory: the items
- * waiting for the event loop kept their pages resident.
+ * its commit); an upload that fits a slot waits for one when all are taken. More slots measured
+ * worse on memory: the items waiting for the event loop kept their pages resident.
  */
 const ARENA_SLOTS = 64;
 /** An upload and its pixels that fit together (a 100×100 RGB record and a PNG of up to 34 KB) use a slot; larger ones are copied. */
@@ -94,6 +94,12 @@ interface Waiting {
  * an upload is copied into a free slot, its pixels are decoded into the same slot, and the slot
  * is free again when the caller releases the digest (once the pixels are written). No memory is allocated or handed over per
  * upload, which on a busy machine cost more (garbage collections, transfers) than the copying.
+ *
+ * The arena is also the bound on the work handed to the threads: an upload that fits a slot
+ * waits for a free one (first come, first served) rather than travelling as a copy. Copies were
+ * what a bulk upload's 256 items in flight sent past the 64 slots, and each came back as pixels
+ * allocated by the thread and freed only by the event loop's next full collection: 10–20 MB more
+ * of the thread's memory while a long body streamed. Only uploads too large for a slot are copied.
  */
 export class DecodeThreads implements ImageDigests {
   private readonly workers: Worker[] = [];
@@ -105,6 +111,8 @@ export class DecodeThreads implements ImageDigests {
   private readonly posted: number[] = [];
   private arena?: SharedArrayBuffer;
   private readonly freeSlots: number[] = [];
+  /** Uploads waiting for a slot, in the order they came. */
+  private readonly slotWaiters: Array<{ readonly take: (slot: number) => void; readonly fail: (error: Error) => void }> = [];
   private nextId = 0;
   private closed = false;
 
@@ -120,15 +128,33 @@ export class DecodeThreads implements ImageDigests {
     return this.arena ? this.freeSlots.length : ARENA_SLOTS;
   }
 
+  /** Uploads waiting for a free arena slot (for tests). */
+  get waitingForSlots(): number {
+    return this.slotWaiters.length;
+  }
+
   digest(bytes: Buffer, shape: DatasetShape): Promise<Digest> {
     if (this.closed) return Promise.reject(new Error('the decode threads are closed'));
+    const fitsSlot = ((bytes.length + 7) & ~7) + recordBytes(shape) <= SLOT_BYTES;
+    if (!fitsSlot) return this.post(bytes, shape, undefined);
+    this.ensureArena();
+    const slot = this.freeSlots.pop();
+    if (slot !== undefined) return this.post(bytes, shape, slot);
+    return new Promise<number>((take, fail) => this.slotWaiters.push({ take, fail })).then((freed) => this.post(bytes, shape, freed));
+  }
+
+  /** Posts an upload to the thread with the fewest jobs waiting: in arena slot `slot`, or as a copy. */
+  private post(bytes: Buffer, shape: DatasetShape, slot: number | undefined): Promise<Digest> {
+    if (this.closed) {
+      this.freeSlot(slot);
+      return Promise.reject(new Error('the decode threads are closed'));
+    }
     let index = 0;
     for (let i = 1; i < this.threads; i++) if ((this.load[i] ?? 0) < (this.load[index] ?? 0)) index = i;
     const worker = (this.workers[index] ??= this.start(index));
     const plain = { width: shape.width, height: shape.height, channels: shape.channels };
     const id = this.nextId++;
     const pixelsAt = (bytes.length + 7) & ~7;
-    const slot = pixelsAt + recordBytes(shape) <= SLOT_BYTES ? this.freeSlots.pop() : undefined;
     let job: DigestJob;
     if (slot !== undefined) {
       new Uint8Array(this.arena!, slot * SLOT_BYTES, bytes.length).set(bytes);
@@ -162,6 +188,7 @@ export class DecodeThreads implements ImageDigests {
   /** Ends the threads; jobs still running fail. Safe to call twice. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const waiter of this.slotWaiters.splice(0)) waiter.fail(new Error('the decode threads are closed'));
     await Promise.allSettled(this.workers.splice(0).map((worker) => worker.terminate()));
   }
 
@@ -218,16 +245,23 @@ export class DecodeThreads implements ImageDigests {
     return { sha256, decoded: { mediaType: 'image/png', pixels, perceptualHash: reply.perceptualHash! }, release };
   }
 
+  /** A slot back: to the upload that has waited longest for one, else to the free list. */
   private freeSlot(slot: number | undefined): void {
-    if (slot !== undefined) this.freeSlots.push(slot);
+    if (slot === undefined) return;
+    const waiter = this.slotWaiters.shift();
+    if (waiter) waiter.take(slot);
+    else this.freeSlots.push(slot);
+  }
+
+  private ensureArena(): void {
+    if (this.arena) return;
+    this.arena = new SharedArrayBuffer(ARENA_SLOTS * SLOT_BYTES);
+    for (let slot = ARENA_SLOTS - 1; slot >= 0; slot--) this.freeSlots.push(slot);
   }
 
   private start(index: number): Worker {
-    if (!this.arena) {
-      this.arena = new SharedArrayBuffer(ARENA_SLOTS * SLOT_BYTES);
-      for (let slot = ARENA_SLOTS - 1; slot >= 0; slot--) this.freeSlots.push(slot);
-    }
-    const data: DigestThreadData = { maxPixels: this.limits.maxPixels, arena: this.arena, slotBytes: SLOT_BYTES };
+    this.ensureArena();
+    const data: DigestThreadData = { maxPixels: this.limits.maxPixels, arena: this.arena!, slotBytes: SLOT_BYTES };
     const worker = startModuleWorker(import.meta.url, 'decode-threads.worker', { workerData: data });
     worker.unref();
     this.load[index] = 0;
