@@ -206,10 +206,6 @@ export const CONFIG_VARIABLES: readonly { variable: string; key: keyof Config; f
 );
 
 /**
- * Reads the configuration once: environment first, then `overrides` (CLI flags, keyed by the
- * variable name). All problems are reported together; secret values are never echoed.
- */
-/**
  * SENSORY_INGEST_THREADS when unset: one decode thread where there is a second core, none on a
  * single core (a thread there only takes turns with the event loop). One is enough however many
  * cores: with it, bulk ingest reached 0.96–1.00 of the rate the event loop alone sustains
@@ -219,6 +215,10 @@ export function defaultIngestThreads(cores = availableParallelism()): number {
   return cores >= 2 ? 1 : 0;
 }
 
+/**
+ * Reads the configuration once: environment first, then `overrides` (CLI flags, keyed by the
+ * variable name). All problems are reported together; secret values are never echoed.
+ */
 export function loadConfig(env: NodeJS.ProcessEnv, overrides: Record<string, string | undefined> = {}): Config {
   const problems: string[] = [];
   const values: Record<string, unknown> = {};
