@@ -1,8 +1,17 @@
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-type Collect = (options: { type: 'major'; execution: 'async' }) => void;
-let fullCollection: Collect | undefined;
+type Collect = (options: { type: 'major' | 'minor'; execution?: 'async' | 'sync' }) => void;
+let exposedGc: Collect | undefined;
+
+/** V8's `gc`, exposed to a fresh context only: the flag changes nothing else. */
+function gc(): Collect {
+  if (!exposedGc) {
+    setFlagsFromString('--expose-gc');
+    exposedGc = runInNewContext('gc') as Collect;
+  }
+  return exposedGc;
+}
 
 /**
  * Asks for a full collection of the event loop's heap once memory outside it (the buffers of
@@ -41,11 +50,17 @@ export class ExternalGarbage {
   }
 }
 
-/** An incremental full collection; `gc` is exposed to a fresh context only, the flag changes nothing else. */
+/** An incremental full collection of this thread's heap. */
 export function requestFullCollection(): void {
-  if (!fullCollection) {
-    setFlagsFromString('--expose-gc');
-    fullCollection = runInNewContext('gc') as Collect;
-  }
-  fullCollection({ type: 'major', execution: 'async' });
+  gc()({ type: 'major', execution: 'async' });
+}
+
+/**
+ * A minor collection of this thread's heap (for the decode threads). Buffers outside the heap
+ * (the inflate output of each decode) are freed only when their handles are collected, and a
+ * thread that allocates so little on its heap is collected rarely: about 40 MB of dead buffers
+ * piled up in 4,000 decodes, 23 MB with a collection every 128.
+ */
+export function collectYoung(): void {
+  gc()({ type: 'minor' });
 }

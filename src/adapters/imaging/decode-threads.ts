@@ -1,6 +1,4 @@
 import { availableParallelism } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { Worker } from 'node:worker_threads';
 import { recordBytes, type DatasetShape } from '../../domain/dataset-shape.js';
 import { startModuleWorker } from '../../lib/module-worker.js';
@@ -45,23 +43,6 @@ const BUSY_JOBS = 8;
 const ARENA_SLOTS = 64;
 /** An upload and its pixels that fit together (a 100×100 RGB record and a PNG of up to 34 KB) use a slot; larger ones are copied. */
 const SLOT_BYTES = 64 * 1024;
-
-let young: ((options: { type: 'minor' }) => void) | undefined;
-
-/**
- * A minor collection of this thread's heap (for the decode threads). Buffers outside the heap
- * (the inflate output of each decode) are freed only when their handles are collected, and a
- * thread that allocates so little on its heap is collected rarely: about 40 MB of dead buffers
- * piled up in 4,000 decodes, 23 MB with a collection every 128. `gc` is exposed to a fresh
- * context only; the flag changes nothing else.
- */
-export function collectYoung(): void {
-  if (!young) {
-    setFlagsFromString('--expose-gc');
-    young = runInNewContext('gc') as (options: { type: 'minor' }) => void;
-  }
-  young({ type: 'minor' });
-}
 
 /**
  * One thread per core but the event loop's (which parses, looks up, writes and commits

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { recordBytes } from '../../domain/dataset-shape.js';
 import { perceptualHash } from '../../domain/perceptual-hash.js';
-import { collectYoung, type DigestJob, type DigestReply, type DigestThreadData } from './decode-threads.js';
+import { collectYoung } from '../../lib/external-garbage.js';
+import type { DigestJob, DigestReply, DigestThreadData } from './decode-threads.js';
 import { decodePng, readPngHeader } from './png.decoder.js';
 
 const { maxPixels, arena, slotBytes } = workerData as DigestThreadData;
