@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { recordBytes, type DatasetShape } from '../../domain/dataset-shape.js';
 import { startModuleWorker } from '../../lib/module-worker.js';
@@ -43,14 +42,6 @@ const BUSY_JOBS = 8;
 const ARENA_SLOTS = 64;
 /** An upload and its pixels that fit together (a 100×100 RGB record and a PNG of up to 34 KB) use a slot; larger ones are copied. */
 const SLOT_BYTES = 64 * 1024;
-
-/**
- * One thread per core but the event loop's (which parses, looks up, writes and commits
- * meanwhile), at least one: on 2 cores a second thread only contended with the event loop.
- */
-export function defaultDecodeThreads(): number {
-  return Math.max(1, Math.min(4, availableParallelism() - 1));
-}
 
 interface Waiting {
   readonly worker: Worker;
@@ -98,7 +89,8 @@ export class DecodeThreads implements ImageDigests {
   private closed = false;
 
   constructor(
-    readonly threads = defaultDecodeThreads(),
+    /** SENSORY_INGEST_THREADS (its default rule: defaultIngestThreads in config.ts). */
+    readonly threads: number,
     private readonly limits: ImageLimits = DEFAULT_IMAGE_LIMITS,
   ) {
     if (!Number.isSafeInteger(threads) || threads < 1) throw new Error(`decode threads must be a whole number above 0, got ${threads}`);
