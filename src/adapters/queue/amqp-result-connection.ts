@@ -214,10 +214,15 @@ export class AmqpResultConnection {
     this.heartbeatTimer.unref();
   }
 
-  private async openChannel(): Promise<void> {
-    const opened = this.expect(GET_CHANNEL, [METHOD.channelOpenOk]);
-    this.send(GET_CHANNEL, new MethodWriter(METHOD.channelOpen).shortstr(''));
+  /** channel.open on `channel`, until the broker says it is open. */
+  private async openChannelNumber(channel: number): Promise<void> {
+    const opened = this.expect(channel, [METHOD.channelOpenOk]);
+    this.send(channel, new MethodWriter(METHOD.channelOpen).shortstr(''));
     await opened;
+  }
+
+  private async openChannel(): Promise<void> {
+    await this.openChannelNumber(GET_CHANNEL);
     this.incarnation++;
     this.channelOpen = true;
   }
@@ -247,9 +252,7 @@ export class AmqpResultConnection {
   }
 
   private async openPublishing(): Promise<void> {
-    const opened = this.expect(PUBLISH_CHANNEL, [METHOD.channelOpenOk]);
-    this.send(PUBLISH_CHANNEL, new MethodWriter(METHOD.channelOpen).shortstr(''));
-    await opened;
+    await this.openChannelNumber(PUBLISH_CHANNEL);
     const selected = this.expect(PUBLISH_CHANNEL, [METHOD.confirmSelectOk]);
     this.send(PUBLISH_CHANNEL, new MethodWriter(METHOD.confirmSelect).octet(0));
     await selected;
