@@ -3,12 +3,12 @@
  * later annotations, bulk actions, the audit log). One suite, run against every backend (narrowed
  * by SENSORY_TEST_BACKENDS), in the manner of metadata-store.contract.test.ts.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PostgresMetadataStore } from '../src/adapters/postgres/postgres.metadata-store.js';
 import { isSensoryError } from '../src/domain/errors.js';
 import type { Actor, DatasetRecord, MetadataStore, SampleRecord } from '../src/ports/metadata-store.js';
-import { added, metadataBackends, runSamples } from './support/metadata-backends.js';
+import { added, metadataBackends, runSamples, storeForSuite } from './support/metadata-backends.js';
 import { postgresQuery, uniqueSchema, useSchema } from './support/postgres.js';
 
 const selected = await metadataBackends('catalogue');
@@ -23,13 +23,7 @@ const rejectsWith = (code: string) => (error: unknown) => {
 for (const backend of selected) {
   describe(`MetadataStore catalogue contract: ${backend.name}`, { skip: backend.skip }, () => {
     let store: MetadataStore;
-    before(async () => {
-      store = await backend.create();
-      await store.migrate();
-    });
-    after(async () => {
-      await store.close();
-    });
+    storeForSuite(backend, (opened) => (store = opened));
 
     async function dataset(categories?: string[]): Promise<DatasetRecord> {
       const { dataset } = await store.putDataset({ name: uniqueName('cat'), width: 2, height: 2, channels: 1, testPercent: 0, ...(categories ? { categories } : {}) });

@@ -3,10 +3,10 @@
  * predicted class) and what a person decides about them in review. One suite, run against every
  * backend (narrowed by SENSORY_TEST_BACKENDS), in the manner of metadata-store.contract.test.ts.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DatasetRecord, MetadataStore, SampleRecord } from '../src/ports/metadata-store.js';
-import { added, metadataBackends, runSamples } from './support/metadata-backends.js';
+import { added, metadataBackends, runSamples, storeForSuite } from './support/metadata-backends.js';
 
 const selected = await metadataBackends('feedback');
 const { uniqueName, sample } = runSamples();
@@ -17,13 +17,7 @@ const LATER = '2026-01-05T11:00:00.000Z';
 for (const backend of selected) {
   describe(`MetadataStore feedback contract: ${backend.name}`, { skip: backend.skip }, () => {
     let store: MetadataStore;
-    before(async () => {
-      store = await backend.create();
-      await store.migrate();
-    });
-    after(async () => {
-      await store.close();
-    });
+    storeForSuite(backend, (opened) => (store = opened));
 
     /** The reports without labelRevision (asserted on its own below). */
     const reports = async (datasetId: number) => (await store.listFeedback(datasetId)).map(({ labelRevision: _, ...rest }) => rest);

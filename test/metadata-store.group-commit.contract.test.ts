@@ -4,11 +4,11 @@
  * where some items are refused between added ones, and concurrent lookups of a mix of datasets
  * and bytes. One suite, run against every backend (narrowed by SENSORY_TEST_BACKENDS).
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isSensoryError } from '../src/domain/errors.js';
 import type { AddOutcome, DatasetRecord, MetadataStore, SampleRecord } from '../src/ports/metadata-store.js';
-import { added, metadataBackends, runSamples } from './support/metadata-backends.js';
+import { added, metadataBackends, runSamples, storeForSuite } from './support/metadata-backends.js';
 
 const selected = await metadataBackends('groupcommit');
 const { uniqueName, sha, sample } = runSamples();
@@ -23,13 +23,7 @@ function named(outcome: AddOutcome): SampleRecord {
 for (const backend of selected) {
   describe(`MetadataStore group commit contract: ${backend.name}`, { skip: backend.skip }, () => {
     let store: MetadataStore;
-    before(async () => {
-      store = await backend.create();
-      await store.migrate();
-    });
-    after(async () => {
-      await store.close();
-    });
+    storeForSuite(backend, (opened) => (store = opened));
 
     async function dataset(categories?: string[]): Promise<DatasetRecord> {
       const { dataset } = await store.putDataset({ name: uniqueName('group'), width: 2, height: 2, channels: 1, testPercent: 0, ...(categories ? { categories } : {}) });

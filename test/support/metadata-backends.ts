@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after } from 'node:test';
+import { after, before } from 'node:test';
 import { PostgresMetadataStore } from '../../src/adapters/postgres/postgres.metadata-store.js';
 import { SqliteMetadataStore } from '../../src/adapters/sqlite/sqlite.metadata-store.js';
 import type { AddOutcome, MetadataStore, NewSample, SampleRecord } from '../../src/ports/metadata-store.js';
@@ -37,6 +37,22 @@ export async function metadataBackends(label: string): Promise<MetadataBackend[]
   ]);
   if (selected.some((backend) => backend.name === 'postgres')) await requirePostgresInCi();
   return selected;
+}
+
+/**
+ * A suite's store on `backend`: opened and migrated before the suite's tests (then handed to
+ * `use`), closed after them.
+ */
+export function storeForSuite(backend: MetadataBackend, use: (store: MetadataStore) => void): void {
+  let store: MetadataStore | undefined;
+  before(async () => {
+    store = await backend.create();
+    await store.migrate();
+    use(store);
+  });
+  after(async () => {
+    await store?.close();
+  });
 }
 
 /** Names, SHA-256s and samples unique to this run, so that suites sharing a database never collide. */
