@@ -52,7 +52,11 @@ async function measure(storePath: string, admin: pg.Client): Promise<{ client: n
     };
     await run(300); // warm-up: connections opened, statements prepared
     const backends = (await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [schema])).rows.map((r) => r.pid);
-    const serverCpu = () => backends.reduce((sum, pid) => sum + (Number.isFinite(processCpuMs(pid)) ? processCpuMs(pid) : 0), 0);
+    const serverCpu = () =>
+      backends.reduce((sum, pid) => {
+        const ms = processCpuMs(pid);
+        return sum + (Number.isFinite(ms) ? ms : 0);
+      }, 0);
     const client0 = process.cpuUsage();
     const server0 = serverCpu();
     const started = performance.now();
