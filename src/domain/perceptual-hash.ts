@@ -183,12 +183,16 @@ const ROW_CELLS_AT = STARTS_AT + 256;
 /** Pixels in a cell at most, for the module's 32-bit sums (255 × this < 2^31). */
 const MODULE_CELL_PIXELS = 8_000_000;
 
+/** The module's memory at most (it never shrinks): larger samples take the JavaScript resample. */
+const MODULE_MAX_BYTES = 16 * 1024 * 1024;
+
 /**
  * boxResample for 3 channels in WebAssembly: the module sums each cell's red, green and blue
  * (in locals along a row, with no bounds check: about a quarter of the JavaScript loop's time on
  * a 100×100 sample), and the cell's grey is 19595 r + 38470 g + 7471 b, the same integer as the
  * JavaScript loop's sum of each pixel's luma. False where the module cannot take the pixels
- * (no WebAssembly, cells too large for its sums, no memory for them): the caller then resamples.
+ * (no WebAssembly, cells too large for its sums, more than 16 MiB of them, no memory for them):
+ * the caller then resamples.
  */
 function boxResampleRgbModule(pixels: Uint8Array, width: number, height: number, image: Float64Array): boolean {
   if (Math.ceil(width / SIDE) * Math.ceil(height / SIDE) > MODULE_CELL_PIXELS) return false;
@@ -196,6 +200,7 @@ function boxResampleRgbModule(pixels: Uint8Array, width: number, height: number,
   if (!module) return false;
   const pixelsAt = ROW_CELLS_AT + height * 4;
   const needed = pixelsAt + pixels.length;
+  if (needed > MODULE_MAX_BYTES) return false;
   try {
     const have = module.memory.buffer.byteLength;
     if (have < needed) module.memory.grow(Math.ceil((needed - have) / 65536));
