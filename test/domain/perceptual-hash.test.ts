@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HammingIndex, MAX_DISTANCE, linearNear } from '../../src/domain/hamming-index.js';
-import { formatHash, hammingDistance, isPerceptualHash, parseHash, perceptualHash, perceptualHashWords, popcount32 } from '../../src/domain/perceptual-hash.js';
+import {
+  formatHash,
+  hammingDistance,
+  isPerceptualHash,
+  parseHash,
+  perceptualHash,
+  perceptualHashWords,
+  perceptualHashWordsInJs,
+  popcount32,
+} from '../../src/domain/perceptual-hash.js';
 
 /** A smooth scene: gradients and a bright disc, at any size (the same picture). */
 function scene(width: number, height: number, channels: number, cx = 0.35, cy = 0.6): Uint8Array {
@@ -39,6 +48,21 @@ describe('perceptual hash', () => {
     }
     assert.ok(hammingDistance(base, perceptualHash(scene(64, 64, 1), { width: 64, height: 64, channels: 1 })) <= 8);
     assert.ok(hammingDistance(base, perceptualHash(scene(64, 64, 3, 0.7, 0.25), { width: 64, height: 64, channels: 3 })) > 12);
+  });
+
+  it('gives the same words through the WebAssembly resample of 3-channel pixels as through the JavaScript one', () => {
+    const next = random(7);
+    for (const [width, height] of [[100, 100], [32, 32], [33, 47], [255, 97], [640, 480], [31, 200], [64, 64]]) {
+      const shape = { width, height, channels: 3 };
+      const noise = new Uint8Array(width * height * 3).map(() => next() >>> 24);
+      const white = new Uint8Array(width * height * 3).fill(255);
+      for (const pixels of [scene(width, height, 3), noise, white, new Uint8Array(width * height * 3)]) {
+        assert.deepEqual(perceptualHashWords(pixels, shape), perceptualHashWordsInJs(pixels, shape), `${width}×${height}`);
+      }
+    }
+    // Grey pixels and small images take the JavaScript resample either way.
+    const grey = scene(64, 64, 1);
+    assert.deepEqual(perceptualHashWords(grey, { width: 64, height: 64, channels: 1 }), perceptualHashWordsInJs(grey, { width: 64, height: 64, channels: 1 }));
   });
 
   it('refuses pixels of the wrong size', () => {

@@ -114,14 +114,13 @@ function prepareAll(db: Database.Database) {
                         RETURNING next_category_index - 1 AS idx`),
     insertCategory: p(`INSERT INTO categories (dataset_id, idx, name, created_rev) VALUES (?, ?, ?, ?)`),
     insertSample: p(`INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket,
-                       category_idx, label_rev, added_rev, created_at, filename, tags, metadata, phash)
-                     VALUES (@datasetId, @sha256, @mediaType, @bytes, @pixelSlot, @splitBucket,
-                       @categoryIndex, @revision, @revision, @createdAt, @filename, @tagsJson, @metadataJson, @phash)`),
+                         category_idx, label_rev, added_rev, created_at, filename, tags, metadata, phash)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     setAnnotations: p(`UPDATE samples SET filename = @filename, tags = @tagsJson, metadata = @metadataJson WHERE id = @id`),
     revisionOf: p(`SELECT revision FROM datasets WHERE id = ?`).pluck(true),
     adjustLive: p(`UPDATE datasets SET live_count = live_count + ? WHERE id = ?`),
     insertAudit: p(`INSERT INTO audit_log (dataset_id, sample_id, action, actor, roles, at, revision, bulk_id, detail)
-                    VALUES (@datasetId, @sampleId, @action, @actor, @roles, @at, @revision, @bulkId, @detail)`),
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     insertBulk: p(`INSERT INTO bulk_actions (dataset_id, kind, actor, roles, at, revision, changed, undoes, undo)
                    VALUES (@datasetId, @kind, @actor, @roles, @at, @revision, @changed, @undoes, @undo)`),
     bulkById: p(`${BULK_SELECT} WHERE dataset_id = ? AND id = ?`),
@@ -136,7 +135,7 @@ function prepareAll(db: Database.Database) {
     setLabel: p(`UPDATE samples SET category_idx = ?, label_rev = ? WHERE id = ?`),
     tombstone: p(`UPDATE samples SET deleted_rev = ?, deleted_at = ? WHERE id = ?`),
     blobIndexed: p(`SELECT 1 FROM blob_index WHERE sha256 = ?`).pluck(true),
-    indexBlob: p(`INSERT OR IGNORE INTO blob_index (sha256, segment_id, byte_offset, byte_length) VALUES (@sha256, @segment, @offset, @length)`),
+    indexBlob: p(`INSERT OR IGNORE INTO blob_index (sha256, segment_id, byte_offset, byte_length) VALUES (?, ?, ?, ?)`),
     purgeCandidates: p(`
       SELECT s.dataset_id AS datasetId, d.name AS datasetName, COUNT(*) AS samples, MAX(s.deleted_rev) AS maxDeletedRevision
       FROM samples s JOIN datasets d ON d.id = s.dataset_id
@@ -226,6 +225,8 @@ export class SqliteMetadataStore implements MetadataStore {
   private statements: Statements | undefined;
   /** Listing statements, by their SQL (one per combination of filters). */
   private readonly listStatements = new Map<string, Database.Statement>();
+  /** addSamples' transaction, made on first use: better-sqlite3 builds four wrappers and their properties for each transaction() call. */
+  private addSamplesTransaction: Database.Transaction<(datasetId: number, samples: readonly NewSample[]) => AddOutcome[]> | undefined;
 
   constructor(database: SqliteDatabase | string) {
     this.database = typeof database === 'string' ? new SqliteDatabase(database) : database;
@@ -339,56 +340,59 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async addSamples(datasetId: number, samples: readonly NewSample[]): Promise<AddOutcome[]> {
-    return this.durable(
-      this.db
-        .transaction(() => {
-          const counters = this.q.revisionAndDeclared.get(datasetId) as { revision: number; declared: number } | undefined;
-          if (counters === undefined) throw datasetNotFound(datasetId);
-          const { declared } = counters;
-          // Each added sample takes the next revision; the dataset row is written once, at the end.
-          let revision = counters.revision;
-          let added = 0;
-          const outcomes: AddOutcome[] = [];
-          for (const item of samples) {
-            // Most items are new: their check reads one index entry, the whole sample only when there is one.
-            const liveId = this.q.liveIdBySha.get(datasetId, item.sha256) as number | undefined;
-            const live = liveId === undefined ? undefined : toSample(this.q.liveSampleById.get(datasetId, liveId));
-            if (live) {
-              const same = live.category === item.category;
-              outcomes.push(same ? { kind: 'duplicate', sample: live } : { kind: 'conflict', existing: live });
-              continue;
-            }
-            if (declared === 1 && this.q.categoryIdx.get(datasetId, item.category) === undefined) {
-              outcomes.push({ kind: 'undeclared', category: item.category });
-              continue;
-            }
-            if (item.newBlob) {
-              const { sha256, segment, offset, length } = item.newBlob;
-              this.q.indexBlob.run({ sha256, segment, offset, length });
-            } else if (item.requireIndexedBlob && this.q.blobIndexed.get(item.sha256) === undefined) {
-              outcomes.push({ kind: 'blob-missing' });
-              continue;
-            }
-            revision += 1;
-            added += 1;
-            const categoryIndex = this.ensureCategory(datasetId, item.category, revision);
-            const createdAt = new Date().toISOString();
-            const { sha256, category, mediaType, bytes, pixelSlot, splitBucket } = item;
-            const filename = item.filename ?? null;
-            const tags = [...(item.tags ?? [])];
-            const metadata = item.metadata ?? {};
-            const row = { sha256, mediaType, bytes, pixelSlot, splitBucket, datasetId, categoryIndex, revision, createdAt, filename, tagsJson: JSON.stringify(tags), metadataJson: JSON.stringify(metadata), phash: item.perceptualHash ?? null };
-            const id = Number(this.q.insertSample.run(row).lastInsertRowid);
-            this.q.insertLabel.run(id, revision, categoryIndex);
-            this.audit(datasetId, id, 'add', item.actor, revision, null, { category });
-            const sample = { id, datasetId, sha256, category, categoryIndex, revision, createdAt };
-            outcomes.push({ kind: 'added', sample: { ...sample, mediaType, bytes, pixelSlot, splitBucket, filename, tags, metadata } });
-          }
-          if (added > 0) this.q.setRevision.run({ datasetId, revision, liveDelta: added });
-          return outcomes;
-        })
-        .immediate(),
-    );
+    this.addSamplesTransaction ??= this.db.transaction((id: number, items: readonly NewSample[]) => this.addSamplesNow(id, items));
+    return this.durable(this.addSamplesTransaction.immediate(datasetId, samples));
+  }
+
+  /** addSamples' transaction body: a group commit's samples, in one transaction made once per store. */
+  private addSamplesNow(datasetId: number, samples: readonly NewSample[]): AddOutcome[] {
+    const q = this.q;
+    const counters = q.revisionAndDeclared.get(datasetId) as { revision: number; declared: number } | undefined;
+    if (counters === undefined) throw datasetNotFound(datasetId);
+    const { declared } = counters;
+    // Each added sample takes the next revision; the dataset row is written once, at the end.
+    let revision = counters.revision;
+    let added = 0;
+    const outcomes: AddOutcome[] = [];
+    for (const item of samples) {
+      // Most items are new: their check reads one index entry, the whole sample only when there is one.
+      const liveId = q.liveIdBySha.get(datasetId, item.sha256) as number | undefined;
+      const live = liveId === undefined ? undefined : toSample(q.liveSampleById.get(datasetId, liveId));
+      if (live) {
+        const same = live.category === item.category;
+        outcomes.push(same ? { kind: 'duplicate', sample: live } : { kind: 'conflict', existing: live });
+        continue;
+      }
+      if (declared === 1 && q.categoryIdx.get(datasetId, item.category) === undefined) {
+        outcomes.push({ kind: 'undeclared', category: item.category });
+        continue;
+      }
+      if (item.newBlob) {
+        const { sha256, segment, offset, length } = item.newBlob;
+        q.indexBlob.run(sha256, segment, offset, length);
+      } else if (item.requireIndexedBlob && q.blobIndexed.get(item.sha256) === undefined) {
+        outcomes.push({ kind: 'blob-missing' });
+        continue;
+      }
+      revision += 1;
+      added += 1;
+      const categoryIndex = this.ensureCategory(datasetId, item.category, revision);
+      const createdAt = new Date().toISOString();
+      const { sha256, category, mediaType, bytes, pixelSlot, splitBucket } = item;
+      const filename = item.filename ?? null;
+      const tags = [...(item.tags ?? [])];
+      const metadata = item.metadata ?? {};
+      // Bound by position (named parameters are looked up by name in the row object, each time).
+      const id = Number(
+        q.insertSample.run(datasetId, sha256, mediaType, bytes, pixelSlot, splitBucket, categoryIndex, revision, revision, createdAt, filename, JSON.stringify(tags), JSON.stringify(metadata), item.perceptualHash ?? null)
+          .lastInsertRowid,
+      );
+      q.insertLabel.run(id, revision, categoryIndex);
+      this.audit(datasetId, id, 'add', item.actor, revision, null, { category });
+      outcomes.push({ kind: 'added', sample: { id, datasetId, sha256, category, categoryIndex, revision, createdAt, mediaType, bytes, pixelSlot, splitBucket, filename, tags, metadata } });
+    }
+    if (added > 0) q.setRevision.run({ datasetId, revision, liveDelta: added });
+    return outcomes;
   }
 
   async findLiveSampleBySha(datasetId: number, sha256: string): Promise<SampleRecord | undefined> {
@@ -840,7 +844,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   private audit(datasetId: number, sampleId: number, action: AuditAction, actor: Actor | undefined, revision: number, bulkId: number | null, detail: Record<string, unknown>): void {
     const who = actor ?? SYSTEM_ACTOR;
-    this.q.insertAudit.run({ datasetId, sampleId, action, actor: who.name, roles: who.roles.join(','), at: new Date().toISOString(), revision, bulkId, detail: JSON.stringify(detail) });
+    this.q.insertAudit.run(datasetId, sampleId, action, who.name, who.roles.join(','), new Date().toISOString(), revision, bulkId, JSON.stringify(detail));
   }
 
   private setAnnotations(id: number, next: { filename: string | null; tags: readonly string[]; metadata: Readonly<Record<string, unknown>> }): void {
