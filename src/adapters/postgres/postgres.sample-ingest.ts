@@ -132,10 +132,7 @@ export class LiveSampleLookups {
   private readonly batcher: WriteBatcher<{ name: string; sha256: string }, LiveSampleLookup>;
   private readonly sql: string;
 
-  constructor(
-    private readonly db: pg.Pool,
-    datasetColumns: string,
-  ) {
+  constructor(private readonly db: pg.Pool, datasetColumns: string) {
     // The samples and blobs are read by sensory_find_live (postgres.migrations.ts), whose plans
     // are kept: this statement itself plans as cheaply as a lookup by name.
     this.sql = `SELECT ${datasetColumns}, f.live AS existing, f.indexed AS "indexedBlobs"
