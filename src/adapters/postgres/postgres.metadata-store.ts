@@ -178,7 +178,7 @@ export class PostgresMetadataStore implements MetadataStore {
     this.pool = new pg.Pool({ connectionString: url, types: TYPES, Client: PreparingClient, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, ...options });
     // An idle connection dropped by the server: the pool discards it and opens another on demand.
     this.pool.on('error', () => undefined);
-    this.lookups = new LiveSampleLookups(this.pool, DATASET_COLUMNS, SAMPLE_SELECT);
+    this.lookups = new LiveSampleLookups(this.pool, DATASET_COLUMNS);
   }
 
   async migrate(): Promise<void> {

@@ -464,6 +464,202 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   END
   $fn$;
   `,
+  // The upload path's plans, made once per connection and kept. By default a statement with
+  // parameters is planned anew on every call as long as its generic plan costs more than the
+  // plans made for the values at hand, which is always the case with an array parameter (a
+  // generic plan assumes 10 elements, an upload has 1–8): planning the lookups of live samples
+  // cost the server more than running them (~0.45 ms a call on the 2-core machine). Both functions
+  // below keep their plans (plan_cache_mode = force_generic_plan) until ANALYZE or a schema change
+  // replaces them, so a plan must not depend on how large the tables were when it was made: made
+  // on a small or never-analysed table, where every estimate is a row or two, a lookup of
+  // (dataset_id, sha256) can take any index on dataset_id (or walk the categories and each one's
+  // samples) and filter the SHA-256s, and would go on scanning the whole dataset once it is
+  // large. So the lookups leave the planner one way: the samples with these SHA-256s are read
+  // first in a subquery that OFFSET 0 fences (no other condition is pushed into it, so
+  // samples_sha is the one index that serves it), the dataset and tombstone conditions apply to
+  // what it found, and sequential scans are off. Each SHA-256 is one probe of its index (the blob
+  // index's key likewise) at any size, under any statistics. sensory_add_samples decides as
+  // before (see the migration that made it); sensory_find_live is the lookup every upload makes
+  // before it is decoded (postgres.sample-ingest.ts): the live samples of a dataset with these
+  // SHA-256s as JSON records, and the SHA-256s the blob index holds.
+  `
+  CREATE OR REPLACE FUNCTION sensory_add_samples(
+    p_dataset bigint, p_created text, p_sha text[], p_category text[], p_media text[], p_bytes bigint[],
+    p_slot bigint[], p_bucket integer[], p_filename text[], p_tags text[], p_metadata text[],
+    p_actor text[], p_roles text[], p_phash text[],
+    p_blob_segment bigint[], p_blob_offset bigint[], p_blob_length bigint[], p_require_indexed boolean[])
+  RETURNS TABLE (kind text, id bigint, revision bigint, category_idx integer, existing json, same_as integer, before_rev bigint, after_rev bigint)
+  LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $fn$
+  DECLARE
+    n integer := coalesce(array_length(p_sha, 1), 0);
+    v_rev bigint;
+    v_before bigint;
+    v_next integer;
+    v_declared boolean;
+    v_live jsonb;
+    v_known jsonb;
+    v_indexed jsonb := '{}';
+    v_earlier integer[];
+    v_sha text;
+    v_category text;
+    v_idx integer;
+    v_first integer;
+    v_ids bigint[];
+    o_kind text[] := '{}';
+    o_pos integer[] := '{}';
+    o_rev bigint[] := '{}';
+    o_idx integer[] := '{}';
+    o_existing json[] := '{}';
+    o_same integer[] := '{}';
+    i_item integer[] := '{}';
+    i_rev bigint[] := '{}';
+    i_idx integer[] := '{}';
+    c_idx integer[] := '{}';
+    c_name text[] := '{}';
+    c_rev bigint[] := '{}';
+    b_item integer[] := '{}';
+  BEGIN
+    SELECT d.revision, d.next_category_index, d.categories_declared INTO v_rev, v_next, v_declared
+      FROM datasets d WHERE d.id = p_dataset FOR UPDATE;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'No dataset with id %.', p_dataset USING ERRCODE = 'P0002';
+    END IF;
+    v_before := v_rev;
+    IF n = 0 THEN
+      RETURN;
+    END IF;
+
+    -- What the decisions need, in one statement (its snapshot taken once the lock is held): the
+    -- live samples with these bytes, the indices of these categories, and for each item the item
+    -- before it with the same bytes (NULL for the first), along which the item of this call that
+    -- added those bytes, if one did, is found.
+    SELECT
+      (SELECT coalesce(jsonb_object_agg(l.sha256, to_jsonb(l)), '{}') FROM (
+         SELECT s.id, s.dataset_id AS "datasetId", s.sha256, c.name AS category, s.category_idx AS "categoryIndex",
+                s.added_rev AS revision, s.created_at AS "createdAt", s.media_type AS "mediaType", s.bytes,
+                s.pixel_slot AS "pixelSlot", s.split_bucket AS "splitBucket", s.filename, s.tags, s.metadata
+         FROM (SELECT * FROM samples WHERE samples.sha256 = ANY(p_sha) OFFSET 0) s
+           JOIN categories c ON c.dataset_id = s.dataset_id AND c.idx = s.category_idx
+         WHERE s.dataset_id = p_dataset AND s.deleted_rev IS NULL) l),
+      (SELECT coalesce(jsonb_object_agg(c.name, c.idx), '{}') FROM categories c WHERE c.dataset_id = p_dataset AND c.name = ANY(p_category)),
+      (SELECT array_agg(x.prev ORDER BY x.k)
+         FROM (SELECT k, lag(k) OVER (PARTITION BY p_sha[k] ORDER BY k) AS prev FROM generate_subscripts(p_sha, 1) AS k) x)
+    INTO v_live, v_known, v_earlier;
+    -- Blobs a compaction may have dropped meanwhile: FOR KEY SHARE holds their index rows until
+    -- this commit, so dropUnreferencedBlobs either sees these samples or finds its rows held.
+    IF true = ANY(p_require_indexed) THEN
+      SELECT coalesce(jsonb_object_agg(b.sha256, true), '{}') INTO v_indexed FROM (
+        SELECT x.sha256 FROM blob_index x
+        WHERE x.sha256 = ANY(ARRAY(SELECT p_sha[k] FROM generate_subscripts(p_sha, 1) AS k
+                                   WHERE p_require_indexed[k] AND p_blob_segment[k] IS NULL))
+        FOR KEY SHARE) b;
+    END IF;
+
+    FOR item IN 1..n LOOP
+      v_sha := p_sha[item];
+      v_category := p_category[item];
+      v_first := v_earlier[item];
+      WHILE v_first IS NOT NULL AND o_kind[v_first] <> 'added' LOOP
+        v_first := v_earlier[v_first];
+      END LOOP;
+      IF v_live ? v_sha THEN
+        o_kind := array_append(o_kind, CASE WHEN v_live -> v_sha ->> 'category' = v_category THEN 'duplicate' ELSE 'conflict' END);
+        o_existing := array_append(o_existing, (v_live -> v_sha)::json);
+        o_same := array_append(o_same, NULL::integer);
+      ELSIF v_first IS NOT NULL THEN
+        o_kind := array_append(o_kind, CASE WHEN p_category[v_first] = v_category THEN 'duplicate' ELSE 'conflict' END);
+        o_existing := array_append(o_existing, NULL::json);
+        o_same := array_append(o_same, v_first);
+      ELSIF v_declared AND NOT v_known ? v_category THEN
+        o_kind := array_append(o_kind, 'undeclared');
+        o_existing := array_append(o_existing, NULL::json);
+        o_same := array_append(o_same, NULL::integer);
+      ELSIF p_blob_segment[item] IS NULL AND p_require_indexed[item] AND NOT v_indexed ? v_sha THEN
+        o_kind := array_append(o_kind, 'blob-missing');
+        o_existing := array_append(o_existing, NULL::json);
+        o_same := array_append(o_same, NULL::integer);
+      ELSE
+        IF p_blob_segment[item] IS NOT NULL THEN
+          b_item := array_append(b_item, item);
+        END IF;
+        v_rev := v_rev + 1;
+        IF v_known ? v_category THEN
+          v_idx := (v_known ->> v_category)::integer;
+        ELSE
+          v_idx := v_next;
+          v_next := v_next + 1;
+          v_known := v_known || jsonb_build_object(v_category, v_idx);
+          c_idx := array_append(c_idx, v_idx);
+          c_name := array_append(c_name, v_category);
+          c_rev := array_append(c_rev, v_rev);
+        END IF;
+        i_item := array_append(i_item, item);
+        i_rev := array_append(i_rev, v_rev);
+        i_idx := array_append(i_idx, v_idx);
+        o_kind := array_append(o_kind, 'added');
+        o_existing := array_append(o_existing, NULL::json);
+        o_same := array_append(o_same, NULL::integer);
+        o_pos := array_append(o_pos, array_length(i_item, 1));
+        o_rev := array_append(o_rev, v_rev);
+        o_idx := array_append(o_idx, v_idx);
+        CONTINUE;
+      END IF;
+      o_pos := array_append(o_pos, NULL::integer);
+      o_rev := array_append(o_rev, NULL::bigint);
+      o_idx := array_append(o_idx, NULL::integer);
+    END LOOP;
+
+    IF coalesce(array_length(i_item, 1), 0) > 0 THEN
+      IF coalesce(array_length(c_idx, 1), 0) > 0 THEN
+        INSERT INTO categories (dataset_id, idx, name, created_rev) SELECT p_dataset, * FROM unnest(c_idx, c_name, c_rev);
+      END IF;
+      WITH added AS (
+        INSERT INTO samples (dataset_id, sha256, media_type, bytes, pixel_slot, split_bucket, category_idx, label_rev, added_rev, created_at, filename, tags, metadata, phash)
+        SELECT p_dataset, p_sha[u.k], p_media[u.k], p_bytes[u.k], p_slot[u.k], p_bucket[u.k], u.idx, u.rev, u.rev, p_created,
+               p_filename[u.k], p_tags[u.k]::jsonb, p_metadata[u.k]::jsonb, p_phash[u.k]
+        FROM unnest(i_item, i_rev, i_idx) AS u(k, rev, idx)
+        ORDER BY u.rev
+        RETURNING samples.id, samples.added_rev, samples.category_idx
+      ), labelled AS (
+        INSERT INTO sample_labels (sample_id, from_rev, category_idx) SELECT a.id, a.added_rev, a.category_idx FROM added a
+      ), audited AS (
+        INSERT INTO audit_log (dataset_id, sample_id, action, actor, roles, at, revision, detail)
+        SELECT p_dataset, a.id, 'add', p_actor[u.k], p_roles[u.k], p_created, a.added_rev, jsonb_build_object('category', p_category[u.k])
+        FROM added a JOIN unnest(i_item, i_rev) AS u(k, rev) ON u.rev = a.added_rev
+      ), counted AS (
+        UPDATE datasets SET revision = v_rev, live_count = live_count + array_length(i_item, 1), next_category_index = v_next
+        WHERE datasets.id = p_dataset
+      ), indexed AS (
+        INSERT INTO blob_index (sha256, segment_id, byte_offset, byte_length)
+        SELECT p_sha[k], p_blob_segment[k], p_blob_offset[k], p_blob_length[k] FROM unnest(b_item) AS k
+        ON CONFLICT (sha256) DO NOTHING
+      )
+      SELECT array_agg(a.id ORDER BY a.added_rev) INTO v_ids FROM added a;
+    END IF;
+
+    RETURN QUERY
+      SELECT o.kind, v_ids[o.pos], o.rev, o.idx, o.existing, o.same, v_before, v_rev
+      FROM unnest(o_kind, o_pos, o_rev, o_idx, o_existing, o_same) WITH ORDINALITY AS o(kind, pos, rev, idx, existing, same, ord)
+      ORDER BY o.ord;
+  END
+  $fn$;
+
+  CREATE FUNCTION sensory_find_live(p_dataset bigint, p_sha text[])
+  RETURNS TABLE (live json, indexed text[])
+  LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS $fn$
+  BEGIN
+    RETURN QUERY SELECT
+      (SELECT json_agg(row_to_json(l)) FROM (
+         SELECT s.id, s.dataset_id AS "datasetId", s.sha256, c.name AS category, s.category_idx AS "categoryIndex",
+                s.added_rev AS revision, s.created_at AS "createdAt", s.media_type AS "mediaType", s.bytes,
+                s.pixel_slot AS "pixelSlot", s.split_bucket AS "splitBucket", s.filename, s.tags, s.metadata
+         FROM (SELECT * FROM samples WHERE samples.sha256 = ANY(p_sha) OFFSET 0) s
+           JOIN categories c ON c.dataset_id = s.dataset_id AND c.idx = s.category_idx
+         WHERE s.dataset_id = p_dataset AND s.deleted_rev IS NULL) l),
+      ARRAY(SELECT b.sha256 FROM blob_index b WHERE b.sha256 = ANY(p_sha));
+  END
+  $fn$;
+  `,
 ];
 
 /**
