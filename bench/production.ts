@@ -24,8 +24,10 @@ import { RECORD_BYTES } from './images.js';
 import { processCpuMs, summarize } from './pool.js';
 import { createDataset, ingest, jsonBodies, safetensorsBatch, uploadRaw, type Service } from './service-load.js';
 
-/** Below this share of SQLite's figure, the difference is explained in the docs. */
-export const POSTGRES_TARGET = 0.7;
+/** PostgreSQL's ingest rate as a share of SQLite's, at least. */
+export const POSTGRES_INGEST_TARGET = 0.8;
+/** PostgreSQL's small-batch rate as a share of SQLite's, at least (below it, the docs explain why). */
+export const POSTGRES_BATCH_TARGET = 0.7;
 
 export interface ProductionContext {
   readonly figures: ReadonlySet<string>;
@@ -94,7 +96,7 @@ function postgresServerCpuMs(): number {
 
 const rate = (n: number) => `${n.toFixed(0)} samples/s`;
 const gbps = (bytesPerSecond: number) => `${(bytesPerSecond / 1e9).toFixed(3)} GB/s`;
-const verdictOf = (ratio: number): 'PASS' | 'BELOW' => (ratio >= POSTGRES_TARGET ? 'PASS' : 'BELOW');
+const verdictOf = (ratio: number, target: number): 'PASS' | 'BELOW' => (ratio >= target ? 'PASS' : 'BELOW');
 
 export async function productionFigures(ctx: ProductionContext): Promise<Figure[]> {
   const schema = `sensory_bench_${randomBytes(6).toString('hex')}`;
@@ -179,19 +181,19 @@ export async function productionFigures(ctx: ProductionContext): Promise<Figure[
         ours: summarize(rates.postgres),
         reference: summarize(rates.sqlite),
         ratio: ingestRatio,
-        target: POSTGRES_TARGET,
-        verdict: ingestRatio >= POSTGRES_TARGET && batchRatio >= POSTGRES_TARGET ? 'PASS' : 'BELOW',
+        target: POSTGRES_INGEST_TARGET,
+        verdict: ingestRatio >= POSTGRES_INGEST_TARGET && batchRatio >= POSTGRES_BATCH_TARGET ? 'PASS' : 'BELOW',
         details: { ingest: rates, ingestCpuMsPerSample: cpuMsPerSample, postgresServerCpuMsPerSample: serverCpuMsPerSample, batchBytesPerSecond: batchRates, batchMs, batchRatio, schema },
         rows: [
-          ['6', `ingest on PostgreSQL, 8 clients JSON base64, ×${ctx.rounds}`, rate(med(rates.postgres)), `SQLite ${rate(med(rates.sqlite))}`, ingestRatio.toFixed(2), `≥ ${POSTGRES_TARGET}`, verdictOf(ingestRatio)],
+          ['6', `ingest on PostgreSQL, 8 clients JSON base64, ×${ctx.rounds}`, rate(med(rates.postgres)), `SQLite ${rate(med(rates.sqlite))}`, ingestRatio.toFixed(2), `≥ ${POSTGRES_INGEST_TARGET}`, verdictOf(ingestRatio, POSTGRES_INGEST_TARGET)],
           [
             '6',
             `small batch ${ctx.batchSize} safetensors U8 on PostgreSQL, ×${ctx.batchRepeats}`,
             `${gbps(med(batchRates.postgres))} (${med(batchMs.postgres).toFixed(1)} ms)`,
             `SQLite ${gbps(med(batchRates.sqlite))} (${med(batchMs.sqlite).toFixed(1)} ms)`,
             batchRatio.toFixed(2),
-            `≥ ${POSTGRES_TARGET}`,
-            verdictOf(batchRatio),
+            `≥ ${POSTGRES_BATCH_TARGET}`,
+            verdictOf(batchRatio, POSTGRES_BATCH_TARGET),
           ],
         ],
         runsLine: `  6: ingest PostgreSQL ${rates.postgres.map((r) => r.toFixed(0)).join(' ')}; SQLite ${rates.sqlite.map((r) => r.toFixed(0)).join(' ')} (samples/s); batch ms PostgreSQL ${batchMs.postgres.map((ms) => ms.toFixed(0)).join(' ')}; SQLite ${batchMs.sqlite.map((ms) => ms.toFixed(0)).join(' ')}`,
