@@ -1,4 +1,4 @@
-// Generated from perceptual-hash.wat by scripts/build-phash-wasm.mjs: do not edit.
+// Generated from perceptual-hash.wat by scripts/build-wasm.mjs: do not edit.
 export const PERCEPTUAL_HASH_WASM_BASE64 =
   'AGFzbQEAAAABCgFgBn9/f39/fwADAgEABQMBAAEHFAIGbWVtb3J5AgAHYm94X3JnYgAACuwBAekBAQp/IAFBA2whBwJAA0AgBiAC' +
   'Tw0BIAAgBiAHbGohCCAFIAQgBkECdGooAgBBgANsaiEJQQAhCiAIIAMoAgBBA2xqIQwDQCAMIQsgCCADIApBAWpBAnRqKAIAQQNs' +

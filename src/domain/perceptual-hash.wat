@@ -2,7 +2,7 @@
 ;; 32 × 32 cell's red, green and blue values, which the caller weighs into grey (19595 r + 38470 g
 ;; + 7471 b, the integer luma the JavaScript resample adds pixel by pixel: the same integers, so
 ;; the same hash). Source of src/domain/perceptual-hash.wasm.ts: regenerate that file with
-;; `node scripts/build-phash-wasm.mjs` after changing this one.
+;; `node scripts/build-wasm.mjs` after changing this one.
 ;;
 ;; A row's pixels are summed cell by cell in locals and added to the cell's three sums once per
 ;; row; the sums are 32-bit, which the caller keeps from overflowing (at most 8,000,000 pixels

@@ -1,4 +1,4 @@
-// Generated from warp-rgb.wat by scripts/build-warp-wasm.mjs: do not edit.
+// Generated from warp-rgb.wat by scripts/build-wasm.mjs: do not edit.
 export const WARP_RGB_WASM_BASE64 =
   'AGFzbQEAAAABEgJgBH9/f38AYAd/f39/fHx/AAIPAQNlbnYGbWVtb3J5AgABAwMCAAEHFgIHcGFkX3JnYgAACHdhcnBfcmdiAAEK' +
   'rw4C3gEBB38gAkEDbCEEIARBMGohBSABQQAgBUEDdEEYavwLACABIAVBA3RqQRhqIQdBACEGAkADQCAGIANODQEgACAGIARsaiEI' +

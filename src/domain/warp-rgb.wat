@@ -1,6 +1,6 @@
 ;; The RGB warp of src/domain/augmentation.ts (warpFixedPoint) in WebAssembly SIMD, four output
 ;; pixels at a time: the same integer arithmetic, so the same bytes. Source of
-;; src/domain/warp-rgb.wasm.ts: regenerate that file with `node scripts/build-warp-wasm.mjs`
+;; src/domain/warp-rgb.wasm.ts: regenerate that file with `node scripts/build-wasm.mjs`
 ;; after changing this one.
 ;;
 ;; The sample is first copied with a black border of 8 pixels around it (pad_rgb). Each output row
