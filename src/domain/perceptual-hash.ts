@@ -84,22 +84,21 @@ export function perceptualHash(pixels: Uint8Array, shape: HashedShape): Perceptu
 
 /** The hash as two unsigned 32-bit words. */
 export function perceptualHashWords(pixels: Uint8Array, shape: HashedShape): { hi: number; lo: number } {
-  const { width, height, channels } = shape;
-  if (pixels.length !== width * height * channels) throw new Error(`expected ${width * height * channels} pixel bytes, got ${pixels.length}`);
-  const image = IMAGE.fill(0);
-  if (width >= SIDE && height >= SIDE) {
-    if (!(channels === 3 && boxResampleRgbModule(pixels, width, height, image))) boxResample(pixels, width, height, channels, image);
-  } else areaResample(pixels, width, height, channels, image);
-  return hashOf32(image);
+  return hashWords(pixels, shape, true);
 }
 
 /** perceptualHashWords with the JavaScript resample only: what the module's hashes are checked against. */
 export function perceptualHashWordsInJs(pixels: Uint8Array, shape: HashedShape): { hi: number; lo: number } {
+  return hashWords(pixels, shape, false);
+}
+
+function hashWords(pixels: Uint8Array, shape: HashedShape, rgbModule: boolean): { hi: number; lo: number } {
   const { width, height, channels } = shape;
   if (pixels.length !== width * height * channels) throw new Error(`expected ${width * height * channels} pixel bytes, got ${pixels.length}`);
   const image = IMAGE.fill(0);
-  if (width >= SIDE && height >= SIDE) boxResample(pixels, width, height, channels, image);
-  else areaResample(pixels, width, height, channels, image);
+  if (width >= SIDE && height >= SIDE) {
+    if (!(rgbModule && channels === 3 && boxResampleRgbModule(pixels, width, height, image))) boxResample(pixels, width, height, channels, image);
+  } else areaResample(pixels, width, height, channels, image);
   return hashOf32(image);
 }
 
