@@ -23,7 +23,7 @@ import { BenchClient } from './http-client.js';
 import { makePngs } from './images.js';
 import { pngVariant } from './ingest.js';
 import { processCpuMs, runPool } from './pool.js';
-import { postgresStatement } from './production.js';
+import { backendPids, postgresStatement } from './production.js';
 import { createDataset, sampleCount } from './service-load.js';
 
 const builds = process.argv.slice(2).map((mainJs) => resolve(mainJs));
@@ -78,8 +78,7 @@ async function backendCpuMs(run: Run): Promise<Map<number, number>> {
   const client = new pg.Client({ connectionString: postgresUrl });
   await client.connect();
   try {
-    const { rows } = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [run.schema]);
-    for (const { pid } of rows) {
+    for (const pid of await backendPids(client, run.schema)) {
       const ms = processCpuMs(pid);
       if (Number.isFinite(ms)) cpu.set(pid, ms);
     }

@@ -6,7 +6,7 @@
  * clients), the WAL written (bytes, records, full-page images, syncs), and, where the server
  * loads pg_stat_statements (a private cluster started with shared_preload_libraries =
  * 'pg_stat_statements' and pg_stat_statements.track = all), each statement's calls and time per
- * upload, nested ones included,.
+ * upload, nested ones included.
  *
  *   PROBE_PG=postgres://postgres@127.0.0.1:5432/test node --import tsx bench/pg-probe.ts <build>/dist/cli/main.js
  *
@@ -16,7 +16,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
@@ -24,6 +23,7 @@ import { serviceEnv, startServe } from './children.js';
 import { BenchClient } from './http-client.js';
 import { makePngs } from './images.js';
 import { pngVariant } from './ingest.js';
+import { backendPids, postgresProcesses } from './production.js';
 import { processCpuMs, runPool } from './pool.js';
 import { createDataset, sampleCount } from './service-load.js';
 
@@ -46,21 +46,6 @@ const service = { port: child.port, key };
 const post = (png: Buffer, i: number) =>
   client.expect(201, { port: child.port, method: 'POST', path: `/v1/datasets/d/samples?category=c${i % 10}`, headers: { 'api-access-key': key, 'content-type': 'image/png' }, body: png }).then(() => undefined);
 
-function postgresProcesses(): Map<number, { comm: string; cmd: string; cpu: number }> {
-  const out = new Map<number, { comm: string; cmd: string; cpu: number }>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
-      out.set(Number(entry), { comm: 'postgres', cmd, cpu: processCpuMs(Number(entry)) });
-    } catch {
-      continue;
-    }
-  }
-  return out;
-}
-
 try {
   const base = await makePngs(3, count + 300);
   await createDataset(client, service, 'd');
@@ -77,7 +62,7 @@ try {
   const statements0 = await statements();
   const wal0 = await walStats();
   const lsn0 = (await admin.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0].l;
-  const backends = new Set((await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [schema])).rows.map((r) => r.pid));
+  const backends = new Set(await backendPids(admin, schema));
   const perf = process.env.PROBE_PERF ? spawn('perf', ['record', '-F', '2000', '-g', '-o', process.env.PROBE_PERF, '-p', [...backends].join(',')], { stdio: 'ignore' }) : undefined;
   if (perf) await new Promise((r) => setTimeout(r, 500));
   const procs0 = postgresProcesses();
@@ -96,7 +81,7 @@ try {
   const walBytes = Number((await admin.query<{ bytes: string }>('SELECT pg_wal_lsn_diff($2::pg_lsn, $1::pg_lsn) AS bytes', [lsn0, lsn1])).rows[0].bytes);
   const wal1 = await walStats();
   const statements1 = await statements();
-  const backends1 = new Set((await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [schema])).rows.map((r) => r.pid));
+  const backends1 = new Set(await backendPids(admin, schema));
   const n = await sampleCount(client, service, 'd');
   console.log(`${done} uploads in ${secs.toFixed(2)} s (${(done / secs).toFixed(0)}/s), dataset has ${n}; serve CPU ${(serveCpu / done).toFixed(3)} ms/upload; backends ${[...backends].join(',')} (after: ${[...backends1].join(',')})`);
   let backendCpu = 0;
@@ -104,7 +89,7 @@ try {
   const rows: string[] = [];
   for (const [pid, p1] of procs1) {
     const p0 = procs0.get(pid);
-    const delta = p1.cpu - (p0?.cpu ?? 0);
+    const delta = p1.cpuMs - (p0?.cpuMs ?? 0);
     if (delta <= 0) continue;
     if (backends.has(pid)) backendCpu += delta;
     else otherCpu += delta;

@@ -16,6 +16,7 @@ import { resolve } from 'node:path';
 import pg from 'pg';
 import type { MetadataStore, NewSample } from '../src/ports/metadata-store.js';
 import { processCpuMs } from './pool.js';
+import { backendPids } from './production.js';
 
 const builds = process.argv.slice(2).map((path) => resolve(path));
 const baseUrl = process.env.PGC_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -51,7 +52,7 @@ async function measure(storePath: string, admin: pg.Client): Promise<{ client: n
       }
     };
     await run(300); // warm-up: connections opened, statements prepared
-    const backends = (await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [schema])).rows.map((r) => r.pid);
+    const backends = await backendPids(admin, schema);
     const serverCpu = () =>
       backends.reduce((sum, pid) => {
         const ms = processCpuMs(pid);

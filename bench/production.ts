@@ -76,22 +76,36 @@ export async function postgresStatement(url: string, sql: string): Promise<void>
 }
 
 /**
- * CPU time (user + system) so far of every process named `postgres` on this machine: the
- * server's backends, WAL writer and checkpointer (the server runs here, beside the service).
+ * Every process named `postgres` on this machine (the server runs here, beside the service: its
+ * backends, WAL writer and checkpointer), by pid, with its CPU time so far (user + system) and
+ * its command line.
  */
-function postgresServerCpuMs(): number {
-  let total = 0;
+export function postgresProcesses(): Map<number, { cpuMs: number; cmd: string }> {
+  const found = new Map<number, { cpuMs: number; cmd: string }>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+      const cpuMs = processCpuMs(Number(entry));
+      if (Number.isFinite(cpuMs)) found.set(Number(entry), { cpuMs, cmd });
     } catch {
       continue;
     }
-    const cpu = processCpuMs(Number(entry));
-    if (Number.isFinite(cpu)) total += cpu;
   }
+  return found;
+}
+
+/** CPU time so far of every postgres process on this machine (postgresProcesses), summed. */
+function postgresServerCpuMs(): number {
+  let total = 0;
+  for (const { cpuMs } of postgresProcesses().values()) total += cpuMs;
   return total;
+}
+
+/** The pids of the server backends of the connections named `applicationName` (their application_name). */
+export async function backendPids(client: pg.Client, applicationName: string): Promise<number[]> {
+  return (await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [applicationName])).rows.map((r) => r.pid);
 }
 
 const rate = (n: number) => `${n.toFixed(0)} samples/s`;
