@@ -92,11 +92,11 @@ export function orderPolls(key: string, shape: PixelShape, pixelsById: ReadonlyM
   }
 
   async function waitForOrder(url: string, id: string, ok: (order: OrderView) => boolean, what: string, ms = 20_000): Promise<OrderView> {
-    const deadline = Date.now() + ms;
+    const deadline = performance.now() + ms;
     for (;;) {
       const order = await getOrder(url, id);
       if (ok(order)) return order;
-      if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}: ${JSON.stringify(order)}`);
+      if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}: ${JSON.stringify(order)}`);
       await sleep(50);
     }
   }
@@ -192,12 +192,12 @@ export function orderPolls(key: string, shape: PixelShape, pixelsById: ReadonlyM
     ledger: Ledger,
     { deadlineMs = 60_000, tolerateMs = 0, context = () => '' }: { deadlineMs?: number; tolerateMs?: number; context?: () => string } = {},
   ): Promise<{ errors: string[] }> {
-    const deadline = Date.now() + deadlineMs;
+    const deadline = performance.now() + deadlineMs;
     const errors: string[] = [];
     let failingSince: number | undefined;
     for (;;) {
       assert.ok(
-        Date.now() < deadline,
+        performance.now() < deadline,
         `the order was not done after ${deadlineMs} ms (${ledger.bySlot.size} slots received; last errors: ${errors.slice(-2).join(' | ')})${context()}`,
       );
       let polled: Polled;
@@ -205,9 +205,9 @@ export function orderPolls(key: string, shape: PixelShape, pixelsById: ReadonlyM
         polled = await poll(url(), id, 1000, 2000);
       } catch (error) {
         if (error instanceof assert.AssertionError) throw error;
-        failingSince ??= Date.now();
+        failingSince ??= performance.now();
         errors.push((error as Error).message);
-        if (Date.now() - failingSince > tolerateMs) throw error;
+        if (performance.now() - failingSince > tolerateMs) throw error;
         await sleep(250);
         continue;
       }

@@ -144,11 +144,11 @@ export async function pollOnce(orders: OrderService, id: string, caller: Caller,
 
 /** Polls until an answer carries samples (or says done), with real pauses while the worker produces. */
 export async function pollSome(orders: OrderService, id: string, caller: Caller, request: PollRequest, sent = true, timeoutMs = 15_000): Promise<PollResult> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   for (;;) {
     const result = await pollOnce(orders, id, caller, request, sent);
     if (result.count > 0 || result.done) return result;
-    assert.ok(Date.now() < deadline, `no samples for order ${id} after ${timeoutMs} ms`);
+    assert.ok(performance.now() < deadline, `no samples for order ${id} after ${timeoutMs} ms`);
     await realSleep(5);
   }
 }
@@ -199,9 +199,9 @@ export function assertExactlyOnce(slots: readonly number[], count: number, what 
 
 /** Waits (in real time) until `check` holds, while the worker runs. */
 export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   while (!(await check())) {
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    assert.ok(performance.now() < deadline, `timed out waiting for ${what}`);
     await realSleep(5);
   }
 }

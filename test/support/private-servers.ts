@@ -49,9 +49,9 @@ function accepts(port: number): Promise<boolean> {
 }
 
 async function waitFor(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
+  const deadline = performance.now() + ms;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what}`);
+    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what}`);
     await sleep(100);
   }
 }

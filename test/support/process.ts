@@ -103,13 +103,13 @@ export function runCli(args: string[], env: Record<string, string>): Run {
 /** Starts `sensory <args>` and resolves once its stderr matches `ready` (20 s at most). */
 export async function startUntil(args: string[], env: Record<string, string>, ready: RegExp, what: string): Promise<Run> {
   const run = runCli(args, env);
-  const deadline = Date.now() + 20_000;
+  const deadline = performance.now() + 20_000;
   let exited = false;
   void run.exit.then(() => (exited = true));
   for (;;) {
     if (ready.test(run.stderr())) return run;
     if (exited) throw new Error(`${what} exited before it was ready:\n${run.stderr()}`);
-    if (Date.now() > deadline) throw new Error(`${what} was not ready in time:\n${run.stderr()}`);
+    if (performance.now() > deadline) throw new Error(`${what} was not ready in time:\n${run.stderr()}`);
     await sleep(20);
   }
 }
