@@ -1,13 +1,16 @@
 /**
  * The ingest figures (bench/run.ts), each with the service's CPU per sample (user + sys of the
- * `serve` process, all threads, from /proc) beside its rate, and two references measured in the
+ * `serve` process, all threads, from /proc) beside its rate, and references measured in the
  * same rounds:
  *
  *   - the physical floor: the same PNG bytes SHA-256'd, decoded (the lean PNG path) and appended
  *     with their pixels to one file, one fdatasync per group of concurrent writers, 8 async loops
  *     in this process, no HTTP, no database;
  *   - the per-file design of release 0.1.0: sharp decode, original written to a temp file,
- *     fsynced, renamed, its folder fsynced, pixel record pwritten and fdatasynced, per sample.
+ *     fsynced, renamed, its folder fsynced, pixel record pwritten and fdatasynced, per sample;
+ *   - for 3r, the floor over HTTP: the floor's work behind a bare node:http server in a child
+ *     process of its own (ingest-floor-server.ts) taking the same raw uploads from the same 8
+ *     clients, its CPU per sample beside the service's.
  *
  *   3.  single uploads, JSON {category, data: base64}, 8 keep-alive clients (as in 0.1.0);
  *   3r. single uploads, raw image/png bodies, 8 keep-alive clients. Targets: ≥ 1,500 samples/s
@@ -18,24 +21,21 @@
  *       dataset: samples/s of the whole command, service CPU per sample.
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { closeSync, fdatasync, openSync, writevSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { pack } from 'tar-stream';
-import { GroupSync } from '../src/adapters/files/fsync.js';
-import { decodePng } from '../src/adapters/imaging/png.decoder.js';
+import { freePort, startChild, type Child } from './children.js';
 import type { Figure } from './figure.js';
 import type { BenchClient } from './http-client.js';
-import { CHANNELS, SIDE } from './images.js';
+import { SIDE } from './images.js';
+import { FloorAppender } from './ingest-floor.js';
 import { referenceIngest } from './ingest-reference.js';
 import { ownCpuMs, processCpuMs, runPool, summarize, type Summary } from './pool.js';
 import { createDataset, ingest, jsonBodies, sampleCount, type Service } from './service-load.js';
-
-const fdatasyncAsync = promisify(fdatasync);
 
 export const SINGLE_TARGET = { samplesPerSecond: 1500, cpuMsPerSample: 0.6 };
 export const BULK_TARGET = 5000;
@@ -67,41 +67,33 @@ const rate = (run: Run) => run.samples / run.seconds;
 const perSample = (ms: number, samples: number) => ms / Math.max(1, samples);
 const fixed = (n: number, digits = 1) => n.toFixed(digits);
 
-/**
- * The floor: SHA-256, lean decode, one append of (40-byte header, PNG, pixels) per sample to one
- * file and one fdatasync per group of concurrent loops.
- */
+/** The floor (ingest-floor.ts) in this process: `concurrency` async loops over one file. */
 export async function floorReference(pngs: readonly Buffer[], path: string, concurrency: number, deadline: number): Promise<Run> {
   const fd = openSync(path, 'w');
-  let size = 0;
-  const group = new GroupSync(() => fdatasyncAsync(fd));
-  const shape = { width: SIDE, height: SIDE, channels: CHANNELS as 3 };
+  const floor = new FloorAppender(fd);
   const cpu0 = ownCpuMs();
   const started = performance.now();
   try {
-    const samples = await runPool(
-      pngs,
-      concurrency,
-      async (png) => {
-        const digest = createHash('sha256').update(png).digest();
-        const pixels = decodePng(png, shape);
-        if (!pixels) throw new Error('the floor reference decodes only what the lean path decodes');
-        const header = Buffer.alloc(40);
-        header.writeUInt32BE(png.length, 4);
-        digest.copy(header, 8);
-        const at = size;
-        size += header.length + png.length + pixels.length;
-        writevSync(fd, [header, png, pixels], at);
-        await group.sync();
-      },
-      deadline,
-    );
+    const samples = await runPool(pngs, concurrency, async (png) => void (await floor.store(png)), deadline);
     const seconds = (performance.now() - started) / 1000;
     return { samples, seconds, cpuMs: perSample(ownCpuMs() - cpu0, samples) };
   } finally {
-    await group.idle();
+    await floor.idle();
     closeSync(fd);
   }
+}
+
+/** The floor behind a bare HTTP server (ingest-floor-server.ts), a child process of its own. */
+async function startFloorServer(ctx: IngestContext): Promise<Child> {
+  return startChild({
+    name: 'floor server',
+    args: ['--import', 'tsx', fileURLToPath(new URL('./ingest-floor-server.ts', import.meta.url))],
+    env: { ...process.env, PORT: String(await freePort()), FLOOR_FILE: join(ctx.tmp, 'floor-server.bin') },
+    // The checkout, where tsx resolves.
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+    stdoutFile: join(ctx.tmp, 'floor-server.log'),
+    ready: /listening on http:\/\/[^\s]*:(\d+)/,
+  });
 }
 
 async function perFileReference(pngs: readonly Buffer[], root: string, concurrency: number, deadline: number): Promise<Run> {
@@ -112,30 +104,30 @@ async function perFileReference(pngs: readonly Buffer[], root: string, concurren
   return { samples: done, seconds, cpuMs };
 }
 
-/** Uploads as raw image/png bodies from `concurrency` clients; every one must answer 201. */
-async function rawUploads(ctx: IngestContext, dataset: string, pngs: readonly Buffer[]): Promise<Run> {
-  const { client, service } = ctx;
-  const cpu0 = processCpuMs(service.pid);
+/** Posts each PNG as a raw image/png body from `concurrency` clients; every one must answer 201. */
+async function postRaw(ctx: IngestContext, port: number, pid: number, path: (i: number) => string, headers: Record<string, string>, pngs: readonly Buffer[]): Promise<Run> {
+  const cpu0 = processCpuMs(pid);
   const started = performance.now();
   const samples = await runPool(
     pngs,
     ctx.concurrency,
     async (png, i) => {
-      await client.expect(201, {
-        port: service.port,
-        method: 'POST',
-        path: `/v1/datasets/${dataset}/samples?category=${ctx.categories[i % ctx.categories.length]}`,
-        headers: { 'api-access-key': service.key, 'content-type': 'image/png' },
-        body: png,
-      });
+      await ctx.client.expect(201, { port, method: 'POST', path: path(i), headers: { ...headers, 'content-type': 'image/png' }, body: png });
     },
     started + ctx.ingestSeconds * 1000,
   );
   const seconds = (performance.now() - started) / 1000;
-  const cpuMs = perSample(processCpuMs(service.pid) - cpu0, samples);
+  return { samples, seconds, cpuMs: perSample(processCpuMs(pid) - cpu0, samples) };
+}
+
+/** Single raw uploads into the service; every one answered 201 must be in the dataset. */
+async function rawUploads(ctx: IngestContext, dataset: string, pngs: readonly Buffer[]): Promise<Run> {
+  const { client, service } = ctx;
+  const path = (i: number) => `/v1/datasets/${dataset}/samples?category=${ctx.categories[i % ctx.categories.length]}`;
+  const run = await postRaw(ctx, service.port, service.pid, path, { 'api-access-key': service.key }, pngs);
   const count = await sampleCount(client, service, dataset);
-  if (count !== samples) throw new Error(`dataset ${dataset} has ${count} samples, ${samples} uploads were answered 201`);
-  return { samples, seconds, cpuMs };
+  if (count !== run.samples) throw new Error(`dataset ${dataset} has ${count} samples, ${run.samples} uploads were answered 201`);
+  return run;
 }
 
 async function jsonUploads(ctx: IngestContext, dataset: string, pngs: readonly Buffer[]): Promise<Run> {
@@ -225,7 +217,7 @@ function cpuLine(id: string, label: string, ours: readonly Run[], refs: Record<s
     .filter(([, runs]) => runs.length > 0)
     .map(([name, runs]) => `${name} ${med(runs)} ms`)
     .join(', ');
-  return `  ${id}: per sample: service ${med(ours)} ms (${label})${references ? `; references (this process): ${references}` : ''}`;
+  return `  ${id}: per sample: service ${med(ours)} ms (${label})${references ? `; references (CPU of this process unless named): ${references}` : ''}`;
 }
 
 function figureOf(id: string, title: string, ours: readonly Run[], floor: readonly Run[], extra: Record<string, unknown>, target?: { rate?: number; cpuMs?: number }): Figure {
@@ -269,6 +261,10 @@ export async function ingestFigures(ctx: IngestContext): Promise<Figure[]> {
     const perFile: Run[] = [];
     const json: Run[] = [];
     const raw: Run[] = [];
+    const floorHttp: Run[] = [];
+    const floorServer = wants('3r') ? await startFloorServer(ctx) : undefined;
+    // Like the service, whose JIT the dataset creations and the rounds before have warmed.
+    if (floorServer) await postRaw(ctx, floorServer.port, floorServer.process.pid!, () => '/upload', {}, (await ctx.pngSets(++set)).slice(0, 500));
     for (let round = 1; round <= ctx.rounds; round++) {
       const deadline = () => performance.now() + ctx.ingestSeconds * 1000;
       floor.push(await floorReference(await ctx.pngSets(++set), join(ctx.tmp, `floor-${round}.bin`), ctx.concurrency, deadline()));
@@ -281,10 +277,12 @@ export async function ingestFigures(ctx: IngestContext): Promise<Figure[]> {
       if (wants('3r')) {
         await createDataset(ctx.client, ctx.service, `ingest-raw-${round}`);
         raw.push(await rawUploads(ctx, `ingest-raw-${round}`, await ctx.pngSets(++set)));
+        floorHttp.push(await postRaw(ctx, floorServer!.port, floorServer!.process.pid!, () => '/upload', {}, await ctx.pngSets(++set)));
       }
       const last = (runs: Run[]) => (runs.length ? `${fixed(rate(runs.at(-1)!), 0)}/s ${fixed(runs.at(-1)!.cpuMs, 3)} ms` : '–');
-      ctx.log(`ingest round ${round}: floor ${last(floor)}, per-file ${last(perFile)}, JSON ${last(json)}, raw ${last(raw)} (load ${os.loadavg()[0].toFixed(2)})`);
+      ctx.log(`ingest round ${round}: floor ${last(floor)}, per-file ${last(perFile)}, JSON ${last(json)}, raw ${last(raw)}, floor over HTTP ${last(floorHttp)} (load ${os.loadavg()[0].toFixed(2)})`);
     }
+    await floorServer?.stop();
     const refs = { floor, 'per-file 0.1.0': perFile };
     const perFileRate = summarize(perFile.map(rate)).median;
     if (wants('3')) {
@@ -293,8 +291,10 @@ export async function ingestFigures(ctx: IngestContext): Promise<Figure[]> {
       figures.push(figure);
     }
     if (wants('3r')) {
-      const figure = figureOf('3r', `single uploads, raw image/png, ${ctx.concurrency} clients`, raw, floor, { perFileReference: perFile, perFileRate }, { rate: SINGLE_TARGET.samplesPerSecond, cpuMs: SINGLE_TARGET.cpuMsPerSample });
-      figure.cpuLine = cpuLine('3r', 'raw', raw, refs);
+      const floorHttpRate = summarize(floorHttp.map(rate)).median;
+      const figure = figureOf('3r', `single uploads, raw image/png, ${ctx.concurrency} clients`, raw, floor, { perFileReference: perFile, perFileRate, floorOverHttp: floorHttp, floorOverHttpRate: floorHttpRate }, { rate: SINGLE_TARGET.samplesPerSecond, cpuMs: SINGLE_TARGET.cpuMsPerSample });
+      figure.cpuLine = cpuLine('3r', 'raw', raw, { ...refs, 'floor over HTTP (its server)': floorHttp });
+      figure.runsLine += `; floor over HTTP ${floorHttp.map((r) => fixed(rate(r), 0)).join(' ')}`;
       figures.push(figure);
     }
     ctx.log(`per-file design of 0.1.0 (reference): ${fixed(perFileRate, 0)} samples/s`);

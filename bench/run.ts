@@ -8,8 +8,9 @@
  *   3. ingest of 100×100 PNGs as JSON base64 by 8 concurrent clients; 3r the same as raw
  *      image/png bodies; 3b bulk uploads (one streamed tar per round); 3i `sensory import` of a
  *      folder of 10,000 files — each with the service's CPU per sample, beside the physical
- *      floor (SHA-256 + lean decode + one append and one fdatasync per group, one process) and
- *      release 0.1.0's per-file design measured in the same rounds (bench/ingest.ts);
+ *      floor (SHA-256 + lean decode + one append and one fdatasync per group, one process),
+ *      for 3r also that floor behind a bare HTTP server taking the same uploads, and release
+ *      0.1.0's per-file design, measured in the same rounds (bench/ingest.ts);
  *   4. a batch order of 20,000 samples through RabbitMQ (serve + one worker child), polled as
  *      safetensors to the end (samples/s, every slot checked once) vs a bare amqplib client
  *      publishing and consuming at once the same bytes in the same message sizes as the order's
