@@ -3,8 +3,9 @@
  * dir (SQLite), 8 keep-alive clients posting distinct 100×100 PNGs as raw image/png bodies (a
  * warm-up of 3,000 first), then AB_ROUNDS rounds of AB_SECONDS each; per round, the CPU per upload
  * (user + sys from /proc/PID/task/TID/stat) of the event loop (the main thread) and of each
- * other thread, busiest first. Node 20 leaves its threads unnamed: the decode thread is the one
- * started last, the libuv pool four alike, V8's platform threads the rest.
+ * other thread, in the order they were started. Node 20 leaves its threads unnamed: V8's platform
+ * threads start first, then the libuv pool (four alike, at the first file operation), the decode
+ * thread last.
  *
  *   node --import tsx bench/serve-threads.ts dist/cli/main.js
  */
@@ -59,7 +60,7 @@ try {
     const spent = [...threadCpuMs(pid)].map(([tid, ms]) => ({ tid, ms: (ms - (before.get(tid) ?? 0)) / uploads }));
     const total = spent.reduce((sum, thread) => sum + thread.ms, 0);
     const main = spent.find((thread) => thread.tid === pid)?.ms ?? 0;
-    const others = spent.filter((thread) => thread.tid !== pid && thread.ms > 0).sort((a, b) => b.ms - a.ms);
+    const others = spent.filter((thread) => thread.tid !== pid && thread.ms > 0).sort((a, b) => a.tid - b.tid);
     console.log(
       `round ${round}: ${rate.toFixed(0)} uploads/s, ${total.toFixed(3)} ms per upload: event loop ${main.toFixed(3)}; ` +
         `others ${others.map((thread) => `${thread.tid} ${thread.ms.toFixed(3)}`).join(', ')} (load ${os.loadavg()[0].toFixed(1)})`,
