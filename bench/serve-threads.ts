@@ -9,7 +9,7 @@
  *
  *   node --import tsx bench/serve-threads.ts dist/cli/main.js
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
@@ -17,24 +17,19 @@ import { serviceEnv, startServe } from './children.js';
 import { BenchClient } from './http-client.js';
 import { makePngs } from './images.js';
 import { pngVariant } from './ingest.js';
-import { runPool } from './pool.js';
+import { processCpuMs, runPool } from './pool.js';
 import { createDataset } from './service-load.js';
 
 const mainJs = resolve(process.argv[2] ?? 'dist/cli/main.js');
 const rounds = Number(process.env.AB_ROUNDS ?? 2);
 const seconds = Number(process.env.AB_SECONDS ?? 8);
 
-/** CPU ms so far of each thread of `pid`, by thread id. */
+/** CPU ms so far of each thread of `pid`, by thread id (a thread that ended meanwhile is left out). */
 function threadCpuMs(pid: number): Map<number, number> {
   const cpu = new Map<number, number>();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      cpu.set(Number(tid), ((Number(fields[11]) + Number(fields[12])) * 1000) / 100);
-    } catch {
-      // The thread ended between the listing and the read.
-    }
+  for (const tid of readdirSync(`/proc/${pid}/task`).map(Number)) {
+    const ms = processCpuMs(pid, tid);
+    if (Number.isFinite(ms)) cpu.set(tid, ms);
   }
   return cpu;
 }
