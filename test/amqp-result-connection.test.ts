@@ -41,9 +41,9 @@ async function readyCount(connection: amqp.ChannelModel, name: string): Promise<
 
 /** Waits until the queue has `count` ready messages (settles travel asynchronously). */
 async function untilReady(connection: amqp.ChannelModel, name: string, count: number): Promise<void> {
-  const deadline = Date.now() + 5000;
+  const deadline = performance.now() + 5000;
   while ((await readyCount(connection, name)) !== count) {
-    if (Date.now() > deadline) assert.fail(`queue ${name} has ${await readyCount(connection, name)} ready messages, expected ${count}`);
+    if (performance.now() > deadline) assert.fail(`queue ${name} has ${await readyCount(connection, name)} ready messages, expected ${count}`);
     await sleep(20);
   }
 }

@@ -570,12 +570,12 @@ describe(
         list_queues: ['name', 'durable'],
         list_bindings: ['source_name', 'destination_name', 'routing_key'],
       };
-      const deadline = Date.now() + 30_000;
+      const deadline = performance.now() + 30_000;
       for (const [command, line] of Object.entries(expected)) {
         for (;;) {
           const listed = await run('rabbitmqctl', ['-q', '--no-table-headers', command, '-p', VHOST, ...columns[command]], { timeoutMs: 30_000 });
           if (listed.code === 0 && listed.output.split('\n').includes(line)) break;
-          assert.ok(Date.now() < deadline, `after the import, rabbitmqctl ${command} -p ${VHOST} does not list ${JSON.stringify(line)}:\n${tail(listed.output)}`);
+          assert.ok(performance.now() < deadline, `after the import, rabbitmqctl ${command} -p ${VHOST} does not list ${JSON.stringify(line)}:\n${tail(listed.output)}`);
           await sleep(250);
         }
       }
@@ -847,7 +847,7 @@ function startProcess(command: string, args: readonly string[], cwd: string, env
 async function waitForHttp(server: Server, url: string, timeoutMs: number): Promise<void> {
   let exited = false;
   void server.exit.then(() => (exited = true));
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   for (;;) {
     if (exited) assert.fail(`the process exited before answering ${url}:\n${tail(server.output())}`);
     try {
@@ -855,7 +855,7 @@ async function waitForHttp(server: Server, url: string, timeoutMs: number): Prom
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) assert.fail(`${url} did not answer 200 within ${timeoutMs} ms:\n${tail(server.output())}`);
+    if (performance.now() > deadline) assert.fail(`${url} did not answer 200 within ${timeoutMs} ms:\n${tail(server.output())}`);
     await sleep(100);
   }
 }
@@ -864,10 +864,10 @@ async function waitForHttp(server: Server, url: string, timeoutMs: number): Prom
 async function waitForPort(server: Server, port: number, timeoutMs: number): Promise<void> {
   let exited = false;
   void server.exit.then(() => (exited = true));
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   while (!(await tcpOpen('127.0.0.1', port))) {
     if (exited) assert.fail(`the process exited before listening on ${port}:\n${tail(server.output())}`);
-    if (Date.now() > deadline) assert.fail(`nothing listens on ${port} after ${timeoutMs} ms:\n${tail(server.output())}`);
+    if (performance.now() > deadline) assert.fail(`nothing listens on ${port} after ${timeoutMs} ms:\n${tail(server.output())}`);
     await sleep(50);
   }
 }

@@ -108,9 +108,9 @@ async function kill(rank: Rank): Promise<void> {
 }
 
 async function waitFor(predicate: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
+  const deadline = performance.now() + ms;
   while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    if (performance.now() > deadline) throw new Error(`timed out: ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }

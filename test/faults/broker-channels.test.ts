@@ -21,7 +21,7 @@ const skip = inCi() ? false : (privateServersSkip() ?? false);
 
 /** Retries `work` until it succeeds or `ms` pass; every failure on the way must be a SensoryError. */
 async function eventually<T>(work: () => Promise<T>, ms: number, what: string): Promise<T> {
-  const deadline = Date.now() + ms;
+  const deadline = performance.now() + ms;
   for (;;) {
     try {
       return await work();
@@ -29,7 +29,7 @@ async function eventually<T>(work: () => Promise<T>, ms: number, what: string): 
       assert.ok(isSensoryError(error), `${what}: a raw error escaped the adapter: ${(error as Error).stack}`);
       assert.equal(error.code, 'SENSORY_ERR_UNAVAILABLE');
       assert.doesNotMatch(error.message, /127\.0\.0\.1|localhost|:\d{4,5}\b/, `no address in a client-facing message: ${error.message}`);
-      if (Date.now() > deadline) throw new Error(`${what}: still failing after ${ms} ms: ${error.message}`);
+      if (performance.now() > deadline) throw new Error(`${what}: still failing after ${ms} ms: ${error.message}`);
       await sleep(100);
     }
   }
@@ -73,8 +73,8 @@ describe('RabbitMQ channels and connections closed by the broker', { skip }, () 
     const taken = await eventually(() => queue.takeResults(ref('order-a'), 5), 5000, 'take results');
     assert.equal(taken.length, 1);
     taken[0].ack();
-    const deadline = Date.now() + 5000;
-    while (!handled.includes(1) && Date.now() < deadline) await sleep(50);
+    const deadline = performance.now() + 5000;
+    while (!handled.includes(1) && performance.now() < deadline) await sleep(50);
     assert.ok(handled.includes(1), 'the consumer took the task published after the recovery');
     assert.deepEqual(unhandled, []);
   });
@@ -91,8 +91,8 @@ describe('RabbitMQ channels and connections closed by the broker', { skip }, () 
     // Settling on the lost connection does nothing: the broker has put the message back.
     taken[0].ack();
     assert.equal(await eventually(() => queue.publishResult(ref('order-c'), Buffer.from('after')), 5000, 'publish a result meanwhile'), 'published');
-    const deadline = Date.now() + 10_000;
-    while (!(internals()?.results && internals()?.results !== first) && Date.now() < deadline) await sleep(50);
+    const deadline = performance.now() + 10_000;
+    while (!(internals()?.results && internals()?.results !== first) && performance.now() < deadline) await sleep(50);
     assert.ok(internals()?.results && internals()?.results !== first, 'the result connection was opened again');
     const again = await eventually(() => queue.takeResults(ref('order-c'), 5), 5000, 'take results after the loss');
     assert.deepEqual(again.map((message) => message.body.toString()), ['before', 'after']);
@@ -107,8 +107,8 @@ describe('RabbitMQ channels and connections closed by the broker', { skip }, () 
     await assert.rejects(queue.ping(), (error) => isSensoryError(error));
     await broker.start();
     await eventually(() => queue.publishTasks([task('order-b', 2)]), 15_000, 'publish after the restart');
-    const deadline = Date.now() + 10_000;
-    while (!handled.includes(2) && Date.now() < deadline) await sleep(50);
+    const deadline = performance.now() + 10_000;
+    while (!handled.includes(2) && performance.now() < deadline) await sleep(50);
     assert.ok(handled.includes(2), 'the consumer resubscribed after the restart');
     // Result queues are not durable: declared again, they carry results both ways again.
     await eventually(() => queue.ensureResultQueue(ref('order-b'), bound(10), 60), 10_000, 'declare a result queue after the restart');

@@ -158,9 +158,9 @@ describe('an original dicebox client against Sensory', () => {
     assert.equal(typeof batchId, 'string');
 
     const imageLabels: number[][] = [];
-    const deadline = Date.now() + 60_000;
+    const deadline = performance.now() + 60_000;
     while (imageLabels.length < batchSize) {
-      assert.ok(Date.now() < deadline, `polling: ${imageLabels.length} of ${batchSize} after 60 s`);
+      assert.ok(performance.now() < deadline, `polling: ${imageLabels.length} of ${batchSize} after 60 s`);
       const poll = await apiCall('api/sensory/poll', jsonDumps({ batch_id: batchId }), 'POST');
       assert.equal(poll.status, 200, poll.text);
       const { label, data: image } = poll.json();

@@ -107,11 +107,11 @@ async function poll(t: TestApp, id: string, body: Record<string, unknown>, accep
 }
 
 async function until<T>(read: () => Promise<T>, check: (value: T) => boolean, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   for (;;) {
     const value = await read();
     if (check(value)) return value;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(value)}`);
+    if (performance.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(value)}`);
     await sleep(25);
   }
 }
@@ -119,9 +119,9 @@ async function until<T>(read: () => Promise<T>, check: (value: T) => boolean, wh
 /** Polls an order as JSON until `done`, checking every response; the samples by slot. */
 async function drainJson(t: TestApp, id: string, size: number, options: { max?: number; waitMs?: number }, timeoutMs = 20_000): Promise<Delivery> {
   const delivery: Delivery = { bySlot: new Map(), polls: 0 };
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   for (;;) {
-    assert.ok(Date.now() < deadline, `order ${id} not done after ${timeoutMs} ms (${delivery.bySlot.size} of ${size} delivered)`);
+    assert.ok(performance.now() < deadline, `order ${id} not done after ${timeoutMs} ms (${delivery.bySlot.size} of ${size} delivered)`);
     const res = await poll(t, id, options);
     assert.equal(res.statusCode, 200, res.body);
     assert.match(String(res.headers['content-type']), /application\/json/);
@@ -257,9 +257,9 @@ for (const backend of ['memory', 'amqp'] as const) {
         const size = 20;
         const created = await createOrder(t, 'digits', { size, shardSize: 5, seed: 99 });
         const seen = new Set<number>();
-        const deadline = Date.now() + 20_000;
+        const deadline = performance.now() + 20_000;
         for (;;) {
-          assert.ok(Date.now() < deadline, 'the safetensors order finishes');
+          assert.ok(performance.now() < deadline, 'the safetensors order finishes');
           const res = await poll(t, created.id, { max: 6, waitMs: 300 }, SAFETENSORS);
           assert.equal(res.statusCode, 200, res.body);
           assert.match(String(res.headers['content-type']), /application\/x-safetensors/);
@@ -309,10 +309,10 @@ for (const backend of ['memory', 'amqp'] as const) {
 
         const st = await createOrder(t, 'digits', { size, seed: 5, dtype: 'float32', labels: 'onehot' });
         const seen = new Map<number, number>();
-        const deadline = Date.now() + 20_000;
+        const deadline = performance.now() + 20_000;
         let done = 'false';
         while (done !== 'true') {
-          assert.ok(Date.now() < deadline, 'the float32 safetensors order finishes');
+          assert.ok(performance.now() < deadline, 'the float32 safetensors order finishes');
           const res = await poll(t, st.id, { waitMs: 300 }, SAFETENSORS);
           assert.equal(res.statusCode, 200, res.body);
           done = String(res.headers['sensory-done']);
@@ -374,7 +374,7 @@ for (const backend of ['memory', 'amqp'] as const) {
         assert.equal(cancelled.statusCode, 200, cancelled.body);
         assert.equal(cancelled.json().status, 'cancelled');
         assert.equal(cancelled.json().id, created.id);
-        const started = Date.now();
+        const started = performance.now();
         const after = await poll(t, created.id, { max: 10, waitMs: 5000 });
         assert.equal(after.statusCode, 200, after.body);
         const body = after.json();
@@ -383,7 +383,7 @@ for (const backend of ['memory', 'amqp'] as const) {
         assert.equal(body.done, true);
         assert.equal(body.status, 'cancelled');
         assert.equal(after.headers['sensory-done'], 'true');
-        assert.ok(Date.now() - started < 2000, 'a poll of a cancelled order does not wait');
+        assert.ok(performance.now() - started < 2000, 'a poll of a cancelled order does not wait');
         const order = await getOrder(t, created.id);
         assert.equal(order.status, 'cancelled');
         assert.equal(order.samples.delivered, delivered);

@@ -26,11 +26,11 @@ function logLines(run: Run): any[] {
 
 /** Waits (up to `ms`) for a log line matching `match`, and returns it. */
 async function waitForLine(run: Run, match: (line: any) => boolean, what: string, ms = 30_000): Promise<any> {
-  const deadline = Date.now() + ms;
+  const deadline = performance.now() + ms;
   for (;;) {
     const found = logLines(run).find(match);
     if (found) return found;
-    assert.ok(Date.now() < deadline, `no log line ${what} in:\n${run.stdout().slice(-3000)}`);
+    assert.ok(performance.now() < deadline, `no log line ${what} in:\n${run.stdout().slice(-3000)}`);
     await sleep(100);
   }
 }

@@ -111,7 +111,7 @@ function rabbitmqctl(command: 'stop_app' | 'start_app'): number {
 }
 
 async function waitForBroker(ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
+  const deadline = performance.now() + ms;
   for (;;) {
     try {
       const connection = await amqp.connect(AMQP_URL, { timeout: 2000 });
@@ -119,7 +119,7 @@ async function waitForBroker(ms: number): Promise<void> {
       await connection.close();
       return;
     } catch (error) {
-      if (Date.now() > deadline) throw new Error(`RabbitMQ did not come back within ${ms} ms: ${(error as Error).message}`);
+      if (performance.now() > deadline) throw new Error(`RabbitMQ did not come back within ${ms} ms: ${(error as Error).message}`);
       await sleep(200);
     }
   }
