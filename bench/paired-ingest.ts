@@ -24,7 +24,7 @@ import { makePngs } from './images.js';
 import { pngVariant } from './ingest.js';
 import { processCpuMs, runPool } from './pool.js';
 import { backendPids, postgresStatement } from './production.js';
-import { createDataset, sampleCount } from './service-load.js';
+import { createDataset, sampleCount, uploadPng } from './service-load.js';
 
 const builds = process.argv.slice(2).map((mainJs) => resolve(mainJs));
 const rounds = Number(process.env.AB_ROUNDS ?? 3);
@@ -96,9 +96,7 @@ function backendCpuSince(before: Map<number, number>, after: Map<number, number>
 }
 
 function post(run: Run, png: Buffer, i: number): Promise<void> {
-  const path = `/v1/datasets/d/samples?category=c${i % 10}`;
-  const headers = { 'api-access-key': run.key, 'content-type': 'image/png' };
-  return run.client.expect(201, { port: run.child.port, method: 'POST', path, headers, body: png }).then(() => undefined);
+  return uploadPng(run.client, { port: run.child.port, key: run.key }, 'd', png, `c${i % 10}`);
 }
 
 const base = await makePngs(2, Number(process.env.AB_PNGS ?? 6000));

@@ -25,7 +25,7 @@ import { makePngs } from './images.js';
 import { pngVariant } from './ingest.js';
 import { backendPids, postgresProcesses } from './production.js';
 import { processCpuMs, runPool } from './pool.js';
-import { createDataset, sampleCount } from './service-load.js';
+import { createDataset, sampleCount, uploadPng } from './service-load.js';
 
 const mainJs = resolve(process.argv[2]);
 const url = process.env.PROBE_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -43,8 +43,7 @@ const env = await serviceEnv(join(tmp, 'data'), key, { SENSORY_LOG_LEVEL: 'info'
 const child = await startServe({ name: 'probe', mainJs, nodeArgs: [], env, cwd: tmp, stdoutFile: join(tmp, 'out.log') });
 const client = new BenchClient();
 const service = { port: child.port, key };
-const post = (png: Buffer, i: number) =>
-  client.expect(201, { port: child.port, method: 'POST', path: `/v1/datasets/d/samples?category=c${i % 10}`, headers: { 'api-access-key': key, 'content-type': 'image/png' }, body: png }).then(() => undefined);
+const post = (png: Buffer, i: number) => uploadPng(client, service, 'd', png, `c${i % 10}`);
 
 try {
   const base = await makePngs(3, count + 300);

@@ -18,7 +18,7 @@ import { BenchClient } from './http-client.js';
 import { makePngs } from './images.js';
 import { pngVariant } from './ingest.js';
 import { processCpuMs, runPool } from './pool.js';
-import { createDataset } from './service-load.js';
+import { createDataset, uploadPng } from './service-load.js';
 
 const mainJs = resolve(process.argv[2] ?? 'dist/cli/main.js');
 const rounds = Number(process.env.AB_ROUNDS ?? 2);
@@ -41,9 +41,9 @@ const child = await startServe({ name: 'serve', mainJs, nodeArgs: [], env, cwd: 
 try {
   const pid = child.process.pid!;
   const client = new BenchClient();
-  await createDataset(client, { port: child.port, key }, 'd');
-  const post = (png: Buffer, i: number) =>
-    client.expect(201, { port: child.port, method: 'POST', path: `/v1/datasets/d/samples?category=c${i % 10}`, headers: { 'api-access-key': key, 'content-type': 'image/png' }, body: png }).then(() => undefined);
+  const service = { port: child.port, key };
+  await createDataset(client, service, 'd');
+  const post = (png: Buffer, i: number) => uploadPng(client, service, 'd', png, `c${i % 10}`);
   const base = await makePngs(2, 6000);
   await runPool(base.slice(0, 3000).map((png) => pngVariant(png, 'warm-up')), 8, post);
   for (let round = 0; round < rounds; round++) {

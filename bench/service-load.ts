@@ -72,17 +72,20 @@ export async function ingest(
   return { done, seconds: elapsed };
 }
 
+/** One sample as a raw image/png body with ?category=; it must be answered 201. */
+export async function uploadPng(client: BenchClient, service: Service, dataset: string, png: Buffer, category: string): Promise<void> {
+  await client.expect(201, {
+    port: service.port,
+    method: 'POST',
+    path: `/v1/datasets/${dataset}/samples?category=${category}`,
+    headers: { 'api-access-key': service.key, 'content-type': 'image/png' },
+    body: png,
+  });
+}
+
 /** Uploads `pngs` as raw image/png bodies (8 at a time): set-up, not a figure. */
 export async function uploadRaw(client: BenchClient, service: Service, dataset: string, pngs: readonly Buffer[], categories: readonly string[]): Promise<void> {
-  await runPool(pngs, 8, async (png, i) => {
-    await client.expect(201, {
-      port: service.port,
-      method: 'POST',
-      path: `/v1/datasets/${dataset}/samples?category=${categories[i % categories.length]}`,
-      headers: { 'api-access-key': service.key, 'content-type': 'image/png' },
-      body: png,
-    });
-  });
+  await runPool(pngs, 8, (png, i) => uploadPng(client, service, dataset, png, categories[i % categories.length]));
   const count = await sampleCount(client, service, dataset);
   if (count !== pngs.length) throw new Error(`dataset ${dataset} has ${count} samples, expected ${pngs.length}`);
 }
